@@ -1,0 +1,207 @@
+/**
+ * Errors that carry Latchkey's retry semantics, as in Restate's SDK:
+ * a {@link TerminalError} is never retried and becomes the result; any other
+ * thrown value fails the attempt, which is retried with backoff.
+ *
+ * Guards (`isTerminalError`, …) use `Symbol.for` brands so they keep working
+ * when two copies of this package are loaded.
+ */
+
+const BRAND = Symbol.for('latchkey.error');
+const TERMINAL = Symbol.for('latchkey.TerminalError');
+const RETRYABLE = Symbol.for('latchkey.RetryableError');
+const NON_DETERMINISM = Symbol.for('latchkey.NonDeterminismError');
+
+/** Stable, machine-readable error codes. Never renamed once published. */
+export const ErrorCode = {
+  TERMINAL: 'TERMINAL',
+  CANCELLED: 'CANCELLED',
+  TIMEOUT: 'TIMEOUT',
+  RETRYABLE: 'RETRYABLE',
+  NON_DETERMINISM: 'NON_DETERMINISM',
+  STATE_READ_ONLY: 'STATE_READ_ONLY',
+  FENCED: 'FENCED',
+  INTERNAL: 'INTERNAL',
+} as const;
+/** One of {@link ErrorCode}'s values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error Latchkey itself raises. */
+export class DurableError extends Error {
+  readonly [BRAND] = true;
+  /** A stable machine-readable code (see {@link ErrorCode}). */
+  readonly code: string;
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return 'DurableError';
+  }
+}
+
+/** Options of a {@link TerminalError}. */
+export interface TerminalErrorOptions {
+  /** HTTP-style status reported to the caller; defaults to 500. */
+  errorCode?: number;
+  /** Free-form metadata, journaled with the error. */
+  metadata?: Record<string, string>;
+  cause?: unknown;
+}
+
+/**
+ * A failure that is final: it is never retried, it is journaled, and it
+ * reaches the caller (a parent handler gets a `TerminalError` too).
+ *
+ * @example
+ * ```ts
+ * if (amount < 0) throw new TerminalError('amount must be positive', { errorCode: 400 });
+ * ```
+ */
+export class TerminalError extends DurableError {
+  readonly [TERMINAL] = true;
+  /** HTTP-style status code (Restate calls it `code`; 500 unless given). */
+  readonly errorCode: number;
+  readonly metadata: Record<string, string> | undefined;
+  constructor(message: string, options: TerminalErrorOptions = {}) {
+    super(message, ErrorCode.TERMINAL, { cause: options.cause });
+    this.errorCode = options.errorCode ?? 500;
+    this.metadata = options.metadata;
+  }
+  override get name(): string {
+    return 'TerminalError';
+  }
+}
+
+/** Raised at the next await of a cancelled invocation (Restate code 409). */
+export class CancelledError extends TerminalError {
+  constructor(message = 'Cancelled') {
+    super(message, { errorCode: 409 });
+  }
+  override get name(): string {
+    return 'CancelledError';
+  }
+}
+
+/** Raised when a durable timeout expires (Restate code 408). */
+export class TimeoutError extends TerminalError {
+  constructor(message = 'Timeout occurred') {
+    super(message, { errorCode: 408 });
+  }
+  override get name(): string {
+    return 'TimeoutError';
+  }
+}
+
+/**
+ * A failure that should be retried, optionally not before `retryAfter`
+ * milliseconds. Any other non-terminal error is retried too; this class only
+ * adds the delay hint.
+ */
+export class RetryableError extends DurableError {
+  readonly [RETRYABLE] = true;
+  readonly retryAfter: number | undefined;
+  constructor(message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(message, ErrorCode.RETRYABLE, { cause: options.cause });
+    this.retryAfter = options.retryAfter;
+  }
+  override get name(): string {
+    return 'RetryableError';
+  }
+}
+
+/** What a replay expected or met at one journal index. */
+export interface JournalEntryDescription {
+  kind: string;
+  name?: string | undefined;
+}
+
+/**
+ * Replay diverged from the journal: the handler asked for something other than
+ * what was recorded at `index`. Nothing of the attempt is committed.
+ */
+export class NonDeterminismError extends DurableError {
+  readonly [NON_DETERMINISM] = true;
+  /** The journal index where replay diverged. */
+  readonly index: number;
+  /** What the journal holds at `index`. */
+  readonly expected: JournalEntryDescription;
+  /** What the handler asked for instead. */
+  readonly actual: JournalEntryDescription;
+  constructor(index: number, expected: JournalEntryDescription, actual: JournalEntryDescription) {
+    super(
+      `Non-determinism at journal index ${index}: expected ${describeEntry(expected)}, actual ${describeEntry(actual)}`,
+      ErrorCode.NON_DETERMINISM,
+    );
+    this.index = index;
+    this.expected = expected;
+    this.actual = actual;
+  }
+  override get name(): string {
+    return 'NonDeterminismError';
+  }
+}
+
+function describeEntry(e: JournalEntryDescription): string {
+  return e.name === undefined ? e.kind : `${e.kind}(${JSON.stringify(e.name)})`;
+}
+
+/** True for {@link TerminalError} and its subclasses, from any package copy. */
+export function isTerminalError(e: unknown): e is TerminalError {
+  return typeof e === 'object' && e !== null && TERMINAL in e;
+}
+/** True for {@link RetryableError}, from any package copy. */
+export function isRetryableError(e: unknown): e is RetryableError {
+  return typeof e === 'object' && e !== null && RETRYABLE in e;
+}
+/** True for {@link NonDeterminismError}, from any package copy. */
+export function isNonDeterminismError(e: unknown): e is NonDeterminismError {
+  return typeof e === 'object' && e !== null && NON_DETERMINISM in e;
+}
+
+/** Turns any thrown value into an `Error`. */
+export function ensureError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  let text: string;
+  try {
+    text = typeof e === 'string' ? e : JSON.stringify(e);
+  } catch {
+    text = String(e);
+  }
+  return new Error(text);
+}
+
+/** The journaled form of a failure: never a stack. */
+export interface SerializedError {
+  name: string;
+  code: string;
+  message: string;
+  /** HTTP-style status for terminal failures. */
+  status?: number;
+  metadata?: Record<string, string>;
+}
+
+/** Converts an error to its journaled form. */
+export function serializeError(e: unknown): SerializedError {
+  const err = ensureError(e);
+  const out: SerializedError = {
+    name: err.name,
+    code: typeof (err as { code?: unknown }).code === 'string' ? (err as DurableError).code : ErrorCode.INTERNAL,
+    message: err.message,
+  };
+  if (isTerminalError(err)) {
+    out.status = err.errorCode;
+    if (err.metadata) out.metadata = err.metadata;
+  }
+  return out;
+}
+
+/** Rebuilds a terminal error from its journaled form (replay, or a caller). */
+export function deserializeTerminalError(s: SerializedError): TerminalError {
+  if (s.name === 'CancelledError') return new CancelledError(s.message);
+  if (s.name === 'TimeoutError') return new TimeoutError(s.message);
+  const opts: TerminalErrorOptions = {};
+  if (s.status !== undefined) opts.errorCode = s.status;
+  if (s.metadata !== undefined) opts.metadata = s.metadata;
+  return new TerminalError(s.message, opts);
+}

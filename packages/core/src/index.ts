@@ -1,0 +1,71 @@
+// Definitions
+export { service, object, workflow, handlers } from './define/definitions.js';
+export type {
+  AnyDefinition,
+  Definition,
+  HandlerDefinitionOptions,
+  HandlerMap,
+  HandlerMode,
+  HandlerWrapper,
+  ServiceDefinition,
+  ServiceKind,
+  VirtualObjectDefinition,
+  WorkflowDefinition,
+} from './define/definitions.js';
+export type { HandlerOptions, RetryPolicy, WorkflowOptions } from './define/options.js';
+export { durationMs } from './define/duration.js';
+export type { Duration } from './define/duration.js';
+export { serde, SerdeValidationError } from './define/serde.js';
+export type { Serde } from './define/serde.js';
+
+// Contexts
+export type {
+  Context,
+  ContextDate,
+  ObjectContext,
+  ObjectSharedContext,
+  Rand,
+  Request,
+  RunOptions,
+  WorkflowContext,
+  WorkflowSharedContext,
+} from './context/types.js';
+
+// Errors
+export {
+  CancelledError,
+  DurableError,
+  ErrorCode,
+  NonDeterminismError,
+  RetryableError,
+  TerminalError,
+  TimeoutError,
+  ensureError,
+  isNonDeterminismError,
+  isRetryableError,
+  isTerminalError,
+  serializeError,
+} from './errors.js';
+export type { JournalEntryDescription, SerializedError, TerminalErrorOptions } from './errors.js';
+
+// Journal and store interfaces (for store implementations)
+export type { Entry, EntryKind, NewEntry, StateOp } from './journal/entry.js';
+export type {
+  Accepted,
+  Attempt,
+  Executor,
+  InvocationInfo,
+  InvocationRequest,
+  InvocationStatus,
+  Outcome,
+  StartedInvocation,
+  Store,
+  Target,
+  TargetMode,
+  WorkerHandle,
+  WorkerOptions,
+} from './store.js';
+
+// Running
+export { serve } from './serve.js';
+export type { LatchkeyServer, ServeOptions } from './serve.js';

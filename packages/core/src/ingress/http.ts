@@ -1,0 +1,261 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { durationMs } from '../define/duration.js';
+import type { HandlerSpec } from '../define/definitions.js';
+import { SerdeValidationError } from '../define/serde.js';
+import type { Registry } from '../runtime/registry.js';
+import type { Outcome, Store } from '../store.js';
+
+/** Options of the HTTP ingress. */
+export interface IngressOptions {
+  /** Largest accepted request body (bytes); default 10 MiB. */
+  maxBodyBytes?: number;
+  logger?: Pick<Console, 'warn' | 'error'>;
+}
+
+const DAY = 86_400_000;
+const MAX_KEY_LENGTH = 1024;
+
+/** An error answered to an HTTP client: status, machine-readable code, message. */
+export class IngressError extends Error {
+  readonly status: number;
+  readonly errorCode: string;
+  readonly extra: Record<string, unknown>;
+  constructor(status: number, errorCode: string, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.status = status;
+    this.errorCode = errorCode;
+    this.extra = extra;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string | undefined, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, e: IngressError, headers: Record<string, string> = {}): void {
+  send(res, e.status, JSON.stringify({ code: e.status, errorCode: e.errorCode, message: e.message, ...e.extra }), headers);
+}
+
+/** Parses `?delay=`: milliseconds, `10s`/`5m`/`250ms`-style, or ISO 8601 `PT10S`. */
+export function parseDelay(raw: string): number {
+  const s = raw.trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  const simple = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(s);
+  if (simple) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY }[simple[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    return Math.round(Number(simple[1]) * unit);
+  }
+  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(s);
+  if (iso && s !== 'P' && s !== 'PT') {
+    return durationMs({
+      days: Number(iso[1] ?? 0),
+      hours: Number(iso[2] ?? 0),
+      minutes: Number(iso[3] ?? 0),
+      seconds: Number(iso[4] ?? 0),
+    });
+  }
+  throw new IngressError(400, 'INVALID_DELAY', `invalid delay ${JSON.stringify(raw)}: use milliseconds, 10s-style or ISO 8601 (PT10S)`);
+}
+
+/** Checks an object/workflow key: non-empty, bounded, no control characters. */
+export function checkKey(key: string): void {
+  if (key.length === 0) throw new IngressError(400, 'INVALID_KEY', 'the key must not be empty');
+  if (key.length > MAX_KEY_LENGTH) throw new IngressError(400, 'INVALID_KEY', `the key is longer than ${MAX_KEY_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) throw new IngressError(400, 'INVALID_KEY', 'the key contains control characters');
+}
+
+async function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    throw new IngressError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new IngressError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses JSON without letting `__proto__` reach any prototype. */
+function safeParse(text: string): unknown {
+  return JSON.parse(text, function (this: unknown, k: string, v: unknown) {
+    if (k === '__proto__') {
+      Object.defineProperty(this, '__proto__', { value: v, enumerable: true, configurable: true, writable: true });
+      return undefined;
+    }
+    return v;
+  });
+}
+
+interface Route {
+  spec: HandlerSpec;
+  key: string | undefined;
+  send: boolean;
+}
+
+function decode(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw new IngressError(400, 'INVALID_PATH', `malformed percent-encoding in ${JSON.stringify(seg)}`);
+  }
+}
+
+function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | undefined): Route {
+  const svcName = decode(segs[0] ?? '');
+  const def = registry.service(svcName);
+  if (!def) throw new IngressError(404, 'NOT_FOUND', `service '${svcName}' not found`);
+  let rest = segs.slice(1);
+  let send = forceSend ?? false;
+  const keyed = def.kind !== 'service';
+  if (forceSend === undefined && rest.length === (keyed ? 3 : 2) && rest[rest.length - 1] === 'send') {
+    send = true;
+    rest = rest.slice(0, -1);
+  }
+  if (rest.length !== (keyed ? 2 : 1)) {
+    throw new IngressError(404, 'NOT_FOUND', keyed ? `use /${svcName}/{key}/{handler}` : `use /${svcName}/{handler}`);
+  }
+  const key = keyed ? decode(rest[0]!) : undefined;
+  const handler = decode(rest[rest.length - 1]!);
+  const spec = registry.handler(svcName, handler);
+  if (!spec || spec.options.ingressPrivate) {
+    throw new IngressError(404, 'NOT_FOUND', `handler '${svcName}/${handler}' not found`);
+  }
+  if (key !== undefined) checkKey(key);
+  return { spec, key, send };
+}
+
+/** Writes an outcome as Restate's ingress does: 200 with the JSON value, or the error status. */
+export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void {
+  if (o.ok) {
+    send(res, 200, o.value ?? 'null', { 'x-restate-id': id });
+  } else {
+    const status = o.error.status ?? 500;
+    send(res, status, JSON.stringify({ code: status, errorCode: o.error.code, message: o.error.message }), { 'x-restate-id': id });
+  }
+}
+
+/**
+ * The HTTP ingress: `POST /{service}/{key?}/{handler}` returns the result,
+ * `.../send` returns the invocation id (Restate's paths and status codes).
+ */
+export function createIngress(registry: Registry, store: Store, options: IngressOptions = {}): Server {
+  const max = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://ingress');
+    const segs = url.pathname.split('/').filter((s) => s.length > 0);
+    if (req.method === 'GET' && url.pathname === '/health') {
+      send(res, 200, '{"status":"ok"}');
+      return;
+    }
+    if (segs[0] === 'restate' && segs[1] === 'invocation' && segs.length === 4 && req.method === 'GET') {
+      const id = decode(segs[2]!);
+      const info = await store.describe(id);
+      if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id} not found`);
+      if (segs[3] === 'output') {
+        if (!info.outcome) {
+          throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet', { source: 'ingress' });
+        }
+        writeOutcome(res, id, info.outcome);
+        return;
+      }
+      if (segs[3] === 'attach') {
+        writeOutcome(res, id, await awaitWhileConnected(store, id, req));
+        return;
+      }
+      throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname}`);
+    }
+    if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed here`);
+    let forceSend: boolean | undefined;
+    let path = segs;
+    if (segs[0] === 'restate' && (segs[1] === 'call' || segs[1] === 'send')) {
+      forceSend = segs[1] === 'send';
+      path = segs.slice(2);
+    }
+    const route = resolveRoute(registry, path, forceSend);
+    const ctype = String(req.headers['content-type'] ?? '');
+    const text = await readBody(req, max);
+    let input: unknown;
+    if (text.length > 0) {
+      if (ctype !== '' && !/^application\/(.+\+)?json\b/i.test(ctype)) {
+        throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', `content-type ${ctype} is not supported; send application/json`);
+      }
+      try {
+        input = safeParse(text);
+      } catch (e) {
+        throw new IngressError(400, 'INVALID_JSON', `Failed to deserialize input: ${(e as Error).message}`, { source: 'invocation' });
+      }
+    }
+    if (route.spec.input) {
+      try {
+        input = route.spec.input.parse(input);
+      } catch (e) {
+        if (e instanceof SerdeValidationError) {
+          throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
+        }
+        throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
+      }
+    }
+    const delayRaw = url.searchParams.get('delay');
+    const delayMs = delayRaw === null ? 0 : parseDelay(delayRaw);
+    if (delayMs > 0 && !route.send) throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
+    const idemHeader = req.headers['idempotency-key'];
+    const idempotencyKey = typeof idemHeader === 'string' && idemHeader.length > 0 ? idemHeader : undefined;
+    if (idempotencyKey !== undefined && idempotencyKey.length > MAX_KEY_LENGTH) {
+      throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', `the idempotency key is longer than ${MAX_KEY_LENGTH} characters`);
+    }
+    const o = route.spec.options;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !k.startsWith('content-')) headers[k] = v;
+    const accepted = await store.accept({
+      target: { service: route.spec.service, handler: route.spec.name, ...(route.key !== undefined ? { key: route.key } : {}) },
+      mode: route.spec.mode,
+      input: input === undefined ? '' : JSON.stringify(input),
+      headers,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      delayMs,
+      journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
+      idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
+      workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
+    });
+    const id = accepted.invocationId;
+    if (route.send) {
+      send(res, 202, JSON.stringify({ invocationId: id, status: accepted.status }), { 'x-restate-id': id });
+      return;
+    }
+    if (accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idempotencyKey === undefined) {
+      throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked', { source: 'invocation' });
+    }
+    writeOutcome(res, id, await awaitWhileConnected(store, id, req));
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof IngressError) {
+        sendError(res, e);
+        if (e.status === 413) req.destroy();
+        return;
+      }
+      if ((e as { name?: string }).name === 'AbortError') return;
+      options.logger?.error(`[latchkey] ingress error: ${(e as Error).message}`);
+      sendError(res, new IngressError(500, 'INTERNAL', (e as Error).message ?? 'internal error'));
+    });
+  });
+}
+
+function awaitWhileConnected(store: Store, id: string, req: IncomingMessage): Promise<Outcome> {
+  const ac = new AbortController();
+  const onClose = (): void => {
+    const e = new Error('client went away');
+    e.name = 'AbortError';
+    ac.abort(e);
+  };
+  req.socket.once('close', onClose);
+  return store.awaitOutcome(id, ac.signal).finally(() => req.socket.off('close', onClose));
+}

@@ -1,0 +1,11 @@
+// Internals for sibling packages and tests; not a stable API.
+export { JournalRunner } from './runtime/journal-runner.js';
+export { createExecutor } from './runtime/invoker.js';
+export type { ExecutorOptions } from './runtime/invoker.js';
+export { Registry } from './runtime/registry.js';
+export { nextRetry, DEFAULT_RETRY } from './runtime/retry.js';
+export { matchEntry, stateOpsOf } from './journal/entry.js';
+export { createIngress, parseDelay, checkKey, IngressError } from './ingress/http.js';
+export { resolveHandlers } from './define/definitions.js';
+export type { HandlerSpec } from './define/definitions.js';
+export { HandlerContext } from './context/context.js';

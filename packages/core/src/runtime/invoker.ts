@@ -1,0 +1,131 @@
+import { HandlerContext } from '../context/context.js';
+import { durationMs } from '../define/duration.js';
+import { SerdeValidationError } from '../define/serde.js';
+import {
+  ErrorCode,
+  TerminalError,
+  ensureError,
+  isRetryableError,
+  isTerminalError,
+  serializeError,
+} from '../errors.js';
+import { stateOpsOf } from '../journal/entry.js';
+import type { Attempt, Executor, Outcome } from '../store.js';
+import { JournalRunner } from './journal-runner.js';
+import type { Registry } from './registry.js';
+import { nextRetry } from './retry.js';
+
+/** Options of the executor that runs handler attempts. */
+export interface ExecutorOptions {
+  /** Overrides every handler's inactivity timeout (ms); 0 = always suspend. */
+  inactivityTimeoutMs?: number;
+  /** Where handler consoles and runtime warnings go. */
+  logger?: Console;
+}
+
+const DEFAULT_INACTIVITY_MS = 60_000;
+
+function isFenced(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === ErrorCode.FENCED;
+}
+
+/**
+ * Builds the {@link Executor} that runs one attempt of a handler: replays the
+ * journal, runs new steps, and ends the attempt by completing, suspending,
+ * retrying or pausing it.
+ */
+export function createExecutor(registry: Registry, options: ExecutorOptions = {}): Executor {
+  const logger = options.logger ?? console;
+  const active = new Set<JournalRunner>();
+  const run = async (attempt: Attempt): Promise<void> => {
+    const inv = attempt.invocation;
+    const spec = registry.handler(inv.target.service, inv.target.handler);
+    if (!spec) {
+      const err = new TerminalError(`no handler ${inv.target.service}/${inv.target.handler} is registered`, { errorCode: 404 });
+      await attempt.complete(inv.journal.length, [], [], { ok: false, error: serializeError(err) });
+      return;
+    }
+    const inactivityMs =
+      options.inactivityTimeoutMs ??
+      (spec.options.inactivityTimeout !== undefined ? durationMs(spec.options.inactivityTimeout) : DEFAULT_INACTIVITY_MS);
+    const runner = new JournalRunner(attempt, hurried ? 0 : inactivityMs);
+    active.add(runner);
+    void runner.interrupted.then(() => active.delete(runner));
+    const writable = spec.mode === 'exclusive' || spec.mode === 'workflow';
+    const ctx = new HandlerContext(runner, inv, writable, logger);
+
+    const handlerDone = (async () => {
+      let input: unknown = inv.input === '' ? undefined : JSON.parse(inv.input);
+      if (spec.input) {
+        try {
+          input = spec.input.parse(input);
+        } catch (e) {
+          const msg = e instanceof SerdeValidationError ? e.message : ensureError(e).message;
+          throw new TerminalError(msg, { errorCode: 400 });
+        }
+      }
+      const value: unknown = await spec.fn(ctx, input);
+      return spec.output ? spec.output.parse(value) : value;
+    })().then(
+      (value) => ({ kind: 'returned' as const, value }),
+      (error: unknown) => ({ kind: 'threw' as const, error }),
+    );
+
+    const first = await Promise.race([handlerDone, runner.interrupted]);
+    try {
+      if (first.kind === 'suspended' || first.kind === 'fenced') return;
+      if (first.kind === 'failed') {
+        await failAttempt(first.error);
+        return;
+      }
+      if (first.kind === 'threw' && !isTerminalError(first.error)) {
+        runner.fail(first.error);
+        await failAttempt(ensureError(first.error));
+        return;
+      }
+      const rest = await runner.finish();
+      if (!rest) {
+        // The attempt was interrupted while the handler returned; honour the interrupt.
+        const i = await runner.interrupted;
+        if (i.kind === 'failed') await failAttempt(i.error);
+        return;
+      }
+      const outcome: Outcome =
+        first.kind === 'returned'
+          ? { ok: true, value: first.value === undefined ? undefined : JSON.stringify(first.value) }
+          : { ok: false, error: serializeError(first.error) };
+      await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), outcome);
+    } catch (e) {
+      if (isFenced(e)) return;
+      throw e;
+    } finally {
+      active.delete(runner);
+    }
+
+    async function failAttempt(error: Error): Promise<void> {
+      if (isFenced(error) || attempt.signal.aborted) return;
+      const failure = serializeError(error);
+      const decision = nextRetry(spec!.options.retryPolicy, inv.attempt, isRetryableError(error) ? error.retryAfter : undefined);
+      if (decision.kind === 'retry') {
+        logger.warn(
+          `[${inv.target.service}/${inv.target.handler}][${inv.id}] attempt ${inv.attempt} failed, retrying in ${decision.delayMs} ms: ${error.message}`,
+        );
+        await attempt.retry(failure, decision.delayMs);
+      } else if (decision.kind === 'pause') {
+        logger.warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
+        await attempt.pause(failure);
+      } else {
+        const rest = await runner.drain();
+        await attempt.complete(rest.from, [], [], { ok: false, error: { ...failure, status: failure.status ?? 500 } });
+      }
+    }
+  };
+  let hurried = false;
+  return {
+    run,
+    hurry(): void {
+      hurried = true;
+      for (const r of active) r.hurry();
+    },
+  };
+}

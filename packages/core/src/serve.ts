@@ -1,0 +1,119 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { AnyDefinition } from './define/definitions.js';
+import { durationMs, type Duration } from './define/duration.js';
+import { createIngress } from './ingress/http.js';
+import { createExecutor } from './runtime/invoker.js';
+import { Registry } from './runtime/registry.js';
+import type { Store, WorkerHandle } from './store.js';
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The services, objects and workflows to serve. */
+  services: AnyDefinition[];
+  /** Redis URL; defaults to `REDIS_URL`. Ignored when `store` is given. */
+  redis?: string;
+  /** Options passed to `createRedisStore` (prefix, partitions, lease timings, hooks…). */
+  storeOptions?: Record<string, unknown>;
+  /** A store to use instead of Redis (e.g. one already created). */
+  store?: Store;
+  /** Ingress port (HTTP); default 8080. `0` picks a free port; `false` runs no ingress. */
+  port?: number | false;
+  /** Ingress host; default `0.0.0.0`. */
+  host?: string;
+  /** Run workers in this process; default true. */
+  workers?: boolean;
+  /** Invocations run at once per mailbox shard; default 32. */
+  concurrency?: number;
+  /** Overrides every handler's inactivity timeout; `LATCHKEY_INACTIVITY_TIMEOUT` (ms) does too. 0 = always suspend. */
+  inactivityTimeout?: Duration;
+  /** Close gracefully on SIGTERM/SIGINT; default true. */
+  handleSignals?: boolean;
+  /** Largest request body (bytes); default 10 MiB. */
+  maxBodyBytes?: number;
+  logger?: Console;
+}
+
+/** What {@link serve} returns. */
+export interface LatchkeyServer {
+  /** The ingress port (0 when no ingress runs). */
+  readonly port: number;
+  /** The ingress base URL. */
+  readonly url: string;
+  readonly store: Store;
+  /** Stops the ingress, drains the workers (attempts waiting on timers suspend), closes the store. */
+  close(): Promise<void>;
+}
+
+async function loadRedisStore(opts: ServeOptions): Promise<Store> {
+  // Loaded at run time so that @latchkey/core does not depend on @latchkey/redis-store.
+  const specifier = '@latchkey/redis-store';
+  let mod: { createRedisStore(o: Record<string, unknown>): Store };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (e) {
+    throw new Error(`serve() needs @latchkey/redis-store when no store is passed: npm install @latchkey/redis-store`, { cause: e });
+  }
+  return mod.createRedisStore({ ...(opts.redis !== undefined ? { url: opts.redis } : {}), ...opts.storeOptions });
+}
+
+/**
+ * Serves services, objects and workflows: runs workers and the ingress in
+ * this process (Restate's `restate.serve`).
+ *
+ * @example
+ * ```ts
+ * await serve({ services: [greeter, counter], port: 8080 });
+ * ```
+ */
+export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
+  const registry = new Registry(opts.services);
+  const store = opts.store ?? (await loadRedisStore(opts));
+  await store.init();
+  const logger = opts.logger ?? console;
+  const envTimeout = process.env['LATCHKEY_INACTIVITY_TIMEOUT'];
+  const inactivityTimeoutMs =
+    opts.inactivityTimeout !== undefined
+      ? durationMs(opts.inactivityTimeout)
+      : envTimeout !== undefined && envTimeout !== ''
+        ? Number(envTimeout)
+        : undefined;
+  let worker: WorkerHandle | undefined;
+  if (opts.workers !== false) {
+    const executor = createExecutor(registry, { ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}), logger });
+    worker = await store.startWorker(executor, { ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}) });
+  }
+  let server: Server | undefined;
+  let port = 0;
+  if (opts.port !== false) {
+    const s = createIngress(registry, store, { logger, ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}) });
+    server = s;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(opts.port === undefined ? 8080 : (opts.port as number), opts.host ?? '0.0.0.0', () => resolve());
+    });
+    port = (s.address() as AddressInfo).port;
+  }
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      if (server) {
+        const s = server;
+        const closed = new Promise<void>((r) => s.close(() => r()));
+        s.closeAllConnections();
+        await closed;
+      }
+      await worker?.close();
+      await store.close();
+    })());
+  const onSignal = (): void => {
+    void close().then(() => process.exit(0));
+  };
+  if (opts.handleSignals !== false) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { port, url: `http://127.0.0.1:${port}`, store, close };
+}

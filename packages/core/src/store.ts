@@ -1,0 +1,147 @@
+import type { SerializedError } from './errors.js';
+import type { Entry, NewEntry, StateOp } from './journal/entry.js';
+
+/** What a handler was asked to do. */
+export interface Target {
+  service: string;
+  handler: string;
+  /** The object or workflow key; absent for services. */
+  key?: string;
+}
+
+/** How the target's handler runs (decides locking and workflow semantics). */
+export type TargetMode = 'service' | 'exclusive' | 'shared' | 'workflow';
+
+/** A request to start an invocation. */
+export interface InvocationRequest {
+  target: Target;
+  mode: TargetMode;
+  /** The input, JSON-encoded (already validated). */
+  input: string;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+  /** Delay before the invocation may start (ms). */
+  delayMs?: number;
+  /** Retention (ms) of the completed record/journal. */
+  journalRetentionMs: number;
+  /** Retention (ms) of the idempotency record, when an idempotency key is given. */
+  idempotencyRetentionMs: number;
+  /** Retention (ms) of a workflow's output and state, for `workflow` mode. */
+  workflowRetentionMs: number;
+}
+
+/** The answer to {@link InvocationRequest}. */
+export interface Accepted {
+  invocationId: string;
+  /** `PreviouslyAccepted` when an idempotency key or workflow id matched an earlier invocation. */
+  status: 'Accepted' | 'PreviouslyAccepted';
+  /** Why an earlier invocation matched: its idempotency key or its workflow id. */
+  reason?: 'idempotency' | 'workflow';
+}
+
+/** How an invocation ended. */
+export type Outcome = { ok: true; value: string | undefined } | { ok: false; error: SerializedError };
+
+/** Lifecycle states of an invocation. */
+export type InvocationStatus =
+  | 'pending' // accepted, waiting behind other invocations of its key (or for its delay)
+  | 'ready' // dispatched to the mailbox, not yet picked up
+  | 'running'
+  | 'suspended'
+  | 'backing-off'
+  | 'paused'
+  | 'completed';
+
+/** What a store reports about one invocation. */
+export interface InvocationInfo {
+  id: string;
+  target: Target;
+  mode: TargetMode;
+  status: InvocationStatus;
+  attempts: number;
+  createdAt: number;
+  lastFailure?: SerializedError;
+  outcome?: Outcome;
+  journal?: Entry[];
+}
+
+/** An invocation as a worker receives it at the start of an attempt. */
+export interface StartedInvocation {
+  id: string;
+  target: Target;
+  mode: TargetMode;
+  input: string;
+  headers: Record<string, string>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The committed journal. */
+  journal: Entry[];
+  /** Committed state of the key (JSON-encoded values); empty for services. */
+  state: Map<string, string>;
+  /** The store's clock when the attempt started (ms). */
+  now: number;
+}
+
+/**
+ * One attempt of one invocation, as leased to a worker by the store. Every write
+ * is fenced: once another worker has taken the invocation over, writes reject
+ * with a `FENCED` error and `signal` aborts.
+ */
+export interface Attempt {
+  readonly invocation: StartedInvocation;
+  /** Aborted when the lease is lost (fenced) or the worker shuts down. */
+  readonly signal: AbortSignal;
+  /** The store's clock now, never ahead of it (ms). */
+  storeNow(): number;
+  /** Appends entries at `fromIndex` and applies their state ops atomically; returns the store clock. */
+  commit(fromIndex: number, entries: NewEntry[], ops: StateOp[]): Promise<number>;
+  /** Commits entries then suspends until `wakeAt` (store clock ms) or an external completion. */
+  suspend(fromIndex: number, entries: NewEntry[], ops: StateOp[], wakeAt: number | null): Promise<void>;
+  /** Commits entries and the outcome; frees the key and dispatches the next invocation. */
+  complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void>;
+  /** Ends this attempt with a retryable failure; the store retries after `delayMs`. */
+  retry(failure: SerializedError, delayMs: number): Promise<void>;
+  /** Ends this attempt and pauses the invocation (retries exhausted with `onMaxAttempts: 'pause'`). */
+  pause(failure: SerializedError): Promise<void>;
+}
+
+/** Runs attempts: what a worker hands each leased invocation to. */
+export interface Executor {
+  /** Runs one attempt to its end (completion, suspension, retry or lease loss). */
+  run(attempt: Attempt): Promise<void>;
+  /** Asks attempts that are only waiting on timers to suspend now (graceful shutdown). */
+  hurry(): void;
+}
+
+/** Options a worker is started with. */
+export interface WorkerOptions {
+  /** Invocations run at once by this worker (per mailbox shard). */
+  concurrency?: number;
+}
+
+/** A running worker. */
+export interface WorkerHandle {
+  /** Stops taking work, lets running attempts finish (up to `timeoutMs`), then stops. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Durable storage and mailbox of invocations: the one seam between the pure
+ * runtime in `@latchkey/core` and a concrete backend (`@latchkey/redis-store`).
+ */
+export interface Store {
+  /** Checks the backend's preconditions and connects. */
+  init(): Promise<void>;
+  /** Durably accepts an invocation (dedupes by idempotency key / workflow id) and dispatches it. */
+  accept(req: InvocationRequest): Promise<Accepted>;
+  /** Resolves with the outcome once the invocation completes. */
+  awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome>;
+  /** Looks up an invocation (with its journal when asked). */
+  describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
+  /** Reads an object's or workflow's committed state. */
+  getState(service: string, key: string): Promise<Map<string, string>>;
+  /** Starts taking work from the mailbox. */
+  startWorker(executor: Executor, options?: WorkerOptions): Promise<WorkerHandle>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

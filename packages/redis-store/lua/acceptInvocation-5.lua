@@ -1,0 +1,56 @@
+--[[
+  Accepts an invocation durably.
+  KEYS[1] invocation hash      {p}:inv:<id>
+  KEYS[2] key inbox list       {p}:q:<svc>:<key>   (exclusive and workflow; else unused)
+  KEYS[3] idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
+  KEYS[4] workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow'; else unused)
+  KEYS[5] partition due zset   {p}:due
+  ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
+        8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON
+  Returns:
+    {'dup', existingId, 'idempotency'|'workflow'}  an earlier invocation matched
+    {'exists'}                                      this id exists already (a retried accept)
+    {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+  Invariant: an exclusive/workflow invocation enters its key's inbox in acceptance order,
+  or (delayed) when its delay expires.
+]]
+local id, mode, idem = ARGV[1], ARGV[5], ARGV[7]
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+if idem ~= '' then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then return {'dup', prev, 'idempotency'} end
+end
+if mode == 'workflow' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then
+    if idem ~= '' then redis.call('SET', KEYS[3], prev) end
+    return {'dup', prev, 'workflow'}
+  end
+  redis.call('SET', KEYS[4], id)
+end
+if idem ~= '' then redis.call('SET', KEYS[3], id) end
+local now = now_ms()
+local delay = tonumber(ARGV[9])
+local grace = tonumber(ARGV[10])
+local st
+if delay > 0 then
+  st = 'delayed'
+  redis.call('ZADD', KEYS[5], now + delay + grace, id)
+elseif mode == 'exclusive' or mode == 'workflow' then
+  redis.call('RPUSH', KEYS[2], id)
+  if redis.call('LINDEX', KEYS[2], 0) == id then
+    st = 'ready'
+    redis.call('ZADD', KEYS[5], now + grace, id)
+  else
+    st = 'queued'
+  end
+else
+  st = 'ready'
+  redis.call('ZADD', KEYS[5], now + grace, id)
+end
+redis.call('HSET', KEYS[1], 'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6],
+  'idem', idem, 'hdr', ARGV[8], 'st', st, 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'ep', 0,
+  'owner', id, 'ret', ARGV[11])
+if idem ~= '' then redis.call('HSET', KEYS[1], 'idemk', KEYS[3]) end
+if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4]) end
+return {'ok', st, 1, delay}

@@ -1,0 +1,22 @@
+--[[
+  Ends an attempt without completing: retry after a backoff, or pause.
+  KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
+  ARGV: 1 id, 2 epoch, 3 'retry'|'pause', 4 failure JSON, 5 delay ms, 6 grace ms
+  Returns {'ok', dispatchSeq, delayMs} or {'fenced', reason}.
+]]
+if not fenced(KEYS[2], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
+  return {'fenced', 'epoch'}
+end
+local now = now_ms()
+if ARGV[3] == 'pause' then
+  redis.call('HSET', KEYS[1], 'st', 'paused', 'lastErr', ARGV[4], 'lease', 0)
+  redis.call('HINCRBY', KEYS[1], 'rc', 1)
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return {'ok', 0, 0}
+end
+local delay = tonumber(ARGV[5])
+local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
+redis.call('HINCRBY', KEYS[1], 'rc', 1)
+redis.call('HSET', KEYS[1], 'st', 'backing-off', 'wake', now + delay, 'lastErr', ARGV[4], 'lease', 0)
+redis.call('ZADD', KEYS[3], now + delay + tonumber(ARGV[6]), ARGV[1])
+return {'ok', ds, delay}

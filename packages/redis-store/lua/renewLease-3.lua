@@ -1,0 +1,14 @@
+--[[
+  Extends a running attempt's lease (the worker's heartbeat).
+  KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
+  ARGV: 1 id, 2 epoch, 3 lease ms
+  Returns {'ok', now} or {'fenced', reason}.
+]]
+if not fenced(KEYS[2], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
+  return {'fenced', 'epoch'}
+end
+local now = now_ms()
+local lease = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'lease', lease)
+redis.call('ZADD', KEYS[3], lease, ARGV[1])
+return {'ok', now}

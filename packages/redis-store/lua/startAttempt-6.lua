@@ -1,0 +1,49 @@
+--[[
+  Leases an invocation to a worker for one attempt (the mailbox's "take").
+  KEYS[1] invocation hash   KEYS[2] journal list   KEYS[3] state hash (or unused)
+  KEYS[4] key inbox list (or unused)   KEYS[5] fence hash (key meta for exclusive/workflow, else = KEYS[1])
+  KEYS[6] partition due zset
+  ARGV: 1 id, 2 worker id, 3 lease ms, 4 grace ms
+  Returns:
+    {'skip', reason}         nothing to do (completed, paused, gone, queued behind others)
+    {'busy'}                 another worker holds a live lease
+    {'early', ms}            not due yet (delayed or backing off)
+    {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[]}
+  Invariant: bumps the fence epoch, so every earlier holder's writes are refused.
+]]
+local id = ARGV[1]
+local inv = KEYS[1]
+local f = redis.call('HMGET', inv, 'st', 'lease', 'wake', 'mode', 'rc')
+local st = f[1]
+if not st then return {'skip', 'gone'} end
+if st == 'completed' or st == 'paused' then
+  redis.call('ZREM', KEYS[6], id)
+  return {'skip', st}
+end
+local now = now_ms()
+if st == 'running' and tonumber(f[2] or '0') > now then return {'busy'} end
+local mode = f[4]
+local keyed = mode == 'exclusive' or mode == 'workflow'
+if st == 'delayed' or st == 'backing-off' then
+  local wake = tonumber(f[3])
+  if wake > now then return {'early', wake - now} end
+  if st == 'delayed' and keyed then
+    redis.call('RPUSH', KEYS[4], id)
+    st = 'queued'
+  end
+end
+if st == 'queued' and redis.call('LINDEX', KEYS[4], 0) ~= id then
+  redis.call('HSET', inv, 'st', 'queued')
+  redis.call('ZREM', KEYS[6], id)
+  return {'skip', 'queued'}
+end
+local ep = redis.call('HINCRBY', KEYS[5], 'ep', 1)
+if keyed then redis.call('HSET', KEYS[5], 'owner', id) end
+local lease = now + tonumber(ARGV[3])
+redis.call('HSET', inv, 'st', 'running', 'lease', lease, 'w', ARGV[2], 'rep', ep)
+redis.call('ZADD', KEYS[6], lease, id)
+local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
+local journal = redis.call('LRANGE', KEYS[2], 0, -1)
+local state = {}
+if mode ~= 'service' then state = redis.call('HGETALL', KEYS[3]) end
+return {'run', tostring(ep), tonumber(f[5] or '0') + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state}

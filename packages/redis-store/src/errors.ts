@@ -1,0 +1,21 @@
+import { DurableError, ErrorCode } from '@latchkey/core';
+
+/** A problem with Redis itself: wrong configuration, wiped data, unexpected replies. */
+export class StoreError extends DurableError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+  override get name(): string {
+    return 'StoreError';
+  }
+}
+
+/** Another worker took the invocation over: this writer's epoch is stale. */
+export class LeaseLostError extends DurableError {
+  constructor(invocationId: string, reason: string) {
+    super(`lease lost for ${invocationId} (${reason}): another worker owns it now`, ErrorCode.FENCED);
+  }
+  override get name(): string {
+    return 'LeaseLostError';
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The Redis key layout. Every key an invocation's scripts touch carries the
+ * hash tag of its partition, `{<p>}`, so one script never crosses slots and
+ * the same code runs on a Redis Cluster. User-supplied names (service, key,
+ * handler, idempotency key) are percent-encoded, which never emits `{`, `}` or
+ * `:`, so they can neither choose the hash tag nor collide with internal keys.
+ *
+ * ```
+ * <prefix>:{<p>}:inv:<id>                  invocation hash
+ * <prefix>:{<p>}:j:<id>                    journal list (JSON entries)
+ * <prefix>:{<p>}:s:<svc>:<key>             object/workflow state hash
+ * <prefix>:{<p>}:q:<svc>:<key>             key inbox list (FIFO of exclusive invocations)
+ * <prefix>:{<p>}:k:<svc>:<key>             key fence hash (owner, ep)
+ * <prefix>:{<p>}:wf:<svc>:<key>            workflow run record -> invocation id
+ * <prefix>:{<p>}:idem:<svc>:<key>:<h>:<i>  idempotency record -> invocation id
+ * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
+ * <prefix>:boot                            boot marker
+ * <prefix>:done                            pub/sub channel of completions
+ * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
+ * ```
+ */
+
+/** Encodes a user-supplied name injectively, without `{`, `}` or `:`. */
+export function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+/** FNV-1a, 32 bit. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Partition of a keyed target: every invocation of one object key lands in one partition. */
+export function partitionOf(partitions: number, ...parts: string[]): number {
+  return fnv1a(parts.join('\u0000')) % partitions;
+}
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Makes an invocation id `inv_<pp><random>`; `pp` is the partition in base 36. */
+export function newInvocationId(partition: number, random: Uint8Array): string {
+  let s = '';
+  for (const b of random) s += ALPHABET[b % 62];
+  return `inv_${partition.toString(36).padStart(2, '0')}${s}`;
+}
+
+const ID_RE = /^inv_([0-9a-z]{2})[0-9A-Za-z]{16,64}$/;
+
+/** The partition an invocation id names, or undefined for a malformed id. */
+export function partitionOfId(id: string, partitions: number): number | undefined {
+  const m = ID_RE.exec(id);
+  if (!m) return undefined;
+  const p = parseInt(m[1]!, 36);
+  return p < partitions ? p : undefined;
+}
+
+/** Key names under one prefix. */
+export class Keys {
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** `<prefix>:{p}:`, the start of every key of partition p. */
+  part(p: number): string {
+    return `${this.prefix}:{${p}}:`;
+  }
+  inv(p: number, id: string): string {
+    return `${this.part(p)}inv:${id}`;
+  }
+  journal(p: number, id: string): string {
+    return `${this.part(p)}j:${id}`;
+  }
+  /** `<svc>:<key>` suffix shared by state, inbox, fence and workflow keys. */
+  objectSuffix(svc: string, key: string): string {
+    return `${enc(svc)}:${enc(key)}`;
+  }
+  state(p: number, svc: string, key: string): string {
+    return `${this.part(p)}s:${this.objectSuffix(svc, key)}`;
+  }
+  inbox(p: number, svc: string, key: string): string {
+    return `${this.part(p)}q:${this.objectSuffix(svc, key)}`;
+  }
+  fence(p: number, svc: string, key: string): string {
+    return `${this.part(p)}k:${this.objectSuffix(svc, key)}`;
+  }
+  workflow(p: number, svc: string, key: string): string {
+    return `${this.part(p)}wf:${this.objectSuffix(svc, key)}`;
+  }
+  idempotency(p: number, svc: string, key: string, handler: string, idem: string): string {
+    return `${this.part(p)}idem:${enc(svc)}:${enc(key)}:${enc(handler)}:${enc(idem)}`;
+  }
+  due(p: number): string {
+    return `${this.part(p)}due`;
+  }
+  /** An unused key of partition p, for script KEYS slots a mode does not need. */
+  unused(p: number): string {
+    return `${this.part(p)}unused`;
+  }
+  get boot(): string {
+    return `${this.prefix}:boot`;
+  }
+  get channel(): string {
+    return `${this.prefix}:done`;
+  }
+  /** BullMQ prefix of mailbox shard n (its own hash tag). */
+  queuePrefix(shard: number): string {
+    return `${this.prefix}:{q${shard}}`;
+  }
+}
