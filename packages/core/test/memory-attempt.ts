@@ -1,0 +1,91 @@
+import type { Attempt, Entry, NewEntry, Outcome, SerializedError, StartedInvocation, StateOp } from '@latchkey/core';
+
+/** What an in-memory attempt was asked to do, in order. */
+export type Call =
+  | { kind: 'commit'; from: number; entries: NewEntry[]; ops: StateOp[] }
+  | { kind: 'suspend'; from: number; entries: NewEntry[]; wakeAt: number | null }
+  | { kind: 'complete'; from: number; entries: NewEntry[]; outcome: Outcome }
+  | { kind: 'retry'; failure: SerializedError; delayMs: number }
+  | { kind: 'pause'; failure: SerializedError };
+
+/**
+ * An in-memory {@link Attempt} for pure journal/replay tests: a store clock that
+ * only moves when the test says so, and a log of every call.
+ */
+export class MemoryAttempt implements Attempt {
+  readonly calls: Call[] = [];
+  readonly journal: Entry[];
+  readonly state: Map<string, string>;
+  readonly invocation: StartedInvocation;
+  private readonly ac = new AbortController();
+  clock = 1_000_000;
+  private endResolve!: () => void;
+  /** Settles when the attempt completed, suspended, retried or paused. */
+  readonly ended = new Promise<void>((r) => (this.endResolve = r));
+
+  constructor(init: Partial<StartedInvocation> & { target: StartedInvocation['target'] }) {
+    this.journal = [...(init.journal ?? [])];
+    this.state = new Map(init.state ?? []);
+    this.invocation = {
+      id: init.id ?? 'inv_00TESTTESTTESTTESTTEST',
+      mode: init.mode ?? 'exclusive',
+      input: init.input ?? '',
+      headers: init.headers ?? {},
+      attempt: init.attempt ?? 1,
+      journal: [...this.journal],
+      state: new Map(this.state),
+      now: this.clock,
+      target: init.target,
+    };
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  storeNow(): number {
+    return this.clock;
+  }
+
+  private apply(from: number, entries: NewEntry[], ops: StateOp[]): void {
+    if (from !== this.journal.length) throw new Error(`commit at ${from} but journal has ${this.journal.length}`);
+    for (const e of entries) this.journal.push(e.k === 'sleep' ? { k: 'sleep', ...(e.n ? { n: e.n } : {}), due: this.clock + e.ms } : e);
+    for (const op of ops) {
+      if (op.op === 'set') this.state.set(op.n, op.v);
+      else if (op.op === 'clear') this.state.delete(op.n);
+      else this.state.clear();
+    }
+  }
+
+  commit(from: number, entries: NewEntry[], ops: StateOp[]): Promise<number> {
+    this.calls.push({ kind: 'commit', from, entries, ops });
+    this.apply(from, entries, ops);
+    return Promise.resolve(this.clock);
+  }
+
+  suspend(from: number, entries: NewEntry[], ops: StateOp[], wakeAt: number | null): Promise<void> {
+    this.calls.push({ kind: 'suspend', from, entries, wakeAt });
+    this.apply(from, entries, ops);
+    this.endResolve();
+    return Promise.resolve();
+  }
+
+  complete(from: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void> {
+    this.calls.push({ kind: 'complete', from, entries, outcome });
+    this.apply(from, entries, ops);
+    this.endResolve();
+    return Promise.resolve();
+  }
+
+  retry(failure: SerializedError, delayMs: number): Promise<void> {
+    this.calls.push({ kind: 'retry', failure, delayMs });
+    this.endResolve();
+    return Promise.resolve();
+  }
+
+  pause(failure: SerializedError): Promise<void> {
+    this.calls.push({ kind: 'pause', failure });
+    this.endResolve();
+    return Promise.resolve();
+  }
+}
