@@ -16,12 +16,22 @@ export type { HandlerOptions, RetryPolicy, WorkflowOptions } from './define/opti
 export { durationMs } from './define/duration.js';
 export type { Duration } from './define/duration.js';
 export { serde, SerdeValidationError } from './define/serde.js';
+export { rpc } from './define/rpc.js';
+export type { CallOptions, Opts, SendOpts, SendOptions } from './define/rpc.js';
+export { DurablePromise, RestatePromise } from './context/durable-promise.js';
+export type { SettledResult } from './context/durable-promise.js';
 export type { Serde } from './define/serde.js';
 
 // Contexts
 export type {
   Context,
+  Client,
   ContextDate,
+  GenericCall,
+  InvocationHandle,
+  InvocationReference,
+  SendClient,
+  WorkflowPromise,
   ObjectContext,
   ObjectSharedContext,
   Rand,
@@ -49,10 +59,13 @@ export {
 export type { JournalEntryDescription, SerializedError, TerminalErrorOptions } from './errors.js';
 
 // Journal and store interfaces (for store implementations)
-export type { Entry, EntryKind, NewEntry, StateOp } from './journal/entry.js';
+export type { Completion, Effect, Entry, EntryKind, NewEntry, OutgoingInvocation, StateOp } from './journal/entry.js';
 export type {
   Accepted,
   Attempt,
+  AttemptListener,
+  CommitResult,
+  SuspendOn,
   Executor,
   InvocationInfo,
   InvocationRequest,

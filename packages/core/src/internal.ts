@@ -8,4 +8,4 @@ export { matchEntry, stateOpsOf } from './journal/entry.js';
 export { createIngress, parseDelay, checkKey, IngressError } from './ingress/http.js';
 export { resolveHandlers } from './define/definitions.js';
 export type { HandlerSpec } from './define/definitions.js';
-export { HandlerContext } from './context/context.js';
+export { HandlerContext, awakeableId, parseAwakeableId } from './context/context.js';

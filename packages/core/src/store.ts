@@ -1,5 +1,5 @@
 import type { SerializedError } from './errors.js';
-import type { Entry, NewEntry, StateOp } from './journal/entry.js';
+import type { Completion, Effect, Entry, NewEntry, OutgoingInvocation, StateOp } from './journal/entry.js';
 
 /** What a handler was asked to do. */
 export interface Target {
@@ -80,6 +80,32 @@ export interface StartedInvocation {
   state: Map<string, string>;
   /** The store's clock when the attempt started (ms). */
   now: number;
+  /** Completions already delivered to completable entries, by journal index. */
+  completions: Map<number, Completion>;
+  /** A cancellation was requested (and may not be journaled yet). */
+  cancelRequested: boolean;
+}
+
+/** Receives what arrives for a running attempt from outside. */
+export interface AttemptListener {
+  /** A completion for the completable entry at `index`. */
+  completion(index: number, c: Completion): void;
+  /** A cancellation request. */
+  cancel(): void;
+}
+
+/** What a commit returns: the store clock and completions the commit itself produced. */
+export interface CommitResult {
+  now: number;
+  completions: Map<number, Completion>;
+}
+
+/** What the attempt awaits when it suspends. */
+export interface SuspendOn {
+  /** Earliest due sleep (store clock), if any. */
+  wakeAt: number | null;
+  /** Indices of pending completable entries (calls, awakeables, promises…). */
+  awaiting: number[];
 }
 
 /**
@@ -93,12 +119,25 @@ export interface Attempt {
   readonly signal: AbortSignal;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
-  /** Appends entries at `fromIndex` and applies their state ops atomically; returns the store clock. */
-  commit(fromIndex: number, entries: NewEntry[], ops: StateOp[]): Promise<number>;
-  /** Commits entries then suspends until `wakeAt` (store clock ms) or an external completion. */
-  suspend(fromIndex: number, entries: NewEntry[], ops: StateOp[], wakeAt: number | null): Promise<void>;
+  /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */
+  commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult>;
+  /**
+   * Commits entries then suspends until the wake time or a completion of an awaited entry.
+   * Answers the completions instead when one (or a cancellation) arrived meanwhile.
+   */
+  suspend(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    on: SuspendOn,
+  ): Promise<'suspended' | (CommitResult & { cancelled: boolean })>;
   /** Commits entries and the outcome; frees the key and dispatches the next invocation. */
-  complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void>;
+  complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void>;
+  /** Registers the receiver of completions and cancellations. */
+  listen(listener: AttemptListener): void;
+  /** The deterministic id of the invocation started by the entry at `index`. */
+  childId(index: number, target: Target, idempotencyKey?: string): string;
   /** Ends this attempt with a retryable failure; the store retries after `delayMs`. */
   retry(failure: SerializedError, delayMs: number): Promise<void>;
   /** Ends this attempt and pauses the invocation (retries exhausted with `onMaxAttempts: 'pause'`). */
@@ -140,6 +179,24 @@ export interface Store {
   describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
   /** Reads an object's or workflow's committed state. */
   getState(service: string, key: string): Promise<Map<string, string>>;
+  /** Accepts an invocation started by a handler, with its deterministic id (idempotent). */
+  acceptChild(req: OutgoingInvocation): Promise<Accepted>;
+  /** Resolves or rejects an awakeable; false when it was already completed or is unknown. */
+  resolveAwakeable(awakeableId: string, completion: Completion): Promise<boolean>;
+  /** Requests cancellation (propagated to child calls). */
+  cancel(invocationId: string): Promise<boolean>;
+  /** Ends an invocation and its call tree at once, failing callers with 409 and freeing its key. */
+  kill(invocationId: string): Promise<boolean>;
+  /** Pauses an invocation (a running attempt is fenced off). */
+  pause(invocationId: string): Promise<boolean>;
+  /** Resumes a paused invocation. */
+  resume(invocationId: string): Promise<boolean>;
+  /** Removes a completed invocation's record, journal and dedupe records now. */
+  purge(invocationId: string): Promise<boolean>;
+  /** Lists invocations (filters are exact matches). */
+  list(filter: { service?: string; key?: string; status?: InvocationStatus; limit?: number }): Promise<InvocationInfo[]>;
+  /** Patches object state while no exclusive handler holds the key; null deletes. Returns false when the key is busy. */
+  patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean>;
   /** Starts taking work from the mailbox. */
   startWorker(executor: Executor, options?: WorkerOptions): Promise<WorkerHandle>;
   /** Releases connections. */

@@ -1,19 +1,57 @@
+import type { Definition, ServiceKind } from '../define/definitions.js';
 import { durationMs, type Duration } from '../define/duration.js';
+import type { WorkflowOptions } from '../define/options.js';
+import { optionsOf, type SendOptions } from '../define/rpc.js';
 import {
   DurableError,
   ErrorCode,
   TerminalError,
-  deserializeTerminalError,
   ensureError,
   isTerminalError,
   serializeError,
 } from '../errors.js';
+import type { Completion, OutgoingInvocation } from '../journal/entry.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
-import type { StartedInvocation } from '../store.js';
+import type { StartedInvocation, Target, TargetMode } from '../store.js';
+import { DurablePromise, decodeJson, sleepPromise } from './durable-promise.js';
 import { createRand } from './rand.js';
-import type { ContextDate, ObjectContext, Rand, Request, RunOptions } from './types.js';
+import type {
+  Client,
+  ContextDate,
+  GenericCall,
+  InvocationHandle,
+  InvocationReference,
+  ObjectContext,
+  Rand,
+  Request,
+  RunOptions,
+  SendClient,
+  WorkflowContext,
+  WorkflowPromise,
+} from './types.js';
 
-/** A JSON round trip, so the first execution returns exactly what a replay would. */
+const DAY = 86_400_000;
+
+/** How a target handler runs, as far as this process knows its definition. */
+export interface TargetInfo {
+  mode: TargetMode;
+  options: WorkflowOptions;
+}
+
+/** Resolves a target's mode and options (from local definitions, else by convention). */
+export type TargetResolver = (service: string, handler: string, kind: ServiceKind) => TargetInfo;
+
+/** What a context needs from its runtime. */
+export interface ContextDeps {
+  /** Deterministic id of the invocation started by entry `index`. */
+  childId(index: number, target: Target, idempotencyKey?: string): string;
+  resolveTarget: TargetResolver;
+  /** The kind of a service by name, when this process knows it. */
+  kindOf(service: string): ServiceKind | undefined;
+  /** The kind of the service this handler belongs to. */
+  serviceKind: ServiceKind;
+}
+
 function roundTrip<T>(v: T): T {
   if (v === undefined) return v;
   return JSON.parse(JSON.stringify(v)) as T;
@@ -26,30 +64,53 @@ function runDelay(opts: RunOptions, retry: number): number {
   return Math.min(cap, initial * factor ** retry);
 }
 
+function encodeInput(v: unknown): string {
+  if (v === undefined) return '';
+  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
+  return JSON.stringify(v);
+}
+
+/** Awakeable ids name the invocation and journal index they complete. */
+export function awakeableId(invocationId: string, index: number): string {
+  return `sign_1${Buffer.from(`${invocationId}:${index}`).toString('base64url')}`;
+}
+
+/** Parses an awakeable id; undefined when malformed. */
+export function parseAwakeableId(id: string): { invocationId: string; index: number } | undefined {
+  if (!id.startsWith('sign_1')) return undefined;
+  const raw = Buffer.from(id.slice(6), 'base64url').toString('utf8');
+  const m = /^(inv_[0-9A-Za-z]+):(\d+)$/.exec(raw);
+  if (!m) return undefined;
+  return { invocationId: m[1]!, index: Number(m[2]) };
+}
+
+const deadHandle: InvocationHandle = { invocationId: never() };
+
 /**
  * The object user handlers receive. Implements every context flavour; the
  * handler's declared type decides which methods the user sees, and writes from
  * shared handlers are refused at run time too.
  */
-export class HandlerContext implements ObjectContext {
+export class HandlerContext implements WorkflowContext {
   readonly rand: Rand;
   readonly date: ContextDate;
   readonly console: Console;
   private readonly state: Map<string, string>;
   private readonly requestValue: Request;
-
   private readonly runner: JournalRunner;
   private readonly inv: StartedInvocation;
   private readonly writable: boolean;
+  private readonly deps: ContextDeps;
 
-  constructor(runner: JournalRunner, inv: StartedInvocation, writable: boolean, logger: Console) {
+  constructor(runner: JournalRunner, inv: StartedInvocation, writable: boolean, logger: Console, deps: ContextDeps) {
     this.runner = runner;
     this.inv = inv;
     this.writable = writable;
+    this.deps = deps;
     this.state = new Map(inv.state);
     this.rand = createRand(inv.id);
     this.date = {
-      now: () => this.run('Date.now', () => Date.now()),
+      now: async () => await this.run('Date.now', () => Date.now()),
       toJSON: async () => new Date(await this.date.now()).toISOString(),
     };
     this.console = quietConsole(logger, () => runner.replaying, `[${inv.target.service}/${inv.target.handler}][${inv.id}]`);
@@ -72,46 +133,56 @@ export class HandlerContext implements ObjectContext {
     return this.requestValue;
   }
 
-  run<T>(name: string, action: () => T | Promise<T>, options?: RunOptions): Promise<T>;
-  run<T>(action: () => T | Promise<T>, options?: RunOptions): Promise<T>;
+  // ------------------------------------------------------------------ steps and timers
+
+  run<T>(name: string, action: () => T | Promise<T>, options?: RunOptions): DurablePromise<T>;
+  run<T>(action: () => T | Promise<T>, options?: RunOptions): DurablePromise<T>;
   run<T>(
     a: string | (() => T | Promise<T>),
     b?: (() => T | Promise<T>) | RunOptions,
     c?: RunOptions,
-  ): Promise<T> {
+  ): DurablePromise<T> {
     const [name, action, options] =
       typeof a === 'string' ? [a, b as () => T | Promise<T>, c] : ['', a, b as RunOptions | undefined];
-    if (typeof action !== 'function') return Promise.reject(new TypeError('ctx.run needs a function'));
-    return this.runStep(name, action, options);
-  }
-
-  private async runStep<T>(name: string, action: () => T | Promise<T>, options: RunOptions | undefined): Promise<T> {
+    if (typeof action !== 'function') throw new TypeError('ctx.run needs a function');
     const r = this.runner;
-    if (r.isEnded) return never();
+    if (r.isEnded) return new DurablePromise<T>(r, undefined, () => undefined as T);
     const { index, recorded } = r.reserve('run', name);
     if (recorded?.k === 'run') {
-      if (recorded.e) throw deserializeTerminalError(recorded.e);
-      return recorded.v as T;
+      const done: Completion = recorded.e ? { ok: false, e: recorded.e } : { ok: true, v: recorded.v === undefined ? undefined : JSON.stringify(recorded.v) };
+      return new DurablePromise<T>(r, r.register(index, 'run', { completion: done }), decodeJson);
     }
+    const comp = r.register(index, 'run');
+    void this.runStep(index, name, action, options);
+    return new DurablePromise<T>(r, comp, decodeJson);
+  }
+
+  private async runStep<T>(index: number, name: string, action: () => T | Promise<T>, options: RunOptions | undefined): Promise<void> {
+    const r = this.runner;
     r.beginStep();
-    let outcome: { ok: true; v: T } | { ok: false; e: TerminalError };
+    let done: Completion;
+    let value: unknown;
     try {
-      outcome = { ok: true, v: roundTrip(await this.execute(action, options)) };
+      value = roundTrip(await this.execute(action, options));
+      done = { ok: true, v: value === undefined ? undefined : JSON.stringify(value) };
     } catch (e) {
       if (!isTerminalError(e)) {
         // No result is recorded: the attempt fails and the step runs again on retry.
         r.endStep();
         r.fail(e);
-        return never();
+        return;
       }
-      outcome = { ok: false, e };
+      done = { ok: false, e: serializeError(e) };
     }
     r.endStep();
-    if (r.isEnded) return never();
-    r.fill(index, outcome.ok ? { k: 'run', n: name, v: outcome.v } : { k: 'run', n: name, e: serializeError(outcome.e) });
-    await r.flushThrough(index);
-    if (!outcome.ok) throw outcome.e;
-    return outcome.v;
+    if (r.isEnded) return;
+    r.fill(index, done.ok ? { k: 'run', n: name, ...(value === undefined ? {} : { v: value }) } : { k: 'run', n: name, e: done.e });
+    try {
+      await r.flushThrough(index);
+    } catch {
+      return; // lease lost: the attempt is over
+    }
+    r.settle(index, done);
   }
 
   private async execute<T>(action: () => T | Promise<T>, options: RunOptions | undefined): Promise<T> {
@@ -136,18 +207,11 @@ export class HandlerContext implements ObjectContext {
     }
   }
 
-  async sleep(duration: Duration, name?: string): Promise<void> {
-    const r = this.runner;
-    if (r.isEnded) return never();
-    const ms = durationMs(duration);
-    const { index, recorded } = r.reserve('sleep', name);
-    if (!recorded) {
-      r.fill(index, name === undefined ? { k: 'sleep', ms } : { k: 'sleep', n: name, ms });
-      await r.flushThrough(index);
-    }
-    if (r.isEnded) return never();
-    await r.waitUntil(r.dueOf(index));
+  sleep(duration: Duration, name?: string): DurablePromise<void> {
+    return sleepPromise(this.runner, durationMs(duration), name);
   }
+
+  // ------------------------------------------------------------------ state
 
   get<T = unknown>(name: string): Promise<T | null> {
     const r = this.runner;
@@ -206,10 +270,211 @@ export class HandlerContext implements ObjectContext {
       throw new DurableError(`ctx.${op}() is not allowed in a shared handler: its state is read-only`, ErrorCode.STATE_READ_ONLY);
     }
   }
+
+  // ------------------------------------------------------------------ calls and sends
+
+  private outgoing(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined, index: number, childId: string): OutgoingInvocation {
+    const info = this.deps.resolveTarget(service, handler, kind);
+    const o = info.options;
+    const req: OutgoingInvocation = {
+      id: childId,
+      service,
+      handler,
+      mode: info.mode,
+      input: encodeInput(input),
+      journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
+      idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
+      workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
+    };
+    void index;
+    if (key !== undefined) req.key = key;
+    if (opts?.headers) req.headers = opts.headers;
+    if (opts?.idempotencyKey !== undefined) req.idempotencyKey = opts.idempotencyKey;
+    return req;
+  }
+
+  private call<T>(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined): DurablePromise<T> {
+    const r = this.runner;
+    if (r.isEnded) return new DurablePromise<T>(r, undefined, () => undefined as T);
+    const name = `${service}/${handler}`;
+    const { index, recorded } = r.reserve('call', name);
+    const target: Target = { service, handler, ...(key !== undefined ? { key } : {}) };
+    const childId = recorded?.k === 'call' ? recorded.id : this.deps.childId(index, target, opts?.idempotencyKey);
+    const c = r.register(index, 'call', { childId });
+    if (!recorded) {
+      const req = this.outgoing(kind, service, handler, key, input, opts, index, childId);
+      req.caller = { id: this.inv.id, index };
+      r.fill(index, { k: 'call', n: name, id: childId }, [{ t: 'accept', index, req }]);
+      r.flushThrough(index).catch(() => undefined);
+    }
+    return new DurablePromise<T>(r, c, decodeJson);
+  }
+
+  private send(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined): InvocationHandle {
+    const r = this.runner;
+    if (r.isEnded) return deadHandle;
+    const name = `${service}/${handler}`;
+    const { index, recorded } = r.reserve('send', name);
+    if (recorded?.k === 'send') return { invocationId: Promise.resolve(recorded.id) };
+    const target: Target = { service, handler, ...(key !== undefined ? { key } : {}) };
+    const childId = this.deps.childId(index, target, opts?.idempotencyKey);
+    const req = this.outgoing(kind, service, handler, key, input, opts, index, childId);
+    if (opts?.delay !== undefined) req.delayMs = durationMs(opts.delay);
+    r.fill(index, { k: 'send', n: name, id: childId }, [{ t: 'accept', index, req }]);
+    const committed = r.flushThrough(index).then(() => childId);
+    committed.catch(() => undefined);
+    return { invocationId: committed };
+  }
+
+  private client<D>(kind: ServiceKind, def: { name: string }, key: string | undefined, oneWay: boolean): unknown {
+    if (kind !== 'service') checkTargetKey(key);
+    return new Proxy(
+      {},
+      {
+        get: (_t, handler) => {
+          if (typeof handler !== 'string' || handler === 'then') return undefined;
+          return (input?: unknown, opts?: unknown) =>
+            oneWay
+              ? this.send(kind, def.name, handler, key, input, optionsOf(opts))
+              : this.call<D>(kind, def.name, handler, key, input, optionsOf(opts));
+        },
+      },
+    );
+  }
+
+  serviceClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): Client<D> {
+    return this.client('service', def, undefined, false) as Client<D>;
+  }
+  objectClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D> {
+    return this.client('object', def, key, false) as Client<D>;
+  }
+  workflowClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D> {
+    return this.client('workflow', def, key, false) as Client<D>;
+  }
+  serviceSendClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): SendClient<D> {
+    return this.client('service', def, undefined, true) as SendClient<D>;
+  }
+  objectSendClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D> {
+    return this.client('object', def, key, true) as SendClient<D>;
+  }
+  workflowSendClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D> {
+    return this.client('workflow', def, key, true) as SendClient<D>;
+  }
+
+  private kindOf(service: string, key: string | undefined): ServiceKind {
+    return this.deps.kindOf(service) ?? (key === undefined ? 'service' : 'object');
+  }
+
+  genericCall<O = unknown>(call: GenericCall): DurablePromise<O> {
+    return this.call<O>(this.kindOf(call.service, call.key), call.service, call.method, call.key, call.parameter, call);
+  }
+
+  genericSend(send: GenericCall & { delay?: Duration }): InvocationHandle {
+    return this.send(this.kindOf(send.service, send.key), send.service, send.method, send.key, send.parameter, send);
+  }
+
+  // ------------------------------------------------------------------ awakeables, promises, handles
+
+  awakeable<T = unknown>(): { id: string; promise: DurablePromise<T> } {
+    const r = this.runner;
+    if (r.isEnded) return { id: '', promise: new DurablePromise<T>(r, undefined, () => undefined as T) };
+    const { index, recorded } = r.reserve('awk', undefined);
+    const id = awakeableId(this.inv.id, index);
+    const c = r.register(index, 'awk');
+    if (!recorded) r.fill(index, { k: 'awk', id });
+    return { id, promise: new DurablePromise<T>(r, c, decodeJson) };
+  }
+
+  private completeAwakeable(id: string, completion: Completion): void {
+    const r = this.runner;
+    if (r.isEnded) return;
+    const { index, recorded } = r.reserve('awkResolve', id);
+    if (recorded) return;
+    const entry = completion.ok
+      ? { k: 'awkResolve' as const, n: id, ...(completion.v === undefined ? {} : { v: JSON.parse(completion.v) as unknown }) }
+      : { k: 'awkResolve' as const, n: id, e: completion.e };
+    r.fill(index, entry, [{ t: 'awakeable', id, completion }]);
+    r.flushThrough(index).catch(() => undefined);
+  }
+
+  resolveAwakeable<T>(id: string, payload?: T): void {
+    this.completeAwakeable(id, { ok: true, v: payload === undefined ? undefined : JSON.stringify(payload) });
+  }
+
+  rejectAwakeable(id: string, reason: string): void {
+    this.completeAwakeable(id, { ok: false, e: serializeError(new TerminalError(reason)) });
+  }
+
+  invocation<T = unknown>(invocationId: string): InvocationReference<T> {
+    return {
+      attach: () => {
+        const r = this.runner;
+        if (r.isEnded) return new DurablePromise<T>(r, undefined, () => undefined as T);
+        const { index, recorded } = r.reserve('attach', invocationId);
+        const c = r.register(index, 'attach');
+        if (!recorded) {
+          r.fill(index, { k: 'attach', n: invocationId }, [{ t: 'attach', id: invocationId, index }]);
+          r.flushThrough(index).catch(() => undefined);
+        }
+        return new DurablePromise<T>(r, c, decodeJson);
+      },
+      cancel: () => this.cancel(invocationId),
+    };
+  }
+
+  cancel(invocationId: string): void {
+    const r = this.runner;
+    if (r.isEnded) return;
+    const { index, recorded } = r.reserve('cancelInv', invocationId);
+    if (recorded) return;
+    r.fill(index, { k: 'cancelInv', n: invocationId }, [{ t: 'cancel', id: invocationId }]);
+    r.flushThrough(index).catch(() => undefined);
+  }
+
+  promise<T = unknown>(name: string): WorkflowPromise<T> {
+    if (this.deps.serviceKind !== 'workflow') {
+      throw new TerminalError('ctx.promise() is only available in workflow handlers');
+    }
+    const r = this.runner;
+    const completable = (kind: 'pget' | 'ppeek' | 'presolve', completion?: Completion): DurablePromise<unknown> => {
+      if (r.isEnded) return new DurablePromise<unknown>(r, undefined, () => undefined);
+      const { index, recorded } = r.reserve(kind, name);
+      const c = r.register(index, kind);
+      if (!recorded) {
+        if (kind === 'presolve') {
+          const entry = completion!.ok
+            ? { k: 'presolve' as const, n: name, ...(completion!.v === undefined ? {} : { v: JSON.parse(completion!.v) as unknown }) }
+            : { k: 'presolve' as const, n: name, e: (completion as Extract<Completion, { ok: false }>).e };
+          r.fill(index, entry, [{ t: 'presolve', name, index, completion: completion! }]);
+        } else {
+          r.fill(index, { k: kind, n: name }, [{ t: kind === 'pget' ? 'pget' : 'ppeek', name, index }]);
+        }
+        r.flushThrough(index).catch(() => undefined);
+      }
+      return new DurablePromise<unknown>(r, c, decodeJson);
+    };
+    return {
+      get: () => completable('pget') as DurablePromise<T>,
+      peek: async () => {
+        const p = completable('ppeek');
+        return (await p) as T | undefined;
+      },
+      resolve: async (value?: T) => {
+        await completable('presolve', { ok: true, v: value === undefined ? undefined : JSON.stringify(value) });
+      },
+      reject: async (reason: string) => {
+        await completable('presolve', { ok: false, e: serializeError(new TerminalError(reason)) });
+      },
+    };
+  }
 }
 
 function checkStateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('state key must be a non-empty string');
+}
+
+function checkTargetKey(key: string | undefined): void {
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError('object and workflow clients need a non-empty key');
 }
 
 function quietConsole(base: Console, replaying: () => boolean, prefix: string): Console {

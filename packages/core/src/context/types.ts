@@ -1,4 +1,7 @@
+import type { Definition, HandlerWrapper, ServiceKind } from '../define/definitions.js';
 import type { Duration } from '../define/duration.js';
+import type { Opts, SendOpts } from '../define/rpc.js';
+import type { DurablePromise } from './durable-promise.js';
 
 /** Retry options of one `ctx.run` step (Restate's names). */
 export interface RunOptions {
@@ -62,8 +65,8 @@ export interface Context {
    * const user = await ctx.run('create user', () => db.insert(email));
    * ```
    */
-  run<T>(name: string, action: () => T | Promise<T>, options?: RunOptions): Promise<T>;
-  run<T>(action: () => T | Promise<T>, options?: RunOptions): Promise<T>;
+  run<T>(name: string, action: () => T | Promise<T>, options?: RunOptions): DurablePromise<T>;
+  run<T>(action: () => T | Promise<T>, options?: RunOptions): DurablePromise<T>;
   /**
    * Sleeps durably. The due time is taken from the store's clock and journaled.
    *
@@ -75,7 +78,44 @@ export interface Context {
    * await ctx.sleep({ seconds: 3 });
    * ```
    */
-  sleep(duration: Duration, name?: string): Promise<void>;
+  sleep(duration: Duration, name?: string): DurablePromise<void>;
+  /**
+   * A client for a service's handlers: each call is journaled and returns a
+   * durable promise of the result (a child's `TerminalError` is rethrown).
+   *
+   * @example
+   * ```ts
+   * const greeting = await ctx.serviceClient(greeter).greet({ name: 'Ada' });
+   * ```
+   */
+  serviceClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): Client<D>;
+  /** A client for a virtual object's handlers at `key`. */
+  objectClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D>;
+  /** A client for a workflow's handlers at `key` (`run` starts it once). */
+  workflowClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D>;
+  /** A one-way client for a service (optionally delayed with `rpc.sendOpts({ delay })`). */
+  serviceSendClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): SendClient<D>;
+  /** A one-way client for a virtual object at `key`. */
+  objectSendClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D>;
+  /** A one-way client for a workflow at `key`. */
+  workflowSendClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D>;
+  /** Calls any handler by name. */
+  genericCall<O = unknown>(call: GenericCall): DurablePromise<O>;
+  /** Sends to any handler by name. */
+  genericSend(send: GenericCall & { delay?: Duration }): InvocationHandle;
+  /**
+   * Creates an awakeable: an id someone else resolves (through the ingress or
+   * `ctx.resolveAwakeable`) and a durable promise of its value.
+   */
+  awakeable<T = unknown>(): { id: string; promise: DurablePromise<T> };
+  /** Resolves someone's awakeable (journaled; delivered exactly once). */
+  resolveAwakeable<T>(id: string, payload?: T): void;
+  /** Rejects someone's awakeable with a terminal failure. */
+  rejectAwakeable(id: string, reason: string): void;
+  /** A reference to another invocation: attach to its result or cancel it. */
+  invocation<T = unknown>(invocationId: string): InvocationReference<T>;
+  /** Requests cancellation of another invocation (Restate's `ctx.cancel`). */
+  cancel(invocationId: string): void;
   /** Deterministic randomness. */
   readonly rand: Rand;
   /** Journaled clock. */
@@ -113,8 +153,67 @@ export interface ObjectContext extends ObjectSharedContext {
   clearAll(): void;
 }
 
+/** A workflow's durable promise: resolvable once, by anyone, before or after someone awaits it. */
+export interface WorkflowPromise<T> {
+  /** Waits for the value (journaled). */
+  get(): DurablePromise<T>;
+  /** The value if resolved, undefined otherwise (journaled). */
+  peek(): Promise<T | undefined>;
+  /** Resolves it; a second resolution fails with a 409 `TerminalError`. */
+  resolve(value?: T): Promise<void>;
+  /** Rejects it; a second resolution fails with a 409 `TerminalError`. */
+  reject(reason: string): Promise<void>;
+}
+
 /** Context of a workflow's shared handlers. */
-export type WorkflowSharedContext = ObjectSharedContext;
+export interface WorkflowSharedContext extends ObjectSharedContext {
+  /** The workflow's durable promise `name`. */
+  promise<T = unknown>(name: string): WorkflowPromise<T>;
+}
 
 /** Context of a workflow's `run` handler. */
-export type WorkflowContext = ObjectContext;
+export interface WorkflowContext extends WorkflowSharedContext, ObjectContext {}
+
+/** A call by name (Restate's `genericCall`). */
+export interface GenericCall {
+  service: string;
+  method: string;
+  /** The input: a JSON value, or JSON text as bytes. */
+  parameter?: unknown;
+  key?: string;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+}
+
+/** What a send returns. */
+export interface InvocationHandle {
+  /** The id of the started invocation. */
+  readonly invocationId: Promise<string>;
+}
+
+/** A reference to another invocation. */
+export interface InvocationReference<T> {
+  /** Waits for its result (journaled). */
+  attach(): DurablePromise<T>;
+  /** Requests its cancellation (journaled). */
+  cancel(): void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyFn = (...args: any[]) => any;
+type FnOf<H> = H extends HandlerWrapper<infer F> ? F : H;
+type InputOf<F> = F extends AnyFn ? (Parameters<F> extends [unknown, infer I, ...unknown[]] ? I : undefined) : never;
+type OutputOf<F> = F extends AnyFn ? Awaited<ReturnType<F>> : never;
+type Args<I, O> = [I] extends [undefined] ? [input?: undefined, opts?: O] : [input: I, opts?: O];
+
+/** Typed request-response client of a definition. */
+export type Client<D> =
+  D extends Definition<ServiceKind, string, infer H>
+    ? { [K in keyof H]: (...args: Args<InputOf<FnOf<H[K]>>, Opts>) => DurablePromise<OutputOf<FnOf<H[K]>>> }
+    : never;
+
+/** Typed one-way client of a definition. */
+export type SendClient<D> =
+  D extends Definition<ServiceKind, string, infer H>
+    ? { [K in keyof H]: (...args: Args<InputOf<FnOf<H[K]>>, SendOpts>) => InvocationHandle }
+    : never;

@@ -18,10 +18,74 @@ export type Entry =
   /** Removal of every state value. */
   | { k: 'clearAll' }
   /** A read of the state's key names. */
-  | { k: 'keys'; v: string[] };
+  | { k: 'keys'; v: string[] }
+  /** A request-response call; its result arrives as a completion. `id` is the child invocation. */
+  | { k: 'call'; n: string; id: string }
+  /** A one-way send (possibly delayed); `id` is the child invocation. */
+  | { k: 'send'; n: string; id: string }
+  /** An awakeable; resolved from outside through its id. */
+  | { k: 'awk'; n?: string; id: string }
+  /** Resolution or rejection of someone's awakeable (an outgoing effect). */
+  | { k: 'awkResolve'; n: string; v?: unknown; e?: SerializedError }
+  /** Waiting on a workflow durable promise. */
+  | { k: 'pget'; n: string }
+  /** Peeking a workflow durable promise: the value seen (`v`), failure (`e`) or neither (pending). */
+  | { k: 'ppeek'; n: string; v?: unknown; e?: SerializedError; done?: boolean }
+  /** Resolving or rejecting a workflow durable promise; the result (accepted or 409) is a completion. */
+  | { k: 'presolve'; n: string; v?: unknown; e?: SerializedError }
+  /** Attaching to another invocation's result. */
+  | { k: 'attach'; n: string }
+  /** Cancelling another invocation (an outgoing effect). */
+  | { k: 'cancelInv'; n: string }
+  /** A combinator's outcome: the child indices that settled, in settling order, when it resolved. */
+  | { k: 'comb'; n: string; v: number[] }
+  /** A signal observed by the invocation (cancellation) and the pending indices it rejected. */
+  | { k: 'signal'; n: 'cancel'; v: number[] };
 
 /** An entry not yet committed. A sleep carries its length; the store fixes `due` from its clock. */
 export type NewEntry = Exclude<Entry, { k: 'sleep' }> | { k: 'sleep'; n?: string; ms: number };
+
+/** How a completable entry ended: a JSON-encoded value, or a failure. */
+export type Completion = { ok: true; v?: string } | { ok: false; e: SerializedError };
+
+/**
+ * A side effect a commit carries, applied by the store atomically with the
+ * entries (same partition) or through the partition's outbox (other partitions).
+ */
+export type Effect =
+  /** Start another invocation (a call or a send); `req` is the store's accept request. */
+  | { t: 'accept'; index: number; req: OutgoingInvocation }
+  /** Resolve or reject an awakeable. */
+  | { t: 'awakeable'; id: string; completion: Completion }
+  /** Cancel another invocation. */
+  | { t: 'cancel'; id: string }
+  /** Deliver another invocation's outcome to this one at `index` (attach). */
+  | { t: 'attach'; id: string; index: number }
+  /** Wait on the workflow promise `name` of this invocation's key; its value completes `index`. */
+  | { t: 'pget'; name: string; index: number }
+  /** Read the workflow promise `name` now; the value (or pending) completes `index`. */
+  | { t: 'ppeek'; name: string; index: number }
+  /** Resolve the workflow promise `name`; the completion at `index` says if this won. */
+  | { t: 'presolve'; name: string; index: number; completion: Completion };
+
+/** An invocation started by a handler (a call or a send). */
+export interface OutgoingInvocation {
+  /** The child's invocation id, deterministic from the parent id and entry index. */
+  id: string;
+  service: string;
+  handler: string;
+  key?: string;
+  mode: 'service' | 'exclusive' | 'shared' | 'workflow';
+  input: string;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+  delayMs?: number;
+  /** For calls: where the result goes. */
+  caller?: { id: string; index: number };
+  journalRetentionMs?: number;
+  idempotencyRetentionMs?: number;
+  workflowRetentionMs?: number;
+}
 
 /** The kinds of entries. */
 export type EntryKind = Entry['k'];

@@ -1,4 +1,4 @@
-import { HandlerContext } from '../context/context.js';
+import { HandlerContext, type TargetResolver } from '../context/context.js';
 import { durationMs } from '../define/duration.js';
 import { SerdeValidationError } from '../define/serde.js';
 import {
@@ -37,12 +37,20 @@ function isFenced(e: unknown): boolean {
 export function createExecutor(registry: Registry, options: ExecutorOptions = {}): Executor {
   const logger = options.logger ?? console;
   const active = new Set<JournalRunner>();
+  const resolveTarget: TargetResolver = (service, handler, kind) => {
+    const spec = registry.handler(service, handler);
+    if (spec) return { mode: spec.mode, options: spec.options };
+    const def = registry.service(service);
+    const k = def?.kind ?? kind;
+    const mode = k === 'service' ? 'service' : k === 'object' ? 'exclusive' : handler === 'run' ? 'workflow' : 'shared';
+    return { mode, options: def?.options ?? {} };
+  };
   const run = async (attempt: Attempt): Promise<void> => {
     const inv = attempt.invocation;
     const spec = registry.handler(inv.target.service, inv.target.handler);
     if (!spec) {
       const err = new TerminalError(`no handler ${inv.target.service}/${inv.target.handler} is registered`, { errorCode: 404 });
-      await attempt.complete(inv.journal.length, [], [], { ok: false, error: serializeError(err) });
+      await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: serializeError(err) });
       return;
     }
     const inactivityMs =
@@ -52,7 +60,12 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     active.add(runner);
     void runner.interrupted.then(() => active.delete(runner));
     const writable = spec.mode === 'exclusive' || spec.mode === 'workflow';
-    const ctx = new HandlerContext(runner, inv, writable, logger);
+    const ctx = new HandlerContext(runner, inv, writable, logger, {
+      childId: (index, target, idem) => attempt.childId(index, target, idem),
+      resolveTarget,
+      kindOf: (service) => registry.service(service)?.kind,
+      serviceKind: spec.serviceKind,
+    });
 
     const handlerDone = (async () => {
       let input: unknown = inv.input === '' ? undefined : JSON.parse(inv.input);
@@ -94,7 +107,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
         first.kind === 'returned'
           ? { ok: true, value: first.value === undefined ? undefined : JSON.stringify(first.value) }
           : { ok: false, error: serializeError(first.error) };
-      await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), outcome);
+      await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), rest.effects, outcome);
     } catch (e) {
       if (isFenced(e)) return;
       throw e;
@@ -116,7 +129,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
         await attempt.pause(failure);
       } else {
         const rest = await runner.drain();
-        await attempt.complete(rest.from, [], [], { ok: false, error: { ...failure, status: failure.status ?? 500 } });
+        await attempt.complete(rest.from, [], [], [], { ok: false, error: { ...failure, status: failure.status ?? 500 } });
       }
     }
   };

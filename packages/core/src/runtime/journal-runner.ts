@@ -1,12 +1,9 @@
-import { NonDeterminismError, ensureError } from '../errors.js';
-import { matchEntry, stateOpsOf, type Entry, type EntryKind, type NewEntry } from '../journal/entry.js';
+import { CancelledError, ensureError, serializeError } from '../errors.js';
+import { matchEntry, stateOpsOf, type Completion, type Effect, type Entry, type EntryKind, type NewEntry } from '../journal/entry.js';
 import type { Attempt } from '../store.js';
 
 /** Why an attempt stopped before its handler returned. */
-export type Interrupt =
-  | { kind: 'suspended' }
-  | { kind: 'fenced' }
-  | { kind: 'failed'; error: Error };
+export type Interrupt = { kind: 'suspended' } | { kind: 'fenced' } | { kind: 'failed'; error: Error };
 
 interface FlushWaiter {
   upto: number;
@@ -14,10 +11,21 @@ interface FlushWaiter {
   reject: (e: unknown) => void;
 }
 
-interface Timer {
-  due: number;
-  resolve: () => void;
-  handle: NodeJS.Timeout | undefined;
+/** Kinds of completable entries: their outcome settles after the entry is created. */
+export type CompletableKind = 'run' | 'sleep' | 'call' | 'awk' | 'pget' | 'ppeek' | 'presolve' | 'attach' | 'comb';
+
+/** One entry whose outcome arrives later: a step result, a timer, a call result, an awakeable… */
+export interface Completable {
+  readonly index: number;
+  readonly kind: CompletableKind;
+  completion: Completion | undefined;
+  /** Due time of a sleep (store clock). */
+  due?: number;
+  /** Child invocation of a call (cancelled with its parent). */
+  childId?: string;
+  awaited: boolean;
+  listeners: Array<(c: Completion) => void>;
+  timer?: NodeJS.Timeout;
 }
 
 /** A promise that never settles: what a context call returns once its attempt has ended. */
@@ -25,10 +33,13 @@ export function never<T>(): Promise<T> {
   return new Promise<T>(() => undefined);
 }
 
+const CANCELLED: Completion = { ok: false, e: serializeError(new CancelledError()) };
+
 /**
  * Drives one attempt's journal: hands out indices in call order, checks replayed
- * entries, batches new entries into fenced commits (in index order), runs
- * durable timers, and decides when to suspend.
+ * entries, batches new entries (and their effects) into fenced commits in index
+ * order, settles completable entries (steps, timers, calls, awakeables, promises),
+ * applies cancellation signals deterministically, and decides when to suspend.
  *
  * It holds no Redis knowledge; all I/O goes through the {@link Attempt}.
  */
@@ -36,28 +47,37 @@ export class JournalRunner {
   private readonly recorded: Entry[];
   private nextIndex = 0;
   private committedLen: number;
-  private readonly slots = new Map<number, NewEntry>();
+  private readonly slots = new Map<number, { entry: NewEntry; effects: Effect[] }>();
   private readonly dues = new Map<number, number>();
   private waiters: FlushWaiter[] = [];
   private flushing = false;
   private inflight = 0;
-  private readonly timers = new Set<Timer>();
+  private readonly completables = new Map<number, Completable>();
+  private readonly completions: Map<number, Completion>;
   private inactivity: NodeJS.Timeout | undefined;
   private ended = false;
+  private cancelNext = false;
+  private pendingCancel = false;
   private interruptResolve!: (i: Interrupt) => void;
-  /** Settles when the attempt must stop early (suspension, lease loss, fatal failure). */
-  readonly interrupted: Promise<Interrupt>;
-
   private readonly attempt: Attempt;
   private inactivityMs: number;
+  /** Settles when the attempt must stop early (suspension, lease loss, fatal failure). */
+  readonly interrupted: Promise<Interrupt>;
 
   constructor(attempt: Attempt, inactivityMs: number) {
     this.attempt = attempt;
     this.inactivityMs = inactivityMs;
     this.recorded = attempt.invocation.journal;
     this.committedLen = this.recorded.length;
+    this.completions = new Map(attempt.invocation.completions);
     this.interrupted = new Promise((r) => (this.interruptResolve = r));
     attempt.signal.addEventListener('abort', () => this.interrupt({ kind: 'fenced' }), { once: true });
+    attempt.listen({
+      completion: (index, c) => this.deliver(index, c),
+      cancel: () => this.cancel(),
+    });
+    if (attempt.invocation.cancelRequested && !this.recorded.some((e) => e.k === 'signal')) this.pendingCancel = true;
+    this.applyRecordedSignals();
   }
 
   /** True while the handler is re-executing recorded entries. */
@@ -68,6 +88,11 @@ export class JournalRunner {
   /** True once the attempt has ended; context calls then park forever. */
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /** The store clock (ms), never ahead of the store. */
+  storeNow(): number {
+    return this.attempt.storeNow();
   }
 
   /** Stops the attempt with a failure that no handler code may catch (e.g. non-determinism). */
@@ -83,8 +108,7 @@ export class JournalRunner {
   }
 
   private clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t.handle);
-    this.timers.clear();
+    for (const c of this.completables.values()) clearTimeout(c.timer);
     clearTimeout(this.inactivity);
     this.inactivity = undefined;
   }
@@ -92,9 +116,11 @@ export class JournalRunner {
   /**
    * Reserves the next journal index for a `kind`/`name` call. During replay
    * returns the recorded entry after checking it matches; a mismatch fails
-   * the attempt with a {@link NonDeterminismError}.
+   * the attempt with a `NonDeterminismError`.
    */
   reserve(kind: EntryKind, name: string | undefined): { index: number; recorded?: Entry } {
+    this.applyRecordedSignals();
+    if (this.pendingCancel && !this.replaying) this.applyCancel();
     const index = this.nextIndex++;
     const recorded = this.recorded[index];
     if (recorded === undefined) return { index };
@@ -107,9 +133,45 @@ export class JournalRunner {
     return { index, recorded };
   }
 
-  /** Provides the new entry for a reserved index. */
-  fill(index: number, entry: NewEntry): void {
-    this.slots.set(index, entry);
+  /** Replays cancellation signals recorded at the current position. */
+  private applyRecordedSignals(): void {
+    for (;;) {
+      const rec = this.recorded[this.nextIndex];
+      if (rec?.k !== 'signal') return;
+      this.nextIndex++;
+      this.rejectWithCancel(rec.v);
+    }
+  }
+
+  private rejectWithCancel(indices: number[]): void {
+    if (indices.length === 0) {
+      this.cancelNext = true;
+      return;
+    }
+    for (const i of indices) this.settle(i, CANCELLED);
+  }
+
+  /** A cancellation signal arrived (live). It is journaled where it is observed. */
+  cancel(): void {
+    if (this.ended) return;
+    if (this.recorded.some((e) => e.k === 'signal') && this.replaying) return;
+    this.pendingCancel = true;
+    if (!this.replaying) this.applyCancel();
+  }
+
+  private applyCancel(): void {
+    this.pendingCancel = false;
+    const pending = [...this.completables.values()].filter((c) => c.completion === undefined && c.kind !== 'run' && c.kind !== 'comb');
+    const index = this.nextIndex++;
+    const effects: Effect[] = pending.filter((c) => c.childId !== undefined).map((c) => ({ t: 'cancel', id: c.childId! }));
+    this.fill(index, { k: 'signal', n: 'cancel', v: pending.map((c) => c.index) }, effects);
+    this.rejectWithCancel(pending.map((c) => c.index));
+    this.requestFlush(index);
+  }
+
+  /** Provides the new entry (and its effects) for a reserved index. */
+  fill(index: number, entry: NewEntry, effects: Effect[] = []): void {
+    this.slots.set(index, { entry, effects });
     this.pump();
   }
 
@@ -122,6 +184,10 @@ export class JournalRunner {
     });
   }
 
+  private requestFlush(index: number): void {
+    this.flushThrough(index).catch(() => undefined);
+  }
+
   /** The store-clock due time of a committed sleep entry at `index`. */
   dueOf(index: number): number {
     const rec = this.recorded[index];
@@ -129,14 +195,6 @@ export class JournalRunner {
     const due = this.dues.get(index);
     if (due === undefined) throw new Error(`no due time for entry ${index}`);
     return due;
-  }
-
-  /** Suspends as soon as the attempt only waits on timers (used on shutdown). */
-  hurry(): void {
-    this.inactivityMs = 0;
-    clearTimeout(this.inactivity);
-    this.inactivity = undefined;
-    this.checkIdle();
   }
 
   /** Marks a step closure as running (no suspension while one is). */
@@ -151,47 +209,114 @@ export class JournalRunner {
     this.checkIdle();
   }
 
-  /** Waits until the store clock reaches `due`; may suspend the attempt meanwhile. */
-  waitUntil(due: number): Promise<void> {
-    if (this.attempt.storeNow() >= due) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer: Timer = { due, resolve, handle: undefined };
-      const arm = (): void => {
-        const left = due - this.attempt.storeNow();
-        if (left <= 0) {
-          this.timers.delete(timer);
-          resolve();
-          this.checkIdle();
-          return;
-        }
-        timer.handle = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-      };
-      this.timers.add(timer);
-      arm();
-      this.checkIdle();
-    });
+  /**
+   * Registers a completable entry. Its completion may already be known (journal,
+   * store completions); a pending cancellation rejects it at once.
+   */
+  register(index: number, kind: CompletableKind, init: { completion?: Completion; childId?: string } = {}): Completable {
+    const c: Completable = { index, kind, completion: init.completion, awaited: false, listeners: [] };
+    if (init.childId !== undefined) c.childId = init.childId;
+    this.completables.set(index, c);
+    if (c.completion === undefined) {
+      const known = this.completions.get(index);
+      if (known) c.completion = known;
+    }
+    if (c.completion === undefined && this.cancelNext && kind !== 'run' && kind !== 'comb') {
+      this.cancelNext = false;
+      c.completion = CANCELLED;
+    }
+    this.applyRecordedSignals();
+    return c;
   }
 
-  private readyBatch(): NewEntry[] {
-    const batch: NewEntry[] = [];
-    for (let i = this.committedLen; ; i++) {
-      const e = this.slots.get(i);
-      if (e === undefined) break;
-      batch.push(e);
+  /** Arms the timer of a sleep completable. */
+  armSleep(c: Completable, due: number): void {
+    c.due = due;
+    if (c.completion !== undefined) return;
+    const arm = (): void => {
+      if (this.ended || c.completion !== undefined) return;
+      const left = due - this.attempt.storeNow();
+      if (left <= 0) {
+        this.settle(c.index, { ok: true });
+        return;
+      }
+      c.timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    };
+    arm();
+    this.checkIdle();
+  }
+
+  /** Settles a completable (no-op when already settled). */
+  settle(index: number, completion: Completion): void {
+    const c = this.completables.get(index);
+    if (!c) {
+      if (!this.completions.has(index)) this.completions.set(index, completion);
+      return;
     }
-    return batch;
+    if (c.completion !== undefined) return;
+    c.completion = completion;
+    clearTimeout(c.timer);
+    const ls = c.listeners;
+    c.listeners = [];
+    for (const l of ls) l(completion);
+    this.checkIdle();
+  }
+
+  /** A completion arrived from the store while running (kept even while a suspension is in flight). */
+  private deliver(index: number, c: Completion): void {
+    if (!this.completions.has(index)) this.completions.set(index, c);
+    if (this.ended) return;
+    this.settle(index, c);
+  }
+
+  /** Calls `fn` when the completable settles (now, if it has). Marks it awaited. */
+  onSettled(c: Completable, fn: (c: Completion) => void): void {
+    c.awaited = true;
+    if (c.completion !== undefined) {
+      const done = c.completion;
+      queueMicrotask(() => fn(done));
+      return;
+    }
+    c.listeners.push(fn);
+    this.checkIdle();
+  }
+
+  /** Completable at an index, if registered. */
+  completable(index: number): Completable | undefined {
+    return this.completables.get(index);
+  }
+
+  /** Suspends as soon as the attempt only waits on timers or completions (used on shutdown). */
+  hurry(): void {
+    this.inactivityMs = 0;
+    clearTimeout(this.inactivity);
+    this.inactivity = undefined;
+    this.checkIdle();
+  }
+
+  private readyBatch(): { entries: NewEntry[]; effects: Effect[] } {
+    const entries: NewEntry[] = [];
+    const effects: Effect[] = [];
+    for (let i = this.committedLen; ; i++) {
+      const s = this.slots.get(i);
+      if (s === undefined) break;
+      entries.push(s.entry);
+      effects.push(...s.effects);
+    }
+    return { entries, effects };
   }
 
   private pump(): void {
     if (this.flushing || this.ended || this.waiters.length === 0) return;
-    const batch = this.readyBatch();
-    if (batch.length === 0) return;
+    const { entries, effects } = this.readyBatch();
+    if (entries.length === 0) return;
     const from = this.committedLen;
     this.flushing = true;
-    this.attempt.commit(from, batch, stateOpsOf(batch)).then(
-      (now) => {
+    this.attempt.commit(from, entries, stateOpsOf(entries), effects).then(
+      (res) => {
         this.flushing = false;
-        this.settleCommitted(from, batch, now);
+        this.settleCommitted(from, entries, res.now);
+        for (const [i, c] of res.completions) this.settle(i, c);
         this.pump();
         this.checkIdle();
       },
@@ -220,51 +345,89 @@ export class JournalRunner {
   }
 
   /** Waits for an in-flight commit, then takes the uncommitted contiguous entries. */
-  async drain(): Promise<{ from: number; entries: NewEntry[] }> {
+  async drain(): Promise<{ from: number; entries: NewEntry[]; effects: Effect[] }> {
     while (this.flushing) {
       await new Promise<void>((r) => setImmediate(r));
     }
-    const entries = this.readyBatch();
-    return { from: this.committedLen, entries };
+    return { from: this.committedLen, ...this.readyBatch() };
+  }
+
+  private awaitedPending(): Completable[] {
+    const out: Completable[] = [];
+    for (const c of this.completables.values()) if (c.awaited && c.completion === undefined) out.push(c);
+    return out;
+  }
+
+  private isIdle(): boolean {
+    if (this.inflight > 0 || this.flushing || this.waiters.length > 0) return false;
+    const pending = this.awaitedPending();
+    return pending.some((c) => c.kind !== 'run' && c.kind !== 'comb');
   }
 
   private checkIdle(): void {
     if (this.ended) return;
-    const idle = this.timers.size > 0 && this.inflight === 0 && !this.flushing && this.waiters.length === 0;
-    if (!idle) {
+    if (!this.isIdle()) {
       clearTimeout(this.inactivity);
       this.inactivity = undefined;
+      return;
+    }
+    if (this.pendingCancel && !this.replaying) {
+      this.applyCancel();
       return;
     }
     if (this.inactivity !== undefined) return;
     this.inactivity = setTimeout(() => {
       this.inactivity = undefined;
-      const stillIdle = this.timers.size > 0 && this.inflight === 0 && !this.flushing && this.waiters.length === 0;
-      if (stillIdle && !this.ended) void this.suspend();
+      if (this.isIdle() && !this.ended) void this.suspend();
     }, this.inactivityMs);
   }
 
   private async suspend(): Promise<void> {
     let wakeAt = Infinity;
-    for (const t of this.timers) wakeAt = Math.min(wakeAt, t.due);
+    const awaiting: number[] = [];
+    for (const c of this.completables.values()) {
+      if (c.completion !== undefined) continue;
+      if (c.kind === 'sleep' && c.due !== undefined) wakeAt = Math.min(wakeAt, c.due);
+      else if (c.kind !== 'run' && c.kind !== 'comb') awaiting.push(c.index);
+    }
     this.ended = true;
     this.clearTimers();
     try {
-      const { from, entries } = await this.drain();
-      await this.attempt.suspend(from, entries, stateOpsOf(entries), Number.isFinite(wakeAt) ? wakeAt : null);
-      this.interruptResolve({ kind: 'suspended' });
+      const { from, entries, effects } = await this.drain();
+      const r = await this.attempt.suspend(from, entries, stateOpsOf(entries), effects, {
+        wakeAt: Number.isFinite(wakeAt) ? wakeAt : null,
+        awaiting,
+      });
+      if (r === 'suspended') {
+        this.interruptResolve({ kind: 'suspended' });
+        return;
+      }
+      // A completion or cancellation raced the suspension: carry on in memory.
+      this.committedLen = from + entries.length;
+      for (let i = from; i < from + entries.length; i++) {
+        const e = this.slots.get(i)?.entry;
+        if (e?.k === 'sleep') this.dues.set(i, r.now + e.ms);
+        this.slots.delete(i);
+      }
+      this.ended = false;
+      for (const c of this.completables.values()) if (c.kind === 'sleep' && c.completion === undefined && c.due !== undefined) this.armSleep(c, c.due);
+      for (const [i, c] of r.completions) this.completions.set(i, c);
+      for (const c of [...this.completables.values()]) {
+        const known = this.completions.get(c.index);
+        if (c.completion === undefined && known) this.settle(c.index, known);
+      }
+      if (r.cancelled) this.cancel();
+      this.checkIdle();
     } catch (e) {
       this.interruptResolve({ kind: 'failed', error: ensureError(e) });
     }
   }
 
   /** Ends the attempt normally (the handler returned or threw); returns what is left to commit. */
-  async finish(): Promise<{ from: number; entries: NewEntry[] } | undefined> {
+  async finish(): Promise<{ from: number; entries: NewEntry[]; effects: Effect[] } | undefined> {
     if (this.ended) return undefined;
     this.ended = true;
     this.clearTimers();
     return this.drain();
   }
 }
-
-export { NonDeterminismError };
