@@ -9,7 +9,8 @@
     {'busy'}                 another worker holds a live lease
     {'early', ms}            not due yet (delayed or backing off)
     {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[]}
-  Invariant: bumps the fence epoch, so every earlier holder's writes are refused.
+  Invariant: bumps the fence epoch, so every earlier holder's writes are refused. Taking over an
+  attempt whose lease expired counts that lost attempt (rc + 1, lastErr WORKER_LOST).
 ]]
 local id = ARGV[1]
 local inv = KEYS[1]
@@ -37,6 +38,12 @@ if st == 'queued' and redis.call('LINDEX', KEYS[4], 0) ~= id then
   redis.call('ZREM', KEYS[6], id)
   return {'skip', 'queued'}
 end
+local rc = tonumber(f[5] or '0')
+if st == 'running' then
+  -- The previous attempt's lease expired: its worker was lost. That attempt counts.
+  rc = redis.call('HINCRBY', inv, 'rc', 1)
+  redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
+end
 local ep = redis.call('HINCRBY', KEYS[5], 'ep', 1)
 if keyed then redis.call('HSET', KEYS[5], 'owner', id) end
 local lease = now + tonumber(ARGV[3])
@@ -46,4 +53,4 @@ local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
 local journal = redis.call('LRANGE', KEYS[2], 0, -1)
 local state = {}
 if mode ~= 'service' then state = redis.call('HGETALL', KEYS[3]) end
-return {'run', tostring(ep), tonumber(f[5] or '0') + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state}
+return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state}

@@ -53,6 +53,17 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: serializeError(err) });
       return;
     }
+    const maxAttempts = spec.options.retryPolicy?.maxAttempts;
+    if (maxAttempts !== undefined && inv.attempt > maxAttempts) {
+      // Earlier attempts were lost with their workers (crash loops count too).
+      const failure = { name: 'WorkerLost', code: 'WORKER_LOST', message: `${inv.attempt - 1} attempts were lost with their workers` };
+      if (spec.options.retryPolicy?.onMaxAttempts === 'kill') {
+        await attempt.complete(inv.journal.length, [], [], { ok: false, error: { ...failure, status: 500 } });
+      } else {
+        await attempt.pause(failure);
+      }
+      return;
+    }
     const inactivityMs =
       options.inactivityTimeoutMs ??
       (spec.options.inactivityTimeout !== undefined ? durationMs(spec.options.inactivityTimeout) : DEFAULT_INACTIVITY_MS);
