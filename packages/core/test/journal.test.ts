@@ -206,7 +206,7 @@ describe('journal replay', () => {
     });
     const a = await attempt(svc, 'h', {}, 0);
     expect(a.journal).toEqual([{ k: 'sleep', n: 'nap', due: 1_003_000 }]);
-    expect(a.calls.at(-1)).toMatchObject({ kind: 'suspend', wakeAt: 1_003_000 });
+    expect(a.calls.at(-1)).toMatchObject({ kind: "suspend", wakeAt: 1_003_000, awaiting: [] });
 
     // Resumed after the due time: the replay passes the sleep and completes.
     const resumed = new MemoryAttempt({ target: { service: 's', handler: 'h' }, mode: 'service', journal: a.journal });

@@ -1,9 +1,23 @@
-import type { Attempt, Entry, NewEntry, Outcome, SerializedError, StartedInvocation, StateOp } from '@latchkey/core';
+import type {
+  Attempt,
+  AttemptListener,
+  CommitResult,
+  Completion,
+  Effect,
+  Entry,
+  NewEntry,
+  Outcome,
+  SerializedError,
+  StartedInvocation,
+  StateOp,
+  SuspendOn,
+  Target,
+} from '@latchkey/core';
 
 /** What an in-memory attempt was asked to do, in order. */
 export type Call =
-  | { kind: 'commit'; from: number; entries: NewEntry[]; ops: StateOp[] }
-  | { kind: 'suspend'; from: number; entries: NewEntry[]; wakeAt: number | null }
+  | { kind: 'commit'; from: number; entries: NewEntry[]; ops: StateOp[]; effects: Effect[] }
+  | { kind: 'suspend'; from: number; entries: NewEntry[]; wakeAt: number | null; awaiting: number[] }
   | { kind: 'complete'; from: number; entries: NewEntry[]; outcome: Outcome }
   | { kind: 'retry'; failure: SerializedError; delayMs: number }
   | { kind: 'pause'; failure: SerializedError };
@@ -36,8 +50,24 @@ export class MemoryAttempt implements Attempt {
       state: new Map(this.state),
       now: this.clock,
       target: init.target,
+      completions: new Map(init.completions ?? []),
+      cancelRequested: init.cancelRequested ?? false,
     };
   }
+
+  /** The listener the runner registered, to deliver completions and cancellations. */
+  listener: AttemptListener | undefined;
+
+  listen(l: AttemptListener): void {
+    this.listener = l;
+  }
+
+  childId(index: number, target: Target): string {
+    return `inv_00child${index}${target.service}`;
+  }
+
+  /** Completions produced by the next commits (as a store would for promise effects). */
+  readonly commitCompletions = new Map<number, Completion>();
 
   get signal(): AbortSignal {
     return this.ac.signal;
@@ -57,20 +87,22 @@ export class MemoryAttempt implements Attempt {
     }
   }
 
-  commit(from: number, entries: NewEntry[], ops: StateOp[]): Promise<number> {
-    this.calls.push({ kind: 'commit', from, entries, ops });
+  commit(from: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
+    this.calls.push({ kind: 'commit', from, entries, ops, effects });
     this.apply(from, entries, ops);
-    return Promise.resolve(this.clock);
+    const completions = new Map(this.commitCompletions);
+    this.commitCompletions.clear();
+    return Promise.resolve({ now: this.clock, completions });
   }
 
-  suspend(from: number, entries: NewEntry[], ops: StateOp[], wakeAt: number | null): Promise<void> {
-    this.calls.push({ kind: 'suspend', from, entries, wakeAt });
+  suspend(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], on: SuspendOn): Promise<'suspended'> {
+    this.calls.push({ kind: 'suspend', from, entries, wakeAt: on.wakeAt, awaiting: on.awaiting });
     this.apply(from, entries, ops);
     this.endResolve();
-    return Promise.resolve();
+    return Promise.resolve('suspended');
   }
 
-  complete(from: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void> {
+  complete(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], outcome: Outcome): Promise<void> {
     this.calls.push({ kind: 'complete', from, entries, outcome });
     this.apply(from, entries, ops);
     this.endResolve();

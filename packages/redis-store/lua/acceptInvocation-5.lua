@@ -6,25 +6,36 @@
   KEYS[4] workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow'; else unused)
   KEYS[5] partition due zset   {p}:due
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
-        8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON
+        8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
+        13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow)
   Returns:
-    {'dup', existingId, 'idempotency'|'workflow'}  an earlier invocation matched
-    {'exists'}                                      this id exists already (a retried accept)
+    {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
+    {'exists', completion or ''}                    this id exists already (a retried accept)
     {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+  A caller (ARGV 13) is registered in the invocation's notify set (also on 'dup'/'exists'); when
+  that invocation has already completed, its completion is returned for immediate delivery.
   Invariant: an exclusive/workflow invocation enters its key's inbox in acceptance order,
   or (delayed) when its delay expires.
 ]]
-local id, mode, idem = ARGV[1], ARGV[5], ARGV[7]
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+local id, mode, idem, part, member = ARGV[1], ARGV[5], ARGV[7], ARGV[12], ARGV[13]
+-- Registers the caller on an existing invocation; returns its completion when already done.
+local function latch(existing)
+  local inv = part .. 'inv:' .. existing
+  if member == '' then return '' end
+  if redis.call('HGET', inv, 'st') == 'completed' then return outcome_completion(inv) end
+  redis.call('SADD', part .. 'nt:' .. existing, member)
+  return ''
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', latch(id)} end
 if idem ~= '' then
   local prev = redis.call('GET', KEYS[3])
-  if prev then return {'dup', prev, 'idempotency'} end
+  if prev then return {'dup', prev, 'idempotency', latch(prev)} end
 end
 if mode == 'workflow' then
   local prev = redis.call('GET', KEYS[4])
   if prev then
     if idem ~= '' then redis.call('SET', KEYS[3], prev) end
-    return {'dup', prev, 'workflow'}
+    return {'dup', prev, 'workflow', latch(prev)}
   end
   redis.call('SET', KEYS[4], id)
 end
@@ -52,5 +63,6 @@ redis.call('HSET', KEYS[1], 'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode'
   'idem', idem, 'hdr', ARGV[8], 'st', st, 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'ep', 0,
   'owner', id, 'ret', ARGV[11])
 if idem ~= '' then redis.call('HSET', KEYS[1], 'idemk', KEYS[3]) end
-if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4]) end
+if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4], 'prk', ARGV[14]) end
+if member ~= '' then redis.call('SADD', part .. 'nt:' .. id, member) end
 return {'ok', st, 1, delay}

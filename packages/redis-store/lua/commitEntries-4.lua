@@ -1,13 +1,15 @@
 --[[
-  Appends journal entries and applies their state ops, atomically, if the caller
-  still holds the fence. The one round trip of a durable step.
+  Appends journal entries, applies their state ops and effects, atomically, if
+  the caller still holds the fence. The one round trip of a durable step.
   KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] state hash (or unused)  KEYS[4] fence hash
-  ARGV: 1 id, 2 epoch, 3 from index, 4 n entries, entries..., n ops, op triples...
-  Returns {'ok', now} (also for a retried batch already committed) or {'fenced', reason}.
+  ARGV: 1 id, 2 epoch, 3 from index, 4 partition prefix, 5 grace ms, 6 completion channel,
+        7.. batch (n, entries..., nops, ops..., neffects, effects...)
+  Returns {'ok', now, completions{idx, json, ...}, wakes{id, ds, svc, key, mode, ...}} or {'fenced', reason}.
+  A retried batch that is already committed answers 'ok' without a second write.
 ]]
 if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
   return {'fenced', 'epoch'}
 end
-local r = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 4)
+local r, comps, wakes = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 7, ARGV[4], ARGV[1], tonumber(ARGV[5]), ARGV[6])
 if r == 'gap' then return {'fenced', 'journal index'} end
-return {'ok', now_ms()}
+return {'ok', now_ms(), comps, wakes}

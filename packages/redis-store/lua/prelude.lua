@@ -13,6 +13,43 @@ local function fenced(fk, id, ep)
   return v[1] == id and v[2] == ep
 end
 
+-- The completion an invocation's outcome delivers to a caller or attacher.
+local function outcome_completion(inv)
+  local f = redis.call('HMGET', inv, 'out', 'err')
+  if f[2] then return '{"ok":false,"e":' .. f[2] .. '}' end
+  if f[1] and f[1] ~= '' then return cjson.encode({ok = true, v = f[1]}) end
+  return '{"ok":true}'
+end
+
+-- Makes a suspended (or otherwise waiting) invocation ready again and returns
+-- its dispatch tuple {id, ds, svc, key, mode}, or nil when it needs no wake-up.
+local function wake(part, id, now, grace, states)
+  local inv = part .. 'inv:' .. id
+  local f = redis.call('HMGET', inv, 'st', 'svc', 'key', 'mode')
+  if not f[1] or not states[f[1]] then return nil end
+  local ds = redis.call('HINCRBY', inv, 'ds', 1)
+  redis.call('HSET', inv, 'st', 'ready')
+  redis.call('ZADD', part .. 'due', now + grace, id)
+  return {id, ds, f[2], f[3], f[4]}
+end
+
+local WAKEABLE = {suspended = true}
+
+-- Delivers a completion for entry `idx` of invocation `id` (same partition):
+-- stored once; wakes a suspended invocation, or tells a running one.
+local function deliver(part, id, idx, completion, now, grace, chan, wakes)
+  local inv = part .. 'inv:' .. id
+  if redis.call('EXISTS', inv) == 0 then return 'gone' end
+  if redis.call('HSETNX', part .. 'c:' .. id, idx, completion) == 0 then return 'dup' end
+  local w = wake(part, id, now, grace, WAKEABLE)
+  if w then
+    for _, x in ipairs(w) do table.insert(wakes, x) end
+  else
+    redis.call('PUBLISH', chan, id .. '\n' .. idx .. '\n' .. completion)
+  end
+  return 'ok'
+end
+
 -- Appends journal entries, fixing sleep due times from the store clock:
 -- a new sleep entry carries the token "@+<ms>" which becomes now + ms.
 -- JSON escaping puts a backslash before every quote inside strings, so the
@@ -38,17 +75,74 @@ local function apply_ops(sk, first, count)
   end
 end
 
--- Commits a batch (entries then state ops) at journal index `from`. Returns
--- 'ok', 'dup' (the same batch was already committed: an ambiguous reply retried)
--- or 'gap' (the journal moved on: this writer is stale).
-local function commit_batch(jk, sk, from, base)
+-- Applies effects: 6-tuples (kind, a1..a5) starting at ARGV[first].
+--   out      member                 -> outbox (performed by the worker after the commit)
+--   pget     prKey name pwKey idx   -> completion now if the promise is settled, else wait
+--   ppeek    prKey name -     idx   -> completion: the value, or pending
+--   presolve prKey name pwKey idx completion -> settle once; 409 when already settled
+-- Own completions are stored in the invocation's completions hash and returned.
+local function apply_effects(first, count, part, id, now, grace, chan, comps, wakes)
+  local ck = part .. 'c:' .. id
+  for i = first, first + 6 * (count - 1), 6 do
+    local kind = ARGV[i]
+    if kind == 'out' then
+      redis.call('ZADD', part .. 'outbox', now + grace, ARGV[i + 1])
+    elseif kind == 'pget' then
+      local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2])
+      if v then
+        redis.call('HSET', ck, ARGV[i + 4], v)
+        table.insert(comps, ARGV[i + 4])
+        table.insert(comps, v)
+      else
+        redis.call('SADD', ARGV[i + 3], id .. ':' .. ARGV[i + 4])
+      end
+    elseif kind == 'ppeek' then
+      local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2]) or '{"ok":true}'
+      redis.call('HSET', ck, ARGV[i + 4], v)
+      table.insert(comps, ARGV[i + 4])
+      table.insert(comps, v)
+    elseif kind == 'presolve' then
+      local mine
+      if redis.call('HSETNX', ARGV[i + 1], ARGV[i + 2], ARGV[i + 5]) == 1 then
+        mine = '{"ok":true}'
+        for _, m in ipairs(redis.call('SMEMBERS', ARGV[i + 3])) do
+          local sep = string.find(m, ':', 1, true)
+          local wid, widx = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)
+          if wid == id then
+            table.insert(comps, widx)
+            table.insert(comps, ARGV[i + 5])
+            redis.call('HSETNX', ck, widx, ARGV[i + 5])
+          else
+            deliver(part, wid, widx, ARGV[i + 5], now, grace, chan, wakes)
+          end
+        end
+        redis.call('DEL', ARGV[i + 3])
+      else
+        mine = '{"ok":false,"e":{"name":"TerminalError","code":"TERMINAL","message":"the promise was already completed","status":409}}'
+      end
+      redis.call('HSET', ck, ARGV[i + 4], mine)
+      table.insert(comps, ARGV[i + 4])
+      table.insert(comps, mine)
+    end
+  end
+end
+
+-- Commits a batch at journal index `from`: entries, state ops, effects, laid out
+-- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples...
+-- Returns status ('ok', 'dup' for a batch already committed by a retried call,
+-- 'gap' for a stale writer), completions and wakes.
+local function commit_batch(jk, sk, from, base, part, id, grace, chan)
   local n = tonumber(ARGV[base])
   local nops = tonumber(ARGV[base + 1 + n])
+  local effBase = base + 2 + n + 3 * nops
+  local neff = tonumber(ARGV[effBase])
+  local comps, wakes = {}, {}
   local len = redis.call('LLEN', jk)
-  if len == from + n and n > 0 then return 'dup' end
-  if len ~= from then return 'gap' end
+  if len == from + n and n > 0 then return 'dup', comps, wakes end
+  if len ~= from then return 'gap', comps, wakes end
   local now = now_ms()
   append_entries(jk, now, base + 1, n)
   apply_ops(sk, base + 2 + n, nops)
-  return 'ok'
+  if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
+  return 'ok', comps, wakes
 end

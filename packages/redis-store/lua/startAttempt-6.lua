@@ -8,7 +8,9 @@
     {'skip', reason}         nothing to do (completed, paused, gone, queued behind others)
     {'busy'}                 another worker holds a live lease
     {'early', ms}            not due yet (delayed or backing off)
-    {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[]}
+    {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[],
+     completions[] (flat index, json), cancel requested (0|1)}
+  ARGV 5: partition prefix (for the completions hash).
   Invariant: bumps the fence epoch, so every earlier holder's writes are refused. Taking over an
   attempt whose lease expired counts that lost attempt (rc + 1, lastErr WORKER_LOST).
 ]]
@@ -53,4 +55,6 @@ local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
 local journal = redis.call('LRANGE', KEYS[2], 0, -1)
 local state = {}
 if mode ~= 'service' then state = redis.call('HGETALL', KEYS[3]) end
-return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state}
+local comps = redis.call('HGETALL', ARGV[5] .. 'c:' .. id)
+local cx = redis.call('HGET', inv, 'cx') == '1' and 1 or 0
+return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state, comps, cx}

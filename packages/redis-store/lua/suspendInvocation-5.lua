@@ -1,16 +1,30 @@
 --[[
-  Commits entries and suspends the invocation until `wake` (store clock) or a
-  completion. An exclusive invocation keeps its key while suspended.
+  Commits a batch and suspends the invocation until `wake` (store clock) or a
+  completion of an awaited entry. An exclusive invocation keeps its key while
+  suspended. If an awaited completion (or a cancellation) is already there, it
+  does not suspend and answers 'resume' instead: no wake-up is ever lost.
   KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] state hash  KEYS[4] fence hash  KEYS[5] due zset
-  ARGV: 1 id, 2 epoch, 3 from index, 4 wake ms ('' for none), 5 grace ms, 6 n entries, entries..., n ops, ops...
-  Returns {'ok', now, dispatchSeq} or {'fenced', reason}.
+  ARGV: 1 id, 2 epoch, 3 from index, 4 wake ms ('' for none), 5 grace ms, 6 partition prefix,
+        7 completion channel, 8 n awaited, awaited indices..., then the batch
+  Returns {'ok', now, ds, wakes} (suspended), {'resume', now, completions, wakes, cancelled} or {'fenced', reason}.
 ]]
 if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
   return {'fenced', 'epoch'}
 end
-local r = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 6)
+local nawait = tonumber(ARGV[8])
+local r, comps, wakes = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
 if r == 'gap' then return {'fenced', 'journal index'} end
 local now = now_ms()
+local ck = ARGV[6] .. 'c:' .. ARGV[1]
+local cancelled = redis.call('HGET', KEYS[1], 'cx') == '1'
+local ready = cancelled
+for i = 9, 8 + nawait do
+  if redis.call('HEXISTS', ck, ARGV[i]) == 1 then ready = true end
+end
+if ready then
+  local all = redis.call('HGETALL', ck)
+  return {'resume', now, all, wakes, cancelled and 1 or 0}
+end
 local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', ARGV[4], 'lease', 0)
@@ -19,4 +33,4 @@ else
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', 0, 'lease', 0)
   redis.call('ZREM', KEYS[5], ARGV[1])
 end
-return {'ok', now, ds}
+return {'ok', now, ds, wakes}

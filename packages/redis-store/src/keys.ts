@@ -13,9 +13,15 @@
  * <prefix>:{<p>}:k:<svc>:<key>             key fence hash (owner, ep)
  * <prefix>:{<p>}:wf:<svc>:<key>            workflow run record -> invocation id
  * <prefix>:{<p>}:idem:<svc>:<key>:<h>:<i>  idempotency record -> invocation id
+ * <prefix>:{<p>}:c:<id>                    completions hash (journal index -> completion JSON)
+ * <prefix>:{<p>}:nt:<id>                   notify set ('<invocationId>:<index>' awaiting this outcome)
+ * <prefix>:{<p>}:pr:<svc>:<key>            workflow durable promises (name -> completion JSON)
+ * <prefix>:{<p>}:pw:<svc>:<key>:<name>     waiters of one workflow promise ('<invocationId>:<index>')
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
+ * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
  * <prefix>:boot                            boot marker
- * <prefix>:done                            pub/sub channel of completions
+ * <prefix>:done                            pub/sub channel of outcomes (ingress waiters)
+ * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
@@ -97,6 +103,24 @@ export class Keys {
   }
   due(p: number): string {
     return `${this.part(p)}due`;
+  }
+  outbox(p: number): string {
+    return `${this.part(p)}outbox`;
+  }
+  completions(p: number, id: string): string {
+    return `${this.part(p)}c:${id}`;
+  }
+  notify(p: number, id: string): string {
+    return `${this.part(p)}nt:${id}`;
+  }
+  promises(p: number, svc: string, key: string): string {
+    return `${this.part(p)}pr:${this.objectSuffix(svc, key)}`;
+  }
+  promiseWaiters(p: number, svc: string, key: string, name: string): string {
+    return `${this.part(p)}pw:${this.objectSuffix(svc, key)}:${enc(name)}`;
+  }
+  get completionChannel(): string {
+    return `${this.prefix}:cmp`;
   }
   /** An unused key of partition p, for script KEYS slots a mode does not need. */
   unused(p: number): string {

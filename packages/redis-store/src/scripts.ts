@@ -12,7 +12,14 @@ const SCRIPTS = {
   completeInvocation: 6,
   endAttempt: 3,
   renewLease: 3,
-  reconcilePartition: 1,
+  reconcilePartition: 2,
+  deliverCompletion: 1,
+  terminateInvocation: 4,
+  controlInvocation: 3,
+  purgeInvocation: 1,
+  patchState: 2,
+  attachInvocation: 1,
+  ackDeliveries: 2,
 } as const;
 
 /** A script name. */

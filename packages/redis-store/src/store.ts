@@ -1,18 +1,25 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
   Accepted,
   Attempt,
+  AttemptListener,
+  CommitResult,
+  Completion,
+  Effect,
   Entry,
   Executor,
   InvocationInfo,
   InvocationRequest,
   InvocationStatus,
   NewEntry,
+  OutgoingInvocation,
   Outcome,
   SerializedError,
+  SuspendOn,
+  Target,
   StartedInvocation,
   StateOp,
   Store,
@@ -22,6 +29,7 @@ import type {
 } from '@latchkey/core';
 import { LeaseLostError, StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
+import { parseAwakeableId } from '@latchkey/core/internal';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 
 /** Fault-injection points for crash tests: each runs synchronously at its point. */
@@ -138,14 +146,37 @@ function encodeEntry(e: NewEntry): string {
   return JSON.stringify(e);
 }
 
-function batchArgs(entries: NewEntry[], ops: StateOp[]): (string | number)[] {
+function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
   const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
   for (const op of ops) {
     if (op.op === 'set') args.push('s', op.n, op.v);
     else if (op.op === 'clear') args.push('c', op.n, '');
     else args.push('a', '', '');
   }
+  args.push(effects.length);
+  for (const e of effects) args.push(...e, ...Array<string>(6 - e.length).fill(''));
   return args;
+}
+
+function parseCompletions(flat: unknown): Map<number, Completion> {
+  const m = new Map<number, Completion>();
+  const a = (flat ?? []) as string[];
+  for (let i = 0; i < a.length; i += 2) m.set(Number(a[i]), JSON.parse(a[i + 1]!) as Completion);
+  return m;
+}
+
+/** An outbox member: an effect on another partition, with the invocation that issued it. */
+interface OutboxItem {
+  s: string;
+  e: Effect;
+}
+
+const KILLED: SerializedError = { name: 'TerminalError', code: 'KILLED', message: 'the invocation was killed', status: 409 };
+const CANCELLED: SerializedError = { name: 'CancelledError', code: 'CANCELLED', message: 'Cancelled', status: 409 };
+
+function completionOf(o: Outcome): Completion {
+  if (!o.ok) return { ok: false, e: o.error };
+  return o.value === undefined ? { ok: true } : { ok: true, v: o.value };
 }
 
 /**
@@ -161,6 +192,7 @@ export class RedisStore implements Store {
   private readonly url: string;
   private readonly queues: Queue[] = [];
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly listeners = new Map<string, AttemptListener>();
   private bootMarker: string | undefined;
   private initialized = false;
   private closed = false;
@@ -219,9 +251,9 @@ export class RedisStore implements Store {
     const marker = await this.redis.get(this.keys.boot);
     this.bootMarker = marker ?? undefined;
     this.redis.on('ready', () => void this.checkBootMarker());
-    this.sub.on('message', (_ch: string, msg: string) => this.onDone(msg));
+    this.sub.on('message', (ch: string, msg: string) => (ch === this.keys.channel ? this.onDone(msg) : this.onCompletion(msg)));
     this.sub.on('ready', () => void this.recheckWaiters());
-    await this.sub.subscribe(this.keys.channel);
+    await this.sub.subscribe(this.keys.channel, this.keys.completionChannel);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -275,6 +307,9 @@ export class RedisStore implements Store {
         idempotency: req.idempotencyRetentionMs,
         workflow: req.workflowRetentionMs,
       }),
+      k.part(p),
+      '',
+      req.mode === 'workflow' && keyed ? k.promises(p, service, key) : '',
     )) as string[];
     if (res[0] === 'dup') {
       return { invocationId: res[1]!, status: 'PreviouslyAccepted', reason: res[2] as 'idempotency' | 'workflow' };
@@ -286,6 +321,133 @@ export class RedisStore implements Store {
       }
     }
     return { invocationId: id, status: 'Accepted' };
+  }
+
+  /** The deterministic id of the invocation that entry `index` of `parentId` starts. */
+  childId(parentId: string, index: number, target: Target, idempotencyKey?: string): string {
+    const P = this.opts.partitions;
+    const digest = createHash('sha256').update(`${parentId}:${index}`).digest();
+    let p: number;
+    if (target.key !== undefined) p = partitionOf(P, target.service, target.key);
+    else if (idempotencyKey !== undefined) p = partitionOf(P, target.service, target.handler, idempotencyKey);
+    else p = digest[0]! % P;
+    return newInvocationId(p, digest.subarray(1, 23));
+  }
+
+  async acceptChild(req: OutgoingInvocation): Promise<Accepted> {
+    const p = partitionOfId(req.id, this.opts.partitions);
+    if (p === undefined) throw new StoreError(`malformed invocation id ${req.id}`, 'INVALID_ID');
+    const k = this.keys;
+    const keyed = req.key !== undefined;
+    const idem = req.idempotencyKey ?? '';
+    const member = req.caller ? `${req.caller.id}:${req.caller.index}` : '';
+    const res = (await this.redis.acceptInvocation(
+      k.inv(p, req.id),
+      keyed ? k.inbox(p, req.service, req.key!) : k.unused(p),
+      idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
+      keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
+      k.due(p),
+      req.id, req.service, req.handler, req.key ?? '', req.mode, req.input, idem,
+      JSON.stringify(req.headers ?? {}),
+      Math.max(0, Math.round(req.delayMs ?? 0)),
+      this.opts.graceMs,
+      JSON.stringify({
+        journal: req.journalRetentionMs ?? 86_400_000,
+        idempotency: req.idempotencyRetentionMs ?? 86_400_000,
+        workflow: req.workflowRetentionMs ?? 86_400_000,
+      }),
+      k.part(p),
+      member,
+      req.mode === 'workflow' && keyed ? k.promises(p, req.service, req.key!) : '',
+    )) as string[];
+    const deliverNow = async (completionJson: string | undefined): Promise<void> => {
+      if (completionJson && req.caller) {
+        await this.deliver(req.caller.id, req.caller.index, JSON.parse(completionJson) as Completion);
+      }
+    };
+    if (res[0] === 'dup') {
+      await deliverNow(res[3]);
+      return { invocationId: res[1]!, status: 'PreviouslyAccepted', reason: res[2] as 'idempotency' | 'workflow' };
+    }
+    if (res[0] === 'exists') {
+      await deliverNow(res[1]);
+      return { invocationId: req.id, status: 'Accepted' };
+    }
+    const st = res[1];
+    if (st === 'ready' || st === 'delayed') {
+      await this.dispatch({ i: req.id, s: req.service, k: req.key ?? '', m: req.mode }, Number(res[2]), Number(res[3]));
+    }
+    return { invocationId: req.id, status: 'Accepted' };
+  }
+
+  /** Delivers a completion to entry `index` of an invocation, waking it when suspended. */
+  async deliver(invocationId: string, index: number, completion: Completion): Promise<'ok' | 'dup' | 'gone'> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return 'gone';
+    const r = (await this.redis.deliverCompletion(
+      this.keys.inv(p, invocationId),
+      invocationId, index, JSON.stringify(completion), this.keys.part(p), this.opts.graceMs, this.keys.completionChannel,
+    )) as [string, string[]];
+    await this.dispatchWakes(r[1]);
+    return r[0] as 'ok' | 'dup' | 'gone';
+  }
+
+  /** Dispatches flat wake tuples {id, ds, svc, key, mode, ...} returned by scripts. */
+  async dispatchWakes(flat: unknown): Promise<void> {
+    const a = (flat ?? []) as (string | number)[];
+    for (let i = 0; i < a.length; i += 5) {
+      await this.dispatch({ i: String(a[i]), s: String(a[i + 2]), k: String(a[i + 3] ?? ''), m: a[i + 4] as TargetMode }, Number(a[i + 1]), 0);
+    }
+  }
+
+  /** Performs one outbox effect (idempotently), then acknowledges it. */
+  async performOutbox(p: number, member: string): Promise<void> {
+    const item = JSON.parse(member) as OutboxItem;
+    const e = item.e;
+    switch (e.t) {
+      case 'accept':
+        await this.acceptChild(e.req);
+        break;
+      case 'awakeable': {
+        const a = parseAwakeableId(e.id);
+        if (a) await this.deliver(a.invocationId, a.index, e.completion);
+        break;
+      }
+      case 'cancel':
+        await this.cancel(e.id);
+        break;
+      case 'attach': {
+        const tp = partitionOfId(e.id, this.opts.partitions);
+        if (tp === undefined) {
+          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } });
+          break;
+        }
+        const r = (await this.redis.attachInvocation(this.keys.inv(tp, e.id), e.id, this.keys.part(tp), `${item.s}:${e.index}`)) as string[];
+        if (r[0] === 'completed') await this.deliver(item.s, e.index, JSON.parse(r[1]!) as Completion);
+        else if (r[0] === 'gone') {
+          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    await this.redis.zrem(this.keys.outbox(p), member);
+  }
+
+  /** Delivers a completed invocation's outcome to everyone in its notify set. */
+  async deliverOutcome(invocationId: string): Promise<void> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return;
+    const k = this.keys;
+    const [members, outcome] = await Promise.all([this.redis.smembers(k.notify(p, invocationId)), this.readOutcome(invocationId)]);
+    if (!outcome) return;
+    const c = completionOf(outcome);
+    for (const m of members) {
+      const sep = m.lastIndexOf(':');
+      await this.deliver(m.slice(0, sep), Number(m.slice(sep + 1)), c);
+    }
+    if (members.length > 0) await this.redis.ackDeliveries(k.notify(p, invocationId), k.due(p), invocationId, ...members);
   }
 
   /** Adds the mailbox job that wakes a worker for an invocation. */
@@ -364,6 +526,26 @@ export class RedisStore implements Store {
         ? { ok: true, value: payload === '' ? undefined : payload }
         : { ok: false, error: toSerializedError(payload) };
     for (const w of [...set]) w.resolve(o);
+  }
+
+  private onCompletion(msg: string): void {
+    const nl = msg.indexOf('\n');
+    const id = msg.slice(0, nl);
+    const l = this.listeners.get(id);
+    if (!l) return;
+    const rest = msg.slice(nl + 1);
+    if (rest === 'cancel') {
+      l.cancel();
+      return;
+    }
+    const nl2 = rest.indexOf('\n');
+    l.completion(Number(rest.slice(0, nl2)), JSON.parse(rest.slice(nl2 + 1)) as Completion);
+  }
+
+  /** @internal attempts register to receive completions while running */
+  listenTo(id: string, l: AttemptListener | undefined): void {
+    if (l) this.listeners.set(id, l);
+    else this.listeners.delete(id);
   }
 
   private async recheckWaiters(): Promise<void> {
@@ -453,6 +635,7 @@ export class RedisStore implements Store {
       for (let p = 0; p < this.opts.partitions; p++) {
         (pipe as unknown as Record<string, (...a: unknown[]) => void>)['reconcilePartition']!(
           this.keys.due(p),
+          this.keys.outbox(p),
           this.keys.part(p),
           100,
           this.opts.graceMs,
@@ -460,9 +643,9 @@ export class RedisStore implements Store {
       }
       const results = (await pipe.exec()) ?? [];
       let n = 0;
-      for (const [err, res] of results) {
+      for (const [p, [err, res]] of results.entries()) {
         if (err) continue;
-        const flat = res as string[];
+        const [flat, deliveries, outbox] = res as [string[], string[], string[]];
         for (let i = 0; i < flat.length; i += 5) {
           n++;
           await this.dispatch(
@@ -470,6 +653,14 @@ export class RedisStore implements Store {
             Number(flat[i + 1]),
             0,
           );
+        }
+        for (const id of deliveries) {
+          n++;
+          await this.deliverOutcome(id).catch(() => undefined);
+        }
+        for (const m of outbox) {
+          n++;
+          await this.performOutbox(p, m).catch(() => undefined);
         }
       }
       return n;
@@ -501,7 +692,7 @@ export class RedisStore implements Store {
     const ks = this.scriptKeys(data);
     const res = (await this.redis.startAttempt(
       ks.inv, ks.journal, ks.state, ks.inbox, ks.fence, ks.due,
-      data.i, this.workerId, this.opts.leaseMs, this.opts.graceMs,
+      data.i, this.workerId, this.opts.leaseMs, this.opts.graceMs, this.keys.part(ks.p),
     )) as unknown[];
     const kind = res[0] as string;
     if (kind === 'early') {
@@ -525,6 +716,8 @@ export class RedisStore implements Store {
       journal: (res[10] as string[]).map((e) => JSON.parse(e) as Entry),
       state,
       now,
+      completions: parseCompletions(res[12]),
+      cancelRequested: Number(res[13]) === 1,
     };
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
     const attempt = new RedisAttempt(this, ks, data, inv, epoch, now);
@@ -532,7 +725,136 @@ export class RedisStore implements Store {
       await executor.run(attempt);
     } finally {
       attempt.stopHeartbeat();
+      this.listenTo(inv.id, undefined);
     }
+  }
+
+  // ---------------------------------------------------------------- control
+
+  async resolveAwakeable(awakeableId: string, completion: Completion): Promise<boolean> {
+    const a = parseAwakeableId(awakeableId);
+    if (!a) return false;
+    return (await this.deliver(a.invocationId, a.index, completion)) === 'ok';
+  }
+
+  /** KEYS of the terminate/control scripts for an invocation (reads its target first). */
+  private async controlKeys(id: string): Promise<{ p: number; inv: string; inbox: string; fence: string; due: string; svc: string; key: string; mode: TargetMode } | undefined> {
+    const p = partitionOfId(id, this.opts.partitions);
+    if (p === undefined) return undefined;
+    const k = this.keys;
+    const [svc, key, mode] = await this.redis.hmget(k.inv(p, id), 'svc', 'key', 'mode');
+    if (svc === null || svc === undefined) return undefined;
+    const exclusive = mode === 'exclusive' || mode === 'workflow';
+    return {
+      p,
+      inv: k.inv(p, id),
+      inbox: exclusive ? k.inbox(p, svc, key ?? '') : k.unused(p),
+      fence: exclusive ? k.fence(p, svc, key ?? '') : k.inv(p, id),
+      due: k.due(p),
+      svc,
+      key: key ?? '',
+      mode: mode as TargetMode,
+    };
+  }
+
+  private async terminate(id: string, kind: 'kill' | 'cancel'): Promise<boolean> {
+    const c = await this.controlKeys(id);
+    if (!c) return false;
+    const k = this.keys;
+    const r = (await this.redis.terminateInvocation(
+      c.inv, c.inbox, c.fence, c.due,
+      id, kind, k.part(c.p), this.opts.graceMs, k.channel, k.completionChannel,
+      JSON.stringify(kind === 'kill' ? KILLED : CANCELLED),
+    )) as unknown[];
+    switch (r[0]) {
+      case 'wake':
+        await this.dispatchWakes(r[1]);
+        return true;
+      case 'signalled':
+        return true;
+      case 'terminated': {
+        if (String(r[1]) !== '') await this.dispatch({ i: String(r[1]), s: c.svc, k: c.key, m: c.mode }, Number(r[2]), 0);
+        if (Number(r[3]) === 1) await this.deliverOutcome(id).catch(() => undefined);
+        if (kind === 'kill') await this.killChildren(id, c.p);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Kills the children an invocation was still waiting for (its call tree). */
+  private async killChildren(id: string, p: number): Promise<void> {
+    const [journal, comps] = await Promise.all([
+      this.redis.lrange(this.keys.journal(p, id), 0, -1),
+      this.redis.hgetall(this.keys.completions(p, id)),
+    ]);
+    for (const [i, raw] of journal.entries()) {
+      const e = JSON.parse(raw) as Entry;
+      if (e.k === 'call' && comps[String(i)] === undefined) await this.kill(e.id);
+    }
+  }
+
+  cancel(invocationId: string): Promise<boolean> {
+    return this.terminate(invocationId, 'cancel');
+  }
+
+  kill(invocationId: string): Promise<boolean> {
+    return this.terminate(invocationId, 'kill');
+  }
+
+  private async control(id: string, kind: 'pause' | 'resume'): Promise<boolean> {
+    const c = await this.controlKeys(id);
+    if (!c) return false;
+    const r = (await this.redis.controlInvocation(c.inv, c.fence, c.due, id, kind, this.opts.graceMs, this.keys.part(c.p))) as unknown[];
+    if (r[0] === 'wake') await this.dispatchWakes(r[1]);
+    return r[0] === 'wake' || r[0] === 'paused';
+  }
+
+  pause(invocationId: string): Promise<boolean> {
+    return this.control(invocationId, 'pause');
+  }
+
+  resume(invocationId: string): Promise<boolean> {
+    return this.control(invocationId, 'resume');
+  }
+
+  async purge(invocationId: string): Promise<boolean> {
+    const c = await this.controlKeys(invocationId);
+    if (!c) return false;
+    const r = (await this.redis.purgeInvocation(
+      c.inv, invocationId, this.keys.part(c.p), c.mode === 'workflow' ? this.keys.state(c.p, c.svc, c.key) : '',
+    )) as string[];
+    return r[0] === 'purged';
+  }
+
+  async list(filter: { service?: string; key?: string; status?: InvocationStatus; limit?: number }): Promise<InvocationInfo[]> {
+    const limit = filter.limit ?? 100;
+    const out: InvocationInfo[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.keys.prefix}:{*}:inv:*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const id = key.slice(key.lastIndexOf(':') + 1);
+        const info = await this.describe(id);
+        if (!info) continue;
+        if (filter.service !== undefined && info.target.service !== filter.service) continue;
+        if (filter.key !== undefined && info.target.key !== filter.key) continue;
+        if (filter.status !== undefined && info.status !== filter.status) continue;
+        out.push(info);
+        if (out.length >= limit) return out;
+      }
+    } while (cursor !== '0');
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean> {
+    const p = partitionOf(this.opts.partitions, service, key);
+    const args: string[] = [];
+    for (const [name, v] of Object.entries(patch)) args.push(name, v === null || v === undefined ? '' : JSON.stringify(v));
+    const r = (await this.redis.patchState(this.keys.state(p, service, key), this.keys.fence(p, service, key), args.length / 2, ...args)) as string[];
+    return r[0] === 'ok';
   }
 
   /** @internal used by attempts */
@@ -561,12 +883,13 @@ class RedisAttempt implements Attempt {
   private readonly ac = new AbortController();
   private offset: number;
   private heartbeat: NodeJS.Timeout | undefined;
-
   private readonly store: RedisStore;
   private readonly ks: ScriptKeys;
   private readonly data: JobData;
   readonly invocation: StartedInvocation;
   private readonly epoch: string;
+  /** Outbox effects run in order, one after the other. */
+  private outbox: Promise<void> = Promise.resolve();
 
   constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number) {
     this.store = store;
@@ -582,6 +905,14 @@ class RedisAttempt implements Attempt {
 
   get signal(): AbortSignal {
     return this.ac.signal;
+  }
+
+  listen(listener: AttemptListener): void {
+    this.store.listenTo(this.invocation.id, listener);
+  }
+
+  childId(index: number, target: Target, idempotencyKey?: string): string {
+    return this.store.childId(this.invocation.id, index, target, idempotencyKey);
   }
 
   stopHeartbeat(): void {
@@ -616,33 +947,97 @@ class RedisAttempt implements Attempt {
     }
   }
 
-  async commit(fromIndex: number, entries: NewEntry[], ops: StateOp[]): Promise<number> {
+  /** Script arguments of effects, and the outbox members among them. */
+  private effectArgs(effects: Effect[]): { args: (string | number)[][]; members: string[] } {
+    const k = this.store.keys;
+    const p = this.ks.p;
+    const t = this.invocation.target;
+    const args: (string | number)[][] = [];
+    const members: string[] = [];
+    for (const e of effects) {
+      switch (e.t) {
+        case 'pget':
+          args.push(['pget', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name), e.index]);
+          break;
+        case 'ppeek':
+          args.push(['ppeek', k.promises(p, t.service, t.key ?? ''), e.name, '', e.index]);
+          break;
+        case 'presolve':
+          args.push([
+            'presolve', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name),
+            e.index, JSON.stringify(e.completion),
+          ]);
+          break;
+        default: {
+          const m = JSON.stringify({ s: this.invocation.id, e } satisfies OutboxItem);
+          members.push(m);
+          args.push(['out', m]);
+        }
+      }
+    }
+    return { args, members };
+  }
+
+  /** Performs outbox effects after their commit, in order; failures are left to the reconciler. */
+  private performOutbox(members: string[]): void {
+    if (members.length === 0) return;
+    this.outbox = this.outbox.then(async () => {
+      for (const m of members) await this.store.performOutbox(this.ks.p, m).catch(() => undefined);
+    });
+  }
+
+  async commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
+    const eff = this.effectArgs(effects);
+    const k = this.store.keys;
     const r = (await this.store.redis.commitEntries(
       this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence,
-      this.invocation.id, this.epoch, fromIndex, ...batchArgs(entries, ops),
-    )) as (string | number)[];
+      this.invocation.id, this.epoch, fromIndex, k.part(this.ks.p), this.store.options.graceMs, k.completionChannel,
+      ...batchArgs(entries, ops, eff.args),
+    )) as unknown[];
     if (r[0] !== 'ok') this.lost(String(r[1]));
     const now = Number(r[1]);
     this.observe(now);
     const t = this.invocation.target;
     this.store.options.hooks?.afterCommit?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler, fromIndex, entries });
-    return now;
+    this.performOutbox(eff.members);
+    await this.store.dispatchWakes(r[3]);
+    return { now, completions: parseCompletions(r[2]) };
   }
 
-  async suspend(fromIndex: number, entries: NewEntry[], ops: StateOp[], wakeAt: number | null): Promise<void> {
-    this.stopHeartbeat();
+  async suspend(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    on: SuspendOn,
+  ): Promise<'suspended' | (CommitResult & { cancelled: boolean })> {
+    const eff = this.effectArgs(effects);
+    const k = this.store.keys;
+    await this.outbox;
     const r = (await this.store.redis.suspendInvocation(
       this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due,
-      this.invocation.id, this.epoch, fromIndex, wakeAt === null ? '' : wakeAt, this.store.options.graceMs,
-      ...batchArgs(entries, ops),
-    )) as (string | number)[];
-    if (r[0] !== 'ok') this.lost(String(r[1]));
+      this.invocation.id, this.epoch, fromIndex, on.wakeAt === null ? '' : on.wakeAt, this.store.options.graceMs,
+      k.part(this.ks.p), k.completionChannel, on.awaiting.length, ...on.awaiting,
+      ...batchArgs(entries, ops, eff.args),
+    )) as unknown[];
+    if (r[0] === 'fenced') this.lost(String(r[1]));
     const now = Number(r[1]);
-    if (wakeAt !== null) await this.store.redispatch(this.data, Number(r[2]), wakeAt - now);
+    this.observe(now);
+    this.performOutbox(eff.members);
+    await this.outbox;
+    if (r[0] === 'resume') {
+      await this.store.dispatchWakes(r[3]);
+      return { now, completions: parseCompletions(r[2]), cancelled: Number(r[4]) === 1 };
+    }
+    this.stopHeartbeat();
+    await this.store.dispatchWakes(r[3]);
+    if (on.wakeAt !== null) await this.store.redispatch(this.data, Number(r[2]), on.wakeAt - now);
+    return 'suspended';
   }
 
-  async complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void> {
+  async complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void> {
     this.stopHeartbeat();
+    const eff = this.effectArgs(effects);
     const k = this.store.keys;
     const t = this.invocation.target;
     const r = (await this.store.redis.completeInvocation(
@@ -650,16 +1045,17 @@ class RedisAttempt implements Attempt {
       this.invocation.id, this.epoch, fromIndex,
       outcome.ok ? 'ok' : 'err',
       outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      k.part(this.ks.p), this.store.options.graceMs, k.channel,
-      '',
-      ...batchArgs(entries, ops),
-    )) as (string | number)[];
+      k.part(this.ks.p), this.store.options.graceMs, k.channel, k.completionChannel,
+      ...batchArgs(entries, ops, eff.args),
+    )) as unknown[];
     if (r[0] !== 'ok') this.lost(String(r[1]));
     this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
+    this.performOutbox(eff.members);
     const next = String(r[1]);
-    if (next !== '') {
-      await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
-    }
+    if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
+    if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
+    await this.store.dispatchWakes(r[4]);
+    await this.outbox;
   }
 
   async retry(failure: SerializedError, delayMs: number): Promise<void> {
@@ -672,6 +1068,7 @@ class RedisAttempt implements Attempt {
 
   private async end(kind: 'retry' | 'pause', failure: SerializedError, delayMs: number): Promise<void> {
     this.stopHeartbeat();
+    await this.outbox;
     const r = (await this.store.redis.endAttempt(
       this.ks.inv, this.ks.fence, this.ks.due,
       this.invocation.id, this.epoch, kind, JSON.stringify(failure), Math.round(delayMs), this.store.options.graceMs,

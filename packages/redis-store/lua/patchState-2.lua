@@ -1,0 +1,14 @@
+--[[
+  Patches an object's state from outside (admin), only while no exclusive
+  invocation holds the key, so it never races the single writer.
+  KEYS[1] state hash  KEYS[2] fence hash
+  ARGV: 1 n, then pairs (name, JSON value or '' to delete)
+  Returns {'ok'} or {'busy', owner}.
+]]
+local owner = redis.call('HGET', KEYS[2], 'owner')
+if owner then return {'busy', owner} end
+local n = tonumber(ARGV[1])
+for i = 2, 2 * n, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return {'ok'}

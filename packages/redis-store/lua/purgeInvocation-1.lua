@@ -1,0 +1,21 @@
+--[[
+  Removes a completed invocation early: record, journal, completions, notify set,
+  idempotency record; for a workflow run also its run record, state and promises.
+  KEYS[1] invocation hash
+  ARGV: 1 id, 2 partition prefix, 3 workflow state key ('' unless a workflow run)
+  Returns {'gone'}, {'running', status} or {'purged'}.
+]]
+local inv = KEYS[1]
+local f = redis.call('HMGET', inv, 'st', 'idemk', 'wfk', 'prk')
+if not f[1] then return {'gone'} end
+if f[1] ~= 'completed' then return {'running', f[1]} end
+local part, id = ARGV[2], ARGV[1]
+redis.call('DEL', inv, part .. 'j:' .. id, part .. 'c:' .. id, part .. 'nt:' .. id)
+redis.call('ZREM', part .. 'due', id)
+if f[2] then redis.call('DEL', f[2]) end
+if f[3] then
+  redis.call('DEL', f[3])
+  if f[4] then redis.call('DEL', f[4]) end
+  if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end
+end
+return {'purged'}
