@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
+import { createAdmin } from './ingress/admin.js';
 import { createIngress } from './ingress/http.js';
 import { createExecutor } from './runtime/invoker.js';
 import { Registry } from './runtime/registry.js';
@@ -31,6 +32,8 @@ export interface ServeOptions {
   handleSignals?: boolean;
   /** Largest request body (bytes); default 10 MiB. */
   maxBodyBytes?: number;
+  /** Runs the admin API on its own port (`0` = a free port); off unless given. Token from `LATCHKEY_ADMIN_TOKEN` too. */
+  admin?: { port: number; host?: string; token?: string };
   logger?: Console;
 }
 
@@ -40,6 +43,8 @@ export interface LatchkeyServer {
   readonly port: number;
   /** The ingress base URL. */
   readonly url: string;
+  /** The admin API base URL, when it runs. */
+  readonly adminUrl: string | undefined;
   readonly store: Store;
   /** Stops the ingress, drains the workers (attempts waiting on timers suspend), closes the store. */
   close(): Promise<void>;
@@ -94,11 +99,30 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     });
     port = (s.address() as AddressInfo).port;
   }
+  let admin: Server | undefined;
+  let adminUrl: string | undefined;
+  if (opts.admin) {
+    const token = opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN'];
+    const a = createAdmin(store, token ? { token } : {});
+    admin = a;
+    const host = opts.admin.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      a.once('error', reject);
+      a.listen(opts.admin!.port, host, () => resolve());
+    });
+    adminUrl = `http://127.0.0.1:${(a.address() as AddressInfo).port}`;
+  }
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      if (admin) {
+        const a = admin;
+        const closed = new Promise<void>((r) => a.close(() => r()));
+        a.closeAllConnections();
+        await closed;
+      }
       if (server) {
         const s = server;
         const closed = new Promise<void>((r) => s.close(() => r()));
@@ -115,5 +139,5 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { port, url: `http://127.0.0.1:${port}`, store, close };
+  return { port, url: `http://127.0.0.1:${port}`, adminUrl, store, close };
 }

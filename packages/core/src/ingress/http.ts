@@ -3,6 +3,8 @@ import { durationMs } from '../define/duration.js';
 import type { HandlerSpec } from '../define/definitions.js';
 import { SerdeValidationError } from '../define/serde.js';
 import type { Registry } from '../runtime/registry.js';
+import { parseAwakeableId } from '../context/context.js';
+import type { Completion } from '../journal/entry.js';
 import type { Outcome, Store } from '../store.js';
 
 /** Options of the HTTP ingress. */
@@ -172,6 +174,30 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname}`);
     }
     if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed here`);
+    if (segs[0] === 'restate' && (segs[1] === 'awakeables' || segs[1] === 'a') && segs.length === 4) {
+      const id = decode(segs[2]!);
+      const op = segs[3];
+      if (op !== 'resolve' && op !== 'reject') throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname}`);
+      const text = await readBody(req, max);
+      let completion: Completion;
+      if (op === 'resolve') {
+        if (text !== '') {
+          try {
+            safeParse(text);
+          } catch (e) {
+            throw new IngressError(400, 'INVALID_JSON', `Failed to deserialize input: ${(e as Error).message}`);
+          }
+        }
+        completion = text === '' ? { ok: true } : { ok: true, v: text };
+      } else {
+        completion = { ok: false, e: { name: 'TerminalError', code: 'TERMINAL', message: text, status: 500 } };
+      }
+      if (!parseAwakeableId(id)) throw new IngressError(400, 'INVALID_AWAKEABLE_ID', `malformed awakeable id ${JSON.stringify(id)}`);
+      const ok = await store.resolveAwakeable(id, completion);
+      if (!ok) throw new IngressError(404, 'NOT_FOUND', `awakeable ${id} not found or already completed`);
+      send(res, 202, undefined);
+      return;
+    }
     let forceSend: boolean | undefined;
     let path = segs;
     if (segs[0] === 'restate' && (segs[1] === 'call' || segs[1] === 'send')) {
