@@ -143,21 +143,28 @@ describe('Redis start-up checks', () => {
     expect(sent.status).toBe(202);
     const id = (sent.body as { invocationId: string }).invocationId;
 
-    // The wiped store's worker takes the mailbox job and refuses it: the job is consumed, ...
-    const shard = partitionOfId(id, 16)! % 4;
-    const jobKey = `${prefix}:{q${shard}}:jobs:${id}-1`;
-    await until('the wiped worker to take the mailbox job', async () => (await admin.exists(jobKey)) === 0, 30_000);
-    // ... yet no attempt started: no lease, no attempt counted, no handler code, no state.
-    const inv = await admin.hgetall(store.keys.inv(partitionOfId(id, 16)!, id));
-    expect(inv['st']).toBe('ready');
-    expect(inv['rc']).toBe('0');
-    expect(inv['w']).toBeUndefined();
+    // The wiped process refuses new work at its own ingress (503, nothing accepted) ...
+    const refused = await post(server.url, '/tally/t/add/send', 7);
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ errorCode: 'REDIS_WIPED' });
+
+    // ... and its workers stopped taking mailbox jobs: the job stays waiting, no attempt starts,
+    // no handler code runs, no state is written, even across several reconciler rounds.
+    const p = partitionOfId(id, 16)!;
+    const waitKey = `${prefix}:{q${p % 4}}:jobs:wait`;
+    const invKey = store.keys.inv(p, id);
+    const deadline = Date.now() + 1500;
+    while (Date.now() < deadline) {
+      const inv = await admin.hgetall(invKey);
+      expect(inv['st']).toBe('ready');
+      expect(inv['w']).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await admin.lrange(waitKey, 0, -1)).toContain(`${id}-1`);
     expect(tallies).toBe(before);
     expect([...(await store.getState('tally', 't'))]).toEqual([]);
 
-    // The invocation itself is sound: a worker that started after the wipe runs it. (The wiped
-    // process is stopped first: it would keep taking and dropping the redispatched jobs.)
-    await server.close();
+    // The invocation itself is sound: a worker that started after the wipe runs it at once.
     const fresh = await startServer(redis.url, prefix, [tally], { port: false });
     servers.push(fresh);
     quietQueues(fresh.store as RedisStore);
