@@ -58,6 +58,7 @@ export interface InvocationInfo {
   target: Target;
   mode: TargetMode;
   status: InvocationStatus;
+  /** Attempts that failed (retryable errors) or were lost with their workers so far. */
   attempts: number;
   createdAt: number;
   lastFailure?: SerializedError;

@@ -193,6 +193,7 @@ export class RedisStore implements Store {
   private readonly queues: Queue[] = [];
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly listeners = new Map<string, AttemptListener>();
+  private readonly workers: Worker[] = [];
   private bootMarker: string | undefined;
   private initialized = false;
   private closed = false;
@@ -216,9 +217,6 @@ export class RedisStore implements Store {
     this.sub = new Redis(url, common);
     this.redis.on('error', () => undefined);
     this.sub.on('error', () => undefined);
-    for (let s = 0; s < this.opts.shards; s++) {
-      this.queues.push(new Queue('jobs', { connection: this.redis, prefix: this.keys.queuePrefix(s) }));
-    }
   }
 
   private connectionOptions(): ConnectionOptions {
@@ -247,6 +245,14 @@ export class RedisStore implements Store {
     }
     this.persistence = { aof, appendfsync };
     if (!aof) this.logger.warn('[latchkey] Redis has AOF off: acknowledged invocations are lost if Redis restarts');
+    // Queues only after the checks passed, so a refused start writes nothing.
+    for (let s = 0; s < this.opts.shards; s++) {
+      const q = new Queue('jobs', { connection: this.redis, prefix: this.keys.queuePrefix(s) });
+      q.on('error', (e) => {
+        if (!this.closed) this.logger.warn(`[latchkey] mailbox queue error: ${e.message}`);
+      });
+      this.queues.push(q);
+    }
     await this.redis.set(this.keys.boot, `${randomUUID()} ${new Date().toISOString()}`, 'NX');
     const marker = await this.redis.get(this.keys.boot);
     this.bootMarker = marker ?? undefined;
@@ -264,6 +270,7 @@ export class RedisStore implements Store {
       const m = await this.redis.get(this.keys.boot);
       if (m !== this.bootMarker) {
         this.wiped = true;
+        for (const w of this.workers) void w.close(true).catch(() => undefined);
         this.logger.error(
           `[latchkey] Redis boot marker ${m === null ? 'is gone' : 'changed'}: Redis was wiped or replaced. Refusing to run invocations.`,
         );
@@ -276,6 +283,7 @@ export class RedisStore implements Store {
   // ---------------------------------------------------------------- ingress side
 
   async accept(req: InvocationRequest): Promise<Accepted> {
+    if (this.wiped) throw new StoreError('Redis was wiped or replaced while Latchkey ran; refusing new invocations', 'REDIS_WIPED');
     const P = this.opts.partitions;
     const { service, handler, key } = req.target;
     const idem = req.idempotencyKey ?? '';
@@ -610,6 +618,7 @@ export class RedisStore implements Store {
         if (!this.closed) this.logger.warn(`[latchkey] mailbox worker error: ${e.message}`);
       });
       workers.push(w);
+      this.workers.push(w);
     }
     const timer = setInterval(() => void this.reconcile(), this.opts.reconcileIntervalMs);
     timer.unref();

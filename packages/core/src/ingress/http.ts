@@ -269,6 +269,10 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
         return;
       }
       if ((e as { name?: string }).name === 'AbortError') return;
+      if ((e as { code?: string }).code === 'REDIS_WIPED') {
+        sendError(res, new IngressError(503, 'REDIS_WIPED', (e as Error).message));
+        return;
+      }
       options.logger?.error(`[latchkey] ingress error: ${(e as Error).message}`);
       sendError(res, new IngressError(500, 'INTERNAL', (e as Error).message ?? 'internal error'));
     });

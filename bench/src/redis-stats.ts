@@ -1,0 +1,202 @@
+/**
+ * Counting Redis commands: `INFO commandstats` snapshots (every command Redis
+ * executed, including those run inside Lua scripts) and a MONITOR sampler
+ * that tells top-level commands from commands run inside scripts.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+/** Commands per name, e.g. `evalsha` → 1200, `client|setname` → 3. */
+export type Counts = Map<string, number>;
+
+/**
+ * Commands never counted: what the benchmark itself sends to read the numbers
+ * (`INFO`, `MONITOR`, the connection set-up of its own connections).
+ */
+export const EXCLUDED = new Set(['info', 'monitor', 'client|setname', 'client|setinfo', 'hello', 'select', 'ping', 'quit']);
+
+/** Parses `INFO commandstats` into calls per command. */
+export function parseCommandStats(info: string): Counts {
+  const out: Counts = new Map();
+  for (const line of info.split(/\r?\n/)) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+export async function commandStats(admin: Redis): Promise<Counts> {
+  return parseCommandStats(await admin.info('commandstats'));
+}
+
+/** after − before, per command, without {@link EXCLUDED}. */
+export function diff(after: Counts, before: Counts): Counts {
+  const out: Counts = new Map();
+  for (const [k, v] of after) {
+    if (EXCLUDED.has(k)) continue;
+    const d = v - (before.get(k) ?? 0);
+    if (d !== 0) out.set(k, d);
+  }
+  return out;
+}
+
+export function sum(c: Counts): number {
+  let n = 0;
+  for (const v of c.values()) n += v;
+  return n;
+}
+
+/** Adds `b` × `factor` to `a` (in place). */
+export function addScaled(a: Counts, b: Counts, factor: number): Counts {
+  for (const [k, v] of b) a.set(k, (a.get(k) ?? 0) + v * factor);
+  return a;
+}
+
+/** Per-command numbers divided by `n`, largest first, rounded, tiny ones dropped. */
+export function perInvocation(c: Counts, n: number, min = 0.005): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of [...c].sort((x, y) => y[1] - x[1])) {
+    const x = v / n;
+    if (Math.abs(x) >= min) out[k] = Math.round(x * 1000) / 1000;
+  }
+  return out;
+}
+
+/**
+ * Names of the Lua scripts the engine and BullMQ define, by SHA1 (what
+ * EVALSHA carries), computed the way ioredis computes them.
+ */
+export function scriptNames(): Map<string, string> {
+  const names = new Map<string, string>();
+  const sha = (lua: string): string => createHash('sha1').update(lua).digest('hex');
+  try {
+    const entry = fileURLToPath(import.meta.resolve('@latchkey/redis-store'));
+    const luaDir = join(dirname(entry), '..', 'lua');
+    const prelude = readFileSync(join(luaDir, 'prelude.lua'), 'utf8');
+    for (const f of readdirSync(luaDir)) {
+      const m = /^(.+)-\d+\.lua$/.exec(f);
+      if (!m) continue;
+      names.set(sha(`${prelude}\n${readFileSync(join(luaDir, f), 'utf8')}`), `lk.${m[1]}`);
+    }
+    const req = createRequire(entry);
+    const bullDir = join(dirname(req.resolve('bullmq')), 'scripts');
+    for (const f of readdirSync(bullDir)) {
+      if (!/^.+-\d+\.js$/.test(f)) continue;
+      const mod = req(join(bullDir, f)) as Record<string, { name?: string; content?: string }>;
+      for (const v of Object.values(mod)) {
+        if (v && typeof v.content === 'string' && typeof v.name === 'string') names.set(sha(v.content), `bullmq.${v.name}`);
+      }
+    }
+  } catch {
+    // best effort: unknown scripts show as their SHA prefix
+  }
+  return names;
+}
+
+/** What a MONITOR sample saw. */
+export interface MonitorCounts {
+  /** Commands clients sent (EVALSHA/EVAL counted once each), by command; scripts by name. */
+  top: Counts;
+  /** Commands clients sent, by command name only (`evalsha`, `hmget`...). */
+  topRaw: Counts;
+  /** Commands run inside Lua scripts, by command. */
+  lua: Counts;
+  /**
+   * Commands run inside Lua scripts, by script name. MONITOR shows a script's
+   * EVALSHA line before the commands it runs, and Redis runs one script at a
+   * time, so each [lua] line belongs to the last script line before it.
+   */
+  luaByScript: Counts;
+  /** How long the sample listened (ms). */
+  ms: number;
+  /** False when MONITOR was refused (e.g. a managed Redis): nothing was counted. */
+  available: boolean;
+}
+
+/**
+ * Listens with MONITOR on its own connection. MONITOR slows Redis down, so the
+ * benchmark uses it only for short samples that are not timed.
+ */
+export class MonitorSampler {
+  private readonly top: Counts = new Map();
+  private readonly topRaw: Counts = new Map();
+  private readonly lua: Counts = new Map();
+  private readonly luaByScript: Counts = new Map();
+  private script = '?';
+  private counting = true;
+  private readonly started = performance.now();
+  private readonly mon: Redis | undefined;
+  private readonly names: Map<string, string>;
+
+  private constructor(mon: Redis | undefined, names: Map<string, string>) {
+    this.mon = mon;
+    this.names = names;
+    mon?.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!this.counting) return;
+      const cmd = (args[0] ?? '').toLowerCase();
+      if (source === 'lua') {
+        this.lua.set(cmd, (this.lua.get(cmd) ?? 0) + 1);
+        this.luaByScript.set(this.script, (this.luaByScript.get(this.script) ?? 0) + 1);
+        return;
+      }
+      if (EXCLUDED.has(cmd)) return;
+      this.topRaw.set(cmd, (this.topRaw.get(cmd) ?? 0) + 1);
+      let name = cmd;
+      if (cmd === 'evalsha') name = `evalsha ${this.names.get(args[1] ?? '') ?? (args[1] ?? '').slice(0, 8)}`;
+      else if (cmd === 'eval') name = `eval ${this.names.get(createHash('sha1').update(args[1] ?? '').digest('hex')) ?? '?'}`;
+      this.top.set(name, (this.top.get(name) ?? 0) + 1);
+      if (cmd === 'evalsha' || cmd === 'eval') this.script = name.slice(cmd.length + 1);
+    });
+  }
+
+  /** Starts listening; when MONITOR is refused, returns a sampler that reports `available: false`. */
+  static async start(admin: Redis, names: Map<string, string>): Promise<MonitorSampler> {
+    try {
+      const mon = (await admin.monitor()) as Redis;
+      mon.on('error', () => undefined);
+      return new MonitorSampler(mon, names);
+    } catch {
+      return new MonitorSampler(undefined, names);
+    }
+  }
+
+  /** Stops counting (what arrives later is ignored) and closes the connection. */
+  stop(): MonitorCounts {
+    this.counting = false;
+    const ms = performance.now() - this.started;
+    this.mon?.disconnect();
+    return { top: this.top, topRaw: this.topRaw, lua: this.lua, luaByScript: this.luaByScript, ms, available: this.mon !== undefined };
+  }
+}
+
+/**
+ * For each command, the share of its calls that clients sent (the rest ran
+ * inside scripts), from MONITOR samples: 1 for EVALSHA or BZPOPMIN (scripts
+ * cannot run them), 0 for what only scripts run, in between for commands seen
+ * both ways (e.g. HMGET). A command no sample saw counts as top-level.
+ */
+export function topLevelShares(...samples: MonitorCounts[]): (command: string) => number {
+  const top: Counts = new Map();
+  const lua: Counts = new Map();
+  for (const m of samples) {
+    addScaled(top, m.topRaw, 1);
+    addScaled(lua, m.lua, 1);
+  }
+  return (command: string): number => {
+    const base = command.split('|')[0]!.toLowerCase();
+    const t = top.get(base) ?? 0;
+    const l = lua.get(base) ?? 0;
+    return t + l === 0 ? 1 : t / (t + l);
+  };
+}
+
+/** Calls of `c` weighted by the top-level share of each command. */
+export function topLevelOf(c: Counts, share: (command: string) => number): number {
+  let n = 0;
+  for (const [k, v] of c) n += v * share(k);
+  return n;
+}
