@@ -11,6 +11,10 @@ import {
   object,
   serializeError,
   type Attempt,
+  type AttemptListener,
+  type CommitResult,
+  type Completion,
+  type Effect,
   type Entry,
   type NewEntry,
   type ObjectContext,
@@ -99,7 +103,13 @@ class RecordingAttempt implements Attempt {
       journal,
       state: new Map(state),
       now: Date.now(),
+      completions: new Map<number, Completion>(),
+      cancelRequested: false,
     };
+  }
+  listen(_l: AttemptListener): void {}
+  childId(index: number): string {
+    return `inv_00child${index}xxxxxxxxxxxxxxxx`;
   }
   get signal(): AbortSignal {
     return this.ac.signal;
@@ -107,14 +117,15 @@ class RecordingAttempt implements Attempt {
   storeNow(): number {
     return Date.now();
   }
-  async commit(from: number, entries: NewEntry[], ops: StateOp[]): Promise<number> {
+  async commit(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[]): Promise<CommitResult> {
     this.calls.push({ op: 'commit', from, entries, ops });
-    return Date.now();
+    return { now: Date.now(), completions: new Map() };
   }
-  async suspend(from: number, entries: NewEntry[], ops: StateOp[]): Promise<void> {
+  async suspend(from: number, entries: NewEntry[], ops: StateOp[]): Promise<'suspended'> {
     this.calls.push({ op: 'suspend', from, entries, ops });
+    return 'suspended';
   }
-  async complete(from: number, entries: NewEntry[], ops: StateOp[], outcome: Outcome): Promise<void> {
+  async complete(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], outcome: Outcome): Promise<void> {
     this.calls.push({ op: 'complete', from, entries, ops, outcome });
   }
   async retry(failure: SerializedError): Promise<void> {
