@@ -82,3 +82,4 @@ export type {
 // Running
 export { serve } from './serve.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
+export type { WebSocketOptions } from './ingress/ws.js';

@@ -4,6 +4,7 @@ import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
 import { createAdmin } from './ingress/admin.js';
 import { createIngress } from './ingress/http.js';
+import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
 import { Registry } from './runtime/registry.js';
 import type { Store, WorkerHandle } from './store.js';
@@ -32,6 +33,8 @@ export interface ServeOptions {
   handleSignals?: boolean;
   /** Largest request body (bytes); default 10 MiB. */
   maxBodyBytes?: number;
+  /** WebSocket ingress limits (frame size, send buffer, heartbeat); it shares the ingress port. */
+  webSocket?: WebSocketOptions;
   /** Runs the admin API on its own port (`0` = a free port); off unless given. Token from `LATCHKEY_ADMIN_TOKEN` too. */
   admin?: { port: number; host?: string; token?: string };
   logger?: Console;
@@ -89,10 +92,12 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     worker = await store.startWorker(executor, { ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}) });
   }
   let server: Server | undefined;
+  let wsIngress: { close(): Promise<void> } | undefined;
   let port = 0;
   if (opts.port !== false) {
     const s = createIngress(registry, store, { logger, ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}) });
     server = s;
+    wsIngress = attachWebSocket(s, registry, store, opts.webSocket);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.listen(opts.port === undefined ? 8080 : (opts.port as number), opts.host ?? '0.0.0.0', () => resolve());
@@ -123,6 +128,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
         a.closeAllConnections();
         await closed;
       }
+      await wsIngress?.close();
       if (server) {
         const s = server;
         const closed = new Promise<void>((r) => s.close(() => r()));

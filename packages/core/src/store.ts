@@ -178,6 +178,10 @@ export interface Store {
   awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome>;
   /** Looks up an invocation (with its journal when asked). */
   describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
+  /** The invocation an idempotency key or a workflow id names, if any (for attach/output by reference). */
+  lookup(ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string }): Promise<string | undefined>;
+  /** An invocation's status and the journal entries from `fromIndex` on (for live progress). */
+  progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined>;
   /** Reads an object's or workflow's committed state. */
   getState(service: string, key: string): Promise<Map<string, string>>;
   /** Accepts an invocation started by a handler, with its deterministic id (idempotent). */

@@ -594,6 +594,29 @@ export class RedisStore implements Store {
     return info;
   }
 
+  async progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return undefined;
+    const res = await this.redis
+      .pipeline()
+      .hget(this.keys.inv(p, invocationId), 'st')
+      .lrange(this.keys.journal(p, invocationId), fromIndex, -1)
+      .exec();
+    const st = res?.[0]?.[1] as string | null;
+    if (!st) return undefined;
+    return { status: st as InvocationStatus, entries: ((res?.[1]?.[1] as string[]) ?? []).map((e) => JSON.parse(e) as Entry) };
+  }
+
+  async lookup(ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string }): Promise<string | undefined> {
+    const P = this.opts.partitions;
+    if ('workflow' in ref) {
+      const p = partitionOf(P, ref.workflow, ref.key);
+      return (await this.redis.get(this.keys.workflow(p, ref.workflow, ref.key))) ?? undefined;
+    }
+    const p = ref.key !== undefined ? partitionOf(P, ref.service, ref.key) : partitionOf(P, ref.service, ref.handler, ref.idempotencyKey);
+    return (await this.redis.get(this.keys.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey))) ?? undefined;
+  }
+
   async getState(service: string, key: string): Promise<Map<string, string>> {
     const p = partitionOf(this.opts.partitions, service, key);
     return new Map(Object.entries(await this.redis.hgetall(this.keys.state(p, service, key))));

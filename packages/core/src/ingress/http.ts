@@ -5,7 +5,7 @@ import { SerdeValidationError } from '../define/serde.js';
 import type { Registry } from '../runtime/registry.js';
 import { parseAwakeableId } from '../context/context.js';
 import type { Completion } from '../journal/entry.js';
-import type { Outcome, Store } from '../store.js';
+import type { InvocationRequest, Outcome, Store } from '../store.js';
 
 /** Options of the HTTP ingress. */
 export interface IngressOptions {
@@ -133,6 +133,133 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
   return { spec, key, send };
 }
 
+/**
+ * Recognizes the attach/output forms of Restate's ingress and resolves the
+ * invocation they name (`id` undefined when nothing matches the reference):
+ * `GET /restate/invocation/{id}/attach|output`,
+ * `GET /restate/invocation/{service}[/{key}]/{handler}/{idempotencyKey}/attach|output`,
+ * `GET /restate/workflow/{name}/{key}/attach|output`, `GET /restate/attach|output/{id}`, and
+ * `POST /restate/attach|output` with `{invocationId}`, `{service, key?, handler, idempotencyKey}`
+ * or `{workflow, key}`.
+ */
+async function attachTarget(
+  registry: Registry,
+  store: Store,
+  segs: string[],
+  req: IncomingMessage,
+  max: number,
+): Promise<{ op: 'attach' | 'output'; id: string | undefined } | undefined> {
+  if (segs[0] !== 'restate') return undefined;
+  const last = segs[segs.length - 1];
+  const method = req.method;
+  if (method === 'GET' && segs[1] === 'invocation' && (last === 'attach' || last === 'output')) {
+    const mid = segs.slice(2, -1).map(decode);
+    if (mid.length === 1) return { op: last, id: mid[0] };
+    const def = registry.service(mid[0]!);
+    const keyed = def ? def.kind !== 'service' : mid.length === 4;
+    if ((keyed && mid.length === 4) || (!keyed && mid.length === 3)) {
+      const [service, a, b, c] = mid as [string, string, string, string?];
+      const ref = keyed ? { service, key: a, handler: b, idempotencyKey: c! } : { service, handler: a, idempotencyKey: b };
+      return { op: last, id: await store.lookup(ref) };
+    }
+    throw new IngressError(404, 'NOT_FOUND', `unknown path /${segs.join('/')}`);
+  }
+  if (method === 'GET' && segs[1] === 'workflow' && segs.length === 5 && (last === 'attach' || last === 'output')) {
+    return { op: last, id: await store.lookup({ workflow: decode(segs[2]!), key: decode(segs[3]!) }) };
+  }
+  if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'GET' && segs.length === 3) {
+    return { op: segs[1], id: decode(segs[2]!) };
+  }
+  if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'POST' && segs.length === 2) {
+    const text = await readBody(req, max);
+    let body: Record<string, unknown>;
+    try {
+      body = safeParse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new IngressError(400, 'INVALID_JSON', `invalid JSON: ${(e as Error).message}`);
+    }
+    if (typeof body !== 'object' || body === null) throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
+    const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+    if (str('invocationId')) return { op: segs[1], id: str('invocationId') };
+    if (str('workflow') && str('key')) return { op: segs[1], id: await store.lookup({ workflow: str('workflow')!, key: str('key')! }) };
+    if (str('service') && str('handler') && str('idempotencyKey')) {
+      const key = str('key');
+      return {
+        op: segs[1],
+        id: await store.lookup({ service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) }),
+      };
+    }
+    throw new IngressError(400, 'INVALID_REFERENCE', 'give invocationId, {workflow, key} or {service, key?, handler, idempotencyKey}');
+  }
+  return undefined;
+}
+
+/**
+ * Validates a request for a handler (input schema, delay, idempotency key) and
+ * builds the store's {@link InvocationRequest}. Throws {@link IngressError}s;
+ * shared by the HTTP and WebSocket ingresses.
+ */
+export function buildRequest(
+  spec: HandlerSpec,
+  key: string | undefined,
+  rawInput: unknown,
+  opts: { send: boolean; delay?: string | number; idempotencyKey?: string; headers?: Record<string, string> },
+): InvocationRequest {
+  let input = rawInput;
+  if (spec.input) {
+    try {
+      input = spec.input.parse(input);
+    } catch (e) {
+      if (e instanceof SerdeValidationError) {
+        throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
+      }
+      throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
+    }
+  }
+  const delayMs = opts.delay === undefined ? 0 : typeof opts.delay === 'number' ? Math.max(0, Math.round(opts.delay)) : parseDelay(opts.delay);
+  if (!Number.isFinite(delayMs)) throw new IngressError(400, 'INVALID_DELAY', 'invalid delay');
+  if (delayMs > 0 && !opts.send) throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
+  const idempotencyKey = opts.idempotencyKey;
+  if (idempotencyKey !== undefined) {
+    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_KEY_LENGTH) {
+      throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', `the idempotency key must be 1 to ${MAX_KEY_LENGTH} characters`);
+    }
+  }
+  const o = spec.options;
+  return {
+    target: { service: spec.service, handler: spec.name, ...(key !== undefined ? { key } : {}) },
+    mode: spec.mode,
+    input: input === undefined ? '' : JSON.stringify(input),
+    headers: opts.headers ?? {},
+    ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+    delayMs,
+    journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
+    idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
+    workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
+  };
+}
+
+/** Finds a handler for the WebSocket ingress (same rules as the HTTP paths). */
+export function findHandler(registry: Registry, service: unknown, handler: unknown, key: unknown): { spec: HandlerSpec; key: string | undefined } {
+  if (typeof service !== 'string' || typeof handler !== 'string') {
+    throw new IngressError(400, 'INVALID_FRAME', 'service and handler must be strings');
+  }
+  const def = registry.service(service);
+  if (!def) throw new IngressError(404, 'NOT_FOUND', `service '${service}' not found`);
+  const spec = registry.handler(service, handler);
+  if (!spec || spec.options.ingressPrivate) throw new IngressError(404, 'NOT_FOUND', `handler '${service}/${handler}' not found`);
+  if (def.kind === 'service') {
+    if (key !== undefined) throw new IngressError(400, 'INVALID_KEY', `service '${service}' takes no key`);
+    return { spec, key: undefined };
+  }
+  if (typeof key !== 'string') throw new IngressError(400, 'INVALID_KEY', `'${service}' needs a string key`);
+  checkKey(key);
+  return { spec, key };
+}
+
+/** Parses JSON without letting `__proto__` reach any prototype (exported for the WebSocket ingress). */
+export { safeParse };
+
 /** Writes an outcome as Restate's ingress does: 200 with the JSON value, or the error status. */
 export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void {
   if (o.ok) {
@@ -156,22 +283,21 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       send(res, 200, '{"status":"ok"}');
       return;
     }
-    if (segs[0] === 'restate' && segs[1] === 'invocation' && segs.length === 4 && req.method === 'GET') {
-      const id = decode(segs[2]!);
+    const ref = await attachTarget(registry, store, segs, req, max);
+    if (ref) {
+      const id = ref.id;
+      if (id === undefined) throw new IngressError(404, 'NOT_FOUND', `no invocation found for ${url.pathname}`);
       const info = await store.describe(id);
       if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id} not found`);
-      if (segs[3] === 'output') {
+      if (ref.op === 'output') {
         if (!info.outcome) {
           throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet', { source: 'ingress' });
         }
         writeOutcome(res, id, info.outcome);
         return;
       }
-      if (segs[3] === 'attach') {
-        writeOutcome(res, id, await awaitWhileConnected(store, id, req));
-        return;
-      }
-      throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname}`);
+      writeOutcome(res, id, info.outcome ?? (await awaitWhileConnected(store, id, req)));
+      return;
     }
     if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed here`);
     if (segs[0] === 'restate' && (segs[1] === 'awakeables' || segs[1] === 'a') && segs.length === 4) {
@@ -218,38 +344,18 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
         throw new IngressError(400, 'INVALID_JSON', `Failed to deserialize input: ${(e as Error).message}`, { source: 'invocation' });
       }
     }
-    if (route.spec.input) {
-      try {
-        input = route.spec.input.parse(input);
-      } catch (e) {
-        if (e instanceof SerdeValidationError) {
-          throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
-        }
-        throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
-      }
-    }
     const delayRaw = url.searchParams.get('delay');
-    const delayMs = delayRaw === null ? 0 : parseDelay(delayRaw);
-    if (delayMs > 0 && !route.send) throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
     const idemHeader = req.headers['idempotency-key'];
-    const idempotencyKey = typeof idemHeader === 'string' && idemHeader.length > 0 ? idemHeader : undefined;
-    if (idempotencyKey !== undefined && idempotencyKey.length > MAX_KEY_LENGTH) {
-      throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', `the idempotency key is longer than ${MAX_KEY_LENGTH} characters`);
-    }
-    const o = route.spec.options;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !k.startsWith('content-')) headers[k] = v;
-    const accepted = await store.accept({
-      target: { service: route.spec.service, handler: route.spec.name, ...(route.key !== undefined ? { key: route.key } : {}) },
-      mode: route.spec.mode,
-      input: input === undefined ? '' : JSON.stringify(input),
+    const request = buildRequest(route.spec, route.key, input, {
+      send: route.send,
+      ...(delayRaw !== null ? { delay: delayRaw } : {}),
+      ...(typeof idemHeader === 'string' && idemHeader.length > 0 ? { idempotencyKey: idemHeader } : {}),
       headers,
-      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
-      delayMs,
-      journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
-      idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
-      workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
     });
+    const idempotencyKey = request.idempotencyKey;
+    const accepted = await store.accept(request);
     const id = accepted.invocationId;
     if (route.send) {
       send(res, 202, JSON.stringify({ invocationId: id, status: accepted.status }), { 'x-restate-id': id });
