@@ -10,6 +10,6 @@
 if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
   return {'fenced', 'epoch'}
 end
-local r, comps, wakes = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 7, ARGV[4], ARGV[1], tonumber(ARGV[5]), ARGV[6])
+local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 7, ARGV[4], ARGV[1], tonumber(ARGV[5]), ARGV[6])
 if r == 'gap' then return {'fenced', 'journal index'} end
-return {'ok', now_ms(), comps, wakes}
+return {'ok', now, comps, wakes}

@@ -21,9 +21,8 @@ if st == 'completed' then
   return {'fenced', 'completed'}
 end
 if not fenced(KEYS[4], id, ep) or st ~= 'running' then return {'fenced', 'epoch'} end
-local r, comps, wakes = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 10, part, id, tonumber(ARGV[7]), ARGV[9])
+local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 10, part, id, tonumber(ARGV[7]), ARGV[9])
 if r == 'gap' then return {'fenced', 'journal index'} end
-local now = now_ms()
 if ARGV[4] == 'ok' then
   redis.call('HSET', inv, 'st', 'completed', 'out', ARGV[5], 'ft', now, 'lease', 0)
 else

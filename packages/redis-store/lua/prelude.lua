@@ -130,7 +130,7 @@ end
 -- Commits a batch at journal index `from`: entries, state ops, effects, laid out
 -- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples...
 -- Returns status ('ok', 'dup' for a batch already committed by a retried call,
--- 'gap' for a stale writer), completions and wakes.
+-- 'gap' for a stale writer), completions, wakes and the store clock it used.
 local function commit_batch(jk, sk, from, base, part, id, grace, chan)
   local n = tonumber(ARGV[base])
   local nops = tonumber(ARGV[base + 1 + n])
@@ -138,11 +138,11 @@ local function commit_batch(jk, sk, from, base, part, id, grace, chan)
   local neff = tonumber(ARGV[effBase])
   local comps, wakes = {}, {}
   local len = redis.call('LLEN', jk)
-  if len == from + n and n > 0 then return 'dup', comps, wakes end
-  if len ~= from then return 'gap', comps, wakes end
   local now = now_ms()
+  if len == from + n and n > 0 then return 'dup', comps, wakes, now end
+  if len ~= from then return 'gap', comps, wakes, now end
   append_entries(jk, now, base + 1, n)
   apply_ops(sk, base + 2 + n, nops)
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
-  return 'ok', comps, wakes
+  return 'ok', comps, wakes, now
 end

@@ -12,9 +12,8 @@ if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~=
   return {'fenced', 'epoch'}
 end
 local nawait = tonumber(ARGV[8])
-local r, comps, wakes = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
+local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
 if r == 'gap' then return {'fenced', 'journal index'} end
-local now = now_ms()
 local ck = ARGV[6] .. 'c:' .. ARGV[1]
 local cancelled = redis.call('HGET', KEYS[1], 'cx') == '1'
 local ready = cancelled

@@ -477,19 +477,14 @@ function checkTargetKey(key: string | undefined): void {
   if (typeof key !== 'string' || key.length === 0) throw new TypeError('object and workflow clients need a non-empty key');
 }
 
+/** A console that stays quiet while the handler replays (delegates everything else to `base`). */
 function quietConsole(base: Console, replaying: () => boolean, prefix: string): Console {
-  const wrap =
-    (fn: (...args: unknown[]) => void) =>
-    (...args: unknown[]): void => {
+  const c = Object.create(base) as Console;
+  for (const m of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
+    const fn = base[m];
+    c[m] = (...args: unknown[]): void => {
       if (!replaying()) fn.call(base, prefix, ...args);
     };
-  return {
-    ...base,
-    log: wrap(base.log),
-    info: wrap(base.info),
-    warn: wrap(base.warn),
-    error: wrap(base.error),
-    debug: wrap(base.debug),
-    trace: wrap(base.trace),
-  };
+  }
+  return c;
 }
