@@ -40,14 +40,14 @@ export const handlers = {
   },
   object: {
     /** An exclusive object handler (the default for object handlers). */
-    exclusive<F extends (ctx: ObjectContext, input?: never) => Promise<unknown>>(
+    exclusive<F extends (ctx: ObjectContext, input: never) => Promise<unknown>>(
       a: F | HandlerDefinitionOptions,
       b?: F,
     ): HandlerWrapper<F> {
       return wrap('exclusive', a, b);
     },
     /** A shared object handler: runs concurrently, reads committed state. */
-    shared<F extends (ctx: ObjectSharedContext, input?: never) => Promise<unknown>>(
+    shared<F extends (ctx: ObjectSharedContext, input: never) => Promise<unknown>>(
       a: F | HandlerDefinitionOptions,
       b?: F,
     ): HandlerWrapper<F> {
@@ -56,14 +56,14 @@ export const handlers = {
   },
   workflow: {
     /** The workflow's `run` handler (the default for a handler named `run`). */
-    workflow<F extends (ctx: WorkflowContext, input?: never) => Promise<unknown>>(
+    workflow<F extends (ctx: WorkflowContext, input: never) => Promise<unknown>>(
       a: F | HandlerDefinitionOptions,
       b?: F,
     ): HandlerWrapper<F> {
       return wrap('workflow', a, b);
     },
     /** A shared workflow handler: queries state, resolves promises. */
-    shared<F extends (ctx: WorkflowSharedContext, input?: never) => Promise<unknown>>(
+    shared<F extends (ctx: WorkflowSharedContext, input: never) => Promise<unknown>>(
       a: F | HandlerDefinitionOptions,
       b?: F,
     ): HandlerWrapper<F> {
@@ -99,7 +99,7 @@ export type WorkflowDefinition<N extends string = string, H = HandlerMap> = Defi
 /** Any definition. */
 export type AnyDefinition = Definition<ServiceKind, string, HandlerMap>;
 
-type ServiceHandlers<H> = { [K in keyof H]: H[K] extends HandlerWrapper<infer _F> ? H[K] : (ctx: Context, input?: never) => Promise<unknown> };
+type ServiceHandlers<H> = { [K in keyof H]: H[K] extends HandlerWrapper<infer _F> ? H[K] : (ctx: Context, input: never) => Promise<unknown> };
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 function checkName(what: string, name: string): void {
