@@ -77,6 +77,7 @@ export class TerminalError extends DurableError {
 export class CancelledError extends TerminalError {
   constructor(message = 'Cancelled') {
     super(message, { errorCode: 409 });
+    (this as { code: string }).code = ErrorCode.CANCELLED;
   }
   override get name(): string {
     return 'CancelledError';
@@ -87,6 +88,7 @@ export class CancelledError extends TerminalError {
 export class TimeoutError extends TerminalError {
   constructor(message = 'Timeout occurred') {
     super(message, { errorCode: 408 });
+    (this as { code: string }).code = ErrorCode.TIMEOUT;
   }
   override get name(): string {
     return 'TimeoutError';

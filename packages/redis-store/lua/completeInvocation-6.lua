@@ -45,7 +45,10 @@ if mode == 'exclusive' or mode == 'workflow' then
   if mode == 'workflow' then
     redis.call('PEXPIRE', KEYS[3], ret.workflow)
     redis.call('PEXPIRE', f[5], ret.workflow)
-    if f[6] then redis.call('PEXPIRE', f[6], ret.workflow) end
+    -- The key's fence goes too: a later run of the same id has a new owner, so a zombie of
+    -- this run stays fenced off even when the epoch counter starts over.
+    redis.call('PEXPIRE', KEYS[4], ret.workflow)
+    expire_promises(f[6], ret.workflow)
   end
   local nxt = redis.call('LINDEX', KEYS[6], 0)
   if nxt then

@@ -3,7 +3,8 @@
   write) and parks the invocation; an exclusive one keeps its key. Resume makes a
   paused invocation ready again.
   KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
-  ARGV: 1 id, 2 'pause'|'resume', 3 grace ms, 4 partition prefix
+  ARGV: 1 id, 2 'pause'|'resume', 3 grace ms, 4 partition prefix, 5 completion channel
+  A paused running attempt is told to stop at once (its writes are already fenced off).
   Returns {'gone'}, {'noop', status}, {'paused'} or {'wake', {id, ds, svc, key, mode}}.
 ]]
 local st = redis.call('HGET', KEYS[1], 'st')
@@ -15,8 +16,11 @@ if ARGV[2] == 'pause' then
   if not keyed or redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then redis.call('HINCRBY', KEYS[2], 'ep', 1) end
   redis.call('HSET', KEYS[1], 'st', 'paused', 'lease', 0)
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\nstop')
   return {'paused'}
 end
 if st ~= 'paused' then return {'noop', st} end
+-- A resumed invocation gets a fresh set of attempts.
+redis.call('HSET', KEYS[1], 'rc', 0)
 local w = wake(ARGV[4], ARGV[1], now_ms(), tonumber(ARGV[3]), {paused = true})
 return {'wake', w}

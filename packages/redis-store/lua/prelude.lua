@@ -35,16 +35,27 @@ end
 
 local WAKEABLE = {suspended = true}
 
+-- Lets a finished workflow's promises and their waiter sets expire with it.
+local function expire_promises(prk, ttl)
+  if not prk then return end
+  redis.call('PEXPIRE', prk, ttl)
+  for _, k in ipairs(redis.call('SMEMBERS', prk .. ':w')) do redis.call('PEXPIRE', k, ttl) end
+  redis.call('PEXPIRE', prk .. ':w', ttl)
+end
+
 -- Delivers a completion for entry `idx` of invocation `id` (same partition):
 -- stored once; wakes a suspended invocation, or tells a running one.
 local function deliver(part, id, idx, completion, now, grace, chan, wakes)
   local inv = part .. 'inv:' .. id
-  if redis.call('EXISTS', inv) == 0 then return 'gone' end
+  local st = redis.call('HGET', inv, 'st')
+  if not st then return 'gone' end
+  if st == 'completed' then return 'done' end
   if redis.call('HSETNX', part .. 'c:' .. id, idx, completion) == 0 then return 'dup' end
   local w = wake(part, id, now, grace, WAKEABLE)
   if w then
     for _, x in ipairs(w) do table.insert(wakes, x) end
-  else
+  elseif st == 'running' then
+    -- Only a running attempt is told; a paused one sees the completion when resumed.
     redis.call('PUBLISH', chan, id .. '\n' .. idx .. '\n' .. completion)
   end
   return 'ok'
@@ -95,6 +106,8 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
         table.insert(comps, v)
       else
         redis.call('SADD', ARGV[i + 3], id .. ':' .. ARGV[i + 4])
+        -- Remember the waiter set, so it expires with the workflow.
+        redis.call('SADD', ARGV[i + 1] .. ':w', ARGV[i + 3])
       end
     elseif kind == 'ppeek' then
       local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2]) or '{"ok":true}'
@@ -117,6 +130,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
           end
         end
         redis.call('DEL', ARGV[i + 3])
+        redis.call('SREM', ARGV[i + 1] .. ':w', ARGV[i + 3])
       else
         mine = '{"ok":false,"e":{"name":"TerminalError","code":"TERMINAL","message":"the promise was already completed","status":409}}'
       end

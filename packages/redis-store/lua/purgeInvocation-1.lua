@@ -2,7 +2,7 @@
   Removes a completed invocation early: record, journal, completions, notify set,
   idempotency record; for a workflow run also its run record, state and promises.
   KEYS[1] invocation hash
-  ARGV: 1 id, 2 partition prefix, 3 workflow state key ('' unless a workflow run)
+  ARGV: 1 id, 2 partition prefix, 3 workflow state key, 4 workflow fence key ('' unless a workflow run)
   Returns {'gone'}, {'running', status} or {'purged'}.
 ]]
 local inv = KEYS[1]
@@ -15,7 +15,11 @@ redis.call('ZREM', part .. 'due', id)
 if f[2] then redis.call('DEL', f[2]) end
 if f[3] then
   redis.call('DEL', f[3])
-  if f[4] then redis.call('DEL', f[4]) end
+  if f[4] then
+    for _, k in ipairs(redis.call('SMEMBERS', f[4] .. ':w')) do redis.call('DEL', k) end
+    redis.call('DEL', f[4], f[4] .. ':w')
+  end
   if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end
+  if ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
 end
 return {'purged'}

@@ -8,7 +8,7 @@
   CancelledError at its next await and runs its compensations.
   KEYS[1] invocation hash  KEYS[2] key inbox (or unused)  KEYS[3] fence hash  KEYS[4] due zset
   ARGV: 1 id, 2 'kill'|'cancel', 3 partition prefix, 4 grace ms, 5 outcome channel,
-        6 completion channel, 7 failure JSON
+        6 completion channel, 7 failure JSON, 8 workflow state key ('' unless a workflow)
   Returns {'gone'}, {'done'}, {'signalled'}, {'wake', {id, ds, svc, key, mode}} or
   {'terminated', nextId, nextDs, notify}.
 ]]
@@ -35,9 +35,19 @@ local keyed = mode == 'exclusive' or mode == 'workflow'
 -- Fence off a running attempt of this invocation (never another invocation of the key).
 if not keyed or redis.call('HGET', KEYS[3], 'owner') == id then redis.call('HINCRBY', KEYS[3], 'ep', 1) end
 redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[7], 'ft', now, 'lease', 0)
+-- Tell a running attempt to stop at once (its writes are already fenced off).
+redis.call('PUBLISH', ARGV[6], id .. '\nstop')
 local ret = cjson.decode(f[4])
 local keep = ret.journal
 if f[5] ~= '' and ret.idempotency > keep then keep = ret.idempotency end
+if mode == 'workflow' then
+  if ret.workflow > keep then keep = ret.workflow end
+  local wf = redis.call('HMGET', inv, 'wfk', 'prk')
+  if wf[1] then redis.call('PEXPIRE', wf[1], ret.workflow) end
+  expire_promises(wf[2], ret.workflow)
+  redis.call('PEXPIRE', KEYS[3], ret.workflow)
+  redis.call('PEXPIRE', ARGV[8], ret.workflow)
+end
 redis.call('PEXPIRE', inv, keep)
 redis.call('PEXPIRE', part .. 'j:' .. id, keep)
 redis.call('PEXPIRE', part .. 'c:' .. id, keep)

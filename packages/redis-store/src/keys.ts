@@ -16,6 +16,7 @@
  * <prefix>:{<p>}:c:<id>                    completions hash (journal index -> completion JSON)
  * <prefix>:{<p>}:nt:<id>                   notify set ('<invocationId>:<index>' awaiting this outcome)
  * <prefix>:{<p>}:pr:<svc>:<key>            workflow durable promises (name -> completion JSON)
+ * <prefix>:{<p>}:pr:<svc>:<key>:w          names of the waiter sets of those promises
  * <prefix>:{<p>}:pw:<svc>:<key>:<name>     waiters of one workflow promise ('<invocationId>:<index>')
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)

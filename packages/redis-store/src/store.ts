@@ -68,6 +68,11 @@ export interface RedisStoreOptions {
   maxStalledCount?: number;
   /** Test hooks. */
   hooks?: StoreHooks;
+  /**
+   * Start ready invocations in this process when it runs a worker with a free slot, instead of
+   * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
+   */
+  localDispatch?: boolean;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -106,6 +111,7 @@ const DEFAULTS = {
   lockDurationMs: 4000,
   stalledIntervalMs: 2000,
   maxStalledCount: 1,
+  localDispatch: true,
 };
 
 function toSerializedError(json: string): SerializedError {
@@ -193,7 +199,11 @@ export class RedisStore implements Store {
   private readonly queues: Queue[] = [];
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly listeners = new Map<string, AttemptListener>();
+  /** Attempts running in this process, by invocation id (to stop a killed or paused one at once). */
+  readonly attempts = new Map<string, RedisAttempt>();
   private readonly workers: Worker[] = [];
+  /** The local fast path of this process's worker (see `dispatch`). */
+  private local: { executor: Executor; capacity: number; active: number; closing: boolean; idle?: () => void } | undefined;
   private bootMarker: string | undefined;
   private initialized = false;
   private closed = false;
@@ -389,7 +399,7 @@ export class RedisStore implements Store {
   }
 
   /** Delivers a completion to entry `index` of an invocation, waking it when suspended. */
-  async deliver(invocationId: string, index: number, completion: Completion): Promise<'ok' | 'dup' | 'gone'> {
+  async deliver(invocationId: string, index: number, completion: Completion): Promise<'ok' | 'dup' | 'done' | 'gone'> {
     const p = partitionOfId(invocationId, this.opts.partitions);
     if (p === undefined) return 'gone';
     const r = (await this.redis.deliverCompletion(
@@ -397,7 +407,7 @@ export class RedisStore implements Store {
       invocationId, index, JSON.stringify(completion), this.keys.part(p), this.opts.graceMs, this.keys.completionChannel,
     )) as [string, string[]];
     await this.dispatchWakes(r[1]);
-    return r[0] as 'ok' | 'dup' | 'gone';
+    return r[0] as 'ok' | 'dup' | 'done' | 'gone';
   }
 
   /** Dispatches flat wake tuples {id, ds, svc, key, mode, ...} returned by scripts. */
@@ -462,6 +472,20 @@ export class RedisStore implements Store {
   private async dispatch(data: JobData, ds: number, delayMs: number, suffix = ''): Promise<void> {
     const p = partitionOfId(data.i, this.opts.partitions);
     if (p === undefined) return;
+    const local = this.local;
+    if (delayMs <= 0 && local && !local.closing && local.active < local.capacity && !this.wiped) {
+      // Fast path: this process has a free worker slot, so it starts the attempt itself instead of a
+      // mailbox round trip. A crash here is covered like a lost job: the invocation's deadline in
+      // `due` passes and the reconciler dispatches it again.
+      local.active++;
+      void this.processData(data, local.executor)
+        .catch(() => undefined)
+        .finally(() => {
+          local.active--;
+          if (local.active === 0) local.idle?.();
+        });
+      return;
+    }
     const q = this.queues[p % this.opts.shards]!;
     await q.add('run', data, {
       jobId: `${data.i}-${ds}${suffix}`,
@@ -542,6 +566,10 @@ export class RedisStore implements Store {
     const l = this.listeners.get(id);
     if (!l) return;
     const rest = msg.slice(nl + 1);
+    if (rest === 'stop') {
+      this.attempts.get(id)?.stopNow();
+      return;
+    }
     if (rest === 'cancel') {
       l.cancel();
       return;
@@ -645,16 +673,32 @@ export class RedisStore implements Store {
     }
     const timer = setInterval(() => void this.reconcile(), this.opts.reconcileIntervalMs);
     timer.unref();
+    const local = { executor, capacity: concurrency, active: 0, closing: false } as NonNullable<RedisStore['local']>;
+    if (this.opts.localDispatch) this.local = local;
     return {
       close: async (timeoutMs = 30_000) => {
         clearInterval(timer);
+        local.closing = true;
+        this.stopping = true;
+        // Attempts waiting on timers suspend now; running ones finish (up to timeoutMs).
         executor.hurry();
-        const all = Promise.all(workers.map((w) => w.close()));
         let t: NodeJS.Timeout | undefined;
         const expire = new Promise<void>((r) => (t = setTimeout(r, timeoutMs)));
-        const done = await Promise.race([all.then(() => true), expire.then(() => false)]);
+        const idle = new Promise<void>((r) => {
+          const check = (): void => {
+            if (this.bullActive === 0 && local.active === 0) r();
+          };
+          this.drained = check;
+          local.idle = check;
+          check();
+        });
+        await Promise.race([idle, expire]);
         clearTimeout(t);
-        if (!done) await Promise.all(workers.map((w) => w.close(true)));
+        // Nothing of ours is running now, so closing the mailbox workers by force loses nothing
+        // (a graceful BullMQ close can wait forever on a blocking connection after a Redis restart).
+        let t2: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(workers.map((w) => w.close(true))), new Promise<void>((r) => (t2 = setTimeout(r, 5000)))]);
+        clearTimeout(t2);
       },
     };
   }
@@ -718,8 +762,26 @@ export class RedisStore implements Store {
   }
 
   private async process(job: Job<JobData>, executor: Executor): Promise<void> {
+    const local = this.local;
+    if (this.stopping) {
+      // Taken while this worker shuts down: leave it to the others (its deadline in `due` stands).
+      throw new StoreError('worker is shutting down', 'SHUTTING_DOWN');
+    }
+    this.bullActive++;
+    try {
+      await this.processData(job.data, executor);
+    } finally {
+      this.bullActive--;
+      if (this.bullActive === 0 && (local?.active ?? 0) === 0) this.drained?.();
+    }
+  }
+
+  private bullActive = 0;
+  private stopping = false;
+  private drained: (() => void) | undefined;
+
+  private async processData(data: JobData, executor: Executor): Promise<void> {
     if (this.wiped) throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
-    const data = job.data;
     if (partitionOfId(data.i, this.opts.partitions) === undefined) return;
     const ks = this.scriptKeys(data);
     const res = (await this.redis.startAttempt(
@@ -753,11 +815,13 @@ export class RedisStore implements Store {
     };
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
     const attempt = new RedisAttempt(this, ks, data, inv, epoch, now);
+    this.attempts.set(inv.id, attempt);
     try {
       await executor.run(attempt);
     } finally {
       attempt.stopHeartbeat();
       this.listenTo(inv.id, undefined);
+      if (this.attempts.get(inv.id) === attempt) this.attempts.delete(inv.id);
     }
   }
 
@@ -797,6 +861,7 @@ export class RedisStore implements Store {
       c.inv, c.inbox, c.fence, c.due,
       id, kind, k.part(c.p), this.opts.graceMs, k.channel, k.completionChannel,
       JSON.stringify(kind === 'kill' ? KILLED : CANCELLED),
+      c.mode === 'workflow' ? k.state(c.p, c.svc, c.key) : '',
     )) as unknown[];
     switch (r[0]) {
       case 'wake':
@@ -838,7 +903,7 @@ export class RedisStore implements Store {
   private async control(id: string, kind: 'pause' | 'resume'): Promise<boolean> {
     const c = await this.controlKeys(id);
     if (!c) return false;
-    const r = (await this.redis.controlInvocation(c.inv, c.fence, c.due, id, kind, this.opts.graceMs, this.keys.part(c.p))) as unknown[];
+    const r = (await this.redis.controlInvocation(c.inv, c.fence, c.due, id, kind, this.opts.graceMs, this.keys.part(c.p), this.keys.completionChannel)) as unknown[];
     if (r[0] === 'wake') await this.dispatchWakes(r[1]);
     return r[0] === 'wake' || r[0] === 'paused';
   }
@@ -855,7 +920,9 @@ export class RedisStore implements Store {
     const c = await this.controlKeys(invocationId);
     if (!c) return false;
     const r = (await this.redis.purgeInvocation(
-      c.inv, invocationId, this.keys.part(c.p), c.mode === 'workflow' ? this.keys.state(c.p, c.svc, c.key) : '',
+      c.inv, invocationId, this.keys.part(c.p),
+      c.mode === 'workflow' ? this.keys.state(c.p, c.svc, c.key) : '',
+      c.mode === 'workflow' ? this.keys.fence(c.p, c.svc, c.key) : '',
     )) as string[];
     return r[0] === 'purged';
   }
@@ -875,10 +942,9 @@ export class RedisStore implements Store {
         if (filter.key !== undefined && info.target.key !== filter.key) continue;
         if (filter.status !== undefined && info.status !== filter.status) continue;
         out.push(info);
-        if (out.length >= limit) return out;
       }
     } while (cursor !== '0');
-    return out.sort((a, b) => a.createdAt - b.createdAt);
+    return out.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
   }
 
   async patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean> {
@@ -959,6 +1025,12 @@ class RedisAttempt implements Attempt {
 
   storeNow(): number {
     return Date.now() + this.offset;
+  }
+
+  /** Ends the attempt at once: it was killed or paused (its writes are fenced off already). */
+  stopNow(): void {
+    this.stopHeartbeat();
+    if (!this.ac.signal.aborted) this.ac.abort(new LeaseLostError(this.invocation.id, 'stopped by kill or pause'));
   }
 
   private lost(reason: string): never {
