@@ -918,7 +918,9 @@ class Client implements LatchkeyClient, Host {
  * queued (`await client.ready()` to wait for it).
  *
  * @param url The ingress's WebSocket URL, e.g. `ws://localhost:8080/ws`
- *   (`http(s)://` is accepted and turned into `ws(s)://`).
+ *   (`http(s)://` is accepted and turned into `ws(s)://`; in a browser a
+ *   relative URL such as `/ws` is resolved against the page).
+ * @param options Transport, reconnection, default timeout, idempotency keys, keep-alive.
  *
  * @example
  * ```ts
@@ -931,7 +933,9 @@ class Client implements LatchkeyClient, Host {
  * ```
  */
 export function connect(url: string, options: ConnectOptions = {}): LatchkeyClient {
-  const u = new URL(url);
+  // In a page, a relative URL (`/ws`) is resolved against the page's address.
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  const u = base !== undefined ? new URL(url, base) : new URL(url);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
   if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`unsupported URL scheme ${u.protocol}; use ws:// or wss://`);

@@ -203,6 +203,21 @@ export function settlePromise(root: AnyActorRef, path: string[], token: string, 
   return true;
 }
 
+/** Ids (paths) of active child actors that are neither machines nor durable promise actors. */
+export function undurableChildren(root: AnyActorRef): string[] {
+  const out: string[] = [];
+  const walk = (ref: AnyActorRef): void => {
+    const children = (ref.getSnapshot() as { children?: Record<string, AnyActorRef> }).children ?? {};
+    for (const child of Object.values(children)) {
+      const logic = (child as unknown as { logic?: unknown }).logic;
+      if (logic && typeof logic === 'object' && 'implementations' in logic) walk(child);
+      else if (!durableLogicOf(logic) && child.getSnapshot().status === 'active') out.push(pathOf(child).join('/'));
+    }
+  };
+  walk(root);
+  return out;
+}
+
 /** Whether a started promise still belongs to a live actor (else its invocation is not needed). */
 export function promiseStillWanted(root: AnyActorRef, p: PromiseRequest): boolean {
   const snap = findByPath(root, p.path)?.getSnapshot() as DurablePromiseSnapshot | undefined;

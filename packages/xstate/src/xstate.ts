@@ -34,6 +34,7 @@ import {
   settlePromise,
   snapshotOf,
   startActor,
+  undurableChildren,
   type ActorSnapshot,
   type Condition,
   type PromiseRequest,
@@ -178,6 +179,9 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
     const snapshot = snapshotOf(actor, persisted, stored.version);
     const timers = session.timersToStart();
     const promises = session.promises.filter((p) => promiseStillWanted(actor, p));
+    for (const path of undurableChildren(actor)) {
+      ctx.console.warn(`xstate ${name}: child actor '${path}' is not durable (use fromPromise from @latchkey/xstate); its results will be lost`);
+    }
     session.closed = true; // the actor is dropped; nothing it does from now on counts
     const waiters = { ...stored.waiters };
     for (const [awakeableId, condition] of Object.entries(waiters)) {
@@ -282,9 +286,10 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
 
       /** Runs a promise actor's creator as a durable step and sends its result back. */
       _promise: internalShared(async (ctx: ObjectSharedContext, req: InvokePromiseRequest) => {
-        const { creator, options: popts } = resolvePromiseLogic(machineFor(req.version), req.srcs);
         let result: PromiseResult;
         try {
+          // An unknown src or version fails the invoke (the machine's onError), it does not hang it.
+          const { creator, options: popts } = resolvePromiseLogic(machineFor(req.version), req.srcs);
           const output = await ctx.run(
             `promise ${req.srcs[0]}`,
             async () => await creator({ input: req.input, signal: new AbortController().signal, key: ctx.key, invocationId: ctx.request().id }),

@@ -26,13 +26,20 @@ interface Snap {
 
 const newKey = (): string => `k-${randomUUID().slice(0, 8)}`;
 
-/** Enters `a` (which moves to `b` after 1.5 s) and can leave it and come back; counts arrivals in `b`. */
-const blink = setup({ types: { context: {} as { arrivals: number } } }).createMachine({
+/**
+ * Enters `a`, which moves to `b` after 1.5 s on the first entry and 3 s on the
+ * second (so a stale first timer would be seen firing early); can leave `a`
+ * and come back; counts arrivals in `b`.
+ */
+const blink = setup({
+  types: { context: {} as { entries: number; arrivals: number } },
+  delays: { wait: ({ context }) => context.entries * 1500 },
+}).createMachine({
   id: 'blink',
   initial: 'a',
-  context: { arrivals: 0 },
+  context: { entries: 0, arrivals: 0 },
   states: {
-    a: { tags: ['waiting'], after: { 1500: 'b' }, on: { AWAY: 'c' } },
+    a: { tags: ['waiting'], entry: assign({ entries: ({ context }) => context.entries + 1 }), after: { wait: 'b' }, on: { AWAY: 'c' } },
     c: { on: { BACK: 'a' } },
     b: { entry: assign({ arrivals: ({ context }) => context.arrivals + 1 }), on: { FINISH: 'end', BREAK: 'broken' } },
     broken: { entry: () => { throw new Error('boom in an action'); } },
@@ -75,6 +82,28 @@ const nested = setup({
   },
 });
 
+/** A promise actor that always fails (retryably), with bounded retries. */
+let flakyCalls = 0;
+const bounded = setup({
+  actors: {
+    flaky: fromPromise(
+      async () => {
+        flakyCalls++;
+        throw new Error('still down');
+      },
+      { retry: { maxRetryAttempts: 3, initialRetryInterval: 10 } },
+    ),
+  },
+}).createMachine({
+  id: 'bounded',
+  initial: 'trying',
+  context: { failure: '' },
+  states: {
+    trying: { invoke: { src: 'flaky', onError: { target: 'gaveUp', actions: assign({ failure: ({ event }) => (event.error as Error).message }) } } },
+    gaveUp: { type: 'final' },
+  },
+});
+
 /** Two versions of one machine: v1 goes a → x, v2 goes a → y. */
 const docV1 = createMachine({ id: 'doc-v1', initial: 'a', states: { a: { on: { NEXT: 'x' }, after: { 1000: 'late1' } }, x: {}, late1: {} } });
 const docV2 = createMachine({ id: 'doc-v2', initial: 'a', states: { a: { on: { NEXT: 'y' } }, y: {} } });
@@ -89,6 +118,7 @@ describe('@latchkey/xstate', () => {
     server = await startServer(redisUrl, prefix, [
       xstate('blink', blink),
       xstate('nested', nested),
+      xstate('bounded', bounded),
       xstate('short', shortLived, { finalStateTTL: 1000 }),
     ]);
   });
@@ -109,9 +139,9 @@ describe('@latchkey/xstate', () => {
     expect((await call(`/blink/${key}/snapshot`)).body).toBeNull();
     expect((await call(`/blink/${key}/send`, { event: { type: 'AWAY' } })).status).toBe(404);
     const created = await ok(`/blink/${key}/create`);
-    expect(created).toMatchObject({ status: 'active', value: 'a', context: { arrivals: 0 }, tags: ['waiting'], version: 'blink' });
+    expect(created).toMatchObject({ status: 'active', value: 'a', context: { entries: 1, arrivals: 0 }, tags: ['waiting'], version: 'blink' });
     expect((await call(`/blink/${key}/send`, { type: 'AWAY' })).status).toBe(400); // needs { event }
-    expect((await call(`/blink/${key}/send`, { event: { type: 'xstate.after.1500.blink.a' } })).status).toBe(400); // reserved
+    expect((await call(`/blink/${key}/send`, { event: { type: 'xstate.after.wait.blink.a' } })).status).toBe(400); // reserved
     expect((await call(`/blink/${key}/_timer`, { key: 'x', token: 'y' })).status).toBe(404); // internal
     expect((await call(`/blink/${key}/waitFor`, { condition: 'nonsense' })).status).toBe(400);
     const away = await ok(`/blink/${key}/send`, { event: { type: 'AWAY' } });
@@ -126,7 +156,8 @@ describe('@latchkey/xstate', () => {
     const t1 = Date.now();
     await ok(`/blink/${key}/send`, { event: { type: 'BACK' } }); // schedules a new one
     const arrived = await ok(`/blink/${key}/waitFor`, { condition: 'state:b', timeout: 30_000 });
-    expect(Date.now() - t1).toBeGreaterThanOrEqual(1500);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(3000); // the first timer (1.5 s) did not move it
+    expect(arrived.context.entries).toBe(2);
     expect(arrived.context.arrivals).toBe(1);
     // Both timer messages were delivered; the stale one changed nothing.
     const timers = await until('both timer messages to be handled', async () => {
@@ -162,7 +193,7 @@ describe('@latchkey/xstate', () => {
     expect(broken.error).toMatchObject({ message: 'boom in an action' });
     expect((await pending).status).toBe(412);
     const again = await ok(`/blink/${key}/send`, { event: { type: 'FINISH' } }); // a failed actor takes no more events
-    expect(again).toMatchObject({ status: 'error', value: 'broken', error: { message: 'boom in an action' } });
+    expect(again).toEqual(broken);
     expect((await call(`/blink/${key}/waitFor`, { condition: 'done' })).status).toBe(412);
   });
 
@@ -178,6 +209,16 @@ describe('@latchkey/xstate', () => {
       const journal = (await server.store.describe(s.id, true))!.journal!;
       expect(journal.filter((e) => e.k === 'run')).toHaveLength(1);
     }
+  });
+
+  it('gives up on a failing promise after its retry bounds, as the error event', async () => {
+    const key = newKey();
+    flakyCalls = 0;
+    await ok(`/bounded/${key}/create`);
+    const done = await ok(`/bounded/${key}/waitFor`, { condition: 'done', timeout: 30_000 });
+    expect(done.value).toBe('gaveUp');
+    expect(done.context.failure).toMatch(/retries exhausted after 3 attempts: still down/);
+    expect(flakyCalls).toBe(3);
   });
 
   it('keeps existing instances on the machine version they started with', async () => {

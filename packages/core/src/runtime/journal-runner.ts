@@ -375,6 +375,14 @@ export class JournalRunner {
       this.applyCancel();
       return;
     }
+    // Waiting on others: commit what is pending first, so state writes and the awaited
+    // entries are durable (and visible to shared handlers) while we wait. (With no
+    // inactivity timeout the suspension right after commits them anyway.)
+    const pending = this.inactivityMs > 0 ? this.readyBatch().entries.length : 0;
+    if (pending > 0) {
+      this.requestFlush(this.committedLen + pending - 1);
+      return;
+    }
     if (this.inactivity !== undefined) return;
     this.inactivity = setTimeout(() => {
       this.inactivity = undefined;
