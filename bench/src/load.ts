@@ -1,32 +1,63 @@
 /**
- * The load generator, run in a worker thread so that the HTTP client has its
- * own event loop (as a separate client process would) and does not queue
- * behind the engine's work on the main thread.
+ * The load generator, run in a worker thread so that the clients have their
+ * own event loop (as a separate client process would) and do not queue
+ * behind the harness's bookkeeping on the main thread.
  *
- * It runs `concurrency` closed loops, each sending one request at a time over
- * a keep-alive connection until the deadline, and reports every latency.
+ * It runs `concurrency` closed loops, each sending one request at a time
+ * until the deadline, and reports every latency. Three transports:
+ *
+ * - `http`: Restate-style ingress requests (Latchkey's or Restate's: the
+ *   same paths), one keep-alive connection per client;
+ * - `ws`: Latchkey's WebSocket ingress (`/ws`, docs/PROTOCOL.md), one socket
+ *   per client;
+ * - `bullmq`: the raw BullMQ baseline: `queue.add` of a no-op job, then
+ *   `job.waitUntilFinished` (QueueEvents), or `add` alone for sends.
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
+import { Queue, QueueEvents } from 'bullmq';
+import WebSocket from 'ws';
+import { SLEEP_MS } from './bench-services.js';
 
-export type ScenarioName = 'noop' | 'workflow' | 'counter';
+export type ScenarioName = 'noop' | 'workflow' | 'counter' | 'hot' | 'send' | 'sleep';
+export type Transport = 'http' | 'ws' | 'bullmq';
 
-/** What the main thread asks for. */
+/** What the main thread asks for: a timed load. */
 export interface LoadJob {
-  base: string;
+  kind: 'load';
+  transport: Transport;
+  /** Ingress base URLs (http/ws); client i uses bases[i % length]. */
+  bases: string[];
   scenario: ScenarioName;
   concurrency: number;
-  /** Stop starting new requests after this long (ms); or after `maxRequests`, whichever first. */
+  /** Stop starting new requests after this long (ms). */
   durationMs: number;
-  maxRequests?: number;
   /** Unique per job: workflow ids and counter keys are made from it. */
   tag: string;
-  /** Number of counter keys. */
+  /** Number of counter keys (counter and send scenarios). */
   keys: number;
+  /** For `bullmq`. */
+  bullmq?: { redisUrl: string; queue: string; prefix: string };
+  /**
+   * For sends over http/ws: an HTTP ingress on which the closing `add(0)`
+   * calls drain the keys (see {@link drainKeys}).
+   */
+  drainBase?: string;
+  /** Per-request timeout (ms). */
+  requestTimeoutMs: number;
 }
 
-/** What the worker answers. */
+/** What the main thread asks for: `add(0)` on each counter key, over HTTP; answers the sum of the counts. */
+export interface CheckJob {
+  kind: 'check';
+  base: string;
+  keys: string[];
+  requestTimeoutMs: number;
+}
+
+/** What the worker answers to a {@link LoadJob}. */
 export interface LoadResult {
   ok: number;
   errors: number;
@@ -36,14 +67,62 @@ export interface LoadResult {
   elapsedMs: number;
   /** Latency of every successful request (ms). */
   latencies: Float64Array;
+  /**
+   * Sends only: how long after the window it took until every accepted send
+   * had run (ms), and (http/ws) the sum of the counters then.
+   */
+  drain?: { ms: number; sum?: number; error?: string };
 }
+
+export interface CheckResult {
+  sum: number;
+  errors: string[];
+}
+
+/** The counter keys of a job. */
+export function counterKeys(tag: string, scenario: ScenarioName, keys: number): string[] {
+  if (scenario === 'hot') return [`${tag}-hot`];
+  return Array.from({ length: keys }, (_, k) => `${tag}-k${k}`);
+}
+
+/** One request, transport-neutral. */
+interface Req {
+  service: string;
+  handler: string;
+  key?: string;
+  input?: unknown;
+  send?: boolean;
+  /** The expected result (call) — `undefined` accepts null/none. */
+  expect: (value: unknown) => boolean;
+}
+
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+function nth(job: LoadJob, n: number): Req {
+  switch (job.scenario) {
+    case 'noop':
+      return { service: 'bench', handler: 'noop', expect: (v) => v === undefined || v === null };
+    case 'workflow':
+      return { service: 'threeSteps', key: `${job.tag}-${n}`, handler: 'run', expect: (v) => v === 6 };
+    case 'sleep':
+      return { service: 'sleeper', key: `${job.tag}-${n}`, handler: 'run', expect: (v) => v === 1 };
+    case 'counter':
+      return { service: 'counter', key: `${job.tag}-k${n % job.keys}`, handler: 'add', input: 1, expect: isCount };
+    case 'hot':
+      return { service: 'counter', key: `${job.tag}-hot`, handler: 'add', input: 1, expect: isCount };
+    case 'send':
+      return { service: 'counter', key: `${job.tag}-k${n % job.keys}`, handler: 'add', input: 1, send: true, expect: () => true };
+  }
+}
+
+// ---------------------------------------------------------------- HTTP
 
 interface Reply {
   status: number;
   body: string;
 }
 
-function post(agent: Agent, url: URL, path: string, body: string | undefined): Promise<Reply> {
+function post(agent: Agent, url: URL, path: string, body: string | undefined, timeoutMs: number): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> =
       body === undefined ? { 'content-length': 0 } : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
@@ -53,64 +132,280 @@ function post(agent: Agent, url: URL, path: string, body: string | undefined): P
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no reply within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);
   });
 }
 
-/** The request of the n-th invocation of a job, and the body its reply must have. */
-function nth(job: LoadJob, n: number): { path: string; body: string | undefined; expect: (b: string) => boolean } {
-  switch (job.scenario) {
-    case 'noop':
-      return { path: '/bench/noop', body: undefined, expect: (b) => b === 'null' };
-    case 'workflow':
-      return { path: `/threeSteps/${job.tag}-${n}/run`, body: undefined, expect: (b) => b === '6' };
-    case 'counter':
-      return { path: `/counter/${job.tag}-k${n % job.keys}/add`, body: '1', expect: (b) => /^\d+$/.test(b) };
+const pathOf = (r: Req): string =>
+  `/${encodeURIComponent(r.service)}/${r.key !== undefined ? `${encodeURIComponent(r.key)}/` : ''}${r.handler}${r.send ? '/send' : ''}`;
+
+/** Checks an HTTP reply; returns an error description or undefined. */
+function checkHttp(r: Req, reply: Reply): string | undefined {
+  if (r.send) {
+    if (reply.status !== 202 && reply.status !== 200) return `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
+    return /invocationId/.test(reply.body) ? undefined : `no invocationId in ${reply.body.slice(0, 200)}`;
+  }
+  if (reply.status !== 200) return `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
+  let v: unknown;
+  try {
+    v = reply.body === '' ? undefined : JSON.parse(reply.body);
+  } catch {
+    return `not JSON: ${reply.body.slice(0, 200)}`;
+  }
+  return r.expect(v) ? undefined : `unexpected result ${reply.body.slice(0, 200)}`;
+}
+
+/** `add(0)` on each key (exclusive, so it queues behind every earlier add of that key); the sum of the counts. */
+export async function drainKeys(base: string, keys: string[], timeoutMs: number): Promise<CheckResult> {
+  const url = new URL(base);
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  let sum = 0;
+  const errors: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      const r: Req = { service: 'counter', key, handler: 'add', input: 0, expect: (v) => typeof v === 'number' };
+      try {
+        const reply = await post(agent, url, pathOf(r), '0', timeoutMs);
+        const err = checkHttp(r, reply);
+        if (err) errors.push(`${key}: ${err}`);
+        else sum += Number(JSON.parse(reply.body));
+      } catch (e) {
+        errors.push(`${key}: ${(e as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+  agent.destroy();
+  return { sum, errors };
+}
+
+// ---------------------------------------------------------------- WebSocket
+
+/** One WebSocket client: one request in flight at a time. */
+class WsClient {
+  private seq = 0;
+  private pending: { id: string; send: boolean; resolve: (f: Record<string, unknown>) => void; reject: (e: Error) => void } | undefined;
+
+  private readonly ws: WebSocket;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data) => {
+      let f: Record<string, unknown>;
+      try {
+        f = JSON.parse(String(data)) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const p = this.pending;
+      if (!p || f['id'] !== p.id) return;
+      const type = f['type'];
+      if (type === 'accepted' && !p.send) return; // the result follows
+      this.pending = undefined;
+      p.resolve(f);
+    });
+    ws.on('close', () => {
+      const p = this.pending;
+      this.pending = undefined;
+      p?.reject(new Error('socket closed'));
+    });
+    ws.on('error', () => undefined);
+  }
+
+  static open(base: string): Promise<WsClient> {
+    const url = `${base.replace(/^http/, 'ws')}/ws`;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.once('open', () => resolve(new WsClient(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  request(r: Req, timeoutMs: number): Promise<Record<string, unknown>> {
+    const id = String(++this.seq);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pending = undefined;
+        reject(new Error(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending = {
+        id,
+        send: r.send === true,
+        resolve: (f) => {
+          clearTimeout(t);
+          resolve(f);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
+      const frame: Record<string, unknown> = { type: r.send ? 'send' : 'call', id, service: r.service, handler: r.handler };
+      if (r.key !== undefined) frame['key'] = r.key;
+      if (r.input !== undefined) frame['input'] = r.input;
+      this.ws.send(JSON.stringify(frame));
+    });
+  }
+
+  close(): void {
+    this.ws.terminate();
   }
 }
 
-export async function runLoad(job: LoadJob): Promise<LoadResult> {
-  const url = new URL(job.base);
-  // A fresh agent per job: no socket the server closed while we were idle gets reused.
-  const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
+function checkWs(r: Req, f: Record<string, unknown>): string | undefined {
+  if (f['type'] === 'error') return `error ${f['code']} ${f['errorCode']} ${String(f['message']).slice(0, 200)}`;
+  if (r.send) return f['type'] === 'accepted' ? undefined : `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
+  if (f['type'] !== 'result') return `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
+  if (f['ok'] !== true) return `failed: ${JSON.stringify(f['error']).slice(0, 200)}`;
+  return r.expect(f['value']) ? undefined : `unexpected result ${JSON.stringify(f['value'])}`;
+}
+
+// ---------------------------------------------------------------- the loops
+
+type Sender = (client: number, r: Req) => Promise<string | undefined>;
+
+async function closedLoops(job: LoadJob, send: Sender): Promise<Omit<LoadResult, 'drain'>> {
   const latencies: number[] = [];
   const errorSamples: string[] = [];
   let ok = 0;
   let errors = 0;
   let seq = 0;
-  const max = job.maxRequests ?? Infinity;
   const start = performance.now();
   const deadline = start + job.durationMs;
-  const loop = async (): Promise<void> => {
-    while (performance.now() < deadline && seq < max) {
+  const loop = async (client: number): Promise<void> => {
+    while (performance.now() < deadline) {
       const r = nth(job, seq++);
       const t0 = performance.now();
+      let err: string | undefined;
       try {
-        const reply = await post(agent, url, r.path, r.body);
-        const t1 = performance.now();
-        if (reply.status === 200 && r.expect(reply.body)) {
-          ok++;
-          latencies.push(t1 - t0);
-        } else {
-          errors++;
-          if (errorSamples.length < 5) errorSamples.push(`${r.path}: HTTP ${reply.status} ${reply.body.slice(0, 200)}`);
-        }
+        err = await send(client, r);
       } catch (e) {
+        err = (e as Error).message;
+      }
+      const t1 = performance.now();
+      if (err === undefined) {
+        ok++;
+        latencies.push(t1 - t0);
+      } else {
         errors++;
-        if (errorSamples.length < 5) errorSamples.push(`${r.path}: ${(e as Error).message}`);
+        if (errorSamples.length < 5) errorSamples.push(`${r.service}/${r.key ?? ''}/${r.handler}${r.send ? '/send' : ''}: ${err}`);
       }
     }
   };
-  await Promise.all(Array.from({ length: job.concurrency }, loop));
+  await Promise.all(Array.from({ length: job.concurrency }, (_, i) => loop(i)));
   const elapsedMs = performance.now() - start;
-  agent.destroy();
   return { ok, errors, errorSamples, elapsedMs, latencies: Float64Array.from(latencies) };
+}
+
+async function runHttp(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
+  const urls = job.bases.map((b) => new URL(b));
+  // Fresh agents per job: no socket the server closed while we were idle gets reused.
+  const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: job.concurrency }));
+  try {
+    return await closedLoops(job, async (client, r) => {
+      const i = client % urls.length;
+      const reply = await post(agents[i]!, urls[i]!, pathOf(r), r.input === undefined ? undefined : JSON.stringify(r.input), job.requestTimeoutMs);
+      return checkHttp(r, reply);
+    });
+  } finally {
+    for (const a of agents) a.destroy();
+  }
+}
+
+async function runWs(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
+  const clients = await Promise.all(Array.from({ length: job.concurrency }, (_, i) => WsClient.open(job.bases[i % job.bases.length]!)));
+  try {
+    return await closedLoops(job, async (client, r) => checkWs(r, await clients[client]!.request(r, job.requestTimeoutMs)));
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+function bullConnection(redisUrl: string): { host: string; port: number; password?: string } {
+  const u = new URL(redisUrl);
+  return { host: u.hostname, port: Number(u.port || 6379), ...(u.password ? { password: decodeURIComponent(u.password) } : {}) };
+}
+
+async function runBullmq(job: LoadJob): Promise<LoadResult> {
+  const b = job.bullmq!;
+  const connection = bullConnection(b.redisUrl);
+  const queue = new Queue(b.queue, { connection, prefix: b.prefix });
+  const events = new QueueEvents(b.queue, { connection, prefix: b.prefix });
+  // waitUntilFinished adds listeners per job in flight (one per client).
+  queue.setMaxListeners(0);
+  events.setMaxListeners(0);
+  await queue.waitUntilReady();
+  await events.waitUntilReady();
+  // The last 1000 completed jobs are kept, as a production queue would: each
+  // completion trims one, a steady cost. (Age-based removal would make the first
+  // completions of a row delete every job of earlier rows at once; immediate
+  // removal races waitUntilFinished's "is it finished already?" check.)
+  const jobOpts = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } };
+  try {
+    const res = await closedLoops(job, async (_client, r) => {
+      if (r.send) {
+        await queue.add('noop', {}, jobOpts);
+        return undefined;
+      }
+      const added = await queue.add('noop', {}, job.scenario === 'sleep' ? { ...jobOpts, delay: SLEEP_MS } : jobOpts);
+      await added.waitUntilFinished(events, job.requestTimeoutMs);
+      return undefined;
+    });
+    let drain: LoadResult['drain'];
+    if (job.scenario === 'send') {
+      // Until the worker has taken and finished every job.
+      const t0 = performance.now();
+      const deadline = t0 + 120_000;
+      for (;;) {
+        const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+        const left = Object.values(c).reduce((a, x) => a + x, 0);
+        if (left === 0) {
+          drain = { ms: performance.now() - t0 };
+          break;
+        }
+        if (performance.now() > deadline) {
+          drain = { ms: performance.now() - t0, error: `${left} jobs still queued after 120 s` };
+          break;
+        }
+        await sleep(20);
+      }
+    }
+    return { ...res, ...(drain ? { drain } : {}) };
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+}
+
+export async function runLoad(job: LoadJob): Promise<LoadResult> {
+  if (job.transport === 'bullmq') return runBullmq(job);
+  const res = job.transport === 'ws' ? await runWs(job) : await runHttp(job);
+  if (job.scenario !== 'send') return res;
+  // Sends: the window ends when the last send is accepted; the work behind them
+  // is done when an exclusive add(0) on every key (queued behind the earlier
+  // adds of that key) has answered.
+  const t0 = performance.now();
+  const c = await drainKeys(job.drainBase ?? job.bases[0]!, counterKeys(job.tag, 'send', job.keys), 300_000);
+  return {
+    ...res,
+    drain: { ms: performance.now() - t0, sum: c.sum, ...(c.errors.length > 0 ? { error: c.errors.slice(0, 3).join(' | ') } : {}) },
+  };
 }
 
 if (parentPort) {
   const port = parentPort;
-  port.on('message', (job: LoadJob) => {
+  port.on('message', (job: LoadJob | CheckJob) => {
+    if (job.kind === 'check') {
+      drainKeys(job.base, job.keys, job.requestTimeoutMs).then(
+        (res) => port.postMessage({ ok: true, res }),
+        (e: unknown) => port.postMessage({ ok: false, error: String((e as Error)?.stack ?? e) }),
+      );
+      return;
+    }
     runLoad(job).then(
       (res) => port.postMessage({ ok: true, res }, [res.latencies.buffer as ArrayBuffer]),
       (e: unknown) => port.postMessage({ ok: false, error: String((e as Error)?.stack ?? e) }),

@@ -128,7 +128,7 @@ export class MonitorSampler {
   private readonly luaByScript: Counts = new Map();
   private script = '?';
   private counting = true;
-  private readonly started = performance.now();
+  private started = performance.now();
   private readonly mon: Redis | undefined;
   private readonly names: Map<string, string>;
 
@@ -153,13 +153,46 @@ export class MonitorSampler {
     });
   }
 
-  /** Starts listening; when MONITOR is refused, returns a sampler that reports `available: false`. */
+  /**
+   * Starts listening; when MONITOR is refused, returns a sampler that reports `available: false`.
+   *
+   * Not `admin.monitor()`: ioredis switches a connection to monitoring mode
+   * one microtask after MONITOR's OK, so monitor lines arriving in the same
+   * read as the OK raise "Command queue state error" on the new connection
+   * before `monitor()` has returned it (nobody listens: the process crashes).
+   * Here the error listener is there before the connection opens; the few
+   * lines lost that way fall before the sample's load starts.
+   */
   static async start(admin: Redis, names: Map<string, string>): Promise<MonitorSampler> {
+    const mon = admin.duplicate({ monitor: true, lazyConnect: true });
+    mon.on('error', () => undefined);
+    const sampler = new MonitorSampler(mon, names);
     try {
-      const mon = (await admin.monitor()) as Redis;
-      mon.on('error', () => undefined);
-      return new MonitorSampler(mon, names);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('MONITOR did not start')), 10_000);
+        const onError = (e: Error): void => {
+          // MONITOR refused (e.g. a managed Redis); queue-state errors are the race above.
+          if (e.message.startsWith('Command queue state error')) return;
+          clearTimeout(t);
+          mon.off('error', onError);
+          reject(e);
+        };
+        mon.on('error', onError);
+        mon.once('monitoring', () => {
+          clearTimeout(t);
+          mon.off('error', onError);
+          sampler.started = performance.now();
+          resolve();
+        });
+        mon.connect().catch((e: unknown) => {
+          clearTimeout(t);
+          reject(e as Error);
+        });
+      });
+      return sampler;
     } catch {
+      mon.disconnect();
+      sampler.counting = false;
       return new MonitorSampler(undefined, names);
     }
   }

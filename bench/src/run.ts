@@ -1,14 +1,16 @@
 /**
- * Latchkey's benchmark: throughput, latency and Redis commands per invocation
- * for a no-op call, a 3-step workflow and an exclusive object handler.
+ * Latchkey's benchmark, side by side with the real Restate server and a raw
+ * BullMQ queue/worker, in one run: throughput, latency, Redis commands per
+ * invocation and CPU per process, for six scenarios.
  *
- *   npm run bench -- [--duration 5] [--concurrency 1,16,64] [--fsync-always]
+ *   npm run bench -- [--duration 5] [--concurrency 1,16,64] [--fsync-always] [--latchkey-workers 2]
  *
  * See bench/README.md for what every number means.
  */
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import { serve } from '@latchkey/core';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
-import type { LoadJob, LoadResult, ScenarioName } from './load.js';
+import { counterKeys, type CheckJob, type CheckResult, type LoadJob, type LoadResult, type ScenarioName, type Transport } from './load.js';
 import {
   MonitorSampler,
   addScaled,
@@ -33,27 +34,53 @@ import {
   type Counts,
   type MonitorCounts,
 } from './redis-stats.js';
-import { services } from './services.js';
+import { startBullmq, startLatchkey, startRestate, type BullmqSystem, type LatchkeySystem, type Proc, type RestateSystem } from './systems.js';
 
-const SCENARIOS: Record<ScenarioName, string> = {
-  noop: 'no-op service call',
-  workflow: '3-step workflow',
-  counter: 'object add (100 keys)',
+const SCENARIOS: Record<ScenarioName, { title: string; request: string }> = {
+  noop: { title: 'no-op service call', request: 'POST /bench/noop' },
+  workflow: { title: '3-step workflow', request: 'POST /threeSteps/<new id>/run (submit and await the result)' },
+  counter: { title: 'object add (100 keys)', request: 'POST /counter/<key of 100>/add 1' },
+  hot: { title: 'object add (1 hot key)', request: 'POST /counter/<one key>/add 1' },
+  send: { title: 'fire-and-forget send', request: 'POST /counter/<key of 100>/add/send 1 (then drained)' },
+  sleep: { title: 'workflow with a 100 ms sleep', request: 'POST /sleeper/<new id>/run (ctx.sleep(100))' },
+};
+
+type SystemName = 'latchkey' | 'latchkey-ws' | 'restate' | 'bullmq';
+const SYSTEMS: Record<SystemName, string> = {
+  latchkey: 'Latchkey, HTTP ingress',
+  'latchkey-ws': 'Latchkey, WebSocket ingress (/ws)',
+  restate: 'Restate server + TypeScript SDK endpoint, HTTP ingress',
+  bullmq: 'raw BullMQ queue + worker (no-op job)',
+};
+
+/** What the BullMQ baseline does for a scenario. */
+type BullmqMode = 'roundtrip' | 'add' | 'delayed';
+const bullmqMode = (s: ScenarioName): BullmqMode => (s === 'send' ? 'add' : s === 'sleep' ? 'delayed' : 'roundtrip');
+const BULLMQ_MODES: Record<BullmqMode, string> = {
+  roundtrip: 'queue.add + job.waitUntilFinished (QueueEvents)',
+  add: 'queue.add only, then drained',
+  delayed: 'queue.add with delay 100 ms + job.waitUntilFinished',
 };
 
 const COUNTER_KEYS = 100;
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --duration <s>          timed window per scenario and concurrency (default 5)
-  --concurrency <list>    concurrent clients, comma-separated (default 1,16,64)
-  --scenarios <list>      any of noop,workflow,counter (default all)
-  --sample <s>            length of the untimed MONITOR sample per row (default 1.5)
-  --warmup <s>            warm-up per scenario before measuring (default 0.5)
-  --fsync-always          private redis-server with appendfsync always (default everysec)
-  --store-options <json>  extra createRedisStore options, e.g. '{"shards":8}' or
-                          '{"redisOptions":{"enableAutoPipelining":true}}' (default none)
-  --out <file>            JSON results (default bench/results/latest.json)
+  --duration <s>           timed window per scenario, system and concurrency (default 5)
+  --concurrency <list>     concurrent clients, comma-separated (default 1,16,64)
+  --scenarios <list>       any of ${Object.keys(SCENARIOS).join(',')} (default all)
+  --systems <list>         any of ${Object.keys(SYSTEMS).join(',')} (default all)
+  --latchkey-workers <n>   Latchkey processes, each with workers and an ingress; clients are
+                           spread over their ingresses (default 1)
+  --bullmq-concurrency <n> jobs the BullMQ worker runs at once (default 128)
+  --fsync-always           private redis-server with appendfsync always (default everysec)
+  --sample <s>             untimed MONITOR sample per Latchkey/BullMQ row, for the top-level
+                           command split (default 1.5; 0 = no samples)
+  --warmup <s>             warm-up per scenario and system before measuring (default 0.5)
+  --request-timeout <s>    a request without an answer after this long is an error (default 30)
+  --store-options <json>   extra createRedisStore options for Latchkey, e.g. '{"shards":8}'
+  --restate-bin <path>     restate-server binary (default: the one from @restatedev/restate-server)
+  --out <file>             JSON results (default bench/results/latest.json)
   --help
 
 Set REDIS_URL to use an existing Redis instead of a private redis-server.
@@ -63,10 +90,15 @@ interface Options {
   durationMs: number;
   concurrency: number[];
   scenarios: ScenarioName[];
+  systems: SystemName[];
+  latchkeyWorkers: number;
+  bullmqConcurrency: number;
   sampleMs: number;
   warmupMs: number;
+  requestTimeoutMs: number;
   fsyncAlways: boolean;
   storeOptions: Record<string, unknown>;
+  restateBin: string | undefined;
   out: string;
 }
 
@@ -75,11 +107,16 @@ function options(): Options {
     options: {
       duration: { type: 'string', default: '5' },
       concurrency: { type: 'string', default: '1,16,64' },
-      scenarios: { type: 'string', default: 'noop,workflow,counter' },
+      scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
+      systems: { type: 'string', default: Object.keys(SYSTEMS).join(',') },
+      'latchkey-workers': { type: 'string', default: '1' },
+      'bullmq-concurrency': { type: 'string', default: '128' },
       sample: { type: 'string', default: '1.5' },
       warmup: { type: 'string', default: '0.5' },
+      'request-timeout': { type: 'string', default: '30' },
       'fsync-always': { type: 'boolean', default: false },
       'store-options': { type: 'string', default: '{}' },
+      'restate-bin': { type: 'string' },
       out: { type: 'string', default: fileURLToPath(new URL('../results/latest.json', import.meta.url)) },
       help: { type: 'boolean', default: false },
     },
@@ -88,23 +125,34 @@ function options(): Options {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const seconds = (name: string, v: string): number => {
+  const seconds = (name: string, v: string, zero = false): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number of seconds, got ${JSON.stringify(v)}`);
+    if (!Number.isFinite(n) || n < 0 || (n === 0 && !zero)) throw new Error(`--${name} must be a positive number of seconds, got ${JSON.stringify(v)}`);
     return Math.round(n * 1000);
   };
-  const concurrency = values.concurrency.split(',').map((s) => Number(s.trim()));
-  if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--concurrency must list positive integers`);
-  const scenarios = values.scenarios.split(',').map((s) => s.trim()) as ScenarioName[];
-  for (const s of scenarios) if (!(s in SCENARIOS)) throw new Error(`unknown scenario ${s}; use ${Object.keys(SCENARIOS).join(',')}`);
+  const positiveInt = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const list = <T extends string>(name: string, v: string, known: Record<T, unknown>): T[] => {
+    const out = v.split(',').map((s) => s.trim()) as T[];
+    for (const s of out) if (!(s in known)) throw new Error(`--${name}: unknown ${JSON.stringify(s)}; use ${Object.keys(known).join(',')}`);
+    return out;
+  };
   return {
     durationMs: seconds('duration', values.duration),
-    concurrency,
-    scenarios,
-    sampleMs: seconds('sample', values.sample),
-    warmupMs: seconds('warmup', values.warmup),
+    concurrency: values.concurrency.split(',').map((s) => positiveInt('concurrency', s.trim())),
+    scenarios: list('scenarios', values.scenarios, SCENARIOS),
+    systems: list('systems', values.systems, SYSTEMS),
+    latchkeyWorkers: positiveInt('latchkey-workers', values['latchkey-workers']),
+    bullmqConcurrency: positiveInt('bullmq-concurrency', values['bullmq-concurrency']),
+    sampleMs: seconds('sample', values.sample, true),
+    warmupMs: seconds('warmup', values.warmup, true),
+    requestTimeoutMs: seconds('request-timeout', values['request-timeout']),
     fsyncAlways: values['fsync-always'],
     storeOptions: JSON.parse(values['store-options']) as Record<string, unknown>,
+    restateBin: values['restate-bin'],
     out: values.out,
   };
 }
@@ -113,9 +161,11 @@ function options(): Options {
 class LoadWorker {
   private readonly worker = new Worker(new URL('./load.js', import.meta.url));
 
-  run(job: LoadJob): Promise<LoadResult> {
+  run(job: LoadJob): Promise<LoadResult>;
+  run(job: CheckJob): Promise<CheckResult>;
+  run(job: LoadJob | CheckJob): Promise<LoadResult | CheckResult> {
     return new Promise((resolve, reject) => {
-      const onMessage = (m: { ok: true; res: LoadResult } | { ok: false; error: string }): void => {
+      const onMessage = (m: { ok: true; res: LoadResult | CheckResult } | { ok: false; error: string }): void => {
         this.worker.off('error', onError);
         if (m.ok) resolve(m.res);
         else reject(new Error(m.error));
@@ -136,8 +186,8 @@ class LoadWorker {
 }
 
 /** Calls of each script and the commands run inside it, per invocation, most commands first. */
-function scriptTable(m: MonitorCounts, n: number): Row['redis']['scripts'] {
-  const out: Row['redis']['scripts'] = {};
+function scriptTable(m: MonitorCounts, n: number): Record<string, { calls: number; inside: number; insidePerCall: number }> {
+  const out: Record<string, { calls: number; inside: number; insidePerCall: number }> = {};
   const rows = [...m.top]
     .filter(([k]) => k.startsWith('evalsha ') || k.startsWith('eval '))
     .map(([k, calls]) => {
@@ -152,6 +202,12 @@ function scriptTable(m: MonitorCounts, n: number): Row['redis']['scripts'] {
   return out;
 }
 
+const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
 /** CPU time (ms) a process has used, from /proc (Linux); undefined elsewhere. */
 function procCpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
@@ -164,11 +220,16 @@ function procCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-const CLK_TCK = ((): number => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
+/** Resident set size (MiB) of a process, from /proc. */
+function procRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? r1(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
@@ -176,9 +237,11 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+const r2 = (x: number): number => Math.round(x * 100) / 100;
 /** A number for the table: '-' when it could not be measured. */
 const fx = (x: number | undefined, digits: number): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '-');
-const r2 = (x: number): number => Math.round(x * 100) / 100;
+/** A ratio for the table: `5.2×`. */
+const fr = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}×` : '-');
 
 /** Idle background: commands Redis ran while nothing was invoked. */
 interface Idle {
@@ -189,351 +252,624 @@ interface Idle {
 
 interface Row {
   scenario: ScenarioName;
-  description: string;
+  system: SystemName;
   concurrency: number;
+  /** BullMQ only: what the baseline did, and the row it reuses (the same mode and concurrency measured for an earlier scenario). */
+  bullmqMode?: BullmqMode;
+  reusedFrom?: ScenarioName;
+  /** Successful requests in the timed window (sends: accepted). */
   invocations: number;
   errors: number;
   errorSamples: string[];
   elapsedS: number;
+  /** Successful requests / (first request sent .. last reply received). */
   throughput: number;
   latencyMs: { p50: number; p90: number; p99: number; mean: number; max: number };
   /**
-   * CPU time per invocation (ms) in the timed window: this Node process (engine
-   * and ingress; the HTTP client thread is in it too) and the private
-   * redis-server (absent with REDIS_URL).
+   * Sends: time after the window until the work behind every accepted send
+   * had run, and invocations / (window + drain).
    */
-  cpuMsPerInvocation: { node: number; redis?: number };
-  redis: {
+  drain?: { ms: number; completedThroughput: number; error?: string };
+  /** CPU time per invocation (ms) in the timed window, per process (`client` = the harness with the load thread). */
+  cpuMsPerInvocation: Record<string, number>;
+  /** RSS (MiB) per process after the row, and Redis used_memory (MiB). */
+  memoryMiB: Record<string, number>;
+  /** Redis commands (Latchkey and BullMQ rows). */
+  redis?: {
+    /** Invocations the counts are divided by (sends: + the closing add(0) calls). */
+    invocations: number;
     /** All cmdstat_* calls per invocation in the timed window, idle background subtracted. */
     totalPerInvocation: number;
-    /**
-     * Commands clients sent per invocation in the timed window (EVALSHA once each):
-     * every command's cmdstat calls × its top-level share in the MONITOR samples, idle subtracted.
-     */
+    /** Commands clients sent per invocation (EVALSHA once each); NaN without a MONITOR sample. */
     topLevelPerInvocation: number;
-    /** totalPerInvocation minus topLevelPerInvocation. */
     insideScriptsPerInvocation: number;
-    /** Top-level commands per invocation counted directly in the MONITOR sample, idle subtracted (a cross-check). */
-    topLevelPerInvocationMonitor: number;
-    /** Commands inside scripts per invocation counted directly in the MONITOR sample, idle subtracted (a cross-check). */
-    insideScriptsPerInvocationMonitor: number;
-    /** Commands in the timed window before subtracting the idle background, and what was subtracted. */
+    /** From the MONITOR sample directly (a cross-check), idle subtracted. */
+    topLevelPerInvocationMonitor?: number;
+    insideScriptsPerInvocationMonitor?: number;
     window: { ms: number; commands: number; idleSubtracted: number };
     /** cmdstat_* calls per invocation by command, timed window, before idle subtraction. */
     byCommand: Record<string, number>;
-    /** Top-level commands per invocation by command (scripts by name), MONITOR sample, before idle subtraction. */
-    topLevelByCommand: Record<string, number>;
-    /** Per script: calls and commands run inside it per invocation (MONITOR sample, before idle subtraction). */
-    scripts: Record<string, { calls: number; inside: number; insidePerCall: number }>;
-    sample: { ms: number; invocations: number; monitorTop: number; monitorLua: number; commandstats: number };
+    /** MONITOR sample: top-level commands per invocation by command (scripts by name), and per script. */
+    topLevelByCommand?: Record<string, number>;
+    scripts?: Record<string, { calls: number; inside: number; insidePerCall: number }>;
+    sample?: { ms: number; invocations: number; monitorTop: number; monitorLua: number; commandstats: number };
   };
   check?: string;
+  checkFailed?: boolean;
+}
+
+function versionOf(pkg: string): string {
+  try {
+    const req = createRequire(import.meta.url);
+    let dir = dirname(req.resolve(pkg));
+    for (let i = 0; i < 6; i++) {
+      try {
+        const j = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')) as { name?: string; version?: string };
+        if (j.name === pkg) return j.version ?? '?';
+      } catch {
+        // up one
+      }
+      dir = dirname(dir);
+    }
+  } catch {
+    // not installed
+  }
+  return '?';
 }
 
 async function main(): Promise<void> {
   const opt = options();
   const started = Date.now();
+  const wants = (s: SystemName): boolean => opt.systems.includes(s);
+  const usesRedis = wants('latchkey') || wants('latchkey-ws') || wants('bullmq');
   let local: LocalRedis | undefined;
   let url = process.env['REDIS_URL'];
   const external = url !== undefined && url !== '';
-  if (!external) {
+  if (!usesRedis) {
+    // Restate alone: no Redis needed.
+  } else if (!external) {
     local = await startLocalRedis({ appendfsync: opt.fsyncAlways ? 'always' : 'everysec' });
     url = local.url;
   } else if (opt.fsyncAlways) {
     console.warn('--fsync-always is ignored with REDIS_URL: the server keeps its own appendfsync setting');
   }
-  const redisUrl = url!;
+  const redisUrl = url ?? '';
   const prefix = external ? `lkbench-${randomBytes(4).toString('hex')}` : 'lk';
-  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const bqPrefix = `${prefix}-bq`;
+  const admin = new Redis(usesRedis ? redisUrl : 'redis://127.0.0.1:1', { maxRetriesPerRequest: 1, lazyConnect: true });
   const load = new LoadWorker();
-  let server: Awaited<ReturnType<typeof serve>> | undefined;
+  let lk: LatchkeySystem | undefined;
+  let rs: RestateSystem | undefined;
+  let bq: BullmqSystem | undefined;
 
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
     cleaned = true;
     await load.close().catch(() => undefined);
-    await server?.close().catch(() => undefined);
-    if (external) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await admin.del(...keys);
-      } while (cursor !== '0');
+    await Promise.all([lk?.stop(), rs?.stop(), bq?.stop()].map((p) => p?.catch((e: unknown) => console.error(e))));
+    if (external && usesRedis) {
+      for (const p of [prefix, bqPrefix]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await admin.scan(cursor, 'MATCH', `${p}:*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await admin.del(...keys);
+        } while (cursor !== '0');
+      }
     }
-    await admin.quit().catch(() => undefined);
+    if (usesRedis) await admin.quit().catch(() => undefined);
+    else admin.disconnect();
     await local?.stop();
   };
   const onSignal = (): void => {
     void cleanup().finally(() => process.exit(130));
   };
+  // An error nobody catches (e.g. an 'error' event of a Redis connection)
+  // still stops every process this run started.
+  const onCrash = (e: unknown): void => {
+    console.error(e);
+    void cleanup().finally(() => process.exit(1));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('uncaughtException', onCrash);
+  process.once('unhandledRejection', onCrash);
 
   try {
-    server = await serve({
-      services,
-      redis: redisUrl,
-      port: 0,
-      host: '127.0.0.1',
-      handleSignals: false,
-      storeOptions: { ...opt.storeOptions, prefix },
-    });
-    const base = server.url;
+    const progress = (s: string): void => void process.stderr.write(`${s}\n`);
+    if (wants('latchkey') || wants('latchkey-ws')) {
+      progress(`starting Latchkey (${opt.latchkeyWorkers} process${opt.latchkeyWorkers > 1 ? 'es' : ''})`);
+      lk = await startLatchkey({ redisUrl, prefix, processes: opt.latchkeyWorkers, storeOptions: opt.storeOptions });
+    }
+    if (wants('bullmq')) {
+      progress('starting the BullMQ worker');
+      bq = await startBullmq({ redisUrl, prefix: bqPrefix, concurrency: opt.bullmqConcurrency });
+    }
+    if (wants('restate')) {
+      progress('starting restate-server and the Restate SDK endpoint');
+      rs = await startRestate({ ...(opt.restateBin ? { binary: opt.restateBin } : {}) });
+    }
     const names = scriptNames();
-    const serverInfo = await admin.info('server');
-    const redisVersion = /redis_version:(\S+)/.exec(serverInfo)?.[1] ?? '?';
-    const persistence = await admin.info('persistence');
-    const aof = /aof_enabled:1/.test(persistence);
-    let appendfsync = '?';
-    try {
-      appendfsync = ((await admin.config('GET', 'appendfsync')) as string[])[1] ?? '?';
-    } catch {
-      // CONFIG disabled
+    let redisVersion = '-';
+    let aof = false;
+    let appendfsync = '-';
+    if (usesRedis) {
+      redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? '?';
+      aof = /aof_enabled:1/.test(await admin.info('persistence'));
+      try {
+        appendfsync = ((await admin.config('GET', 'appendfsync')) as string[])[1] ?? '?';
+      } catch {
+        appendfsync = '?'; // CONFIG disabled
+      }
     }
     const cpu = cpus()[0]?.model ?? '?';
     const env = {
       node: process.version,
       redis: redisVersion,
-      redisUrl: external ? 'REDIS_URL' : 'private redis-server',
+      redisUrl: !usesRedis ? 'none' : external ? 'REDIS_URL' : 'private redis-server',
       aof,
       appendfsync,
       cpus: availableParallelism(),
       cpu,
+      restateServer: rs?.version,
+      restateSdk: versionOf('@restatedev/restate-sdk'),
+      bullmq: versionOf('bullmq'),
     };
-    console.log(`Latchkey benchmark: Node ${env.node}, Redis ${env.redis} (${env.redisUrl}, AOF ${aof ? 'on' : 'off'}, appendfsync ${appendfsync}), ${env.cpus} CPUs (${cpu})`);
     console.log(
-      `engine: serve() with workers + ingress in one process (default store options: 16 partitions, 4 mailbox shards, 32 attempts per shard); ` +
-        `HTTP client: keep-alive, in a worker thread`,
+      `Benchmark: Node ${env.node}, ` +
+        (usesRedis ? `Redis ${env.redis} (${env.redisUrl}, AOF ${aof ? 'on' : 'off'}, appendfsync ${appendfsync})` : 'no Redis (no system here uses it)') +
+        `, ${env.cpus} CPUs (${cpu})`,
     );
+    for (const s of opt.systems) {
+      const extra =
+        s === 'latchkey' || s === 'latchkey-ws'
+          ? `: ${opt.latchkeyWorkers} process${opt.latchkeyWorkers > 1 ? 'es' : ''} running serve() (workers + ingress${opt.latchkeyWorkers > 1 ? ', clients spread over the ingresses' : ''}), default store options${Object.keys(opt.storeOptions).length > 0 ? ` + ${JSON.stringify(opt.storeOptions)}` : ''}`
+          : s === 'restate'
+            ? `: restate-server ${env.restateServer} (dev mode, fresh data dir), SDK ${env.restateSdk} endpoint in one Node process (HTTP/2)`
+            : `: BullMQ ${env.bullmq}, one worker process, concurrency ${opt.bullmqConcurrency}`;
+      console.log(`  ${s.padEnd(12)} ${SYSTEMS[s]}${extra}`);
+    }
     console.log(
-      `each row: ${opt.durationMs / 1000} s timed window (closed loop, one request in flight per client) + an untimed ${opt.sampleMs / 1000} s MONITOR sample`,
+      `each row: ${opt.durationMs / 1000} s timed window, closed loop (one request in flight per client), clients in a worker thread of the harness, ` +
+        `HTTP keep-alive (one connection per client) / one WebSocket per client` +
+        (opt.sampleMs > 0 ? `; Latchkey (HTTP) and BullMQ rows also run an untimed ${opt.sampleMs / 1000} s MONITOR sample` : ''),
     );
-    if (Object.keys(opt.storeOptions).length > 0) console.log(`store options: ${JSON.stringify(opt.storeOptions)}`);
     if (external) console.log(`NOTE: REDIS_URL is shared; commands of other clients of that Redis would be counted too`);
 
-    // Warm up: scripts loaded, JIT warm, connections open.
-    const progress = (s: string): void => void process.stderr.write(`${s}\n`);
     let jobs = 0;
     const tag = (): string => `b${started.toString(36)}-${jobs++}`;
-    for (const scenario of opt.scenarios) {
-      progress(`warm-up: ${scenario}`);
-      await load.run({ base, scenario, concurrency: 8, durationMs: opt.warmupMs, tag: tag(), keys: COUNTER_KEYS });
+    const jobFor = (system: SystemName, scenario: ScenarioName, concurrency: number, durationMs: number, jobTag: string): LoadJob => {
+      const transport: Transport = system === 'bullmq' ? 'bullmq' : system === 'latchkey-ws' ? 'ws' : 'http';
+      const bases = system === 'restate' ? [rs!.url] : system === 'bullmq' ? [] : lk!.urls;
+      return {
+        kind: 'load',
+        transport,
+        bases,
+        scenario,
+        concurrency,
+        durationMs,
+        tag: jobTag,
+        keys: COUNTER_KEYS,
+        requestTimeoutMs: opt.requestTimeoutMs,
+        ...(system === 'bullmq' ? { bullmq: { redisUrl, queue: bq!.queue, prefix: bq!.prefix } } : {}),
+        ...(system === 'latchkey-ws' ? { drainBase: lk!.urls[0]! } : {}),
+      };
+    };
+    const procsOf = (system: SystemName): Proc[] => {
+      const own = system === 'restate' ? rs!.procs : system === 'bullmq' ? bq!.procs : lk!.procs;
+      const redis: Proc[] = system !== 'restate' && local ? [{ name: 'redis', pid: local.pid() }] : [];
+      return [...own, ...redis];
+    };
+
+    // Warm-up: scripts loaded, JIT warm, connections open.
+    if (opt.warmupMs > 0) {
+      for (const scenario of opt.scenarios) {
+        for (const system of opt.systems) {
+          if (system === 'bullmq' && opt.scenarios.slice(0, opt.scenarios.indexOf(scenario)).some((s) => bullmqMode(s) === bullmqMode(scenario))) continue;
+          progress(`warm-up: ${scenario} on ${system}`);
+          const r = await load.run(jobFor(system, scenario, 8, opt.warmupMs, tag()));
+          if (r.ok === 0) throw new Error(`warm-up of ${scenario} on ${system} failed: ${r.errorSamples.join(' | ')}`);
+        }
+      }
     }
     const settleMs = 250;
     await sleep(settleMs);
 
-    // Idle background, over an interval as long as a timed window.
-    progress(`measuring the idle background for ${opt.durationMs / 1000} s`);
-    const idleBefore = await commandStats(admin);
-    const idleMon = await MonitorSampler.start(admin, names);
-    const idleT0 = performance.now();
-    await sleep(opt.durationMs);
-    const idleAfter = await commandStats(admin);
-    const idleMs = performance.now() - idleT0;
-    const idle: Idle = { ms: idleMs, total: diff(idleAfter, idleBefore), monitor: idleMon.stop() };
-    const idleTotalRate = sum(idle.total) / idle.ms;
-    const idleTopRate = idle.monitor.available ? sum(idle.monitor.top) / idle.monitor.ms : NaN;
-    const idleLuaRate = idle.monitor.available ? sum(idle.monitor.lua) / idle.monitor.ms : NaN;
-    if (!idle.monitor.available) console.log('NOTE: this Redis refuses MONITOR: top-level counts are not available');
-    console.log(
-      `idle background: ${r1(idleTotalRate * 1000)} Redis commands/s (${r1(idleTopRate * 1000)} top-level/s, ` +
-        `${r1(idleLuaRate * 1000)} inside scripts/s) over ${r1(idle.ms / 1000)} s with no invocations ` +
-        `(reconciler sweeps, BullMQ stalled checks and blocking polls); subtracted from every measurement in proportion to its length`,
-    );
+    // Idle background (every system up, nothing invoked), over an interval as long as a timed window.
+    let idle: Idle | undefined;
+    let idleTotalRate = 0;
+    let idleTopRate = NaN;
+    let idleLuaRate = NaN;
+    if (usesRedis) {
+      progress(`measuring the idle background for ${opt.durationMs / 1000} s`);
+      const idleBefore = await commandStats(admin);
+      const idleMon = await MonitorSampler.start(admin, names);
+      const idleT0 = performance.now();
+      await sleep(opt.durationMs);
+      const idleAfter = await commandStats(admin);
+      const idleMs = performance.now() - idleT0;
+      idle = { ms: idleMs, total: diff(idleAfter, idleBefore), monitor: idleMon.stop() };
+      idleTotalRate = sum(idle.total) / idle.ms;
+      idleTopRate = idle.monitor.available ? sum(idle.monitor.top) / idle.monitor.ms : NaN;
+      idleLuaRate = idle.monitor.available ? sum(idle.monitor.lua) / idle.monitor.ms : NaN;
+      if (!idle.monitor.available) console.log('NOTE: this Redis refuses MONITOR: top-level counts are not available');
+      console.log(
+        `idle background: ${r1(idleTotalRate * 1000)} Redis commands/s (${r1(idleTopRate * 1000)} top-level/s, ` +
+          `${r1(idleLuaRate * 1000)} inside scripts/s) over ${r1(idle.ms / 1000)} s with every system up and nothing invoked ` +
+          `(Latchkey's reconciler sweeps, BullMQ stalled checks and blocking polls); subtracted from every measurement in proportion to its length`,
+      );
+    }
+
+    /** Top-level shares of the Latchkey HTTP rows, for the WebSocket rows (same engine work). */
+    const shareByRow = new Map<string, (command: string) => number>();
+    const bullmqRows = new Map<string, Row>();
+
+    const measure = async (system: SystemName, scenario: ScenarioName, concurrency: number): Promise<Row> => {
+      const redisRow = system !== 'restate';
+      const procs = procsOf(system);
+      await sleep(settleMs);
+      const before = redisRow ? await commandStats(admin) : undefined;
+      const cpuClient0 = process.cpuUsage();
+      const cpu0 = procs.map((p) => procCpuMs(p.pid));
+      const t0 = performance.now();
+      const jobTag = tag();
+      const res = await load.run(jobFor(system, scenario, concurrency, opt.durationMs, jobTag));
+      if (redisRow) await sleep(settleMs); // lets BullMQ finish acknowledging the last jobs
+      const after = redisRow ? await commandStats(admin) : undefined;
+      const windowMs = performance.now() - t0;
+      const cpuClient = process.cpuUsage(cpuClient0);
+      const cpu1 = procs.map((p) => procCpuMs(p.pid));
+      const n = res.ok;
+      // Sends over Latchkey: the closing add(0) per key ran inside the window too.
+      const probes = scenario === 'send' && system !== 'bullmq' ? COUNTER_KEYS : 0;
+      const nCost = n + probes;
+      const cpuMsPerInvocation: Record<string, number> = {};
+      procs.forEach((p, i) => {
+        const a = cpu0[i];
+        const b = cpu1[i];
+        if (a !== undefined && b !== undefined && nCost > 0) cpuMsPerInvocation[p.name] = r2((b - a) / nCost);
+      });
+      if (nCost > 0) cpuMsPerInvocation['client'] = r2((cpuClient.user + cpuClient.system) / 1000 / nCost);
+      const memoryMiB: Record<string, number> = {};
+      for (const p of procs) {
+        const m = procRssMiB(p.pid);
+        if (m !== undefined) memoryMiB[p.name] = m;
+      }
+      if (redisRow) {
+        const used = /used_memory:(\d+)/.exec(await admin.info('memory'))?.[1];
+        if (used) memoryMiB['redis used_memory'] = r1(Number(used) / 1048576);
+      }
+
+      // Exactly-once state checks.
+      let check: string | undefined;
+      let checkFailed = false;
+      if ((scenario === 'counter' || scenario === 'hot') && system !== 'bullmq') {
+        const keys = counterKeys(jobTag, scenario, COUNTER_KEYS);
+        const c = await load.run({ kind: 'check', base: system === 'restate' ? rs!.url : lk!.urls[0]!, keys, requestTimeoutMs: opt.requestTimeoutMs });
+        checkFailed = c.errors.length > 0 || c.sum !== n;
+        check = checkFailed
+          ? `STATE MISMATCH: the ${keys.length} counter(s) sum to ${c.sum}, successful adds ${n} (errors ${res.errors}${c.errors.length ? `; check errors: ${c.errors.slice(0, 2).join(' | ')}` : ''})`
+          : `state check: the ${keys.length} counter(s) sum to ${c.sum} = successful adds`;
+      }
+      if (scenario === 'send' && res.drain) {
+        if (res.drain.error) {
+          checkFailed = true;
+          check = `DRAIN FAILED after ${r1(res.drain.ms / 1000)} s: ${res.drain.error}`;
+        } else if (res.drain.sum !== undefined) {
+          checkFailed = res.drain.sum !== n;
+          check = checkFailed
+            ? `STATE MISMATCH: the ${COUNTER_KEYS} counters sum to ${res.drain.sum}, accepted sends ${n} (errors ${res.errors})`
+            : `state check: every accepted send ran (the ${COUNTER_KEYS} counters sum to ${res.drain.sum}), drained ${r1(res.drain.ms)} ms after the window`;
+        } else {
+          check = `drained: the queue was empty ${r1(res.drain.ms)} ms after the window`;
+        }
+      }
+
+      let redis: Row['redis'];
+      let errors = res.errors;
+      const errorSamples = [...res.errorSamples];
+      if (redisRow && before && after) {
+        const delta = diff(after, before);
+        const commands = sum(delta);
+        const idleSubtracted = idleTotalRate * windowMs;
+        const totalPerInvocation = nCost > 0 ? (commands - idleSubtracted) / nCost : NaN;
+        let share: ((command: string) => number) | undefined = shareByRow.get(`${scenario}/${concurrency}`);
+        let sampled: Partial<NonNullable<Row['redis']>> = {};
+        if (opt.sampleMs > 0 && system !== 'latchkey-ws') {
+          // Untimed sample with MONITOR: splits top-level from inside-script commands.
+          await sleep(settleMs);
+          const sBefore = await commandStats(admin);
+          const mon = await MonitorSampler.start(admin, names);
+          const sample = await load.run(jobFor(system, scenario, concurrency, opt.sampleMs, tag()));
+          await sleep(settleMs);
+          const sAfter = await commandStats(admin);
+          const m = mon.stop();
+          errors += sample.errors;
+          errorSamples.push(...sample.errorSamples);
+          const sN = sample.ok + probes;
+          const monTop = sum(m.top);
+          const monLua = sum(m.lua);
+          if (m.available && idle?.monitor.available) {
+            share = topLevelShares(m, idle.monitor);
+            if (system === 'latchkey') shareByRow.set(`${scenario}/${concurrency}`, share);
+          }
+          sampled = {
+            topLevelPerInvocationMonitor: r2(m.available && sN > 0 ? (monTop - idleTopRate * m.ms) / sN : NaN),
+            insideScriptsPerInvocationMonitor: r2(m.available && sN > 0 ? (monLua - idleLuaRate * m.ms) / sN : NaN),
+            topLevelByCommand: perInvocation(addScaled(new Map(), m.top, 1), sN),
+            scripts: scriptTable(m, sN),
+            sample: { ms: Math.round(m.ms), invocations: sN, monitorTop: monTop, monitorLua: monLua, commandstats: sum(diff(sAfter, sBefore)) },
+          };
+        }
+        const topLevelPerInvocation = share && nCost > 0 ? (topLevelOf(delta, share) - idleTopRate * windowMs) / nCost : NaN;
+        redis = {
+          invocations: nCost,
+          totalPerInvocation: r2(totalPerInvocation),
+          topLevelPerInvocation: r2(topLevelPerInvocation),
+          insideScriptsPerInvocation: r2(totalPerInvocation - topLevelPerInvocation),
+          ...sampled,
+          window: { ms: Math.round(windowMs), commands, idleSubtracted: Math.round(idleSubtracted) },
+          byCommand: perInvocation(delta, nCost),
+        };
+      }
+
+      const lat = res.latencies.slice().sort();
+      let latSum = 0;
+      for (const x of lat) latSum += x;
+      const elapsedS = res.elapsedMs / 1000;
+      return {
+        scenario,
+        system,
+        concurrency,
+        ...(system === 'bullmq' ? { bullmqMode: bullmqMode(scenario) } : {}),
+        invocations: n,
+        errors,
+        errorSamples: errorSamples.slice(0, 5),
+        elapsedS: r2(elapsedS),
+        throughput: r1(n / elapsedS),
+        latencyMs: {
+          p50: r2(percentile(lat, 0.5)),
+          p90: r2(percentile(lat, 0.9)),
+          p99: r2(percentile(lat, 0.99)),
+          mean: r2(latSum / Math.max(1, lat.length)),
+          max: r2(lat[lat.length - 1] ?? NaN),
+        },
+        ...(res.drain
+          ? {
+              drain: {
+                ms: Math.round(res.drain.ms),
+                completedThroughput: r1(n / ((res.elapsedMs + res.drain.ms) / 1000)),
+                ...(res.drain.error ? { error: res.drain.error } : {}),
+              },
+            }
+          : {}),
+        cpuMsPerInvocation,
+        memoryMiB,
+        ...(redis ? { redis } : {}),
+        ...(check !== undefined ? { check, checkFailed } : {}),
+      };
+    };
 
     const rows: Row[] = [];
     for (const scenario of opt.scenarios) {
       for (const concurrency of opt.concurrency) {
-        progress(`running ${SCENARIOS[scenario]} at concurrency ${concurrency}`);
-        await sleep(settleMs);
-        // Timed window: throughput, latency and all commands (commandstats).
-        const before = await commandStats(admin);
-        const cpu0 = process.cpuUsage();
-        const redisCpu0 = procCpuMs(local?.pid());
-        const t0 = performance.now();
-        const jobTag = tag();
-        const res = await load.run({ base, scenario, concurrency, durationMs: opt.durationMs, tag: jobTag, keys: COUNTER_KEYS });
-        await sleep(settleMs); // lets BullMQ finish acknowledging the last jobs
-        const after = await commandStats(admin);
-        const windowMs = performance.now() - t0;
-        const cpu = process.cpuUsage(cpu0);
-        const redisCpu1 = procCpuMs(local?.pid());
-        const delta = diff(after, before);
-        const commands = sum(delta);
-        const idleSubtracted = idleTotalRate * windowMs;
-        const n = res.ok;
-        const totalPerInvocation = n > 0 ? (commands - idleSubtracted) / n : NaN;
-
-        let check: string | undefined;
-        if (scenario === 'counter') {
-          let total = 0;
-          for (let k = 0; k < COUNTER_KEYS; k++) {
-            const st = await server.store.getState('counter', `${jobTag}-k${k}`);
-            total += Number(JSON.parse(st.get('count') ?? '0'));
+        for (const system of opt.systems) {
+          let row: Row;
+          const reuse = system === 'bullmq' ? bullmqRows.get(`${bullmqMode(scenario)}/${concurrency}`) : undefined;
+          if (reuse) {
+            row = { ...reuse, scenario, reusedFrom: reuse.reusedFrom ?? reuse.scenario };
+          } else {
+            progress(`running ${SCENARIOS[scenario].title} on ${system} at concurrency ${concurrency}`);
+            row = await measure(system, scenario, concurrency);
+            if (system === 'bullmq') bullmqRows.set(`${bullmqMode(scenario)}/${concurrency}`, row);
+            progress(
+              `  ${row.throughput} inv/s, p50 ${row.latencyMs.p50} ms, p99 ${row.latencyMs.p99} ms` +
+                (row.redis ? `, ${row.redis.totalPerInvocation} Redis commands per invocation` : '') +
+                (row.errors > 0 ? `, ${row.errors} ERRORS: ${row.errorSamples.join(' | ')}` : ''),
+            );
           }
-          check =
-            total === n
-              ? `state check: the ${COUNTER_KEYS} counters sum to ${total} = successful adds`
-              : `STATE MISMATCH: the ${COUNTER_KEYS} counters sum to ${total}, successful adds ${n} (errors ${res.errors})`;
+          rows.push(row);
         }
-
-        // Untimed sample with MONITOR: splits top-level from inside-script commands.
-        await sleep(settleMs);
-        const sBefore = await commandStats(admin);
-        const mon = await MonitorSampler.start(admin, names);
-        const sample = await load.run({ base, scenario, concurrency, durationMs: opt.sampleMs, tag: tag(), keys: COUNTER_KEYS });
-        await sleep(settleMs);
-        const sAfter = await commandStats(admin);
-        const m = mon.stop();
-        const sN = sample.ok;
-        const monTop = sum(m.top);
-        const monLua = sum(m.lua);
-        // Top-level commands of the timed window: each command's calls × the share of
-        // them that clients sent rather than scripts ran, as MONITOR saw it.
-        const share = topLevelShares(m, idle.monitor);
-        const topLevelPerInvocation =
-          m.available && idle.monitor.available && n > 0 ? (topLevelOf(delta, share) - idleTopRate * windowMs) / n : NaN;
-        const insideMonitor = m.available && sN > 0 ? (monLua - idleLuaRate * m.ms) / sN : NaN;
-        const topMonitor = m.available && sN > 0 ? (monTop - idleTopRate * m.ms) / sN : NaN;
-
-        const lat = res.latencies.slice().sort();
-        let latSum = 0;
-        for (const x of lat) latSum += x;
-        const row: Row = {
-          scenario,
-          description: SCENARIOS[scenario],
-          concurrency,
-          invocations: n,
-          errors: res.errors + sample.errors,
-          errorSamples: [...res.errorSamples, ...sample.errorSamples].slice(0, 5),
-          elapsedS: r2(res.elapsedMs / 1000),
-          throughput: r1(n / (res.elapsedMs / 1000)),
-          latencyMs: {
-            p50: r2(percentile(lat, 0.5)),
-            p90: r2(percentile(lat, 0.9)),
-            p99: r2(percentile(lat, 0.99)),
-            mean: r2(latSum / Math.max(1, lat.length)),
-            max: r2(lat[lat.length - 1] ?? NaN),
-          },
-          cpuMsPerInvocation: {
-            node: r2((cpu.user + cpu.system) / 1000 / n),
-            ...(redisCpu0 !== undefined && redisCpu1 !== undefined ? { redis: r2((redisCpu1 - redisCpu0) / n) } : {}),
-          },
-          redis: {
-            totalPerInvocation: r2(totalPerInvocation),
-            topLevelPerInvocation: r2(topLevelPerInvocation),
-            insideScriptsPerInvocation: r2(totalPerInvocation - topLevelPerInvocation),
-            topLevelPerInvocationMonitor: r2(topMonitor),
-            insideScriptsPerInvocationMonitor: r2(insideMonitor),
-            window: { ms: Math.round(windowMs), commands, idleSubtracted: Math.round(idleSubtracted) },
-            byCommand: perInvocation(delta, n),
-            topLevelByCommand: perInvocation(addScaled(new Map(), m.top, 1), sN),
-            scripts: scriptTable(m, sN),
-            sample: { ms: Math.round(m.ms), invocations: sN, monitorTop: monTop, monitorLua: monLua, commandstats: sum(diff(sAfter, sBefore)) },
-          },
-          ...(check !== undefined ? { check } : {}),
-        };
-        rows.push(row);
-        progress(
-          `  ${row.throughput} inv/s, p50 ${row.latencyMs.p50} ms, p99 ${row.latencyMs.p99} ms, ` +
-            `${row.redis.topLevelPerInvocation} top-level / ${row.redis.totalPerInvocation} total Redis commands per invocation` +
-            (row.errors > 0 ? `, ${row.errors} ERRORS: ${row.errorSamples.join(' | ')}` : ''),
-        );
       }
     }
 
     // Report.
-    console.log('');
-    const header = ['scenario', 'conc', 'invocations', 'inv/s', 'p50 ms', 'p99 ms', 'cmds/inv top-level', 'cmds/inv incl. scripts', 'CPU ms/inv node', 'CPU ms/inv redis', 'errors'];
-    const table = rows.map((r) => [
-      r.description,
-      String(r.concurrency),
-      String(r.invocations),
-      fx(r.throughput, 1),
-      fx(r.latencyMs.p50, 2),
-      fx(r.latencyMs.p99, 2),
-      fx(r.redis.topLevelPerInvocation, 1),
-      fx(r.redis.totalPerInvocation, 1),
-      fx(r.cpuMsPerInvocation.node, 2),
-      fx(r.cpuMsPerInvocation.redis, 2),
-      String(r.errors),
-    ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-    const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-    console.log(fmt(header));
-    console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-    for (const row of table) console.log(fmt(row));
-    console.log('');
-    console.log(
-      'cmds/inv incl. scripts = every cmdstat_* call in the timed window (commands inside Lua scripts included) / invocations, idle background subtracted;',
-    );
-    console.log(
-      'cmds/inv top-level     = commands the engine sent (an EVALSHA counts once, not what its script runs): each command\'s calls in the timed window',
-    );
-    console.log(
-      '                         × the share of its calls sent by clients rather than run inside scripts, seen with MONITOR on an untimed sample; idle subtracted.',
-    );
-    console.log(
-      'CPU ms/inv             = CPU time used in the timed window / invocations: this Node process (engine + ingress + HTTP client thread) and redis-server.',
-    );
-    for (const r of rows) if (r.check) console.log(`${r.description}, concurrency ${r.concurrency}: ${r.check}`);
-    console.log('');
+    const find = (scenario: ScenarioName, system: SystemName, concurrency: number): Row | undefined =>
+      rows.find((r) => r.scenario === scenario && r.system === system && r.concurrency === concurrency);
+    const ratios = (r: Row): Record<string, number> => {
+      const out: Record<string, number> = {};
+      if (r.system !== 'latchkey' && r.system !== 'latchkey-ws') return out;
+      for (const [other, label] of [
+        ['restate', 'Restate'],
+        ['bullmq', 'BullMQ'],
+      ] as const) {
+        const o = find(r.scenario, other, r.concurrency);
+        if (!o || o.invocations === 0 || r.invocations === 0) continue;
+        out[`throughputVs${label}`] = r2(r.throughput / o.throughput);
+        out[`p50Vs${label}`] = r2(r.latencyMs.p50 / o.latencyMs.p50);
+        if (label === 'BullMQ' && r.redis && o.redis) {
+          out['redisCommandsVsBullMQ'] = r2(r.redis.totalPerInvocation / o.redis.totalPerInvocation);
+          const t = r2(r.redis.topLevelPerInvocation / o.redis.topLevelPerInvocation);
+          if (Number.isFinite(t)) out['redisTopLevelVsBullMQ'] = t;
+        }
+      }
+      return out;
+    };
+    const header = [
+      'conc',
+      'system',
+      'inv/s',
+      'p50 ms',
+      'p99 ms',
+      'inv/s ÷Restate',
+      'p50 ÷Restate',
+      'inv/s ÷BullMQ',
+      'p50 ÷BullMQ',
+      'cmds/inv',
+      'top-level',
+      'cmds ÷BullMQ',
+      'CPU ms/inv by process',
+      'errors',
+    ];
+    const print = (cells: string[][]): void => {
+      const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
+      const fmt = (c: string[]): string =>
+        c.map((s, i) => (i === 1 || i === header.length - 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+      console.log(fmt(header));
+      console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+      for (const c of cells) console.log(fmt(c));
+    };
     for (const scenario of opt.scenarios) {
-      const r = rows.find((x) => x.scenario === scenario);
-      if (!r) continue;
-      const parts = Object.entries(r.redis.topLevelByCommand).map(([k, v]) => `${k} ${v}`);
-      console.log(`${r.description}, concurrency ${r.concurrency}, per invocation (MONITOR sample, idle not subtracted):`);
-      console.log(`  top-level commands: ${parts.join(', ')}`);
-      const scripts = Object.entries(r.redis.scripts).map(([k, v]) => `${k} ${v.calls}×${v.insidePerCall}`);
-      console.log(`  script calls × commands inside each: ${scripts.join(', ')}`);
+      console.log('');
+      console.log(`== ${SCENARIOS[scenario].title}: ${SCENARIOS[scenario].request}; BullMQ: ${BULLMQ_MODES[bullmqMode(scenario)]}`);
+      const cells = rows
+        .filter((r) => r.scenario === scenario)
+        .map((r) => {
+          const q = ratios(r);
+          const cpuText = Object.entries(r.cpuMsPerInvocation)
+            .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+            .join(', ');
+          return [
+            String(r.concurrency),
+            r.system + (r.reusedFrom ? ` (=${r.reusedFrom})` : ''),
+            fx(r.throughput, 1),
+            fx(r.latencyMs.p50, 2),
+            fx(r.latencyMs.p99, 2),
+            fr(q['throughputVsRestate']),
+            fr(q['p50VsRestate']),
+            fr(q['throughputVsBullMQ']),
+            fr(q['p50VsBullMQ']),
+            fx(r.redis?.totalPerInvocation, 1),
+            fx(r.redis?.topLevelPerInvocation, 1),
+            fr(q['redisCommandsVsBullMQ']),
+            cpuText,
+            String(r.errors),
+          ];
+        });
+      print(cells);
+      for (const r of rows.filter((x) => x.scenario === scenario && x.drain)) {
+        console.log(
+          `  ${r.system} c=${r.concurrency}: ${r.invocations} sends accepted in ${r.elapsedS} s, all run ${fx(r.drain!.ms / 1000, 2)} s later: ${fx(r.drain!.completedThroughput, 1)} completed/s`,
+        );
+      }
+      for (const r of rows.filter((x) => x.scenario === scenario && x.check && !x.reusedFrom)) console.log(`  ${r.system} c=${r.concurrency}: ${r.check}`);
     }
     console.log('');
-    for (const r of rows.filter((x) => x.scenario === 'workflow')) {
+    console.log('inv/s        = successful requests / (first sent .. last answered); sends: accepted sends (see "completed/s" for the work behind them)');
+    console.log('÷Restate, ÷BullMQ = the Latchkey row divided by that system\'s row (same scenario, same concurrency): > 1 is faster for inv/s, < 1 is faster for p50');
+    console.log('cmds/inv     = INFO commandstats calls in the timed window (commands inside Lua scripts included), idle background subtracted, / invocations');
+    console.log('top-level    = commands clients sent (an EVALSHA counts once), via the MONITOR sample split; sends also count the 100 closing add(0) calls as invocations');
+    console.log('CPU ms/inv   = CPU time per process in the timed window / invocations (client = the harness process, i.e. the load generator)');
+    console.log('(=scenario)  = the BullMQ baseline does the same thing for both scenarios: measured once, shown again');
+
+    // The first concurrency level's Latchkey command breakdown.
+    console.log('');
+    for (const scenario of opt.scenarios) {
+      const r = rows.find((x) => x.scenario === scenario && x.system === 'latchkey' && x.redis?.topLevelByCommand);
+      if (!r?.redis?.topLevelByCommand) continue;
+      const parts = Object.entries(r.redis.topLevelByCommand).map(([k, v]) => `${k} ${v}`);
+      console.log(`Latchkey, ${SCENARIOS[scenario].title}, concurrency ${r.concurrency}, per invocation (MONITOR sample, idle not subtracted):`);
+      console.log(`  top-level commands: ${parts.join(', ')}`);
+      const scripts = Object.entries(r.redis.scripts ?? {}).map(([k, v]) => `${k} ${v.calls}×${v.insidePerCall}`);
+      console.log(`  script calls × commands inside each: ${scripts.join(', ')}`);
+    }
+
+    // Issue 6's targets, where this run measured them.
+    const targets: { target: string; value: string; met?: boolean }[] = [];
+    const cMax = Math.max(...opt.concurrency);
+    const cMin = Math.min(...opt.concurrency);
+    const ratioTarget = (scenario: ScenarioName, c: number, min: number, what: string): void => {
+      const r = find(scenario, 'latchkey', c);
+      const q = r ? ratios(r)['throughputVsRestate'] : undefined;
+      if (q !== undefined) targets.push({ target: `${what}: ≥ ${min}× Restate's throughput at c=${c}`, value: `${q}×`, met: q >= min });
+    };
+    ratioTarget('workflow', cMax, 5, '3-step workflow');
+    {
+      const r = find('workflow', 'latchkey', cMin);
+      const q = r ? ratios(r)['p50VsRestate'] : undefined;
+      if (q !== undefined) targets.push({ target: `3-step workflow: p50 at c=${cMin} ≤ 1/6 of Restate's`, value: `${q}×`, met: q <= 1 / 6 });
+    }
+    ratioTarget('counter', cMax, 5, 'object add, 100 keys');
+    ratioTarget('hot', cMax, 5, 'object add, hot key');
+    ratioTarget('send', cMax, 3, 'sends');
+    for (const c of opt.concurrency) {
+      const r = find('workflow', 'latchkey', c);
+      if (!r?.redis) continue;
+      const top = r.redis.topLevelPerInvocation;
+      const total = r.redis.totalPerInvocation;
+      // What the engine sends (top-level): needs the MONITOR split.
+      if (!Number.isFinite(top)) {
+        targets.push({ target: `3-step workflow: ≤ 10 Redis commands per invocation (top-level) at c=${c}`, value: `not measured (--sample 0); ${fx(total, 1)} incl. inside scripts` });
+        continue;
+      }
+      targets.push({
+        target: `3-step workflow: ≤ 10 Redis commands per invocation (top-level) at c=${c}`,
+        value: `${fx(top, 1)} (${fx(total, 1)} incl. inside scripts)`,
+        met: top <= 10,
+      });
+      const b = find('workflow', 'bullmq', c)?.redis;
+      if (b && Number.isFinite(b.topLevelPerInvocation)) {
+        const q = top / b.topLevelPerInvocation;
+        targets.push({
+          target: `3-step workflow: ≤ 2× a raw BullMQ job round trip's Redis commands (top-level) at c=${c}`,
+          value: `${fr(q)} (${fx(top, 1)} vs ${fx(b.topLevelPerInvocation, 1)}; incl. inside scripts ${fx(total, 1)} vs ${fx(b.totalPerInvocation, 1)})`,
+          met: q <= 2,
+        });
+      }
+    }
+    console.log('');
+    for (const r of rows.filter((x) => x.scenario === 'workflow' && x.system === 'latchkey' && x.redis)) {
       console.log(
-        `3-step workflow: ${fx(r.redis.topLevelPerInvocation, 1)} Redis commands per invocation (top-level), ` +
-          `${fx(r.redis.totalPerInvocation, 1)} including inside scripts (${r.invocations} invocations, concurrency ${r.concurrency})`,
+        `3-step workflow: ${fx(r.redis!.topLevelPerInvocation, 1)} Redis commands per invocation (top-level), ` +
+          `${fx(r.redis!.totalPerInvocation, 1)} including inside scripts (${r.invocations} invocations, concurrency ${r.concurrency})`,
       );
+    }
+    if (targets.length > 0) {
+      console.log('');
+      console.log('Targets (issue 6; meaningful only on an otherwise idle machine):');
+      for (const t of targets) console.log(`  ${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`);
     }
 
     const result = {
       date: new Date(started).toISOString(),
       env,
       options: { ...opt, out: undefined },
+      systems: Object.fromEntries(opt.systems.map((s) => [s, SYSTEMS[s]])),
+      scenarios: Object.fromEntries(opt.scenarios.map((s) => [s, { ...SCENARIOS[s], bullmq: BULLMQ_MODES[bullmqMode(s)] }])),
       method: {
-        timedWindow: 'closed-loop clients over HTTP keep-alive; throughput = successful invocations / (first request sent .. last response received)',
+        timedWindow: 'closed-loop clients (HTTP keep-alive, or one WebSocket each); throughput = successful requests / (first request sent .. last response received)',
         commandsTotal: 'INFO commandstats after - before (all cmdstat_* calls, commands inside Lua scripts included), minus idle rate x window length, / invocations',
         commandsTopLevel:
           'sum over commands of (cmdstat calls in the timed window x share of that command sent by clients, not run in scripts, per MONITOR on an untimed sample and the idle interval), minus idle top-level rate x window length, / invocations',
+        ratios: 'Latchkey row / other system row, same scenario and concurrency',
         excluded: 'INFO, MONITOR and connection set-up commands the benchmark itself sends',
       },
-      idle: {
-        ms: Math.round(idle.ms),
-        commandsPerSecond: r1(idleTotalRate * 1000),
-        topLevelPerSecond: r1(idleTopRate * 1000),
-        insideScriptsPerSecond: r1(idleLuaRate * 1000),
-        byCommand: Object.fromEntries(idle.total),
-        topLevelByCommand: Object.fromEntries(idle.monitor.top),
-      },
-      rows,
-      headline: rows
-        .filter((x) => x.scenario === 'workflow')
-        .map((r) => ({
-          concurrency: r.concurrency,
-          topLevelPerInvocation: r.redis.topLevelPerInvocation,
-          totalPerInvocation: r.redis.totalPerInvocation,
-          invocations: r.invocations,
-        })),
+      ...(idle
+        ? {
+            idle: {
+              ms: Math.round(idle.ms),
+              commandsPerSecond: r1(idleTotalRate * 1000),
+              topLevelPerSecond: r1(idleTopRate * 1000),
+              insideScriptsPerSecond: r1(idleLuaRate * 1000),
+              byCommand: Object.fromEntries(idle.total),
+              topLevelByCommand: Object.fromEntries(idle.monitor.top),
+            },
+          }
+        : {}),
+      rows: rows.map((r) => ({ ...r, ratios: ratios(r) })),
+      targets,
     };
     mkdirSync(dirname(resolve(opt.out)), { recursive: true });
     writeFileSync(opt.out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`\nJSON written to ${opt.out} (total run ${r1((Date.now() - started) / 1000)} s)`);
-    if (rows.some((r) => r.errors > 0 || (r.check !== undefined && r.check.startsWith('STATE MISMATCH')))) process.exitCode = 1;
+    if (rows.some((r) => r.errors > 0 || r.checkFailed)) process.exitCode = 1;
   } finally {
+    await cleanup();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await cleanup();
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
   }
 }
 

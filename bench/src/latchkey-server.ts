@@ -1,0 +1,44 @@
+/**
+ * One Latchkey process of the benchmark (a child of run.ts, forked with IPC):
+ * `serve()` with workers and the HTTP/WebSocket ingress on a free loopback
+ * port. Env: LK_REDIS_URL, LK_PREFIX, LK_STORE_OPTIONS (JSON).
+ * Sends `{ ready: true, url }` once serving; closes on SIGTERM or when the
+ * parent goes away.
+ */
+import { serve, type Context, type ObjectContext, type WorkflowContext } from '@latchkey/core';
+import type { BenchContext, BenchObjectContext } from './bench-services.js';
+import { services } from './services.js';
+
+// Compile-time check that Latchkey's contexts have what the shared handlers use.
+const contextsFit: [BenchContext, BenchObjectContext, BenchContext] = [] as unknown as [Context, ObjectContext, WorkflowContext];
+void contextsFit;
+
+const redis = process.env['LK_REDIS_URL'];
+if (!redis) throw new Error('LK_REDIS_URL is not set');
+const storeOptions = JSON.parse(process.env['LK_STORE_OPTIONS'] ?? '{}') as Record<string, unknown>;
+
+const server = await serve({
+  services,
+  redis,
+  port: 0,
+  host: '127.0.0.1',
+  handleSignals: false,
+  storeOptions: { ...storeOptions, prefix: process.env['LK_PREFIX'] ?? 'lk' },
+});
+
+let closing = false;
+const close = (): void => {
+  if (closing) return;
+  closing = true;
+  server.close().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', close);
+process.on('SIGINT', close);
+process.on('disconnect', close);
+process.send?.({ ready: true, url: server.url });

@@ -1,0 +1,63 @@
+/**
+ * The `user-signup` workflow, keyed by user id:
+ *
+ *   1. a durable step creates the user;
+ *   2. a secret is drawn with `ctx.rand.uuidv4()` — deterministic: a retry or a
+ *      replay draws the same one, so the link in the email stays valid;
+ *   3. a durable step sends the verification email;
+ *   4. the workflow waits on the durable promise `link-clicked`, which the
+ *      shared `click` handler resolves when the user follows the link — minutes
+ *      or days later, across restarts; meanwhile it holds no memory;
+ *   5. a durable step activates the user.
+ *
+ * The shared `status` handler answers at any time, during and after the run.
+ */
+import { TerminalError, workflow, type WorkflowContext, type WorkflowSharedContext } from '@latchkey/core';
+
+/** Where users live and how mail goes out (a database and an email API in real life). */
+export interface SignupDeps {
+  createUser(user: { id: string; email: string; name: string }): Promise<void>;
+  activateUser(id: string): Promise<void>;
+  sendEmail(mail: { to: string; subject: string; link: string }): Promise<void>;
+}
+
+export interface SignupRequest {
+  email: string;
+  name: string;
+}
+
+export function userSignup(deps: SignupDeps) {
+  return workflow({
+    name: 'user-signup',
+    handlers: {
+      run: async (ctx: WorkflowContext, req: SignupRequest) => {
+        const userId = ctx.key;
+        const secret = ctx.rand.uuidv4();
+        ctx.set('secret', secret);
+        ctx.set('status', 'creating user');
+        await ctx.run('create user', () => deps.createUser({ id: userId, email: req.email, name: req.name }));
+
+        ctx.set('status', 'sending email');
+        const link = `https://example.com/verify?user=${encodeURIComponent(userId)}&secret=${secret}`;
+        await ctx.run('send email', () => deps.sendEmail({ to: req.email, subject: 'Confirm your email', link }));
+
+        ctx.set('status', 'waiting for click');
+        await ctx.promise<true>('link-clicked').get();
+
+        await ctx.run('activate user', () => deps.activateUser(userId));
+        ctx.set('status', 'verified');
+        return { userId, email: req.email, verified: true };
+      },
+
+      /** The verification link lands here; a wrong secret is refused (403). */
+      click: async (ctx: WorkflowSharedContext, secret: string) => {
+        const expected = await ctx.get<string>('secret');
+        if (expected === null || secret !== expected) throw new TerminalError('invalid or expired link', { errorCode: 403 });
+        await ctx.promise<true>('link-clicked').resolve(true); // a second click fails with 409
+        return 'verified';
+      },
+
+      status: async (ctx: WorkflowSharedContext) => (await ctx.get<string>('status')) ?? 'unknown',
+    },
+  });
+}
