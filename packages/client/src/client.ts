@@ -168,6 +168,8 @@ interface Op {
   readonly id: string;
   /** The frame to (re)send on an open socket; undefined when there is nothing to send. */
   frame(): Frame | undefined;
+  /** The frame from {@link Op.frame} was handed to the socket. */
+  written?(): void;
   /** The socket dropped. */
   disconnected(): void;
   /** A frame with this op's id arrived. */
@@ -295,8 +297,11 @@ class RequestOp<T> extends BaseOp {
     });
   }
 
-  frame(): Frame {
+  written(): void {
     this.sent = true;
+  }
+
+  frame(): Frame {
     if (this.kind === 'call' && this.invocationId !== undefined) return { id: this.id, type: 'attach', invocationId: this.invocationId };
     return this.request;
   }
@@ -307,8 +312,8 @@ class RequestOp<T> extends BaseOp {
       // Sent, not accepted, no idempotency key: the server may or may not have started it.
       if (this.workflowRun) {
         if (this.kind === 'call') {
-          const { id, workflow, key, input } = { id: this.id, workflow: this.request['service'], key: this.request['key'], input: this.request['input'] };
-          this.request = { id, type: 'submit', workflow, key, ...(input !== undefined ? { input } : {}) };
+          const input = this.request['input'];
+          this.request = { id: this.id, type: 'submit', workflow: this.request['service'], key: this.request['key'], ...(input !== undefined ? { input } : {}) };
           this.thenAttach = true;
         }
         // A workflow `send` is deduped by the workflow id: re-send it as is.
@@ -646,8 +651,7 @@ class Client implements LatchkeyClient, Host {
     for (const op of [...this.ops.values()]) {
       if (this.st !== 'open') break;
       if (this.ops.get(op.id) !== op) continue;
-      const f = op.frame();
-      if (f) this.sendFrame(f);
+      this.push(op);
     }
   }
 
@@ -782,7 +786,7 @@ class Client implements LatchkeyClient, Host {
     }
     if (!op.arm(opts)) return op.promise;
     this.ops.set(op.id, op);
-    if (this.st === 'open') this.sendFrame(op.frame());
+    if (this.st === 'open') this.push(op);
     return op.promise;
   }
 
@@ -884,7 +888,7 @@ class Client implements LatchkeyClient, Host {
     }
     if (!op.arm(opts)) return op;
     this.ops.set(op.id, op);
-    if (this.st === 'open') this.sendFrame(op.frame());
+    if (this.st === 'open') this.push(op);
     return op;
   }
 
@@ -898,6 +902,12 @@ class Client implements LatchkeyClient, Host {
 
   cancel(invocationId: string, opts?: RequestOptions): Promise<void> {
     return this.start('ok', { id: this.nextId(), type: 'cancel', invocationId }, opts);
+  }
+
+  /** Writes an op's frame, if it has one, and tells it. */
+  private push(op: Op): void {
+    const f = op.frame();
+    if (f && this.sendFrame(f)) op.written?.();
   }
 
   private sendFrame(f: Frame): boolean {

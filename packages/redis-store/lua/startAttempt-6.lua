@@ -20,7 +20,9 @@ local f = redis.call('HMGET', inv, 'st', 'lease', 'wake', 'mode', 'rc')
 local st = f[1]
 if not st then return {'skip', 'gone'} end
 if st == 'completed' or st == 'paused' then
-  redis.call('ZREM', KEYS[6], id)
+  -- A completed invocation whose outcome is still owed to callers keeps its deadline:
+  -- the reconciler delivers from it.
+  if st == 'paused' or redis.call('SCARD', ARGV[5] .. 'nt:' .. id) == 0 then redis.call('ZREM', KEYS[6], id) end
   return {'skip', st}
 end
 local now = now_ms()

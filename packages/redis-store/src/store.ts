@@ -563,13 +563,19 @@ export class RedisStore implements Store {
   private onCompletion(msg: string): void {
     const nl = msg.indexOf('\n');
     const id = msg.slice(0, nl);
-    const l = this.listeners.get(id);
-    if (!l) return;
+    const early = this.early.get(id);
+    if (early) {
+      // The attempt is starting: keep the message until it listens (see processData).
+      early.push(msg);
+      return;
+    }
     const rest = msg.slice(nl + 1);
     if (rest === 'stop') {
       this.attempts.get(id)?.stopNow();
       return;
     }
+    const l = this.listeners.get(id);
+    if (!l) return;
     if (rest === 'cancel') {
       l.cancel();
       return;
@@ -582,6 +588,20 @@ export class RedisStore implements Store {
   listenTo(id: string, l: AttemptListener | undefined): void {
     if (l) this.listeners.set(id, l);
     else this.listeners.delete(id);
+    this.releaseEarly(id);
+  }
+
+  /**
+   * Messages for an invocation whose attempt is starting: registered before the start script
+   * runs, so a completion published after the script read the completions is never lost.
+   */
+  private readonly early = new Map<string, string[]>();
+
+  private releaseEarly(id: string): void {
+    const msgs = this.early.get(id);
+    if (!msgs) return;
+    this.early.delete(id);
+    for (const m of msgs) this.onCompletion(m);
   }
 
   private async recheckWaiters(): Promise<void> {
@@ -784,6 +804,16 @@ export class RedisStore implements Store {
     if (this.wiped) throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
     if (partitionOfId(data.i, this.opts.partitions) === undefined) return;
     const ks = this.scriptKeys(data);
+    const ownsEarly = !this.early.has(data.i);
+    if (ownsEarly) this.early.set(data.i, []);
+    try {
+      await this.startAndRun(data, ks, executor);
+    } finally {
+      if (ownsEarly) this.releaseEarly(data.i);
+    }
+  }
+
+  private async startAndRun(data: JobData, ks: ScriptKeys, executor: Executor): Promise<void> {
     const res = (await this.redis.startAttempt(
       ks.inv, ks.journal, ks.state, ks.inbox, ks.fence, ks.due,
       data.i, this.workerId, this.opts.leaseMs, this.opts.graceMs, this.keys.part(ks.p),
@@ -816,6 +846,7 @@ export class RedisStore implements Store {
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
     const attempt = new RedisAttempt(this, ks, data, inv, epoch, now);
     this.attempts.set(inv.id, attempt);
+    if (this.early.get(inv.id)?.some((m) => m.endsWith('\nstop'))) attempt.stopNow();
     try {
       await executor.run(attempt);
     } finally {

@@ -19,12 +19,17 @@ export interface WebSocketOptions {
 
 type Frame = Record<string, unknown>;
 
+type ProgressEvent = { kind: 'status'; status: InvocationStatus } | { kind: 'journal'; index: number; entry: { k: string; n?: string } };
+
 interface Watcher {
-  listeners: Set<(e: { kind: 'status'; status: InvocationStatus } | { kind: 'journal'; index: number; entry: { k: string; n?: string } }) => void>;
+  listeners: Set<(e: ProgressEvent) => void>;
   timer: NodeJS.Timeout | undefined;
   status: InvocationStatus | undefined;
-  next: number;
-  busy: boolean;
+  /** Every journal entry reported so far, replayed to late subscribers. */
+  described: { k: string; n?: string }[];
+  /** The poll in progress, if any. */
+  running: Promise<void> | undefined;
+  poll(): Promise<void>;
 }
 
 const MAX_ID = 128;
@@ -52,51 +57,70 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
   const alive = new WeakMap<WebSocket, boolean>();
   const watchers = new Map<string, Watcher>();
 
-  /** Shares one progress poller per invocation among all its subscribers in this process. */
-  const watch = (invocationId: string, listener: Watcher['listeners'] extends Set<infer L> ? L : never): (() => void) => {
+  /**
+   * Shares one progress poller per invocation among all its subscribers in this
+   * process. A late subscriber first gets every entry reported so far and the
+   * current status, so each subscriber sees the whole journal.
+   */
+  const watch = (invocationId: string, listener: (e: ProgressEvent) => void): { stop(): void; flush(): Promise<void> } => {
     let w = watchers.get(invocationId);
     if (!w) {
-      const nw: Watcher = { listeners: new Set(), timer: undefined, status: undefined, next: 0, busy: false };
+      const nw: Watcher = {
+        listeners: new Set(),
+        timer: undefined,
+        status: undefined,
+        described: [],
+        running: undefined,
+        poll: () => {
+          if (nw.running) return nw.running;
+          nw.running = (async () => {
+            try {
+              const p = await store.progress(invocationId, nw.described.length);
+              if (!p) return;
+              for (const e of p.entries) {
+                const index = nw.described.length;
+                const entry = describeEntry(e);
+                nw.described.push(entry);
+                for (const l of nw.listeners) l({ kind: 'journal', index, entry });
+              }
+              if (p.status !== nw.status) {
+                nw.status = p.status;
+                for (const l of nw.listeners) l({ kind: 'status', status: p.status });
+              }
+            } catch {
+              // Redis unreachable: the next poll tries again
+            } finally {
+              nw.running = undefined;
+            }
+          })();
+          return nw.running;
+        },
+      };
       w = nw;
       watchers.set(invocationId, nw);
-      const poll = async (): Promise<void> => {
-        if (nw.busy) return;
-        nw.busy = true;
-        try {
-          const p = await store.progress(invocationId, nw.next);
-          if (!p) return;
-          p.entries.forEach((e, i) => {
-            for (const l of nw.listeners) l({ kind: 'journal', index: nw.next + i, entry: describeEntry(e) });
-          });
-          nw.next += p.entries.length;
-          if (p.status !== nw.status) {
-            nw.status = p.status;
-            for (const l of nw.listeners) l({ kind: 'status', status: p.status });
-          }
-        } catch {
-          // Redis unreachable: the next poll tries again
-        } finally {
-          nw.busy = false;
-        }
-      };
-      nw.timer = setInterval(() => void poll(), pollMs);
+      nw.timer = setInterval(() => void nw.poll(), pollMs);
       nw.timer.unref();
-      void poll();
+      void nw.poll();
     } else {
-      // A late subscriber learns the current status at once.
-      if (w.status !== undefined) {
-        const st = w.status;
-        queueMicrotask(() => listener({ kind: 'status', status: st }));
-      }
+      w.described.forEach((entry, index) => listener({ kind: 'journal', index, entry }));
+      if (w.status !== undefined) listener({ kind: 'status', status: w.status });
     }
     w.listeners.add(listener);
     const ww = w;
-    return () => {
-      ww.listeners.delete(listener);
-      if (ww.listeners.size === 0) {
-        clearInterval(ww.timer);
-        watchers.delete(invocationId);
-      }
+    return {
+      stop: () => {
+        ww.listeners.delete(listener);
+        if (ww.listeners.size === 0) {
+          clearInterval(ww.timer);
+          watchers.delete(invocationId);
+        }
+      },
+      flush: async () => {
+        // Let a poll in progress finish, then take one more look: the last entries and the
+        // completed status reach the subscriber before its result.
+        if (ww.running) await ww.running;
+        await ww.poll();
+      },
     };
   };
 
@@ -205,24 +229,22 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
           const inv = await target(f);
           send({ id, type: 'subscribed', invocationId: inv });
           const ac = new AbortController();
-          const stopWatch = watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
+          const watcher = watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
           const stop = (): void => {
             ac.abort();
-            stopWatch();
+            watcher.stop();
           };
           open.set(id, stop);
-          store.awaitOutcome(inv, ac.signal).then(
-            (o) => {
-              // Let the poller report the last entries and the completed status first.
-              setTimeout(() => {
-                if (open.get(id) !== stop) return;
-                stop();
-                open.delete(id);
-                send(outcomeFrame(id, inv, o));
-              }, pollMs + 50);
-            },
-            () => undefined,
-          );
+          store
+            .awaitOutcome(inv, ac.signal)
+            .then(async (o) => {
+              await watcher.flush();
+              if (open.get(id) !== stop) return;
+              stop();
+              open.delete(id);
+              send(outcomeFrame(id, inv, o));
+            })
+            .catch(() => undefined);
           return;
         }
         case 'unsubscribe': {

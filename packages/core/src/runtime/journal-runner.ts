@@ -57,6 +57,7 @@ export class JournalRunner {
   private inactivity: NodeJS.Timeout | undefined;
   private ended = false;
   private cancelNext = false;
+  private cancelApplied = false;
   private pendingCancel = false;
   private interruptResolve!: (i: Interrupt) => void;
   private readonly attempt: Attempt;
@@ -153,14 +154,16 @@ export class JournalRunner {
 
   /** A cancellation signal arrived (live). It is journaled where it is observed. */
   cancel(): void {
-    if (this.ended) return;
-    if (this.recorded.some((e) => e.k === 'signal') && this.replaying) return;
+    // One cancellation per invocation: repeated requests (or a re-delivered message) change nothing.
+    if (this.ended || this.cancelApplied || this.pendingCancel) return;
+    if (this.recorded.some((e) => e.k === 'signal')) return;
     this.pendingCancel = true;
     if (!this.replaying) this.applyCancel();
   }
 
   private applyCancel(): void {
     this.pendingCancel = false;
+    this.cancelApplied = true;
     const pending = [...this.completables.values()].filter((c) => c.completion === undefined && c.kind !== 'run' && c.kind !== 'comb');
     const index = this.nextIndex++;
     const effects: Effect[] = pending.filter((c) => c.childId !== undefined).map((c) => ({ t: 'cancel', id: c.childId! }));
