@@ -1,12 +1,15 @@
 /**
  * The cart and inventory objects end to end: restock, fill a cart (with
- * concurrent adds), check out, then watch the inventories catch up.
+ * concurrent adds), check out, then watch the inventories catch up. Then a
+ * WebSocket client (`watch.ts`) fills a second cart over one socket, checks it
+ * out and follows the checkout's progress to its result.
  *
  *   npm run build && node examples/virtual-objects/dist/main.js
  */
 import { serve } from '@latchkey/core';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
 import { cart, inventory } from './shop.js';
+import { watchCart } from './watch.js';
 
 async function post(base: string, path: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${base}${path}`, {
@@ -41,6 +44,12 @@ async function main(): Promise<void> {
     while (((await post(base, '/inventory/mug/stock')) as { stock: number }).stock !== 5) await new Promise((r) => setTimeout(r, 50));
     console.log('mug stock    ->', await post(base, '/inventory/mug/stock'));
     console.log('tea stock    ->', await post(base, '/inventory/tea/stock'));
+    // The same over the WebSocket ingress (it shares the HTTP port, path /ws).
+    await watchCart(`${base.replace(/^http/, 'ws')}/ws`, 'bo', [
+      { sku: 'mug', qty: 1 },
+      { sku: 'mug', qty: 2 },
+      { sku: 'tea', qty: 1 },
+    ]);
   } finally {
     await server.close();
     await redis?.stop();
