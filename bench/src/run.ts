@@ -34,6 +34,7 @@ import {
   type Counts,
   type MonitorCounts,
 } from './redis-stats.js';
+import { printMemory, runMemory } from './memory.js';
 import { startBullmq, startLatchkey, startRestate, type BullmqSystem, type LatchkeySystem, type Proc, type RestateSystem } from './systems.js';
 
 const SCENARIOS: Record<ScenarioName, { title: string; request: string }> = {
@@ -81,6 +82,13 @@ const HELP = `Usage: npm run bench -- [options]
   --store-options <json>   extra createRedisStore options for Latchkey, e.g. '{"shards":8}'
   --restate-bin <path>     restate-server binary (default: the one from @restatedev/restate-server)
   --out <file>             JSON results (default bench/results/latest.json)
+  --memory                 instead of the scenarios: issue 6's memory run (Latchkey only): short-retention
+                           invocations, Latchkey RSS and Redis used_memory/DBSIZE sampled, then again
+                           once the retention has passed; keys left in Redis listed by pattern
+  --memory-invocations <n> invocations in the memory run (default 100000)
+  --memory-concurrency <n> concurrent clients in the memory run (default 16)
+  --memory-sample-every <n> a sample every n invocations; the first is the warm-up baseline (default 10000)
+  --memory-settle <s>      longest wait after the load for DBSIZE to stop falling (default 120)
   --help
 
 Set REDIS_URL to use an existing Redis instead of a private redis-server.
@@ -100,6 +108,11 @@ interface Options {
   storeOptions: Record<string, unknown>;
   restateBin: string | undefined;
   out: string;
+  memory: boolean;
+  memoryInvocations: number;
+  memoryConcurrency: number;
+  memorySampleEvery: number;
+  memorySettleMs: number;
 }
 
 function options(): Options {
@@ -118,6 +131,11 @@ function options(): Options {
       'store-options': { type: 'string', default: '{}' },
       'restate-bin': { type: 'string' },
       out: { type: 'string', default: fileURLToPath(new URL('../results/latest.json', import.meta.url)) },
+      memory: { type: 'boolean', default: false },
+      'memory-invocations': { type: 'string', default: '100000' },
+      'memory-concurrency': { type: 'string', default: '16' },
+      'memory-sample-every': { type: 'string', default: '10000' },
+      'memory-settle': { type: 'string', default: '120' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -140,11 +158,13 @@ function options(): Options {
     for (const s of out) if (!(s in known)) throw new Error(`--${name}: unknown ${JSON.stringify(s)}; use ${Object.keys(known).join(',')}`);
     return out;
   };
+  const memory = values.memory;
   return {
     durationMs: seconds('duration', values.duration),
     concurrency: values.concurrency.split(',').map((s) => positiveInt('concurrency', s.trim())),
     scenarios: list('scenarios', values.scenarios, SCENARIOS),
-    systems: list('systems', values.systems, SYSTEMS),
+    // The memory run drives Latchkey alone (over HTTP).
+    systems: memory ? ['latchkey'] : list('systems', values.systems, SYSTEMS),
     latchkeyWorkers: positiveInt('latchkey-workers', values['latchkey-workers']),
     bullmqConcurrency: positiveInt('bullmq-concurrency', values['bullmq-concurrency']),
     sampleMs: seconds('sample', values.sample, true),
@@ -154,6 +174,11 @@ function options(): Options {
     storeOptions: JSON.parse(values['store-options']) as Record<string, unknown>,
     restateBin: values['restate-bin'],
     out: values.out,
+    memory,
+    memoryInvocations: positiveInt('memory-invocations', values['memory-invocations']),
+    memoryConcurrency: positiveInt('memory-concurrency', values['memory-concurrency']),
+    memorySampleEvery: positiveInt('memory-sample-every', values['memory-sample-every']),
+    memorySettleMs: seconds('memory-settle', values['memory-settle']),
   };
 }
 
@@ -429,6 +454,37 @@ async function main(): Promise<void> {
             ? `: restate-server ${env.restateServer} (dev mode, fresh data dir), SDK ${env.restateSdk} endpoint in one Node process (HTTP/2)`
             : `: BullMQ ${env.bullmq}, one worker process, concurrency ${opt.bullmqConcurrency}`;
       console.log(`  ${s.padEnd(12)} ${SYSTEMS[s]}${extra}`);
+    }
+    if (opt.memory) {
+      const m = await runMemory({
+        bases: lk!.urls,
+        admin,
+        prefix,
+        tag: `m${started.toString(36)}`,
+        opts: {
+          invocations: opt.memoryInvocations,
+          concurrency: opt.memoryConcurrency,
+          sampleEvery: opt.memorySampleEvery,
+          settleMaxMs: opt.memorySettleMs,
+          requestTimeoutMs: opt.requestTimeoutMs,
+        },
+        rss: () => {
+          const out: Record<string, number> = {};
+          for (const p of [...lk!.procs, ...(local ? [{ name: 'redis', pid: local.pid() }] : [])]) {
+            const v = procRssMiB(p.pid);
+            if (v !== undefined) out[p.name] = v;
+          }
+          return out;
+        },
+        progress,
+      });
+      printMemory(m);
+      const result = { date: new Date(started).toISOString(), env, options: { ...opt, out: undefined }, memory: m };
+      mkdirSync(dirname(resolve(opt.out)), { recursive: true });
+      writeFileSync(opt.out, `${JSON.stringify(result, null, 2)}\n`);
+      console.log(`\nJSON written to ${opt.out} (total run ${r1((Date.now() - started) / 1000)} s)`);
+      if (!m.flat) process.exitCode = 1;
+      return;
     }
     console.log(
       `each row: ${opt.durationMs / 1000} s timed window, closed loop (one request in flight per client), clients in a worker thread of the harness, ` +
