@@ -112,6 +112,27 @@ export class RetryableError extends DurableError {
   }
 }
 
+const PAUSE = Symbol.for('latchkey.PauseError');
+
+/**
+ * Pauses the invocation at once instead of retrying it (as Restate's `PauseError`):
+ * it keeps its journal and its key, and continues from there when resumed (admin API).
+ */
+export class PauseError extends DurableError {
+  readonly [PAUSE] = true;
+  constructor(message = 'paused by the handler', options: { cause?: unknown } = {}) {
+    super(message, 'PAUSED', options);
+  }
+  override get name(): string {
+    return 'PauseError';
+  }
+}
+
+/** True for {@link PauseError}, from any package copy. */
+export function isPauseError(e: unknown): e is PauseError {
+  return typeof e === 'object' && e !== null && PAUSE in e;
+}
+
 /** What a replay expected or met at one journal index. */
 export interface JournalEntryDescription {
   kind: string;

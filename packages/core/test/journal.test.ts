@@ -249,3 +249,24 @@ describe('journal replay', () => {
     expect(seen[0]![1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
+
+describe('PauseError and RetryableError', () => {
+  it('pauses at once on a PauseError, and retries after retryAfter on a RetryableError', async () => {
+    const { PauseError, RetryableError } = await import('@latchkey/core');
+    const svc = service({
+      name: 's',
+      handlers: {
+        pause: async () => {
+          throw new PauseError('waiting for an operator');
+        },
+        later: async () => {
+          throw new RetryableError('rate limited', { retryAfter: 1234 });
+        },
+      },
+    });
+    const p = await attempt(svc, 'pause');
+    expect(p.calls).toEqual([{ kind: 'pause', failure: { name: 'PauseError', code: 'PAUSED', message: 'waiting for an operator' } }]);
+    const r = await attempt(svc, 'later');
+    expect(r.calls).toEqual([{ kind: 'retry', failure: { name: 'RetryableError', code: 'RETRYABLE', message: 'rate limited' }, delayMs: 1234 }]);
+  });
+});

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   TerminalError,
   ensureError,
+  isPauseError,
   isRetryableError,
   isTerminalError,
   serializeError,
@@ -129,6 +130,11 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     async function failAttempt(error: Error): Promise<void> {
       if (isFenced(error) || attempt.signal.aborted) return;
       const failure = serializeError(error);
+      if (isPauseError(error)) {
+        logger.warn(`[${inv.id}] paused by the handler: ${error.message}`);
+        await attempt.pause(failure);
+        return;
+      }
       const decision = nextRetry(spec!.options.retryPolicy, inv.attempt, isRetryableError(error) ? error.retryAfter : undefined);
       if (decision.kind === 'retry') {
         logger.warn(
