@@ -155,7 +155,7 @@ export interface Executor {
 
 /** Options a worker is started with. */
 export interface WorkerOptions {
-  /** Invocations run at once by this worker (per mailbox shard). */
+  /** Invocations run at once by this worker, per mailbox shard (the local fast path takes up to this × shards). */
   concurrency?: number;
 }
 

@@ -693,7 +693,7 @@ export class RedisStore implements Store {
     }
     const timer = setInterval(() => void this.reconcile(), this.opts.reconcileIntervalMs);
     timer.unref();
-    const local = { executor, capacity: concurrency, active: 0, closing: false } as NonNullable<RedisStore['local']>;
+    const local = { executor, capacity: concurrency * this.opts.shards, active: 0, closing: false } as NonNullable<RedisStore['local']>;
     if (this.opts.localDispatch) this.local = local;
     return {
       close: async (timeoutMs = 30_000) => {
