@@ -44,7 +44,8 @@ export type Outcome = { ok: true; value: string | undefined } | { ok: false; err
 
 /** Lifecycle states of an invocation. */
 export type InvocationStatus =
-  | 'pending' // accepted, waiting behind other invocations of its key (or for its delay)
+  | 'delayed' // accepted with a delay that has not passed yet
+  | 'queued' // accepted, waiting behind other invocations of its key
   | 'ready' // dispatched to the mailbox, not yet picked up
   | 'running'
   | 'suspended'
@@ -172,8 +173,13 @@ export interface WorkerHandle {
 export interface Store {
   /** Checks the backend's preconditions and connects. */
   init(): Promise<void>;
-  /** Durably accepts an invocation (dedupes by idempotency key / workflow id) and dispatches it. */
-  accept(req: InvocationRequest): Promise<Accepted>;
+  /**
+   * Durably accepts an invocation (dedupes by idempotency key / workflow id) and dispatches it.
+   * With `awaitOutcome`, `outcome` resolves with the outcome of the invocation the answer names
+   * (listening starts before a fresh invocation exists, so no extra read is needed); aborting the
+   * signal stops listening.
+   */
+  accept(req: InvocationRequest, options?: { awaitOutcome?: AbortSignal }): Promise<Accepted & { outcome?: Promise<Outcome> }>;
   /** Resolves with the outcome once the invocation completes. */
   awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome>;
   /** Looks up an invocation (with its journal when asked). */

@@ -28,47 +28,7 @@ if ARGV[4] == 'ok' then
 else
   redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[5], 'ft', now, 'lease', 0)
 end
-local f = redis.call('HMGET', inv, 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk')
-local mode = f[1]
-local ret = cjson.decode(f[2])
-local keep = ret.journal
-if f[3] ~= '' and ret.idempotency > keep then keep = ret.idempotency end
-if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
-redis.call('PEXPIRE', inv, keep)
-redis.call('PEXPIRE', KEYS[2], keep)
-redis.call('PEXPIRE', part .. 'c:' .. id, keep)
-if f[4] then redis.call('PEXPIRE', f[4], ret.idempotency) end
-local nextId, nds = '', 0
-if mode == 'exclusive' or mode == 'workflow' then
-  if redis.call('LINDEX', KEYS[6], 0) == id then redis.call('LPOP', KEYS[6]) end
-  redis.call('HDEL', KEYS[4], 'owner')
-  if mode == 'workflow' then
-    redis.call('PEXPIRE', KEYS[3], ret.workflow)
-    redis.call('PEXPIRE', f[5], ret.workflow)
-    -- The key's fence goes too: a later run of the same id has a new owner, so a zombie of
-    -- this run stays fenced off even when the epoch counter starts over.
-    redis.call('PEXPIRE', KEYS[4], ret.workflow)
-    expire_promises(f[6], ret.workflow)
-  end
-  local nxt = redis.call('LINDEX', KEYS[6], 0)
-  if nxt then
-    local nk = part .. 'inv:' .. nxt
-    nds = redis.call('HINCRBY', nk, 'ds', 1)
-    redis.call('HSET', nk, 'st', 'ready')
-    redis.call('ZADD', KEYS[5], now + tonumber(ARGV[7]), nxt)
-    nextId = nxt
-  else
-    redis.call('DEL', KEYS[6])
-  end
-end
-local notify = 0
-if redis.call('SCARD', part .. 'nt:' .. id) > 0 then
-  notify = 1
-  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[7]), id)
-  redis.call('PEXPIRE', part .. 'nt:' .. id, keep)
-else
-  redis.call('ZREM', KEYS[5], id)
-end
+local nextId, nds, notify = finish(part, id, now, tonumber(ARGV[7]), KEYS[6], KEYS[4], KEYS[5], KEYS[3])
 local msg = id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5]
 if string.len(msg) > 65536 then msg = id end
 redis.call('PUBLISH', ARGV[8], msg)

@@ -61,6 +61,61 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes)
   return 'ok'
 end
 
+-- Everything that follows an invocation's completion, whether it completed itself or was
+-- killed or cancelled: retention TTLs (record, journal, completions, idempotency record; a
+-- workflow run's state, run record, fence and promises), freeing its key (or leaving the
+-- inbox it never reached the head of) and readying the next head, and a deadline in `due`
+-- while its outcome is still owed to callers. `state` is the workflow's state key.
+-- Returns the next head ('' for none), its dispatch sequence, and 1 when outcomes await delivery.
+local function finish(part, id, now, grace, inbox, fence, due, state)
+  local inv = part .. 'inv:' .. id
+  local f = redis.call('HMGET', inv, 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk')
+  local mode = f[1]
+  local ret = cjson.decode(f[2])
+  local keep = ret.journal
+  if f[3] ~= '' and ret.idempotency > keep then keep = ret.idempotency end
+  if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
+  redis.call('PEXPIRE', inv, keep)
+  redis.call('PEXPIRE', part .. 'j:' .. id, keep)
+  redis.call('PEXPIRE', part .. 'c:' .. id, keep)
+  if f[4] then redis.call('PEXPIRE', f[4], ret.idempotency) end
+  local nextId, nds = '', 0
+  if mode == 'exclusive' or mode == 'workflow' then
+    if mode == 'workflow' then
+      redis.call('PEXPIRE', state, ret.workflow)
+      if f[5] then redis.call('PEXPIRE', f[5], ret.workflow) end
+      -- The key's fence goes too: a later run of the same id has a new owner, so a zombie of
+      -- this run stays fenced off even when the epoch counter starts over.
+      redis.call('PEXPIRE', fence, ret.workflow)
+      expire_promises(f[6], ret.workflow)
+    end
+    if redis.call('LINDEX', inbox, 0) == id then
+      redis.call('LPOP', inbox)
+      redis.call('HDEL', fence, 'owner')
+      local nxt = redis.call('LINDEX', inbox, 0)
+      if nxt then
+        local nk = part .. 'inv:' .. nxt
+        nds = redis.call('HINCRBY', nk, 'ds', 1)
+        redis.call('HSET', nk, 'st', 'ready')
+        redis.call('ZADD', due, now + grace, nxt)
+        nextId = nxt
+      end
+    else
+      redis.call('LREM', inbox, 0, id)
+    end
+    if redis.call('LLEN', inbox) == 0 then redis.call('DEL', inbox) end
+  end
+  local notify = 0
+  if redis.call('SCARD', part .. 'nt:' .. id) > 0 then
+    notify = 1
+    redis.call('ZADD', due, now + grace, id)
+    redis.call('PEXPIRE', part .. 'nt:' .. id, keep)
+  else
+    redis.call('ZREM', due, id)
+  end
+  return nextId, nds, notify
+end
+
 -- Appends journal entries, fixing sleep due times from the store clock:
 -- a new sleep entry carries the token "@+<ms>" which becomes now + ms.
 -- JSON escaping puts a backslash before every quote inside strings, so the

@@ -292,67 +292,71 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- ingress side
 
-  async accept(req: InvocationRequest): Promise<Accepted> {
+  async accept(req: InvocationRequest, options: { awaitOutcome?: AbortSignal } = {}): Promise<Accepted & { outcome?: Promise<Outcome> }> {
     if (this.wiped) throw new StoreError('Redis was wiped or replaced while Latchkey ran; refusing new invocations', 'REDIS_WIPED');
-    const P = this.opts.partitions;
     const { service, handler, key } = req.target;
-    const idem = req.idempotencyKey ?? '';
-    let p: number;
-    if (key !== undefined) p = partitionOf(P, service, key);
-    else if (idem !== '') p = partitionOf(P, service, handler, idem);
-    else p = randomBytes(1)[0]! % P;
-    const id = newInvocationId(p, randomBytes(22));
-    const k = this.keys;
-    const keyed = key !== undefined;
-    const res = (await this.redis.acceptInvocation(
-      k.inv(p, id),
-      keyed ? k.inbox(p, service, key) : k.unused(p),
-      idem !== '' ? k.idempotency(p, service, key ?? '', handler, idem) : k.unused(p),
-      keyed ? k.workflow(p, service, key) : k.unused(p),
-      k.due(p),
+    // One draw: the first byte picks a partition when the target does not, the rest is the id.
+    const random = randomBytes(23);
+    const id = newInvocationId(this.partitionFor(req.target, req.idempotencyKey, random[0]!), random.subarray(1));
+    // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
+    // have completed yet, so it needs no read afterwards.
+    const wait = options.awaitOutcome ? this.waitFor(id, options.awaitOutcome) : undefined;
+    let accepted: Accepted & { fresh: boolean };
+    try {
+      accepted = await this.acceptWithId({
       id,
       service,
       handler,
-      key ?? '',
-      req.mode,
-      req.input,
-      idem,
-      JSON.stringify(req.headers ?? {}),
-      Math.max(0, Math.round(req.delayMs ?? 0)),
-      this.opts.graceMs,
-      JSON.stringify({
-        journal: req.journalRetentionMs,
-        idempotency: req.idempotencyRetentionMs,
-        workflow: req.workflowRetentionMs,
-      }),
-      k.part(p),
-      '',
-      req.mode === 'workflow' && keyed ? k.promises(p, service, key) : '',
-    )) as string[];
-    if (res[0] === 'dup') {
-      return { invocationId: res[1]!, status: 'PreviouslyAccepted', reason: res[2] as 'idempotency' | 'workflow' };
+      ...(key !== undefined ? { key } : {}),
+      mode: req.mode,
+      input: req.input,
+      ...(req.headers !== undefined ? { headers: req.headers } : {}),
+      ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
+      ...(req.delayMs !== undefined ? { delayMs: req.delayMs } : {}),
+      journalRetentionMs: req.journalRetentionMs,
+      idempotencyRetentionMs: req.idempotencyRetentionMs,
+      workflowRetentionMs: req.workflowRetentionMs,
+    });
+    } catch (e) {
+      wait?.waiter.drop();
+      throw e;
     }
-    if (res[0] === 'ok') {
-      const st = res[1];
-      if (st === 'ready' || st === 'delayed') {
-        await this.dispatch({ i: id, s: service, k: key ?? '', m: req.mode }, Number(res[2]), Number(res[3]));
-      }
+    const { fresh, ...result } = accepted;
+    if (!wait) return result;
+    if (result.invocationId !== id) {
+      // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
+      wait.waiter.drop();
+      return { ...result, outcome: this.awaitOutcome(result.invocationId, options.awaitOutcome) };
     }
-    return { invocationId: id, status: 'Accepted' };
+    if (!fresh) this.checkNow(id, wait.waiter); // a retried accept: it may have run already
+    return { ...result, outcome: wait.promise };
+  }
+
+  /**
+   * The partition of a target: an object or workflow key's own; for a service, the idempotency
+   * key's (so duplicates meet), else the one `randomByte` picks.
+   */
+  private partitionFor(target: Target, idempotencyKey: string | undefined, randomByte: number): number {
+    const P = this.opts.partitions;
+    if (target.key !== undefined) return partitionOf(P, target.service, target.key);
+    if (idempotencyKey !== undefined && idempotencyKey !== '') return partitionOf(P, target.service, target.handler, idempotencyKey);
+    return randomByte % P;
   }
 
   /** The deterministic id of the invocation that entry `index` of `parentId` starts. */
   childId(parentId: string, index: number, target: Target, idempotencyKey?: string): string {
-    const P = this.opts.partitions;
     const digest = createHash('sha256').update(`${parentId}:${index}`).digest();
-    let p: number;
-    if (target.key !== undefined) p = partitionOf(P, target.service, target.key);
-    else if (idempotencyKey !== undefined) p = partitionOf(P, target.service, target.handler, idempotencyKey);
-    else p = digest[0]! % P;
-    return newInvocationId(p, digest.subarray(1, 23));
+    return newInvocationId(this.partitionFor(target, idempotencyKey, digest[0]!), digest.subarray(1, 23));
   }
 
+  /** Accepts an invocation whose id is already chosen (a handler's child). */
   async acceptChild(req: OutgoingInvocation): Promise<Accepted> {
+    const { fresh: _fresh, ...accepted } = await this.acceptWithId(req);
+    return accepted;
+  }
+
+  /** Runs the accept script for an invocation with a chosen id; `fresh` when this call created it. */
+  private async acceptWithId(req: OutgoingInvocation): Promise<Accepted & { fresh: boolean }> {
     const p = partitionOfId(req.id, this.opts.partitions);
     if (p === undefined) throw new StoreError(`malformed invocation id ${req.id}`, 'INVALID_ID');
     const k = this.keys;
@@ -385,17 +389,17 @@ export class RedisStore implements Store {
     };
     if (res[0] === 'dup') {
       await deliverNow(res[3]);
-      return { invocationId: res[1]!, status: 'PreviouslyAccepted', reason: res[2] as 'idempotency' | 'workflow' };
+      return { invocationId: res[1]!, status: 'PreviouslyAccepted', reason: res[2] as 'idempotency' | 'workflow', fresh: false };
     }
     if (res[0] === 'exists') {
       await deliverNow(res[1]);
-      return { invocationId: req.id, status: 'Accepted' };
+      return { invocationId: req.id, status: 'Accepted', fresh: false };
     }
     const st = res[1];
     if (st === 'ready' || st === 'delayed') {
       await this.dispatch({ i: req.id, s: req.service, k: req.key ?? '', m: req.mode }, Number(res[2]), Number(res[3]));
     }
-    return { invocationId: req.id, status: 'Accepted' };
+    return { invocationId: req.id, status: 'Accepted', fresh: true };
   }
 
   /** Delivers a completion to entry `index` of an invocation, waking it when suspended. */
@@ -497,10 +501,28 @@ export class RedisStore implements Store {
   }
 
   awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome> {
-    return new Promise<Outcome>((resolve, reject) => {
-      let set = this.waiters.get(invocationId);
-      if (!set) this.waiters.set(invocationId, (set = new Set()));
-      const w: Waiter = {
+    const { promise, waiter } = this.waitFor(invocationId, signal);
+    this.checkNow(invocationId, waiter);
+    return promise;
+  }
+
+  /**
+   * Registers a waiter for an invocation's outcome (resolved by the `done` channel). Callers
+   * read the outcome once after registering unless the invocation cannot have completed yet.
+   */
+  private waitFor(invocationId: string, signal?: AbortSignal): { promise: Promise<Outcome>; waiter: Waiter & { drop(): void } } {
+    let set = this.waiters.get(invocationId);
+    if (!set) this.waiters.set(invocationId, (set = new Set()));
+    const waiters = set;
+    let waiter!: Waiter & { drop(): void };
+    const promise = new Promise<Outcome>((resolve, reject) => {
+      const onAbort = (): void => waiter.reject(signal?.reason ?? new Error('aborted'));
+      const cleanup = (): void => {
+        waiters.delete(waiter);
+        if (waiters.size === 0) this.waiters.delete(invocationId);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      waiter = {
         resolve: (o) => {
           cleanup();
           resolve(o);
@@ -509,23 +531,24 @@ export class RedisStore implements Store {
           cleanup();
           reject(e);
         },
+        drop: cleanup,
       };
-      const onAbort = (): void => w.reject(signal?.reason ?? new Error('aborted'));
-      const cleanup = (): void => {
-        set.delete(w);
-        if (set.size === 0) this.waiters.delete(invocationId);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      set.add(w);
+      waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
-      // Registered before reading, so a completion between the two is never missed.
-      this.readOutcome(invocationId).then(
-        (o) => {
-          if (o) w.resolve(o);
-        },
-        (e: unknown) => w.reject(e),
-      );
     });
+    // Whoever stops listening (an aborted call) must not leave an unhandled rejection behind.
+    promise.catch(() => undefined);
+    return { promise, waiter };
+  }
+
+  /** Resolves a registered waiter at once if the invocation has already completed. */
+  private checkNow(invocationId: string, waiter: Waiter): void {
+    this.readOutcome(invocationId).then(
+      (o) => {
+        if (o) waiter.resolve(o);
+      },
+      (e: unknown) => waiter.reject(e),
+    );
   }
 
   /** The outcome of a completed invocation, or undefined. */

@@ -10,8 +10,16 @@ export interface AdminOptions {
   maxBodyBytes?: number;
 }
 
-const STATUSES = new Set<InvocationStatus>(['pending', 'ready', 'running', 'suspended', 'backing-off', 'paused', 'completed']);
-const STATUS_VALUES = new Set(['delayed', 'queued', ...STATUSES]);
+const STATUSES = new Set<string>([
+  'delayed',
+  'queued',
+  'ready',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+  'completed',
+] satisfies InvocationStatus[]);
 
 class AdminError extends Error {
   readonly status: number;
@@ -74,7 +82,7 @@ export function createAdmin(store: Store, options: AdminOptions = {}): Server {
     if (segs[0] === 'invocations') {
       if (segs.length === 1 && req.method === 'GET') {
         const status = url.searchParams.get('status') ?? undefined;
-        if (status !== undefined && !STATUS_VALUES.has(status)) throw new AdminError(400, 'INVALID_STATUS', `unknown status ${status}`);
+        if (status !== undefined && !STATUSES.has(status)) throw new AdminError(400, 'INVALID_STATUS', `unknown status ${status}`);
         const limit = Number(url.searchParams.get('limit') ?? 100);
         const list = await store.list({
           ...(url.searchParams.get('service') ? { service: url.searchParams.get('service')! } : {}),

@@ -121,14 +121,8 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
   if (rest.length !== (keyed ? 2 : 1)) {
     throw new IngressError(404, 'NOT_FOUND', keyed ? `use /${svcName}/{key}/{handler}` : `use /${svcName}/{handler}`);
   }
-  const key = keyed ? decode(rest[0]!) : undefined;
-  const handler = decode(rest[rest.length - 1]!);
-  const spec = registry.handler(svcName, handler);
-  if (!spec || spec.options.ingressPrivate) {
-    throw new IngressError(404, 'NOT_FOUND', `handler '${svcName}/${handler}' not found`);
-  }
-  if (key !== undefined) checkKey(key);
-  return { spec, key, send };
+  const found = findHandler(registry, svcName, decode(rest[rest.length - 1]!), keyed ? decode(rest[0]!) : undefined);
+  return { ...found, send };
 }
 
 /**
@@ -353,16 +347,22 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       headers,
     });
     const idempotencyKey = request.idempotencyKey;
-    const accepted = await store.accept(request);
-    const id = accepted.invocationId;
     if (route.send) {
+      const accepted = await store.accept(request);
+      const id = accepted.invocationId;
       send(res, 202, JSON.stringify({ invocationId: id, status: accepted.status }), { 'x-restate-id': id });
       return;
     }
-    if (accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idempotencyKey === undefined) {
-      throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked', { source: 'invocation' });
+    const gone = whileConnected(req);
+    try {
+      const accepted = await store.accept(request, { awaitOutcome: gone.signal });
+      if (accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idempotencyKey === undefined) {
+        throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked', { source: 'invocation' });
+      }
+      writeOutcome(res, accepted.invocationId, await accepted.outcome!);
+    } finally {
+      gone.done();
     }
-    writeOutcome(res, id, await awaitWhileConnected(store, id, req));
   };
 
   return createServer((req, res) => {
@@ -383,7 +383,8 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
   });
 }
 
-function awaitWhileConnected(store: Store, id: string, req: IncomingMessage): Promise<Outcome> {
+/** An abort signal that fires when the client's connection closes; `done()` stops watching (and aborts). */
+function whileConnected(req: IncomingMessage): { signal: AbortSignal; done(): void } {
   const ac = new AbortController();
   const onClose = (): void => {
     const e = new Error('client went away');
@@ -391,5 +392,16 @@ function awaitWhileConnected(store: Store, id: string, req: IncomingMessage): Pr
     ac.abort(e);
   };
   req.socket.once('close', onClose);
-  return store.awaitOutcome(id, ac.signal).finally(() => req.socket.off('close', onClose));
+  return {
+    signal: ac.signal,
+    done: () => {
+      req.socket.off('close', onClose);
+      ac.abort();
+    },
+  };
+}
+
+function awaitWhileConnected(store: Store, id: string, req: IncomingMessage): Promise<Outcome> {
+  const gone = whileConnected(req);
+  return store.awaitOutcome(id, gone.signal).finally(() => gone.done());
 }

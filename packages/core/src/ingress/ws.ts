@@ -167,10 +167,10 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
       return id;
     };
 
-    const awaitResult = (reqId: string, invocationId: string): void => {
-      const ac = new AbortController();
+    /** Sends the result of `invocationId` when `outcome` (default: a fresh wait) settles. */
+    const awaitResult = (reqId: string, invocationId: string, ac = new AbortController(), outcome?: Promise<Outcome>): void => {
       open.set(reqId, () => ac.abort());
-      store.awaitOutcome(invocationId, ac.signal).then(
+      (outcome ?? store.awaitOutcome(invocationId, ac.signal)).then(
         (o) => {
           open.delete(reqId);
           send(outcomeFrame(reqId, invocationId, o));
@@ -205,12 +205,14 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
             ...(idem !== undefined ? { idempotencyKey: idem as string } : {}),
             ...(headers !== undefined ? { headers: headers as Record<string, string> } : {}),
           });
-          const accepted = await store.accept(request);
+          const ac = new AbortController();
+          const accepted = await store.accept(request, isSend ? {} : { awaitOutcome: ac.signal });
           if (!isSend && accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idem === undefined) {
+            ac.abort();
             throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked');
           }
           send({ id, type: 'accepted', invocationId: accepted.invocationId, status: accepted.status });
-          if (!isSend) awaitResult(id, accepted.invocationId);
+          if (!isSend) awaitResult(id, accepted.invocationId, ac, accepted.outcome);
           return;
         }
         case 'attach': {
