@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
+import { ensureDebianPackage } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { wsServices } from './helpers/ws-services.js';
 
@@ -24,22 +25,6 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-/**
- * Makes sure Debian's chromium is installed: when it is missing and we are root,
- * installs the package (as the quickstart does for redis-server).
- */
-function ensureChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: 'inherit', env });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: 'inherit', env });
-  }
-  if (r.status !== 0 || !existsSync(CHROMIUM)) throw new Error('could not install chromium');
-}
-
 /** The built @latchkey/client, served to the page as ES modules. */
 const CLIENT_DIST = fileURLToPath(new URL('../packages/client/dist/', import.meta.url));
 
@@ -176,7 +161,7 @@ describe('headless Chromium over the native WebSocket', () => {
   let userDataDir: string | undefined;
 
   beforeAll(async () => {
-    ensureChromium();
+    ensureDebianPackage('chromium', () => existsSync(CHROMIUM));
     server = await startServer(redisUrl, prefix, wsServices);
     page = await startPageServer();
     userDataDir = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));

@@ -2,5 +2,5 @@ export { RedisStore, createRedisStore } from './store.js';
 export type { RedisStoreOptions, StoreHooks } from './store.js';
 export { Keys, enc, partitionOf, partitionOfId } from './keys.js';
 export { StoreError, LeaseLostError } from './errors.js';
-export { startLocalRedis, ensureRedisServer, freePort } from './local-redis.js';
+export { startLocalRedis, ensureDebianPackage, ensureRedisServer, freePort } from './local-redis.js';
 export type { LocalRedis, LocalRedisOptions } from './local-redis.js';

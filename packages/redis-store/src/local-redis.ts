@@ -46,8 +46,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-function hasRedisServer(): boolean {
-  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+/**
+ * Makes sure a Debian package is installed: when `present()` is false and we run as root,
+ * installs `pkg` with apt-get (running `apt-get update` first if the install fails).
+ * `hint` completes the error when it cannot.
+ */
+export function ensureDebianPackage(pkg: string, present: () => boolean, hint = ''): void {
+  if (present()) return;
+  if (process.getuid?.() !== 0) throw new Error(`${pkg} is not installed; install the ${pkg} package${hint}`);
+  process.stderr.write(`${pkg} not found: installing the ${pkg} package with apt-get...\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-q', pkg], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '-q', pkg], { stdio: 'inherit', env });
+  }
+  if (r.status !== 0 || !present()) throw new Error(`could not install ${pkg}`);
 }
 
 /**
@@ -55,18 +69,11 @@ function hasRedisServer(): boolean {
  * Debian's `redis-server` package with apt-get.
  */
 export function ensureRedisServer(): void {
-  if (hasRedisServer()) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error('redis-server is not installed; install the redis-server package (or set REDIS_URL)');
-  }
-  process.stderr.write('redis-server not found: installing the redis-server package with apt-get...\n');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'inherit', env });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'inherit', env });
-  }
-  if (r.status !== 0 || !hasRedisServer()) throw new Error('could not install redis-server');
+  ensureDebianPackage(
+    'redis-server',
+    () => spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0,
+    ' (or set REDIS_URL)',
+  );
 }
 
 async function waitReady(url: string, proc: ChildProcess, deadlineMs: number): Promise<void> {
