@@ -80,6 +80,7 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup <s>             warm-up per scenario and system before measuring (default 0.5)
   --request-timeout <s>    a request without an answer after this long is an error (default 30)
   --store-options <json>   extra createRedisStore options for Latchkey, e.g. '{"shards":8}'
+  --cpu-prof <dir>         write a V8 CPU profile of each Latchkey process to <dir> (node --cpu-prof)
   --restate-bin <path>     restate-server binary (default: the one from @restatedev/restate-server)
   --out <file>             JSON results (default bench/results/latest.json)
   --memory                 instead of the scenarios: issue 6's memory run (Latchkey only): short-retention
@@ -113,6 +114,8 @@ interface Options {
   memoryConcurrency: number;
   memorySampleEvery: number;
   memorySettleMs: number;
+  /** Directory for `node --cpu-prof` profiles of the Latchkey processes. */
+  cpuProfDir: string | undefined;
 }
 
 function options(): Options {
@@ -129,6 +132,7 @@ function options(): Options {
       'request-timeout': { type: 'string', default: '30' },
       'fsync-always': { type: 'boolean', default: false },
       'store-options': { type: 'string', default: '{}' },
+      'cpu-prof': { type: 'string' },
       'restate-bin': { type: 'string' },
       out: { type: 'string', default: fileURLToPath(new URL('../results/latest.json', import.meta.url)) },
       memory: { type: 'boolean', default: false },
@@ -179,6 +183,7 @@ function options(): Options {
     memoryConcurrency: positiveInt('memory-concurrency', values['memory-concurrency']),
     memorySampleEvery: positiveInt('memory-sample-every', values['memory-sample-every']),
     memorySettleMs: seconds('memory-settle', values['memory-settle']),
+    cpuProfDir: values['cpu-prof'],
   };
 }
 
@@ -405,7 +410,7 @@ async function main(): Promise<void> {
     const progress = (s: string): void => void process.stderr.write(`${s}\n`);
     if (wants('latchkey') || wants('latchkey-ws')) {
       progress(`starting Latchkey (${opt.latchkeyWorkers} process${opt.latchkeyWorkers > 1 ? 'es' : ''})`);
-      lk = await startLatchkey({ redisUrl, prefix, processes: opt.latchkeyWorkers, storeOptions: opt.storeOptions });
+      lk = await startLatchkey({ redisUrl, prefix, processes: opt.latchkeyWorkers, storeOptions: opt.storeOptions, cpuProfDir: opt.cpuProfDir });
     }
     if (wants('bullmq')) {
       progress('starting the BullMQ worker');

@@ -63,11 +63,12 @@ async function forkReady<M extends { ready: true }>(
   script: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
+  execArgv: string[] = [],
 ): Promise<{ child: ChildProcess; msg: M }> {
   const child = fork(script, [], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    execArgv: [],
+    execArgv,
   });
   const prefix = (s: string): string =>
     s
@@ -107,6 +108,8 @@ export async function startLatchkey(opts: {
   prefix: string;
   processes: number;
   storeOptions: Record<string, unknown>;
+  /** Write a CPU profile of each process into this directory. */
+  cpuProfDir?: string | undefined;
 }): Promise<LatchkeySystem> {
   const children: ChildProcess[] = [];
   const procs: Proc[] = [];
@@ -121,7 +124,7 @@ export async function startLatchkey(opts: {
         LK_REDIS_URL: opts.redisUrl,
         LK_PREFIX: opts.prefix,
         LK_STORE_OPTIONS: JSON.stringify(opts.storeOptions),
-      });
+      }, 60_000, opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []);
       children.push(child);
       procs.push({ name, pid: child.pid });
       urls.push(msg.url);

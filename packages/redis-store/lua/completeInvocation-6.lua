@@ -4,7 +4,8 @@
   KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] state hash  KEYS[4] fence hash
   KEYS[5] due zset  KEYS[6] key inbox list (or unused)
   ARGV: 1 id, 2 epoch, 3 from index, 4 'ok'|'err', 5 value or error JSON ('' = no value),
-        6 partition prefix ("<prefix>:{p}:"), 7 grace ms, 8 outcome channel, 9 completion channel,
+        6 partition prefix ("<prefix>:{p}:"), 7 grace ms, 8 the caller's own outcome channel (its
+        waiters it resolves itself; the other watchers get the outcome published), 9 completion channel,
         10.. batch
   Returns {'ok', nextId or '', nextDs, notify (1 when callers/attachers await delivery), wakes}
   or {'fenced', reason}. Retried after completion by the same epoch: {'ok', '', 0, 0, {}}.
@@ -29,7 +30,5 @@ else
   redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[5], 'ft', now, 'lease', 0)
 end
 local nextId, nds, notify = finish(part, id, now, tonumber(ARGV[7]), KEYS[6], KEYS[4], KEYS[5], KEYS[3])
-local msg = id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5]
-if string.len(msg) > 65536 then msg = id end
-redis.call('PUBLISH', ARGV[8], msg)
+publish_outcome(part, id, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes}

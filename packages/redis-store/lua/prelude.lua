@@ -116,6 +116,20 @@ local function finish(part, id, now, grace, inbox, fence, due, state)
   return nextId, nds, notify
 end
 
+-- Sends a completed invocation's outcome message to the processes waiting for it (each listens
+-- on its own channel, registered in the watcher set), except channel `own`, whose waiters the
+-- caller resolves itself; then forgets the watchers (later ones find the invocation completed).
+local function publish_outcome(part, id, msg, own)
+  local wk = part .. 'ow:' .. id
+  local chans = redis.call('SMEMBERS', wk)
+  if #chans == 0 then return end
+  if string.len(msg) > 65536 then msg = id end
+  for _, ch in ipairs(chans) do
+    if ch ~= own then redis.call('PUBLISH', ch, msg) end
+  end
+  redis.call('DEL', wk)
+end
+
 -- Appends journal entries, fixing sleep due times from the store clock:
 -- a new sleep entry carries the token "@+<ms>" which becomes now + ms.
 -- JSON escaping puts a backslash before every quote inside strings, so the
@@ -214,4 +228,22 @@ local function commit_batch(jk, sk, from, base, part, id, grace, chan)
   apply_ops(sk, base + 2 + n, nops)
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
   return 'ok', comps, wakes, now
+end
+
+-- Leases invocation `id` to `worker` for one attempt and loads what the attempt needs
+-- (startAttempt's 'run' reply). Bumps the fence epoch, so every earlier holder's writes are
+-- refused; the invocation's deadline in `due` becomes the lease's expiry.
+local function lease(inv, journal_key, state_key, fence, due, part, id, mode, rc, worker, lease_ms, now)
+  local ep = redis.call('HINCRBY', fence, 'ep', 1)
+  if mode == 'exclusive' or mode == 'workflow' then redis.call('HSET', fence, 'owner', id) end
+  local expiry = now + tonumber(lease_ms)
+  redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
+  redis.call('ZADD', due, expiry, id)
+  local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
+  local journal = redis.call('LRANGE', journal_key, 0, -1)
+  local state = {}
+  if mode ~= 'service' then state = redis.call('HGETALL', state_key) end
+  local comps = redis.call('HGETALL', part .. 'c:' .. id)
+  local cx = redis.call('HGET', inv, 'cx') == '1' and 1 or 0
+  return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state, comps, cx}
 end

@@ -1,5 +1,5 @@
 --[[
-  Removes a completed invocation early: record, journal, completions, notify set,
+  Removes a completed invocation early: record, journal, completions, notify and watcher sets,
   idempotency record; for a workflow run also its run record, state and promises.
   KEYS[1] invocation hash
   ARGV: 1 id, 2 partition prefix, 3 workflow state key, 4 workflow fence key ('' unless a workflow run)
@@ -10,7 +10,7 @@ local f = redis.call('HMGET', inv, 'st', 'idemk', 'wfk', 'prk')
 if not f[1] then return {'gone'} end
 if f[1] ~= 'completed' then return {'running', f[1]} end
 local part, id = ARGV[2], ARGV[1]
-redis.call('DEL', inv, part .. 'j:' .. id, part .. 'c:' .. id, part .. 'nt:' .. id)
+redis.call('DEL', inv, part .. 'j:' .. id, part .. 'c:' .. id, part .. 'nt:' .. id, part .. 'ow:' .. id)
 redis.call('ZREM', part .. 'due', id)
 if f[2] then redis.call('DEL', f[2]) end
 if f[3] then

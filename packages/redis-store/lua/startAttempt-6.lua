@@ -48,15 +48,4 @@ if st == 'running' then
   rc = redis.call('HINCRBY', inv, 'rc', 1)
   redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
 end
-local ep = redis.call('HINCRBY', KEYS[5], 'ep', 1)
-if keyed then redis.call('HSET', KEYS[5], 'owner', id) end
-local lease = now + tonumber(ARGV[3])
-redis.call('HSET', inv, 'st', 'running', 'lease', lease, 'w', ARGV[2], 'rep', ep)
-redis.call('ZADD', KEYS[6], lease, id)
-local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
-local journal = redis.call('LRANGE', KEYS[2], 0, -1)
-local state = {}
-if mode ~= 'service' then state = redis.call('HGETALL', KEYS[3]) end
-local comps = redis.call('HGETALL', ARGV[5] .. 'c:' .. id)
-local cx = redis.call('HGET', inv, 'cx') == '1' and 1 or 0
-return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state, comps, cx}
+return lease(inv, KEYS[2], KEYS[3], KEYS[5], KEYS[6], ARGV[5], id, mode, rc, ARGV[2], ARGV[3], now)

@@ -7,7 +7,7 @@
   backing off, paused) or tells its worker (running), so the handler sees a
   CancelledError at its next await and runs its compensations.
   KEYS[1] invocation hash  KEYS[2] key inbox (or unused)  KEYS[3] fence hash  KEYS[4] due zset
-  ARGV: 1 id, 2 'kill'|'cancel', 3 partition prefix, 4 grace ms, 5 outcome channel,
+  ARGV: 1 id, 2 'kill'|'cancel', 3 partition prefix, 4 grace ms, 5 (unused),
         6 completion channel, 7 failure JSON, 8 workflow state key ('' unless a workflow)
   Returns {'gone'}, {'done'}, {'signalled'}, {'wake', {id, ds, svc, key, mode}} or
   {'terminated', nextId, nextDs, notify}.
@@ -38,5 +38,5 @@ redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[7], 'ft', now, 'lease', 0
 -- Tell a running attempt to stop at once (its writes are already fenced off).
 redis.call('PUBLISH', ARGV[6], id .. '\nstop')
 local nextId, nds, notify = finish(part, id, now, grace, KEYS[2], KEYS[3], KEYS[4], ARGV[8])
-redis.call('PUBLISH', ARGV[5], id .. '\nerr\n' .. ARGV[7])
+publish_outcome(part, id, id .. '\nerr\n' .. ARGV[7], '')
 return {'terminated', nextId, nds, notify}

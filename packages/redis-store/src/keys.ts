@@ -15,13 +15,14 @@
  * <prefix>:{<p>}:idem:<svc>:<key>:<h>:<i>  idempotency record -> invocation id
  * <prefix>:{<p>}:c:<id>                    completions hash (journal index -> completion JSON)
  * <prefix>:{<p>}:nt:<id>                   notify set ('<invocationId>:<index>' awaiting this outcome)
+ * <prefix>:{<p>}:ow:<id>                   outcome watchers: channels of the processes waiting for this outcome
  * <prefix>:{<p>}:pr:<svc>:<key>            workflow durable promises (name -> completion JSON)
  * <prefix>:{<p>}:pr:<svc>:<key>:w          names of the waiter sets of those promises
  * <prefix>:{<p>}:pw:<svc>:<key>:<name>     waiters of one workflow promise ('<invocationId>:<index>')
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
  * <prefix>:boot                            boot marker
- * <prefix>:done                            pub/sub channel of outcomes (ingress waiters)
+ * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
  * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
@@ -114,6 +115,9 @@ export class Keys {
   notify(p: number, id: string): string {
     return `${this.part(p)}nt:${id}`;
   }
+  watchers(p: number, id: string): string {
+    return `${this.part(p)}ow:${id}`;
+  }
   promises(p: number, svc: string, key: string): string {
     return `${this.part(p)}pr:${this.objectSuffix(svc, key)}`;
   }
@@ -130,8 +134,9 @@ export class Keys {
   get boot(): string {
     return `${this.prefix}:boot`;
   }
-  get channel(): string {
-    return `${this.prefix}:done`;
+  /** The channel on which one process (store instance) hears the outcomes it waits for. */
+  outcomeChannel(workerId: string): string {
+    return `${this.prefix}:done:${workerId}`;
   }
   /** BullMQ prefix of mailbox shard n (its own hash tag). */
   queuePrefix(shard: number): string {

@@ -5,7 +5,7 @@ const LUA_DIR = new URL('../lua/', import.meta.url);
 
 /** Script names, as files `lua/<name>-<numKeys>.lua`. */
 const SCRIPTS = {
-  acceptInvocation: 5,
+  acceptInvocation: 8,
   startAttempt: 6,
   commitEntries: 4,
   suspendInvocation: 5,
@@ -20,6 +20,7 @@ const SCRIPTS = {
   patchState: 2,
   attachInvocation: 1,
   ackDeliveries: 2,
+  watchOutcome: 1,
 } as const;
 
 /** A script name. */

@@ -30,6 +30,7 @@ import type {
 import { LeaseLostError, StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
 import { parseAwakeableId } from '@latchkey/core/internal';
+import { coalesceWrites } from './coalesce.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 
 /** Fault-injection points for crash tests: each runs synchronously at its point. */
@@ -73,10 +74,28 @@ export interface RedisStoreOptions {
    * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
    */
   localDispatch?: boolean;
+  /**
+   * Send the commands issued within one event-loop turn in one socket write (default true; see
+   * `coalesceWrites`). Turn off only to compare.
+   */
+  coalesceWrites?: boolean;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
   logger?: Pick<Console, 'warn' | 'error' | 'info'>;
+}
+
+/** Random bytes for ids, drawn 23 at a time from a pool refilled in large blocks (one RNG call per 256 ids). */
+const ID_BYTES = 23;
+let idPool = Buffer.alloc(0);
+let idPoolAt = 0;
+function randomId(): Buffer {
+  if (idPoolAt + ID_BYTES > idPool.length) {
+    idPool = randomBytes(ID_BYTES * 256);
+    idPoolAt = 0;
+  }
+  idPoolAt += ID_BYTES;
+  return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
 }
 
 interface JobData {
@@ -96,6 +115,15 @@ interface ScriptKeys {
   due: string;
 }
 
+/** The local fast path of a process's worker: attempts it starts itself, up to `capacity`. */
+interface LocalDispatch {
+  executor: Executor;
+  capacity: number;
+  active: number;
+  closing: boolean;
+  idle?: () => void;
+}
+
 interface Waiter {
   resolve: (o: Outcome) => void;
   reject: (e: unknown) => void;
@@ -112,6 +140,7 @@ const DEFAULTS = {
   stalledIntervalMs: 2000,
   maxStalledCount: 1,
   localDispatch: true,
+  coalesceWrites: true,
 };
 
 function toSerializedError(json: string): SerializedError {
@@ -203,11 +232,13 @@ export class RedisStore implements Store {
   readonly attempts = new Map<string, RedisAttempt>();
   private readonly workers: Worker[] = [];
   /** The local fast path of this process's worker (see `dispatch`). */
-  private local: { executor: Executor; capacity: number; active: number; closing: boolean; idle?: () => void } | undefined;
+  private local: LocalDispatch | undefined;
   private bootMarker: string | undefined;
   private initialized = false;
   private closed = false;
   private readonly workerId: string;
+  /** The channel on which this process hears the outcomes it waits for (see `watchOutcome`). */
+  private readonly outcomeChannel: string;
   private readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   /** What Redis reported at start-up. */
   persistence: { aof: boolean; appendfsync: string } = { aof: false, appendfsync: '' };
@@ -221,9 +252,12 @@ export class RedisStore implements Store {
     this.opts = o as unknown as typeof DEFAULTS & RedisStoreOptions;
     this.keys = new Keys(this.opts.prefix);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // Unique per instance even when two share a workerId.
+    this.outcomeChannel = this.keys.outcomeChannel(`${this.workerId}:${randomUUID().slice(0, 8)}`);
     this.logger = options.logger ?? console;
     const common: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true, ...options.redisOptions };
-    this.redis = defineScripts(new Redis(url, common));
+    const redis = new Redis(url, common);
+    this.redis = defineScripts(this.opts.coalesceWrites ? coalesceWrites(redis) : redis);
     this.sub = new Redis(url, common);
     this.redis.on('error', () => undefined);
     this.sub.on('error', () => undefined);
@@ -267,9 +301,9 @@ export class RedisStore implements Store {
     const marker = await this.redis.get(this.keys.boot);
     this.bootMarker = marker ?? undefined;
     this.redis.on('ready', () => void this.checkBootMarker());
-    this.sub.on('message', (ch: string, msg: string) => (ch === this.keys.channel ? this.onDone(msg) : this.onCompletion(msg)));
+    this.sub.on('message', (ch: string, msg: string) => (ch === this.outcomeChannel ? this.onDone(msg) : this.onCompletion(msg)));
     this.sub.on('ready', () => void this.recheckWaiters());
-    await this.sub.subscribe(this.keys.channel, this.keys.completionChannel);
+    await this.sub.subscribe(this.outcomeChannel, this.keys.completionChannel);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -296,14 +330,15 @@ export class RedisStore implements Store {
     if (this.wiped) throw new StoreError('Redis was wiped or replaced while Latchkey ran; refusing new invocations', 'REDIS_WIPED');
     const { service, handler, key } = req.target;
     // One draw: the first byte picks a partition when the target does not, the rest is the id.
-    const random = randomBytes(23);
+    const random = randomId();
     const id = newInvocationId(this.partitionFor(req.target, req.idempotencyKey, random[0]!), random.subarray(1));
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
     // have completed yet, so it needs no read afterwards.
     const wait = options.awaitOutcome ? this.waitFor(id, options.awaitOutcome) : undefined;
     let accepted: Accepted & { fresh: boolean };
     try {
-      accepted = await this.acceptWithId({
+      accepted = await this.acceptWithId(
+        {
       id,
       service,
       handler,
@@ -316,7 +351,7 @@ export class RedisStore implements Store {
       journalRetentionMs: req.journalRetentionMs,
       idempotencyRetentionMs: req.idempotencyRetentionMs,
       workflowRetentionMs: req.workflowRetentionMs,
-    });
+    }, wait !== undefined);
     } catch (e) {
       wait?.waiter.drop();
       throw e;
@@ -355,33 +390,66 @@ export class RedisStore implements Store {
     return accepted;
   }
 
-  /** Runs the accept script for an invocation with a chosen id; `fresh` when this call created it. */
-  private async acceptWithId(req: OutgoingInvocation): Promise<Accepted & { fresh: boolean }> {
+  /**
+   * Runs the accept script for an invocation with a chosen id; `fresh` when this call created it.
+   * With a free local worker slot the same script also starts the attempt when the invocation is
+   * ready at once, saving the start script's round trip (see `dispatch` for the fast path).
+   */
+  private async acceptWithId(req: OutgoingInvocation, watch = false): Promise<Accepted & { fresh: boolean }> {
     const p = partitionOfId(req.id, this.opts.partitions);
     if (p === undefined) throw new StoreError(`malformed invocation id ${req.id}`, 'INVALID_ID');
     const k = this.keys;
     const keyed = req.key !== undefined;
     const idem = req.idempotencyKey ?? '';
     const member = req.caller ? `${req.caller.id}:${req.caller.index}` : '';
-    const res = (await this.redis.acceptInvocation(
-      k.inv(p, req.id),
-      keyed ? k.inbox(p, req.service, req.key!) : k.unused(p),
-      idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
-      keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
-      k.due(p),
-      req.id, req.service, req.handler, req.key ?? '', req.mode, req.input, idem,
-      JSON.stringify(req.headers ?? {}),
-      Math.max(0, Math.round(req.delayMs ?? 0)),
-      this.opts.graceMs,
-      JSON.stringify({
-        journal: req.journalRetentionMs ?? 86_400_000,
-        idempotency: req.idempotencyRetentionMs ?? 86_400_000,
-        workflow: req.workflowRetentionMs ?? 86_400_000,
-      }),
-      k.part(p),
-      member,
-      req.mode === 'workflow' && keyed ? k.promises(p, req.service, req.key!) : '',
-    )) as string[];
+    const data: JobData = { i: req.id, s: req.service, k: req.key ?? '', m: req.mode };
+    const ks = this.scriptKeys(data);
+    const local = (req.delayMs ?? 0) > 0 ? undefined : this.reserveLocal();
+    // As in processData: completions published between the script and the attempt listening are kept.
+    const ownsEarly = local !== undefined && !this.early.has(req.id);
+    if (ownsEarly) this.early.set(req.id, []);
+    const unreserve = (): void => {
+      if (ownsEarly) this.releaseEarly(req.id);
+      if (local) this.releaseLocal(local);
+    };
+    let res: string[];
+    try {
+      res = (await this.redis.acceptInvocation(
+        ks.inv,
+        keyed ? k.inbox(p, req.service, req.key!) : k.unused(p),
+        idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
+        keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
+        ks.due,
+        ks.journal,
+        ks.state,
+        ks.fence,
+        req.id, req.service, req.handler, req.key ?? '', req.mode, req.input, idem,
+        JSON.stringify(req.headers ?? {}),
+        Math.max(0, Math.round(req.delayMs ?? 0)),
+        this.opts.graceMs,
+        JSON.stringify({
+          journal: req.journalRetentionMs ?? 86_400_000,
+          idempotency: req.idempotencyRetentionMs ?? 86_400_000,
+          workflow: req.workflowRetentionMs ?? 86_400_000,
+        }),
+        k.part(p),
+        member,
+        req.mode === 'workflow' && keyed ? k.promises(p, req.service, req.key!) : '',
+        local ? this.workerId : '',
+        this.opts.leaseMs,
+        watch ? this.outcomeChannel : '',
+      )) as string[];
+    } catch (e) {
+      unreserve();
+      throw e;
+    }
+    if (res[0] === 'run') {
+      void this.runLeased(data, ks, res, local!.executor)
+        .catch(() => undefined)
+        .finally(unreserve);
+      return { invocationId: req.id, status: 'Accepted', fresh: true };
+    }
+    unreserve();
     const deliverNow = async (completionJson: string | undefined): Promise<void> => {
       if (completionJson && req.caller) {
         await this.deliver(req.caller.id, req.caller.index, JSON.parse(completionJson) as Completion);
@@ -472,22 +540,31 @@ export class RedisStore implements Store {
     if (members.length > 0) await this.redis.ackDeliveries(k.notify(p, invocationId), k.due(p), invocationId, ...members);
   }
 
+  /** Takes a slot of this process's local fast path, or undefined when none is free. */
+  private reserveLocal(): LocalDispatch | undefined {
+    const local = this.local;
+    if (!local || local.closing || local.active >= local.capacity || this.wiped) return undefined;
+    local.active++;
+    return local;
+  }
+
+  private releaseLocal(local: LocalDispatch): void {
+    local.active--;
+    if (local.active === 0) local.idle?.();
+  }
+
   /** Adds the mailbox job that wakes a worker for an invocation. */
   private async dispatch(data: JobData, ds: number, delayMs: number, suffix = ''): Promise<void> {
     const p = partitionOfId(data.i, this.opts.partitions);
     if (p === undefined) return;
-    const local = this.local;
-    if (delayMs <= 0 && local && !local.closing && local.active < local.capacity && !this.wiped) {
+    const local = delayMs <= 0 ? this.reserveLocal() : undefined;
+    if (local) {
       // Fast path: this process has a free worker slot, so it starts the attempt itself instead of a
       // mailbox round trip. A crash here is covered like a lost job: the invocation's deadline in
       // `due` passes and the reconciler dispatches it again.
-      local.active++;
       void this.processData(data, local.executor)
         .catch(() => undefined)
-        .finally(() => {
-          local.active--;
-          if (local.active === 0) local.idle?.();
-        });
+        .finally(() => this.releaseLocal(local));
       return;
     }
     const q = this.queues[p % this.opts.shards]!;
@@ -507,8 +584,9 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Registers a waiter for an invocation's outcome (resolved by the `done` channel). Callers
-   * read the outcome once after registering unless the invocation cannot have completed yet.
+   * Registers a waiter for an invocation's outcome in this process: resolved from this process's
+   * outcome channel, or directly when this process completes the invocation. Callers then make
+   * the process a watcher (`checkNow`), unless the accept script registers it for a fresh call.
    */
   private waitFor(invocationId: string, signal?: AbortSignal): { promise: Promise<Outcome>; waiter: Waiter & { drop(): void } } {
     let set = this.waiters.get(invocationId);
@@ -541,14 +619,40 @@ export class RedisStore implements Store {
     return { promise, waiter };
   }
 
-  /** Resolves a registered waiter at once if the invocation has already completed. */
+  /**
+   * Makes this process a watcher of an invocation's outcome, resolving the registered waiter at
+   * once when the invocation has already completed.
+   */
   private checkNow(invocationId: string, waiter: Waiter): void {
-    this.readOutcome(invocationId).then(
+    this.watchOutcome(invocationId).then(
       (o) => {
         if (o) waiter.resolve(o);
       },
       (e: unknown) => waiter.reject(e),
     );
+  }
+
+  /**
+   * Registers this process's outcome channel with an invocation (the completing script
+   * publishes there), or returns the outcome when the invocation has already completed.
+   */
+  private async watchOutcome(invocationId: string): Promise<Outcome | undefined> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return undefined;
+    const r = (await this.redis.watchOutcome(this.keys.inv(p, invocationId), invocationId, this.keys.part(p), this.outcomeChannel)) as string[];
+    if (r[0] !== 'completed') return undefined;
+    return r[1] === 'err' ? { ok: false, error: toSerializedError(r[2]!) } : { ok: true, value: r[2] === '' ? undefined : r[2] };
+  }
+
+  /** @internal Resolves this process's waiters for an invocation it just completed itself. */
+  resolveWaiters(invocationId: string, outcome: Outcome): void {
+    const set = this.waiters.get(invocationId);
+    if (set) for (const w of [...set]) w.resolve(outcome);
+  }
+
+  /** @internal The channel this process's waiters hear outcomes on. */
+  get ownOutcomeChannel(): string {
+    return this.outcomeChannel;
   }
 
   /** The outcome of a completed invocation, or undefined. */
@@ -630,7 +734,8 @@ export class RedisStore implements Store {
   private async recheckWaiters(): Promise<void> {
     for (const [id, set] of this.waiters) {
       try {
-        const o = await this.readOutcome(id);
+        // Registers again too: a Redis restart may have lost the registration.
+        const o = await this.watchOutcome(id);
         if (o) for (const w of [...set]) w.resolve(o);
       } catch {
         // reconnecting again; the next ready re-checks
@@ -716,7 +821,7 @@ export class RedisStore implements Store {
     }
     const timer = setInterval(() => void this.reconcile(), this.opts.reconcileIntervalMs);
     timer.unref();
-    const local = { executor, capacity: concurrency * this.opts.shards, active: 0, closing: false } as NonNullable<RedisStore['local']>;
+    const local: LocalDispatch = { executor, capacity: concurrency * this.opts.shards, active: 0, closing: false };
     if (this.opts.localDispatch) this.local = local;
     return {
       close: async (timeoutMs = 30_000) => {
@@ -848,6 +953,11 @@ export class RedisStore implements Store {
       return;
     }
     if (kind !== 'run') return;
+    await this.runLeased(data, ks, res, executor);
+  }
+
+  /** Runs an attempt from a start script's 'run' reply (startAttempt, or acceptInvocation's fast path). */
+  private async runLeased(data: JobData, ks: ScriptKeys, res: unknown[], executor: Executor): Promise<void> {
     const epoch = res[1] as string;
     const now = Number(res[3]);
     const stateFlat = res[11] as string[];
@@ -913,7 +1023,7 @@ export class RedisStore implements Store {
     const k = this.keys;
     const r = (await this.redis.terminateInvocation(
       c.inv, c.inbox, c.fence, c.due,
-      id, kind, k.part(c.p), this.opts.graceMs, k.channel, k.completionChannel,
+      id, kind, k.part(c.p), this.opts.graceMs, '', k.completionChannel,
       JSON.stringify(kind === 'kill' ? KILLED : CANCELLED),
       c.mode === 'workflow' ? k.state(c.p, c.svc, c.key) : '',
     )) as unknown[];
@@ -1203,10 +1313,12 @@ class RedisAttempt implements Attempt {
       this.invocation.id, this.epoch, fromIndex,
       outcome.ok ? 'ok' : 'err',
       outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      k.part(this.ks.p), this.store.options.graceMs, k.channel, k.completionChannel,
+      k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
       ...batchArgs(entries, ops, eff.args),
     )) as unknown[];
     if (r[0] !== 'ok') this.lost(String(r[1]));
+    // The script published the outcome to every other watcher; this process's own it resolves here.
+    this.store.resolveWaiters(this.invocation.id, outcome);
     this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
     this.performOutbox(eff.members);
     const next = String(r[1]);

@@ -7,11 +7,15 @@
   KEYS[5] partition due zset   {p}:due
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
-        13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow)
+        13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
+        15 worker id to start the attempt at once ('' for no), 16 lease ms,
+        17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome)
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
     {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+    {'run', ...}                                    accepted and, being ready with ARGV 15 set, leased to
+                                                    that worker for its first attempt (startAttempt's reply)
   A caller (ARGV 13) is registered in the invocation's notify set (also on 'dup'/'exists'); when
   that invocation has already completed, its completion is returned for immediate delivery.
   Invariant: an exclusive/workflow invocation enters its key's inbox in acceptance order,
@@ -65,4 +69,8 @@ redis.call('HSET', KEYS[1], 'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode'
 if idem ~= '' then redis.call('HSET', KEYS[1], 'idemk', KEYS[3]) end
 if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4], 'prk', ARGV[14]) end
 if member ~= '' then redis.call('SADD', part .. 'nt:' .. id, member) end
+if ARGV[17] ~= '' then redis.call('SADD', part .. 'ow:' .. id, ARGV[17]) end
+if st == 'ready' and ARGV[15] ~= '' then
+  return lease(KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[5], part, id, mode, 0, ARGV[15], ARGV[16], now)
+end
 return {'ok', st, 1, delay}
