@@ -3,10 +3,19 @@
 // once with the inactivity timeout forced to 0 ("always suspend": every wait
 // suspends and resumes by replay). Starts a private redis-server when REDIS_URL
 // is unset (see test/setup/global-redis.ts). Prints "N passed, N failed".
+// First type-checks the test code (test/tsconfig.json): vitest only strips types.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+const typecheck = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'test/tsconfig.json'], {
+  stdio: 'inherit',
+});
+if (typecheck.status !== 0) {
+  console.error('\ntype errors in the test code (tsc -p test/tsconfig.json): fix them first; no test was run');
+  process.exit(typecheck.status || 1);
+}
 
 const extra = process.argv.slice(2);
 const modes = process.env.LK_TEST_MODES ? process.env.LK_TEST_MODES.split(',') : ['default', 'always-suspend'];

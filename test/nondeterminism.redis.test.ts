@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   handlers,
   object,
+  type HandlerDefinitionOptions,
   type LatchkeyServer,
   type ObjectContext,
   type ObjectSharedContext,
@@ -16,7 +17,7 @@ import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js
 const redisUrl = inject('redisUrl');
 
 /** Attempt 2 ends the invocation: the non-determinism failure is not retried forever. */
-const killAfterTwo = { retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' as const, initialInterval: 10 } };
+const killAfterTwo: HandlerDefinitionOptions = { retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill', initialInterval: 10 } };
 
 /** Closure executions per (handler, key), to show what attempt 2 did and did not run. */
 const executed = new Map<string, number>();

@@ -33,7 +33,7 @@ describe('virtual objects: cart and inventory', () => {
     // 20 concurrent adds to one cart: every one applied, each answer a consistent step.
     const answers = await Promise.all(Array.from({ length: 20 }, () => call(`/cart/${who}/add`, { sku: mug, qty: 1 })));
     expect(answers.every((a) => a.status === 200)).toBe(true);
-    expect(answers.map((a) => (a.body as Record<string, number>)[mug]).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(answers.map((a) => Number((a.body as Record<string, number>)[mug])).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await call(`/cart/${who}/add`, { sku: tea, qty: 2 });
     expect((await call(`/cart/${who}/add`, { sku: tea, qty: -1 })).status).toBe(400);
     expect((await call(`/cart/${who}/get`)).body).toEqual({ [mug]: 20, [tea]: 2 });

@@ -75,7 +75,7 @@ const nested = setup({
       invoke: {
         src: fromPromise(async ({ input }: { input: number }) => input * 2),
         input: ({ context }) => context.squared!,
-        onDone: { target: 'finished', actions: assign({ doubled: ({ event }) => event.output }) },
+        onDone: { target: 'finished', actions: assign({ doubled: ({ event }) => event.output as number }) },
       },
     },
     finished: { type: 'final' },
