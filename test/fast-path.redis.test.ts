@@ -1,0 +1,220 @@
+/**
+ * The fast paths of one `serve()` process (ARCHITECTURE.md "Local fast path", "Write coalescing",
+ * "Result delivery"), observed on the real Redis:
+ * - a fresh call is leased to the accepting process by its accept script: two scripts per call;
+ * - outcomes are published only to the processes watching them: nothing for a send or for a call
+ *   run where it was accepted, one message to the ingress's channel for a call run elsewhere;
+ * - a worker killed right after an accept leased to it loses that attempt, not the invocation;
+ * - the commands of one event-loop turn are held in the socket and leave together, in order.
+ */
+import { connect, type Socket } from 'node:net';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { LatchkeyServer } from '@latchkey/core';
+import { createRedisStore, type RedisStore } from '@latchkey/redis-store';
+import { greeter } from '../examples/quickstart/src/services.js';
+import { services } from './fixtures/crash-services.mjs';
+import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+
+const redisUrl = inject('redisUrl');
+const ENV = { LK_SERVICES: 'crash-services.mjs' };
+
+/** What MONITOR saw: top-level script calls and PUBLISH commands (also those run inside scripts). */
+interface Seen {
+  scripts: string[][];
+  publish: string[][];
+}
+
+/**
+ * Starts MONITOR on a raw socket; `seen` fills as commands run. (ioredis's `monitor()` can take
+ * the first monitor lines for replies when they arrive with MONITOR's own OK on a busy server.)
+ */
+async function watchCommands(sockets: Socket[]): Promise<Seen> {
+  const { hostname, port } = new URL(redisUrl);
+  const sock = connect(Number(port), hostname);
+  sockets.push(sock);
+  const seen: Seen = { scripts: [], publish: [] };
+  let buf = '';
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      let nl: number;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (line === '+OK') {
+          resolve();
+          continue;
+        }
+        // +<time> [<db> <source>] "arg" "arg" ...
+        const m = /^\+\S+ \[\d+ (\S+)\] (.*)$/.exec(line);
+        if (!m) continue;
+        const args = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => unescapeMonitorArg(a[1]!));
+        const name = args[0]?.toLowerCase();
+        // ioredis sends a script's first call on a connection as EVAL, later ones as EVALSHA.
+        if ((name === 'evalsha' || name === 'eval') && m[1] !== 'lua') seen.scripts.push(args);
+        if (name === 'publish') seen.publish.push(args);
+      }
+    });
+    sock.write('MONITOR\r\n');
+  });
+  return seen;
+}
+
+/** Undoes MONITOR's quoting of one argument (\", \\, \n, \r, \t, \xHH). */
+function unescapeMonitorArg(s: string): string {
+  return s.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) =>
+    e[0] === 'x' ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' } as Record<string, string>)[e] ?? e,
+  );
+}
+
+/** The script calls whose first ARGV is the invocation id (the scripts that work on it). */
+function scriptsFor(seen: Seen, id: string): string[][] {
+  return seen.scripts.filter((a) => a[3 + Number(a[2])] === id);
+}
+
+/** Outcome publishes (`<prefix>:done:<process>` channels) that name the invocation. */
+function outcomePublishes(seen: Seen, prefix: string, id: string): string[][] {
+  return seen.publish.filter((a) => String(a[1]).startsWith(`${prefix}:done:`) && String(a[2]).startsWith(`${id}\n`));
+}
+
+describe('the fast paths of one process', () => {
+  const prefix = newPrefix();
+  const conns: Redis[] = [];
+  const sockets: Socket[] = [];
+  const workers: WorkerProcess[] = [];
+  let server: LatchkeyServer | undefined;
+
+  afterEach(async () => {
+    for (const w of workers) await w.kill('SIGKILL');
+    workers.length = 0;
+    await server?.close();
+    server = undefined;
+    for (const c of conns) c.disconnect();
+    conns.length = 0;
+    for (const s of sockets) s.destroy();
+    sockets.length = 0;
+  });
+  afterAll(async () => {
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  it('starts a fresh call inside its accept script and publishes no outcome', async () => {
+    server = await startServer(redisUrl, prefix, [greeter]);
+    const seen = await watchCommands(sockets);
+    const r = await post(server.url, '/greeter/greet', { name: 'Ada' });
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('Hello, Ada!');
+    const id = r.headers.get('x-restate-id')!;
+    // The reply can overtake MONITOR's stream: wait for the completion script to show up.
+    const scripts = await until('the completion script in MONITOR', () => {
+      const s = scriptsFor(seen, id);
+      return s.some((a) => a[3 + Number(a[2]) + 3] === 'ok') ? s : undefined;
+    });
+    // accept (8 keys) leased the invocation, then the step's commit (4 keys) and the completion
+    // (6 keys): no startAttempt (6 keys) in between.
+    expect(scripts.map((a) => Number(a[2]))).toEqual([8, 4, 6]);
+    expect(outcomePublishes(seen, prefix, id)).toEqual([]);
+    const info = await server.store.describe(id);
+    expect(info).toMatchObject({ status: 'completed', attempts: 0 });
+  });
+
+  it('publishes nothing for a send, and nothing is left watching it', async () => {
+    server = await startServer(redisUrl, prefix, [greeter]);
+    const seen = await watchCommands(sockets);
+    const r = await post(server.url, '/greeter/greet/send', { name: 'Bob' });
+    expect(r.status).toBe(202);
+    const id = (r.body as { invocationId: string }).invocationId;
+    await until('the send to complete', async () => (await server!.store.describe(id))?.status === 'completed');
+    await until('the completion script in MONITOR', () => scriptsFor(seen, id).length >= 3);
+    expect(scriptsFor(seen, id).map((a) => Number(a[2]))).toEqual([8, 4, 6]);
+    expect(outcomePublishes(seen, prefix, id)).toEqual([]);
+    const r2 = new Redis(redisUrl);
+    conns.push(r2);
+    expect(await r2.keys(`${prefix}:{*}:ow:${id}`)).toEqual([]);
+  });
+
+  it("publishes a call's outcome once, to the ingress's own channel, when another process ran it", async () => {
+    server = await startServer(redisUrl, prefix, services, { workers: false });
+    workers.push(await spawnWorker(redisUrl, prefix, { env: ENV }));
+    const seen = await watchCommands(sockets);
+    const r = await post(server.url, '/stally/work', 'z');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('done:z:1');
+    const id = r.headers.get('x-restate-id')!;
+    const pubs = outcomePublishes(seen, prefix, id);
+    expect(pubs).toHaveLength(1);
+    expect(pubs[0]![2]).toBe(`${id}\nok\n"done:z:1"`);
+    // The worker's completion published it; the watcher set is gone with it.
+    const r2 = new Redis(redisUrl);
+    conns.push(r2);
+    expect(await r2.keys(`${prefix}:{*}:ow:${id}`)).toEqual([]);
+    // A second waiter attaching after completion gets the outcome from its registration.
+    const again = await server.store.awaitOutcome(id);
+    expect(again).toEqual({ ok: true, value: '"done:z:1"' });
+    expect(outcomePublishes(seen, prefix, id)).toHaveLength(1);
+  });
+
+  it('loses only the attempt when the process dies right after its accept leased the invocation', async () => {
+    // This worker has the ingress too, so its accept script leases the call to it; it SIGKILLs
+    // itself as the attempt starts, before answering the client.
+    const doomed = await spawnWorker(redisUrl, prefix, { env: ENV, ingress: true, fault: 'after-start:work' });
+    workers.push(doomed);
+    const headers = { 'idempotency-key': 'fast-path-crash' };
+    await expect(post(`http://127.0.0.1:${doomed.port}`, '/stally/work', 'c', headers)).rejects.toThrow();
+    expect(await doomed.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(doomed.output.some((l) => l.includes('FAULT after-start:work'))).toBe(true);
+
+    // The invocation was accepted durably and leased: a healthy worker takes it over after the
+    // lease expires, and the retried call (same idempotency key) latches on to it.
+    server = await startServer(redisUrl, prefix, services, { workers: false });
+    workers.push(await spawnWorker(redisUrl, prefix, { env: ENV }));
+    const r = await post(server.url, '/stally/work', 'c', headers);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('done:c:1'); // the step ran once: the crash came before it
+    const id = r.headers.get('x-restate-id')!;
+    const info = await server.store.describe(id);
+    expect(info?.attempts).toBe(1);
+    expect(info?.lastFailure?.code).toBe('WORKER_LOST');
+  });
+});
+
+describe('write coalescing', () => {
+  const prefix = newPrefix();
+  const stores: RedisStore[] = [];
+  afterEach(async () => {
+    for (const s of stores) await s.close();
+    stores.length = 0;
+  });
+  afterAll(async () => {
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  async function store(coalesceWrites: boolean): Promise<RedisStore> {
+    const s = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, coalesceWrites, logger: quietLogger });
+    stores.push(s);
+    await s.init();
+    return s;
+  }
+
+  it("holds one turn's commands in the socket until the turn ends, then answers them in order", async () => {
+    const s = await store(true);
+    const key = `${prefix}:n`;
+    const replies = Array.from({ length: 50 }, () => s.redis.incr(key));
+    // All 50 are buffered in the corked socket, none written yet.
+    expect(s.redis.stream.writableCorked).toBe(1);
+    expect(s.redis.stream.writableLength).toBeGreaterThan(50 * 'INCR'.length);
+    expect(await Promise.all(replies)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(s.redis.stream.writableCorked).toBe(0);
+    expect(s.redis.stream.writableLength).toBe(0);
+  });
+
+  it('writes each command at once when turned off', async () => {
+    const s = await store(false);
+    const key = `${prefix}:m`;
+    const replies = Array.from({ length: 5 }, () => s.redis.incr(key));
+    expect(s.redis.stream.writableCorked).toBe(0);
+    expect(await Promise.all(replies)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
