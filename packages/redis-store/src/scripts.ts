@@ -5,7 +5,7 @@ const LUA_DIR = new URL('../lua/', import.meta.url);
 
 /** Script names, as files `lua/<name>-<numKeys>.lua`. */
 const SCRIPTS = {
-  acceptInvocation: 8,
+  acceptInvocation: 7,
   startAttempt: 6,
   commitEntries: 4,
   suspendInvocation: 5,

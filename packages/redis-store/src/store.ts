@@ -98,6 +98,13 @@ function randomId(): Buffer {
   return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
 }
 
+/** A state hash from a flat HGETALL reply. */
+function stateMap(flat: string[]): Map<string, string> {
+  const state = new Map<string, string>();
+  for (let i = 0; i < flat.length; i += 2) state.set(flat[i]!, flat[i + 1]!);
+  return state;
+}
+
 interface JobData {
   i: string;
   s: string;
@@ -420,7 +427,6 @@ export class RedisStore implements Store {
         idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
         keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
         ks.due,
-        ks.journal,
         ks.state,
         ks.fence,
         req.id, req.service, req.handler, req.key ?? '', req.mode, req.input, idem,
@@ -444,7 +450,23 @@ export class RedisStore implements Store {
       throw e;
     }
     if (res[0] === 'run') {
-      void this.runLeased(data, ks, res, local!.executor)
+      // Leased by the accept script: a fresh invocation, so everything but the epoch, the clock and
+      // the key's state is known here.
+      const now = Number(res[2]);
+      const inv: StartedInvocation = {
+        id: req.id,
+        target: { service: req.service, handler: req.handler, ...(keyed ? { key: req.key! } : {}) },
+        mode: req.mode,
+        input: req.input,
+        headers: req.headers ?? {},
+        attempt: 1,
+        journal: [],
+        state: stateMap(res[3] as unknown as string[]),
+        now,
+        completions: new Map(),
+        cancelRequested: false,
+      };
+      void this.runAttempt(data, ks, inv, res[1]!, now, local!.executor)
         .catch(() => undefined)
         .finally(unreserve);
       return { invocationId: req.id, status: 'Accepted', fresh: true };
@@ -956,13 +978,10 @@ export class RedisStore implements Store {
     await this.runLeased(data, ks, res, executor);
   }
 
-  /** Runs an attempt from a start script's 'run' reply (startAttempt, or acceptInvocation's fast path). */
+  /** Runs an attempt from startAttempt's 'run' reply. */
   private async runLeased(data: JobData, ks: ScriptKeys, res: unknown[], executor: Executor): Promise<void> {
     const epoch = res[1] as string;
     const now = Number(res[3]);
-    const stateFlat = res[11] as string[];
-    const state = new Map<string, string>();
-    for (let i = 0; i < stateFlat.length; i += 2) state.set(stateFlat[i]!, stateFlat[i + 1]!);
     const inv: StartedInvocation = {
       id: data.i,
       target: { service: res[6] as string, handler: res[7] as string, ...(res[8] ? { key: res[8] as string } : {}) },
@@ -971,11 +990,16 @@ export class RedisStore implements Store {
       headers: JSON.parse(res[5] as string) as Record<string, string>,
       attempt: Number(res[2]),
       journal: (res[10] as string[]).map((e) => JSON.parse(e) as Entry),
-      state,
+      state: stateMap(res[11] as string[]),
       now,
       completions: parseCompletions(res[12]),
       cancelRequested: Number(res[13]) === 1,
     };
+    await this.runAttempt(data, ks, inv, epoch, now, executor);
+  }
+
+  /** Runs one leased attempt with the executor. */
+  private async runAttempt(data: JobData, ks: ScriptKeys, inv: StartedInvocation, epoch: string, now: number, executor: Executor): Promise<void> {
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
     const attempt = new RedisAttempt(this, ks, data, inv, epoch, now);
     this.attempts.set(inv.id, attempt);

@@ -5,6 +5,8 @@
   KEYS[3] idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
   KEYS[4] workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow'; else unused)
   KEYS[5] partition due zset   {p}:due
+  KEYS[6] state hash (objects and workflows; else unused)
+  KEYS[7] fence hash (the key's meta for exclusive/workflow, else = KEYS[1]; as startAttempt's KEYS[5])
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
         13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
@@ -14,8 +16,9 @@
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
     {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
-    {'run', ...}                                    accepted and, being ready with ARGV 15 set, leased to
-                                                    that worker for its first attempt (startAttempt's reply)
+    {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
+                                                    that worker for its first attempt (as startAttempt would;
+                                                    the caller knows the rest, the journal is empty)
   A caller (ARGV 13) is registered in the invocation's notify set (also on 'dup'/'exists'); when
   that invocation has already completed, its completion is returned for immediate delivery.
   Invariant: an exclusive/workflow invocation enters its key's inbox in acceptance order,
@@ -47,30 +50,40 @@ if idem ~= '' then redis.call('SET', KEYS[3], id) end
 local now = now_ms()
 local delay = tonumber(ARGV[9])
 local grace = tonumber(ARGV[10])
-local st
+local st, deadline
 if delay > 0 then
-  st = 'delayed'
-  redis.call('ZADD', KEYS[5], now + delay + grace, id)
+  st, deadline = 'delayed', now + delay + grace
 elseif mode == 'exclusive' or mode == 'workflow' then
   redis.call('RPUSH', KEYS[2], id)
   if redis.call('LINDEX', KEYS[2], 0) == id then
-    st = 'ready'
-    redis.call('ZADD', KEYS[5], now + grace, id)
+    st, deadline = 'ready', now + grace
   else
     st = 'queued'
   end
 else
-  st = 'ready'
-  redis.call('ZADD', KEYS[5], now + grace, id)
+  st, deadline = 'ready', now + grace
+end
+-- Leased at once to the accepting process (its first attempt; see startAttempt for the fields).
+local leased = st == 'ready' and ARGV[15] ~= ''
+if leased then
+  st = 'running'
+  deadline = now + tonumber(ARGV[16])
 end
 redis.call('HSET', KEYS[1], 'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6],
   'idem', idem, 'hdr', ARGV[8], 'st', st, 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'ep', 0,
   'owner', id, 'ret', ARGV[11])
+if deadline then redis.call('ZADD', KEYS[5], deadline, id) end
 if idem ~= '' then redis.call('HSET', KEYS[1], 'idemk', KEYS[3]) end
 if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4], 'prk', ARGV[14]) end
 if member ~= '' then redis.call('SADD', part .. 'nt:' .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. 'ow:' .. id, ARGV[17]) end
-if st == 'ready' and ARGV[15] ~= '' then
-  return lease(KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[5], part, id, mode, 0, ARGV[15], ARGV[16], now)
+if leased then
+  -- The fence of a non-exclusive invocation is its own hash (KEYS[7] = KEYS[1], epoch 0 above).
+  local ep = redis.call('HINCRBY', KEYS[7], 'ep', 1)
+  if mode == 'exclusive' or mode == 'workflow' then redis.call('HSET', KEYS[7], 'owner', id) end
+  redis.call('HSET', KEYS[1], 'lease', deadline, 'w', ARGV[15], 'rep', ep)
+  local state = {}
+  if mode ~= 'service' then state = redis.call('HGETALL', KEYS[6]) end
+  return {'run', tostring(ep), now, state}
 end
 return {'ok', st, 1, delay}
