@@ -7,11 +7,20 @@ const HANDLER = Symbol.for('latchkey.handler');
 /** How a handler runs with respect to its key. */
 export type HandlerMode = 'exclusive' | 'shared' | 'workflow';
 
-/** Options of {@link handlers.handler}: payload schemas plus {@link HandlerOptions}. */
+/**
+ * Options of the `handlers.*` helpers: payload schemas plus {@link WorkflowOptions}
+ * (`workflowRetention` applies to a workflow's `run` handler only).
+ */
 export interface HandlerDefinitionOptions extends WorkflowOptions {
-  /** Input schema: a zod schema or a serde. Invalid input is rejected with 400. */
+  /**
+   * Input schema: a zod schema or a serde. Invalid input is rejected with 400.
+   * Checked at run time only: the handler's input type is its function's parameter type.
+   */
   input?: unknown;
-  /** Output schema: a zod schema or a serde. */
+  /**
+   * Output schema: a zod schema or a serde.
+   * Checked at run time only: the handler's output type is its function's return type.
+   */
   output?: unknown;
 }
 
@@ -26,47 +35,74 @@ export interface HandlerWrapper<F> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (ctx: any, input?: any) => Promise<unknown>;
 
+/** A handler function whose context is `C`; its input may be any type, or absent. */
+type HandlerFn<C> = (ctx: C, input: never) => Promise<unknown>;
+
 function wrap<F>(mode: HandlerMode | undefined, a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
   const [options, fn] = b === undefined ? [{}, a as F] : [a as HandlerDefinitionOptions, b];
   if (typeof fn !== 'function') throw new TypeError('handler must be a function');
   return { [HANDLER]: true, mode, fn, options };
 }
 
-/** Wraps handlers with options or an explicit mode, as `restate.handlers`. */
-export const handlers = {
-  /** A handler with options (schemas, retries, timeouts). */
+// The helpers' overloads, `(options, fn)` and `(fn)`, are declared in the type below;
+// the methods of `handlers` take either and tell them apart at run time. The methods'
+// own signature, `(a: F | HandlerDefinitionOptions, b?: F)`, is not what callers see:
+// with that union, options held in a variable (e.g. `as const`) were also taken as a
+// candidate for F, F fell back to its constraint (`input: never`), and options without
+// a function type-checked.
+
+/** The type of {@link handlers}. */
+interface Handlers {
+  /**
+   * A handler with options (schemas, retries, timeouts), in a service, object or
+   * workflow. Its mode is the default of where it is put: exclusive in an object,
+   * shared in a workflow except `run`.
+   */
+  handler<F extends AnyFn>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+  object: {
+    /** An exclusive object handler (the default for object handlers), with options. */
+    exclusive<F extends HandlerFn<ObjectContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    /** An exclusive object handler (the default for object handlers). */
+    exclusive<F extends HandlerFn<ObjectContext>>(fn: F): HandlerWrapper<F>;
+    /** A shared object handler, with options: runs concurrently, reads committed state. */
+    shared<F extends HandlerFn<ObjectSharedContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    /** A shared object handler: runs concurrently, reads committed state. */
+    shared<F extends HandlerFn<ObjectSharedContext>>(fn: F): HandlerWrapper<F>;
+  };
+  workflow: {
+    /** The workflow's `run` handler (the default for a handler named `run`), with options. */
+    workflow<F extends HandlerFn<WorkflowContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    /** The workflow's `run` handler (the default for a handler named `run`). */
+    workflow<F extends HandlerFn<WorkflowContext>>(fn: F): HandlerWrapper<F>;
+    /** A shared workflow handler, with options: queries state, resolves promises. */
+    shared<F extends HandlerFn<WorkflowSharedContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    /** A shared workflow handler: queries state, resolves promises. */
+    shared<F extends HandlerFn<WorkflowSharedContext>>(fn: F): HandlerWrapper<F>;
+  };
+}
+
+/**
+ * Wraps handlers with options or an explicit mode, as `restate.handlers`:
+ * `handlers.handler(options, fn)`; `handlers.object.exclusive` / `shared` and
+ * `handlers.workflow.workflow` / `shared`, each as `(fn)` or `(options, fn)`.
+ */
+export const handlers: Handlers = {
   handler<F extends AnyFn>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F> {
     return wrap(undefined, options, fn);
   },
   object: {
-    /** An exclusive object handler (the default for object handlers). */
-    exclusive<F extends (ctx: ObjectContext, input: never) => Promise<unknown>>(
-      a: F | HandlerDefinitionOptions,
-      b?: F,
-    ): HandlerWrapper<F> {
+    exclusive<F extends HandlerFn<ObjectContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
       return wrap('exclusive', a, b);
     },
-    /** A shared object handler: runs concurrently, reads committed state. */
-    shared<F extends (ctx: ObjectSharedContext, input: never) => Promise<unknown>>(
-      a: F | HandlerDefinitionOptions,
-      b?: F,
-    ): HandlerWrapper<F> {
+    shared<F extends HandlerFn<ObjectSharedContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
       return wrap('shared', a, b);
     },
   },
   workflow: {
-    /** The workflow's `run` handler (the default for a handler named `run`). */
-    workflow<F extends (ctx: WorkflowContext, input: never) => Promise<unknown>>(
-      a: F | HandlerDefinitionOptions,
-      b?: F,
-    ): HandlerWrapper<F> {
+    workflow<F extends HandlerFn<WorkflowContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
       return wrap('workflow', a, b);
     },
-    /** A shared workflow handler: queries state, resolves promises. */
-    shared<F extends (ctx: WorkflowSharedContext, input: never) => Promise<unknown>>(
-      a: F | HandlerDefinitionOptions,
-      b?: F,
-    ): HandlerWrapper<F> {
+    shared<F extends HandlerFn<WorkflowSharedContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
       return wrap('shared', a, b);
     },
   },
