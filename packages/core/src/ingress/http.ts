@@ -32,7 +32,8 @@ export class IngressError extends Error {
 
 function send(res: ServerResponse, status: number, body: string | undefined, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  // With its length known up front, Node sends the head and the body in one write (no chunked framing).
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body === undefined ? 0 : Buffer.byteLength(body), ...headers });
   res.end(body);
 }
 
