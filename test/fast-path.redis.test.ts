@@ -7,96 +7,39 @@
  * - a worker killed right after an accept leased to it loses that attempt, not the invocation;
  * - the commands of one event-loop turn are held in the socket and leave together, in order.
  */
-import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { createRedisStore, type RedisStore } from '@latchkey/redis-store';
 import { greeter } from '../examples/quickstart/src/services.js';
 import { services } from './fixtures/crash-services.mjs';
+import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
 
-/** What MONITOR saw: top-level script calls and PUBLISH commands (also those run inside scripts). */
-interface Seen {
-  scripts: string[][];
-  publish: string[][];
-  echoes: Set<string>;
-}
-
-/**
- * Starts MONITOR on a raw socket; `seen` fills as commands run. (ioredis's `monitor()` can take
- * the first monitor lines for replies when they arrive with MONITOR's own OK on a busy server.)
- */
-async function watchCommands(sockets: Socket[]): Promise<Seen> {
-  const { hostname, port } = new URL(redisUrl);
-  const sock = connect(Number(port), hostname);
-  sockets.push(sock);
-  const seen: Seen = { scripts: [], publish: [], echoes: new Set() };
-  let buf = '';
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      let nl: number;
-      while ((nl = buf.indexOf('\r\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 2);
-        if (line === '+OK') {
-          resolve();
-          continue;
-        }
-        // +<time> [<db> <source>] "arg" "arg" ...
-        const m = /^\+\S+ \[\d+ (\S+)\] (.*)$/.exec(line);
-        if (!m) continue;
-        const args = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => unescapeMonitorArg(a[1]!));
-        const name = args[0]?.toLowerCase();
-        // ioredis sends a script's first call on a connection as EVAL, later ones as EVALSHA.
-        if ((name === 'evalsha' || name === 'eval') && m[1] !== 'lua') seen.scripts.push(args);
-        if (name === 'publish') seen.publish.push(args);
-        if (name === 'echo') seen.echoes.add(args[1]!);
-      }
-    });
-    sock.write('MONITOR\r\n');
-  });
-  return seen;
-}
-
-/** Undoes MONITOR's quoting of one argument (\", \\, \n, \r, \t, \xHH). */
-function unescapeMonitorArg(s: string): string {
-  return s.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) =>
-    e[0] === 'x' ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' } as Record<string, string>)[e] ?? e,
-  );
-}
-
-/**
- * Waits until MONITOR has shown everything Redis executed so far: it shows commands in the order
- * Redis ran them, so once a marker sent now shows up, so has all that ran before it.
- */
-async function caughtUp(seen: Seen, conns: Redis[]): Promise<void> {
-  const r = new Redis(redisUrl);
-  conns.push(r);
-  const marker = `caught-up-${Math.random()}`;
-  await r.echo(marker);
-  await until('MONITOR to catch up', () => seen.echoes.has(marker));
+/** Top-level script calls (EVAL on a connection's first use of a script, EVALSHA after). */
+function scripts(mon: Monitor): string[][] {
+  return mon.commands.filter((c) => c.source !== 'lua' && ['eval', 'evalsha'].includes(c.args[0]!.toLowerCase())).map((c) => c.args);
 }
 
 /** The script calls whose first ARGV is the invocation id (the scripts that work on it). */
-function scriptsFor(seen: Seen, id: string): string[][] {
-  return seen.scripts.filter((a) => a[3 + Number(a[2])] === id);
+function scriptsFor(mon: Monitor, id: string): string[][] {
+  return scripts(mon).filter((a) => a[3 + Number(a[2])] === id);
 }
 
 /** Outcome publishes (`<prefix>:done:<process>` channels) that name the invocation. */
-function outcomePublishes(seen: Seen, prefix: string, id: string): string[][] {
-  return seen.publish.filter((a) => String(a[1]).startsWith(`${prefix}:done:`) && String(a[2]).startsWith(`${id}\n`));
+function outcomePublishes(mon: Monitor, prefix: string, id: string): string[][] {
+  return mon.commands
+    .map((c) => c.args)
+    .filter((a) => a[0]!.toLowerCase() === 'publish' && String(a[1]).startsWith(`${prefix}:done:`) && String(a[2]).startsWith(`${id}\n`));
 }
 
 describe('the fast paths of one process', () => {
   const prefix = newPrefix();
   const conns: Redis[] = [];
-  const sockets: Socket[] = [];
+  const monitors: Monitor[] = [];
   const workers: WorkerProcess[] = [];
   let server: LatchkeyServer | undefined;
 
@@ -107,8 +50,8 @@ describe('the fast paths of one process', () => {
     server = undefined;
     for (const c of conns) c.disconnect();
     conns.length = 0;
-    for (const s of sockets) s.destroy();
-    sockets.length = 0;
+    for (const m of monitors) m.close();
+    monitors.length = 0;
   });
   afterAll(async () => {
     await deletePrefix(redisUrl, prefix);
@@ -116,35 +59,37 @@ describe('the fast paths of one process', () => {
 
   it('starts a fresh call inside its accept script and publishes no outcome', async () => {
     server = await startServer(redisUrl, prefix, [greeter]);
-    const seen = await watchCommands(sockets);
+    const mon = await startMonitor(redisUrl);
+    monitors.push(mon);
     const r = await post(server.url, '/greeter/greet', { name: 'Ada' });
     expect(r.status).toBe(200);
     expect(r.body).toBe('Hello, Ada!');
     const id = r.headers.get('x-restate-id')!;
     // The reply can overtake MONITOR's stream: wait for the completion script to show up.
     const scripts = await until('the completion script in MONITOR', () => {
-      const s = scriptsFor(seen, id);
+      const s = scriptsFor(mon, id);
       return s.some((a) => a[3 + Number(a[2]) + 3] === 'ok') ? s : undefined;
     });
     // accept (7 keys) leased the invocation, then the step's commit (4 keys) and the completion
     // (6 keys): no startAttempt (6 keys) in between.
     expect(scripts.map((a) => Number(a[2]))).toEqual([7, 4, 6]);
-    await caughtUp(seen, conns);
-    expect(outcomePublishes(seen, prefix, id)).toEqual([]);
+    await mon.caughtUp();
+    expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const info = await server.store.describe(id);
     expect(info).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
   it('publishes nothing for a send, and nothing is left watching it', async () => {
     server = await startServer(redisUrl, prefix, [greeter]);
-    const seen = await watchCommands(sockets);
+    const mon = await startMonitor(redisUrl);
+    monitors.push(mon);
     const r = await post(server.url, '/greeter/greet/send', { name: 'Bob' });
     expect(r.status).toBe(202);
     const id = (r.body as { invocationId: string }).invocationId;
     await until('the send to complete', async () => (await server!.store.describe(id))?.status === 'completed');
-    await caughtUp(seen, conns);
-    expect(scriptsFor(seen, id).map((a) => Number(a[2]))).toEqual([7, 4, 6]);
-    expect(outcomePublishes(seen, prefix, id)).toEqual([]);
+    await mon.caughtUp();
+    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, 6]);
+    expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const r2 = new Redis(redisUrl);
     conns.push(r2);
     expect(await r2.keys(`${prefix}:{*}:ow:${id}`)).toEqual([]);
@@ -153,13 +98,14 @@ describe('the fast paths of one process', () => {
   it("publishes a call's outcome once, to the ingress's own channel, when another process ran it", async () => {
     server = await startServer(redisUrl, prefix, services, { workers: false });
     workers.push(await spawnWorker(redisUrl, prefix, { env: ENV }));
-    const seen = await watchCommands(sockets);
+    const mon = await startMonitor(redisUrl);
+    monitors.push(mon);
     const r = await post(server.url, '/stally/work', 'z');
     expect(r.status).toBe(200);
     expect(r.body).toBe('done:z:1');
     const id = r.headers.get('x-restate-id')!;
-    await caughtUp(seen, conns);
-    const pubs = outcomePublishes(seen, prefix, id);
+    await mon.caughtUp();
+    const pubs = outcomePublishes(mon, prefix, id);
     expect(pubs).toHaveLength(1);
     expect(pubs[0]![2]).toBe(`${id}\nok\n"done:z:1"`);
     // The worker's completion published it; the watcher set is gone with it.
@@ -169,8 +115,8 @@ describe('the fast paths of one process', () => {
     // A second waiter attaching after completion gets the outcome from its registration.
     const again = await server.store.awaitOutcome(id);
     expect(again).toEqual({ ok: true, value: '"done:z:1"' });
-    await caughtUp(seen, conns);
-    expect(outcomePublishes(seen, prefix, id)).toHaveLength(1);
+    await mon.caughtUp();
+    expect(outcomePublishes(mon, prefix, id)).toHaveLength(1);
   });
 
   it('loses only the attempt when the process dies right after its accept leased the invocation', async () => {

@@ -18,6 +18,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { fenceKeys, services } from './fixtures/fifo-services.mjs';
+import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
@@ -36,6 +37,7 @@ describe('fencing a frozen worker', () => {
   const workers: WorkerProcess[] = [];
   let server: LatchkeyServer | undefined;
   const conns: Redis[] = [];
+  const monitors: Monitor[] = [];
 
   afterEach(async () => {
     for (const w of workers) {
@@ -47,6 +49,8 @@ describe('fencing a frozen worker', () => {
     server = undefined;
     for (const c of conns) c.disconnect();
     conns.length = 0;
+    for (const m of monitors) m.close();
+    monitors.length = 0;
   });
 
   afterAll(async () => {
@@ -88,11 +92,11 @@ describe('fencing a frozen worker', () => {
 
     // Watch every command Redis executes, then resume worker 1: its closure returns and it commits
     // step b with its stale epoch while worker 2 owns the key.
-    const mon = await new Redis(redisUrl).monitor();
-    conns.push(mon);
+    const mon = await startMonitor(redisUrl);
+    monitors.push(mon);
     const zombieWrites: string[][] = [];
-    mon.on('monitor', (_time: string, args: string[]) => {
-      if (String(args[0]).toLowerCase() !== 'evalsha') return;
+    mon.on(({ args, source }) => {
+      if (source === 'lua' || String(args[0]).toLowerCase() !== 'evalsha') return;
       const numKeys = Number(args[2]);
       const argv = args.slice(3 + numKeys);
       // Fenced scripts take (id, epoch, ...) as their first arguments; 3 keys = the lease heartbeat.
