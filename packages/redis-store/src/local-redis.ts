@@ -100,9 +100,34 @@ async function waitReady(url: string, proc: ChildProcess, deadlineMs: number): P
 }
 
 /**
+ * Keeps a child from outliving this process even when this process is SIGKILLed (no exit handler
+ * runs then): a `sh` blocks reading a pipe from us, the kernel closes the pipe however we die, and
+ * the watchdog then terminates the child (and removes its temporary directory).
+ * `end()` retires the watchdog without touching either.
+ */
+function watchdog(pid: number, removeDir: string | undefined): { end(): void } {
+  // Then, for a temporary data directory: wait for the child to go, and remove the directory.
+  const script = 'cat >/dev/null; kill -TERM "$0" 2>/dev/null; [ -n "$1" ] || exit 0; while kill -0 "$0" 2>/dev/null; do sleep 0.1; done; rm -rf "$1"';
+  const w = spawn('sh', ['-c', script, String(pid), removeDir ?? ''], { stdio: ['pipe', 'ignore', 'ignore'] });
+  w.on('error', () => undefined);
+  w.stdin?.on('error', () => undefined);
+  // Neither the watchdog nor its pipe keeps this process's event loop alive.
+  w.unref();
+  (w.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return {
+    end: () => {
+      // The shell first (so it never gets to `kill`), then the pipe (so `cat` sees EOF and exits).
+      w.kill('SIGKILL');
+      w.stdin?.destroy();
+    },
+  };
+}
+
+/**
  * Starts a private redis-server on a free loopback port with AOF on and
  * `maxmemory-policy noeviction`. Installs the Debian package first when it is
- * missing and the user is root.
+ * missing and the user is root. The server never outlives this process: it is
+ * stopped on exit, and by a watchdog when this process is killed outright.
  */
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
   ensureRedisServer();
@@ -127,6 +152,10 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     ];
     const p = spawn('redis-server', args, { stdio: options.verbose ? 'inherit' : 'ignore' });
     proc = p;
+    if (p.pid !== undefined) {
+      const dog = watchdog(p.pid, ownDir ? dir : undefined);
+      p.once('exit', () => dog.end());
+    }
     await waitReady(url, p, 20_000);
   };
 
