@@ -346,19 +346,21 @@ export class RedisStore implements Store {
     try {
       accepted = await this.acceptWithId(
         {
-      id,
-      service,
-      handler,
-      ...(key !== undefined ? { key } : {}),
-      mode: req.mode,
-      input: req.input,
-      ...(req.headers !== undefined ? { headers: req.headers } : {}),
-      ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
-      ...(req.delayMs !== undefined ? { delayMs: req.delayMs } : {}),
-      journalRetentionMs: req.journalRetentionMs,
-      idempotencyRetentionMs: req.idempotencyRetentionMs,
-      workflowRetentionMs: req.workflowRetentionMs,
-    }, wait !== undefined);
+          id,
+          service,
+          handler,
+          ...(key !== undefined ? { key } : {}),
+          mode: req.mode,
+          input: req.input,
+          ...(req.headers !== undefined ? { headers: req.headers } : {}),
+          ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
+          ...(req.delayMs !== undefined ? { delayMs: req.delayMs } : {}),
+          journalRetentionMs: req.journalRetentionMs,
+          idempotencyRetentionMs: req.idempotencyRetentionMs,
+          workflowRetentionMs: req.workflowRetentionMs,
+        },
+        wait !== undefined,
+      );
     } catch (e) {
       wait?.waiter.drop();
       throw e;
@@ -423,9 +425,9 @@ export class RedisStore implements Store {
     try {
       res = (await this.redis.acceptInvocation(
         ks.inv,
-        keyed ? k.inbox(p, req.service, req.key!) : k.unused(p),
+        ks.inbox,
         idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
-        keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
+        req.mode === 'workflow' && keyed ? k.workflow(p, req.service, req.key!) : k.unused(p),
         ks.due,
         ks.state,
         ks.fence,
