@@ -9,7 +9,7 @@
  */
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { LatchkeyServer } from '@latchkey/core';
+import { object, type LatchkeyServer, type ObjectContext } from '@latchkey/core';
 import { createRedisStore, type RedisStore } from '@latchkey/redis-store';
 import { greeter } from '../examples/quickstart/src/services.js';
 import { services } from './fixtures/crash-services.mjs';
@@ -18,6 +18,19 @@ import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, 
 
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
+
+/** An object whose `add` holds its key for a while (a journaled 300 ms step), so a second add queues. */
+const slowCounter = object({
+  name: 'slowCounter',
+  handlers: {
+    add: async (ctx: ObjectContext, delta: number) => {
+      await ctx.run('hold', () => new Promise<number>((resolve) => setTimeout(() => resolve(1), 300)));
+      const next = ((await ctx.get<number>('count')) ?? 0) + delta;
+      ctx.set('count', next);
+      return next;
+    },
+  },
+});
 
 /** Top-level script calls (EVAL on a connection's first use of a script, EVALSHA after). */
 function scripts(mon: Monitor): string[][] {
@@ -77,6 +90,27 @@ describe('the fast paths of one process', () => {
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const info = await server.store.describe(id);
     expect(info).toMatchObject({ status: 'completed', attempts: 0 });
+  });
+
+  it("hands a key to its next queued invocation inside the completion script", async () => {
+    server = await startServer(redisUrl, prefix, [slowCounter]);
+    const store = server.store;
+    const mon = await startMonitor(redisUrl);
+    monitors.push(mon);
+    const first = post(server.url, '/slowCounter/hot/add', 1, { 'idempotency-key': 'first' });
+    await until('the first add to run', async () => {
+      const id = await store.lookup({ service: 'slowCounter', handler: 'add', key: 'hot', idempotencyKey: 'first' });
+      return id !== undefined && (await store.describe(id))?.status === 'running';
+    });
+    const second = await post(server.url, '/slowCounter/hot/add', 1, { 'idempotency-key': 'second' });
+    expect((await first).body).toBe(1);
+    expect(second.body).toBe(2);
+    const id = second.headers.get('x-restate-id')!;
+    await mon.caughtUp();
+    // The second was queued at accept (7 keys, not leased), then leased by the first's completion:
+    // its own scripts are the step's commit (4 keys) and its completion (6), no startAttempt.
+    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, 6]);
+    expect(await store.describe(id)).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
   it('publishes nothing for a send, and nothing is left watching it', async () => {

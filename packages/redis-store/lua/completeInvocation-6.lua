@@ -6,11 +6,14 @@
   ARGV: 1 id, 2 epoch, 3 from index, 4 'ok'|'err', 5 value or error JSON ('' = no value),
         6 partition prefix ("<prefix>:{p}:"), 7 grace ms, 8 the caller's own outcome channel (its
         waiters it resolves itself; the other watchers get the outcome published), 9 completion channel,
-        10.. batch
-  Returns {'ok', nextId or '', nextDs, notify (1 when callers/attachers await delivery), wakes}
-  or {'fenced', reason}. Retried after completion by the same epoch: {'ok', '', 0, 0, {}}.
+        10 worker id to lease the key's next invocation to at once ('' for no), 11 lease ms,
+        12.. batch
+  Returns {'ok', nextId or '', nextDs, notify (1 when callers/attachers await delivery), wakes,
+  run}: run is startAttempt's 'run' reply for the next invocation when ARGV 10 leased it to that
+  worker, else nil. Or {'fenced', reason}. Retried after completion by the same epoch: {'ok', '', 0, 0, {}}.
   Also touches, in the same partition: the idempotency and workflow run records named in the
-  invocation hash ('idemk', 'wfk'), the completions and notify sets, and the next invocation's hash.
+  invocation hash ('idemk', 'wfk'), the completions and notify sets, and the next invocation's hash
+  (and, leasing it, its journal and completions).
   Retention (from 'ret'): record, journal and completions for `journal` ms (or `idempotency` /
   `workflow` ms when longer and applicable); workflow state, promises and run record for `workflow` ms.
 ]]
@@ -22,7 +25,7 @@ if st == 'completed' then
   return {'fenced', 'completed'}
 end
 if not fenced(KEYS[4], id, ep) or st ~= 'running' then return {'fenced', 'epoch'} end
-local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 10, part, id, tonumber(ARGV[7]), ARGV[9])
+local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, tonumber(ARGV[7]), ARGV[9])
 if r == 'gap' then return {'fenced', 'journal index'} end
 if ARGV[4] == 'ok' then
   redis.call('HSET', inv, 'st', 'completed', 'out', ARGV[5], 'ft', now, 'lease', 0)
@@ -31,4 +34,12 @@ else
 end
 local nextId, nds, notify = finish(part, id, now, tonumber(ARGV[7]), KEYS[6], KEYS[4], KEYS[5], KEYS[3])
 publish_outcome(part, id, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
-return {'ok', nextId, nds, notify, wakes}
+local run = false
+if nextId ~= '' and ARGV[10] ~= '' then
+  -- The key passes straight to its next invocation, leased to the completing worker (same key:
+  -- same state and fence keys).
+  local ninv = part .. 'inv:' .. nextId
+  local nf = redis.call('HMGET', ninv, 'mode', 'rc')
+  run = lease(ninv, part .. 'j:' .. nextId, KEYS[3], KEYS[4], KEYS[5], part, nextId, nf[1], tonumber(nf[2] or '0'), ARGV[10], ARGV[11], now)
+end
+return {'ok', nextId, nds, notify, wakes, run}

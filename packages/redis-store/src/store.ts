@@ -1155,6 +1155,21 @@ export class RedisStore implements Store {
     return this.dispatch(data, ds, delayMs);
   }
 
+  /** @internal A local fast-path slot for the key's next invocation, which a completion may lease to this worker. */
+  reserveNext(): { workerId: string; release(): void; run(data: JobData, res: unknown[]): void } | undefined {
+    const local = this.reserveLocal();
+    if (!local) return undefined;
+    return {
+      workerId: this.workerId,
+      release: () => this.releaseLocal(local),
+      run: (data, res) => {
+        void this.runLeased(data, this.scriptKeys(data), res, local.executor)
+          .catch(() => undefined)
+          .finally(() => this.releaseLocal(local));
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -1334,21 +1349,35 @@ class RedisAttempt implements Attempt {
     const eff = this.effectArgs(effects);
     const k = this.store.keys;
     const t = this.invocation.target;
-    const r = (await this.store.redis.completeInvocation(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
-      this.invocation.id, this.epoch, fromIndex,
-      outcome.ok ? 'ok' : 'err',
-      outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
+    // An exclusive invocation hands its key on: with a free local slot, the next one waiting for
+    // the key is leased to this worker by the same script (no start script, no mailbox job).
+    const exclusive = this.data.m === 'exclusive' || this.data.m === 'workflow';
+    const slot = exclusive ? this.store.reserveNext() : undefined;
+    let r: unknown[];
+    try {
+      r = (await this.store.redis.completeInvocation(
+        this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
+        this.invocation.id, this.epoch, fromIndex,
+        outcome.ok ? 'ok' : 'err',
+        outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
+        k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
+        slot ? slot.workerId : '', this.store.options.leaseMs,
+        ...batchArgs(entries, ops, eff.args),
+      )) as unknown[];
+    } catch (e) {
+      slot?.release();
+      throw e;
+    }
+    const leasedNext = Array.isArray(r[5]) ? (r[5] as unknown[]) : undefined;
+    if (slot && !leasedNext) slot.release();
     if (r[0] !== 'ok') this.lost(String(r[1]));
     // The script published the outcome to every other watcher; this process's own it resolves here.
     this.store.resolveWaiters(this.invocation.id, outcome);
     this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
     this.performOutbox(eff.members);
     const next = String(r[1]);
-    if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
+    if (leasedNext) slot!.run({ ...this.data, i: next }, leasedNext);
+    else if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
     if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
     await this.store.dispatchWakes(r[4]);
     await this.outbox;
