@@ -27,10 +27,11 @@
 local id, mode, idem, part, member = ARGV[1], ARGV[5], ARGV[7], ARGV[12], ARGV[13]
 -- Registers the caller on an existing invocation; returns its completion when already done.
 local function latch(existing)
-  local inv = part .. 'inv:' .. existing
   if member == '' then return '' end
+  local inv = part .. 'inv:' .. existing
   if redis.call('HGET', inv, 'st') == 'completed' then return outcome_completion(inv) end
   redis.call('SADD', part .. 'nt:' .. existing, member)
+  redis.call('HSET', inv, 'wn', 1)
   return ''
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', latch(id)} end
@@ -50,12 +51,13 @@ if idem ~= '' then redis.call('SET', KEYS[3], id) end
 local now = now_ms()
 local delay = tonumber(ARGV[9])
 local grace = tonumber(ARGV[10])
+local keyed = mode == 'exclusive' or mode == 'workflow'
 local st, deadline
 if delay > 0 then
   st, deadline = 'delayed', now + delay + grace
-elseif mode == 'exclusive' or mode == 'workflow' then
-  redis.call('RPUSH', KEYS[2], id)
-  if redis.call('LINDEX', KEYS[2], 0) == id then
+elseif keyed then
+  -- The inbox's only element is its head.
+  if redis.call('RPUSH', KEYS[2], id) == 1 then
     st, deadline = 'ready', now + grace
   else
     st = 'queued'
@@ -63,25 +65,46 @@ elseif mode == 'exclusive' or mode == 'workflow' then
 else
   st, deadline = 'ready', now + grace
 end
+local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6], 'idem', idem,
+  'hdr', ARGV[8], 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11]}
+local function field(k, v)
+  h[#h + 1] = k
+  h[#h + 1] = v
+end
+if idem ~= '' then field('idemk', KEYS[3]) end
+if mode == 'workflow' then
+  field('wfk', KEYS[4])
+  field('prk', ARGV[14])
+end
+if member ~= '' then field('wn', 1) end
+if ARGV[17] ~= '' then field('wo', 1) end
 -- Leased at once to the accepting process (its first attempt; see startAttempt for the fields).
 local leased = st == 'ready' and ARGV[15] ~= ''
+local ep = 0
 if leased then
   st = 'running'
   deadline = now + tonumber(ARGV[16])
+  if keyed then
+    ep = redis.call('HINCRBY', KEYS[7], 'ep', 1)
+    redis.call('HSET', KEYS[7], 'owner', id)
+    field('ep', 0)
+  else
+    -- A non-exclusive invocation is its own fence (KEYS[7] = KEYS[1]): epoch 0 becomes 1.
+    ep = 1
+    field('ep', 1)
+  end
+  field('lease', deadline)
+  field('w', ARGV[15])
+  field('rep', ep)
+else
+  field('ep', 0)
 end
-redis.call('HSET', KEYS[1], 'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6],
-  'idem', idem, 'hdr', ARGV[8], 'st', st, 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'ep', 0,
-  'owner', id, 'ret', ARGV[11])
+field('st', st)
+redis.call('HSET', KEYS[1], unpack(h))
 if deadline then redis.call('ZADD', KEYS[5], deadline, id) end
-if idem ~= '' then redis.call('HSET', KEYS[1], 'idemk', KEYS[3]) end
-if mode == 'workflow' then redis.call('HSET', KEYS[1], 'wfk', KEYS[4], 'prk', ARGV[14]) end
 if member ~= '' then redis.call('SADD', part .. 'nt:' .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. 'ow:' .. id, ARGV[17]) end
 if leased then
-  -- The fence of a non-exclusive invocation is its own hash (KEYS[7] = KEYS[1], epoch 0 above).
-  local ep = redis.call('HINCRBY', KEYS[7], 'ep', 1)
-  if mode == 'exclusive' or mode == 'workflow' then redis.call('HSET', KEYS[7], 'owner', id) end
-  redis.call('HSET', KEYS[1], 'lease', deadline, 'w', ARGV[15], 'rep', ep)
   local state = {}
   if mode ~= 'service' then state = redis.call('HGETALL', KEYS[6]) end
   return {'run', tostring(ep), now, state}

@@ -7,9 +7,7 @@
   Returns {'ok', now, completions{idx, json, ...}, wakes{id, ds, svc, key, mode, ...}} or {'fenced', reason}.
   A retried batch that is already committed answers 'ok' without a second write.
 ]]
-if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
-  return {'fenced', 'epoch'}
-end
+if not running_fenced(KEYS[1], KEYS[4], ARGV[1], ARGV[2]) then return {'fenced', 'epoch'} end
 local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 7, ARGV[4], ARGV[1], tonumber(ARGV[5]), ARGV[6])
 if r == 'gap' then return {'fenced', 'journal index'} end
 return {'ok', now, comps, wakes}

@@ -19,27 +19,27 @@
 ]]
 local id, ep, part = ARGV[1], ARGV[2], ARGV[6]
 local inv = KEYS[1]
-local st = redis.call('HGET', inv, 'st')
-if st == 'completed' then
-  if redis.call('HGET', inv, 'rep') == ep then return {'ok', '', 0, 0, {}} end
+local own = KEYS[4] == inv
+local d = hmget_named(inv, own and {'owner', 'ep', unpack(FINISH_FIELDS)} or FINISH_FIELDS)
+if d.st == 'completed' then
+  if d.rep == ep then return {'ok', '', 0, 0, {}} end
   return {'fenced', 'completed'}
 end
-if not fenced(KEYS[4], id, ep) or st ~= 'running' then return {'fenced', 'epoch'} end
-local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, tonumber(ARGV[7]), ARGV[9])
+if d.st ~= 'running' then return {'fenced', 'epoch'} end
+if own then
+  if d.owner ~= id or d.ep ~= ep then return {'fenced', 'epoch'} end
+elseif not fenced(KEYS[4], id, ep) then
+  return {'fenced', 'epoch'}
+end
+local grace = tonumber(ARGV[7])
+local r, comps, wakes, now, jlen = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, grace, ARGV[9])
 if r == 'gap' then return {'fenced', 'journal index'} end
 if ARGV[4] == 'ok' then
   redis.call('HSET', inv, 'st', 'completed', 'out', ARGV[5], 'ft', now, 'lease', 0)
 else
   redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[5], 'ft', now, 'lease', 0)
 end
-local nextId, nds, notify = finish(part, id, now, tonumber(ARGV[7]), KEYS[6], KEYS[4], KEYS[5], KEYS[3])
-publish_outcome(part, id, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
-local run = false
-if nextId ~= '' and ARGV[10] ~= '' then
-  -- The key passes straight to its next invocation, leased to the completing worker (same key:
-  -- same state and fence keys).
-  local ninv = part .. 'inv:' .. nextId
-  local nf = redis.call('HMGET', ninv, 'mode', 'rc')
-  run = lease(ninv, part .. 'j:' .. nextId, KEYS[3], KEYS[4], KEYS[5], part, nextId, nf[1], tonumber(nf[2] or '0'), ARGV[10], ARGV[11], now)
-end
+-- A fenced completion holds its key: it is the head of the key's inbox.
+local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[4], KEYS[5], KEYS[3], true, jlen, ARGV[10], ARGV[11])
+publish_outcome(part, id, d.wo, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes, run}

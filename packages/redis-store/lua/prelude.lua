@@ -5,12 +5,30 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Reads fields of a hash with one HMGET into a table keyed by field name (absent = nil).
+local function hmget_named(key, names)
+  local v = redis.call('HMGET', key, unpack(names))
+  local t = {}
+  for i, n in ipairs(names) do t[n] = v[i] or nil end
+  return t
+end
+
 -- The fence: the hash `fk` names the current owner and epoch of a key (for
 -- exclusive/workflow invocations, the object key's meta hash; otherwise the
 -- invocation's own hash). A write is allowed only from that owner at that epoch.
 local function fenced(fk, id, ep)
   local v = redis.call('HMGET', fk, 'owner', 'ep')
   return v[1] == id and v[2] == ep
+end
+
+-- The check before every write of an attempt: the fence names it, and the invocation is running.
+-- A non-exclusive invocation is its own fence (fk == inv): one read.
+local function running_fenced(inv, fk, id, ep)
+  if fk == inv then
+    local v = redis.call('HMGET', inv, 'owner', 'ep', 'st')
+    return v[1] == id and v[2] == ep and v[3] == 'running'
+  end
+  return fenced(fk, id, ep) and redis.call('HGET', inv, 'st') == 'running'
 end
 
 -- The completion an invocation's outcome delivers to a caller or attacher.
@@ -51,6 +69,8 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes)
   if not st then return 'gone' end
   if st == 'completed' then return 'done' end
   if redis.call('HSETNX', part .. 'c:' .. id, idx, completion) == 0 then return 'dup' end
+  -- 'hc': the invocation has completions (loaded by its next attempt, expired with it).
+  redis.call('HSET', inv, 'hc', 1)
   local w = wake(part, id, now, grace, WAKEABLE)
   if w then
     for _, x in ipairs(w) do table.insert(wakes, x) end
@@ -61,65 +81,123 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes)
   return 'ok'
 end
 
+-- The invocation fields finish() needs; its callers read them (and more) with one HMGET.
+--   wn: its notify set (nt:) has members; wo: its watcher set (ow:) has members;
+--   hc: its completions hash (c:) exists. Every script that adds to one of them sets the flag,
+--   so a completion probes only what exists.
+local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk', 'wn', 'wo', 'hc'}
+
+-- Leases invocation `id` to `worker` for one attempt and loads what the attempt needs
+-- (startAttempt's 'run' reply). `d` holds the invocation's LEASE_FIELDS. Bumps the fence epoch,
+-- so every earlier holder's writes are refused; the invocation's deadline in `due` becomes the
+-- lease's expiry. An invocation that never ran (no 'rep') has neither journal nor completions.
+local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep'}
+local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now)
+  local mode = d.mode
+  local expiry = now + tonumber(lease_ms)
+  local ep
+  if fence == inv then
+    -- A non-exclusive invocation is its own fence: one write for epoch and lease.
+    ep = tonumber(d.ep or '0') + 1
+    redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep, 'ep', ep)
+  else
+    ep = redis.call('HINCRBY', fence, 'ep', 1)
+    redis.call('HSET', fence, 'owner', id)
+    redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
+  end
+  redis.call('ZADD', due, expiry, id)
+  local journal, comps, state = {}, {}, {}
+  if d.rep then journal = redis.call('LRANGE', journal_key, 0, -1) end
+  if mode ~= 'service' then state = redis.call('HGETALL', state_key) end
+  if d.hc then comps = redis.call('HGETALL', part .. 'c:' .. id) end
+  local cx = d.cx == '1' and 1 or 0
+  return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx}
+end
+
 -- Everything that follows an invocation's completion, whether it completed itself or was
 -- killed or cancelled: retention TTLs (record, journal, completions, idempotency record; a
 -- workflow run's state, run record, fence and promises), freeing its key (or leaving the
--- inbox it never reached the head of) and readying the next head, and a deadline in `due`
--- while its outcome is still owed to callers. `state` is the workflow's state key.
--- Returns the next head ('' for none), its dispatch sequence, and 1 when outcomes await delivery.
-local function finish(part, id, now, grace, inbox, fence, due, state)
+-- inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
+-- while its outcome is still owed to callers. `d` holds the invocation's FINISH_FIELDS;
+-- `state` is the workflow's state key; `at_head` is true when the caller knows the invocation
+-- holds its key (a fenced completion), nil to look; `jlen` is the journal's length when known
+-- (nil: expire it anyway). With `worker` set, the next head is leased to that worker at once
+-- (see lease) instead of being made ready.
+-- Returns the next head ('' for none), its dispatch sequence, 1 when outcomes await delivery,
+-- and lease()'s reply when the next head was leased (else false).
+local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head, jlen, worker, lease_ms)
   local inv = part .. 'inv:' .. id
-  local f = redis.call('HMGET', inv, 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk')
-  local mode = f[1]
-  local ret = cjson.decode(f[2])
+  local mode = d.mode
+  local ret = cjson.decode(d.ret)
   local keep = ret.journal
-  if f[3] ~= '' and ret.idempotency > keep then keep = ret.idempotency end
+  if d.idem ~= '' and ret.idempotency > keep then keep = ret.idempotency end
   if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
   redis.call('PEXPIRE', inv, keep)
-  redis.call('PEXPIRE', part .. 'j:' .. id, keep)
-  redis.call('PEXPIRE', part .. 'c:' .. id, keep)
-  if f[4] then redis.call('PEXPIRE', f[4], ret.idempotency) end
-  local nextId, nds = '', 0
+  if jlen == nil or jlen > 0 then redis.call('PEXPIRE', part .. 'j:' .. id, keep) end
+  if d.hc then redis.call('PEXPIRE', part .. 'c:' .. id, keep) end
+  if d.idemk then redis.call('PEXPIRE', d.idemk, ret.idempotency) end
+  local nextId, nds, run = '', 0, false
   if mode == 'exclusive' or mode == 'workflow' then
     if mode == 'workflow' then
       redis.call('PEXPIRE', state, ret.workflow)
-      if f[5] then redis.call('PEXPIRE', f[5], ret.workflow) end
+      if d.wfk then redis.call('PEXPIRE', d.wfk, ret.workflow) end
       -- The key's fence goes too: a later run of the same id has a new owner, so a zombie of
       -- this run stays fenced off even when the epoch counter starts over.
       redis.call('PEXPIRE', fence, ret.workflow)
-      expire_promises(f[6], ret.workflow)
+      expire_promises(d.prk, ret.workflow)
     end
-    if redis.call('LINDEX', inbox, 0) == id then
+    -- (Redis deletes a list when its last element goes: an empty inbox needs no DEL.)
+    local head = at_head
+    if head then
+      local popped = redis.call('LPOP', inbox)
+      if popped ~= id then
+        -- Not at the head after all (cannot happen while the fence holds): undo and fall back.
+        if popped then redis.call('LPUSH', inbox, popped) end
+        head = false
+      end
+    elseif redis.call('LINDEX', inbox, 0) == id then
       redis.call('LPOP', inbox)
-      redis.call('HDEL', fence, 'owner')
+      head = true
+    end
+    if head then
       local nxt = redis.call('LINDEX', inbox, 0)
       if nxt then
-        local nk = part .. 'inv:' .. nxt
-        nds = redis.call('HINCRBY', nk, 'ds', 1)
-        redis.call('HSET', nk, 'st', 'ready')
-        redis.call('ZADD', due, now + grace, nxt)
         nextId = nxt
+        local nk = part .. 'inv:' .. nxt
+        if worker and worker ~= '' then
+          -- The key passes straight to its next invocation (same key: same state and fence).
+          local nd = hmget_named(nk, LEASE_FIELDS)
+          run = lease(nk, nd, tonumber(nd.rc or '0'), part .. 'j:' .. nxt, state, fence, due, part, nxt, worker, lease_ms, now)
+        else
+          redis.call('HDEL', fence, 'owner')
+          nds = redis.call('HINCRBY', nk, 'ds', 1)
+          redis.call('HSET', nk, 'st', 'ready')
+          redis.call('ZADD', due, now + grace, nxt)
+        end
+      else
+        redis.call('HDEL', fence, 'owner')
       end
     else
       redis.call('LREM', inbox, 0, id)
     end
-    if redis.call('LLEN', inbox) == 0 then redis.call('DEL', inbox) end
   end
   local notify = 0
-  if redis.call('SCARD', part .. 'nt:' .. id) > 0 then
+  if d.wn then
     notify = 1
     redis.call('ZADD', due, now + grace, id)
     redis.call('PEXPIRE', part .. 'nt:' .. id, keep)
   else
     redis.call('ZREM', due, id)
   end
-  return nextId, nds, notify
+  return nextId, nds, notify, run
 end
 
 -- Sends a completed invocation's outcome message to the processes waiting for it (each listens
 -- on its own channel, registered in the watcher set), except channel `own`, whose waiters the
 -- caller resolves itself; then forgets the watchers (later ones find the invocation completed).
-local function publish_outcome(part, id, msg, own)
+-- `watched` is the invocation's 'wo' flag: without it the set is empty.
+local function publish_outcome(part, id, watched, msg, own)
+  if not watched then return end
   local wk = part .. 'ow:' .. id
   local chans = redis.call('SMEMBERS', wk)
   if #chans == 0 then return end
@@ -130,29 +208,49 @@ local function publish_outcome(part, id, msg, own)
   redis.call('DEL', wk)
 end
 
--- Appends journal entries, fixing sleep due times from the store clock:
--- a new sleep entry carries the token "@+<ms>" which becomes now + ms.
--- JSON escaping puts a backslash before every quote inside strings, so the
--- quoted token can only match where the runtime wrote it.
+-- Appends journal entries in one RPUSH (in chunks, within Lua's stack), fixing sleep due times
+-- from the store clock: a new sleep entry carries the token "@+<ms>" which becomes now + ms.
+-- JSON escaping puts a backslash before every quote inside strings, so the quoted token can
+-- only match where the runtime wrote it. Returns the journal's new length.
 local function append_entries(jk, now, first, count)
-  for i = first, first + count - 1 do
-    local e = string.gsub(ARGV[i], '"@%+(%d+)"', function(ms) return tostring(now + tonumber(ms)) end)
-    redis.call('RPUSH', jk, e)
+  local len = 0
+  local i = first
+  while i < first + count do
+    local chunk = {}
+    for j = i, math.min(first + count, i + 1000) - 1 do
+      local e = ARGV[j]
+      if string.find(e, '"@+', 1, true) then
+        e = string.gsub(e, '"@%+(%d+)"', function(ms) return tostring(now + tonumber(ms)) end)
+      end
+      chunk[#chunk + 1] = e
+    end
+    len = redis.call('RPUSH', jk, unpack(chunk))
+    i = i + 1000
   end
+  return len
 end
 
 -- Applies state ops: triples (op, name, value) with op 's' (set), 'c' (clear), 'a' (clear all).
+-- Consecutive sets go in one HSET.
 local function apply_ops(sk, first, count)
+  local sets = {}
+  local function flush()
+    if #sets > 0 then
+      redis.call('HSET', sk, unpack(sets))
+      sets = {}
+    end
+  end
   for i = first, first + 3 * count - 1, 3 do
     local op = ARGV[i]
     if op == 's' then
-      redis.call('HSET', sk, ARGV[i + 1], ARGV[i + 2])
-    elseif op == 'c' then
-      redis.call('HDEL', sk, ARGV[i + 1])
+      sets[#sets + 1] = ARGV[i + 1]
+      sets[#sets + 1] = ARGV[i + 2]
     else
-      redis.call('DEL', sk)
+      flush()
+      if op == 'c' then redis.call('HDEL', sk, ARGV[i + 1]) else redis.call('DEL', sk) end
     end
   end
+  flush()
 end
 
 -- Applies effects: 6-tuples (kind, a1..a5) starting at ARGV[first].
@@ -163,6 +261,7 @@ end
 -- Own completions are stored in the invocation's completions hash and returned.
 local function apply_effects(first, count, part, id, now, grace, chan, comps, wakes)
   local ck = part .. 'c:' .. id
+  local wrote = false
   for i = first, first + 6 * (count - 1), 6 do
     local kind = ARGV[i]
     if kind == 'out' then
@@ -171,6 +270,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
       local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2])
       if v then
         redis.call('HSET', ck, ARGV[i + 4], v)
+        wrote = true
         table.insert(comps, ARGV[i + 4])
         table.insert(comps, v)
       else
@@ -181,6 +281,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
     elseif kind == 'ppeek' then
       local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2]) or '{"ok":true}'
       redis.call('HSET', ck, ARGV[i + 4], v)
+      wrote = true
       table.insert(comps, ARGV[i + 4])
       table.insert(comps, v)
     elseif kind == 'presolve' then
@@ -204,46 +305,40 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
         mine = '{"ok":false,"e":{"name":"TerminalError","code":"TERMINAL","message":"the promise was already completed","status":409}}'
       end
       redis.call('HSET', ck, ARGV[i + 4], mine)
+      wrote = true
       table.insert(comps, ARGV[i + 4])
       table.insert(comps, mine)
     end
   end
+  if wrote then redis.call('HSET', part .. 'inv:' .. id, 'hc', 1) end
 end
 
 -- Commits a batch at journal index `from`: entries, state ops, effects, laid out
 -- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples...
 -- Returns status ('ok', 'dup' for a batch already committed by a retried call,
--- 'gap' for a stale writer), completions, wakes and the store clock it used.
+-- 'gap' for a stale writer), completions, wakes, the store clock it used and the journal's
+-- length after the batch. The entries go in first: RPUSH's reply is the index check, and a
+-- batch that does not fit (a retried or stale one, never the attempt holding the fence in
+-- the common case) is taken out again before anything else is written.
 local function commit_batch(jk, sk, from, base, part, id, grace, chan)
   local n = tonumber(ARGV[base])
   local nops = tonumber(ARGV[base + 1 + n])
   local effBase = base + 2 + n + 3 * nops
   local neff = tonumber(ARGV[effBase])
   local comps, wakes = {}, {}
-  local len = redis.call('LLEN', jk)
   local now = now_ms()
-  if len == from + n and n > 0 then return 'dup', comps, wakes, now end
-  if len ~= from then return 'gap', comps, wakes, now end
-  append_entries(jk, now, base + 1, n)
-  apply_ops(sk, base + 2 + n, nops)
+  if n > 0 then
+    local before = append_entries(jk, now, base + 1, n) - n
+    if before ~= from then
+      if before == 0 then redis.call('DEL', jk) else redis.call('LTRIM', jk, 0, before - 1) end
+      if before == from + n then return 'dup', comps, wakes, now, before end
+      return 'gap', comps, wakes, now, before
+    end
+  elseif nops > 0 or neff > 0 then
+    -- Nothing to append, but writes to make: check the index first.
+    if redis.call('LLEN', jk) ~= from then return 'gap', comps, wakes, now, from end
+  end
+  if nops > 0 then apply_ops(sk, base + 2 + n, nops) end
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
-  return 'ok', comps, wakes, now
-end
-
--- Leases invocation `id` to `worker` for one attempt and loads what the attempt needs
--- (startAttempt's 'run' reply). Bumps the fence epoch, so every earlier holder's writes are
--- refused; the invocation's deadline in `due` becomes the lease's expiry.
-local function lease(inv, journal_key, state_key, fence, due, part, id, mode, rc, worker, lease_ms, now)
-  local ep = redis.call('HINCRBY', fence, 'ep', 1)
-  if mode == 'exclusive' or mode == 'workflow' then redis.call('HSET', fence, 'owner', id) end
-  local expiry = now + tonumber(lease_ms)
-  redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
-  redis.call('ZADD', due, expiry, id)
-  local d = redis.call('HMGET', inv, 'in', 'hdr', 'svc', 'h', 'key')
-  local journal = redis.call('LRANGE', journal_key, 0, -1)
-  local state = {}
-  if mode ~= 'service' then state = redis.call('HGETALL', state_key) end
-  local comps = redis.call('HGETALL', part .. 'c:' .. id)
-  local cx = redis.call('HGET', inv, 'cx') == '1' and 1 or 0
-  return {'run', tostring(ep), rc + 1, now, d[1], d[2], d[3], d[4], d[5], mode, journal, state, comps, cx}
+  return 'ok', comps, wakes, now, from + n
 end

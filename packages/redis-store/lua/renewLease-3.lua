@@ -4,7 +4,7 @@
   ARGV: 1 id, 2 epoch, 3 lease ms
   Returns {'ok', now} or {'fenced', reason}.
 ]]
-if not fenced(KEYS[2], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
+if not running_fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
   return {'fenced', 'epoch'}
 end
 local now = now_ms()

@@ -16,8 +16,8 @@
 ]]
 local id = ARGV[1]
 local inv = KEYS[1]
-local f = redis.call('HMGET', inv, 'st', 'lease', 'wake', 'mode', 'rc')
-local st = f[1]
+local d = hmget_named(inv, {'st', 'lease', 'wake', unpack(LEASE_FIELDS)})
+local st = d.st
 if not st then return {'skip', 'gone'} end
 if st == 'completed' or st == 'paused' then
   -- A completed invocation whose outcome is still owed to callers keeps its deadline:
@@ -26,11 +26,11 @@ if st == 'completed' or st == 'paused' then
   return {'skip', st}
 end
 local now = now_ms()
-if st == 'running' and tonumber(f[2] or '0') > now then return {'busy'} end
-local mode = f[4]
+if st == 'running' and tonumber(d.lease or '0') > now then return {'busy'} end
+local mode = d.mode
 local keyed = mode == 'exclusive' or mode == 'workflow'
 if st == 'delayed' or st == 'backing-off' then
-  local wake = tonumber(f[3])
+  local wake = tonumber(d.wake)
   if wake > now then return {'early', wake - now} end
   if st == 'delayed' and keyed then
     redis.call('RPUSH', KEYS[4], id)
@@ -42,10 +42,10 @@ if st == 'queued' and redis.call('LINDEX', KEYS[4], 0) ~= id then
   redis.call('ZREM', KEYS[6], id)
   return {'skip', 'queued'}
 end
-local rc = tonumber(f[5] or '0')
+local rc = tonumber(d.rc or '0')
 if st == 'running' then
   -- The previous attempt's lease expired: its worker was lost. That attempt counts.
   rc = redis.call('HINCRBY', inv, 'rc', 1)
   redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
 end
-return lease(inv, KEYS[2], KEYS[3], KEYS[5], KEYS[6], ARGV[5], id, mode, rc, ARGV[2], ARGV[3], now)
+return lease(inv, d, rc, KEYS[2], KEYS[3], KEYS[5], KEYS[6], ARGV[5], id, ARGV[2], ARGV[3], now)

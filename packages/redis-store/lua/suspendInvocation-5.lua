@@ -8,9 +8,7 @@
         7 completion channel, 8 n awaited, awaited indices..., then the batch
   Returns {'ok', now, ds, wakes} (suspended), {'resume', now, completions, wakes, cancelled} or {'fenced', reason}.
 ]]
-if not fenced(KEYS[4], ARGV[1], ARGV[2]) or redis.call('HGET', KEYS[1], 'st') ~= 'running' then
-  return {'fenced', 'epoch'}
-end
+if not running_fenced(KEYS[1], KEYS[4], ARGV[1], ARGV[2]) then return {'fenced', 'epoch'} end
 local nawait = tonumber(ARGV[8])
 local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
 if r == 'gap' then return {'fenced', 'journal index'} end

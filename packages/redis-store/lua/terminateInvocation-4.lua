@@ -14,13 +14,13 @@
 ]]
 local id, kind, part = ARGV[1], ARGV[2], ARGV[3]
 local inv = KEYS[1]
-local f = redis.call('HMGET', inv, 'st', 'rep', 'mode')
-local st = f[1]
+local d = hmget_named(inv, FINISH_FIELDS)
+local st = d.st
 if not st then return {'gone'} end
 if st == 'completed' then return {'done'} end
 local now = now_ms()
 local grace = tonumber(ARGV[4])
-if kind == 'cancel' and f[2] then
+if kind == 'cancel' and d.rep then
   redis.call('HSET', inv, 'cx', 1)
   if st == 'running' then
     redis.call('PUBLISH', ARGV[6], id .. '\ncancel')
@@ -30,13 +30,13 @@ if kind == 'cancel' and f[2] then
   if w then return {'wake', w} end
   return {'signalled'}
 end
-local mode = f[3]
+local mode = d.mode
 local keyed = mode == 'exclusive' or mode == 'workflow'
 -- Fence off a running attempt of this invocation (never another invocation of the key).
 if not keyed or redis.call('HGET', KEYS[3], 'owner') == id then redis.call('HINCRBY', KEYS[3], 'ep', 1) end
 redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[7], 'ft', now, 'lease', 0)
 -- Tell a running attempt to stop at once (its writes are already fenced off).
 redis.call('PUBLISH', ARGV[6], id .. '\nstop')
-local nextId, nds, notify = finish(part, id, now, grace, KEYS[2], KEYS[3], KEYS[4], ARGV[8])
-publish_outcome(part, id, id .. '\nerr\n' .. ARGV[7], '')
+local nextId, nds, notify = finish(part, id, d, now, grace, KEYS[2], KEYS[3], KEYS[4], ARGV[8])
+publish_outcome(part, id, d.wo, id .. '\nerr\n' .. ARGV[7], '')
 return {'terminated', nextId, nds, notify}

@@ -14,5 +14,11 @@ if f[1] == 'completed' then
 end
 local wk = ARGV[2] .. 'ow:' .. ARGV[1]
 redis.call('SADD', wk, ARGV[3])
-if not f[1] then redis.call('PEXPIRE', wk, 86400000) end
+if f[1] then
+  redis.call('HSET', KEYS[1], 'wo', 1)
+else
+  -- Not accepted (yet): only an accept that names this channel itself (ARGV 17, as the ingress's
+  -- accept for a waiting caller does) publishes to it; the registration expires after a day.
+  redis.call('PEXPIRE', wk, 86400000)
+end
 return {'waiting'}
