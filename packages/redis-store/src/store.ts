@@ -413,13 +413,15 @@ export class RedisStore implements Store {
     const member = req.caller ? `${req.caller.id}:${req.caller.index}` : '';
     const data: JobData = { i: req.id, s: req.service, k: req.key ?? '', m: req.mode };
     const ks = this.scriptKeys(data);
-    const local = (req.delayMs ?? 0) > 0 ? undefined : this.reserveLocal();
+    // Only a free slot is checked here: the slot is taken when the script leases the invocation
+    // to this process (an accept that queues behind a busy key needs none). Accepts in flight can
+    // so overshoot the capacity by their number, never more.
+    const local = (req.delayMs ?? 0) > 0 ? undefined : this.freeLocal();
     // As in processData: completions published between the script and the attempt listening are kept.
     const ownsEarly = local !== undefined && !this.early.has(req.id);
     if (ownsEarly) this.early.set(req.id, []);
     const unreserve = (): void => {
       if (ownsEarly) this.releaseEarly(req.id);
-      if (local) this.releaseLocal(local);
     };
     let res: string[];
     try {
@@ -468,9 +470,13 @@ export class RedisStore implements Store {
         completions: new Map(),
         cancelRequested: false,
       };
-      void this.runAttempt(data, ks, inv, res[1]!, now, local!.executor)
+      local!.active++;
+      void this.runAttempt(data, ks, inv, res[1]!, now, local!)
         .catch(() => undefined)
-        .finally(unreserve);
+        .finally(() => {
+          unreserve();
+          this.releaseLocal(local!);
+        });
       return { invocationId: req.id, status: 'Accepted', fresh: true };
     }
     unreserve();
@@ -564,11 +570,17 @@ export class RedisStore implements Store {
     if (members.length > 0) await this.redis.ackDeliveries(k.notify(p, invocationId), k.due(p), invocationId, ...members);
   }
 
+  /** This process's local fast path when it takes attempts (`force`: even past its capacity). */
+  private freeLocal(force = false): LocalDispatch | undefined {
+    const local = this.local;
+    if (!local || local.closing || this.wiped || (!force && local.active >= local.capacity)) return undefined;
+    return local;
+  }
+
   /** Takes a slot of this process's local fast path, or undefined when none is free. */
   private reserveLocal(): LocalDispatch | undefined {
-    const local = this.local;
-    if (!local || local.closing || local.active >= local.capacity || this.wiped) return undefined;
-    local.active++;
+    const local = this.freeLocal();
+    if (local) local.active++;
     return local;
   }
 
@@ -586,7 +598,7 @@ export class RedisStore implements Store {
       // Fast path: this process has a free worker slot, so it starts the attempt itself instead of a
       // mailbox round trip. A crash here is covered like a lost job: the invocation's deadline in
       // `due` passes and the reconciler dispatches it again.
-      void this.processData(data, local.executor)
+      void this.processData(data, local.executor, local)
         .catch(() => undefined)
         .finally(() => this.releaseLocal(local));
       return;
@@ -952,20 +964,21 @@ export class RedisStore implements Store {
   private stopping = false;
   private drained: (() => void) | undefined;
 
-  private async processData(data: JobData, executor: Executor): Promise<void> {
+  /** Starts and runs an attempt for a mailbox job or a local dispatch (`local`: in a fast-path slot). */
+  private async processData(data: JobData, executor: Executor, local?: LocalDispatch): Promise<void> {
     if (this.wiped) throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
     if (partitionOfId(data.i, this.opts.partitions) === undefined) return;
     const ks = this.scriptKeys(data);
     const ownsEarly = !this.early.has(data.i);
     if (ownsEarly) this.early.set(data.i, []);
     try {
-      await this.startAndRun(data, ks, executor);
+      await this.startAndRun(data, ks, executor, local);
     } finally {
       if (ownsEarly) this.releaseEarly(data.i);
     }
   }
 
-  private async startAndRun(data: JobData, ks: ScriptKeys, executor: Executor): Promise<void> {
+  private async startAndRun(data: JobData, ks: ScriptKeys, executor: Executor, local: LocalDispatch | undefined): Promise<void> {
     const res = (await this.redis.startAttempt(
       ks.inv, ks.journal, ks.state, ks.inbox, ks.fence, ks.due,
       data.i, this.workerId, this.opts.leaseMs, this.opts.graceMs, this.keys.part(ks.p),
@@ -977,11 +990,11 @@ export class RedisStore implements Store {
       return;
     }
     if (kind !== 'run') return;
-    await this.runLeased(data, ks, res, executor);
+    await this.runLeased(data, ks, res, executor, local);
   }
 
   /** Runs an attempt from startAttempt's 'run' reply. */
-  private async runLeased(data: JobData, ks: ScriptKeys, res: unknown[], executor: Executor): Promise<void> {
+  private async runLeased(data: JobData, ks: ScriptKeys, res: unknown[], executor: Executor, local: LocalDispatch | undefined): Promise<void> {
     const epoch = res[1] as string;
     const now = Number(res[3]);
     const inv: StartedInvocation = {
@@ -997,13 +1010,18 @@ export class RedisStore implements Store {
       completions: parseCompletions(res[12]),
       cancelRequested: Number(res[13]) === 1,
     };
-    await this.runAttempt(data, ks, inv, epoch, now, executor);
+    await this.runAttempt(data, ks, inv, epoch, now, local ?? executor);
   }
 
-  /** Runs one leased attempt with the executor. */
-  private async runAttempt(data: JobData, ks: ScriptKeys, inv: StartedInvocation, epoch: string, now: number, executor: Executor): Promise<void> {
+  /**
+   * Runs one leased attempt with the executor: a mailbox job's, or (given the local fast path)
+   * one in a fast-path slot, which its completion may pass on to the key's next invocation.
+   */
+  private async runAttempt(data: JobData, ks: ScriptKeys, inv: StartedInvocation, epoch: string, now: number, run: Executor | LocalDispatch): Promise<void> {
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
-    const attempt = new RedisAttempt(this, ks, data, inv, epoch, now);
+    const inSlot = 'capacity' in run;
+    const executor = inSlot ? run.executor : run;
+    const attempt = new RedisAttempt(this, ks, data, inv, epoch, now, inSlot);
     this.attempts.set(inv.id, attempt);
     if (this.early.get(inv.id)?.some((m) => m.endsWith('\nstop'))) attempt.stopNow();
     try {
@@ -1155,15 +1173,20 @@ export class RedisStore implements Store {
     return this.dispatch(data, ds, delayMs);
   }
 
-  /** @internal A local fast-path slot for the key's next invocation, which a completion may lease to this worker. */
-  reserveNext(): { workerId: string; release(): void; run(data: JobData, res: unknown[]): void } | undefined {
-    const local = this.reserveLocal();
+  /**
+   * @internal The local fast path, when a completion may lease the key's next invocation to this
+   * worker. An attempt completing in a slot of its own passes it on (`inherit`: no capacity check,
+   * one attempt ends as the next starts); one run by a mailbox job needs a free slot. As for an
+   * accept, the slot is taken only when the script has leased (`run`).
+   */
+  nextSlot(inherit: boolean): { workerId: string; run(data: JobData, res: unknown[]): void } | undefined {
+    const local = this.freeLocal(inherit);
     if (!local) return undefined;
     return {
       workerId: this.workerId,
-      release: () => this.releaseLocal(local),
       run: (data, res) => {
-        void this.runLeased(data, this.scriptKeys(data), res, local.executor)
+        local.active++;
+        void this.runLeased(data, this.scriptKeys(data), res, local.executor, local)
           .catch(() => undefined)
           .finally(() => this.releaseLocal(local));
       },
@@ -1194,7 +1217,11 @@ class RedisAttempt implements Attempt {
   /** Outbox effects run in order, one after the other. */
   private outbox: Promise<void> = Promise.resolve();
 
-  constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number) {
+  /** True when the attempt runs in a local fast-path slot (see `RedisStore.reserveNext`). */
+  private readonly inSlot: boolean;
+
+  constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number, inSlot: boolean) {
+    this.inSlot = inSlot;
     this.store = store;
     this.ks = ks;
     this.data = data;
@@ -1352,24 +1379,17 @@ class RedisAttempt implements Attempt {
     // An exclusive invocation hands its key on: with a free local slot, the next one waiting for
     // the key is leased to this worker by the same script (no start script, no mailbox job).
     const exclusive = this.data.m === 'exclusive' || this.data.m === 'workflow';
-    const slot = exclusive ? this.store.reserveNext() : undefined;
-    let r: unknown[];
-    try {
-      r = (await this.store.redis.completeInvocation(
-        this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
-        this.invocation.id, this.epoch, fromIndex,
-        outcome.ok ? 'ok' : 'err',
-        outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-        k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
-        slot ? slot.workerId : '', this.store.options.leaseMs,
-        ...batchArgs(entries, ops, eff.args),
-      )) as unknown[];
-    } catch (e) {
-      slot?.release();
-      throw e;
-    }
+    const slot = exclusive ? this.store.nextSlot(this.inSlot) : undefined;
+    const r = (await this.store.redis.completeInvocation(
+      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
+      this.invocation.id, this.epoch, fromIndex,
+      outcome.ok ? 'ok' : 'err',
+      outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
+      k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
+      slot ? slot.workerId : '', this.store.options.leaseMs,
+      ...batchArgs(entries, ops, eff.args),
+    )) as unknown[];
     const leasedNext = Array.isArray(r[5]) ? (r[5] as unknown[]) : undefined;
-    if (slot && !leasedNext) slot.release();
     if (r[0] !== 'ok') this.lost(String(r[1]));
     // The script published the outcome to every other watcher; this process's own it resolves here.
     this.store.resolveWaiters(this.invocation.id, outcome);
