@@ -80,6 +80,7 @@ export type {
   WorkerHandle,
   WorkerOptions,
 } from './store.js';
+export type { StopSignal } from './runtime/stop-signal.js';
 
 // Running
 export { serve } from './serve.js';

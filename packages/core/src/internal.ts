@@ -3,6 +3,7 @@ export { JournalRunner } from './runtime/journal-runner.js';
 export { createExecutor } from './runtime/invoker.js';
 export type { ExecutorOptions } from './runtime/invoker.js';
 export { Registry } from './runtime/registry.js';
+export { Stopper } from './runtime/stop-signal.js';
 export { nextRetry, DEFAULT_RETRY } from './runtime/retry.js';
 export { matchEntry, stateOpsOf } from './journal/entry.js';
 export { createIngress, parseDelay, checkKey, IngressError } from './ingress/http.js';

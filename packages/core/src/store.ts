@@ -1,5 +1,6 @@
 import type { SerializedError } from './errors.js';
 import type { Completion, Effect, Entry, NewEntry, OutgoingInvocation, StateOp } from './journal/entry.js';
+import type { StopSignal } from './runtime/stop-signal.js';
 
 /** What a handler was asked to do. */
 export interface Target {
@@ -118,7 +119,7 @@ export interface SuspendOn {
 export interface Attempt {
   readonly invocation: StartedInvocation;
   /** Aborted when the lease is lost (fenced) or the worker shuts down. */
-  readonly signal: AbortSignal;
+  readonly signal: StopSignal;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */
@@ -179,9 +180,9 @@ export interface Store {
    * (listening starts before a fresh invocation exists, so no extra read is needed); aborting the
    * signal stops listening.
    */
-  accept(req: InvocationRequest, options?: { awaitOutcome?: AbortSignal }): Promise<Accepted & { outcome?: Promise<Outcome> }>;
+  accept(req: InvocationRequest, options?: { awaitOutcome?: StopSignal }): Promise<Accepted & { outcome?: Promise<Outcome> }>;
   /** Resolves with the outcome once the invocation completes. */
-  awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome>;
+  awaitOutcome(invocationId: string, signal?: StopSignal): Promise<Outcome>;
   /** Looks up an invocation (with its journal when asked). */
   describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
   /** The invocation an idempotency key or a workflow id names, if any (for attach/output by reference). */

@@ -22,6 +22,7 @@ import type {
   Target,
   StartedInvocation,
   StateOp,
+  StopSignal,
   Store,
   TargetMode,
   WorkerHandle,
@@ -29,7 +30,7 @@ import type {
 } from '@latchkey/core';
 import { LeaseLostError, StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
-import { parseAwakeableId } from '@latchkey/core/internal';
+import { Stopper, parseAwakeableId } from '@latchkey/core/internal';
 import { coalesceWrites } from './coalesce.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 
@@ -333,7 +334,7 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- ingress side
 
-  async accept(req: InvocationRequest, options: { awaitOutcome?: AbortSignal } = {}): Promise<Accepted & { outcome?: Promise<Outcome> }> {
+  async accept(req: InvocationRequest, options: { awaitOutcome?: StopSignal } = {}): Promise<Accepted & { outcome?: Promise<Outcome> }> {
     if (this.wiped) throw new StoreError('Redis was wiped or replaced while Latchkey ran; refusing new invocations', 'REDIS_WIPED');
     const { service, handler, key } = req.target;
     // One draw: the first byte picks a partition when the target does not, the rest is the id.
@@ -613,7 +614,7 @@ export class RedisStore implements Store {
     });
   }
 
-  awaitOutcome(invocationId: string, signal?: AbortSignal): Promise<Outcome> {
+  awaitOutcome(invocationId: string, signal?: StopSignal): Promise<Outcome> {
     const { promise, waiter } = this.waitFor(invocationId, signal);
     this.checkNow(invocationId, waiter);
     return promise;
@@ -624,7 +625,7 @@ export class RedisStore implements Store {
    * outcome channel, or directly when this process completes the invocation. Callers then make
    * the process a watcher (`checkNow`), unless the accept script registers it for a fresh call.
    */
-  private waitFor(invocationId: string, signal?: AbortSignal): { promise: Promise<Outcome>; waiter: Waiter & { drop(): void } } {
+  private waitFor(invocationId: string, signal?: StopSignal): { promise: Promise<Outcome>; waiter: Waiter & { drop(): void } } {
     let set = this.waiters.get(invocationId);
     if (!set) this.waiters.set(invocationId, (set = new Set()));
     const waiters = set;
@@ -1206,7 +1207,7 @@ export class RedisStore implements Store {
 
 /** One leased attempt; every write goes through a fenced script. */
 class RedisAttempt implements Attempt {
-  private readonly ac = new AbortController();
+  private readonly ac = new Stopper();
   private offset: number;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly store: RedisStore;
@@ -1233,8 +1234,8 @@ class RedisAttempt implements Attempt {
     this.heartbeat.unref();
   }
 
-  get signal(): AbortSignal {
-    return this.ac.signal;
+  get signal(): StopSignal {
+    return this.ac;
   }
 
   listen(listener: AttemptListener): void {

@@ -6,6 +6,7 @@ import type { Registry } from '../runtime/registry.js';
 import { parseAwakeableId } from '../context/context.js';
 import type { Completion } from '../journal/entry.js';
 import type { InvocationRequest, Outcome, Store } from '../store.js';
+import { Stopper, type StopSignal } from '../runtime/stop-signal.js';
 
 /** Options of the HTTP ingress. */
 export interface IngressOptions {
@@ -384,12 +385,12 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
   });
 }
 
-/** The abort reason once a request is answered (shared: `abort()` without one builds a DOMException each time). */
+/** The stop reason once a request is answered. */
 const REQUEST_DONE = Object.assign(new Error('request finished'), { name: 'AbortError' });
 
-/** An abort signal that fires when the client's connection closes; `done()` stops watching (and aborts). */
-function whileConnected(req: IncomingMessage): { signal: AbortSignal; done(): void } {
-  const ac = new AbortController();
+/** A stop signal that fires when the client's connection closes; `done()` stops watching (and stops). */
+function whileConnected(req: IncomingMessage): { signal: StopSignal; done(): void } {
+  const ac = new Stopper();
   const onClose = (): void => {
     const e = new Error('client went away');
     e.name = 'AbortError';

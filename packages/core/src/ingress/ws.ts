@@ -4,6 +4,7 @@ import type { Entry } from '../journal/entry.js';
 import type { Registry } from '../runtime/registry.js';
 import type { InvocationStatus, Outcome, Store } from '../store.js';
 import { IngressError, buildRequest, findHandler, safeParse } from './http.js';
+import { Stopper } from '../runtime/stop-signal.js';
 
 /** Options of the WebSocket ingress (see docs/PROTOCOL.md). */
 export interface WebSocketOptions {
@@ -168,7 +169,7 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
     };
 
     /** Sends the result of `invocationId` when `outcome` (default: a fresh wait) settles. */
-    const awaitResult = (reqId: string, invocationId: string, ac = new AbortController(), outcome?: Promise<Outcome>): void => {
+    const awaitResult = (reqId: string, invocationId: string, ac = new Stopper(), outcome?: Promise<Outcome>): void => {
       open.set(reqId, () => ac.abort());
       (outcome ?? store.awaitOutcome(invocationId, ac.signal)).then(
         (o) => {
@@ -205,7 +206,7 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
             ...(idem !== undefined ? { idempotencyKey: idem as string } : {}),
             ...(headers !== undefined ? { headers: headers as Record<string, string> } : {}),
           });
-          const ac = new AbortController();
+          const ac = new Stopper();
           const accepted = await store.accept(request, isSend ? {} : { awaitOutcome: ac.signal });
           if (!isSend && accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idem === undefined) {
             ac.abort();
@@ -230,7 +231,7 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
         case 'subscribe': {
           const inv = await target(f);
           send({ id, type: 'subscribed', invocationId: inv });
-          const ac = new AbortController();
+          const ac = new Stopper();
           const watcher = watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
           const stop = (): void => {
             ac.abort();
