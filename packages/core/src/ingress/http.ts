@@ -71,19 +71,61 @@ export function checkKey(key: string): void {
   if (/[\u0000-\u001f\u007f]/.test(key)) throw new IngressError(400, 'INVALID_KEY', 'the key contains control characters');
 }
 
-async function readBody(req: IncomingMessage, max: number): Promise<string> {
+/**
+ * Reads a request body as UTF-8, refusing one larger than `max` bytes: at once when its
+ * Content-Length says so, else as soon as the bytes read pass the limit (the caller answers 413
+ * and drops the connection).
+ */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > max) {
-    throw new IngressError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max}`);
+    return Promise.reject(new IngressError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max}`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new IngressError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`);
-    chunks.push(chunk);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
+        reject(new IngressError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      req.off('error', reject);
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
+}
+
+/** A path the WHATWG URL parser would change: dot segments (also percent-encoded), backslashes. */
+const NEEDS_URL_PARSER = /\/\.|%2e|\\/i;
+
+/**
+ * Splits a request target into its path segments and its query. Plain paths (the hot path) are
+ * split as they are; one with dot segments or backslashes goes through the WHATWG URL parser,
+ * which resolves them as it always did here.
+ */
+function parseTarget(raw: string): { pathname: string; segs: string[]; query: URLSearchParams | undefined } {
+  const h = raw.indexOf('#');
+  const target = h >= 0 ? raw.slice(0, h) : raw;
+  const q = target.indexOf('?');
+  let pathname = q >= 0 ? target.slice(0, q) : target;
+  let search = q >= 0 ? target.slice(q + 1) : '';
+  if (!pathname.startsWith('/') || NEEDS_URL_PARSER.test(pathname)) {
+    const url = new URL(raw, 'http://ingress');
+    pathname = url.pathname;
+    search = url.search.slice(1);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const segs = pathname.split('/').filter((s) => s.length > 0);
+  return { pathname, segs, query: search === '' ? undefined : new URLSearchParams(search) };
 }
 
 /**
@@ -271,8 +313,8 @@ export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void 
 export function createIngress(registry: Registry, store: Store, options: IngressOptions = {}): Server {
   const max = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://ingress');
-    const segs = url.pathname.split('/').filter((s) => s.length > 0);
+    const url = parseTarget(req.url ?? '/');
+    const segs = url.segs;
     if (req.method === 'GET' && url.pathname === '/health') {
       send(res, 200, '{"status":"ok"}');
       return;
@@ -338,7 +380,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
         throw new IngressError(400, 'INVALID_JSON', `Failed to deserialize input: ${(e as Error).message}`, { source: 'invocation' });
       }
     }
-    const delayRaw = url.searchParams.get('delay');
+    const delayRaw = url.query?.get('delay') ?? null;
     const idemHeader = req.headers['idempotency-key'];
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !k.startsWith('content-')) headers[k] = v;
