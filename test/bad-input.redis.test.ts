@@ -147,6 +147,46 @@ function declareHugeBody(base: string, path: string, contentLength: number): Pro
   });
 }
 
+/**
+ * Streams `bytes` of a JSON string body without a Content-Length (chunked), as fast as the socket
+ * takes it, and resolves with the answer. The server answers as soon as the bytes read pass its
+ * limit and then drops the connection, so write errors after the answer are expected.
+ */
+function streamHugeBody(base: string, path: string, bytes: number): Promise<HttpAnswer> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text), headers: new Headers() });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < bytes && !req.destroyed) {
+        sent += chunk.length;
+        if (!req.write(sent === chunk.length ? Buffer.concat([Buffer.from('"'), chunk.subarray(1)]) : chunk)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+}
+
 type Frame = Record<string, unknown>;
 
 /** A WebSocket that records every frame it receives. */
@@ -260,6 +300,13 @@ const httpRows: HttpRow[] = [
     status: 413,
     errorCode: 'BODY_TOO_LARGE',
     message: `request body of ${1024 * 1024 * 1024} bytes exceeds the limit of ${10 * 1024 * 1024}`,
+  },
+  {
+    name: 'oversize body without Content-Length (chunked, refused once the bytes read pass the limit)',
+    send: (b) => streamHugeBody(b, '/bi_echo/echo', 64 * 1024 * 1024),
+    status: 413,
+    errorCode: 'BODY_TOO_LARGE',
+    message: `request body exceeds the limit of ${10 * 1024 * 1024} bytes`,
   },
   {
     name: 'empty object key (path /bi_box//put)',

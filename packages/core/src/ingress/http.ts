@@ -413,7 +413,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
     handle(req, res).catch((e: unknown) => {
       if (e instanceof IngressError) {
         sendError(res, e);
-        if (e.status === 413) req.destroy();
+        if (e.status === 413) discardRest(req);
         return;
       }
       if ((e as { name?: string }).name === 'AbortError') return;
@@ -425,6 +425,24 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       sendError(res, new IngressError(500, 'INTERNAL', (e as Error).message ?? 'internal error'));
     });
   });
+}
+
+/** How long the rest of a refused request body is read and discarded before its connection is dropped (ms). */
+const LINGER_MS = 2000;
+
+/**
+ * Reads and discards the rest of a refused request body (as Node does for any body left unread
+ * once the answer is sent), and drops the connection when the client is still sending after
+ * {@link LINGER_MS}. Closing at once would make the kernel reset a connection with unread bytes,
+ * and the client would lose the answer it was just sent.
+ */
+function discardRest(req: IncomingMessage): void {
+  const timer = setTimeout(() => req.destroy(), LINGER_MS);
+  timer.unref();
+  const stop = (): void => clearTimeout(timer);
+  req.once('end', stop);
+  req.once('close', stop);
+  req.resume();
 }
 
 /** The stop reason once a request is answered. */
