@@ -4,11 +4,12 @@
  * that tells top-level commands from commands run inside scripts.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { scriptSources } from '@latchkey/redis-store';
 
 /** Commands per name, e.g. `evalsha` → 1200, `client|setname` → 3. */
 export type Counts = Map<string, number>;
@@ -74,14 +75,8 @@ export function scriptNames(): Map<string, string> {
   const names = new Map<string, string>();
   const sha = (lua: string): string => createHash('sha1').update(lua).digest('hex');
   try {
+    for (const [name, lua] of scriptSources()) names.set(sha(lua), `lk.${name}`);
     const entry = fileURLToPath(import.meta.resolve('@latchkey/redis-store'));
-    const luaDir = join(dirname(entry), '..', 'lua');
-    const prelude = readFileSync(join(luaDir, 'prelude.lua'), 'utf8');
-    for (const f of readdirSync(luaDir)) {
-      const m = /^(.+)-\d+\.lua$/.exec(f);
-      if (!m) continue;
-      names.set(sha(`${prelude}\n${readFileSync(join(luaDir, f), 'utf8')}`), `lk.${m[1]}`);
-    }
     const req = createRequire(entry);
     const bullDir = join(dirname(req.resolve('bullmq')), 'scripts');
     for (const f of readdirSync(bullDir)) {

@@ -8,7 +8,7 @@ if not running_fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
   return {'fenced', 'epoch'}
 end
 local now = now_ms()
-local lease = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'lease', lease)
-redis.call('ZADD', KEYS[3], lease, ARGV[1])
+local expiry = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'lease', expiry)
+redis.call('ZADD', KEYS[3], expiry, ARGV[1])
 return {'ok', now}

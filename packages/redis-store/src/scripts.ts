@@ -33,15 +33,84 @@ export type ScriptedRedis = Redis & Record<ScriptName, ScriptFn>;
 
 let sources: Map<ScriptName, string> | undefined;
 
+/** One top-level definition of the prelude (`local function name` or `local NAME =`), with its comment. */
+interface PreludePart {
+  name: string;
+  text: string;
+}
+
+/**
+ * Lua source without its comments and string literals (to find the names a piece of code refers
+ * to). Comments go first: no string literal of ours contains `--`.
+ */
+function codeOnly(lua: string): string {
+  return lua
+    .replace(/--\[\[[\s\S]*?\]\]/g, '')
+    .replace(/--.*$/gm, '')
+    .replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"/g, "''");
+}
+
+/** Splits the prelude into its top-level definitions, in order. */
+function preludeParts(prelude: string): PreludePart[] {
+  const parts: PreludePart[] = [];
+  let pending: string[] = [];
+  let current: PreludePart | undefined;
+  for (const line of prelude.split('\n')) {
+    const def = /^local (?:function )?([A-Za-z_][A-Za-z0-9_]*)/.exec(line);
+    if (def) {
+      current = { name: def[1]!, text: [...pending, line].join('\n') };
+      parts.push(current);
+      pending = [];
+    } else if (line.startsWith('--') || line.trim() === '') {
+      // A comment (or blank line) at the top level belongs to the next definition.
+      pending.push(line);
+    } else if (current) {
+      current.text += `\n${line}`;
+    }
+  }
+  return parts;
+}
+
+/**
+ * The prelude definitions a script body needs: those it refers to, and what they refer to, in
+ * prelude order. Lua creates every local function of a script on each call (and collects it
+ * afterwards), so a script that carries only its own helpers runs measurably faster.
+ */
+function helpersFor(parts: PreludePart[], body: string): string {
+  const refers = (code: string, name: string): boolean => new RegExp(`\\b${name}\\b`).test(codeOnly(code));
+  const needed = new Set<string>();
+  const visit = (code: string): void => {
+    for (const part of parts) {
+      if (!needed.has(part.name) && refers(code, part.name)) {
+        needed.add(part.name);
+        visit(part.text);
+      }
+    }
+  };
+  visit(body);
+  return parts
+    .filter((p) => needed.has(p.name))
+    .map((p) => p.text)
+    .join('\n');
+}
+
 function load(): Map<ScriptName, string> {
   if (sources) return sources;
-  const prelude = readFileSync(new URL('prelude.lua', LUA_DIR), 'utf8');
+  const parts = preludeParts(readFileSync(new URL('prelude.lua', LUA_DIR), 'utf8'));
   sources = new Map();
   for (const [name, keys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
     const body = readFileSync(new URL(`${name}-${keys}.lua`, LUA_DIR), 'utf8');
-    sources.set(name, `${prelude}\n${body}`);
+    sources.set(name, `${helpersFor(parts, body)}\n${body}`);
   }
   return sources;
+}
+
+/**
+ * The Lua source of each of Latchkey's scripts exactly as it is defined on a connection (its
+ * body after the prelude helpers it uses), by script name: its SHA1 is what EVALSHA carries.
+ */
+export function scriptSources(): ReadonlyMap<ScriptName, string> {
+  return load();
 }
 
 /** Defines every script on a connection. */
