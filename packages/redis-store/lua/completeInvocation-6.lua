@@ -10,10 +10,13 @@
         12.. batch
   Returns {'ok', nextId or '', nextDs, notify (1 when callers/attachers await delivery), wakes,
   run}: run is startAttempt's 'run' reply for the next invocation when ARGV 10 leased it to that
-  worker, else nil. Or {'fenced', reason}. Retried after completion by the same epoch: {'ok', '', 0, 0, {}}.
+  worker (without the key's state: the worker has it, this invocation's state after the batch),
+  else nil. Or {'fenced', reason}. Retried after completion by the same epoch: {'ok', '', 0, 0, {}}.
   Also touches, in the same partition: the idempotency and workflow run records named in the
   invocation hash ('idemk', 'wfk'), the completions and notify sets, and the next invocation's hash
   (and, leasing it, its journal and completions).
+  The journal of an invocation that never committed before (from index 0) is stored whole in the
+  invocation hash as field 'jf' (a JSON array of the entries) instead of a journal list.
   Retention (from 'ret'): record, journal and completions for `journal` ms (or `idempotency` /
   `workflow` ms when longer and applicable); workflow state, promises and run record for `workflow` ms.
 ]]
@@ -32,14 +35,17 @@ elseif not fenced(KEYS[4], id, ep) then
   return {'fenced', 'epoch'}
 end
 local grace = tonumber(ARGV[7])
-local r, comps, wakes, now, jlen = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, grace, ARGV[9])
+-- A journal that starts with this batch is stored whole in the invocation hash ('jf').
+local r, comps, wakes, now, jlen, jf = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, grace, ARGV[9], true)
 if r == 'gap' then return {'fenced', 'journal index'} end
-if ARGV[4] == 'ok' then
-  redis.call('HSET', inv, 'st', 'completed', 'out', ARGV[5], 'ft', now, 'lease', 0)
+local outField = ARGV[4] == 'ok' and 'out' or 'err'
+if jf then
+  redis.call('HSET', inv, 'st', 'completed', outField, ARGV[5], 'ft', now, 'lease', 0, 'jf', jf)
 else
-  redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[5], 'ft', now, 'lease', 0)
+  redis.call('HSET', inv, 'st', 'completed', outField, ARGV[5], 'ft', now, 'lease', 0)
 end
 -- A fenced completion holds its key: it is the head of the key's inbox.
-local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[4], KEYS[5], KEYS[3], true, jlen, ARGV[10], ARGV[11])
+-- The fence check read its epoch: ep (the worker knows the key's state after this batch).
+local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[4], KEYS[5], KEYS[3], true, jlen, ARGV[10], ARGV[11], ep)
 publish_outcome(part, id, d.wo, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes, run}

@@ -91,8 +91,10 @@ local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk'
 -- (startAttempt's 'run' reply). `d` holds the invocation's LEASE_FIELDS. Bumps the fence epoch,
 -- so every earlier holder's writes are refused; the invocation's deadline in `due` becomes the
 -- lease's expiry. An invocation that never ran (no 'rep') has neither journal nor completions.
+-- `fence_ep`: the key fence's current epoch when the caller has read it (one write instead of
+-- two); `with_state` false: the caller knows the key's state, the reply carries none.
 local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep'}
-local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now)
+local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now, fence_ep, with_state)
   local mode = d.mode
   local expiry = now + tonumber(lease_ms)
   local ep
@@ -101,14 +103,19 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
     ep = tonumber(d.ep or '0') + 1
     redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep, 'ep', ep)
   else
-    ep = redis.call('HINCRBY', fence, 'ep', 1)
-    redis.call('HSET', fence, 'owner', id)
+    if fence_ep then
+      ep = tonumber(fence_ep) + 1
+      redis.call('HSET', fence, 'ep', ep, 'owner', id)
+    else
+      ep = redis.call('HINCRBY', fence, 'ep', 1)
+      redis.call('HSET', fence, 'owner', id)
+    end
     redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
   end
   redis.call('ZADD', due, expiry, id)
   local journal, comps, state = {}, {}, {}
   if d.rep then journal = redis.call('LRANGE', journal_key, 0, -1) end
-  if mode ~= 'service' then state = redis.call('HGETALL', state_key) end
+  if mode ~= 'service' and with_state ~= false then state = redis.call('HGETALL', state_key) end
   if d.hc then comps = redis.call('HGETALL', part .. 'c:' .. id) end
   local cx = d.cx == '1' and 1 or 0
   return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx}
@@ -122,10 +129,11 @@ end
 -- `state` is the workflow's state key; `at_head` is true when the caller knows the invocation
 -- holds its key (a fenced completion), nil to look; `jlen` is the journal's length when known
 -- (nil: expire it anyway). With `worker` set, the next head is leased to that worker at once
--- (see lease) instead of being made ready.
+-- (see lease; `fence_ep` is the fence's epoch, read by the caller, and the worker knows the
+-- key's state) instead of being made ready.
 -- Returns the next head ('' for none), its dispatch sequence, 1 when outcomes await delivery,
 -- and lease()'s reply when the next head was leased (else false).
-local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head, jlen, worker, lease_ms)
+local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head, jlen, worker, lease_ms, fence_ep)
   local inv = part .. 'inv:' .. id
   local mode = d.mode
   local ret = cjson.decode(d.ret)
@@ -167,7 +175,8 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
         if worker and worker ~= '' then
           -- The key passes straight to its next invocation (same key: same state and fence).
           local nd = hmget_named(nk, LEASE_FIELDS)
-          run = lease(nk, nd, tonumber(nd.rc or '0'), part .. 'j:' .. nxt, state, fence, due, part, nxt, worker, lease_ms, now)
+          run = lease(nk, nd, tonumber(nd.rc or '0'), part .. 'j:' .. nxt, state, fence, due, part, nxt, worker, lease_ms, now,
+            fence_ep, false)
         else
           redis.call('HDEL', fence, 'owner')
           nds = redis.call('HINCRBY', nk, 'ds', 1)
@@ -208,24 +217,28 @@ local function publish_outcome(part, id, watched, msg, own)
   redis.call('DEL', wk)
 end
 
--- Appends journal entries in one RPUSH (in chunks, within Lua's stack), fixing sleep due times
--- from the store clock: a new sleep entry carries the token "@+<ms>" which becomes now + ms.
--- JSON escaping puts a backslash before every quote inside strings, so the quoted token can
--- only match where the runtime wrote it. Returns the journal's new length.
+-- New journal entries ARGV[from .. to - 1], with sleep due times fixed from the store clock: a
+-- new sleep entry carries the token "@+<ms>" which becomes now + ms. JSON escaping puts a
+-- backslash before every quote inside strings, so the quoted token can only match where the
+-- runtime wrote it.
+local function entries_at(now, from, to)
+  local list = {}
+  for j = from, to - 1 do
+    local e = ARGV[j]
+    if string.find(e, '"@+', 1, true) then
+      e = string.gsub(e, '"@%+(%d+)"', function(ms) return tostring(now + tonumber(ms)) end)
+    end
+    list[#list + 1] = e
+  end
+  return list
+end
+
+-- Appends journal entries (see entries_at) in one RPUSH per thousand (within Lua's stack).
+-- Returns the journal's new length.
 local function append_entries(jk, now, first, count)
   local len = 0
-  local i = first
-  while i < first + count do
-    local chunk = {}
-    for j = i, math.min(first + count, i + 1000) - 1 do
-      local e = ARGV[j]
-      if string.find(e, '"@+', 1, true) then
-        e = string.gsub(e, '"@%+(%d+)"', function(ms) return tostring(now + tonumber(ms)) end)
-      end
-      chunk[#chunk + 1] = e
-    end
-    len = redis.call('RPUSH', jk, unpack(chunk))
-    i = i + 1000
+  for i = first, first + count - 1, 1000 do
+    len = redis.call('RPUSH', jk, unpack(entries_at(now, i, math.min(first + count, i + 1000))))
   end
   return len
 end
@@ -316,29 +329,38 @@ end
 -- Commits a batch at journal index `from`: entries, state ops, effects, laid out
 -- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples...
 -- Returns status ('ok', 'dup' for a batch already committed by a retried call,
--- 'gap' for a stale writer), completions, wakes, the store clock it used and the journal's
--- length after the batch. The entries go in first: RPUSH's reply is the index check, and a
--- batch that does not fit (a retried or stale one, never the attempt holding the fence in
+-- 'gap' for a stale writer), completions, wakes, the store clock it used and the journal
+-- list's length after the batch. The entries go in first: RPUSH's reply is the index check, and
+-- a batch that does not fit (a retried or stale one, never the attempt holding the fence in
 -- the common case) is taken out again before anything else is written.
-local function commit_batch(jk, sk, from, base, part, id, grace, chan)
+-- With `to_field`, a batch that starts the journal (from 0: the completion of an invocation that
+-- never committed before, whose journal is then known whole and final) is not appended: its
+-- entries come back as a JSON array (sixth value) for the invocation hash's 'jf' field, one key
+-- fewer per invocation. The fence holder's view of the journal is exact, so nothing is checked.
+local function commit_batch(jk, sk, from, base, part, id, grace, chan, to_field)
   local n = tonumber(ARGV[base])
   local nops = tonumber(ARGV[base + 1 + n])
   local effBase = base + 2 + n + 3 * nops
   local neff = tonumber(ARGV[effBase])
   local comps, wakes = {}, {}
   local now = now_ms()
-  if n > 0 then
+  local jf
+  local appended = 0
+  if n > 0 and to_field and from == 0 then
+    jf = '[' .. table.concat(entries_at(now, base + 1, base + 1 + n), ',') .. ']'
+  elseif n > 0 then
     local before = append_entries(jk, now, base + 1, n) - n
     if before ~= from then
       if before == 0 then redis.call('DEL', jk) else redis.call('LTRIM', jk, 0, before - 1) end
       if before == from + n then return 'dup', comps, wakes, now, before end
       return 'gap', comps, wakes, now, before
     end
+    appended = n
   elseif nops > 0 or neff > 0 then
     -- Nothing to append, but writes to make: check the index first.
     if redis.call('LLEN', jk) ~= from then return 'gap', comps, wakes, now, from end
   end
   if nops > 0 then apply_ops(sk, base + 2 + n, nops) end
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
-  return 'ok', comps, wakes, now, from + n
+  return 'ok', comps, wakes, now, from + appended, jf
 end

@@ -99,6 +99,15 @@ function randomId(): Buffer {
   return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
 }
 
+/** Applies committed state ops to a state map (as the scripts' `apply_ops` does to the hash). */
+function applyOps(state: Map<string, string>, ops: StateOp[]): void {
+  for (const op of ops) {
+    if (op.op === 'set') state.set(op.n, op.v);
+    else if (op.op === 'clear') state.delete(op.n);
+    else state.clear();
+  }
+}
+
 /** A state hash from a flat HGETALL reply. */
 function stateMap(flat: string[]): Map<string, string> {
   const state = new Map<string, string>();
@@ -801,8 +810,9 @@ export class RedisStore implements Store {
           : { ok: true, value: h['out'] === '' ? undefined : h['out'] };
     }
     if (withJournal) {
-      const raw = await this.redis.lrange(this.keys.journal(p, invocationId), 0, -1);
-      info.journal = raw.map((e) => JSON.parse(e) as Entry);
+      // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
+      const jf = h['jf'];
+      info.journal = jf !== undefined ? (JSON.parse(jf) as Entry[]) : (await this.redis.lrange(this.keys.journal(p, invocationId), 0, -1)).map((e) => JSON.parse(e) as Entry);
     }
     return info;
   }
@@ -812,12 +822,14 @@ export class RedisStore implements Store {
     if (p === undefined) return undefined;
     const res = await this.redis
       .pipeline()
-      .hget(this.keys.inv(p, invocationId), 'st')
+      .hmget(this.keys.inv(p, invocationId), 'st', 'jf')
       .lrange(this.keys.journal(p, invocationId), fromIndex, -1)
       .exec();
-    const st = res?.[0]?.[1] as string | null;
+    const [st, jf] = (res?.[0]?.[1] as (string | null)[] | undefined) ?? [];
     if (!st) return undefined;
-    return { status: st as InvocationStatus, entries: ((res?.[1]?.[1] as string[]) ?? []).map((e) => JSON.parse(e) as Entry) };
+    // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
+    const entries = jf ? (JSON.parse(jf) as Entry[]).slice(fromIndex) : ((res?.[1]?.[1] as string[]) ?? []).map((e) => JSON.parse(e) as Entry);
+    return { status: st as InvocationStatus, entries };
   }
 
   async lookup(ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string }): Promise<string | undefined> {
@@ -994,8 +1006,15 @@ export class RedisStore implements Store {
     await this.runLeased(data, ks, res, executor, local);
   }
 
-  /** Runs an attempt from startAttempt's 'run' reply. */
-  private async runLeased(data: JobData, ks: ScriptKeys, res: unknown[], executor: Executor, local: LocalDispatch | undefined): Promise<void> {
+  /** Runs an attempt from startAttempt's 'run' reply (`state`: the key's state, when the reply leaves it out). */
+  private async runLeased(
+    data: JobData,
+    ks: ScriptKeys,
+    res: unknown[],
+    executor: Executor,
+    local: LocalDispatch | undefined,
+    state?: Map<string, string>,
+  ): Promise<void> {
     const epoch = res[1] as string;
     const now = Number(res[3]);
     const inv: StartedInvocation = {
@@ -1006,7 +1025,7 @@ export class RedisStore implements Store {
       headers: JSON.parse(res[5] as string) as Record<string, string>,
       attempt: Number(res[2]),
       journal: (res[10] as string[]).map((e) => JSON.parse(e) as Entry),
-      state: stateMap(res[11] as string[]),
+      state: state ?? stateMap(res[11] as string[]),
       now,
       completions: parseCompletions(res[12]),
       cancelRequested: Number(res[13]) === 1,
@@ -1180,14 +1199,14 @@ export class RedisStore implements Store {
    * one attempt ends as the next starts); one run by a mailbox job needs a free slot. As for an
    * accept, the slot is taken only when the script has leased (`run`).
    */
-  nextSlot(inherit: boolean): { workerId: string; run(data: JobData, res: unknown[]): void } | undefined {
+  nextSlot(inherit: boolean): { workerId: string; run(data: JobData, res: unknown[], state: Map<string, string>): void } | undefined {
     const local = this.freeLocal(inherit);
     if (!local) return undefined;
     return {
       workerId: this.workerId,
-      run: (data, res) => {
+      run: (data, res, state) => {
         local.active++;
-        void this.runLeased(data, this.scriptKeys(data), res, local.executor, local)
+        void this.runLeased(data, this.scriptKeys(data), res, local.executor, local, state)
           .catch(() => undefined)
           .finally(() => this.releaseLocal(local));
       },
@@ -1218,11 +1237,18 @@ class RedisAttempt implements Attempt {
   /** Outbox effects run in order, one after the other. */
   private outbox: Promise<void> = Promise.resolve();
 
-  /** True when the attempt runs in a local fast-path slot (see `RedisStore.reserveNext`). */
+  /** True when the attempt runs in a local fast-path slot (see `RedisStore.nextSlot`). */
   private readonly inSlot: boolean;
+  /**
+   * The key's committed state: the state leased with the attempt (the handler's context works on
+   * a copy) with every batch's ops applied once Redis confirmed it. Exact while the attempt holds
+   * the key, so a completion that leases the key's next invocation hands it on.
+   */
+  private readonly state: Map<string, string>;
 
   constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number, inSlot: boolean) {
     this.inSlot = inSlot;
+    this.state = invocation.state;
     this.store = store;
     this.ks = ks;
     this.data = data;
@@ -1332,6 +1358,7 @@ class RedisAttempt implements Attempt {
       ...batchArgs(entries, ops, eff.args),
     )) as unknown[];
     if (r[0] !== 'ok') this.lost(String(r[1]));
+    applyOps(this.state, ops);
     const now = Number(r[1]);
     this.observe(now);
     const t = this.invocation.target;
@@ -1358,6 +1385,7 @@ class RedisAttempt implements Attempt {
       ...batchArgs(entries, ops, eff.args),
     )) as unknown[];
     if (r[0] === 'fenced') this.lost(String(r[1]));
+    applyOps(this.state, ops);
     const now = Number(r[1]);
     this.observe(now);
     this.performOutbox(eff.members);
@@ -1397,7 +1425,10 @@ class RedisAttempt implements Attempt {
     this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
     this.performOutbox(eff.members);
     const next = String(r[1]);
-    if (leasedNext) slot!.run({ ...this.data, i: next }, leasedNext);
+    if (leasedNext) {
+      applyOps(this.state, ops);
+      slot!.run({ ...this.data, i: next }, leasedNext, this.state);
+    }
     else if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
     if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
     await this.store.dispatchWakes(r[4]);
