@@ -92,35 +92,41 @@ const deadHandle: InvocationHandle = { invocationId: never() };
  * shared handlers are refused at run time too.
  */
 export class HandlerContext implements WorkflowContext {
-  readonly rand: Rand;
-  readonly date: ContextDate;
-  readonly console: Console;
   private readonly state: Map<string, string>;
-  private readonly requestValue: Request;
   private readonly runner: JournalRunner;
   private readonly inv: StartedInvocation;
   private readonly writable: boolean;
   private readonly deps: ContextDeps;
+  private readonly logger: Console;
+  // Built on first use: most handlers use none of them, and every invocation builds a context.
+  private randValue: Rand | undefined;
+  private dateValue: ContextDate | undefined;
+  private consoleValue: Console | undefined;
+  private requestValue: Request | undefined;
 
   constructor(runner: JournalRunner, inv: StartedInvocation, writable: boolean, logger: Console, deps: ContextDeps) {
     this.runner = runner;
     this.inv = inv;
     this.writable = writable;
     this.deps = deps;
+    this.logger = logger;
     this.state = new Map(inv.state);
-    this.rand = createRand(inv.id);
-    this.date = {
+  }
+
+  get rand(): Rand {
+    return (this.randValue ??= createRand(this.inv.id));
+  }
+
+  get date(): ContextDate {
+    return (this.dateValue ??= {
       now: async () => await this.run('Date.now', () => Date.now()),
       toJSON: async () => new Date(await this.date.now()).toISOString(),
-    };
-    this.console = quietConsole(logger, () => runner.replaying, `[${inv.target.service}/${inv.target.handler}][${inv.id}]`);
-    this.requestValue = {
-      id: inv.id,
-      headers: new Map(Object.entries(inv.headers)),
-      attemptHeaders: new Map(Object.entries(inv.headers)),
-      body: new TextEncoder().encode(inv.input),
-      attempt: inv.attempt,
-    };
+    });
+  }
+
+  get console(): Console {
+    const inv = this.inv;
+    return (this.consoleValue ??= quietConsole(this.logger, () => this.runner.replaying, `[${inv.target.service}/${inv.target.handler}][${inv.id}]`));
   }
 
   get key(): string {
@@ -130,7 +136,14 @@ export class HandlerContext implements WorkflowContext {
   }
 
   request(): Request {
-    return this.requestValue;
+    const inv = this.inv;
+    return (this.requestValue ??= {
+      id: inv.id,
+      headers: new Map(Object.entries(inv.headers)),
+      attemptHeaders: new Map(Object.entries(inv.headers)),
+      body: new TextEncoder().encode(inv.input),
+      attempt: inv.attempt,
+    });
   }
 
   // ------------------------------------------------------------------ steps and timers
