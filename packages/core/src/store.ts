@@ -120,6 +120,17 @@ export interface Attempt {
   readonly invocation: StartedInvocation;
   /** Aborted when the lease is lost (fenced) or the worker shuts down. */
   readonly signal: StopSignal;
+  /**
+   * True for an *eager* attempt: one that runs before its invocation is accepted, against state
+   * the store expects to be current, to be accepted and completed with its outcome in one store
+   * operation. It may only read and write state: before the handler creates any other journal
+   * entry (a step, timer, call, send, awakeable, promise), the runner stops the attempt as if it
+   * were fenced, so nothing of that entry runs, and the store accepts the invocation the
+   * ordinary way. `complete` resolves once the invocation is accepted and completed, and rejects
+   * with a `FENCED` error when the store accepted it the ordinary way instead (the handler's
+   * console lines are written only in the first case).
+   */
+  readonly eager?: boolean;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */

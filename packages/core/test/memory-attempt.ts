@@ -1,3 +1,4 @@
+import { DurableError, ErrorCode } from '@latchkey/core';
 import type {
   Attempt,
   AttemptListener,
@@ -37,7 +38,13 @@ export class MemoryAttempt implements Attempt {
   /** Settles when the attempt completed, suspended, retried or paused. */
   readonly ended = new Promise<void>((r) => (this.endResolve = r));
 
-  constructor(init: Partial<StartedInvocation> & { target: StartedInvocation['target'] }) {
+  /** An eager attempt (see `Attempt.eager`). */
+  readonly eager: boolean;
+  /** When set, `complete()` rejects as fenced (a store that accepted the invocation the ordinary way). */
+  refuseCompletion = false;
+
+  constructor(init: Partial<StartedInvocation> & { target: StartedInvocation['target']; eager?: boolean }) {
+    this.eager = init.eager ?? false;
     this.journal = [...(init.journal ?? [])];
     this.state = new Map(init.state ?? []);
     this.invocation = {
@@ -104,8 +111,9 @@ export class MemoryAttempt implements Attempt {
 
   complete(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], outcome: Outcome): Promise<void> {
     this.calls.push({ kind: 'complete', from, entries, outcome });
-    this.apply(from, entries, ops);
     this.endResolve();
+    if (this.refuseCompletion) return Promise.reject(new DurableError('accepted the ordinary way', ErrorCode.FENCED));
+    this.apply(from, entries, ops);
     return Promise.resolve();
   }
 

@@ -11,11 +11,16 @@
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
         13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
-        17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome)
+        17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
+        18 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 19 its outcome 'ok'|'err', 20 value or error JSON,
+           21.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
     {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+    {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
+                                                    18..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
                                                     that worker for its first attempt (as startAttempt would;
                                                     the caller knows the rest, the journal is empty)
@@ -52,6 +57,57 @@ local now = now_ms()
 local delay = tonumber(ARGV[9])
 local grace = tonumber(ARGV[10])
 local keyed = mode == 'exclusive' or mode == 'workflow'
+local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6], 'idem', idem,
+  'hdr', ARGV[8], 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11]}
+local function field(k, v)
+  h[#h + 1] = k
+  h[#h + 1] = v
+end
+if idem ~= '' then field('idemk', KEYS[3]) end
+if mode == 'workflow' then
+  field('wfk', KEYS[4])
+  field('prk', ARGV[14])
+end
+-- Eager completion (ARGV 18 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 18. When the key is free, nobody is queued for it and its
+-- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
+-- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
+-- Otherwise nothing of the eager run is used and the accept goes on as usual.
+if ARGV[18] ~= '' and delay == 0 and member == '' then
+  local ep
+  if keyed then
+    local fence = redis.call('HMGET', KEYS[7], 'owner', 'ep')
+    if not fence[1] and (fence[2] or '0') == ARGV[18] and redis.call('EXISTS', KEYS[2]) == 0 then
+      ep = tonumber(ARGV[18]) + 1
+      redis.call('HSET', KEYS[7], 'ep', ep)
+      field('ep', 0)
+    end
+  else
+    -- A service invocation is its own fence: its first (and only) attempt.
+    ep = 1
+    field('ep', 1)
+  end
+  if ep then
+    local n = tonumber(ARGV[21])
+    local nops = tonumber(ARGV[22 + n])
+    field('st', 'completed')
+    field(ARGV[19] == 'ok' and 'out' or 'err', ARGV[20])
+    field('ft', now)
+    field('lease', 0)
+    field('rep', ep)
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 22, 22 + n), ',') .. ']') end
+    redis.call('HSET', KEYS[1], unpack(h))
+    if nops > 0 then apply_ops(KEYS[6], 23 + n, nops) end
+    local ret = cjson.decode(ARGV[11])
+    local keep = ret.journal
+    if idem ~= '' then
+      if ret.idempotency > keep then keep = ret.idempotency end
+      redis.call('PEXPIRE', KEYS[3], ret.idempotency)
+    end
+    redis.call('PEXPIRE', KEYS[1], keep)
+    return {'done', tostring(ep), now}
+  end
+end
 local st, deadline
 if delay > 0 then
   st, deadline = 'delayed', now + delay + grace
@@ -64,17 +120,6 @@ elseif keyed then
   end
 else
   st, deadline = 'ready', now + grace
-end
-local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6], 'idem', idem,
-  'hdr', ARGV[8], 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11]}
-local function field(k, v)
-  h[#h + 1] = k
-  h[#h + 1] = v
-end
-if idem ~= '' then field('idemk', KEYS[3]) end
-if mode == 'workflow' then
-  field('wfk', KEYS[4])
-  field('prk', ARGV[14])
 end
 if member ~= '' then field('wn', 1) end
 if ARGV[17] ~= '' then field('wo', 1) end

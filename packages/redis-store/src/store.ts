@@ -32,6 +32,7 @@ import { LeaseLostError, StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
 import { Stopper, parseAwakeableId } from '@latchkey/core/internal';
 import { coalesceWrites } from './coalesce.js';
+import { ArrivalOrder, EagerAttempt, StateCache, type CommittedState, type EagerResult } from './eager.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 
 /** Fault-injection points for crash tests: each runs synchronously at its point. */
@@ -42,6 +43,8 @@ export interface StoreHooks {
   afterStart?(info: { invocationId: string; service: string; handler: string; attempt: number }): void;
   /** After the completion script ran, before the mailbox job is acknowledged. */
   afterComplete?(info: { invocationId: string; service: string; handler: string }): void;
+  /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */
+  beforeEagerAccept?(info: { invocationId: string; service: string; handler: string }): void;
 }
 
 /** Options of {@link createRedisStore}. */
@@ -80,6 +83,14 @@ export interface RedisStoreOptions {
    * `coalesceWrites`). Turn off only to compare.
    */
   coalesceWrites?: boolean;
+  /**
+   * Eager completion (default true; needs the local fast path): a
+   * service handler, or an object's exclusive handler on a key whose state this process
+   * committed last, runs before the invocation is accepted, and when it only reads and writes
+   * state and finishes within the event-loop turn, one script accepts and completes it (checked
+   * against the key's fence). See `Attempt.eager`.
+   */
+  eagerCompletion?: boolean;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -106,6 +117,18 @@ function applyOps(state: Map<string, string>, ops: StateOp[]): void {
     else if (op.op === 'clear') state.delete(op.n);
     else state.clear();
   }
+}
+
+/** The accept script's eager-completion arguments (ARGV 18..) for a run's result. */
+function eagerArgs(run: EagerRun): (string | number)[] {
+  const { outcome, entries, ops } = run.result;
+  const args: (string | number)[] = [
+    run.committed?.ep ?? 'service',
+    outcome.ok ? 'ok' : 'err',
+    outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
+  ];
+  // A commit's batch: entries, state ops, and no effects (an eager run has none).
+  return args.concat(batchArgs(entries, ops));
 }
 
 /** A state hash from a flat HGETALL reply. */
@@ -158,7 +181,38 @@ const DEFAULTS = {
   maxStalledCount: 1,
   localDispatch: true,
   coalesceWrites: true,
+  eagerCompletion: true,
 };
+
+/** Key states this process remembers for eager completion (see `StateCache`). */
+const EAGER_STATES = 10_000;
+/** After this many eager runs of a handler in a row stopped short, eager runs of it are only probes... */
+const EAGER_MISSES = 3;
+/** ...one in this many calls (a handler's code may change with its input). */
+const EAGER_PROBE = 64;
+
+/** An eager run about to start: its attempt, the key state it runs against (objects), its handler. */
+interface PreparedEager {
+  attempt: EagerAttempt;
+  committed: CommittedState | undefined;
+  executor: Executor;
+  /** `service/handler`, and how many of its eager runs in a row stopped short. */
+  handlerKey: string;
+  misses: number;
+}
+
+/** An eager run waiting for its accept script (see `eager.ts`). */
+interface EagerRun {
+  attempt: EagerAttempt;
+  result: EagerResult;
+  /** The key's committed state it ran against (objects), taken out of the cache. */
+  committed: CommittedState | undefined;
+}
+
+/** The state cache's key of an object key. */
+function stateKey(service: string, key: string): string {
+  return `${service}\u0000${key}`;
+}
 
 function toSerializedError(json: string): SerializedError {
   try {
@@ -250,6 +304,12 @@ export class RedisStore implements Store {
   private readonly workers: Worker[] = [];
   /** The local fast path of this process's worker (see `dispatch`). */
   private local: LocalDispatch | undefined;
+  /** The key states this process committed last (eager completion). */
+  private readonly stateCache = new StateCache(EAGER_STATES);
+  /** Eager runs in a row that stopped short, by `service/handler`. */
+  private readonly eagerMisses = new Map<string, number>();
+  /** Keeps accepts and lookups in arrival order around eager runs. */
+  private readonly order = new ArrivalOrder();
   private bootMarker: string | undefined;
   private initialized = false;
   private closed = false;
@@ -352,8 +412,14 @@ export class RedisStore implements Store {
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
     // have completed yet, so it needs no read afterwards.
     const wait = options.awaitOutcome ? this.waitFor(id, options.awaitOutcome) : undefined;
+    const prepared = this.prepareEager(req, id);
+    const turn = this.order.turn(prepared !== undefined);
+    let eager: EagerRun | undefined;
     let accepted: Accepted & { fresh: boolean };
     try {
+      if (prepared) eager = await this.runEager(prepared);
+      if (eager) this.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
+      if (turn) await turn.ready;
       accepted = await this.acceptWithId(
         {
           id,
@@ -370,8 +436,12 @@ export class RedisStore implements Store {
           workflowRetentionMs: req.workflowRetentionMs,
         },
         wait !== undefined,
+        eager,
+        turn?.issued,
       );
     } catch (e) {
+      turn?.issued();
+      eager?.attempt.refuse();
       wait?.waiter.drop();
       throw e;
     }
@@ -384,6 +454,72 @@ export class RedisStore implements Store {
     }
     if (!fresh) this.checkNow(id, wait.waiter); // a retried accept: it may have run already
     return { ...result, outcome: wait.promise };
+  }
+
+  /**
+   * Prepares an eager run (see `eager.ts`) when the handler may run eagerly: a service handler,
+   * or an object's exclusive handler on a key whose committed state this process has (taken out
+   * of the cache); no delay; a local worker that takes attempts; not a handler whose eager runs
+   * keep stopping short.
+   */
+  private prepareEager(req: InvocationRequest, id: string): PreparedEager | undefined {
+    const o = this.opts;
+    if (!o.eagerCompletion || !o.localDispatch) return undefined;
+    if ((req.mode !== 'exclusive' && req.mode !== 'service') || (req.delayMs ?? 0) > 0) return undefined;
+    const local = this.freeLocal();
+    if (!local) return undefined;
+    const t = req.target;
+    const handlerKey = `${t.service}/${t.handler}`;
+    const misses = this.eagerMisses.get(handlerKey) ?? 0;
+    if (misses >= EAGER_MISSES) {
+      this.eagerMisses.set(handlerKey, misses + 1);
+      if ((misses - EAGER_MISSES) % EAGER_PROBE !== EAGER_PROBE - 1) return undefined;
+    }
+    let committed: CommittedState | undefined;
+    if (req.mode === 'exclusive') {
+      committed = this.stateCache.take(stateKey(t.service, t.key ?? ''));
+      if (!committed) return undefined;
+    }
+    const attempt = new EagerAttempt({
+      id,
+      target: t,
+      mode: req.mode,
+      input: req.input,
+      headers: req.headers ?? {},
+      attempt: 1,
+      journal: [],
+      // The context works on a copy; this map becomes the key's state after the run's ops.
+      state: committed?.state ?? new Map(),
+      now: Date.now(),
+      completions: new Map(),
+      cancelRequested: false,
+    });
+    return { attempt, committed, executor: local.executor, handlerKey, misses };
+  }
+
+  /**
+   * Runs a prepared eager attempt. Resolves with its result, or undefined when it stopped short
+   * (the invocation is then accepted the ordinary way).
+   */
+  private async runEager(p: PreparedEager): Promise<EagerRun | undefined> {
+    const { attempt, committed, executor, handlerKey, misses } = p;
+    void executor.run(attempt).catch(() => undefined);
+    // A handler that has not completed when this event-loop turn's I/O is done waits for
+    // something (I/O outside the journal): it is left to the ordinary path.
+    const check = setImmediate(() => attempt.decline());
+    const result = await attempt.result;
+    clearImmediate(check);
+    if (!result) {
+      this.eagerMisses.set(handlerKey, misses + 1);
+      return undefined;
+    }
+    this.eagerMisses.delete(handlerKey);
+    return { attempt, result, committed };
+  }
+
+  /** Remembers a key's state as an attempt of this process committed it (for eager completion). */
+  rememberState(service: string, key: string, state: Map<string, string>, ep: string): void {
+    this.stateCache.put(stateKey(service, key), { state, ep });
   }
 
   /**
@@ -414,7 +550,7 @@ export class RedisStore implements Store {
    * With a free local worker slot the same script also starts the attempt when the invocation is
    * ready at once, saving the start script's round trip (see `dispatch` for the fast path).
    */
-  private async acceptWithId(req: OutgoingInvocation, watch = false): Promise<Accepted & { fresh: boolean }> {
+  private async acceptWithId(req: OutgoingInvocation, watch = false, eager?: EagerRun, issued?: () => void): Promise<Accepted & { fresh: boolean }> {
     const p = partitionOfId(req.id, this.opts.partitions);
     if (p === undefined) throw new StoreError(`malformed invocation id ${req.id}`, 'INVALID_ID');
     const k = this.keys;
@@ -435,7 +571,7 @@ export class RedisStore implements Store {
     };
     let res: string[];
     try {
-      res = (await this.redis.acceptInvocation(
+      const reply = this.redis.acceptInvocation(
         ks.inv,
         ks.inbox,
         idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
@@ -458,11 +594,27 @@ export class RedisStore implements Store {
         local ? this.workerId : '',
         this.opts.leaseMs,
         watch ? this.outcomeChannel : '',
-      )) as string[];
+        ...(eager ? eagerArgs(eager) : ['']),
+      );
+      issued?.();
+      res = (await reply) as string[];
     } catch (e) {
       unreserve();
       throw e;
     }
+    if (res[0] === 'done') {
+      // Accepted and completed by the script with the eager run's outcome.
+      unreserve();
+      const { attempt, result, committed } = eager!;
+      attempt.confirm();
+      if (committed) {
+        applyOps(committed.state, result.ops);
+        this.rememberState(req.service, req.key ?? '', committed.state, res[1]!);
+      }
+      this.resolveWaiters(req.id, result.outcome);
+      return { invocationId: req.id, status: 'Accepted', fresh: true };
+    }
+    eager?.attempt.refuse();
     if (res[0] === 'run') {
       // Leased by the accept script: a fresh invocation, so everything but the epoch, the clock and
       // the key's state is known here.
@@ -834,12 +986,19 @@ export class RedisStore implements Store {
 
   async lookup(ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string }): Promise<string | undefined> {
     const P = this.opts.partitions;
+    let name: string;
     if ('workflow' in ref) {
-      const p = partitionOf(P, ref.workflow, ref.key);
-      return (await this.redis.get(this.keys.workflow(p, ref.workflow, ref.key))) ?? undefined;
+      name = this.keys.workflow(partitionOf(P, ref.workflow, ref.key), ref.workflow, ref.key);
+    } else {
+      const p = ref.key !== undefined ? partitionOf(P, ref.service, ref.key) : partitionOf(P, ref.service, ref.handler, ref.idempotencyKey);
+      name = this.keys.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey);
     }
-    const p = ref.key !== undefined ? partitionOf(P, ref.service, ref.key) : partitionOf(P, ref.service, ref.handler, ref.idempotencyKey);
-    return (await this.redis.get(this.keys.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey))) ?? undefined;
+    // After the accepts that reached the store before it (see ArrivalOrder).
+    const turn = this.order.turn(false);
+    if (turn) await turn.ready;
+    const reply = this.redis.get(name);
+    turn?.issued();
+    return (await reply) ?? undefined;
   }
 
   async getState(service: string, key: string): Promise<Map<string, string>> {
@@ -1041,6 +1200,8 @@ export class RedisStore implements Store {
     this.opts.hooks?.afterStart?.({ invocationId: inv.id, service: inv.target.service, handler: inv.target.handler, attempt: inv.attempt });
     const inSlot = 'capacity' in run;
     const executor = inSlot ? run.executor : run;
+    // The key is busy here: no eager run on it until an attempt leaves its state behind.
+    if (data.m === 'exclusive') this.stateCache.drop(stateKey(data.s, data.k));
     const attempt = new RedisAttempt(this, ks, data, inv, epoch, now, inSlot);
     this.attempts.set(inv.id, attempt);
     if (this.early.get(inv.id)?.some((m) => m.endsWith('\nstop'))) attempt.stopNow();
@@ -1425,11 +1586,14 @@ class RedisAttempt implements Attempt {
     this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
     this.performOutbox(eff.members);
     const next = String(r[1]);
-    if (leasedNext) {
-      applyOps(this.state, ops);
-      slot!.run({ ...this.data, i: next }, leasedNext, this.state);
-    }
+    if (exclusive) applyOps(this.state, ops);
+    if (leasedNext) slot!.run({ ...this.data, i: next }, leasedNext, this.state);
     else if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
+    else if (this.data.m === 'exclusive') {
+      // The key is free: its state as this invocation left it, at the epoch its fence keeps until
+      // someone else writes (for eager completion).
+      this.store.rememberState(this.data.s, this.data.k, this.state, this.epoch);
+    }
     if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
     await this.store.dispatchWakes(r[4]);
     await this.outbox;

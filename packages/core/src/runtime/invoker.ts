@@ -30,6 +30,23 @@ function isFenced(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === ErrorCode.FENCED;
 }
 
+/** The console methods {@link holdConsole} holds. */
+const HELD = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const;
+
+/** A console whose lines are kept until `release()` writes them to `base` (else they are dropped). */
+function holdConsole(base: Console): { console: Console; release(): void } {
+  const lines: [(typeof HELD)[number], unknown[]][] = [];
+  const held = Object.create(base) as Console;
+  for (const m of HELD) held[m] = (...args: unknown[]): void => void lines.push([m, args]);
+  return {
+    console: held,
+    release: () => {
+      for (const [m, args] of lines) base[m](...args);
+      lines.length = 0;
+    },
+  };
+}
+
 /**
  * Builds the {@link Executor} that runs one attempt of a handler: replays the
  * journal, runs new steps, and ends the attempt by completing, suspending,
@@ -48,6 +65,9 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
   };
   const run = async (attempt: Attempt): Promise<void> => {
     const inv = attempt.invocation;
+    // An eager attempt's console lines are written only once it is committed (see Attempt.eager).
+    const held = attempt.eager === true ? holdConsole(logger) : undefined;
+    const log = held?.console ?? logger;
     const spec = registry.handler(inv.target.service, inv.target.handler);
     if (!spec) {
       const err = new TerminalError(`no handler ${inv.target.service}/${inv.target.handler} is registered`, { errorCode: 404 });
@@ -72,7 +92,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     active.add(runner);
     void runner.interrupted.then(() => active.delete(runner));
     const writable = spec.mode === 'exclusive' || spec.mode === 'workflow';
-    const ctx = new HandlerContext(runner, inv, writable, logger, {
+    const ctx = new HandlerContext(runner, inv, writable, log, {
       childId: (index, target, idem) => attempt.childId(index, target, idem),
       resolveTarget,
       kindOf: (service) => registry.service(service)?.kind,
@@ -120,6 +140,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
           ? { ok: true, value: first.value === undefined ? undefined : JSON.stringify(first.value) }
           : { ok: false, error: serializeError(first.error) };
       await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), rest.effects, outcome);
+      held?.release();
     } catch (e) {
       if (isFenced(e)) return;
       throw e;
@@ -131,18 +152,18 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       if (isFenced(error) || attempt.signal.aborted) return;
       const failure = serializeError(error);
       if (isPauseError(error)) {
-        logger.warn(`[${inv.id}] paused by the handler: ${error.message}`);
+        log.warn(`[${inv.id}] paused by the handler: ${error.message}`);
         await attempt.pause(failure);
         return;
       }
       const decision = nextRetry(spec!.options.retryPolicy, inv.attempt, isRetryableError(error) ? error.retryAfter : undefined);
       if (decision.kind === 'retry') {
-        logger.warn(
+        log.warn(
           `[${inv.target.service}/${inv.target.handler}][${inv.id}] attempt ${inv.attempt} failed, retrying in ${decision.delayMs} ms: ${error.message}`,
         );
         await attempt.retry(failure, decision.delayMs);
       } else if (decision.kind === 'pause') {
-        logger.warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
+        log.warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
         await attempt.pause(failure);
       } else {
         const rest = await runner.drain();

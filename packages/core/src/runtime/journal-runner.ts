@@ -1,4 +1,4 @@
-import { CancelledError, ensureError, serializeError } from '../errors.js';
+import { CancelledError, DurableError, ErrorCode, ensureError, serializeError } from '../errors.js';
 import { matchEntry, stateOpsOf, type Completion, type Effect, type Entry, type EntryKind, type NewEntry } from '../journal/entry.js';
 import type { Attempt } from '../store.js';
 
@@ -34,6 +34,9 @@ export function never<T>(): Promise<T> {
 }
 
 const CANCELLED: Completion = { ok: false, e: serializeError(new CancelledError()) };
+
+/** The entry kinds an eager attempt may create: state reads and writes. */
+const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['get', 'set', 'clear', 'clearAll', 'keys']);
 
 /**
  * Drives one attempt's journal: hands out indices in call order, checks replayed
@@ -120,6 +123,12 @@ export class JournalRunner {
    * the attempt with a `NonDeterminismError`.
    */
   reserve(kind: EntryKind, name: string | undefined): { index: number; recorded?: Entry } {
+    if (this.attempt.eager === true && !STATE_KINDS.has(kind)) {
+      // An eager attempt only reads and writes state (see Attempt.eager): it stops here, before
+      // anything of this entry runs, and the invocation takes the ordinary path.
+      this.interrupt({ kind: 'fenced' });
+      throw new DurableError(`an eager attempt stops at its first '${kind}' entry`, ErrorCode.FENCED);
+    }
     this.applyRecordedSignals();
     if (this.pendingCancel && !this.replaying) this.applyCancel();
     const index = this.nextIndex++;
