@@ -9,7 +9,7 @@
  * prototype pollution, and an idempotency key reused with a different body
  * latches on to the first invocation.
  */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
@@ -119,59 +119,41 @@ async function http(base: string, method: string, path: string, body?: string, h
 const json = (base: string, path: string, value: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> =>
   http(base, 'POST', path, JSON.stringify(value), { 'content-type': 'application/json', ...headers });
 
-/** A POST that declares `contentLength` body bytes and sends none: answered only if the server checks the header first. */
-function declareHugeBody(base: string, path: string, contentLength: number): Promise<HttpAnswer> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': String(contentLength) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text), headers: new Headers() });
-          req.destroy();
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.flushHeaders();
-  });
-}
-
 /**
- * Streams `bytes` of a JSON string body without a Content-Length (chunked), as fast as the socket
- * takes it, and resolves with the answer. The server answers as soon as the bytes read pass its
- * limit and then drops the connection, so write errors after the answer are expected.
+ * A POST with `headers` whose body `send` writes, resolving with the answer. A server that refuses
+ * the body answers early and may then drop the connection, so write errors after the answer are
+ * expected and ignored.
  */
-function streamHugeBody(base: string, path: string, bytes: number): Promise<HttpAnswer> {
+function rawPost(base: string, path: string, headers: Record<string, string>, send: (req: ClientRequest) => void): Promise<HttpAnswer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = httpRequest(
-      { host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json' } },
-      (res) => {
-        answered = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text), headers: new Headers() });
-          req.destroy();
-        });
-      },
-    );
+    const req = httpRequest({ host: url.hostname, port: url.port, path, method: 'POST', headers }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text), headers: new Headers() });
+        req.destroy();
+      });
+      res.on('error', reject);
+    });
     req.on('error', (e) => {
       if (!answered) reject(e);
     });
+    send(req);
+  });
+}
+
+/** A POST that declares `contentLength` body bytes and sends none: answered only if the server checks the header first. */
+function declareHugeBody(base: string, path: string, contentLength: number): Promise<HttpAnswer> {
+  return rawPost(base, path, { 'content-type': 'application/json', 'content-length': String(contentLength) }, (req) => req.flushHeaders());
+}
+
+/** Streams `bytes` of a JSON string body without a Content-Length (chunked), as fast as the socket takes it. */
+function streamHugeBody(base: string, path: string, bytes: number): Promise<HttpAnswer> {
+  return rawPost(base, path, { 'content-type': 'application/json' }, (req) => {
     const chunk = Buffer.alloc(64 * 1024, 'a');
     let sent = 0;
     const pump = (): void => {
