@@ -84,11 +84,11 @@ export interface RedisStoreOptions {
    */
   coalesceWrites?: boolean;
   /**
-   * Eager completion (default true; needs the local fast path): a
-   * service handler, or an object's exclusive handler on a key whose state this process
-   * committed last, runs before the invocation is accepted, and when it only reads and writes
-   * state and finishes within the event-loop turn, one script accepts and completes it (checked
-   * against the key's fence). See `Attempt.eager`.
+   * Eager completion (default true; needs the local fast path): a service handler, or an
+   * object's exclusive handler on a key whose state this process committed last, runs before
+   * its invocation is accepted; when it only reads and writes state and finishes within the
+   * event-loop turn, one script accepts and completes it (checked against the key's fence).
+   * See `Attempt.eager` and ARCHITECTURE.md "Eager completion".
    */
   eagerCompletion?: boolean;
   /** A name for this process in invocation records. */
