@@ -632,13 +632,7 @@ export class RedisStore implements Store {
         completions: new Map(),
         cancelRequested: false,
       };
-      local!.active++;
-      void this.runAttempt(data, ks, inv, res[1]!, now, local!)
-        .catch(() => undefined)
-        .finally(() => {
-          unreserve();
-          this.releaseLocal(local!);
-        });
+      void this.inSlot(local!, () => this.runAttempt(data, ks, inv, res[1]!, now, local!)).finally(unreserve);
       return { invocationId: req.id, status: 'Accepted', fresh: true };
     }
     unreserve();
@@ -739,30 +733,27 @@ export class RedisStore implements Store {
     return local;
   }
 
-  /** Takes a slot of this process's local fast path, or undefined when none is free. */
-  private reserveLocal(): LocalDispatch | undefined {
-    const local = this.freeLocal();
-    if (local) local.active++;
-    return local;
-  }
-
-  private releaseLocal(local: LocalDispatch): void {
-    local.active--;
-    if (local.active === 0) local.idle?.();
+  /** Runs `work` in a slot of the local fast path: taken now, given back when it settles (failures are the reconciler's). */
+  private inSlot(local: LocalDispatch, work: () => Promise<void>): Promise<void> {
+    local.active++;
+    return work()
+      .catch(() => undefined)
+      .finally(() => {
+        local.active--;
+        if (local.active === 0) local.idle?.();
+      });
   }
 
   /** Adds the mailbox job that wakes a worker for an invocation. */
   private async dispatch(data: JobData, ds: number, delayMs: number, suffix = ''): Promise<void> {
     const p = partitionOfId(data.i, this.opts.partitions);
     if (p === undefined) return;
-    const local = delayMs <= 0 ? this.reserveLocal() : undefined;
+    const local = delayMs <= 0 ? this.freeLocal() : undefined;
     if (local) {
       // Fast path: this process has a free worker slot, so it starts the attempt itself instead of a
       // mailbox round trip. A crash here is covered like a lost job: the invocation's deadline in
       // `due` passes and the reconciler dispatches it again.
-      void this.processData(data, local.executor, local)
-        .catch(() => undefined)
-        .finally(() => this.releaseLocal(local));
+      void this.inSlot(local, () => this.processData(data, local.executor, local));
       return;
     }
     const q = this.queues[p % this.opts.shards]!;
@@ -1365,12 +1356,7 @@ export class RedisStore implements Store {
     if (!local) return undefined;
     return {
       workerId: this.workerId,
-      run: (data, res, state) => {
-        local.active++;
-        void this.runLeased(data, this.scriptKeys(data), res, local.executor, local, state)
-          .catch(() => undefined)
-          .finally(() => this.releaseLocal(local));
-      },
+      run: (data, res, state) => void this.inSlot(local, () => this.runLeased(data, this.scriptKeys(data), res, local.executor, local, state)),
     };
   }
 
