@@ -77,11 +77,11 @@ function preludeParts(prelude: string): PreludePart[] {
  * afterwards), so a script that carries only its own helpers runs measurably faster.
  */
 function helpersFor(parts: PreludePart[], body: string): string {
-  const refers = (code: string, name: string): boolean => new RegExp(`\\b${name}\\b`).test(codeOnly(code));
   const needed = new Set<string>();
-  const visit = (code: string): void => {
+  const visit = (lua: string): void => {
+    const code = codeOnly(lua);
     for (const part of parts) {
-      if (!needed.has(part.name) && refers(code, part.name)) {
+      if (!needed.has(part.name) && new RegExp(`\\b${part.name}\\b`).test(code)) {
         needed.add(part.name);
         visit(part.text);
       }

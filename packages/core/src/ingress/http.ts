@@ -74,7 +74,7 @@ export function checkKey(key: string): void {
 /**
  * Reads a request body as UTF-8, refusing one larger than `max` bytes: at once when its
  * Content-Length says so, else as soon as the bytes read pass the limit (the caller answers 413
- * and drops the connection).
+ * and discards the rest, see `discardRest`).
  */
 function readBody(req: IncomingMessage, max: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
