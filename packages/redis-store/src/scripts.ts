@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
 
@@ -113,10 +114,76 @@ export function scriptSources(): ReadonlyMap<ScriptName, string> {
   return load();
 }
 
-/** Defines every script on a connection. */
-export function defineScripts(redis: Redis): ScriptedRedis {
-  for (const [name, lua] of load()) {
-    redis.defineCommand(name, { numberOfKeys: SCRIPTS[name], lua });
+/** A script as {@link ScriptCommand}s send it: source, SHA1, key count, and the sockets it was loaded on. */
+interface LoadedScript {
+  lua: string;
+  sha: string;
+  keys: number;
+  /** The connections' sockets on which the script was sent in full (EVAL) once. */
+  sockets: WeakSet<object>;
+}
+
+const NO_ARGS: never[] = [];
+/** Replies as strings, as ioredis's script commands give them. */
+const UTF8 = { replyEncoding: 'utf8' } as const;
+
+/**
+ * One call of a script: EVALSHA, or EVAL with the whole source the first time on a socket (so a
+ * restarted Redis is taught the script before its EVALSHAs arrive), as ioredis's own script
+ * commands do. The arguments are set directly instead of passed to the constructor: `Command`
+ * flattens them with `Array.prototype.flat`, which costs about 200 ns per argument on Node 20
+ * (7-8 µs for an accept's 39; bench/README.md).
+ */
+class ScriptCommand extends Command {
+  socket: object | undefined;
+  private readonly script: LoadedScript;
+
+  constructor(script: LoadedScript, args: (string | number)[]) {
+    super('evalsha', NO_ARGS, UTF8);
+    this.script = script;
+    this.args = args;
+    this.stringifyArguments(); // what the constructor does to its arguments (numbers to strings)
   }
-  return redis as ScriptedRedis;
+
+  override toWritable(socket: object): string | Buffer {
+    const s = this.script;
+    this.socket = socket;
+    if (!s.sockets.has(socket)) {
+      s.sockets.add(socket);
+      this.name = 'eval';
+      this.args[0] = s.lua;
+    } else if (this.name === 'eval') {
+      this.name = 'evalsha';
+      this.args[0] = s.sha;
+    }
+    return super.toWritable(socket);
+  }
+}
+
+/** Runs a script on a connection (see {@link ScriptCommand}); a NOSCRIPT reply is answered by sending it again in full. */
+function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
+  return (...args) => {
+    const cmd = new ScriptCommand(script, [script.sha, script.keys, ...args]);
+    return (redis.sendCommand(cmd) as Promise<unknown>).catch((e: unknown) => {
+      if (!(e instanceof Error) || !e.message.includes('NOSCRIPT')) throw e;
+      // Redis lost its scripts (SCRIPT FLUSH, or a restart on the same socket): EVAL this time.
+      if (cmd.socket) script.sockets.delete(cmd.socket);
+      return redis.sendCommand(new ScriptCommand(script, [script.sha, script.keys, ...args]));
+    });
+  };
+}
+
+/**
+ * Defines every script on a connection: as ioredis commands (which pipelines use), and as
+ * functions on the connection itself that send {@link ScriptCommand}s.
+ */
+export function defineScripts(redis: Redis): ScriptedRedis {
+  const scripted = redis as ScriptedRedis;
+  for (const [name, lua] of load()) {
+    const keys = SCRIPTS[name];
+    redis.defineCommand(name, { numberOfKeys: keys, lua });
+    const sha = createHash('sha1').update(lua).digest('hex');
+    scripted[name] = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
+  }
+  return scripted;
 }

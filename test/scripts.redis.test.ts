@@ -1,0 +1,70 @@
+/**
+ * How the store sends its Lua scripts (packages/redis-store/src/scripts.ts): in full (EVAL) the
+ * first time on a connection, by SHA1 (EVALSHA) after that, in full again when Redis answers
+ * NOSCRIPT (its script cache was flushed), and with every argument as given. Runs on a private
+ * redis-server: SCRIPT FLUSH would disturb the other test files.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createRedisStore, scriptSources, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { startMonitor, type Monitor } from './helpers/monitor.js';
+import { quietLogger } from './helpers/harness.js';
+
+const sha = createHash('sha1').update(scriptSources().get('watchOutcome')!).digest('hex');
+
+describe('sending scripts', () => {
+  let redis: LocalRedis;
+  let admin: Redis;
+  let monitor: Monitor;
+  let store: RedisStore;
+  const prefix = 'scripts';
+
+  beforeAll(async () => {
+    redis = await startLocalRedis();
+    admin = new Redis(redis.url);
+    monitor = await startMonitor(redis.url);
+    store = createRedisStore({ url: redis.url, prefix, logger: quietLogger });
+    await store.init();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    monitor?.close();
+    admin?.disconnect();
+    await redis?.stop();
+  });
+
+  /** The script commands Redis ran for watchOutcome since `from`: 'eval' or 'evalsha'. */
+  function watchCalls(from: number): string[] {
+    return monitor.commands
+      .slice(from)
+      .filter((c) => c.source !== 'lua')
+      .filter((c) => (c.args[0] === 'evalsha' && c.args[1] === sha) || (c.args[0] === 'eval' && c.args[1] === scriptSources().get('watchOutcome')))
+      .map((c) => c.args[0]!);
+  }
+
+  it('sends a script in full on its first call on a connection, by SHA1 afterwards, with every argument as given', async () => {
+    const from = monitor.commands.length;
+    const inv = `${prefix}:{0}:inv:inv_00none`;
+    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-1')).toEqual(['waiting']);
+    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2')).toEqual(['waiting']);
+    await monitor.caughtUp();
+    expect(watchCalls(from)).toEqual(['eval', 'evalsha']);
+    const call = monitor.commands.slice(from).find((c) => c.args[0] === 'evalsha' && c.args[1] === sha)!;
+    expect(call.args.slice(2)).toEqual(['1', inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2']);
+    expect(await admin.smembers(`${prefix}:{0}:ow:inv_00none`)).toEqual(expect.arrayContaining(['chan-1', 'chan-2']));
+  });
+
+  it('sends a script in full again when Redis has lost it (NOSCRIPT), and the call succeeds', async () => {
+    await admin.script('FLUSH');
+    expect(await admin.script('EXISTS', sha)).toEqual([0]);
+    const from = monitor.commands.length;
+    const inv = `${prefix}:{1}:inv:inv_01none`;
+    expect(await store.redis.watchOutcome(inv, 'inv_01none', `${prefix}:{1}:`, 'chan-3')).toEqual(['waiting']);
+    await monitor.caughtUp();
+    expect(watchCalls(from)).toEqual(['evalsha', 'eval']);
+    expect(await admin.script('EXISTS', sha)).toEqual([1]);
+    expect(await admin.smembers(`${prefix}:{1}:ow:inv_01none`)).toEqual(['chan-3']);
+  });
+});
