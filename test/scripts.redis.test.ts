@@ -1,7 +1,8 @@
 /**
  * How the store sends its Lua scripts (packages/redis-store/src/scripts.ts): in full (EVAL) the
  * first time on a connection, by SHA1 (EVALSHA) after that, in full again when Redis answers
- * NOSCRIPT (its script cache was flushed), and with every argument as given. Runs on a private
+ * NOSCRIPT (its script cache was flushed), with every argument as given, and queued in a pipeline
+ * when called on one. Runs on a private
  * redis-server: SCRIPT FLUSH would disturb the other test files.
  */
 import { createHash } from 'node:crypto';
@@ -54,6 +55,17 @@ describe('sending scripts', () => {
     const call = monitor.commands.slice(from).find((c) => c.args[0] === 'evalsha' && c.args[1] === sha)!;
     expect(call.args.slice(2)).toEqual(['1', inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2']);
     expect(await admin.smembers(`${prefix}:{0}:ow:inv_00none`)).toEqual(expect.arrayContaining(['chan-1', 'chan-2']));
+  });
+
+  it('queues a script called on a pipeline in that pipeline', async () => {
+    const inv = `${prefix}:{2}:inv:inv_02none`;
+    const pipe = store.redis.pipeline();
+    (pipe as unknown as Record<string, (...a: string[]) => unknown>)['watchOutcome']!(inv, 'inv_02none', `${prefix}:{2}:`, 'chan-4');
+    const replies = await pipe.smembers(`${prefix}:{2}:ow:inv_02none`).exec();
+    expect(replies).toEqual([
+      [null, ['waiting']],
+      [null, ['chan-4']],
+    ]);
   });
 
   it('sends a script in full again when Redis has lost it (NOSCRIPT), and the call succeeds', async () => {

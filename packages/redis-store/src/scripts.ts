@@ -174,16 +174,20 @@ function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
 }
 
 /**
- * Defines every script on a connection: as ioredis commands (which pipelines use), and as
- * functions on the connection itself that send {@link ScriptCommand}s.
+ * Defines every script on a connection: as ioredis commands, and, for calls on the connection
+ * itself, sent as {@link ScriptCommand}s. A pipeline takes the connection's script functions
+ * over and calls them on itself: those calls go to ioredis's own (queued in the pipeline).
  */
 export function defineScripts(redis: Redis): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   for (const [name, lua] of load()) {
     const keys = SCRIPTS[name];
     redis.defineCommand(name, { numberOfKeys: keys, lua });
-    const sha = createHash('sha1').update(lua).digest('hex');
-    scripted[name] = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
+    const queued = scripted[name];
+    const direct = scriptFunction(redis, { lua, sha: createHash('sha1').update(lua).digest('hex'), keys, sockets: new WeakSet() });
+    scripted[name] = function (this: unknown, ...args: (string | number)[]) {
+      return this === redis ? direct(...args) : queued.apply(this, args);
+    };
   }
   return scripted;
 }
