@@ -252,6 +252,16 @@ function encodeEntry(e: NewEntry): string {
   return JSON.stringify(e);
 }
 
+const DAY_MS = 86_400_000;
+let lastRetention: [number, number, number, string] | undefined;
+/** The retention JSON the accept script stores; the last one is kept (handlers rarely differ). */
+function retentionJson(journal: number, idempotency: number, workflow: number): string {
+  const l = lastRetention;
+  if (l && l[0] === journal && l[1] === idempotency && l[2] === workflow) return l[3];
+  const json = JSON.stringify({ journal, idempotency, workflow });
+  lastRetention = [journal, idempotency, workflow, json];
+  return json;
+}
 function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
   const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
   for (const op of ops) {
@@ -408,7 +418,8 @@ export class RedisStore implements Store {
     const { service, handler, key } = req.target;
     // One draw: the first byte picks a partition when the target does not, the rest is the id.
     const random = randomId();
-    const id = newInvocationId(this.partitionFor(req.target, req.idempotencyKey, random[0]!), random.subarray(1));
+    const partition = this.partitionFor(req.target, req.idempotencyKey, random[0]!);
+    const id = newInvocationId(partition, random.subarray(1));
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
     // have completed yet, so it needs no read afterwards.
     const wait = options.awaitOutcome ? this.waitFor(id, options.awaitOutcome) : undefined;
@@ -420,32 +431,30 @@ export class RedisStore implements Store {
       if (prepared) eager = await this.runEager(prepared);
       if (eager) this.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
       if (turn) await turn.ready;
-      accepted = await this.acceptWithId(
-        {
-          id,
-          service,
-          handler,
-          ...(key !== undefined ? { key } : {}),
-          mode: req.mode,
-          input: req.input,
-          ...(req.headers !== undefined ? { headers: req.headers } : {}),
-          ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
-          ...(req.delayMs !== undefined ? { delayMs: req.delayMs } : {}),
-          journalRetentionMs: req.journalRetentionMs,
-          idempotencyRetentionMs: req.idempotencyRetentionMs,
-          workflowRetentionMs: req.workflowRetentionMs,
-        },
-        wait !== undefined,
-        eager,
-        turn?.issued,
-      );
+      const out: OutgoingInvocation = {
+        id,
+        service,
+        handler,
+        mode: req.mode,
+        input: req.input,
+        journalRetentionMs: req.journalRetentionMs,
+        idempotencyRetentionMs: req.idempotencyRetentionMs,
+        workflowRetentionMs: req.workflowRetentionMs,
+      };
+      if (key !== undefined) out.key = key;
+      if (req.headers !== undefined) out.headers = req.headers;
+      if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
+      if (req.delayMs !== undefined) out.delayMs = req.delayMs;
+      accepted = await this.acceptWithId(out, wait !== undefined, eager, turn?.issued, partition);
     } catch (e) {
       turn?.issued();
       eager?.attempt.refuse();
       wait?.waiter.drop();
       throw e;
     }
-    const { fresh, ...result } = accepted;
+    const fresh = accepted.fresh;
+    const result: Accepted = { invocationId: accepted.invocationId, status: accepted.status };
+    if (accepted.reason !== undefined) result.reason = accepted.reason;
     if (!wait) return result;
     if (result.invocationId !== id) {
       // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
@@ -550,8 +559,15 @@ export class RedisStore implements Store {
    * With a free local worker slot the same script also starts the attempt when the invocation is
    * ready at once, saving the start script's round trip (see `dispatch` for the fast path).
    */
-  private async acceptWithId(req: OutgoingInvocation, watch = false, eager?: EagerRun, issued?: () => void): Promise<Accepted & { fresh: boolean }> {
-    const p = partitionOfId(req.id, this.opts.partitions);
+  private async acceptWithId(
+    req: OutgoingInvocation,
+    watch = false,
+    eager?: EagerRun,
+    issued?: () => void,
+    partition?: number,
+  ): Promise<Accepted & { fresh: boolean }> {
+    // The partition is known to a caller that just made the id.
+    const p = partition ?? partitionOfId(req.id, this.opts.partitions);
     if (p === undefined) throw new StoreError(`malformed invocation id ${req.id}`, 'INVALID_ID');
     const k = this.keys;
     const keyed = req.key !== undefined;
@@ -583,11 +599,7 @@ export class RedisStore implements Store {
         JSON.stringify(req.headers ?? {}),
         Math.max(0, Math.round(req.delayMs ?? 0)),
         this.opts.graceMs,
-        JSON.stringify({
-          journal: req.journalRetentionMs ?? 86_400_000,
-          idempotency: req.idempotencyRetentionMs ?? 86_400_000,
-          workflow: req.workflowRetentionMs ?? 86_400_000,
-        }),
+        retentionJson(req.journalRetentionMs ?? DAY_MS, req.idempotencyRetentionMs ?? DAY_MS, req.workflowRetentionMs ?? DAY_MS),
         k.part(p),
         member,
         req.mode === 'workflow' && keyed ? k.promises(p, req.service, req.key!) : '',

@@ -97,14 +97,15 @@ export class HandlerContext implements WorkflowContext {
   private readonly inv: StartedInvocation;
   private readonly writable: boolean;
   private readonly deps: ContextDeps;
-  private readonly logger: Console;
+  /** The console `ctx.console` writes to, or a function that makes it (on first use). */
+  private readonly logger: Console | (() => Console);
   // Built on first use: most handlers use none of them, and every invocation builds a context.
   private randValue: Rand | undefined;
   private dateValue: ContextDate | undefined;
   private consoleValue: Console | undefined;
   private requestValue: Request | undefined;
 
-  constructor(runner: JournalRunner, inv: StartedInvocation, writable: boolean, logger: Console, deps: ContextDeps) {
+  constructor(runner: JournalRunner, inv: StartedInvocation, writable: boolean, logger: Console | (() => Console), deps: ContextDeps) {
     this.runner = runner;
     this.inv = inv;
     this.writable = writable;
@@ -126,7 +127,8 @@ export class HandlerContext implements WorkflowContext {
 
   get console(): Console {
     const inv = this.inv;
-    return (this.consoleValue ??= quietConsole(this.logger, () => this.runner.replaying, `[${inv.target.service}/${inv.target.handler}][${inv.id}]`));
+    const base = typeof this.logger === 'function' ? this.logger() : this.logger;
+    return (this.consoleValue ??= quietConsole(base, () => this.runner.replaying, `[${inv.target.service}/${inv.target.handler}][${inv.id}]`));
   }
 
   get key(): string {

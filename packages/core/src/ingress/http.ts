@@ -31,15 +31,21 @@ export class IngressError extends Error {
   }
 }
 
-function send(res: ServerResponse, status: number, body: string | undefined, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: string | undefined, id?: string): void {
   if (res.headersSent) return;
   // With its length known up front, Node sends the head and the body in one write (no chunked framing).
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body === undefined ? 0 : Buffer.byteLength(body), ...headers });
+  const length = body === undefined ? 0 : Buffer.byteLength(body);
+  res.writeHead(
+    status,
+    id === undefined
+      ? { 'content-type': 'application/json', 'content-length': length }
+      : { 'content-type': 'application/json', 'content-length': length, 'x-restate-id': id },
+  );
   res.end(body);
 }
 
-function sendError(res: ServerResponse, e: IngressError, headers: Record<string, string> = {}): void {
-  send(res, e.status, JSON.stringify({ code: e.status, errorCode: e.errorCode, message: e.message, ...e.extra }), headers);
+function sendError(res: ServerResponse, e: IngressError): void {
+  send(res, e.status, JSON.stringify({ code: e.status, errorCode: e.errorCode, message: e.message, ...e.extra }));
 }
 
 /** Parses `?delay=`: milliseconds, `10s`/`5m`/`250ms`-style, or ISO 8601 `PT10S`. */
@@ -144,6 +150,7 @@ interface Route {
 }
 
 function decode(seg: string): string {
+  if (!seg.includes('%')) return seg;
   try {
     return decodeURIComponent(seg);
   } catch {
@@ -155,18 +162,19 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
   const svcName = decode(segs[0] ?? '');
   const def = registry.service(svcName);
   if (!def) throw new IngressError(404, 'NOT_FOUND', `service '${svcName}' not found`);
-  let rest = segs.slice(1);
+  // After the service: [key,] handler [, 'send'].
+  let rest = segs.length - 1;
   let send = forceSend ?? false;
   const keyed = def.kind !== 'service';
-  if (forceSend === undefined && rest.length === (keyed ? 3 : 2) && rest[rest.length - 1] === 'send') {
+  if (forceSend === undefined && rest === (keyed ? 3 : 2) && segs[segs.length - 1] === 'send') {
     send = true;
-    rest = rest.slice(0, -1);
+    rest--;
   }
-  if (rest.length !== (keyed ? 2 : 1)) {
+  if (rest !== (keyed ? 2 : 1)) {
     throw new IngressError(404, 'NOT_FOUND', keyed ? `use /${svcName}/{key}/{handler}` : `use /${svcName}/{handler}`);
   }
-  const found = findHandler(registry, svcName, decode(rest[rest.length - 1]!), keyed ? decode(rest[0]!) : undefined);
-  return { ...found, send };
+  const found = findHandler(registry, svcName, decode(segs[rest]!), keyed ? decode(segs[1]!) : undefined);
+  return { spec: found.spec, key: found.key, send };
 }
 
 /**
@@ -299,10 +307,10 @@ export { safeParse };
 /** Writes an outcome as Restate's ingress does: 200 with the JSON value, or the error status. */
 export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void {
   if (o.ok) {
-    send(res, 200, o.value ?? 'null', { 'x-restate-id': id });
+    send(res, 200, o.value ?? 'null', id);
   } else {
     const status = o.error.status ?? 500;
-    send(res, status, JSON.stringify({ code: status, errorCode: o.error.code, message: o.error.message }), { 'x-restate-id': id });
+    send(res, status, JSON.stringify({ code: status, errorCode: o.error.code, message: o.error.message }), id);
   }
 }
 
@@ -383,7 +391,11 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
     const delayRaw = url.query?.get('delay') ?? null;
     const idemHeader = req.headers['idempotency-key'];
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !k.startsWith('content-')) headers[k] = v;
+    const all = req.headers;
+    for (const k in all) {
+      const v = all[k];
+      if (typeof v === 'string' && !k.startsWith('content-')) headers[k] = v;
+    }
     const request = buildRequest(route.spec, route.key, input, {
       send: route.send,
       ...(delayRaw !== null ? { delay: delayRaw } : {}),
@@ -394,7 +406,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
     if (route.send) {
       const accepted = await store.accept(request);
       const id = accepted.invocationId;
-      send(res, 202, JSON.stringify({ invocationId: id, status: accepted.status }), { 'x-restate-id': id });
+      send(res, 202, `{"invocationId":${JSON.stringify(id)},"status":"${accepted.status}"}`, id);
       return;
     }
     const gone = whileConnected(req);

@@ -30,21 +30,36 @@ function isFenced(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === ErrorCode.FENCED;
 }
 
-/** The console methods {@link holdConsole} holds. */
+/** The console methods a {@link HeldConsole} holds. */
 const HELD = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const;
 
-/** A console whose lines are kept until `release()` writes them to `base` (else they are dropped). */
-function holdConsole(base: Console): { console: Console; release(): void } {
-  const lines: [(typeof HELD)[number], unknown[]][] = [];
-  const held = Object.create(base) as Console;
-  for (const m of HELD) held[m] = (...args: unknown[]): void => void lines.push([m, args]);
-  return {
-    console: held,
-    release: () => {
-      for (const [m, args] of lines) base[m](...args);
-      lines.length = 0;
-    },
+/**
+ * A console whose lines are kept until `release()` writes them to `base` (else they are dropped).
+ * It is made on first use: most handlers write nothing.
+ */
+class HeldConsole {
+  private readonly base: Console;
+  private lines: [(typeof HELD)[number], unknown[]][] | undefined;
+  private held: Console | undefined;
+
+  constructor(base: Console) {
+    this.base = base;
+  }
+
+  readonly console = (): Console => {
+    if (this.held) return this.held;
+    const held = Object.create(this.base) as Console;
+    const lines: [(typeof HELD)[number], unknown[]][] = (this.lines = []);
+    for (const m of HELD) held[m] = (...args: unknown[]): void => void lines.push([m, args]);
+    return (this.held = held);
   };
+
+  release(): void {
+    const lines = this.lines;
+    if (!lines) return;
+    for (const [m, args] of lines) this.base[m](...args);
+    lines.length = 0;
+  }
 }
 
 /**
@@ -66,8 +81,9 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
   const run = async (attempt: Attempt): Promise<void> => {
     const inv = attempt.invocation;
     // An eager attempt's console lines are written only once it is committed (see Attempt.eager).
-    const held = attempt.eager === true ? holdConsole(logger) : undefined;
+    const held = attempt.eager === true ? new HeldConsole(logger) : undefined;
     const log = held?.console ?? logger;
+    const warn = (line: string): void => (held ? held.console() : logger).warn(line);
     const spec = registry.handler(inv.target.service, inv.target.handler);
     if (!spec) {
       const err = new TerminalError(`no handler ${inv.target.service}/${inv.target.handler} is registered`, { errorCode: 404 });
@@ -152,18 +168,18 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       if (isFenced(error) || attempt.signal.aborted) return;
       const failure = serializeError(error);
       if (isPauseError(error)) {
-        log.warn(`[${inv.id}] paused by the handler: ${error.message}`);
+        warn(`[${inv.id}] paused by the handler: ${error.message}`);
         await attempt.pause(failure);
         return;
       }
       const decision = nextRetry(spec!.options.retryPolicy, inv.attempt, isRetryableError(error) ? error.retryAfter : undefined);
       if (decision.kind === 'retry') {
-        log.warn(
+        warn(
           `[${inv.target.service}/${inv.target.handler}][${inv.id}] attempt ${inv.attempt} failed, retrying in ${decision.delayMs} ms: ${error.message}`,
         );
         await attempt.retry(failure, decision.delayMs);
       } else if (decision.kind === 'pause') {
-        log.warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
+        warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
         await attempt.pause(failure);
       } else {
         const rest = await runner.drain();
