@@ -88,6 +88,12 @@ export class Keys {
   objectSuffix(svc: string, key: string): string {
     return `${enc(svc)}:${enc(key)}`;
   }
+  /** The state, inbox and fence keys of one object key (its names encoded once). */
+  objectKeys(p: number, svc: string, key: string): { state: string; inbox: string; fence: string } {
+    const part = this.part(p);
+    const suffix = this.objectSuffix(svc, key);
+    return { state: `${part}s:${suffix}`, inbox: `${part}q:${suffix}`, fence: `${part}k:${suffix}` };
+  }
   state(p: number, svc: string, key: string): string {
     return `${this.part(p)}s:${this.objectSuffix(svc, key)}`;
   }

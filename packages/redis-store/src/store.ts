@@ -262,6 +262,7 @@ function retentionJson(journal: number, idempotency: number, workflow: number): 
   lastRetention = [journal, idempotency, workflow, json];
   return json;
 }
+
 function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
   const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
   for (const op of ops) {
@@ -574,7 +575,7 @@ export class RedisStore implements Store {
     const idem = req.idempotencyKey ?? '';
     const member = req.caller ? `${req.caller.id}:${req.caller.index}` : '';
     const data: JobData = { i: req.id, s: req.service, k: req.key ?? '', m: req.mode };
-    const ks = this.scriptKeys(data);
+    const ks = this.scriptKeys(data, p);
     // Only a free slot is checked here: the slot is taken when the script leases the invocation
     // to this process (an accept that queues behind a busy key needs none). Accepts in flight can
     // so overshoot the capacity by their number, never more.
@@ -1104,21 +1105,24 @@ export class RedisStore implements Store {
     }
   }
 
-  private scriptKeys(data: JobData): ScriptKeys {
-    const p = partitionOfId(data.i, this.opts.partitions)!;
+  private scriptKeys(data: JobData, partition?: number): ScriptKeys {
+    const p = partition ?? partitionOfId(data.i, this.opts.partitions)!;
     const k = this.keys;
     const keyed = data.m !== 'service';
     const exclusive = data.m === 'exclusive' || data.m === 'workflow';
+    const inv = k.inv(p, data.i);
+    const object = keyed ? k.objectKeys(p, data.s, data.k) : undefined;
     return {
       p,
-      inv: k.inv(p, data.i),
+      inv,
       journal: k.journal(p, data.i),
-      state: keyed ? k.state(p, data.s, data.k) : k.unused(p),
-      inbox: exclusive ? k.inbox(p, data.s, data.k) : k.unused(p),
-      fence: exclusive ? k.fence(p, data.s, data.k) : k.inv(p, data.i),
+      state: object ? object.state : k.unused(p),
+      inbox: exclusive ? object!.inbox : k.unused(p),
+      fence: exclusive ? object!.fence : inv,
       due: k.due(p),
     };
   }
+
 
   private async process(job: Job<JobData>, executor: Executor): Promise<void> {
     const local = this.local;

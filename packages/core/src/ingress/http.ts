@@ -327,7 +327,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       send(res, 200, '{"status":"ok"}');
       return;
     }
-    const ref = await attachTarget(registry, store, segs, req, max);
+    const ref = segs[0] === 'restate' ? await attachTarget(registry, store, segs, req, max) : undefined;
     if (ref) {
       const id = ref.id;
       if (id === undefined) throw new IngressError(404, 'NOT_FOUND', `no invocation found for ${url.pathname}`);

@@ -1,4 +1,5 @@
 import { HandlerContext, type TargetResolver } from '../context/context.js';
+import type { ServiceKind } from '../define/definitions.js';
 import { durationMs } from '../define/duration.js';
 import { SerdeValidationError } from '../define/serde.js';
 import {
@@ -78,6 +79,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     const mode = k === 'service' ? 'service' : k === 'object' ? 'exclusive' : handler === 'run' ? 'workflow' : 'shared';
     return { mode, options: def?.options ?? {} };
   };
+  const kindOf = (service: string): ServiceKind | undefined => registry.service(service)?.kind;
   const run = async (attempt: Attempt): Promise<void> => {
     const inv = attempt.invocation;
     // An eager attempt's console lines are written only once it is committed (see Attempt.eager).
@@ -105,13 +107,16 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       options.inactivityTimeoutMs ??
       (spec.options.inactivityTimeout !== undefined ? durationMs(spec.options.inactivityTimeout) : DEFAULT_INACTIVITY_MS);
     const runner = new JournalRunner(attempt, hurried ? 0 : inactivityMs);
-    active.add(runner);
-    void runner.interrupted.then(() => active.delete(runner));
+    if (!held) {
+      // An eager attempt ends within its event-loop turn: there is nothing for hurry() to shorten.
+      active.add(runner);
+      void runner.interrupted.then(() => active.delete(runner));
+    }
     const writable = spec.mode === 'exclusive' || spec.mode === 'workflow';
     const ctx = new HandlerContext(runner, inv, writable, log, {
       childId: (index, target, idem) => attempt.childId(index, target, idem),
       resolveTarget,
-      kindOf: (service) => registry.service(service)?.kind,
+      kindOf,
       serviceKind: spec.serviceKind,
     });
 
