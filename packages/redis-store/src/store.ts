@@ -1123,7 +1123,6 @@ export class RedisStore implements Store {
     };
   }
 
-
   private async process(job: Job<JobData>, executor: Executor): Promise<void> {
     const local = this.local;
     if (this.stopping) {
