@@ -1,9 +1,12 @@
 /**
  * One Latchkey process of the benchmark (a child of run.ts, forked with IPC):
  * `serve()` with workers and the HTTP/WebSocket ingress on a free loopback
- * port. Env: LK_REDIS_URL, LK_PREFIX, LK_STORE_OPTIONS (JSON).
- * Sends `{ ready: true, url }` once serving; closes on SIGTERM or when the
- * parent goes away.
+ * port, or (LK_ROLE) only one of them: `ingress` runs no workers, `worker` no
+ * ingress (the production shape: separate ingress and worker processes).
+ * Env: LK_REDIS_URL, LK_PREFIX, LK_STORE_OPTIONS (JSON), LK_ROLE
+ * (`all`, the default, `ingress` or `worker`).
+ * Sends `{ ready: true, url }` once serving (`url` empty for a worker); closes
+ * on SIGTERM or when the parent goes away.
  */
 import { serve, type Context, type ObjectContext, type WorkflowContext } from '@latchkey/core';
 import type { BenchContext, BenchObjectContext } from './bench-services.js';
@@ -16,12 +19,15 @@ void contextsFit;
 const redis = process.env['LK_REDIS_URL'];
 if (!redis) throw new Error('LK_REDIS_URL is not set');
 const storeOptions = JSON.parse(process.env['LK_STORE_OPTIONS'] ?? '{}') as Record<string, unknown>;
+const role = process.env['LK_ROLE'] ?? 'all';
+if (role !== 'all' && role !== 'ingress' && role !== 'worker') throw new Error(`LK_ROLE must be all, ingress or worker, got ${role}`);
 
 const server = await serve({
   services,
   redis,
-  port: 0,
+  port: role === 'worker' ? false : 0,
   host: '127.0.0.1',
+  workers: role !== 'ingress',
   handleSignals: false,
   storeOptions: { ...storeOptions, prefix: process.env['LK_PREFIX'] ?? 'lk' },
 });
@@ -41,4 +47,4 @@ const close = (): void => {
 process.on('SIGTERM', close);
 process.on('SIGINT', close);
 process.on('disconnect', close);
-process.send?.({ ready: true, url: server.url });
+process.send?.({ ready: true, url: role === 'worker' ? '' : server.url });

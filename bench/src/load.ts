@@ -10,8 +10,8 @@
  *   same paths), one keep-alive connection per client, on undici (Node's own
  *   HTTP client library, which takes less CPU per request than `node:http`'s:
  *   the load generator shares the two cores with the systems it measures);
- * - `ws`: Latchkey's WebSocket ingress (`/ws`, docs/PROTOCOL.md), one socket
- *   per client;
+ * - `ws`: Latchkey's WebSocket ingress (`/ws`, docs/PROTOCOL.md) through
+ *   Latchkey's own client (`@latchkey/client`), one client and socket per loop;
  * - `bullmq`: the raw BullMQ baseline: `queue.add` of a no-op job, then
  *   `job.waitUntilFinished` (QueueEvents), or `add` alone for sends.
  */
@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import { Queue, QueueEvents } from 'bullmq';
 import { Client } from 'undici';
-import WebSocket from 'ws';
+import { connect, type LatchkeyClient } from '@latchkey/client';
 import { SLEEP_MS } from './bench-services.js';
 
 export type ScenarioName = 'noop' | 'workflow' | 'counter' | 'hot' | 'send' | 'sleep';
@@ -185,83 +185,25 @@ export async function drainKeys(base: string, keys: string[], timeoutMs: number)
 
 // ---------------------------------------------------------------- WebSocket
 
-/** One WebSocket client: one request in flight at a time. */
-class WsClient {
-  private seq = 0;
-  private pending: { id: string; send: boolean; resolve: (f: Record<string, unknown>) => void; reject: (e: Error) => void } | undefined;
-
-  private readonly ws: WebSocket;
-
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      let f: Record<string, unknown>;
-      try {
-        f = JSON.parse(String(data)) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      const p = this.pending;
-      if (!p || f['id'] !== p.id) return;
-      const type = f['type'];
-      if (type === 'accepted' && !p.send) return; // the result follows
-      this.pending = undefined;
-      p.resolve(f);
-    });
-    ws.on('close', () => {
-      const p = this.pending;
-      this.pending = undefined;
-      p?.reject(new Error('socket closed'));
-    });
-    ws.on('error', () => undefined);
-  }
-
-  static open(base: string): Promise<WsClient> {
-    const url = `${base.replace(/^http/, 'ws')}/ws`;
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.once('open', () => resolve(new WsClient(ws)));
-      ws.once('error', reject);
-    });
-  }
-
-  request(r: Req, timeoutMs: number): Promise<Record<string, unknown>> {
-    const id = String(++this.seq);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.pending = undefined;
-        reject(new Error(`no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending = {
-        id,
-        send: r.send === true,
-        resolve: (f) => {
-          clearTimeout(t);
-          resolve(f);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      };
-      const frame: Record<string, unknown> = { type: r.send ? 'send' : 'call', id, service: r.service, handler: r.handler };
-      if (r.key !== undefined) frame['key'] = r.key;
-      if (r.input !== undefined) frame['input'] = r.input;
-      this.ws.send(JSON.stringify(frame));
-    });
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
+/**
+ * Latchkey's own WebSocket client (`@latchkey/client`), one per closed loop, one socket each. It is
+ * given the same work as the HTTP rows: no generated idempotency keys (the HTTP requests carry none,
+ * and neither do Restate's) and no reconnection (a dropped socket is an error of the row).
+ */
+function openWs(base: string, timeoutMs: number): Promise<LatchkeyClient> {
+  const client = connect(`${base}/ws`, { idempotencyKeys: false, reconnect: false, timeout: timeoutMs });
+  return client.ready().then(() => client);
 }
 
-function checkWs(r: Req, f: Record<string, unknown>): string | undefined {
-  if (f['type'] === 'error') return `error ${f['code']} ${f['errorCode']} ${String(f['message']).slice(0, 200)}`;
-  if (r.send) return f['type'] === 'accepted' ? undefined : `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
-  if (f['type'] !== 'result') return `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
-  if (f['ok'] !== true) return `failed: ${JSON.stringify(f['error']).slice(0, 200)}`;
-  return r.expect(f['value']) ? undefined : `unexpected result ${JSON.stringify(f['value'])}`;
+/** One request through the client; an error description or undefined. */
+async function requestWs(client: LatchkeyClient, r: Req): Promise<string | undefined> {
+  const req = { service: r.service, handler: r.handler, ...(r.key !== undefined ? { key: r.key } : {}), ...(r.input !== undefined ? { input: r.input } : {}) };
+  if (r.send) {
+    const res = await client.send(req);
+    return typeof res.invocationId === 'string' ? undefined : `no invocationId in ${JSON.stringify(res).slice(0, 200)}`;
+  }
+  const value = await client.call(req);
+  return r.expect(value) ? undefined : `unexpected result ${JSON.stringify(value)}`;
 }
 
 // ---------------------------------------------------------------- the loops
@@ -316,11 +258,11 @@ async function runHttp(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
 }
 
 async function runWs(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
-  const clients = await Promise.all(Array.from({ length: job.concurrency }, (_, i) => WsClient.open(job.bases[i % job.bases.length]!)));
+  const clients = await Promise.all(Array.from({ length: job.concurrency }, (_, i) => openWs(job.bases[i % job.bases.length]!, job.requestTimeoutMs)));
   try {
-    return await closedLoops(job, async (client, r) => checkWs(r, await clients[client]!.request(r, job.requestTimeoutMs)));
+    return await closedLoops(job, (client, r) => requestWs(clients[client]!, r));
   } finally {
-    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.close()));
   }
 }
 

@@ -97,9 +97,12 @@ async function forkReady<M extends { ready: true }>(
   }
 }
 
-/** Latchkey: `n` processes, each running workers and an ingress. */
+/**
+ * Latchkey: `n` processes, each running workers and an ingress; or, `split`, one ingress process
+ * without workers and `n` worker processes without an ingress.
+ */
 export interface LatchkeySystem extends System {
-  /** Ingress base URLs, one per process. */
+  /** Ingress base URLs, one per process with an ingress. */
   readonly urls: string[];
 }
 
@@ -107,6 +110,8 @@ export async function startLatchkey(opts: {
   redisUrl: string;
   prefix: string;
   processes: number;
+  /** One ingress-only process plus `processes` worker-only ones. */
+  split?: boolean;
   storeOptions: Record<string, unknown>;
   /** Write a CPU profile of each process into this directory. */
   cpuProfDir?: string | undefined;
@@ -117,17 +122,24 @@ export async function startLatchkey(opts: {
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((c) => terminate(c, 10_000)));
   };
+  const roles: { name: string; role: 'all' | 'ingress' | 'worker' }[] = opts.split
+    ? [
+        { name: 'latchkey-ingress', role: 'ingress' },
+        ...Array.from({ length: opts.processes }, (_, i) => ({ name: `latchkey-worker#${i + 1}`, role: 'worker' as const })),
+      ]
+    : Array.from({ length: opts.processes }, (_, i) => ({ name: i === 0 ? 'latchkey' : `latchkey#${i + 1}`, role: 'all' as const }));
   try {
-    for (let i = 0; i < opts.processes; i++) {
-      const name = i === 0 ? 'latchkey' : `latchkey#${i + 1}`;
+    // Workers first, so that the ingress's first invocations find someone to run them.
+    for (const { name, role } of [...roles].sort((a, b) => Number(a.role === 'ingress') - Number(b.role === 'ingress'))) {
       const { child, msg } = await forkReady<{ ready: true; url: string }>(name, here('./latchkey-server.js'), {
         LK_REDIS_URL: opts.redisUrl,
         LK_PREFIX: opts.prefix,
         LK_STORE_OPTIONS: JSON.stringify(opts.storeOptions),
+        LK_ROLE: role,
       }, 60_000, opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []);
       children.push(child);
       procs.push({ name, pid: child.pid });
-      urls.push(msg.url);
+      if (msg.url !== '') urls.push(msg.url);
     }
   } catch (e) {
     await stop();
