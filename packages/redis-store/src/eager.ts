@@ -13,6 +13,7 @@ import {
   type Attempt,
   type CommitResult,
   type Effect,
+  type Executor,
   type NewEntry,
   type Outcome,
   type SerializedError,
@@ -21,6 +22,7 @@ import {
   type StopSignal,
 } from '@latchkey/core';
 import { Stopper } from '@latchkey/core/internal';
+import { batchArgs } from './wire.js';
 
 /** What an eager attempt produced. */
 export interface EagerResult {
@@ -188,4 +190,39 @@ export class ArrivalOrder {
       },
     };
   }
+}
+
+/** An eager run about to start: its attempt, the key state it runs against (objects), its handler. */
+export interface PreparedEager {
+  attempt: EagerAttempt;
+  committed: CommittedState | undefined;
+  executor: Executor;
+  /** `service/handler`, and how many of its eager runs in a row stopped short. */
+  handlerKey: string;
+  misses: number;
+}
+
+/** An eager run waiting for its accept script (see `eager.ts`). */
+export interface EagerRun {
+  attempt: EagerAttempt;
+  result: EagerResult;
+  /** The key's committed state it ran against (objects), taken out of the cache. */
+  committed: CommittedState | undefined;
+}
+
+/** The state cache's key of an object key. */
+export function stateKey(service: string, key: string): string {
+  return `${service}\u0000${key}`;
+}
+
+/** The accept script's eager-completion arguments (ARGV 18..) for a run's result. */
+export function eagerArgs(run: EagerRun): (string | number)[] {
+  const { outcome, entries, ops } = run.result;
+  const args: (string | number)[] = [
+    run.committed?.ep ?? 'service',
+    outcome.ok ? 'ok' : 'err',
+    outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
+  ];
+  // A commit's batch: entries, state ops, and no effects (an eager run has none).
+  return args.concat(batchArgs(entries, ops));
 }

@@ -1,5 +1,5 @@
 export { RedisStore, createRedisStore } from './store.js';
-export type { RedisStoreOptions, StoreHooks } from './store.js';
+export type { RedisStoreOptions, StoreHooks } from './options.js';
 export { Keys, enc, partitionOf, partitionOfId } from './keys.js';
 export { scriptSources } from './scripts.js';
 export type { ScriptName } from './scripts.js';

@@ -1,159 +1,48 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
   Accepted,
-  Attempt,
   AttemptListener,
-  CommitResult,
   Completion,
-  Effect,
   Entry,
   Executor,
   InvocationInfo,
   InvocationRequest,
   InvocationStatus,
-  NewEntry,
   OutgoingInvocation,
   Outcome,
   SerializedError,
-  SuspendOn,
   Target,
   StartedInvocation,
-  StateOp,
   StopSignal,
   Store,
   TargetMode,
   WorkerHandle,
   WorkerOptions,
 } from '@latchkey/core';
-import { LeaseLostError, StoreError } from './errors.js';
+import { StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
-import { Stopper, parseAwakeableId } from '@latchkey/core/internal';
+import { parseAwakeableId } from '@latchkey/core/internal';
 import { coalesceWrites } from './coalesce.js';
-import { ArrivalOrder, EagerAttempt, StateCache, type CommittedState, type EagerResult } from './eager.js';
+import { RedisAttempt } from './attempt.js';
+import { ArrivalOrder, EagerAttempt, StateCache, eagerArgs, stateKey, type CommittedState, type EagerRun, type PreparedEager } from './eager.js';
+import { DEFAULTS, type RedisStoreOptions, type StoreConfig } from './options.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
-
-/** Fault-injection points for crash tests: each runs synchronously at its point. */
-export interface StoreHooks {
-  /** After a journal commit was acknowledged by Redis, before the handler continues. */
-  afterCommit?(info: { invocationId: string; service: string; handler: string; fromIndex: number; entries: NewEntry[] }): void;
-  /** After an attempt was leased (start script ran), before the handler runs. */
-  afterStart?(info: { invocationId: string; service: string; handler: string; attempt: number }): void;
-  /** After the completion script ran, before the mailbox job is acknowledged. */
-  afterComplete?(info: { invocationId: string; service: string; handler: string }): void;
-  /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */
-  beforeEagerAccept?(info: { invocationId: string; service: string; handler: string }): void;
-}
-
-/** Options of {@link createRedisStore}. */
-export interface RedisStoreOptions {
-  /** Redis URL; defaults to `REDIS_URL`. */
-  url?: string;
-  /** Extra ioredis options. */
-  redisOptions?: RedisOptions;
-  /** Key prefix; default `lk`. */
-  prefix?: string;
-  /** Number of partitions (hash tags). Fixed for the life of the data; default 16. */
-  partitions?: number;
-  /** Number of BullMQ mailbox queues; default 4. */
-  shards?: number;
-  /** Lease of a running attempt (ms); the worker renews it every third. Default 4000. */
-  leaseMs?: number;
-  /** How long a ready invocation may wait for its mailbox job before the reconciler redispatches it (ms). Default 5000. */
-  graceMs?: number;
-  /** Reconciler sweep period (ms); default 1000. */
-  reconcileIntervalMs?: number;
-  /** BullMQ job lock (ms); default 4000. */
-  lockDurationMs?: number;
-  /** BullMQ stalled-job check period (ms); default 2000. */
-  stalledIntervalMs?: number;
-  /** BullMQ `maxStalledCount`; default 1. Exceeding it never fails an invocation: the reconciler takes over. */
-  maxStalledCount?: number;
-  /** Test hooks. */
-  hooks?: StoreHooks;
-  /**
-   * Start ready invocations in this process when it runs a worker with a free slot, instead of
-   * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
-   */
-  localDispatch?: boolean;
-  /**
-   * Send the commands issued within one event-loop turn in one socket write (default true; see
-   * `coalesceWrites`). Turn off only to compare.
-   */
-  coalesceWrites?: boolean;
-  /**
-   * Eager completion (default true; needs the local fast path): a service handler, or an
-   * object's exclusive handler on a key whose state this process committed last, runs before
-   * its invocation is accepted; when it only reads and writes state and finishes within the
-   * event-loop turn, one script accepts and completes it (checked against the key's fence).
-   * See `Attempt.eager` and ARCHITECTURE.md "Eager completion".
-   */
-  eagerCompletion?: boolean;
-  /** A name for this process in invocation records. */
-  workerId?: string;
-  /** Where warnings go. */
-  logger?: Pick<Console, 'warn' | 'error' | 'info'>;
-}
-
-/** Random bytes for ids, drawn 23 at a time from a pool refilled in large blocks (one RNG call per 256 ids). */
-const ID_BYTES = 23;
-let idPool = Buffer.alloc(0);
-let idPoolAt = 0;
-function randomId(): Buffer {
-  if (idPoolAt + ID_BYTES > idPool.length) {
-    idPool = randomBytes(ID_BYTES * 256);
-    idPoolAt = 0;
-  }
-  idPoolAt += ID_BYTES;
-  return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
-}
-
-/** Applies committed state ops to a state map (as the scripts' `apply_ops` does to the hash). */
-function applyOps(state: Map<string, string>, ops: StateOp[]): void {
-  for (const op of ops) {
-    if (op.op === 'set') state.set(op.n, op.v);
-    else if (op.op === 'clear') state.delete(op.n);
-    else state.clear();
-  }
-}
-
-/** The accept script's eager-completion arguments (ARGV 18..) for a run's result. */
-function eagerArgs(run: EagerRun): (string | number)[] {
-  const { outcome, entries, ops } = run.result;
-  const args: (string | number)[] = [
-    run.committed?.ep ?? 'service',
-    outcome.ok ? 'ok' : 'err',
-    outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-  ];
-  // A commit's batch: entries, state ops, and no effects (an eager run has none).
-  return args.concat(batchArgs(entries, ops));
-}
-
-/** A state hash from a flat HGETALL reply. */
-function stateMap(flat: string[]): Map<string, string> {
-  const state = new Map<string, string>();
-  for (let i = 0; i < flat.length; i += 2) state.set(flat[i]!, flat[i + 1]!);
-  return state;
-}
-
-interface JobData {
-  i: string;
-  s: string;
-  k: string;
-  m: TargetMode;
-}
-
-interface ScriptKeys {
-  p: number;
-  inv: string;
-  journal: string;
-  state: string;
-  inbox: string;
-  fence: string;
-  due: string;
-}
+import {
+  DAY_MS,
+  applyOps,
+  completionOf,
+  parseCompletions,
+  randomId,
+  retentionJson,
+  stateMap,
+  toSerializedError,
+  type JobData,
+  type OutboxItem,
+  type ScriptKeys,
+} from './wire.js';
 
 /** The local fast path of a process's worker: attempts it starts itself, up to `capacity`. */
 interface LocalDispatch {
@@ -169,58 +58,12 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
-const DEFAULTS = {
-  prefix: 'lk',
-  partitions: 16,
-  shards: 4,
-  leaseMs: 4000,
-  graceMs: 5000,
-  reconcileIntervalMs: 1000,
-  lockDurationMs: 4000,
-  stalledIntervalMs: 2000,
-  maxStalledCount: 1,
-  localDispatch: true,
-  coalesceWrites: true,
-  eagerCompletion: true,
-};
-
 /** Key states this process remembers for eager completion (see `StateCache`). */
 const EAGER_STATES = 10_000;
 /** After this many eager runs of a handler in a row stopped short, eager runs of it are only probes... */
 const EAGER_MISSES = 3;
 /** ...one in this many calls (a handler's code may change with its input). */
 const EAGER_PROBE = 64;
-
-/** An eager run about to start: its attempt, the key state it runs against (objects), its handler. */
-interface PreparedEager {
-  attempt: EagerAttempt;
-  committed: CommittedState | undefined;
-  executor: Executor;
-  /** `service/handler`, and how many of its eager runs in a row stopped short. */
-  handlerKey: string;
-  misses: number;
-}
-
-/** An eager run waiting for its accept script (see `eager.ts`). */
-interface EagerRun {
-  attempt: EagerAttempt;
-  result: EagerResult;
-  /** The key's committed state it ran against (objects), taken out of the cache. */
-  committed: CommittedState | undefined;
-}
-
-/** The state cache's key of an object key. */
-function stateKey(service: string, key: string): string {
-  return `${service}\u0000${key}`;
-}
-
-function toSerializedError(json: string): SerializedError {
-  try {
-    return JSON.parse(json) as SerializedError;
-  } catch {
-    return { name: 'Error', code: 'INTERNAL', message: json };
-  }
-}
 
 /** Connects a lazy connection, or waits until an already-connecting one is ready. */
 async function ready(r: Redis): Promise<void> {
@@ -243,58 +86,8 @@ async function ready(r: Redis): Promise<void> {
   });
 }
 
-/** Serializes a new entry; a sleep's due time is left as a token the script fills from the Redis clock. */
-function encodeEntry(e: NewEntry): string {
-  if (e.k === 'sleep') {
-    const name = e.n === undefined ? '' : `,"n":${JSON.stringify(e.n)}`;
-    return `{"k":"sleep"${name},"due":"@+${Math.max(0, Math.round(e.ms))}"}`;
-  }
-  return JSON.stringify(e);
-}
-
-const DAY_MS = 86_400_000;
-let lastRetention: [number, number, number, string] | undefined;
-/** The retention JSON the accept script stores; the last one is kept (handlers rarely differ). */
-function retentionJson(journal: number, idempotency: number, workflow: number): string {
-  const l = lastRetention;
-  if (l && l[0] === journal && l[1] === idempotency && l[2] === workflow) return l[3];
-  const json = JSON.stringify({ journal, idempotency, workflow });
-  lastRetention = [journal, idempotency, workflow, json];
-  return json;
-}
-
-function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
-  const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
-  for (const op of ops) {
-    if (op.op === 'set') args.push('s', op.n, op.v);
-    else if (op.op === 'clear') args.push('c', op.n, '');
-    else args.push('a', '', '');
-  }
-  args.push(effects.length);
-  for (const e of effects) args.push(...e, ...Array<string>(6 - e.length).fill(''));
-  return args;
-}
-
-function parseCompletions(flat: unknown): Map<number, Completion> {
-  const m = new Map<number, Completion>();
-  const a = (flat ?? []) as string[];
-  for (let i = 0; i < a.length; i += 2) m.set(Number(a[i]), JSON.parse(a[i + 1]!) as Completion);
-  return m;
-}
-
-/** An outbox member: an effect on another partition, with the invocation that issued it. */
-interface OutboxItem {
-  s: string;
-  e: Effect;
-}
-
 const KILLED: SerializedError = { name: 'TerminalError', code: 'KILLED', message: 'the invocation was killed', status: 409 };
 const CANCELLED: SerializedError = { name: 'CancelledError', code: 'CANCELLED', message: 'Cancelled', status: 409 };
-
-function completionOf(o: Outcome): Completion {
-  if (!o.ok) return { ok: false, e: o.error };
-  return o.value === undefined ? { ok: true } : { ok: true, v: o.value };
-}
 
 /**
  * Latchkey's store on Redis + BullMQ. Redis decides (every write is a fenced Lua
@@ -305,7 +98,7 @@ export class RedisStore implements Store {
   readonly keys: Keys;
   readonly redis: ScriptedRedis;
   private readonly sub: Redis;
-  private readonly opts: typeof DEFAULTS & RedisStoreOptions;
+  private readonly opts: StoreConfig;
   private readonly url: string;
   private readonly queues: Queue[] = [];
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -337,7 +130,7 @@ export class RedisStore implements Store {
     this.url = url;
     const o: Record<string, unknown> = { ...DEFAULTS };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
-    this.opts = o as unknown as typeof DEFAULTS & RedisStoreOptions;
+    this.opts = o as unknown as StoreConfig;
     this.keys = new Keys(this.opts.prefix);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     // Unique per instance even when two share a workerId.
@@ -1351,7 +1144,7 @@ export class RedisStore implements Store {
   }
 
   /** @internal used by attempts */
-  get options(): typeof DEFAULTS & RedisStoreOptions {
+  get options(): StoreConfig {
     return this.opts;
   }
 
@@ -1383,240 +1176,6 @@ export class RedisStore implements Store {
     this.sub.disconnect();
     await this.redis.quit().catch(() => undefined);
     this.redis.disconnect();
-  }
-}
-
-/** One leased attempt; every write goes through a fenced script. */
-class RedisAttempt implements Attempt {
-  private readonly ac = new Stopper();
-  private offset: number;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private readonly store: RedisStore;
-  private readonly ks: ScriptKeys;
-  private readonly data: JobData;
-  readonly invocation: StartedInvocation;
-  private readonly epoch: string;
-  /** Outbox effects run in order, one after the other. */
-  private outbox: Promise<void> = Promise.resolve();
-
-  /** True when the attempt runs in a local fast-path slot (see `RedisStore.nextSlot`). */
-  private readonly inSlot: boolean;
-  /**
-   * The key's committed state: the state leased with the attempt (the handler's context works on
-   * a copy) with every batch's ops applied once Redis confirmed it. Exact while the attempt holds
-   * the key, so a completion that leases the key's next invocation hands it on.
-   */
-  private readonly state: Map<string, string>;
-
-  constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number, inSlot: boolean) {
-    this.inSlot = inSlot;
-    this.state = invocation.state;
-    this.store = store;
-    this.ks = ks;
-    this.data = data;
-    this.invocation = invocation;
-    this.epoch = epoch;
-    this.offset = now - Date.now();
-    const lease = store.options.leaseMs;
-    this.heartbeat = setInterval(() => void this.renew(), Math.max(50, Math.floor(lease / 3)));
-    this.heartbeat.unref();
-  }
-
-  get signal(): StopSignal {
-    return this.ac;
-  }
-
-  listen(listener: AttemptListener): void {
-    this.store.listenTo(this.invocation.id, listener);
-  }
-
-  childId(index: number, target: Target, idempotencyKey?: string): string {
-    return this.store.childId(this.invocation.id, index, target, idempotencyKey);
-  }
-
-  stopHeartbeat(): void {
-    clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-  }
-
-  /** Observes the store clock: a reply's time minus the local receive time never overstates the offset. */
-  private observe(now: number): void {
-    this.offset = Math.max(this.offset, now - Date.now());
-  }
-
-  storeNow(): number {
-    return Date.now() + this.offset;
-  }
-
-  /** Ends the attempt at once: it was killed or paused (its writes are fenced off already). */
-  stopNow(): void {
-    this.stopHeartbeat();
-    if (!this.ac.signal.aborted) this.ac.abort(new LeaseLostError(this.invocation.id, 'stopped by kill or pause'));
-  }
-
-  private lost(reason: string): never {
-    const e = new LeaseLostError(this.invocation.id, reason);
-    this.stopHeartbeat();
-    this.ac.abort(e);
-    throw e;
-  }
-
-  private async renew(): Promise<void> {
-    try {
-      const r = (await this.store.redis.renewLease(
-        this.ks.inv, this.ks.fence, this.ks.due, this.invocation.id, this.epoch, this.store.options.leaseMs,
-      )) as string[];
-      if (r[0] === 'fenced') this.lost(r[1] ?? 'fenced');
-    } catch {
-      // Redis unreachable or lease lost: the lease expires and the reconciler recovers
-    }
-  }
-
-  /** Script arguments of effects, and the outbox members among them. */
-  private effectArgs(effects: Effect[]): { args: (string | number)[][]; members: string[] } {
-    const k = this.store.keys;
-    const p = this.ks.p;
-    const t = this.invocation.target;
-    const args: (string | number)[][] = [];
-    const members: string[] = [];
-    for (const e of effects) {
-      switch (e.t) {
-        case 'pget':
-          args.push(['pget', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name), e.index]);
-          break;
-        case 'ppeek':
-          args.push(['ppeek', k.promises(p, t.service, t.key ?? ''), e.name, '', e.index]);
-          break;
-        case 'presolve':
-          args.push([
-            'presolve', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name),
-            e.index, JSON.stringify(e.completion),
-          ]);
-          break;
-        default: {
-          const m = JSON.stringify({ s: this.invocation.id, e } satisfies OutboxItem);
-          members.push(m);
-          args.push(['out', m]);
-        }
-      }
-    }
-    return { args, members };
-  }
-
-  /** Performs outbox effects after their commit, in order; failures are left to the reconciler. */
-  private performOutbox(members: string[]): void {
-    if (members.length === 0) return;
-    this.outbox = this.outbox.then(async () => {
-      for (const m of members) await this.store.performOutbox(this.ks.p, m).catch(() => undefined);
-    });
-  }
-
-  async commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
-    const eff = this.effectArgs(effects);
-    const k = this.store.keys;
-    const r = (await this.store.redis.commitEntries(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence,
-      this.invocation.id, this.epoch, fromIndex, k.part(this.ks.p), this.store.options.graceMs, k.completionChannel,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    if (r[0] !== 'ok') this.lost(String(r[1]));
-    applyOps(this.state, ops);
-    const now = Number(r[1]);
-    this.observe(now);
-    const t = this.invocation.target;
-    this.store.options.hooks?.afterCommit?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler, fromIndex, entries });
-    this.performOutbox(eff.members);
-    await this.store.dispatchWakes(r[3]);
-    return { now, completions: parseCompletions(r[2]) };
-  }
-
-  async suspend(
-    fromIndex: number,
-    entries: NewEntry[],
-    ops: StateOp[],
-    effects: Effect[],
-    on: SuspendOn,
-  ): Promise<'suspended' | (CommitResult & { cancelled: boolean })> {
-    const eff = this.effectArgs(effects);
-    const k = this.store.keys;
-    await this.outbox;
-    const r = (await this.store.redis.suspendInvocation(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due,
-      this.invocation.id, this.epoch, fromIndex, on.wakeAt === null ? '' : on.wakeAt, this.store.options.graceMs,
-      k.part(this.ks.p), k.completionChannel, on.awaiting.length, ...on.awaiting,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    if (r[0] === 'fenced') this.lost(String(r[1]));
-    applyOps(this.state, ops);
-    const now = Number(r[1]);
-    this.observe(now);
-    this.performOutbox(eff.members);
-    await this.outbox;
-    if (r[0] === 'resume') {
-      await this.store.dispatchWakes(r[3]);
-      return { now, completions: parseCompletions(r[2]), cancelled: Number(r[4]) === 1 };
-    }
-    this.stopHeartbeat();
-    await this.store.dispatchWakes(r[3]);
-    if (on.wakeAt !== null) await this.store.redispatch(this.data, Number(r[2]), on.wakeAt - now);
-    return 'suspended';
-  }
-
-  async complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void> {
-    this.stopHeartbeat();
-    const eff = this.effectArgs(effects);
-    const k = this.store.keys;
-    const t = this.invocation.target;
-    // An exclusive invocation hands its key on: with a free local slot, the next one waiting for
-    // the key is leased to this worker by the same script (no start script, no mailbox job).
-    const exclusive = this.data.m === 'exclusive' || this.data.m === 'workflow';
-    const slot = exclusive ? this.store.nextSlot(this.inSlot) : undefined;
-    const r = (await this.store.redis.completeInvocation(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
-      this.invocation.id, this.epoch, fromIndex,
-      outcome.ok ? 'ok' : 'err',
-      outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
-      slot ? slot.workerId : '', this.store.options.leaseMs,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    const leasedNext = Array.isArray(r[5]) ? (r[5] as unknown[]) : undefined;
-    if (r[0] !== 'ok') this.lost(String(r[1]));
-    // The script published the outcome to every other watcher; this process's own it resolves here.
-    this.store.resolveWaiters(this.invocation.id, outcome);
-    this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
-    this.performOutbox(eff.members);
-    const next = String(r[1]);
-    if (exclusive) applyOps(this.state, ops);
-    if (leasedNext) slot!.run({ ...this.data, i: next }, leasedNext, this.state);
-    else if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
-    else if (this.data.m === 'exclusive') {
-      // The key is free: its state as this invocation left it, at the epoch its fence keeps until
-      // someone else writes (for eager completion).
-      this.store.rememberState(this.data.s, this.data.k, this.state, this.epoch);
-    }
-    if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
-    await this.store.dispatchWakes(r[4]);
-    await this.outbox;
-  }
-
-  async retry(failure: SerializedError, delayMs: number): Promise<void> {
-    await this.end('retry', failure, delayMs);
-  }
-
-  async pause(failure: SerializedError): Promise<void> {
-    await this.end('pause', failure, 0);
-  }
-
-  private async end(kind: 'retry' | 'pause', failure: SerializedError, delayMs: number): Promise<void> {
-    this.stopHeartbeat();
-    await this.outbox;
-    const r = (await this.store.redis.endAttempt(
-      this.ks.inv, this.ks.fence, this.ks.due,
-      this.invocation.id, this.epoch, kind, JSON.stringify(failure), Math.round(delayMs), this.store.options.graceMs,
-    )) as (string | number)[];
-    if (r[0] !== 'ok') this.lost(String(r[1]));
-    if (kind === 'retry') await this.store.redispatch(this.data, Number(r[1]), Number(r[2]));
   }
 }
 

@@ -1,0 +1,83 @@
+/** The options of a Redis store and their defaults. */
+import type { RedisOptions } from 'ioredis';
+import type { NewEntry } from '@latchkey/core';
+
+/** Fault-injection points for crash tests: each runs synchronously at its point. */
+export interface StoreHooks {
+  /** After a journal commit was acknowledged by Redis, before the handler continues. */
+  afterCommit?(info: { invocationId: string; service: string; handler: string; fromIndex: number; entries: NewEntry[] }): void;
+  /** After an attempt was leased (start script ran), before the handler runs. */
+  afterStart?(info: { invocationId: string; service: string; handler: string; attempt: number }): void;
+  /** After the completion script ran, before the mailbox job is acknowledged. */
+  afterComplete?(info: { invocationId: string; service: string; handler: string }): void;
+  /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */
+  beforeEagerAccept?(info: { invocationId: string; service: string; handler: string }): void;
+}
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /** Redis URL; defaults to `REDIS_URL`. */
+  url?: string;
+  /** Extra ioredis options. */
+  redisOptions?: RedisOptions;
+  /** Key prefix; default `lk`. */
+  prefix?: string;
+  /** Number of partitions (hash tags). Fixed for the life of the data; default 16. */
+  partitions?: number;
+  /** Number of BullMQ mailbox queues; default 4. */
+  shards?: number;
+  /** Lease of a running attempt (ms); the worker renews it every third. Default 4000. */
+  leaseMs?: number;
+  /** How long a ready invocation may wait for its mailbox job before the reconciler redispatches it (ms). Default 5000. */
+  graceMs?: number;
+  /** Reconciler sweep period (ms); default 1000. */
+  reconcileIntervalMs?: number;
+  /** BullMQ job lock (ms); default 4000. */
+  lockDurationMs?: number;
+  /** BullMQ stalled-job check period (ms); default 2000. */
+  stalledIntervalMs?: number;
+  /** BullMQ `maxStalledCount`; default 1. Exceeding it never fails an invocation: the reconciler takes over. */
+  maxStalledCount?: number;
+  /** Test hooks. */
+  hooks?: StoreHooks;
+  /**
+   * Start ready invocations in this process when it runs a worker with a free slot, instead of
+   * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
+   */
+  localDispatch?: boolean;
+  /**
+   * Send the commands issued within one event-loop turn in one socket write (default true; see
+   * `coalesceWrites`). Turn off only to compare.
+   */
+  coalesceWrites?: boolean;
+  /**
+   * Eager completion (default true; needs the local fast path): a service handler, or an
+   * object's exclusive handler on a key whose state this process committed last, runs before
+   * its invocation is accepted; when it only reads and writes state and finishes within the
+   * event-loop turn, one script accepts and completes it (checked against the key's fence).
+   * See `Attempt.eager` and ARCHITECTURE.md "Eager completion".
+   */
+  eagerCompletion?: boolean;
+  /** A name for this process in invocation records. */
+  workerId?: string;
+  /** Where warnings go. */
+  logger?: Pick<Console, 'warn' | 'error' | 'info'>;
+}
+
+export const DEFAULTS = {
+  prefix: 'lk',
+  partitions: 16,
+  shards: 4,
+  leaseMs: 4000,
+  graceMs: 5000,
+  reconcileIntervalMs: 1000,
+  lockDurationMs: 4000,
+  stalledIntervalMs: 2000,
+  maxStalledCount: 1,
+  localDispatch: true,
+  coalesceWrites: true,
+  eagerCompletion: true,
+};
+
+/** A store's options with the defaults filled in. */
+export type StoreConfig = typeof DEFAULTS & RedisStoreOptions;

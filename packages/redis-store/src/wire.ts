@@ -1,0 +1,111 @@
+/**
+ * The store's side of the script protocol: how entries, state ops and effects become script
+ * arguments, how replies become values, and the small records the store passes around
+ * (the Lua side is in `lua/`; ARCHITECTURE.md has the layout).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Completion, Effect, NewEntry, Outcome, SerializedError, StateOp, TargetMode } from '@latchkey/core';
+
+/** Random bytes for ids, drawn 23 at a time from a pool refilled in large blocks (one RNG call per 256 ids). */
+const ID_BYTES = 23;
+let idPool = Buffer.alloc(0);
+let idPoolAt = 0;
+export function randomId(): Buffer {
+  if (idPoolAt + ID_BYTES > idPool.length) {
+    idPool = randomBytes(ID_BYTES * 256);
+    idPoolAt = 0;
+  }
+  idPoolAt += ID_BYTES;
+  return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
+}
+
+/** Applies committed state ops to a state map (as the scripts' `apply_ops` does to the hash). */
+export function applyOps(state: Map<string, string>, ops: StateOp[]): void {
+  for (const op of ops) {
+    if (op.op === 'set') state.set(op.n, op.v);
+    else if (op.op === 'clear') state.delete(op.n);
+    else state.clear();
+  }
+}
+
+/** A state hash from a flat HGETALL reply. */
+export function stateMap(flat: string[]): Map<string, string> {
+  const state = new Map<string, string>();
+  for (let i = 0; i < flat.length; i += 2) state.set(flat[i]!, flat[i + 1]!);
+  return state;
+}
+
+export interface JobData {
+  i: string;
+  s: string;
+  k: string;
+  m: TargetMode;
+}
+
+export interface ScriptKeys {
+  p: number;
+  inv: string;
+  journal: string;
+  state: string;
+  inbox: string;
+  fence: string;
+  due: string;
+}
+
+export function toSerializedError(json: string): SerializedError {
+  try {
+    return JSON.parse(json) as SerializedError;
+  } catch {
+    return { name: 'Error', code: 'INTERNAL', message: json };
+  }
+}
+
+/** Serializes a new entry; a sleep's due time is left as a token the script fills from the Redis clock. */
+export function encodeEntry(e: NewEntry): string {
+  if (e.k === 'sleep') {
+    const name = e.n === undefined ? '' : `,"n":${JSON.stringify(e.n)}`;
+    return `{"k":"sleep"${name},"due":"@+${Math.max(0, Math.round(e.ms))}"}`;
+  }
+  return JSON.stringify(e);
+}
+
+export const DAY_MS = 86_400_000;
+let lastRetention: [number, number, number, string] | undefined;
+/** The retention JSON the accept script stores; the last one is kept (handlers rarely differ). */
+export function retentionJson(journal: number, idempotency: number, workflow: number): string {
+  const l = lastRetention;
+  if (l && l[0] === journal && l[1] === idempotency && l[2] === workflow) return l[3];
+  const json = JSON.stringify({ journal, idempotency, workflow });
+  lastRetention = [journal, idempotency, workflow, json];
+  return json;
+}
+
+export function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
+  const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
+  for (const op of ops) {
+    if (op.op === 'set') args.push('s', op.n, op.v);
+    else if (op.op === 'clear') args.push('c', op.n, '');
+    else args.push('a', '', '');
+  }
+  args.push(effects.length);
+  for (const e of effects) args.push(...e, ...Array<string>(6 - e.length).fill(''));
+  return args;
+}
+
+export function parseCompletions(flat: unknown): Map<number, Completion> {
+  const m = new Map<number, Completion>();
+  const a = (flat ?? []) as string[];
+  for (let i = 0; i < a.length; i += 2) m.set(Number(a[i]), JSON.parse(a[i + 1]!) as Completion);
+  return m;
+}
+
+/** An outbox member: an effect on another partition, with the invocation that issued it. */
+export interface OutboxItem {
+  s: string;
+  e: Effect;
+}
+
+export function completionOf(o: Outcome): Completion {
+  if (!o.ok) return { ok: false, e: o.error };
+  return o.value === undefined ? { ok: true } : { ok: true, v: o.value };
+}
