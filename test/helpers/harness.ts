@@ -124,7 +124,7 @@ export interface WorkerProcess {
   readonly port: number;
   /** Lines the process printed. */
   readonly output: string[];
-  /** Resolves with the exit signal/code when the process ends. */
+  /** Resolves with the exit signal/code when the process has ended and its output was read. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -150,8 +150,10 @@ export async function spawnWorker(
   };
   const proc = spawn(process.execPath, [WORKER_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
+  // 'close', not 'exit': it comes once the process ended and its stdout/stderr were read to the end,
+  // so a line printed just before a SIGKILL (a fault point's FAULT line) is in `output` by then.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+    proc.once('close', (code, signal) => resolve({ code, signal })),
   );
   let buf = '';
   const port = await new Promise<number>((resolve, reject) => {
