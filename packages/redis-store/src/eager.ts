@@ -202,7 +202,7 @@ export interface PreparedEager {
   misses: number;
 }
 
-/** An eager run waiting for its accept script (see `eager.ts`). */
+/** An eager run waiting for its accept script (see `EagerAttempt`). */
 export interface EagerRun {
   attempt: EagerAttempt;
   result: EagerResult;

@@ -1,4 +1,4 @@
-/** The options of a Redis store and their defaults. */
+// The options of a Redis store (createRedisStore) and their defaults.
 import type { RedisOptions } from 'ioredis';
 import type { NewEntry } from '@latchkey/core';
 
