@@ -122,15 +122,15 @@ export async function startLatchkey(opts: {
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((c) => terminate(c, 10_000)));
   };
+  // Split: the workers first, so that the ingress's first invocations find someone to run them.
   const roles: { name: string; role: 'all' | 'ingress' | 'worker' }[] = opts.split
     ? [
-        { name: 'latchkey-ingress', role: 'ingress' },
         ...Array.from({ length: opts.processes }, (_, i) => ({ name: `latchkey-worker#${i + 1}`, role: 'worker' as const })),
+        { name: 'latchkey-ingress', role: 'ingress' },
       ]
     : Array.from({ length: opts.processes }, (_, i) => ({ name: i === 0 ? 'latchkey' : `latchkey#${i + 1}`, role: 'all' as const }));
   try {
-    // Workers first, so that the ingress's first invocations find someone to run them.
-    for (const { name, role } of [...roles].sort((a, b) => Number(a.role === 'ingress') - Number(b.role === 'ingress'))) {
+    for (const { name, role } of roles) {
       const { child, msg } = await forkReady<{ ready: true; url: string }>(name, here('./latchkey-server.js'), {
         LK_REDIS_URL: opts.redisUrl,
         LK_PREFIX: opts.prefix,
