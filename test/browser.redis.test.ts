@@ -156,14 +156,18 @@ describe('headless Chromium over the native WebSocket', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
   let page: { server: Server; url: string } | undefined;
+  /** A page server at an origin the ingress does not allow. */
+  let other: { server: Server; url: string } | undefined;
   let chrome: { proc: ChildProcess; endpoint: string } | undefined;
   let browser: Browser | undefined;
   let userDataDir: string | undefined;
 
   beforeAll(async () => {
     ensureDebianPackage('chromium', () => existsSync(CHROMIUM));
-    server = await startServer(redisUrl, prefix, wsServices);
     page = await startPageServer();
+    other = await startPageServer();
+    // Pages of the test's page server may open sockets; no other origin may.
+    server = await startServer(redisUrl, prefix, wsServices, { serve: { webSocket: { allowedOrigins: [page.url] } } });
     userDataDir = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));
     chrome = await launchChromium(userDataDir);
     browser = await chromium.connectOverCDP(chrome.endpoint);
@@ -172,8 +176,9 @@ describe('headless Chromium over the native WebSocket', () => {
     await browser?.close().catch(() => undefined);
     if (chrome) await killChromium(chrome.proc);
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-    if (page) {
-      const s = page.server;
+    for (const p of [page, other]) {
+      if (!p) continue;
+      const s = p.server;
       const closed = new Promise<void>((r) => s.close(() => r()));
       s.closeAllConnections();
       await closed;
@@ -218,6 +223,31 @@ describe('headless Chromium over the native WebSocket', () => {
     // One socket, the browser's own.
     expect(await tab.evaluate(() => (window as unknown as { socketsOpened: number }).socketsOpened)).toBe(1);
     expect(pageErrors).toEqual([]);
+    await tab.close();
+  });
+
+  it('a page from an origin the ingress does not allow cannot open a socket (cross-site WebSocket hijacking)', async () => {
+    const context = browser!.contexts()[0] ?? (await browser!.newContext());
+    const tab = await context.newPage();
+    const wsUrl = `${server.url.replace('http', 'ws')}/ws`;
+    const open = (url: string): Promise<string> =>
+      tab.evaluate(
+        (u) =>
+          new Promise<string>((resolve) => {
+            const w = new WebSocket(u);
+            w.onopen = () => {
+              w.close();
+              resolve('open');
+            };
+            w.onerror = () => resolve('refused');
+          }),
+        url,
+      );
+    await tab.goto(`${other!.url}/`);
+    expect(await open(wsUrl)).toBe('refused');
+    // The allowed origin still connects (the refusal is about the origin, not the socket).
+    await tab.goto(`${page!.url}/`);
+    expect(await open(wsUrl)).toBe('open');
     await tab.close();
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
-import { CallError, connect, type ConnectionState, type LatchkeyClient, type ProgressEvent, type Subscription } from '@latchkey/client';
+import { CallError, connect, type ConnectionState, type LatchkeyClient, type ProgressEvent, type SendResult, type Subscription } from '@latchkey/client';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { awakeableIds, counter, greeter, job, startIngress, twoGates, waiter, wsServices } from './helpers/ws-services.js';
@@ -135,7 +135,7 @@ describe('@latchkey/client over the WebSocket ingress', () => {
       expectTypeOf(c.objectClient(counter, 'k').get).returns.toEqualTypeOf<Promise<number>>();
       expectTypeOf(c.workflowAttach(job, 'k')).toEqualTypeOf<Promise<string>>();
       expectTypeOf(c.workflowOutput(job, 'k')).toEqualTypeOf<Promise<{ ready: false } | { ready: true; result: string }>>();
-      expectTypeOf(c.serviceSendClient(greeter).greet).returns.toEqualTypeOf<Promise<{ invocationId: string; status: 'Accepted' | 'PreviouslyAccepted' }>>();
+      expectTypeOf(c.serviceSendClient(greeter).greet).returns.toEqualTypeOf<Promise<SendResult>>();
       expectTypeOf(c.serviceClient({ name: 'untyped' }).anything).returns.toEqualTypeOf<Promise<unknown>>();
       return [
         // @ts-expect-error greet takes a string

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { serve, type AnyDefinition, type LatchkeyServer } from '@latchkey/core';
+import { serve, type AnyDefinition, type LatchkeyServer, type ServeOptions } from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
 
 /** Short lease/stall timings so crash recovery happens within a few seconds in tests. */
@@ -44,7 +44,7 @@ export async function startServer(
   redisUrl: string,
   prefix: string,
   services: AnyDefinition[],
-  opts: { workers?: boolean; port?: number | false; store?: RedisStoreOptions } = {},
+  opts: { workers?: boolean; port?: number | false; store?: RedisStoreOptions; serve?: Partial<ServeOptions> } = {},
 ): Promise<LatchkeyServer> {
   const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, ...opts.store, logger: quietLogger });
   return serve({
@@ -55,6 +55,7 @@ export async function startServer(
     handleSignals: false,
     ...(opts.workers === false ? { workers: false } : {}),
     logger: quietLogger as Console,
+    ...opts.serve,
   });
 }
 

@@ -143,11 +143,20 @@ export interface LatchkeyClient {
   resolveAwakeable(awakeableId: string, value?: unknown, opts?: RequestOptions): Promise<void>;
   /** Rejects an awakeable: the awaiting handler gets a `TerminalError` with `reason`. */
   rejectAwakeable(awakeableId: string, reason: string, opts?: RequestOptions): Promise<void>;
-  /** Requests cancellation of an invocation (its callers get 409 once it ends). */
-  cancel(invocationId: string, opts?: RequestOptions): Promise<void>;
+  /**
+   * Requests cancellation of an invocation (its callers get 409 once it ends). The public ingress
+   * cancels only an invocation the requester started: this client sends the cancel token the
+   * server gave it when it started the invocation (kept for its most recent 10,000 invocations),
+   * or `opts.token` (e.g. a `SendResult.cancelToken` kept elsewhere). Without one the server
+   * answers 404; operators cancel anything through the admin API.
+   */
+  cancel(invocationId: string, opts?: RequestOptions & { token?: string }): Promise<void>;
 }
 
 type Frame = Record<string, unknown>;
+
+/** Cancel tokens a client keeps (see {@link LatchkeyClient.cancel}). */
+const MAX_CANCEL_TOKENS = 10_000;
 
 const WS_OPEN = 1;
 const DEFAULT_MAX_FRAME = 1024 * 1024;
@@ -161,6 +170,8 @@ interface Host {
   write(f: Frame): boolean;
   nextId(): string;
   isOpen(): boolean;
+  /** Keeps the cancel token the server gave for an invocation this client started. */
+  keepCancelToken(invocationId: string, token: unknown): void;
 }
 
 /** An open request, keyed by its frame id. */
@@ -328,8 +339,12 @@ class RequestOp<T> extends BaseOp {
     switch (f['type']) {
       case 'accepted': {
         const invocationId = String(f['invocationId']);
+        const token = f['cancelToken'];
+        this.host.keepCancelToken(invocationId, token);
         if (this.kind === 'send' || this.kind === 'submit') {
-          if (this.finish()) this.resolve({ invocationId, status: f['status'] === 'PreviouslyAccepted' ? 'PreviouslyAccepted' : 'Accepted' } as T);
+          const result: SendResult = { invocationId, status: f['status'] === 'PreviouslyAccepted' ? 'PreviouslyAccepted' : 'Accepted' };
+          if (typeof token === 'string') result.cancelToken = token;
+          if (this.finish()) this.resolve(result as T);
           return;
         }
         this.invocationId = invocationId;
@@ -900,8 +915,19 @@ class Client implements LatchkeyClient, Host {
     return this.start('ok', { id: this.nextId(), type: 'rejectAwakeable', awakeableId, reason }, opts);
   }
 
-  cancel(invocationId: string, opts?: RequestOptions): Promise<void> {
-    return this.start('ok', { id: this.nextId(), type: 'cancel', invocationId }, opts);
+  cancel(invocationId: string, opts?: RequestOptions & { token?: string }): Promise<void> {
+    const token = opts?.token ?? this.cancelTokens.get(invocationId);
+    return this.start('ok', { id: this.nextId(), type: 'cancel', invocationId, ...(token !== undefined ? { token } : {}) }, opts);
+  }
+
+  /** Cancel tokens of the invocations this client started, oldest first (at most {@link MAX_CANCEL_TOKENS}). */
+  private readonly cancelTokens = new Map<string, string>();
+
+  keepCancelToken(invocationId: string, token: unknown): void {
+    if (typeof token !== 'string') return;
+    this.cancelTokens.delete(invocationId);
+    this.cancelTokens.set(invocationId, token);
+    if (this.cancelTokens.size > MAX_CANCEL_TOKENS) this.cancelTokens.delete(this.cancelTokens.keys().next().value!);
   }
 
   /** Writes an op's frame, if it has one, and tells it. */

@@ -117,6 +117,11 @@ export interface SendResult {
   invocationId: string;
   /** `PreviouslyAccepted` when an idempotency key or the workflow id matched an earlier request. */
   status: 'Accepted' | 'PreviouslyAccepted';
+  /**
+   * When this request started the invocation: the token that lets this client (or whoever it
+   * gives the token to) cancel it through the public ingress. The client keeps it too.
+   */
+  cancelToken?: string;
 }
 
 /** The answer of an `output` request: the result if the invocation completed. */

@@ -2,15 +2,20 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
-import { createAdmin } from './ingress/admin.js';
+import { createAdmin, isLoopback } from './ingress/admin.js';
+import { ingressRules, type IngressRules } from './ingress/common.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
 import { Registry } from './runtime/registry.js';
 import type { Store, WorkerHandle } from './store.js';
 
-/** Options of {@link serve}. */
-export interface ServeOptions {
+/**
+ * Options of {@link serve}. The public ingress's limits (`maxBodyBytes`, `bodyTimeout`,
+ * `maxBufferedBodyBytes`, `maxConnections`, `maxDelay`, `maxJsonDepth`, `redactHeaders`, and the
+ * WebSocket's in `webSocket`) each have a default; docs/SECURITY.md says what each one guards.
+ */
+export interface ServeOptions extends IngressRules {
   /** The services, objects and workflows to serve. */
   services: AnyDefinition[];
   /** Redis URL; defaults to `REDIS_URL`. Ignored when `store` is given. */
@@ -21,7 +26,10 @@ export interface ServeOptions {
   store?: Store;
   /** Ingress port (HTTP); default 8080. `0` picks a free port; `false` runs no ingress. */
   port?: number | false;
-  /** Ingress host; default `0.0.0.0`. */
+  /**
+   * The address the ingress listens on; default `127.0.0.1` (this machine only). Set `0.0.0.0` (or
+   * `LATCHKEY_HOST`) to serve clients on other machines.
+   */
   host?: string;
   /** Run workers in this process; default true. */
   workers?: boolean;
@@ -31,11 +39,24 @@ export interface ServeOptions {
   inactivityTimeout?: Duration;
   /** Close gracefully on SIGTERM/SIGINT; default true. */
   handleSignals?: boolean;
-  /** Largest request body (bytes); default 10 MiB. */
+  /** Largest request body (bytes); larger ones get 413 `BODY_TOO_LARGE`. Default 10 MiB. */
   maxBodyBytes?: number;
-  /** WebSocket ingress limits (frame size, send buffer, heartbeat); it shares the ingress port. */
+  /** Time a request body may take to arrive; later, 408 `BODY_TIMEOUT`. Default 30 s. */
+  bodyTimeout?: Duration;
+  /**
+   * Bytes all unfinished request bodies together may hold; beyond, 503 `BODY_BUFFER_FULL`.
+   * Default 128 MiB.
+   */
+  maxBufferedBodyBytes?: number;
+  /** Connections (HTTP and WebSocket) the ingress holds at once; more are closed at once. Default 10,000. */
+  maxConnections?: number;
+  /** WebSocket ingress options (path, allowed origins, frame size, per-socket caps, heartbeat); it shares the ingress port. */
   webSocket?: WebSocketOptions;
-  /** Runs the admin API on its own port (`0` = a free port); off unless given. Token from `LATCHKEY_ADMIN_TOKEN` too. */
+  /**
+   * Runs the admin API on its own port (`0` = a free port); off unless given. Its host defaults to
+   * `127.0.0.1`; on any other address it needs a token (`token` or `LATCHKEY_ADMIN_TOKEN`), else
+   * `serve()` refuses to start.
+   */
   admin?: { port: number; host?: string; token?: string };
   logger?: Console;
 }
@@ -76,6 +97,12 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
  */
 export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   const registry = new Registry(opts.services);
+  const rules = ingressRules(opts);
+  const adminToken = opts.admin ? (opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN']) : undefined;
+  const adminHost = opts.admin?.host ?? '127.0.0.1';
+  if (opts.admin && !adminToken && !isLoopback(adminHost)) {
+    throw new Error(`the admin API may listen on ${adminHost} only with a token: set admin.token or LATCHKEY_ADMIN_TOKEN`);
+  }
   const store = opts.store ?? (await loadRedisStore(opts));
   await store.init();
   const logger = opts.logger ?? console;
@@ -95,25 +122,30 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   let wsIngress: { close(): Promise<void> } | undefined;
   let port = 0;
   if (opts.port !== false) {
-    const s = createIngress(registry, store, { logger, ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}) });
+    const s = createIngress(registry, store, {
+      logger,
+      rules,
+      ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+      ...(opts.bodyTimeout !== undefined ? { bodyTimeoutMs: durationMs(opts.bodyTimeout) } : {}),
+      ...(opts.maxBufferedBodyBytes !== undefined ? { maxBufferedBodyBytes: opts.maxBufferedBodyBytes } : {}),
+    });
+    s.maxConnections = opts.maxConnections ?? 10_000;
     server = s;
-    wsIngress = attachWebSocket(s, registry, store, opts.webSocket);
+    wsIngress = attachWebSocket(s, registry, store, { logger, ...opts.webSocket }, rules);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(opts.port === undefined ? 8080 : (opts.port as number), opts.host ?? '0.0.0.0', () => resolve());
+      s.listen(opts.port === undefined ? 8080 : (opts.port as number), opts.host ?? process.env['LATCHKEY_HOST'] ?? '127.0.0.1', () => resolve());
     });
     port = (s.address() as AddressInfo).port;
   }
   let admin: Server | undefined;
   let adminUrl: string | undefined;
   if (opts.admin) {
-    const token = opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN'];
-    const a = createAdmin(store, token ? { token } : {});
+    const a = createAdmin(store, registry, { logger, maxJsonDepth: rules.maxJsonDepth, ...(adminToken ? { token: adminToken } : {}) });
     admin = a;
-    const host = opts.admin.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       a.once('error', reject);
-      a.listen(opts.admin!.port, host, () => resolve());
+      a.listen(opts.admin!.port, adminHost, () => resolve());
     });
     adminUrl = `http://127.0.0.1:${(a.address() as AddressInfo).port}`;
   }

@@ -38,6 +38,12 @@ export interface Accepted {
   status: 'Accepted' | 'PreviouslyAccepted';
   /** Why an earlier invocation matched: its idempotency key or its workflow id. */
   reason?: 'idempotency' | 'workflow';
+  /**
+   * For a fresh invocation (status `Accepted`) created by this request: the proof that the
+   * requester started it, which lets it cancel the invocation through the public ingress (see
+   * `Store.cancel`). Absent when an earlier invocation matched.
+   */
+  cancelToken?: string;
 }
 
 /** How an invocation ended. */
@@ -87,6 +93,11 @@ export interface StartedInvocation {
   completions: Map<number, Completion>;
   /** A cancellation was requested (and may not be journaled yet). */
   cancelRequested: boolean;
+  /**
+   * The invocation's random seed, drawn when it was accepted and kept secret (never sent to a
+   * client): `ctx.rand`, awakeable ids and child invocation ids derive from it.
+   */
+  seed: string;
 }
 
 /** Receives what arrives for a running attempt from outside. */
@@ -204,10 +215,19 @@ export interface Store {
   getState(service: string, key: string): Promise<Map<string, string>>;
   /** Accepts an invocation started by a handler, with its deterministic id (idempotent). */
   acceptChild(req: OutgoingInvocation): Promise<Accepted>;
-  /** Resolves or rejects an awakeable; false when it was already completed or is unknown. */
-  resolveAwakeable(awakeableId: string, completion: Completion): Promise<boolean>;
-  /** Requests cancellation (propagated to child calls). */
-  cancel(invocationId: string): Promise<boolean>;
+  /**
+   * Resolves or rejects an awakeable: only the awakeable entry whose recorded id is exactly
+   * `awakeableId`, once. `'refused'` when there is no such awakeable waiting (unknown, not yet
+   * committed, already completed, or the invocation completed), `'full'` when the invocation holds
+   * the most completions a client may deliver to it.
+   */
+  resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'>;
+  /**
+   * Requests cancellation (propagated to child calls). With `token`, only when it is the
+   * invocation's cancel token (see {@link Accepted.cancelToken}): the public ingress passes the
+   * client's, the admin API (an operator) none. False when unknown, completed or the token is wrong.
+   */
+  cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
   /** Ends an invocation and its call tree at once, failing callers with 409 and freeing its key. */
   kill(invocationId: string): Promise<boolean>;
   /** Pauses an invocation (a running attempt is fenced off). */

@@ -231,7 +231,7 @@ describe('journal replay', () => {
     expect(a.calls[0]).toMatchObject({ kind: 'retry', failure: { code: 'STATE_READ_ONLY' } });
   });
 
-  it('draws the same random numbers for the same invocation id', async () => {
+  it('draws the same random numbers for the same seed, other numbers for another seed', async () => {
     const seen: string[][] = [];
     const svc = service({
       name: 's',
@@ -241,11 +241,14 @@ describe('journal replay', () => {
         },
       },
     });
-    await attempt(svc, 'h', { id: 'inv_00AAAAAAAAAAAAAAAAAAAA' });
-    await attempt(svc, 'h', { id: 'inv_00AAAAAAAAAAAAAAAAAAAA' });
-    await attempt(svc, 'h', { id: 'inv_00BBBBBBBBBBBBBBBBBBBB' });
+    await attempt(svc, 'h', { id: 'inv_00AAAAAAAAAAAAAAAAAAAA', seed: 'seed-one' });
+    await attempt(svc, 'h', { id: 'inv_00AAAAAAAAAAAAAAAAAAAA', seed: 'seed-one' });
+    await attempt(svc, 'h', { id: 'inv_00BBBBBBBBBBBBBBBBBBBB', seed: 'seed-two' });
+    // The same invocation id with another seed: the id alone does not decide the numbers.
+    await attempt(svc, 'h', { id: 'inv_00AAAAAAAAAAAAAAAAAAAA', seed: 'seed-three' });
     expect(seen[0]).toEqual(seen[1]);
     expect(seen[0]).not.toEqual(seen[2]);
+    expect(seen[0]).not.toEqual(seen[3]);
     expect(seen[0]![1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });

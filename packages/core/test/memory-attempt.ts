@@ -59,6 +59,7 @@ export class MemoryAttempt implements Attempt {
       target: init.target,
       completions: new Map(init.completions ?? []),
       cancelRequested: init.cancelRequested ?? false,
+      seed: init.seed ?? 'test-seed',
     };
   }
 

@@ -105,6 +105,7 @@ class RecordingAttempt implements Attempt {
       now: Date.now(),
       completions: new Map<number, Completion>(),
       cancelRequested: false,
+      seed: 'test-seed',
     };
   }
   listen(_l: AttemptListener): void {}

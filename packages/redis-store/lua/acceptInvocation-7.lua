@@ -12,13 +12,16 @@
         13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
         17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
-        18 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
-           none; any value for a service), 19 its outcome 'ok'|'err', 20 value or error JSON,
-           21.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
+        18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
+        19 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 20 its outcome 'ok'|'err', 21 value or error JSON,
+           22.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
     {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+                                                    (delayMs: at most a day; a longer delay is dispatched
+                                                    again from startAttempt's 'early')
     {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
                                                     18..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
@@ -54,11 +57,11 @@ if mode == 'workflow' then
 end
 if idem ~= '' then redis.call('SET', KEYS[3], id) end
 local now = now_ms()
-local delay = tonumber(ARGV[9])
+local delay = clamp_ms(ARGV[9])
 local grace = tonumber(ARGV[10])
 local keyed = mode == 'exclusive' or mode == 'workflow'
 local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6], 'idem', idem,
-  'hdr', ARGV[8], 'ct', now, 'wake', now + delay, 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11]}
+  'hdr', ARGV[8], 'ct', now, 'wake', ms_string(now + delay), 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11], 'rs', ARGV[18]}
 local function field(k, v)
   h[#h + 1] = k
   h[#h + 1] = v
@@ -68,17 +71,17 @@ if mode == 'workflow' then
   field('wfk', KEYS[4])
   field('prk', ARGV[14])
 end
--- Eager completion (ARGV 18 set; see Attempt.eager): the caller ran the handler already, against
--- the key's state at fence epoch ARGV 18. When the key is free, nobody is queued for it and its
+-- Eager completion (ARGV 19 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 19. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
 -- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
 -- Otherwise nothing of the eager run is used and the accept goes on as usual.
-if ARGV[18] ~= '' and delay == 0 and member == '' then
+if ARGV[19] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
     local fence = redis.call('HMGET', KEYS[7], 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[18] and redis.call('EXISTS', KEYS[2]) == 0 then
-      ep = tonumber(ARGV[18]) + 1
+    if not fence[1] and (fence[2] or '0') == ARGV[19] and redis.call('EXISTS', KEYS[2]) == 0 then
+      ep = tonumber(ARGV[19]) + 1
       redis.call('HSET', KEYS[7], 'ep', ep)
       field('ep', 0)
     end
@@ -88,16 +91,16 @@ if ARGV[18] ~= '' and delay == 0 and member == '' then
     field('ep', 1)
   end
   if ep then
-    local n = tonumber(ARGV[21])
-    local nops = tonumber(ARGV[22 + n])
+    local n = tonumber(ARGV[22])
+    local nops = tonumber(ARGV[23 + n])
     field('st', 'completed')
-    field(ARGV[19] == 'ok' and 'out' or 'err', ARGV[20])
+    field(ARGV[20] == 'ok' and 'out' or 'err', ARGV[21])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
-    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 22, 22 + n), ',') .. ']') end
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 23, 23 + n), ',') .. ']') end
     redis.call('HSET', KEYS[1], unpack(h))
-    if nops > 0 then apply_ops(KEYS[6], 23 + n, nops) end
+    if nops > 0 then apply_ops(KEYS[6], 24 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
@@ -111,6 +114,8 @@ end
 local st, deadline
 if delay > 0 then
   st, deadline = 'delayed', now + delay + grace
+  -- The mailbox job wakes it within a day; startAttempt dispatches it again until it is due.
+  if delay > 86400000 then delay = 86400000 end
 elseif keyed then
   -- The inbox's only element is its head.
   if redis.call('RPUSH', KEYS[2], id) == 1 then

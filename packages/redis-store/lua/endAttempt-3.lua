@@ -2,7 +2,7 @@
   Ends an attempt without completing: retry after a backoff, or pause.
   KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
   ARGV: 1 id, 2 epoch, 3 'retry'|'pause', 4 failure JSON, 5 delay ms, 6 grace ms
-  Returns {'ok', dispatchSeq, delayMs} or {'fenced', reason}.
+  Returns {'ok', dispatchSeq, delayMs (at most a day)} or {'fenced', reason}.
 ]]
 if not running_fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
   return {'fenced', 'epoch'}
@@ -14,9 +14,10 @@ if ARGV[3] == 'pause' then
   redis.call('ZREM', KEYS[3], ARGV[1])
   return {'ok', 0, 0}
 end
-local delay = tonumber(ARGV[5])
+local delay = clamp_ms(ARGV[5])
 local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 redis.call('HINCRBY', KEYS[1], 'rc', 1)
-redis.call('HSET', KEYS[1], 'st', 'backing-off', 'wake', now + delay, 'lastErr', ARGV[4], 'lease', 0)
+redis.call('HSET', KEYS[1], 'st', 'backing-off', 'wake', ms_string(now + delay), 'lastErr', ARGV[4], 'lease', 0)
 redis.call('ZADD', KEYS[3], now + delay + tonumber(ARGV[6]), ARGV[1])
-return {'ok', ds, delay}
+-- The mailbox job wakes it within a day; startAttempt dispatches it again until it is due.
+return {'ok', ds, math.min(delay, 86400000)}

@@ -5,6 +5,22 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Timers, whatever a field or an argument holds: a whole number of ms in [0, MAX_TIMER_MS]
+-- (100 years, as @latchkey/core's MAX_TIMER_MS). Anything else (absent, not a number, negative,
+-- NaN, huge) is made safe here, so no due time overflows or runs a dispatch loop.
+local MAX_TIMER_MS = 3153600000000
+local function clamp_ms(v)
+  v = tonumber(v)
+  if not v or v ~= v or v <= 0 then return 0 end
+  if v > MAX_TIMER_MS then return MAX_TIMER_MS end
+  return math.floor(v)
+end
+
+-- A time in ms as an exact integer string (tostring gives only 14 significant digits).
+local function ms_string(v)
+  return string.format('%.0f', v)
+end
+
 -- Reads fields of a hash with one HMGET into a table keyed by field name (absent = nil).
 local function hmget_named(key, names)
   local v = redis.call('HMGET', key, unpack(names))
@@ -61,14 +77,47 @@ local function expire_promises(prk, ttl)
   redis.call('PEXPIRE', prk .. ':w', ttl)
 end
 
--- Delivers a completion for entry `idx` of invocation `id` (same partition):
--- stored once; wakes a suspended invocation, or tells a running one.
-local function deliver(part, id, idx, completion, now, grace, chan, wakes)
+-- The journal entry at index `idx` (a string of digits) of invocation `id`, decoded, or nil when
+-- the journal has no such entry (not committed, or a journal stored whole at completion: then the
+-- invocation takes no completions anyway).
+local function entry_at(part, id, idx)
+  if not string.match(idx, '^%d+$') then return nil end
+  local raw = redis.call('LINDEX', part .. 'j:' .. id, idx)
+  if not raw then return nil end
+  local ok, e = pcall(cjson.decode, raw)
+  if not ok or type(e) ~= 'table' then return nil end
+  return e
+end
+
+-- What a completion may complete: the entry kinds each internal delivery is for.
+local RESULT_KINDS = {call = true, attach = true}   -- 'result': a callee's or attached invocation's outcome
+local PROMISE_KINDS = {pget = true}                 -- 'pget': a workflow promise's value
+
+-- Delivers a completion for entry `idx` of invocation `id` (same partition) when that entry waits
+-- for one of this kind: `want` is 'result' or 'pget' (the engine's own deliveries), or an
+-- awakeable id, which completes only the 'awk' entry recorded with exactly that id; `cap` (for
+-- awakeables: a client's deliveries) is the most completions the invocation may hold.
+-- Stored once; wakes a suspended invocation, or tells a running one.
+-- Returns 'ok', 'dup' (completed already), 'done' (the invocation completed), 'gone' (no such
+-- invocation or no entry of that kind at idx) or 'full'.
+local function deliver(part, id, idx, completion, now, grace, chan, wakes, want, cap)
   local inv = part .. 'inv:' .. id
   local st = redis.call('HGET', inv, 'st')
   if not st then return 'gone' end
   if st == 'completed' then return 'done' end
-  if redis.call('HSETNX', part .. 'c:' .. id, idx, completion) == 0 then return 'dup' end
+  local e = entry_at(part, id, idx)
+  if not e then return 'gone' end
+  if want == 'result' then
+    if not RESULT_KINDS[e.k] then return 'gone' end
+  elseif want == 'pget' then
+    if not PROMISE_KINDS[e.k] then return 'gone' end
+  elseif e.k ~= 'awk' or e.id ~= want then
+    return 'gone'
+  end
+  local ck = part .. 'c:' .. id
+  if redis.call('HEXISTS', ck, idx) == 1 then return 'dup' end
+  if cap and redis.call('HLEN', ck) >= cap then return 'full' end
+  redis.call('HSET', ck, idx, completion)
   -- 'hc': the invocation has completions (loaded by its next attempt, expired with it).
   redis.call('HSET', inv, 'hc', 1)
   local w = wake(part, id, now, grace, WAKEABLE)
@@ -93,7 +142,7 @@ local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk'
 -- lease's expiry. An invocation that never ran (no 'rep') has neither journal nor completions.
 -- `fence_ep`: the key fence's current epoch when the caller has read it (one write instead of
 -- two); `with_state` false: the caller knows the key's state, the reply carries none.
-local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep'}
+local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep', 'rs'}
 local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now, fence_ep, with_state)
   local mode = d.mode
   local expiry = now + tonumber(lease_ms)
@@ -118,7 +167,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
   if mode ~= 'service' and with_state ~= false then state = redis.call('HGETALL', state_key) end
   if d.hc then comps = redis.call('HGETALL', part .. 'c:' .. id) end
   local cx = d.cx == '1' and 1 or 0
-  return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx}
+  return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx, d.rs or ''}
 end
 
 -- Everything that follows an invocation's completion, whether it completed itself or was
@@ -217,16 +266,23 @@ local function publish_outcome(part, id, watched, msg, own)
   redis.call('DEL', wk)
 end
 
--- New journal entries ARGV[from .. to - 1], with sleep due times fixed from the store clock: a
--- new sleep entry carries the token "@+<ms>" which becomes now + ms. JSON escaping puts a
--- backslash before every quote inside strings, so the quoted token can only match where the
--- runtime wrote it.
+-- New journal entries ARGV[from .. to - 1]. Each is an entry's JSON (it starts with '{'), except a
+-- new sleep, which the runtime sends as '@<ms>' or '@<ms>|<name as a JSON string>': its due time
+-- comes from the store clock, so the script writes the whole entry,
+-- {"k":"sleep"[,"n":<name>],"due":<now + ms>}. The form is told by the first byte alone; nothing
+-- inside an entry's JSON (user data) is ever searched or rewritten.
 local function entries_at(now, from, to)
   local list = {}
   for j = from, to - 1 do
     local e = ARGV[j]
-    if string.find(e, '"@+', 1, true) then
-      e = string.gsub(e, '"@%+(%d+)"', function(ms) return tostring(now + tonumber(ms)) end)
+    if string.byte(e, 1) == 64 then
+      local bar = string.find(e, '|', 2, true)
+      local due = ms_string(now + clamp_ms(string.sub(e, 2, bar and bar - 1 or -1)))
+      if bar then
+        e = '{"k":"sleep","n":' .. string.sub(e, bar + 1) .. ',"due":' .. due .. '}'
+      else
+        e = '{"k":"sleep","due":' .. due .. '}'
+      end
     end
     list[#list + 1] = e
   end
@@ -309,7 +365,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
             table.insert(comps, ARGV[i + 5])
             redis.call('HSETNX', ck, widx, ARGV[i + 5])
           else
-            deliver(part, wid, widx, ARGV[i + 5], now, grace, chan, wakes)
+            deliver(part, wid, widx, ARGV[i + 5], now, grace, chan, wakes, 'pget')
           end
         end
         redis.call('DEL', ARGV[i + 3])

@@ -7,9 +7,11 @@
   Returns:
     {'skip', reason}         nothing to do (completed, paused, gone, queued behind others)
     {'busy'}                 another worker holds a live lease
-    {'early', ms}            not due yet (delayed or backing off)
+    {'early', ms}            not due yet (delayed, backing off, or suspended until a later wake
+                             time): ms in [1, one day], so its caller never dispatches it again at
+                             once; its deadline in `due` moves to the wake time
     {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[],
-     completions[] (flat index, json), cancel requested (0|1)}
+     completions[] (flat index, json), cancel requested (0|1), random seed}
   ARGV 5: partition prefix (for the completions hash).
   Invariant: bumps the fence epoch, so every earlier holder's writes are refused. Taking over an
   attempt whose lease expired counts that lost attempt (rc + 1, lastErr WORKER_LOST).
@@ -29,9 +31,14 @@ local now = now_ms()
 if st == 'running' and tonumber(d.lease or '0') > now then return {'busy'} end
 local mode = d.mode
 local keyed = mode == 'exclusive' or mode == 'workflow'
-if st == 'delayed' or st == 'backing-off' then
-  local wake = tonumber(d.wake)
-  if wake > now then return {'early', wake - now} end
+if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
+  -- Whatever the field holds: a due time at most MAX_TIMER_MS away (clamp_ms), never a reply
+  -- that overflows or says "now" while the time has not come.
+  local wake = now + clamp_ms((tonumber(d.wake) or 0) - now)
+  if wake > now then
+    redis.call('ZADD', KEYS[6], wake + tonumber(ARGV[4]), id)
+    return {'early', math.min(wake - now, 86400000)}
+  end
   if st == 'delayed' and keyed then
     redis.call('RPUSH', KEYS[4], id)
     st = 'queued'

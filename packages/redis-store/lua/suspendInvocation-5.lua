@@ -24,8 +24,9 @@ if ready then
 end
 local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', ARGV[4], 'lease', 0)
-  redis.call('ZADD', KEYS[5], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[1])
+  local wake = now + clamp_ms((tonumber(ARGV[4]) or now) - now)
+  redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', ms_string(wake), 'lease', 0)
+  redis.call('ZADD', KEYS[5], wake + tonumber(ARGV[5]), ARGV[1])
 else
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', 0, 'lease', 0)
   redis.call('ZREM', KEYS[5], ARGV[1])

@@ -62,7 +62,7 @@ export class RedisAttempt implements Attempt {
   }
 
   childId(index: number, target: Target, idempotencyKey?: string): string {
-    return this.store.childId(this.invocation.id, index, target, idempotencyKey);
+    return this.store.childId(this.invocation.seed, index, target, idempotencyKey);
   }
 
   stopHeartbeat(): void {

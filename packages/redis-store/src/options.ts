@@ -58,6 +58,12 @@ export interface RedisStoreOptions {
    * See `Attempt.eager` and ARCHITECTURE.md "Eager completion".
    */
   eagerCompletion?: boolean;
+  /**
+   * The most completions an invocation may hold before a further awakeable resolution (from a
+   * client, or a handler given the id) is refused; default 10,000. The engine's own completions
+   * (call results, promise values) are never refused.
+   */
+  maxCompletions?: number;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -77,6 +83,7 @@ export const DEFAULTS = {
   localDispatch: true,
   coalesceWrites: true,
   eagerCompletion: true,
+  maxCompletions: 10_000,
 };
 
 /** A store's options with the defaults filled in. */

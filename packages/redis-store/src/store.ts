@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -24,7 +24,7 @@ import type {
 } from '@latchkey/core';
 import { StoreError } from './errors.js';
 import { Keys, newInvocationId, partitionOf, partitionOfId } from './keys.js';
-import { parseAwakeableId } from '@latchkey/core/internal';
+import { cancelToken, deriveSecret, parseAwakeableId } from '@latchkey/core/internal';
 import { coalesceWrites } from './coalesce.js';
 import { RedisAttempt } from './attempt.js';
 import { ArrivalOrder, EagerAttempt, StateCache, eagerArgs, stateKey, type CommittedState, type EagerRun, type PreparedEager } from './eager.js';
@@ -37,6 +37,7 @@ import {
   parseCompletions,
   randomId,
   retentionJson,
+  seedOf,
   stateMap,
   toSerializedError,
   type JobData,
@@ -85,6 +86,9 @@ async function ready(r: Redis): Promise<void> {
     r.once('end', onEnd);
   });
 }
+
+/** The invocation hash fields `describe` reads. */
+const DESCRIBE_FIELDS = ['st', 'svc', 'h', 'key', 'mode', 'rc', 'ct', 'lastErr', 'out', 'err'] as const;
 
 const KILLED: SerializedError = { name: 'TerminalError', code: 'KILLED', message: 'the invocation was killed', status: 409 };
 const CANCELLED: SerializedError = { name: 'CancelledError', code: 'CANCELLED', message: 'Cancelled', status: 409 };
@@ -213,11 +217,12 @@ export class RedisStore implements Store {
     // One draw: the first byte picks a partition when the target does not, the rest is the id.
     const random = randomId();
     const partition = this.partitionFor(req.target, req.idempotencyKey, random[0]!);
-    const id = newInvocationId(partition, random.subarray(1));
+    const id = newInvocationId(partition, random.subarray(1, 23));
+    const seed = seedOf(random);
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
     // have completed yet, so it needs no read afterwards.
     const wait = options.awaitOutcome ? this.waitFor(id, options.awaitOutcome) : undefined;
-    const prepared = this.prepareEager(req, id);
+    const prepared = this.prepareEager(req, id, seed);
     const turn = this.order.turn(prepared !== undefined);
     let eager: EagerRun | undefined;
     let accepted: Accepted & { fresh: boolean };
@@ -239,7 +244,7 @@ export class RedisStore implements Store {
       if (req.headers !== undefined) out.headers = req.headers;
       if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
       if (req.delayMs !== undefined) out.delayMs = req.delayMs;
-      accepted = await this.acceptWithId(out, wait !== undefined, eager, turn?.issued, partition);
+      accepted = await this.acceptWithId(out, wait !== undefined, eager, turn?.issued, partition, seed);
     } catch (e) {
       turn?.issued();
       eager?.attempt.refuse();
@@ -249,6 +254,8 @@ export class RedisStore implements Store {
     const fresh = accepted.fresh;
     const result: Accepted = { invocationId: accepted.invocationId, status: accepted.status };
     if (accepted.reason !== undefined) result.reason = accepted.reason;
+    // Only the request that created the invocation learns its cancel token.
+    if (fresh) result.cancelToken = cancelToken(seed);
     if (!wait) return result;
     if (result.invocationId !== id) {
       // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
@@ -265,7 +272,7 @@ export class RedisStore implements Store {
    * of the cache); no delay; a local worker that takes attempts; not a handler whose eager runs
    * keep stopping short.
    */
-  private prepareEager(req: InvocationRequest, id: string): PreparedEager | undefined {
+  private prepareEager(req: InvocationRequest, id: string, seed: string): PreparedEager | undefined {
     const o = this.opts;
     if (!o.eagerCompletion || !o.localDispatch) return undefined;
     if ((req.mode !== 'exclusive' && req.mode !== 'service') || (req.delayMs ?? 0) > 0) return undefined;
@@ -296,6 +303,7 @@ export class RedisStore implements Store {
       now: Date.now(),
       completions: new Map(),
       cancelRequested: false,
+      seed,
     });
     return { attempt, committed, executor: local.executor, handlerKey, misses };
   }
@@ -336,9 +344,12 @@ export class RedisStore implements Store {
     return randomByte % P;
   }
 
-  /** The deterministic id of the invocation that entry `index` of `parentId` starts. */
-  childId(parentId: string, index: number, target: Target, idempotencyKey?: string): string {
-    const digest = createHash('sha256').update(`${parentId}:${index}`).digest();
+  /**
+   * The id of the invocation that entry `index` of an invocation starts: the same on every replay,
+   * derived from the parent's secret seed, so knowing the parent's id tells nobody its children's.
+   */
+  childId(parentSeed: string, index: number, target: Target, idempotencyKey?: string): string {
+    const digest = deriveSecret(parentSeed, `child:${index}`);
     return newInvocationId(this.partitionFor(target, idempotencyKey, digest[0]!), digest.subarray(1, 23));
   }
 
@@ -359,6 +370,7 @@ export class RedisStore implements Store {
     eager?: EagerRun,
     issued?: () => void,
     partition?: number,
+    seed = seedOf(randomId()),
   ): Promise<Accepted & { fresh: boolean }> {
     // The partition is known to a caller that just made the id.
     const p = partition ?? partitionOfId(req.id, this.opts.partitions);
@@ -400,6 +412,7 @@ export class RedisStore implements Store {
         local ? this.workerId : '',
         this.opts.leaseMs,
         watch ? this.outcomeChannel : '',
+        seed,
         ...(eager ? eagerArgs(eager) : ['']),
       );
       issued?.();
@@ -437,6 +450,7 @@ export class RedisStore implements Store {
         now,
         completions: new Map(),
         cancelRequested: false,
+        seed,
       };
       void this.inSlot(local!, () => this.runAttempt(data, ks, inv, res[1]!, now, local!)).finally(unreserve);
       return { invocationId: req.id, status: 'Accepted', fresh: true };
@@ -444,7 +458,7 @@ export class RedisStore implements Store {
     unreserve();
     const deliverNow = async (completionJson: string | undefined): Promise<void> => {
       if (completionJson && req.caller) {
-        await this.deliver(req.caller.id, req.caller.index, JSON.parse(completionJson) as Completion);
+        await this.deliver(req.caller.id, req.caller.index, JSON.parse(completionJson) as Completion, 'result');
       }
     };
     if (res[0] === 'dup') {
@@ -462,16 +476,23 @@ export class RedisStore implements Store {
     return { invocationId: req.id, status: 'Accepted', fresh: true };
   }
 
-  /** Delivers a completion to entry `index` of an invocation, waking it when suspended. */
-  async deliver(invocationId: string, index: number, completion: Completion): Promise<'ok' | 'dup' | 'done' | 'gone'> {
+  /**
+   * Delivers a completion to entry `index` of an invocation, waking it when suspended: only to an
+   * entry that waits for it (`want`: 'result' for a call's or attach's outcome, 'pget' for a
+   * workflow promise, or an awakeable's exact id), see `deliver` in the prelude. An awakeable's
+   * completion comes from a client (or a handler given its id), so it counts against the
+   * invocation's cap on completions.
+   */
+  async deliver(invocationId: string, index: number, completion: Completion, want: string): Promise<'ok' | 'dup' | 'done' | 'gone' | 'full'> {
     const p = partitionOfId(invocationId, this.opts.partitions);
     if (p === undefined) return 'gone';
     const r = (await this.redis.deliverCompletion(
       this.keys.inv(p, invocationId),
       invocationId, index, JSON.stringify(completion), this.keys.part(p), this.opts.graceMs, this.keys.completionChannel,
+      want, want === 'result' || want === 'pget' ? '' : this.opts.maxCompletions,
     )) as [string, string[]];
     await this.dispatchWakes(r[1]);
-    return r[0] as 'ok' | 'dup' | 'done' | 'gone';
+    return r[0] as 'ok' | 'dup' | 'done' | 'gone' | 'full';
   }
 
   /** Dispatches flat wake tuples {id, ds, svc, key, mode, ...} returned by scripts. */
@@ -492,7 +513,7 @@ export class RedisStore implements Store {
         break;
       case 'awakeable': {
         const a = parseAwakeableId(e.id);
-        if (a) await this.deliver(a.invocationId, a.index, e.completion);
+        if (a) await this.deliver(a.invocationId, a.index, e.completion, e.id);
         break;
       }
       case 'cancel':
@@ -501,13 +522,13 @@ export class RedisStore implements Store {
       case 'attach': {
         const tp = partitionOfId(e.id, this.opts.partitions);
         if (tp === undefined) {
-          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } });
+          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } }, 'result');
           break;
         }
         const r = (await this.redis.attachInvocation(this.keys.inv(tp, e.id), e.id, this.keys.part(tp), `${item.s}:${e.index}`)) as string[];
-        if (r[0] === 'completed') await this.deliver(item.s, e.index, JSON.parse(r[1]!) as Completion);
+        if (r[0] === 'completed') await this.deliver(item.s, e.index, JSON.parse(r[1]!) as Completion, 'result');
         else if (r[0] === 'gone') {
-          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } });
+          await this.deliver(item.s, e.index, { ok: false, e: { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${e.id} not found`, status: 404 } }, 'result');
         }
         break;
       }
@@ -527,7 +548,7 @@ export class RedisStore implements Store {
     const c = completionOf(outcome);
     for (const m of members) {
       const sep = m.lastIndexOf(':');
-      await this.deliver(m.slice(0, sep), Number(m.slice(sep + 1)), c);
+      await this.deliver(m.slice(0, sep), Number(m.slice(sep + 1)), c, 'result');
     }
     if (members.length > 0) await this.redis.ackDeliveries(k.notify(p, invocationId), k.due(p), invocationId, ...members);
   }
@@ -565,7 +586,8 @@ export class RedisStore implements Store {
     const q = this.queues[p % this.opts.shards]!;
     await q.add('run', data, {
       jobId: `${data.i}-${ds}${suffix}`,
-      delay: Math.max(0, delayMs),
+      // At most a day: a longer wait is dispatched again by startAttempt's 'early' until it is due.
+      delay: Math.min(Math.max(0, delayMs), DAY_MS),
       removeOnComplete: true,
       removeOnFail: true,
       attempts: 1,
@@ -741,7 +763,11 @@ export class RedisStore implements Store {
   async describe(invocationId: string, withJournal = false): Promise<InvocationInfo | undefined> {
     const p = partitionOfId(invocationId, this.opts.partitions);
     if (p === undefined) return undefined;
-    const h = await this.redis.hgetall(this.keys.inv(p, invocationId));
+    // Named fields only: never the input, the headers or the secret seed.
+    const f = await this.redis.hmget(this.keys.inv(p, invocationId), ...DESCRIBE_FIELDS, ...(withJournal ? ['jf'] : []));
+    const h: Record<string, string | undefined> = {};
+    DESCRIBE_FIELDS.forEach((name, i) => (h[name] = f[i] ?? undefined));
+    if (withJournal) h['jf'] = f[DESCRIBE_FIELDS.length] ?? undefined;
     if (!h['st']) return undefined;
     const info: InvocationInfo = {
       id: invocationId,
@@ -956,8 +982,9 @@ export class RedisStore implements Store {
     )) as unknown[];
     const kind = res[0] as string;
     if (kind === 'early') {
+      // The script answers 1 ms to a day; never dispatch it again at once, whatever the reply.
       const ms = Number(res[1]);
-      await this.dispatch(data, 0, ms, `e${Date.now()}`);
+      await this.dispatch(data, 0, ms >= 1 ? ms : 1000, `e${Date.now()}`);
       return;
     }
     if (kind !== 'run') return;
@@ -987,6 +1014,8 @@ export class RedisStore implements Store {
       now,
       completions: parseCompletions(res[12]),
       cancelRequested: Number(res[13]) === 1,
+      // An invocation accepted before seeds were drawn has none: its id stands in (as it did then).
+      seed: (res[14] as string | undefined) || data.i,
     };
     await this.runAttempt(data, ks, inv, epoch, now, local ?? executor);
   }
@@ -1015,10 +1044,11 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- control
 
-  async resolveAwakeable(awakeableId: string, completion: Completion): Promise<boolean> {
+  async resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'> {
     const a = parseAwakeableId(awakeableId);
-    if (!a) return false;
-    return (await this.deliver(a.invocationId, a.index, completion)) === 'ok';
+    if (!a) return 'refused';
+    const r = await this.deliver(a.invocationId, a.index, completion, awakeableId);
+    return r === 'ok' || r === 'full' ? r : 'refused';
   }
 
   /** KEYS of the terminate/control scripts for an invocation (reads its target first). */
@@ -1080,8 +1110,20 @@ export class RedisStore implements Store {
     }
   }
 
-  cancel(invocationId: string): Promise<boolean> {
+  async cancel(invocationId: string, options: { token?: string } = {}): Promise<boolean> {
+    if (options.token !== undefined && !(await this.tokenMatches(invocationId, options.token))) return false;
     return this.terminate(invocationId, 'cancel');
+  }
+
+  /** Whether `token` is the invocation's cancel token (derived from its seed; see `Accepted.cancelToken`). */
+  private async tokenMatches(invocationId: string, token: string): Promise<boolean> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return false;
+    const seed = await this.redis.hget(this.keys.inv(p, invocationId), 'rs');
+    if (!seed) return false;
+    const want = Buffer.from(cancelToken(seed));
+    const got = Buffer.from(token);
+    return got.length === want.length && timingSafeEqual(got, want);
   }
 
   kill(invocationId: string): Promise<boolean> {

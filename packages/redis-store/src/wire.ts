@@ -6,8 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Completion, Effect, NewEntry, Outcome, SerializedError, StateOp, TargetMode } from '@latchkey/core';
 
-/** Random bytes for ids, drawn 23 at a time from a pool refilled in large blocks (one RNG call per 256 ids). */
-const ID_BYTES = 23;
+/**
+ * Random bytes for a new invocation, drawn 39 at a time from a pool refilled in large blocks (one
+ * RNG call per 256 invocations): the first picks a partition when the target does not, the next 22
+ * make the id, the last 16 the invocation's secret seed (see {@link seedOf}).
+ */
+const ID_BYTES = 39;
 let idPool = Buffer.alloc(0);
 let idPoolAt = 0;
 export function randomId(): Buffer {
@@ -17,6 +21,11 @@ export function randomId(): Buffer {
   }
   idPoolAt += ID_BYTES;
   return idPool.subarray(idPoolAt - ID_BYTES, idPoolAt);
+}
+
+/** The secret seed in a {@link randomId} draw (128 bits, base64url). */
+export function seedOf(random: Buffer): string {
+  return random.subarray(23, 39).toString('base64url');
 }
 
 /** Applies committed state ops to a state map (as the scripts' `apply_ops` does to the hash). */
@@ -60,11 +69,16 @@ export function toSerializedError(json: string): SerializedError {
   }
 }
 
-/** Serializes a new entry; a sleep's due time is left as a token the script fills from the Redis clock. */
+/**
+ * Serializes a new entry. Every entry is its JSON, except a new sleep: `@<ms>` or
+ * `@<ms>|<name as JSON>`, from which the script writes the whole entry with its due time taken
+ * from the Redis clock (see `entries_at` in the prelude). The first character tells the forms
+ * apart; user data inside an entry's JSON is never searched.
+ */
 export function encodeEntry(e: NewEntry): string {
   if (e.k === 'sleep') {
-    const name = e.n === undefined ? '' : `,"n":${JSON.stringify(e.n)}`;
-    return `{"k":"sleep"${name},"due":"@+${Math.max(0, Math.round(e.ms))}"}`;
+    const ms = Math.max(0, Math.round(e.ms));
+    return e.n === undefined ? `@${ms}` : `@${ms}|${JSON.stringify(e.n)}`;
   }
   return JSON.stringify(e);
 }

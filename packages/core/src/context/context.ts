@@ -1,5 +1,5 @@
 import type { Definition, ServiceKind } from '../define/definitions.js';
-import { durationMs, type Duration } from '../define/duration.js';
+import { durationMs, timerMs, type Duration } from '../define/duration.js';
 import type { WorkflowOptions } from '../define/options.js';
 import { optionsOf, type SendOptions } from '../define/rpc.js';
 import {
@@ -15,6 +15,7 @@ import { never, type JournalRunner } from '../runtime/journal-runner.js';
 import type { StartedInvocation, Target, TargetMode } from '../store.js';
 import { DurablePromise, decodeJson, sleepPromise } from './durable-promise.js';
 import { createRand } from './rand.js';
+import { awakeableId } from './secrets.js';
 import type {
   Client,
   ContextDate,
@@ -70,20 +71,6 @@ function encodeInput(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** Awakeable ids name the invocation and journal index they complete. */
-export function awakeableId(invocationId: string, index: number): string {
-  return `sign_1${Buffer.from(`${invocationId}:${index}`).toString('base64url')}`;
-}
-
-/** Parses an awakeable id; undefined when malformed. */
-export function parseAwakeableId(id: string): { invocationId: string; index: number } | undefined {
-  if (!id.startsWith('sign_1')) return undefined;
-  const raw = Buffer.from(id.slice(6), 'base64url').toString('utf8');
-  const m = /^(inv_[0-9A-Za-z]+):(\d+)$/.exec(raw);
-  if (!m) return undefined;
-  return { invocationId: m[1]!, index: Number(m[2]) };
-}
-
 const deadHandle: InvocationHandle = { invocationId: never() };
 
 /**
@@ -115,7 +102,7 @@ export class HandlerContext implements WorkflowContext {
   }
 
   get rand(): Rand {
-    return (this.randValue ??= createRand(this.inv.id));
+    return (this.randValue ??= createRand(this.inv.seed));
   }
 
   get date(): ContextDate {
@@ -174,6 +161,13 @@ export class HandlerContext implements WorkflowContext {
 
   private async runStep<T>(index: number, name: string, action: () => T | Promise<T>, options: RunOptions | undefined): Promise<void> {
     const r = this.runner;
+    try {
+      // A closure may send an awakeable's id out: the awakeable must be completable by then.
+      await r.awakeablesCommitted();
+    } catch {
+      return; // lease lost: the attempt is over
+    }
+    if (r.isEnded) return;
     r.beginStep();
     let done: Completion;
     let value: unknown;
@@ -223,7 +217,7 @@ export class HandlerContext implements WorkflowContext {
   }
 
   sleep(duration: Duration, name?: string): DurablePromise<void> {
-    return sleepPromise(this.runner, durationMs(duration), name);
+    return sleepPromise(this.runner, timerMs(duration, 'sleep'), name);
   }
 
   // ------------------------------------------------------------------ state
@@ -329,12 +323,14 @@ export class HandlerContext implements WorkflowContext {
     const r = this.runner;
     if (r.isEnded) return deadHandle;
     const name = `${service}/${handler}`;
+    // Checked before the entry is reserved: a bad delay throws and journals nothing.
+    const delayMs = opts?.delay !== undefined ? timerMs(opts.delay, 'send delay') : undefined;
     const { index, recorded } = r.reserve('send', name);
     if (recorded?.k === 'send') return { invocationId: Promise.resolve(recorded.id) };
     const target: Target = { service, handler, ...(key !== undefined ? { key } : {}) };
     const childId = this.deps.childId(index, target, opts?.idempotencyKey);
     const req = this.outgoing(kind, service, handler, key, input, opts, index, childId);
-    if (opts?.delay !== undefined) req.delayMs = durationMs(opts.delay);
+    if (delayMs !== undefined) req.delayMs = delayMs;
     r.fill(index, { k: 'send', n: name, id: childId }, [{ t: 'accept', index, req }]);
     const committed = r.flushThrough(index).then(() => childId);
     committed.catch(() => undefined);
@@ -394,9 +390,14 @@ export class HandlerContext implements WorkflowContext {
     const r = this.runner;
     if (r.isEnded) return { id: '', promise: new DurablePromise<T>(r, undefined, () => undefined as T) };
     const { index, recorded } = r.reserve('awk', undefined);
-    const id = awakeableId(this.inv.id, index);
+    const id = recorded?.k === 'awk' ? recorded.id : awakeableId(this.inv.id, index, this.inv.seed);
     const c = r.register(index, 'awk');
-    if (!recorded) r.fill(index, { k: 'awk', id });
+    if (!recorded) {
+      r.fill(index, { k: 'awk', id });
+      // The store completes an awakeable only once its entry is committed: no step closure
+      // (which may hand the id out) starts before it is (see runStep).
+      r.noteAwakeable(index);
+    }
     return { id, promise: new DurablePromise<T>(r, c, decodeJson) };
   }
 

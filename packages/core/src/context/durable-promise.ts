@@ -1,4 +1,4 @@
-import { durationMs, type Duration } from '../define/duration.js';
+import { timerMs, type Duration } from '../define/duration.js';
 import { TerminalError, TimeoutError, deserializeTerminalError, isTerminalError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import { never, type Completable, type JournalRunner } from '../runtime/journal-runner.js';
@@ -71,7 +71,7 @@ export class DurablePromise<T> implements PromiseLike<T> {
    */
   orTimeout(duration: Duration): DurablePromise<T> {
     if (this.runner.isEnded) return this;
-    const timer = sleepPromise(this.runner, durationMs(duration), undefined);
+    const timer = sleepPromise(this.runner, timerMs(duration, 'timeout'), undefined);
     return combine('orTimeout', [this as DurablePromise<unknown>, timer]) as DurablePromise<T>;
   }
 

@@ -17,7 +17,7 @@ export interface RunOptions {
   maxRetryInterval?: Duration;
 }
 
-/** Deterministic randomness, seeded from the invocation id. */
+/** Deterministic randomness, seeded from the invocation's secret random seed (drawn at acceptance). */
 export interface Rand {
   /** A float in [0, 1), the same on every replay. */
   random(): number;

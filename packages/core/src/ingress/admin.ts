@@ -1,13 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import type { Registry } from '../runtime/registry.js';
 import type { InvocationStatus, Store } from '../store.js';
+import { BodyBudget, readBody, type BodyLimits } from './body.js';
+import { IngressError, checkKey, parseJson } from './common.js';
+import { answerFailure, decode, parseTarget } from './http-base.js';
 
 /** Options of the admin API. */
 export interface AdminOptions {
-  /** Bearer token required on every request except `GET /health`; none = open (bind it to loopback). */
+  /**
+   * Bearer token required on every request except `GET /health`; none = open, which `serve()`
+   * allows only on a loopback address.
+   */
   token?: string;
   /** Largest request body (bytes); default 1 MiB. */
   maxBodyBytes?: number;
+  /** Deepest JSON nesting of a request body; default 64. */
+  maxJsonDepth?: number;
+  logger?: Pick<Console, 'error'>;
 }
 
 const STATUSES = new Set<string>([
@@ -21,36 +31,10 @@ const STATUSES = new Set<string>([
   'completed',
 ] satisfies InvocationStatus[]);
 
-class AdminError extends Error {
-  readonly status: number;
-  readonly errorCode: string;
-  constructor(status: number, errorCode: string, message: string) {
-    super(message);
-    this.status = status;
-    this.errorCode = errorCode;
-  }
-}
-
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > max) throw new AdminError(413, 'BODY_TOO_LARGE', `body exceeds ${max} bytes`);
-    chunks.push(c);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  } catch (e) {
-    throw new AdminError(400, 'INVALID_JSON', `invalid JSON: ${(e as Error).message}`);
-  }
 }
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
@@ -60,34 +44,51 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/** Whether `host` names this machine's loopback interface only. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
 /**
- * The admin API: inspect and control invocations, read and patch object state.
+ * The admin API, for operators: inspect and control invocations, read and patch object state.
+ * Every route but `GET /health` checks the token first, before anything of the request is parsed.
  *
  * - `GET /health`
  * - `GET /invocations?service=&key=&status=&limit=`
  * - `GET /invocations/{id}` (status, target, attempts, last failure, journal, completions)
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
- * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with
- *   `{ name: value | null }` (null deletes; refused with 409 while a handler holds the key)
+ * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
+ *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
+ *   handler holds the key; 404 for a service this process does not serve or that has no state)
  */
-export function createAdmin(store: Store, options: AdminOptions = {}): Server {
-  const max = options.maxBodyBytes ?? 1024 * 1024;
+export function createAdmin(store: Store, registry: Registry, options: AdminOptions = {}): Server {
+  const limits: BodyLimits = { maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, bodyTimeoutMs: 30_000, maxBufferedBodyBytes: 16 * 1024 * 1024 };
+  const budget = new BodyBudget(limits.maxBufferedBodyBytes);
+  const maxDepth = options.maxJsonDepth ?? 64;
+
+  /** The object or workflow a state route names: one this process serves, with state. */
+  const stateful = (service: string): void => {
+    const def = registry.service(service);
+    if (!def || def.kind === 'service') throw new IngressError(404, 'NOT_FOUND', `no object or workflow named '${service.slice(0, 256)}'`);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const segs = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-    if (req.method === 'GET' && url.pathname === '/health') {
+    if (req.method === 'GET' && req.url === '/health') {
       json(res, 200, { status: 'ok' });
       return;
     }
-    if (!authorized(req, options.token)) throw new AdminError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+    if (!authorized(req, options.token)) throw new IngressError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+    const url = parseTarget(req.url ?? '/');
+    const segs = url.segs.map(decode);
+    const query = url.query ?? new URLSearchParams();
     if (segs[0] === 'invocations') {
       if (segs.length === 1 && req.method === 'GET') {
-        const status = url.searchParams.get('status') ?? undefined;
-        if (status !== undefined && !STATUSES.has(status)) throw new AdminError(400, 'INVALID_STATUS', `unknown status ${status}`);
-        const limit = Number(url.searchParams.get('limit') ?? 100);
+        const status = query.get('status') ?? undefined;
+        if (status !== undefined && !STATUSES.has(status)) throw new IngressError(400, 'INVALID_STATUS', `unknown status ${status.slice(0, 64)}`);
+        const limit = Number(query.get('limit') ?? 100);
         const list = await store.list({
-          ...(url.searchParams.get('service') ? { service: url.searchParams.get('service')! } : {}),
-          ...(url.searchParams.get('key') ? { key: url.searchParams.get('key')! } : {}),
+          ...(query.get('service') ? { service: query.get('service')! } : {}),
+          ...(query.get('key') ? { key: query.get('key')! } : {}),
           ...(status ? { status: status as InvocationStatus } : {}),
           limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : 100,
         });
@@ -97,7 +98,7 @@ export function createAdmin(store: Store, options: AdminOptions = {}): Server {
       const id = segs[1]!;
       if (segs.length === 2 && req.method === 'GET') {
         const info = await store.describe(id, true);
-        if (!info) throw new AdminError(404, 'NOT_FOUND', `invocation ${id} not found`);
+        if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
         json(res, 200, info);
         return;
       }
@@ -110,12 +111,12 @@ export function createAdmin(store: Store, options: AdminOptions = {}): Server {
           resume: (i) => store.resume(i),
           purge: (i) => store.purge(i),
         };
-        const fn = op !== undefined ? ops[op] : undefined;
-        if (!fn) throw new AdminError(404, 'NOT_FOUND', `unknown operation ${op}`);
+        const fn = op !== undefined && Object.hasOwn(ops, op) ? ops[op] : undefined;
+        if (!fn) throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
         const info = await store.describe(id);
-        if (!info) throw new AdminError(404, 'NOT_FOUND', `invocation ${id} not found`);
+        if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
         if (!(await fn(id))) {
-          throw new AdminError(409, 'CONFLICT', `cannot ${op} invocation ${id} in status ${info.status}`);
+          throw new IngressError(409, 'CONFLICT', `cannot ${op} invocation ${id} in status ${info.status}`);
         }
         json(res, 200, { invocationId: id, [op as string]: true });
         return;
@@ -124,28 +125,36 @@ export function createAdmin(store: Store, options: AdminOptions = {}): Server {
     if (segs[0] === 'services' && segs[2] === 'state' && segs.length === 4) {
       const [, service, , key] = segs as [string, string, string, string];
       if (req.method === 'GET') {
+        stateful(service);
+        checkKey(key);
         const st = await store.getState(service, key);
         json(res, 200, { service, key, state: Object.fromEntries([...st].map(([k, v]) => [k, JSON.parse(v) as unknown])) });
         return;
       }
       if (req.method === 'POST') {
-        const body = await readJson(req, max);
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          throw new AdminError(400, 'INVALID_PATCH', 'the body must be a JSON object of state values (null deletes)');
+        // JSON only: a browser page can send text/plain or a form across sites without asking.
+        const ctype = String(req.headers['content-type'] ?? '');
+        if (!/^application\/json\s*(;|$)/i.test(ctype)) {
+          throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', 'send the state patch as application/json');
         }
+        stateful(service);
+        checkKey(key);
+        const text = await readBody(req, limits, budget);
+        const body = text === '' ? undefined : parseJson(text, maxDepth);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new IngressError(400, 'INVALID_PATCH', 'the body must be a JSON object of state values (null deletes)');
+        }
+        if (Object.keys(body).some((name) => name.length === 0)) throw new IngressError(400, 'INVALID_PATCH', 'state names must not be empty');
         if (!(await store.patchState(service, key, body as Record<string, unknown>))) {
-          throw new AdminError(409, 'KEY_BUSY', `an exclusive handler holds ${service}/${key}; retry when it is free`);
+          throw new IngressError(409, 'KEY_BUSY', `an exclusive handler holds ${service}/${key}; retry when it is free`);
         }
         json(res, 200, { service, key, patched: Object.keys(body) });
         return;
       }
     }
-    throw new AdminError(404, 'NOT_FOUND', `no admin route ${req.method} ${url.pathname}`);
+    throw new IngressError(404, 'NOT_FOUND', `no admin route ${String(req.method).slice(0, 16)} ${url.pathname.slice(0, 256)}`);
   };
   return createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      if (e instanceof AdminError) json(res, e.status, { code: e.status, errorCode: e.errorCode, message: e.message });
-      else json(res, 500, { code: 500, errorCode: 'INTERNAL', message: (e as Error).message });
-    });
+    handle(req, res).catch((e: unknown) => answerFailure(req, res, e, options.logger));
   });
 }

@@ -1,9 +1,21 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Entry } from '../journal/entry.js';
 import type { Registry } from '../runtime/registry.js';
 import type { InvocationStatus, Outcome, Store } from '../store.js';
-import { IngressError, buildRequest, findHandler, safeParse } from './http.js';
+import {
+  IngressError,
+  buildRequest,
+  checkReference,
+  findHandler,
+  frameHeaders,
+  ingressRules,
+  parseJson,
+  publicTarget,
+  resolveAwakeable,
+  type Rules,
+} from './common.js';
 import { Stopper } from '../runtime/stop-signal.js';
 
 /** Options of the WebSocket ingress (see docs/PROTOCOL.md). */
@@ -12,10 +24,24 @@ export interface WebSocketOptions {
   maxFrameBytes?: number;
   /** Largest send buffer of a socket (bytes) before it is closed with 1013. Default 8 MiB. */
   maxBufferedBytes?: number;
+  /** Where unexpected failures are logged. */
+  logger?: Pick<Console, 'error'>;
   /** Ping period (ms); a socket that missed the previous ping is closed. Default 15 s. */
   heartbeatMs?: number;
   /** How often a subscribed invocation's progress is polled (ms). Default 200. */
   pollMs?: number;
+  /** The path upgrades are served on; others are answered 404. Default `/ws`. */
+  path?: string;
+  /**
+   * Origins (`scheme://host[:port]`) whose pages may open a socket, or `'*'` for any. Clients that
+   * send no `Origin` (non-browser clients) are always served, and so are pages of the ingress's
+   * own origin; any other origin is refused with 403 `ORIGIN_NOT_ALLOWED`. Default: none besides those.
+   */
+  allowedOrigins?: string[] | '*';
+  /** Requests one socket may have open at once (calls and attaches waiting for results, and requests being handled); default 1000. */
+  maxOpenRequests?: number;
+  /** Live subscriptions one socket may hold; default 100. */
+  maxSubscriptions?: number;
 }
 
 type Frame = Record<string, unknown>;
@@ -41,20 +67,73 @@ function outcomeFrame(id: string, invocationId: string, o: Outcome): Frame {
   return { id, type: 'result', invocationId, ok: false, error: { code: status, errorCode: o.error.code, message: o.error.message } };
 }
 
+/**
+ * Entry kinds whose name is another invocation's id or an awakeable id: a subscriber sees only
+ * their kind (an id would let it reach what it could not reach before).
+ */
+const NAMELESS = new Set<string>(['attach', 'cancelInv', 'awkResolve']);
+
 function describeEntry(e: Entry): { k: string; n?: string } {
-  return 'n' in e && typeof e.n === 'string' ? { k: e.k, n: e.n } : { k: e.k };
+  return 'n' in e && typeof e.n === 'string' && !NAMELESS.has(e.k) ? { k: e.k, n: e.n } : { k: e.k };
+}
+
+/** Refuses an upgrade with a JSON answer and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: number, errorCode: string, message: string): void {
+  const body = JSON.stringify({ code: status, errorCode, message });
+  const reason = status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.once('error', () => undefined);
+}
+
+/** Whether a socket's `Origin` may open it (see {@link WebSocketOptions.allowedOrigins}). */
+function originAllowed(req: IncomingMessage, allowed: ReadonlySet<string> | '*'): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined || allowed === '*') return true;
+  const o = origin.toLowerCase();
+  if (allowed.has(o)) return true;
+  try {
+    // The ingress's own pages: same host and port as the request was sent to.
+    return new URL(o).host === String(req.headers.host ?? '').toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Serves the WebSocket protocol on an HTTP server's upgrades: calls, sends,
  * workflow submission, attach/output, live subscriptions, awakeables, cancel.
  */
-export function attachWebSocket(server: Server, registry: Registry, store: Store, options: WebSocketOptions = {}): { close(): Promise<void> } {
+export function attachWebSocket(
+  server: Server,
+  registry: Registry,
+  store: Store,
+  options: WebSocketOptions = {},
+  rules: Rules = ingressRules(),
+): { close(): Promise<void> } {
   const maxFrame = options.maxFrameBytes ?? 1024 * 1024;
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const pollMs = options.pollMs ?? 200;
-  const wss = new WebSocketServer({ server, maxPayload: maxFrame, perMessageDeflate: false });
+  const path = options.path ?? '/ws';
+  const maxOpen = options.maxOpenRequests ?? 1000;
+  const maxSubs = options.maxSubscriptions ?? 100;
+  const allowed = options.allowedOrigins === '*' ? '*' : new Set((options.allowedOrigins ?? []).map((o) => o.toLowerCase()));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrame, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if ((q >= 0 ? url.slice(0, q) : url) !== path) {
+      refuseUpgrade(socket, 404, 'NOT_FOUND', `WebSocket upgrades are served on ${path} only`);
+      return;
+    }
+    if (!originAllowed(req, allowed)) {
+      refuseUpgrade(socket, 403, 'ORIGIN_NOT_ALLOWED', 'this origin may not open a WebSocket here (see the allowedOrigins option)');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   const alive = new WeakMap<WebSocket, boolean>();
   const watchers = new Map<string, Watcher>();
 
@@ -128,10 +207,16 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
+    /** Requests waiting for a result or holding a subscription, by request id. */
     const open = new Map<string, () => void>();
+    /** The ids among `open` that are subscriptions. */
+    const subscriptions = new Set<string>();
+    /** Requests being handled (not answered yet). */
+    let handling = 0;
     const closeAll = (): void => {
       for (const stop of open.values()) stop();
       open.clear();
+      subscriptions.clear();
     };
     ws.on('close', closeAll);
     ws.on('error', () => undefined);
@@ -146,11 +231,13 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
       ws.send(JSON.stringify(f));
     };
     const fail = (id: string | undefined, e: unknown): void => {
-      const err = e instanceof IngressError ? e : new IngressError(500, 'INTERNAL', (e as Error).message ?? 'internal error');
       if ((e as { code?: string }).code === 'REDIS_WIPED') {
         send({ ...(id !== undefined ? { id } : {}), type: 'error', code: 503, errorCode: 'REDIS_WIPED', message: (e as Error).message });
         return;
       }
+      if (!(e instanceof IngressError)) options.logger?.error(`[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`);
+      // An unexpected failure names no internals to the client (the details go to the log).
+      const err = e instanceof IngressError ? e : new IngressError(500, 'INTERNAL', 'internal error');
       send({ ...(id !== undefined ? { id } : {}), type: 'error', code: err.status, errorCode: err.errorCode, message: err.message, ...err.extra });
     };
 
@@ -159,13 +246,20 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
       const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
       let id: string | undefined;
       if (str('invocationId')) id = str('invocationId');
-      else if (str('workflow') && str('key') !== undefined) id = await store.lookup({ workflow: str('workflow')!, key: str('key')! });
-      else if (str('service') && str('handler') && str('idempotencyKey')) {
+      else if (str('workflow') && str('key') !== undefined) {
+        const ref = { workflow: str('workflow')!, key: str('key')! };
+        checkReference(ref);
+        id = await store.lookup(ref);
+      } else if (str('service') && str('handler') && str('idempotencyKey')) {
         const key = str('key');
-        id = await store.lookup({ service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) });
+        const ref = { service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) };
+        checkReference(ref);
+        id = await store.lookup(ref);
       } else throw new IngressError(400, 'INVALID_FRAME', 'name the invocation: invocationId, workflow + key, or service + handler + idempotencyKey');
-      if (id === undefined || !(await store.describe(id))) throw new IngressError(404, 'NOT_FOUND', 'no such invocation');
-      return id;
+      const info = id === undefined ? undefined : await store.describe(id);
+      // An ingressPrivate handler's invocation is not there for a public client.
+      if (!info || !publicTarget(registry, info.target)) throw new IngressError(404, 'NOT_FOUND', 'no such invocation');
+      return info.id;
     };
 
     /** Sends the result of `invocationId` when `outcome` (default: a fresh wait) settles. */
@@ -197,14 +291,11 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
           const idem = f['idempotencyKey'];
           if (idem !== undefined && typeof idem !== 'string') throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be a string');
           const headers = f['headers'];
-          if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) {
-            throw new IngressError(400, 'INVALID_FRAME', 'headers must be an object of strings');
-          }
-          const request = buildRequest(spec, key, f['input'], {
+          const request = buildRequest(spec, key, f['input'], rules, {
             send: isSend,
             ...(delay !== undefined ? { delay: delay as string | number } : {}),
-            ...(idem !== undefined ? { idempotencyKey: idem as string } : {}),
-            ...(headers !== undefined ? { headers: headers as Record<string, string> } : {}),
+            ...(idem !== undefined ? { idempotencyKey: idem } : {}),
+            ...(headers !== undefined ? { headers: frameHeaders(headers, rules) } : {}),
           });
           const ac = new Stopper();
           const accepted = await store.accept(request, isSend ? {} : { awaitOutcome: ac.signal });
@@ -212,7 +303,14 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
             ac.abort();
             throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked');
           }
-          send({ id, type: 'accepted', invocationId: accepted.invocationId, status: accepted.status });
+          // The cancel token goes only to the client whose request created the invocation.
+          send({
+            id,
+            type: 'accepted',
+            invocationId: accepted.invocationId,
+            status: accepted.status,
+            ...(accepted.cancelToken !== undefined ? { cancelToken: accepted.cancelToken } : {}),
+          });
           if (!isSend) awaitResult(id, accepted.invocationId, ac, accepted.outcome);
           return;
         }
@@ -229,15 +327,19 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
           return;
         }
         case 'subscribe': {
+          if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
           const inv = await target(f);
+          if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
           send({ id, type: 'subscribed', invocationId: inv });
           const ac = new Stopper();
           const watcher = watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
           const stop = (): void => {
             ac.abort();
             watcher.stop();
+            subscriptions.delete(id);
           };
           open.set(id, stop);
+          subscriptions.add(id);
           store
             .awaitOutcome(inv, ac.signal)
             .then(async (o) => {
@@ -262,20 +364,28 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
         case 'rejectAwakeable': {
           const awk = f['awakeableId'];
           if (typeof awk !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'awakeableId must be a string');
+          const reason = f['reason'];
+          if (f['type'] === 'rejectAwakeable' && reason !== undefined && typeof reason !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'reason must be a string');
           const completion =
             f['type'] === 'resolveAwakeable'
               ? f['value'] === undefined
                 ? ({ ok: true } as const)
                 : ({ ok: true, v: JSON.stringify(f['value']) } as const)
-              : ({ ok: false, e: { name: 'TerminalError', code: 'TERMINAL', message: String(f['reason'] ?? 'rejected'), status: 500 } } as const);
-          if (!(await store.resolveAwakeable(awk, completion))) throw new IngressError(404, 'NOT_FOUND', `awakeable ${awk} not found or already completed`);
+              : ({ ok: false, e: { name: 'TerminalError', code: 'TERMINAL', message: (reason as string | undefined) ?? 'rejected', status: 500 } } as const);
+          await resolveAwakeable(registry, store, awk, completion);
           send({ id, type: 'ok' });
           return;
         }
         case 'cancel': {
+          // Only the client that started the invocation holds its cancel token (given in `accepted`);
+          // operators cancel anything through the admin API.
           const inv = f['invocationId'];
+          const token = f['token'];
           if (typeof inv !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'invocationId must be a string');
-          if (!(await store.cancel(inv))) throw new IngressError(404, 'NOT_FOUND', `invocation ${inv} not found or already completed`);
+          if (token !== undefined && typeof token !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'token must be a string');
+          if (token === undefined || !(await store.cancel(inv, { token }))) {
+            throw new IngressError(404, 'NOT_FOUND', `invocation ${inv.slice(0, 256)} not found, already completed, or not started by this client (give its cancel token)`);
+          }
           send({ id, type: 'ok' });
           return;
         }
@@ -291,9 +401,9 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
       }
       let f: unknown;
       try {
-        f = safeParse(String(data));
+        f = parseJson(String(data), rules.maxJsonDepth);
       } catch (e) {
-        fail(undefined, new IngressError(400, 'INVALID_JSON', `invalid JSON: ${(e as Error).message}`));
+        fail(undefined, e);
         return;
       }
       if (typeof f !== 'object' || f === null || Array.isArray(f)) {
@@ -310,7 +420,14 @@ export function attachWebSocket(server: Server, registry: Registry, store: Store
         fail(id, new IngressError(400, 'DUPLICATE_ID', `request id ${id} is still in use`));
         return;
       }
-      handle(frame, id).catch((e: unknown) => fail(id, e));
+      if (open.size + handling >= maxOpen) {
+        fail(id, new IngressError(429, 'TOO_MANY_REQUESTS', `a socket may have at most ${maxOpen} requests open at once`));
+        return;
+      }
+      handling++;
+      handle(frame, id)
+        .catch((e: unknown) => fail(id, e))
+        .finally(() => handling--);
     });
   });
 

@@ -35,6 +35,13 @@ export function never<T>(): Promise<T> {
 
 const CANCELLED: Completion = { ok: false, e: serializeError(new CancelledError()) };
 
+/**
+ * The completable kinds the store completes (call results, attached outcomes, awakeables, workflow
+ * promises): only these take a completion delivered by the store. A step's result, a timer and a
+ * combinator are settled by this runner alone, whatever a store's completions hash holds.
+ */
+const STORE_COMPLETED: ReadonlySet<CompletableKind> = new Set<CompletableKind>(['call', 'attach', 'awk', 'pget', 'ppeek', 'presolve']);
+
 /** The entry kinds an eager attempt may create: state reads and writes. */
 const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['get', 'set', 'clear', 'clearAll', 'keys']);
 
@@ -65,6 +72,8 @@ export class JournalRunner {
   private interruptResolve!: (i: Interrupt) => void;
   private readonly attempt: Attempt;
   private inactivityMs: number;
+  /** The highest index of an awakeable entry created by this attempt (-1: none). */
+  private lastAwakeable = -1;
   /** Settles when the attempt must stop early (suspension, lease loss, fatal failure). */
   readonly interrupted: Promise<Interrupt>;
 
@@ -209,6 +218,23 @@ export class JournalRunner {
     return due;
   }
 
+  /**
+   * Notes a new awakeable entry: its id is useless until the entry is committed (the store
+   * completes only committed awakeables). Every durable way the id leaves the handler (a step,
+   * a call or send, state, the outcome) commits after the entry; a step closure waits for it.
+   */
+  noteAwakeable(index: number): void {
+    if (index > this.lastAwakeable) this.lastAwakeable = index;
+  }
+
+  /**
+   * Resolves once every awakeable created so far is committed: a step closure waits for it
+   * before it runs, since it may hand an awakeable's id to someone who resolves it at once.
+   */
+  awakeablesCommitted(): Promise<void> {
+    return this.lastAwakeable < this.committedLen ? Promise.resolve() : this.flushThrough(this.lastAwakeable);
+  }
+
   /** Marks a step closure as running (no suspension while one is). */
   beginStep(): void {
     this.inflight++;
@@ -229,7 +255,7 @@ export class JournalRunner {
     const c: Completable = { index, kind, completion: init.completion, awaited: false, listeners: [] };
     if (init.childId !== undefined) c.childId = init.childId;
     this.completables.set(index, c);
-    if (c.completion === undefined) {
+    if (c.completion === undefined && STORE_COMPLETED.has(kind)) {
       const known = this.completions.get(index);
       if (known) c.completion = known;
     }
@@ -274,11 +300,16 @@ export class JournalRunner {
     this.checkIdle();
   }
 
-  /** A completion arrived from the store while running (kept even while a suspension is in flight). */
+  /**
+   * A completion arrived from the store while running (kept even while a suspension is in flight).
+   * It settles only an entry of a kind the store completes (see STORE_COMPLETED); an entry not
+   * reached yet by the replay checks its kind when it registers.
+   */
   private deliver(index: number, c: Completion): void {
     if (!this.completions.has(index)) this.completions.set(index, c);
     if (this.ended) return;
-    this.settle(index, c);
+    const target = this.completables.get(index);
+    if (target && STORE_COMPLETED.has(target.kind)) this.settle(index, c);
   }
 
   /** Calls `fn` when the completable settles (now, if it has). Marks it awaited. */
@@ -328,7 +359,7 @@ export class JournalRunner {
       (res) => {
         this.flushing = false;
         this.settleCommitted(from, entries, res.now);
-        for (const [i, c] of res.completions) this.settle(i, c);
+        for (const [i, c] of res.completions) this.deliver(i, c);
         this.pump();
         this.checkIdle();
       },
@@ -434,7 +465,7 @@ export class JournalRunner {
       for (const [i, c] of r.completions) this.completions.set(i, c);
       for (const c of [...this.completables.values()]) {
         const known = this.completions.get(c.index);
-        if (c.completion === undefined && known) this.settle(c.index, known);
+        if (c.completion === undefined && known && STORE_COMPLETED.has(c.kind)) this.settle(c.index, known);
       }
       if (r.cancelled) this.cancel();
       this.checkIdle();
