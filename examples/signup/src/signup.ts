@@ -3,7 +3,9 @@
  *
  *   1. a durable step creates the user;
  *   2. a secret is drawn with `ctx.rand.uuidv4()` — deterministic: a retry or a
- *      replay draws the same one, so the link in the email stays valid;
+ *      replay draws the same one, so the link in the email stays valid; and secret:
+ *      `ctx.rand` is seeded from a random seed the engine keeps to itself, so nobody
+ *      who learns the run's invocation id can compute it;
  *   3. a durable step sends the verification email;
  *   4. the workflow waits on the durable promise `link-clicked`, which the
  *      shared `click` handler resolves when the user follows the link — minutes
