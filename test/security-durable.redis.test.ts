@@ -165,6 +165,8 @@ const front = service({
   handlers: {
     /** Starts a private invocation and (carelessly) tells the client its id. */
     start: async (ctx: Context, tag: string) => await ctx.serviceSendClient(hidden).wait(tag).invocationId,
+    /** Calls an object key taken from its input. */
+    callKey: async (ctx: Context, key: string) => ctx.objectClient(child, key).work(),
     /** Attaches to another invocation (its journal then names that invocation). */
     follow: async (ctx: Context, id: string) => ctx.invocation<string>(id).attach(),
     /** A handler may resolve any awakeable it is given, a private invocation's too. */
@@ -599,6 +601,17 @@ describe('the public ingress cannot bend a journal', () => {
         const id = res.headers.get('x-restate-id')!;
         expect(await journalOf(id)).toEqual([]);
       }
+    });
+  });
+
+  describe('names from handler code', () => {
+    it('a call to an object key that is not well-formed Unicode fails the handler terminally (400), journaling nothing', async () => {
+      // The input is valid JSON whose string holds a lone surrogate.
+      const res = await post(server.url, '/sd_front/callKey', '"\\ud800"', { 'x-raw': '1' });
+      expect(res.status).toBe(400);
+      expect((res.body as { message: string }).message).toBe('the key of a call or send must be a well-formed Unicode string');
+      expect(await journalOf(res.headers.get('x-restate-id')!)).toEqual([]);
+      await expectHealthy();
     });
   });
 

@@ -27,10 +27,19 @@
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
+import { StoreError } from './errors.js';
 
-/** Encodes a user-supplied name injectively, without `{`, `}` or `:`. */
+/**
+ * Encodes a user-supplied name injectively, without `{`, `}` or `:`. A name that is not well-formed
+ * Unicode (a lone surrogate) has no encoding: a `StoreError` (`INVALID_NAME`); the ingresses and
+ * the context refuse such names before they reach the store.
+ */
 export function enc(s: string): string {
-  return encodeURIComponent(s);
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    throw new StoreError('a name is not well-formed Unicode (a lone surrogate)', 'INVALID_NAME');
+  }
 }
 
 /** FNV-1a, 32 bit. */

@@ -306,6 +306,7 @@ export class HandlerContext implements WorkflowContext {
     const r = this.runner;
     if (r.isEnded) return new DurablePromise<T>(r, undefined, () => undefined as T);
     const name = `${service}/${handler}`;
+    checkNames(key, opts?.idempotencyKey);
     const { index, recorded } = r.reserve('call', name);
     const target: Target = { service, handler, ...(key !== undefined ? { key } : {}) };
     const childId = recorded?.k === 'call' ? recorded.id : this.deps.childId(index, target, opts?.idempotencyKey);
@@ -323,7 +324,8 @@ export class HandlerContext implements WorkflowContext {
     const r = this.runner;
     if (r.isEnded) return deadHandle;
     const name = `${service}/${handler}`;
-    // Checked before the entry is reserved: a bad delay throws and journals nothing.
+    // Checked before the entry is reserved: a bad key or delay throws and journals nothing.
+    checkNames(key, opts?.idempotencyKey);
     const delayMs = opts?.delay !== undefined ? timerMs(opts.delay, 'send delay') : undefined;
     const { index, recorded } = r.reserve('send', name);
     if (recorded?.k === 'send') return { invocationId: Promise.resolve(recorded.id) };
@@ -487,6 +489,18 @@ export class HandlerContext implements WorkflowContext {
 
 function checkStateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('state key must be a non-empty string');
+}
+
+/** A lone surrogate: no UTF-8 encoding (and so no store key) can hold it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A call's or send's key and idempotency key must be well-formed Unicode (a `TerminalError`, 400, otherwise). */
+function checkNames(key: string | undefined, idempotencyKey: string | undefined): void {
+  for (const [what, v] of [['key', key], ['idempotency key', idempotencyKey]] as const) {
+    if (v !== undefined && (typeof v !== 'string' || LONE_SURROGATE.test(v))) {
+      throw new TerminalError(`the ${what} of a call or send must be a well-formed Unicode string`, { errorCode: 400 });
+    }
+  }
 }
 
 function checkTargetKey(key: string | undefined): void {
