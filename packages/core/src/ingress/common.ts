@@ -91,6 +91,21 @@ export function parseJson(text: string, maxDepth: number, prefix = 'invalid JSON
   if (jsonTooDeep(text, maxDepth)) {
     throw new IngressError(400, 'JSON_TOO_DEEP', `the JSON nests deeper than ${maxDepth} levels`, extra);
   }
+  return parseChecked(text, prefix, extra);
+}
+
+/**
+ * Parses a WebSocket frame: the frame's own object is one level more than the values it carries,
+ * so an `input` nested as deep as an HTTP body may be is accepted here too.
+ */
+export function parseFrame(text: string, maxDepth: number): unknown {
+  if (jsonTooDeep(text, maxDepth + 1)) {
+    throw new IngressError(400, 'JSON_TOO_DEEP', `the values in the frame nest deeper than ${maxDepth} levels`);
+  }
+  return parseChecked(text, 'invalid JSON: ', {});
+}
+
+function parseChecked(text: string, prefix: string, extra: Record<string, unknown>): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {

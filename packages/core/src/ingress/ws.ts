@@ -11,7 +11,7 @@ import {
   findHandler,
   frameHeaders,
   ingressRules,
-  parseJson,
+  parseFrame,
   publicTarget,
   resolveAwakeable,
   type Rules,
@@ -401,7 +401,7 @@ export function attachWebSocket(
       }
       let f: unknown;
       try {
-        f = parseJson(String(data), rules.maxJsonDepth);
+        f = parseFrame(String(data), rules.maxJsonDepth);
       } catch (e) {
         fail(undefined, e);
         return;
