@@ -295,6 +295,7 @@ const MISSING_INVOCATION = 'inv_00AAAAAAAAAAAAAAAAAAAA';
 const MISSING_AWAKEABLE = `sign_1${Buffer.from(`${MISSING_INVOCATION}:1`).toString('base64url')}`;
 const LONE_KEY = 'the key is not well-formed Unicode (a lone surrogate)';
 const LONE_IDEM = 'the idempotency key is not well-formed Unicode (a lone surrogate)';
+const LONE_NAME = 'service, handler and workflow names must be strings of at most 1024 characters in well-formed Unicode';
 const maxDelayMessage = (ms: number): string => `the delay exceeds the maximum of ${ms} ms`;
 
 /** The listening sockets of a TCP port, from /proc/net/tcp{,6} (hex local address), or undefined off Linux. */
@@ -439,6 +440,15 @@ describe('security: malformed input and limits', () => {
       errorCode: 'INVALID_IDEMPOTENCY_KEY',
       message: LONE_IDEM,
     },
+    ...['{"workflow":"\\ud800","key":"k"}', '{"service":"\\ud800","handler":"echo","idempotencyKey":"k"}', '{"service":"sec_echo","handler":"\\udc00","idempotencyKey":"k"}'].map(
+      (body): HttpRow => ({
+        name: `POST /restate/output with a name that is a lone surrogate: ${body}`,
+        send: (b) => post(b, '/restate/output', body),
+        status: 400,
+        errorCode: 'INVALID_REFERENCE',
+        message: LONE_NAME,
+      }),
+    ),
     {
       name: 'JSON body nested 100,000 levels',
       send: (b) => post(b, '/sec_echo/echo', DEEP),
@@ -725,6 +735,13 @@ describe('security: malformed input and limits', () => {
       send: '{"id":"i1","type":"call","service":"sec_echo","handler":"echo","input":1,"idempotencyKey":"\\udc00"}',
       error: { id: 'i1', status: 400, errorCode: 'INVALID_IDEMPOTENCY_KEY', message: LONE_IDEM },
     },
+    ...['attach', 'output', 'subscribe'].map(
+      (type): WsRow => ({
+        name: `${type} by idempotency key whose service name is a lone surrogate`,
+        send: `{"id":"n-${type}","type":"${type}","service":"\\ud800","handler":"h","idempotencyKey":"k"}`,
+        error: { id: `n-${type}`, status: 400, errorCode: 'INVALID_REFERENCE', message: LONE_NAME },
+      }),
+    ),
     {
       name: 'a frame nested 100,000 levels',
       send: DEEP,
@@ -873,6 +890,36 @@ describe('security: malformed input and limits', () => {
         expect(res).toEqual({ opened: true });
       });
     }
+
+    it('a refused upgrade that carries a large body is closed: the server still shuts down', async () => {
+      // Found by the fuzz test: the refused socket was left open, paused with its unread body, and
+      // server.close() (the SIGTERM drain) waited for it forever.
+      const prefix = newPrefix();
+      const own = await startServer(redisUrl, prefix, SERVICES, { store: { stalledIntervalMs: 600_000 } });
+      try {
+        const { port } = new URL(own.url);
+        const sock = connect(Number(port), '127.0.0.1');
+        const answer = new Promise<string>((resolve) => {
+          let got = '';
+          sock.on('data', (d: Buffer) => {
+            got += d.toString('latin1');
+            if (got.includes('\r\n\r\n')) resolve(got);
+          });
+        });
+        sock.on('error', () => undefined);
+        sock.write('POST /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 100000\r\n\r\n');
+        sock.write(Buffer.alloc(100_000, 'a'));
+        expect(await answer).toMatch(/^HTTP\/1\.1 404 /);
+        sock.destroy();
+        let closed = false;
+        const closing = own.close().then(() => (closed = true));
+        await until('the server to close', () => closed, 20_000);
+        await closing;
+      } finally {
+        await own.close();
+        await deletePrefix(redisUrl, prefix);
+      }
+    });
   });
 
   describe('per-socket caps (maxOpenRequests 5, maxSubscriptions 2)', () => {

@@ -1,32 +1,72 @@
 /**
  * Keyspace snapshots for "changes nothing" assertions: every key under a test
  * prefix (Latchkey's keys and the BullMQ mailbox keys, which live under the
- * same prefix) with a digest of its value and whether it expires.
+ * same prefix) with a digest of its content and whether it expires.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { until } from './harness.js';
 
-/** key -> `<sha1 of DUMP>/<persistent|expiring>`, sorted by key. */
+/** key -> `<type>/<sha1 of its content>/<persistent|expiring>`, sorted by key. */
 export type Keyspace = Record<string, string>;
 
-/** Every key matching `<prefix>:*` (KEYS, as the test prefix holds few keys) with its value digest. */
+/**
+ * A digest of each key's content in a canonical form (hash fields and set members in no particular
+ * order) and whether it expires, computed by Redis (large values never travel). Not DUMP: its bytes
+ * also capture a value's internal layout, and a plain HGET on a hashtable-encoded hash that is
+ * being rehashed advances the rehash and reorders what DUMP writes, so a request that only read a
+ * key would look as if it had changed it.
+ */
+const CANONICAL_DIGEST = `
+local out = {}
+local function lp(s) return #s .. ':' .. s end
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  local parts = {}
+  if t == 'string' then
+    parts = { lp(redis.call('GET', k)) }
+  elseif t == 'hash' then
+    local kv = redis.call('HGETALL', k)
+    for j = 1, #kv, 2 do parts[#parts + 1] = redis.sha1hex(lp(kv[j]) .. lp(kv[j + 1])) end
+    table.sort(parts)
+  elseif t == 'set' then
+    for _, m in ipairs(redis.call('SMEMBERS', k)) do parts[#parts + 1] = redis.sha1hex(lp(m)) end
+    table.sort(parts)
+  elseif t == 'list' then
+    for _, m in ipairs(redis.call('LRANGE', k, 0, -1)) do parts[#parts + 1] = lp(m) end
+  elseif t == 'zset' then
+    for _, m in ipairs(redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')) do parts[#parts + 1] = lp(m) end
+  elseif t == 'stream' then
+    for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do
+      parts[#parts + 1] = lp(e[1])
+      for _, m in ipairs(e[2]) do parts[#parts + 1] = lp(m) end
+    end
+  end
+  local ttl = redis.call('PTTL', k)
+  out[i] = t .. '/' .. redis.sha1hex(table.concat(parts, ',')) .. '/' .. (ttl == -1 and 'persistent' or ttl == -2 and 'gone' or 'expiring')
+end
+return out
+`;
+
+/** Canonical content digests of `keys` (see {@link CANONICAL_DIGEST}), key -> digest. */
+export async function canonicalDigests(redis: Redis, keys: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < keys.length; i += 200) {
+    const batch = keys.slice(i, i + 200);
+    const res = (await redis.eval(CANONICAL_DIGEST, batch.length, ...batch)) as string[];
+    batch.forEach((k, j) => (out[k] = res[j]!));
+  }
+  return out;
+}
+
+/** Every key matching `<prefix>:*` (KEYS, as the test prefix holds few keys) with its content digest. */
 export async function snapshotKeyspace(redis: Redis, prefix: string): Promise<Keyspace> {
   const keys = (await redis.keys(`${prefix}:*`)).sort();
-  if (keys.length === 0) return {};
-  const pipe = redis.pipeline();
-  for (const k of keys) {
-    pipe.dumpBuffer(k);
-    pipe.pttl(k);
-  }
-  const res = (await pipe.exec()) ?? [];
+  const digests = await canonicalDigests(redis, keys);
   const out: Keyspace = {};
-  keys.forEach((k, i) => {
-    const dump = res[2 * i]?.[1] as Buffer | null;
-    const ttl = res[2 * i + 1]?.[1] as number;
-    if (dump === null) return; // expired between KEYS and DUMP
-    out[k] = `${createHash('sha1').update(dump).digest('hex')}/${ttl === -1 ? 'persistent' : 'expiring'}`;
-  });
+  for (const k of keys) {
+    const d = digests[k]!;
+    if (!d.startsWith('none/')) out[k] = d; // expired between KEYS and the digest
+  }
   return out;
 }
 

@@ -25,6 +25,20 @@ export class IngressError extends Error {
   }
 }
 
+/**
+ * The answer for a failure of a request: an {@link IngressError} as it is; a store's refusal with a
+ * known code as a client error (`REDIS_WIPED` 503, `INVALID_NAME` 400); undefined for anything
+ * else, which the ingress answers `500 INTERNAL "internal error"` and logs.
+ */
+export function clientError(e: unknown): IngressError | undefined {
+  if (e instanceof IngressError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'REDIS_WIPED') return new IngressError(503, 'REDIS_WIPED', (e as Error).message);
+  // A name the store has no key for (the checks before it refuse such names already).
+  if (code === 'INVALID_NAME') return new IngressError(400, 'INVALID_NAME', (e as Error).message);
+  return undefined;
+}
+
 const DAY = 86_400_000;
 const MAX_KEY_LENGTH = 1024;
 
@@ -274,9 +288,14 @@ export function buildRequest(
 
 /**
  * Checks the reference of an attach/output/subscribe request by idempotency key or workflow id
- * (the names reach the store's key layout, which takes only well-formed ones).
+ * (every name reaches the store's key layout, which takes only well-formed ones).
  */
-export function checkReference(ref: { key?: unknown; idempotencyKey?: unknown }): void {
+export function checkReference(ref: { service?: unknown; handler?: unknown; workflow?: unknown; key?: unknown; idempotencyKey?: unknown }): void {
+  for (const name of [ref.service, ref.handler, ref.workflow]) {
+    if (name !== undefined && (typeof name !== 'string' || LONE_SURROGATE.test(name) || name.length > MAX_KEY_LENGTH)) {
+      throw new IngressError(400, 'INVALID_REFERENCE', `service, handler and workflow names must be strings of at most ${MAX_KEY_LENGTH} characters in well-formed Unicode`);
+    }
+  }
   if (ref.key !== undefined) checkKey(ref.key as string);
   if (ref.idempotencyKey !== undefined) checkIdempotencyKey(ref.idempotencyKey);
 }

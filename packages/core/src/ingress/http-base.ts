@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardRest } from './body.js';
-import { IngressError } from './common.js';
+import { IngressError, clientError } from './common.js';
 
 /** Sends a JSON answer (`id`: the `x-restate-id` header). */
 export function send(res: ServerResponse, status: number, body: string | undefined, id?: string): void {
@@ -34,19 +34,16 @@ export function sendError(res: ServerResponse, e: IngressError): void {
  * internals (the details go to the log).
  */
 export function answerFailure(req: IncomingMessage, res: ServerResponse, e: unknown, logger: Pick<Console, 'error'> | undefined): void {
-  if (e instanceof IngressError) {
-    sendError(res, e);
-    if (e.status === 413 || e.status === 503) discardRest(req);
-    else if (e.status === 408) discardRest(req, true);
+  if ((e as { name?: string } | null)?.name === 'AbortError') return;
+  const err = clientError(e);
+  if (!err) {
+    logger?.error(`[latchkey] ingress error: ${(e as Error).stack ?? String(e)}`);
+    sendError(res, new IngressError(500, 'INTERNAL', 'internal error'));
     return;
   }
-  if ((e as { name?: string }).name === 'AbortError') return;
-  if ((e as { code?: string }).code === 'REDIS_WIPED') {
-    sendError(res, new IngressError(503, 'REDIS_WIPED', (e as Error).message));
-    return;
-  }
-  logger?.error(`[latchkey] ingress error: ${(e as Error).stack ?? String(e)}`);
-  sendError(res, new IngressError(500, 'INTERNAL', 'internal error'));
+  sendError(res, err);
+  if (err.status === 413 || err.status === 503) discardRest(req);
+  else if (err.status === 408) discardRest(req, true);
 }
 
 /** A path the WHATWG URL parser would change: dot segments (also percent-encoded), backslashes. */

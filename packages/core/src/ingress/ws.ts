@@ -8,6 +8,7 @@ import {
   IngressError,
   buildRequest,
   checkReference,
+  clientError,
   findHandler,
   frameHeaders,
   ingressRules,
@@ -77,14 +78,19 @@ function describeEntry(e: Entry): { k: string; n?: string } {
   return 'n' in e && typeof e.n === 'string' && !NAMELESS.has(e.k) ? { k: e.k, n: e.n } : { k: e.k };
 }
 
-/** Refuses an upgrade with a JSON answer and closes the socket. */
+/**
+ * Refuses an upgrade with a JSON answer and closes the socket once it is written: an upgrade socket
+ * is paused and outside the HTTP server's timeouts, so one left half-open (its unread body filling
+ * the buffer) would never see its client leave.
+ */
 function refuseUpgrade(socket: Duplex, status: number, errorCode: string, message: string): void {
   const body = JSON.stringify({ code: status, errorCode, message });
   const reason = status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Bad Request';
+  socket.once('error', () => undefined);
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-  socket.once('error', () => undefined);
 }
 
 /** Whether a socket's `Origin` may open it (see {@link WebSocketOptions.allowedOrigins}). */
@@ -231,13 +237,12 @@ export function attachWebSocket(
       ws.send(JSON.stringify(f));
     };
     const fail = (id: string | undefined, e: unknown): void => {
-      if ((e as { code?: string }).code === 'REDIS_WIPED') {
-        send({ ...(id !== undefined ? { id } : {}), type: 'error', code: 503, errorCode: 'REDIS_WIPED', message: (e as Error).message });
-        return;
+      let err = clientError(e);
+      if (!err) {
+        // An unexpected failure names no internals to the client (the details go to the log).
+        options.logger?.error(`[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`);
+        err = new IngressError(500, 'INTERNAL', 'internal error');
       }
-      if (!(e instanceof IngressError)) options.logger?.error(`[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`);
-      // An unexpected failure names no internals to the client (the details go to the log).
-      const err = e instanceof IngressError ? e : new IngressError(500, 'INTERNAL', 'internal error');
       send({ ...(id !== undefined ? { id } : {}), type: 'error', code: err.status, errorCode: err.errorCode, message: err.message, ...err.extra });
     };
 
