@@ -1,9 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { Entry } from '../journal/entry.js';
 import type { Registry } from '../runtime/registry.js';
-import type { InvocationStatus, Outcome, Store } from '../store.js';
+import type { Outcome, Store } from '../store.js';
+import { ProgressWatchers } from './progress.js';
 import {
   IngressError,
   buildRequest,
@@ -47,35 +47,12 @@ export interface WebSocketOptions {
 
 type Frame = Record<string, unknown>;
 
-type ProgressEvent = { kind: 'status'; status: InvocationStatus } | { kind: 'journal'; index: number; entry: { k: string; n?: string } };
-
-interface Watcher {
-  listeners: Set<(e: ProgressEvent) => void>;
-  timer: NodeJS.Timeout | undefined;
-  status: InvocationStatus | undefined;
-  /** Every journal entry reported so far, replayed to late subscribers. */
-  described: { k: string; n?: string }[];
-  /** The poll in progress, if any. */
-  running: Promise<void> | undefined;
-  poll(): Promise<void>;
-}
-
 const MAX_ID = 128;
 
 function outcomeFrame(id: string, invocationId: string, o: Outcome): Frame {
   if (o.ok) return { id, type: 'result', invocationId, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
   const status = o.error.status ?? 500;
   return { id, type: 'result', invocationId, ok: false, error: { code: status, errorCode: o.error.code, message: o.error.message } };
-}
-
-/**
- * Entry kinds whose name is another invocation's id or an awakeable id: a subscriber sees only
- * their kind (an id would let it reach what it could not reach before).
- */
-const NAMELESS = new Set<string>(['attach', 'cancelInv', 'awkResolve']);
-
-function describeEntry(e: Entry): { k: string; n?: string } {
-  return 'n' in e && typeof e.n === 'string' && !NAMELESS.has(e.k) ? { k: e.k, n: e.n } : { k: e.k };
 }
 
 /**
@@ -141,74 +118,7 @@ export function attachWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const alive = new WeakMap<WebSocket, boolean>();
-  const watchers = new Map<string, Watcher>();
-
-  /**
-   * Shares one progress poller per invocation among all its subscribers in this
-   * process. A late subscriber first gets every entry reported so far and the
-   * current status, so each subscriber sees the whole journal.
-   */
-  const watch = (invocationId: string, listener: (e: ProgressEvent) => void): { stop(): void; flush(): Promise<void> } => {
-    let w = watchers.get(invocationId);
-    if (!w) {
-      const nw: Watcher = {
-        listeners: new Set(),
-        timer: undefined,
-        status: undefined,
-        described: [],
-        running: undefined,
-        poll: () => {
-          if (nw.running) return nw.running;
-          nw.running = (async () => {
-            try {
-              const p = await store.progress(invocationId, nw.described.length);
-              if (!p) return;
-              for (const e of p.entries) {
-                const index = nw.described.length;
-                const entry = describeEntry(e);
-                nw.described.push(entry);
-                for (const l of nw.listeners) l({ kind: 'journal', index, entry });
-              }
-              if (p.status !== nw.status) {
-                nw.status = p.status;
-                for (const l of nw.listeners) l({ kind: 'status', status: p.status });
-              }
-            } catch {
-              // Redis unreachable: the next poll tries again
-            } finally {
-              nw.running = undefined;
-            }
-          })();
-          return nw.running;
-        },
-      };
-      w = nw;
-      watchers.set(invocationId, nw);
-      nw.timer = setInterval(() => void nw.poll(), pollMs);
-      nw.timer.unref();
-      void nw.poll();
-    } else {
-      w.described.forEach((entry, index) => listener({ kind: 'journal', index, entry }));
-      if (w.status !== undefined) listener({ kind: 'status', status: w.status });
-    }
-    w.listeners.add(listener);
-    const ww = w;
-    return {
-      stop: () => {
-        ww.listeners.delete(listener);
-        if (ww.listeners.size === 0) {
-          clearInterval(ww.timer);
-          watchers.delete(invocationId);
-        }
-      },
-      flush: async () => {
-        // Let a poll in progress finish, then take one more look: the last entries and the
-        // completed status reach the subscriber before its result.
-        if (ww.running) await ww.running;
-        await ww.poll();
-      },
-    };
-  };
+  const progress = new ProgressWatchers(store, pollMs);
 
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
     alive.set(ws, true);
@@ -337,7 +247,7 @@ export function attachWebSocket(
           if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
           send({ id, type: 'subscribed', invocationId: inv });
           const ac = new Stopper();
-          const watcher = watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
+          const watcher = progress.watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
           const stop = (): void => {
             ac.abort();
             watcher.stop();
@@ -452,8 +362,7 @@ export function attachWebSocket(
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(heartbeat);
-        for (const w of watchers.values()) clearInterval(w.timer);
-        watchers.clear();
+        progress.close();
         for (const ws of wss.clients) ws.terminate();
         wss.close(() => resolve());
       }),
