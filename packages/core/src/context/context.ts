@@ -161,13 +161,16 @@ export class HandlerContext implements WorkflowContext {
 
   private async runStep<T>(index: number, name: string, action: () => T | Promise<T>, options: RunOptions | undefined): Promise<void> {
     const r = this.runner;
-    try {
-      // A closure may send an awakeable's id out: the awakeable must be completable by then.
-      await r.awakeablesCommitted();
-    } catch {
-      return; // lease lost: the attempt is over
+    // A closure may send an awakeable's id out: the awakeable must be completable by then.
+    const awakeables = r.awakeablesCommitted();
+    if (awakeables) {
+      try {
+        await awakeables;
+      } catch {
+        return; // lease lost: the attempt is over
+      }
+      if (r.isEnded) return;
     }
-    if (r.isEnded) return;
     r.beginStep();
     let done: Completion;
     let value: unknown;

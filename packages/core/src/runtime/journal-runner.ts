@@ -228,11 +228,12 @@ export class JournalRunner {
   }
 
   /**
-   * Resolves once every awakeable created so far is committed: a step closure waits for it
-   * before it runs, since it may hand an awakeable's id to someone who resolves it at once.
+   * Resolves once every awakeable created so far is committed (undefined when they are): a step
+   * closure waits for it before it runs, since it may hand an awakeable's id to someone who
+   * resolves it at once.
    */
-  awakeablesCommitted(): Promise<void> {
-    return this.lastAwakeable < this.committedLen ? Promise.resolve() : this.flushThrough(this.lastAwakeable);
+  awakeablesCommitted(): Promise<void> | undefined {
+    return this.lastAwakeable < this.committedLen ? undefined : this.flushThrough(this.lastAwakeable);
   }
 
   /** Marks a step closure as running (no suspension while one is). */
