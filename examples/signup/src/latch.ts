@@ -1,19 +1,23 @@
 /**
- * Latches on to a signup from anywhere — another process, another machine —
- * knowing only the user id: waits for the workflow's result and prints it.
+ * Latches on to a signup from anywhere — another process, another machine — knowing only the user
+ * id, with Restate's official client: waits for the workflow's result (it waits for the click)
+ * and prints it.
  *
  *   node examples/signup/dist/latch.js <userId>
  */
+import * as clients from '@restatedev/restate-sdk-clients';
+import type { SignupRequest } from './signup.js';
+
 const [userId] = process.argv.slice(2);
 if (!userId) {
   console.error('usage: latch.js <userId>');
   process.exit(2);
 }
-const ingress = process.env['INGRESS_URL'] ?? 'http://127.0.0.1:8080';
-const res = await fetch(`${ingress}/restate/workflow/user-signup/${encodeURIComponent(userId)}/attach`);
-const body = await res.text();
-if (!res.ok) {
-  console.error(`signup of ${userId} failed: HTTP ${res.status} ${body}`);
+const rs = clients.connect({ url: process.env['INGRESS_URL'] ?? 'http://127.0.0.1:8080' });
+type Signup = { run(ctx: unknown, req: SignupRequest): Promise<{ userId: string; email: string; verified: boolean }> };
+try {
+  console.log(JSON.stringify(await rs.workflowClient<Signup>({ name: 'user-signup' }, userId).workflowAttach()));
+} catch (e) {
+  console.error(`signup of ${userId} failed: ${(e as Error).message}`);
   process.exit(1);
 }
-console.log(body);

@@ -1,10 +1,10 @@
 /**
- * The signup workflow end to end: a submitter process submits it, a second,
- * separate process latches on to its result and waits while the workflow waits
- * for the link to be clicked; the email carries the workflow's deterministic
- * secret; a wrong secret is refused; the right click completes the workflow and
- * the latched process prints its result; submitting the same user id again
- * answers PreviouslyAccepted with the same invocation id.
+ * The signup workflow end to end, every part its own process, as a Restate user runs it: the
+ * server (`endpoint().bind(...).listen(9080)`, ingress on LATCHKEY_PORT), a submitter and a
+ * latching process using Restate's official client (`workflowSubmit`, `workflowAttach`). The run
+ * waits for the click — the latched process keeps waiting, the output is not ready — and returns
+ * whether the clicked secret is the one emailed; submitting the same user id again answers
+ * PreviouslyAccepted with the same invocation id.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,89 +13,94 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it } from 'vitest';
-import { fileDeps } from '../src/file-deps.js';
-import { userSignup } from '../src/signup.js';
-import { deletePrefix, get, newPrefix, post, startServer, until } from '../../../test/helpers/harness.js';
+import { freePort } from '@latchkey/redis-store';
+import { deletePrefix, get, newPrefix, post, until } from '../../../test/helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 const dist = (f: string): string => fileURLToPath(new URL(`../dist/${f}`, import.meta.url));
 
 /** A node program of this example, run as its own process. */
-function program(file: string, args: string[], ingress: string) {
-  const proc = spawn(process.execPath, [dist(file), ...args], { env: { ...process.env, INGRESS_URL: ingress }, stdio: ['ignore', 'pipe', 'pipe'] });
+function program(file: string, args: string[], env: Record<string, string>) {
+  const proc = spawn(process.execPath, [dist(file), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ code, out: out.trim(), err: err.trim() })),
+    proc.once('close', (code) => resolve({ code, out: out.trim(), err: err.trim() })),
   );
   let done = false;
   void exited.then(() => (done = true));
-  return { proc, exited, running: () => !done, kill: () => void (done || proc.kill('SIGKILL')) };
+  return { proc, exited, output: () => out, running: () => !done, kill: (sig: NodeJS.Signals = 'SIGKILL') => void (done || proc.kill(sig)) };
 }
 
-describe('signup workflow (latch on)', () => {
-  it('submits once, latches on from another process, completes on the right click', async ({ onTestFinished, expect }) => {
+describe('signup workflow, the Restate way (endpoint, await ctx.promise, the official client)', () => {
+  it('waits for the click, returns whether the secret matched; a resubmission is PreviouslyAccepted', async ({ onTestFinished, expect }) => {
     const prefix = newPrefix();
     const dir = await mkdtemp(join(tmpdir(), 'signup-'));
-    const server = await startServer(redisUrl, prefix, [userSignup(fileDeps(dir))]);
-    const procs: Array<{ kill(): void }> = [];
-    onTestFinished(async () => {
-      procs.forEach((p) => p.kill());
-      await server.close();
-      await deletePrefix(redisUrl, prefix);
-      await rm(dir, { recursive: true, force: true });
-    });
-    const userId = `user-${randomUUID().slice(0, 8)}`;
-    const run = (file: string, ...args: string[]) => {
-      const p = program(file, args, server.url);
+    const port = await freePort();
+    const ingress = `http://127.0.0.1:${port}`;
+    const procs: Array<ReturnType<typeof program>> = [];
+    const run = (file: string, args: string[], env: Record<string, string> = {}) => {
+      const p = program(file, args, { INGRESS_URL: ingress, ...env });
       procs.push(p);
       return p;
     };
+    const server = run('server.js', [], { REDIS_URL: redisUrl, LATCHKEY_PORT: String(port), LATCHKEY_PREFIX: prefix, SIGNUP_DIR: dir });
+    onTestFinished(async () => {
+      server.kill('SIGTERM');
+      await server.exited;
+      procs.forEach((p) => p.kill());
+      await deletePrefix(redisUrl, prefix);
+      await rm(dir, { recursive: true, force: true });
+    });
+    await until('the server to listen', async () => (await fetch(`${ingress}/health`)).ok, 60_000);
+    expect(server.output()).toContain(`ingress on http://127.0.0.1:${port}`);
 
-    // 1. The submitter process.
-    const submitted = await run('submit.js', userId, `${userId}@example.com`, 'Ada').exited;
-    expect(submitted.code, submitted.err).toBe(0);
-    const first = JSON.parse(submitted.out) as { invocationId: string; status: string };
-    expect(first).toEqual({ invocationId: expect.stringMatching(/^inv_/), status: 'Accepted' });
+    const signup = async (userId: string, secretOf: (emailed: string) => string): Promise<{ invocationId: string }> => {
+      // 1. The submitter process (workflowSubmit).
+      const submitted = await run('submit.js', [userId, `${userId}@example.com`, 'Ada']).exited;
+      expect(submitted.code, submitted.err).toBe(0);
+      const first = JSON.parse(submitted.out) as { invocationId: string; status: string };
+      expect(first).toEqual({ invocationId: expect.stringMatching(/^inv_/), status: 'Accepted' });
 
-    // 2. Another process latches on, knowing only the user id.
-    const latched = run('latch.js', userId);
-    const status = (): Promise<unknown> => post(server.url, `/user-signup/${userId}/status`).then((r) => r.body);
-    await until('the workflow to wait for the click', async () => (await status()) === 'waiting for click');
-    expect(latched.running()).toBe(true);
+      // 2. Another process latches on (workflowAttach), knowing only the user id.
+      const latched = run('latch.js', [userId]);
+      const status = (): Promise<unknown> => post(ingress, `/user-signup/${userId}/status`).then((r) => r.body);
+      await until('the workflow to wait for the click', async () => (await status()) === 'waiting for click');
 
-    // 3. The email went out with the workflow's secret (the one kept in its state).
-    const mail = JSON.parse(await readFile(join(dir, 'outbox', `${userId}.json`), 'utf8')) as { to: string; link: string };
-    expect(mail.to).toBe(`${userId}@example.com`);
-    const secret = new URL(mail.link).searchParams.get('secret')!;
-    expect(secret).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect((await server.store.getState('user-signup', userId)).get('secret')).toBe(JSON.stringify(secret));
-    const user = JSON.parse(await readFile(join(dir, 'users', `${userId}.json`), 'utf8')) as { active: boolean };
-    expect(user.active).toBe(false);
+      // 3. The email went out; the run waits: the latched process too, and the output is not ready.
+      const mail = JSON.parse(await readFile(join(dir, 'outbox', `${userId}.json`), 'utf8')) as { to: string; link: string };
+      expect(mail.to).toBe(`${userId}@example.com`);
+      const emailed = new URL(mail.link).searchParams.get('secret')!;
+      expect(emailed).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect((await get(ingress, `/restate/workflow/user-signup/${userId}/output`)).status).toBe(470);
+      expect(latched.running()).toBe(true);
 
-    // 4. A wrong secret is refused and changes nothing.
-    expect((await post(server.url, `/user-signup/${userId}/click`, 'not-the-secret')).status).toBe(403);
-    expect(await status()).toBe('waiting for click');
-    expect(latched.running()).toBe(true);
+      // 4. The click: the run returns whether the secret is the one emailed.
+      const secret = secretOf(emailed);
+      expect(await post(ingress, `/user-signup/${userId}/click`, { secret })).toMatchObject({ status: 200 });
+      const result = await latched.exited;
+      expect(result.code, result.err).toBe(0);
+      const verified = secret === emailed;
+      expect(JSON.parse(result.out)).toEqual({ userId, email: `${userId}@example.com`, verified });
+      expect(await status()).toBe(verified ? 'verified' : 'wrong secret');
+      const user = JSON.parse(await readFile(join(dir, 'users', `${userId}.json`), 'utf8')) as { active: boolean };
+      expect(user.active).toBe(verified);
+      // A second click conflicts: the promise is resolved once.
+      expect((await post(ingress, `/user-signup/${userId}/click`, { secret: emailed })).status).toBe(409);
+      return first;
+    };
 
-    // 5. The right click: the workflow completes and the latched process gets its result.
-    const click = await post(server.url, `/user-signup/${userId}/click`, secret);
-    expect(click).toMatchObject({ status: 200, body: 'verified' });
-    const result = await latched.exited;
-    expect(result.code, result.err).toBe(0);
-    expect(JSON.parse(result.out)).toEqual({ userId, email: `${userId}@example.com`, verified: true });
-    expect(await status()).toBe('verified');
-    const activated = JSON.parse(await readFile(join(dir, 'users', `${userId}.json`), 'utf8')) as { active: boolean };
-    expect(activated.active).toBe(true);
+    const ada = `ada-${randomUUID().slice(0, 8)}`;
+    const first = await signup(ada, (emailed) => emailed);
+    await signup(`bob-${randomUUID().slice(0, 8)}`, () => 'not-the-secret');
 
-    // 6. Submitting again: the same invocation, PreviouslyAccepted; a second click conflicts.
-    const again = await run('submit.js', userId, `${userId}@example.com`, 'Ada').exited;
+    // 5. Submitting again: the same invocation, PreviouslyAccepted; the output is the first result.
+    const again = await run('submit.js', [ada, `${ada}@example.com`, 'Ada']).exited;
     expect(again.code, again.err).toBe(0);
     expect(JSON.parse(again.out)).toEqual({ invocationId: first.invocationId, status: 'PreviouslyAccepted' });
-    expect((await post(server.url, `/user-signup/${userId}/click`, secret)).status).toBe(409);
-    const output = await get(server.url, `/restate/workflow/user-signup/${userId}/output`);
-    expect(output).toEqual({ status: 200, body: { userId, email: `${userId}@example.com`, verified: true } });
+    const output = await get(ingress, `/restate/workflow/user-signup/${ada}/output`);
+    expect(output).toEqual({ status: 200, body: { userId: ada, email: `${ada}@example.com`, verified: true } });
   });
 });

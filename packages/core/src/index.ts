@@ -84,5 +84,7 @@ export type { StopSignal } from './runtime/stop-signal.js';
 
 // Running
 export { serve } from './serve.js';
+export { endpoint } from './endpoint.js';
+export type { Endpoint } from './endpoint.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
 export type { WebSocketOptions } from './ingress/ws.js';

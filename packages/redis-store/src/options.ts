@@ -20,7 +20,7 @@ export interface RedisStoreOptions {
   url?: string;
   /** Extra ioredis options. */
   redisOptions?: RedisOptions;
-  /** Key prefix; default `lk`. */
+  /** Key prefix; default `LATCHKEY_PREFIX`, else `lk`. */
   prefix?: string;
   /** Number of partitions (hash tags). Fixed for the life of the data; default 16. */
   partitions?: number;

@@ -133,6 +133,8 @@ export class RedisStore implements Store {
     if (!url) throw new StoreError('no Redis configured: pass `url` or set REDIS_URL', 'REDIS_NOT_CONFIGURED');
     this.url = url;
     const o: Record<string, unknown> = { ...DEFAULTS };
+    const envPrefix = process.env['LATCHKEY_PREFIX'];
+    if (envPrefix) o['prefix'] = envPrefix;
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
     this.opts = o as unknown as StoreConfig;
     this.keys = new Keys(this.opts.prefix);

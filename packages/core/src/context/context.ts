@@ -474,8 +474,12 @@ export class HandlerContext implements WorkflowContext {
       }
       return new DurablePromise<unknown>(r, c, decodeJson);
     };
-    return {
-      get: () => completable('pget') as DurablePromise<T>,
+    // Awaiting the promise itself (or combining it) waits for its value, as `get()` does: the entry
+    // is created when it is first awaited, and `get()` on the same object shares it.
+    let got: DurablePromise<T> | undefined;
+    const get = (): DurablePromise<T> => (got ??= completable('pget') as DurablePromise<T>);
+    const methods: Pick<WorkflowPromise<T>, 'get' | 'peek' | 'resolve' | 'reject'> = {
+      get,
       peek: async () => {
         const p = completable('ppeek');
         return (await p) as T | undefined;
@@ -487,6 +491,7 @@ export class HandlerContext implements WorkflowContext {
         await completable('presolve', { ok: false, e: serializeError(new TerminalError(reason)) });
       },
     };
+    return Object.assign(new DurablePromise<T>(r, () => get().completable, decodeJson), methods);
   }
 }
 

@@ -21,16 +21,24 @@ export class DurablePromise<T> implements PromiseLike<T> {
   /** @internal */
   readonly runner: JournalRunner;
   /** @internal */
-  readonly completable: Completable | undefined;
-  /** @internal */
   readonly decode: Decode<T>;
+  private comp: Completable | undefined | (() => Completable | undefined);
   private native: Promise<T> | undefined;
 
-  /** @internal */
-  constructor(runner: JournalRunner, completable: Completable | undefined, decode: Decode<T>) {
+  /**
+   * @internal `completable` may be a function that creates the journal entry when the promise is
+   * first awaited or combined (a workflow's `ctx.promise(name)`, awaited directly).
+   */
+  constructor(runner: JournalRunner, completable: Completable | undefined | (() => Completable | undefined), decode: Decode<T>) {
     this.runner = runner;
-    this.completable = completable;
+    this.comp = completable;
     this.decode = decode;
+  }
+
+  /** @internal The journal entry this promise settles with. */
+  get completable(): Completable | undefined {
+    if (typeof this.comp === 'function') this.comp = this.comp();
+    return this.comp;
   }
 
   private promise(): Promise<T> {

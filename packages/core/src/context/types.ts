@@ -154,8 +154,8 @@ export interface ObjectContext extends ObjectSharedContext {
 }
 
 /** A workflow's durable promise: resolvable once, by anyone, before or after someone awaits it. */
-export interface WorkflowPromise<T> {
-  /** Waits for the value (journaled). */
+export interface WorkflowPromise<T> extends DurablePromise<T> {
+  /** Waits for the value (journaled); awaiting the promise itself does the same. */
   get(): DurablePromise<T>;
   /** The value if resolved, undefined otherwise (journaled). */
   peek(): Promise<T | undefined>;

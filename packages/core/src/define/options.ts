@@ -1,8 +1,8 @@
 import type { Duration } from './duration.js';
 
-/** Retry policy of an invocation, as in Restate (defaults: 50 ms, ×2, capped at 60 s, unlimited). */
+/** Retry policy of an invocation, as in Restate (defaults: 50 ms, ×2, capped at 60 s; 70 attempts, then pause). */
 export interface RetryPolicy {
-  /** Total attempts, the first included; unlimited when absent. */
+  /** Total attempts, the first included; default 70 (Restate 1.7's). `Infinity` retries forever. */
   maxAttempts?: number;
   /** Delay before the first retry; default 50 ms. */
   initialInterval?: Duration;

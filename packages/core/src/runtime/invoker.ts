@@ -15,7 +15,7 @@ import { stateOpsOf } from '../journal/entry.js';
 import type { Attempt, Executor, Outcome } from '../store.js';
 import { JournalRunner } from './journal-runner.js';
 import type { Registry } from './registry.js';
-import { nextRetry } from './retry.js';
+import { DEFAULT_RETRY, nextRetry } from './retry.js';
 
 /** Options of the executor that runs handler attempts. */
 export interface ExecutorOptions {
@@ -92,8 +92,8 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: serializeError(err) });
       return;
     }
-    const maxAttempts = spec.options.retryPolicy?.maxAttempts;
-    if (maxAttempts !== undefined && inv.attempt > maxAttempts) {
+    const maxAttempts = spec.options.retryPolicy?.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
+    if (inv.attempt > maxAttempts) {
       // Earlier attempts were lost with their workers (crash loops count too).
       const failure = { name: 'WorkerLost', code: 'WORKER_LOST', message: `${inv.attempt - 1} attempts were lost with their workers` };
       if (spec.options.retryPolicy?.onMaxAttempts === 'kill') {
