@@ -94,8 +94,8 @@ local RESULT_KINDS = {call = true, attach = true}   -- 'result': a callee's or a
 local PROMISE_KINDS = {pget = true}                 -- 'pget': a workflow promise's value
 
 -- Delivers a completion for entry `idx` of invocation `id` (same partition) when that entry waits
--- for one of this kind: `want` is 'result' or 'pget' (the engine's own deliveries), or an
--- awakeable id, which completes only the 'awk' entry recorded with exactly that id; `cap` (for
+-- for one of this kind: `want` is 'result', 'pget' or 'signal:<name>' (the engine's own
+-- deliveries: a 'sig' entry waiting for that signal), or an awakeable id, which completes only the 'awk' entry recorded with exactly that id; `cap` (for
 -- awakeables: a client's deliveries) is the most completions the invocation may hold.
 -- Stored once; wakes a suspended invocation, or tells a running one.
 -- Returns 'ok', 'dup' (completed already), 'done' (the invocation completed), 'gone' (no such
@@ -111,6 +111,8 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes, want,
     if not RESULT_KINDS[e.k] then return 'gone' end
   elseif want == 'pget' then
     if not PROMISE_KINDS[e.k] then return 'gone' end
+  elseif string.sub(want, 1, 7) == 'signal:' then
+    if e.k ~= 'sig' or e.n ~= string.sub(want, 8) then return 'gone' end
   elseif e.k ~= 'awk' or e.id ~= want then
     return 'gone'
   end
@@ -326,6 +328,8 @@ end
 --   out      member                 -> outbox (performed by the worker after the commit)
 --   pget     prKey name pwKey idx   -> completion now if the promise is settled, else wait
 --   ppeek    prKey name -     idx   -> completion: the value, or pending
+--   sget     name  -    -     idx   -> completion now if this invocation's signal `name` arrived,
+--                                      else wait for it (the index joins field 'sw:<name>')
 --   presolve prKey name pwKey idx completion -> settle once; 409 when already settled
 -- Own completions are stored in the invocation's completions hash and returned.
 local function apply_effects(first, count, part, id, now, grace, chan, comps, wakes)
@@ -347,6 +351,19 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
         -- Remember the waiter set, so it expires with the workflow.
         redis.call('SADD', ARGV[i + 1] .. ':w', ARGV[i + 3])
       end
+    elseif kind == 'sget' then
+      -- Signals live in the completions hash: 's:<name>' the first resolution, 'sw:<name>' the
+      -- indices waiting for it (comma-separated).
+      local v = redis.call('HGET', ck, 's:' .. ARGV[i + 1])
+      if v then
+        redis.call('HSET', ck, ARGV[i + 4], v)
+        table.insert(comps, ARGV[i + 4])
+        table.insert(comps, v)
+      else
+        local w = redis.call('HGET', ck, 'sw:' .. ARGV[i + 1])
+        redis.call('HSET', ck, 'sw:' .. ARGV[i + 1], w and (w .. ',' .. ARGV[i + 4]) or ARGV[i + 4])
+      end
+      wrote = true
     elseif kind == 'ppeek' then
       local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2]) or '{"ok":true}'
       redis.call('HSET', ck, ARGV[i + 4], v)

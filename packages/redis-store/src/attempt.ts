@@ -118,6 +118,9 @@ export class RedisAttempt implements Attempt {
         case 'ppeek':
           args.push(['ppeek', k.promises(p, t.service, t.key ?? ''), e.name, '', e.index]);
           break;
+        case 'sget':
+          args.push(['sget', e.name, '', '', e.index]);
+          break;
         case 'presolve':
           args.push([
             'presolve', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name),

@@ -22,6 +22,7 @@ const SCRIPTS = {
   attachInvocation: 1,
   ackDeliveries: 2,
   watchOutcome: 1,
+  resolveSignal: 1,
 } as const;
 
 /** A script name. */

@@ -497,6 +497,21 @@ export class RedisStore implements Store {
     return r[0] as 'ok' | 'dup' | 'done' | 'gone' | 'full';
   }
 
+  /**
+   * Resolves or rejects the named signal of an invocation: stored once (the first resolution
+   * wins) and delivered to the entries waiting for it, now or when they come.
+   */
+  async resolveSignal(invocationId: string, name: string, completion: Completion): Promise<'ok' | 'dup' | 'done' | 'gone'> {
+    const p = partitionOfId(invocationId, this.opts.partitions);
+    if (p === undefined) return 'gone';
+    const r = (await this.redis.resolveSignal(
+      this.keys.inv(p, invocationId),
+      invocationId, name, JSON.stringify(completion), this.keys.part(p), this.opts.graceMs, this.keys.completionChannel,
+    )) as [string, string[]];
+    await this.dispatchWakes(r[1]);
+    return r[0] as 'ok' | 'dup' | 'done' | 'gone';
+  }
+
   /** Dispatches flat wake tuples {id, ds, svc, key, mode, ...} returned by scripts. */
   async dispatchWakes(flat: unknown): Promise<void> {
     const a = (flat ?? []) as (string | number)[];
@@ -520,6 +535,9 @@ export class RedisStore implements Store {
       }
       case 'cancel':
         await this.cancel(e.id);
+        break;
+      case 'signal':
+        await this.resolveSignal(e.id, e.name, e.completion);
         break;
       case 'attach': {
         const tp = partitionOfId(e.id, this.opts.partitions);

@@ -106,10 +106,17 @@ export function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string 
   return args;
 }
 
+/**
+ * Completions by journal index from a completions hash (flat HGETALL). The hash also holds
+ * buffered signals (`s:<name>`) and their waiters (`sw:<name>`), which are not completions.
+ */
 export function parseCompletions(flat: unknown): Map<number, Completion> {
   const m = new Map<number, Completion>();
   const a = (flat ?? []) as string[];
-  for (let i = 0; i < a.length; i += 2) m.set(Number(a[i]), JSON.parse(a[i + 1]!) as Completion);
+  for (let i = 0; i < a.length; i += 2) {
+    const index = a[i]!;
+    if (/^\d+$/.test(index)) m.set(Number(index), JSON.parse(a[i + 1]!) as Completion);
+  }
   return m;
 }
 

@@ -440,7 +440,39 @@ export class HandlerContext implements WorkflowContext {
         return new DurablePromise<T>(r, c, decodeJson);
       },
       cancel: () => this.cancel(invocationId),
+      signal: <V>(name: string) => ({
+        resolve: (value?: V) => this.completeSignal(invocationId, name, { ok: true, v: value === undefined ? undefined : JSON.stringify(value) }),
+        reject: (reason: string) => this.completeSignal(invocationId, name, { ok: false, e: serializeError(new TerminalError(reason)) }),
+      }),
     };
+  }
+
+  signal<T = unknown>(name: string): DurablePromise<T> {
+    const r = this.runner;
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('a signal needs a non-empty name');
+    if (r.isEnded) return new DurablePromise<T>(r, undefined, () => undefined as T);
+    const { index, recorded } = r.reserve('sig', name);
+    const c = r.register(index, 'sig');
+    if (!recorded) {
+      r.fill(index, { k: 'sig', n: name }, [{ t: 'sget', name, index }]);
+      r.flushThrough(index).catch(() => undefined);
+    }
+    return new DurablePromise<T>(r, c, decodeJson);
+  }
+
+  private completeSignal(invocationId: string, name: string, completion: Completion): void {
+    const r = this.runner;
+    if (r.isEnded) return;
+    if (typeof invocationId !== 'string' || typeof name !== 'string' || name.length === 0) {
+      throw new TypeError('a signal needs an invocation id and a non-empty name');
+    }
+    const { index, recorded } = r.reserve('sigResolve', name);
+    if (recorded) return;
+    const entry = completion.ok
+      ? { k: 'sigResolve' as const, n: name, id: invocationId, ...(completion.v === undefined ? {} : { v: JSON.parse(completion.v) as unknown }) }
+      : { k: 'sigResolve' as const, n: name, id: invocationId, e: completion.e };
+    r.fill(index, entry, [{ t: 'signal', id: invocationId, name, completion }]);
+    r.flushThrough(index).catch(() => undefined);
   }
 
   cancel(invocationId: string): void {

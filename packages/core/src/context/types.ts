@@ -114,6 +114,12 @@ export interface Context {
   rejectAwakeable(id: string, reason: string): void;
   /** A reference to another invocation: attach to its result or cancel it. */
   invocation<T = unknown>(invocationId: string): InvocationReference<T>;
+  /**
+   * A named signal of this invocation: a durable promise another handler completes with
+   * `ctx.invocation(thisInvocationId).signal(name).resolve(value)` (or `reject`), before or after
+   * this handler awaits it (Restate's signals). Combines with `RestatePromise` and `orTimeout`.
+   */
+  signal<T = unknown>(name: string): DurablePromise<T>;
   /** Requests cancellation of another invocation (Restate's `ctx.cancel`). */
   cancel(invocationId: string): void;
   /** Deterministic randomness. */
@@ -197,6 +203,16 @@ export interface InvocationReference<T> {
   attach(): DurablePromise<T>;
   /** Requests its cancellation (journaled). */
   cancel(): void;
+  /** Its named signal, to resolve or reject (journaled; the first resolution wins). */
+  signal<V = unknown>(name: string): SignalReference<V>;
+}
+
+/** Another invocation's named signal (Restate's `ctx.invocation(id).signal(name)`). */
+export interface SignalReference<V> {
+  /** Completes the signal with a value; the invocation awaiting `ctx.signal(name)` gets it. */
+  resolve(value?: V): void;
+  /** Fails the signal: the awaiting invocation gets a `TerminalError` with `reason`. */
+  reject(reason: string): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -39,6 +39,10 @@ export type Entry =
   | { k: 'cancelInv'; n: string }
   /** A combinator's outcome: the child indices that settled, in settling order, when it resolved. */
   | { k: 'comb'; n: string; v: number[] }
+  /** Waiting for the named signal of this invocation (completed by another handler's `signal(name).resolve`). */
+  | { k: 'sig'; n: string }
+  /** Resolution or rejection of another invocation's named signal (an outgoing effect); `id` is that invocation. */
+  | { k: 'sigResolve'; n: string; id: string; v?: unknown; e?: SerializedError }
   /** A signal observed by the invocation (cancellation) and the pending indices it rejected. */
   | { k: 'signal'; n: 'cancel'; v: number[] };
 
@@ -65,6 +69,10 @@ export type Effect =
   | { t: 'pget'; name: string; index: number }
   /** Read the workflow promise `name` now; the value (or pending) completes `index`. */
   | { t: 'ppeek'; name: string; index: number }
+  /** Wait for this invocation's signal `name`: its value (now, or when it arrives) completes `index`. */
+  | { t: 'sget'; name: string; index: number }
+  /** Resolve or reject the signal `name` of invocation `id` (the first resolution wins). */
+  | { t: 'signal'; id: string; name: string; completion: Completion }
   /** Resolve the workflow promise `name`; the completion at `index` says if this won. */
   | { t: 'presolve'; name: string; index: number; completion: Completion };
 

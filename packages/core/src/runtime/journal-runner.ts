@@ -12,7 +12,7 @@ interface FlushWaiter {
 }
 
 /** Kinds of completable entries: their outcome settles after the entry is created. */
-export type CompletableKind = 'run' | 'sleep' | 'call' | 'awk' | 'pget' | 'ppeek' | 'presolve' | 'attach' | 'comb';
+export type CompletableKind = 'run' | 'sleep' | 'call' | 'awk' | 'sig' | 'pget' | 'ppeek' | 'presolve' | 'attach' | 'comb';
 
 /** One entry whose outcome arrives later: a step result, a timer, a call result, an awakeable… */
 export interface Completable {
@@ -40,7 +40,7 @@ const CANCELLED: Completion = { ok: false, e: serializeError(new CancelledError(
  * promises): only these take a completion delivered by the store. A step's result, a timer and a
  * combinator are settled by this runner alone, whatever a store's completions hash holds.
  */
-const STORE_COMPLETED: ReadonlySet<CompletableKind> = new Set<CompletableKind>(['call', 'attach', 'awk', 'pget', 'ppeek', 'presolve']);
+const STORE_COMPLETED: ReadonlySet<CompletableKind> = new Set<CompletableKind>(['call', 'attach', 'awk', 'sig', 'pget', 'ppeek', 'presolve']);
 
 /** The entry kinds an eager attempt may create: state reads and writes. */
 const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['get', 'set', 'clear', 'clearAll', 'keys']);

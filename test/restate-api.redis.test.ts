@@ -1,0 +1,280 @@
+/**
+ * Restate's API where Restate programs rely on it (issue 14), over the real ingress:
+ *
+ * - signals: `ctx.signal(name)` awaited by one handler, `ctx.invocation(id).signal(name)
+ *   .resolve/.reject` from another; before or after the await; in `RestatePromise.all/any/race/
+ *   allSettled`, with `orTimeout`, mixed with `ctx.run` results; over HTTP and the WebSocket;
+ * - `await ctx.promise(name)` in a workflow waits for the value, also in combinators;
+ * - a handler that keeps failing (it calls a function that does not exist) ends up paused and
+ *   visible in the admin API, not retried forever.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  RestatePromise,
+  TerminalError,
+  TimeoutError,
+  handlers,
+  service,
+  workflow,
+  type Context,
+  type LatchkeyServer,
+  type WorkflowContext,
+  type WorkflowSharedContext,
+} from '@latchkey/core';
+import { nextRetry } from '@latchkey/core/internal';
+import { connect } from '@latchkey/client';
+import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
+
+const redisUrl = inject('redisUrl');
+
+/** Invocation ids the waiting handlers publish (the workers run in this process), by tag. */
+const ids = new Map<string, string>();
+
+/** Publishes this invocation's id under `tag` (a journaled step), so a test can signal it. */
+async function publish(ctx: Context, tag: string): Promise<void> {
+  await ctx.run('publish', () => {
+    ids.set(tag, ctx.request().id);
+  });
+}
+
+/** What a settled combinator child looks like in a result. */
+function settled(r: { status: string; value?: unknown; reason?: unknown }): string {
+  return r.status === 'fulfilled' ? `ok:${String(r.value)}` : `err:${(r.reason as Error).message}`;
+}
+
+const waiter = service({
+  name: 'ra_wait',
+  handlers: {
+    one: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      try {
+        return `got ${await ctx.signal<string>('go')}`;
+      } catch (e) {
+        if (e instanceof TerminalError) return `rejected: ${e.message}`;
+        throw e;
+      }
+    },
+    /** Awaits `first`, then `second`, which may have been resolved long before. */
+    inOrder: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      const a = await ctx.signal<string>('first');
+      const b = await ctx.signal<string>('second');
+      return `${a}+${b}`;
+    },
+    all: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      const step = ctx.run('step', () => 'stepped');
+      return (await RestatePromise.all([ctx.signal<string>('a'), step, ctx.signal<string>('b')])).join('|');
+    },
+    any: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      return await RestatePromise.any([ctx.signal<string>('a'), ctx.signal<string>('b')]);
+    },
+    race: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      return await RestatePromise.race([ctx.signal<string>('a'), ctx.sleep(600_000).map(() => 'slept')]);
+    },
+    allSettled: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      const step = ctx.run('step', () => 'stepped');
+      const rs = await RestatePromise.allSettled([ctx.signal<string>('a'), ctx.signal<string>('b'), step]);
+      return rs.map(settled).join('|');
+    },
+    timeout: async (ctx: Context, tag: string) => {
+      await publish(ctx, tag);
+      try {
+        return await ctx.signal<string>('never').orTimeout(300);
+      } catch (e) {
+        return e instanceof TimeoutError ? 'timed out' : `other: ${(e as Error).message}`;
+      }
+    },
+  },
+});
+
+const signaller = service({
+  name: 'ra_signal',
+  handlers: {
+    resolve: async (ctx: Context, req: { id: string; name: string; value: string }) => {
+      ctx.invocation(req.id).signal<string>(req.name).resolve(req.value);
+      return 'resolved';
+    },
+    reject: async (ctx: Context, req: { id: string; name: string; reason: string }) => {
+      ctx.invocation(req.id).signal(req.name).reject(req.reason);
+      return 'rejected';
+    },
+  },
+});
+
+const approvals = workflow({
+  name: 'ra_flow',
+  handlers: {
+    run: async (ctx: WorkflowContext) => {
+      // Awaiting the durable promise itself, as Restate programs do.
+      const first = await ctx.promise<string>('first');
+      const either = await RestatePromise.any([ctx.promise<string>('left'), ctx.promise<string>('right')]);
+      let late: string;
+      try {
+        late = await ctx.promise<string>('never').orTimeout(200);
+      } catch (e) {
+        late = e instanceof TimeoutError ? 'timed out' : 'other';
+      }
+      return { first, either, late };
+    },
+    resolve: async (ctx: WorkflowSharedContext, req: { name: string; value: string }) => {
+      await ctx.promise<string>(req.name).resolve(req.value);
+      return 'ok';
+    },
+  },
+});
+
+const broken = service({
+  name: 'ra_broken',
+  handlers: {
+    missing: handlers.handler(
+      { retryPolicy: { maxAttempts: 3, initialInterval: 10, maxInterval: 50 } },
+      async (ctx: Context) => (ctx as unknown as { noSuchFunction(): string }).noSuchFunction(),
+    ),
+  },
+});
+
+describe('Restate API: signals, awaitable workflow promises, retry exhaustion', () => {
+  const prefix = newPrefix();
+  let server: LatchkeyServer;
+
+  /** Starts handler `h` of ra_wait with a fresh tag (HTTP send); resolves with the invocation id once published. */
+  async function start(h: string): Promise<{ id: string; tag: string }> {
+    const tag = `${h}-${Math.random().toString(36).slice(2, 8)}`;
+    const sent = await post(server.url, `/ra_wait/${h}/send`, tag);
+    expect(sent.status).toBe(202);
+    const id = await until(`the ${h} invocation id`, () => ids.get(tag));
+    expect(id).toBe((sent.body as { invocationId: string }).invocationId);
+    return { id, tag };
+  }
+
+  /** Signals `name` of invocation `id` from another handler (over HTTP). */
+  async function signal(id: string, name: string, value: string, op: 'resolve' | 'reject' = 'resolve'): Promise<void> {
+    const body = op === 'resolve' ? { id, name, value } : { id, name, reason: value };
+    expect(await post(server.url, `/ra_signal/${op}`, body)).toMatchObject({ status: 200 });
+  }
+
+  /** The result of an invocation (attach over HTTP). */
+  async function result(id: string): Promise<{ status: number; body: unknown }> {
+    const r = await fetch(`${server.url}/restate/invocation/${id}/attach`);
+    return { status: r.status, body: (await r.json()) as unknown };
+  }
+
+  beforeAll(async () => {
+    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken], { serve: { admin: { port: 0 } } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  describe('signals', () => {
+    it('a signal resolved by another handler is the awaited value', async () => {
+      const { id } = await start('one');
+      await signal(id, 'go', 'green');
+      expect(await result(id)).toEqual({ status: 200, body: 'got green' });
+    });
+
+    it('a rejected signal surfaces as a TerminalError with the reason', async () => {
+      const { id } = await start('one');
+      await signal(id, 'go', 'no way', 'reject');
+      expect(await result(id)).toEqual({ status: 200, body: 'rejected: no way' });
+    });
+
+    it('a signal resolved before anyone awaits it is kept; the first resolution wins', async () => {
+      const { id } = await start('inOrder');
+      await signal(id, 'second', 'two');
+      await signal(id, 'second', 'ignored');
+      await signal(id, 'first', 'one');
+      expect(await result(id)).toEqual({ status: 200, body: 'one+two' });
+    });
+
+    it('all: every signal and the step', async () => {
+      const { id } = await start('all');
+      await signal(id, 'b', 'B');
+      await signal(id, 'a', 'A');
+      expect(await result(id)).toEqual({ status: 200, body: 'A|stepped|B' });
+    });
+
+    it('any: the first signal that succeeds (a rejected one is skipped)', async () => {
+      const { id } = await start('any');
+      await signal(id, 'a', 'nope', 'reject');
+      await signal(id, 'b', 'B wins');
+      expect(await result(id)).toEqual({ status: 200, body: 'B wins' });
+    });
+
+    it('race: the signal beats a long sleep', async () => {
+      const { id } = await start('race');
+      await signal(id, 'a', 'first past the post');
+      expect(await result(id)).toEqual({ status: 200, body: 'first past the post' });
+    });
+
+    it('allSettled: a resolved signal, a rejected one, and the step', async () => {
+      const { id } = await start('allSettled');
+      await signal(id, 'a', 'fine');
+      await signal(id, 'b', 'broken', 'reject');
+      expect(await result(id)).toEqual({ status: 200, body: 'ok:fine|err:broken|ok:stepped' });
+    });
+
+    it('orTimeout: a signal nobody resolves times out, no earlier than asked', async () => {
+      const started = Date.now();
+      const { id } = await start('timeout');
+      expect(await result(id)).toEqual({ status: 200, body: 'timed out' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    });
+
+    it('over the WebSocket client: a call waits for its signal', async () => {
+      const client = connect(`${server.url.replace('http', 'ws')}/ws`, { reconnect: false });
+      try {
+        const tag = `ws-${Math.random().toString(36).slice(2, 8)}`;
+        const call = client.serviceClient<typeof waiter>({ name: 'ra_wait' }).one(tag);
+        const id = await until('the invocation id', () => ids.get(tag));
+        await client.serviceClient<typeof signaller>({ name: 'ra_signal' }).resolve({ id, name: 'go', value: 'over ws' });
+        expect(await call).toBe('got over ws');
+      } finally {
+        client.close();
+      }
+    });
+  });
+
+  describe('workflow promises are awaitable', () => {
+    it('await ctx.promise(name) waits for the value, in any() and with orTimeout', async () => {
+      const key = `wf-${Math.random().toString(36).slice(2, 8)}`;
+      expect((await post(server.url, `/ra_flow/${key}/run/send`)).status).toBe(202);
+      const output = (): Promise<number> => fetch(`${server.url}/restate/workflow/ra_flow/${key}/output`).then((r) => r.status);
+      // It waits: no output until the promise is resolved.
+      await until('the run to be waiting', async () => (await output()) === 470);
+      expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'first', value: 'one' })).toMatchObject({ status: 200 });
+      expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'right', value: 'R' })).toMatchObject({ status: 200 });
+      const res = await fetch(`${server.url}/restate/workflow/ra_flow/${key}/attach`);
+      expect(await res.json()).toEqual({ first: 'one', either: 'R', late: 'timed out' });
+    });
+  });
+
+  describe('retries run out', () => {
+    it('the default policy pauses after 70 attempts (Restate 1.7’s server default)', () => {
+      expect(nextRetry(undefined, 1)).toEqual({ kind: 'retry', delayMs: 50 });
+      expect(nextRetry(undefined, 69)).toMatchObject({ kind: 'retry' });
+      expect(nextRetry(undefined, 70)).toEqual({ kind: 'pause' });
+      expect(nextRetry({ maxAttempts: Infinity }, 1000)).toMatchObject({ kind: 'retry', delayMs: 60_000 });
+    });
+
+    it('a handler calling a function that does not exist ends up paused, visible in the admin API', async () => {
+      const sent = await post(server.url, '/ra_broken/missing/send');
+      const id = (sent.body as { invocationId: string }).invocationId;
+      const info = await until(
+        'the invocation to be paused',
+        async () => {
+          const r = await fetch(`${server.adminUrl}/invocations/${id}`);
+          const body = (await r.json()) as { status: string };
+          return body.status === 'paused' ? body : undefined;
+        },
+        60_000,
+      );
+      expect(info).toMatchObject({ status: 'paused', attempts: 3, lastFailure: { message: expect.stringMatching(/noSuchFunction is not a function/) } });
+    });
+  });
+});
