@@ -16,6 +16,12 @@ import { services } from './fixtures/crash-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
 
+/**
+ * The scripts the always-suspend test mode adds after a committed step: the suspension (5 keys)
+ * and the attempt that replays it (startAttempt, 6 keys).
+ */
+const AFTER_STEP = process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? [5, 6] : [];
+
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
 
@@ -84,8 +90,8 @@ describe('the fast paths of one process', () => {
       return s.some((a) => a[3 + Number(a[2]) + 3] === 'ok') ? s : undefined;
     });
     // accept (7 keys) leased the invocation, then the step's commit (4 keys) and the completion
-    // (6 keys): no startAttempt (6 keys) in between.
-    expect(scripts.map((a) => Number(a[2]))).toEqual([7, 4, 6]);
+    // (6 keys): no startAttempt (6 keys) in between (but the always-suspend mode's after the step).
+    expect(scripts.map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
     await mon.caughtUp();
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const info = await server.store.describe(id);
@@ -109,7 +115,7 @@ describe('the fast paths of one process', () => {
     await mon.caughtUp();
     // The second was queued at accept (7 keys, not leased), then leased by the first's completion:
     // its own scripts are the step's commit (4 keys) and its completion (6), no startAttempt.
-    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, 6]);
+    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
     expect(await store.describe(id)).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
@@ -122,7 +128,7 @@ describe('the fast paths of one process', () => {
     const id = (r.body as { invocationId: string }).invocationId;
     await until('the send to complete', async () => (await server!.store.describe(id))?.status === 'completed');
     await mon.caughtUp();
-    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, 6]);
+    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const r2 = new Redis(redisUrl);
     conns.push(r2);

@@ -127,6 +127,21 @@ const approvals = workflow({
   },
 });
 
+/** How often the code after the first step of `three` ran, by tag (the workers run in this process). */
+const afterFirst = new Map<string, number>();
+const stepper = service({
+  name: 'ra_steps',
+  handlers: {
+    three: async (ctx: Context, tag: string) => {
+      let sum = await ctx.run('step 1', () => 1);
+      afterFirst.set(tag, (afterFirst.get(tag) ?? 0) + 1);
+      sum += await ctx.run('step 2', () => 2);
+      sum += await ctx.run('step 3', () => 3);
+      return sum;
+    },
+  },
+});
+
 const broken = service({
   name: 'ra_broken',
   handlers: {
@@ -164,7 +179,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   }
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken], { serve: { admin: { port: 0 } } });
+    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper], { serve: { admin: { port: 0 } } });
   });
   afterAll(async () => {
     await server?.close();
@@ -251,6 +266,15 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'right', value: 'R' })).toMatchObject({ status: 200 });
       const res = await fetch(`${server.url}/restate/workflow/ra_flow/${key}/attach`);
       expect(await res.json()).toEqual({ first: 'one', either: 'R', late: 'timed out' });
+    });
+  });
+
+  describe('the always-suspend test mode', () => {
+    it('replays every step boundary: the code after the first of 3 steps runs 3 times there (once per later attempt), once otherwise', async () => {
+      const tag = `steps-${Math.random().toString(36).slice(2, 8)}`;
+      expect(await post(server.url, '/ra_steps/three', tag)).toMatchObject({ status: 200, body: 6 });
+      // Always-suspend: each committed step ends the attempt; the next replays the steps before.
+      expect(afterFirst.get(tag)).toBe(process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? 3 : 1);
     });
   });
 

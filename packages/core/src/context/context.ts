@@ -191,6 +191,8 @@ export class HandlerContext implements WorkflowContext {
     r.fill(index, done.ok ? { k: 'run', n: name, ...(value === undefined ? {} : { v: value }) } : { k: 'run', n: name, e: done.e });
     try {
       await r.flushThrough(index);
+      // Always-suspend mode: the step's result is replayed from the journal by the next attempt.
+      if (await r.suspendAfterStep()) return;
     } catch {
       return; // lease lost: the attempt is over
     }

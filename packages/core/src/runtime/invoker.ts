@@ -19,7 +19,7 @@ import { DEFAULT_RETRY, nextRetry } from './retry.js';
 
 /** Options of the executor that runs handler attempts. */
 export interface ExecutorOptions {
-  /** Overrides every handler's inactivity timeout (ms); 0 = always suspend. */
+  /** Overrides every handler's inactivity timeout (ms); 0 = always suspend: while waiting and after every committed step. */
   inactivityTimeoutMs?: number;
   /** Where handler consoles and runtime warnings go. */
   logger?: Console;
@@ -106,7 +106,8 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     const inactivityMs =
       options.inactivityTimeoutMs ??
       (spec.options.inactivityTimeout !== undefined ? durationMs(spec.options.inactivityTimeout) : DEFAULT_INACTIVITY_MS);
-    const runner = new JournalRunner(attempt, hurried ? 0 : inactivityMs);
+    // The executor-wide timeout 0 ("always suspend", a test mode) also suspends after every step.
+    const runner = new JournalRunner(attempt, hurried ? 0 : inactivityMs, options.inactivityTimeoutMs === 0);
     if (!held) {
       // An eager attempt ends within its event-loop turn: there is nothing for hurry() to shorten.
       active.add(runner);

@@ -77,9 +77,16 @@ export class JournalRunner {
   /** Settles when the attempt must stop early (suspension, lease loss, fatal failure). */
   readonly interrupted: Promise<Interrupt>;
 
-  constructor(attempt: Attempt, inactivityMs: number) {
+  /**
+   * Suspends after every committed step too (the "always suspend" test mode: every step boundary
+   * is then replayed), not only while waiting.
+   */
+  private readonly suspendAfterSteps: boolean;
+
+  constructor(attempt: Attempt, inactivityMs: number, suspendAfterSteps = false) {
     this.attempt = attempt;
     this.inactivityMs = inactivityMs;
+    this.suspendAfterSteps = suspendAfterSteps;
     this.recorded = attempt.invocation.journal;
     this.committedLen = this.recorded.length;
     this.completions = new Map(attempt.invocation.completions);
@@ -434,8 +441,20 @@ export class JournalRunner {
     }, this.inactivityMs);
   }
 
-  private async suspend(): Promise<void> {
-    let wakeAt = Infinity;
+  /**
+   * In the always-suspend mode, ends the attempt right after a step's result is committed (when no
+   * other step is running): the next attempt, dispatched at once, replays up to here. Resolves
+   * true when the attempt suspended, false when it carries on (another step runs, or a completion
+   * raced the suspension).
+   */
+  async suspendAfterStep(): Promise<boolean> {
+    if (!this.suspendAfterSteps || this.ended || this.inflight > 0 || this.attempt.eager === true) return false;
+    return this.suspend(true);
+  }
+
+  /** Suspends the attempt (`now`: to be resumed at once); true once it suspended. */
+  private async suspend(now = false): Promise<boolean> {
+    let wakeAt = now ? this.storeNow() : Infinity;
     const awaiting: number[] = [];
     for (const c of this.completables.values()) {
       if (c.completion !== undefined) continue;
@@ -452,7 +471,7 @@ export class JournalRunner {
       });
       if (r === 'suspended') {
         this.interruptResolve({ kind: 'suspended' });
-        return;
+        return true;
       }
       // A completion or cancellation raced the suspension: carry on in memory.
       this.committedLen = from + entries.length;
@@ -470,8 +489,10 @@ export class JournalRunner {
       }
       if (r.cancelled) this.cancel();
       this.checkIdle();
+      return false;
     } catch (e) {
       this.interruptResolve({ kind: 'failed', error: ensureError(e) });
+      return true;
     }
   }
 
