@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  CancelledError,
   RestatePromise,
   TerminalError,
   TimeoutError,
@@ -22,7 +23,7 @@ import {
   type WorkflowSharedContext,
 } from '@latchkey/core';
 import { nextRetry } from '@latchkey/core/internal';
-import { connect } from '@latchkey/client';
+import { CallError, connect } from '@latchkey/client';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
@@ -127,6 +128,45 @@ const approvals = workflow({
   },
 });
 
+/** What a caught error looks like, as a handler sees it. */
+function shape(e: unknown): Record<string, unknown> {
+  const t = e as TerminalError;
+  return { terminal: e instanceof TerminalError, name: t.name, code: t.code, message: t.message, metadata: t.metadata ?? null };
+}
+
+const thrower = service({
+  name: 'ra_throw',
+  handlers: {
+    fail: async (_ctx: Context, why: string) => {
+      throw new TerminalError(`refused: ${why}`, { errorCode: 418, metadata: { reason: why, team: 'teapots' } });
+    },
+  },
+});
+
+const catcher = service({
+  name: 'ra_catch',
+  handlers: {
+    viaCall: async (ctx: Context) => {
+      try {
+        return await ctx.serviceClient(thrower).fail('called');
+      } catch (e) {
+        return shape(e);
+      }
+    },
+    viaRun: async (ctx: Context) => {
+      try {
+        return await ctx.run('fails', () => {
+          throw new TerminalError('step refused', { errorCode: 422, metadata: { step: 'fails' } });
+        });
+      } catch (e) {
+        return shape(e);
+      }
+    },
+    /** Lets the callee's error through: the ingress reports it. */
+    rethrow: async (ctx: Context) => ctx.serviceClient(thrower).fail('rethrown'),
+  },
+});
+
 /** How often the code after the first step of `three` ran, by tag (the workers run in this process). */
 const afterFirst = new Map<string, number>();
 const stepper = service({
@@ -179,7 +219,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   }
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper], { serve: { admin: { port: 0 } } });
+    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper, thrower, catcher], { serve: { admin: { port: 0 } } });
   });
   afterAll(async () => {
     await server?.close();
@@ -266,6 +306,49 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'right', value: 'R' })).toMatchObject({ status: 200 });
       const res = await fetch(`${server.url}/restate/workflow/ra_flow/${key}/attach`);
       expect(await res.json()).toEqual({ first: 'one', either: 'R', late: 'timed out' });
+    });
+  });
+
+  describe('terminal errors carry a numeric code and metadata, as in Restate', () => {
+    it('the error classes: code is the HTTP-style number, kind the machine-readable name', () => {
+      expect(new TerminalError('x')).toMatchObject({ code: 500, kind: 'TERMINAL', metadata: undefined });
+      expect(new TerminalError('x', { errorCode: 418, metadata: { a: 'b' } })).toMatchObject({ code: 418, errorCode: 418, metadata: { a: 'b' } });
+      expect(new CancelledError()).toMatchObject({ code: 409, kind: 'CANCELLED' });
+      expect(new TimeoutError()).toMatchObject({ code: 408, kind: 'TIMEOUT' });
+      expect(new CancelledError()).toBeInstanceOf(TerminalError);
+    });
+
+    it('through a call: the caller catches a TerminalError with the callee’s code and metadata', async () => {
+      expect(await post(server.url, '/ra_catch/viaCall')).toMatchObject({
+        status: 200,
+        body: { terminal: true, name: 'TerminalError', code: 418, message: 'refused: called', metadata: { reason: 'called', team: 'teapots' } },
+      });
+    });
+
+    it('through ctx.run: the journaled failure keeps its code and metadata on every replay', async () => {
+      expect(await post(server.url, '/ra_catch/viaRun')).toMatchObject({
+        status: 200,
+        body: { terminal: true, name: 'TerminalError', code: 422, message: 'step refused', metadata: { step: 'fails' } },
+      });
+    });
+
+    it('in the ingress’s answer: HTTP status and body, and the WebSocket client’s CallError', async () => {
+      const res = await post(server.url, '/ra_catch/rethrow');
+      expect(res).toMatchObject({
+        status: 418,
+        body: { code: 418, errorCode: 'TERMINAL', message: 'refused: rethrown', metadata: { reason: 'rethrown', team: 'teapots' } },
+      });
+      const client = connect(`${server.url.replace('http', 'ws')}/ws`, { reconnect: false });
+      try {
+        const err = await client.serviceClient<typeof thrower>({ name: 'ra_throw' }).fail('over ws').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(CallError);
+        expect(err).toMatchObject({ status: 418, code: 'TERMINAL', message: 'refused: over ws', metadata: { reason: 'over ws', team: 'teapots' } });
+      } finally {
+        client.close();
+      }
     });
   });
 

@@ -91,7 +91,7 @@ describe('Redis start-up checks', () => {
         (e: unknown) => e,
       );
       expect(err, `init() with maxmemory-policy ${policy}`).toBeDefined();
-      expect(err).toMatchObject({ code: 'REDIS_EVICTION_POLICY' });
+      expect(err).toMatchObject({ kind: 'REDIS_EVICTION_POLICY' });
       expect((err as Error).message).toContain(policy);
       // It stopped before writing any Latchkey data, boot marker included. (Only BullMQ's queue
       // objects, created with the store, may have written their `meta` keys.)

@@ -217,13 +217,14 @@ function targetFields(t: InvocationTarget): Frame {
 
 function errorOf(f: Frame): CallError {
   const invocationId = typeof f['invocationId'] === 'string' ? f['invocationId'] : undefined;
-  const e = (f['type'] === 'result' ? f['error'] : f) as { code?: unknown; errorCode?: unknown; message?: unknown; issues?: unknown } | undefined;
+  const e = (f['type'] === 'result' ? f['error'] : f) as { code?: unknown; errorCode?: unknown; message?: unknown; issues?: unknown; metadata?: unknown } | undefined;
   const status = typeof e?.code === 'number' ? e.code : 500;
   const code = typeof e?.errorCode === 'string' ? e.errorCode : String(e?.errorCode ?? 'UNKNOWN');
   const message = typeof e?.message === 'string' ? e.message : 'request failed';
   return new CallError(status, code, message, {
     ...(invocationId !== undefined ? { invocationId } : {}),
     ...(e?.issues !== undefined ? { issues: e.issues } : {}),
+    ...(typeof e?.metadata === 'object' && e.metadata !== null ? { metadata: e.metadata as Record<string, string> } : {}),
   });
 }
 

@@ -35,14 +35,22 @@ export class CallError extends Error {
   readonly invocationId: string | undefined;
   /** Validation issues of an `INVALID_INPUT` answer. */
   readonly issues: unknown;
+  /** The metadata of the handler's `TerminalError`, when it carried some. */
+  readonly metadata: Record<string, string> | undefined;
 
   /** Builds an error; used by the client, rarely needed elsewhere. */
-  constructor(status: number, code: string, message: string, extra: { invocationId?: string; issues?: unknown; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    extra: { invocationId?: string; issues?: unknown; metadata?: Record<string, string>; cause?: unknown } = {},
+  ) {
     super(message, extra.cause !== undefined ? { cause: extra.cause } : undefined);
     this.name = 'CallError';
     this.status = status;
     this.code = code;
     this.invocationId = extra.invocationId;
     this.issues = extra.issues;
+    this.metadata = extra.metadata;
   }
 }

@@ -3,6 +3,10 @@
  * a {@link TerminalError} is never retried and becomes the result; any other
  * thrown value fails the attempt, which is retried with backoff.
  *
+ * As in Restate, an error's `code` is a number, HTTP-style (a `TerminalError` 500 unless given, a
+ * `CancelledError` 409, a `TimeoutError` 408); Latchkey's machine-readable kind of error
+ * (`TERMINAL`, `CANCELLED`, `FENCED`, …; see {@link ErrorCode}) is its `kind`.
+ *
  * Guards (`isTerminalError`, …) use `Symbol.for` brands so they keep working
  * when two copies of this package are loaded.
  */
@@ -12,7 +16,7 @@ const TERMINAL = Symbol.for('latchkey.TerminalError');
 const RETRYABLE = Symbol.for('latchkey.RetryableError');
 const NON_DETERMINISM = Symbol.for('latchkey.NonDeterminismError');
 
-/** Stable, machine-readable error codes. Never renamed once published. */
+/** Stable, machine-readable kinds of error (an error's `kind`). Never renamed once published. */
 export const ErrorCode = {
   TERMINAL: 'TERMINAL',
   CANCELLED: 'CANCELLED',
@@ -29,11 +33,14 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** Base class of every error Latchkey itself raises. */
 export class DurableError extends Error {
   readonly [BRAND] = true;
-  /** A stable machine-readable code (see {@link ErrorCode}). */
-  readonly code: string;
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  /** A stable machine-readable kind (see {@link ErrorCode}). */
+  readonly kind: string;
+  /** An HTTP-style status code (Restate's `code`); 500 unless the error says otherwise. */
+  readonly code: number;
+  constructor(message: string, kind: string, options?: { cause?: unknown; code?: number }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.kind = kind;
+    this.code = options?.code ?? 500;
   }
   override get name(): string {
     return 'DurableError';
@@ -60,13 +67,15 @@ export interface TerminalErrorOptions {
  */
 export class TerminalError extends DurableError {
   readonly [TERMINAL] = true;
-  /** HTTP-style status code (Restate calls it `code`; 500 unless given). */
-  readonly errorCode: number;
+  /** Free-form metadata (string → string), journaled with the error and reported to callers. */
   readonly metadata: Record<string, string> | undefined;
-  constructor(message: string, options: TerminalErrorOptions = {}) {
-    super(message, ErrorCode.TERMINAL, { cause: options.cause });
-    this.errorCode = options.errorCode ?? 500;
+  constructor(message: string, options: TerminalErrorOptions = {}, kind: string = ErrorCode.TERMINAL) {
+    super(message, kind, { cause: options.cause, code: options.errorCode ?? 500 });
     this.metadata = options.metadata;
+  }
+  /** The same as `code` (the option that sets it is named `errorCode`, as in Restate). */
+  get errorCode(): number {
+    return this.code;
   }
   override get name(): string {
     return 'TerminalError';
@@ -76,8 +85,7 @@ export class TerminalError extends DurableError {
 /** Raised at the next await of a cancelled invocation (Restate code 409). */
 export class CancelledError extends TerminalError {
   constructor(message = 'Cancelled') {
-    super(message, { errorCode: 409 });
-    (this as { code: string }).code = ErrorCode.CANCELLED;
+    super(message, { errorCode: 409 }, ErrorCode.CANCELLED);
   }
   override get name(): string {
     return 'CancelledError';
@@ -87,8 +95,7 @@ export class CancelledError extends TerminalError {
 /** Raised when a durable timeout expires (Restate code 408). */
 export class TimeoutError extends TerminalError {
   constructor(message = 'Timeout occurred') {
-    super(message, { errorCode: 408 });
-    (this as { code: string }).code = ErrorCode.TIMEOUT;
+    super(message, { errorCode: 408 }, ErrorCode.TIMEOUT);
   }
   override get name(): string {
     return 'TimeoutError';
@@ -155,6 +162,8 @@ export class NonDeterminismError extends DurableError {
     super(
       `Non-determinism at journal index ${index}: expected ${describeEntry(expected)}, actual ${describeEntry(actual)}`,
       ErrorCode.NON_DETERMINISM,
+      // Restate's code for a journal mismatch.
+      { code: 570 },
     );
     this.index = index;
     this.expected = expected;
@@ -197,6 +206,7 @@ export function ensureError(e: unknown): Error {
 /** The journaled form of a failure: never a stack. */
 export interface SerializedError {
   name: string;
+  /** The error's kind (`TERMINAL`, `CANCELLED`, …; an error's `kind`), reported as `errorCode`. */
   code: string;
   message: string;
   /** HTTP-style status for terminal failures. */
@@ -209,11 +219,11 @@ export function serializeError(e: unknown): SerializedError {
   const err = ensureError(e);
   const out: SerializedError = {
     name: err.name,
-    code: typeof (err as { code?: unknown }).code === 'string' ? (err as DurableError).code : ErrorCode.INTERNAL,
+    code: typeof (err as { kind?: unknown }).kind === 'string' ? (err as DurableError).kind : ErrorCode.INTERNAL,
     message: err.message,
   };
   if (isTerminalError(err)) {
-    out.status = err.errorCode;
+    out.status = err.code;
     if (err.metadata) out.metadata = err.metadata;
   }
   return out;

@@ -81,7 +81,7 @@ describe('eager attempts', () => {
     const lines: string[] = [];
     const logger = { ...quiet, warn: (...args: unknown[]) => void lines.push(args.join(' ')) } as Console;
     const a = new MemoryAttempt({ target: { service: 'svc', handler: 'retried' }, mode: 'service', eager: true });
-    a.retry = () => Promise.reject(Object.assign(new Error('declined'), { code: 'FENCED' }));
+    a.retry = () => Promise.reject(Object.assign(new Error('declined'), { kind: 'FENCED' }));
     await createExecutor(new Registry([svc]), { logger }).run(a);
     expect(lines).toEqual([]);
   });

@@ -71,11 +71,12 @@ describe('matchEntry', () => {
 });
 
 describe('NonDeterminismError', () => {
-  it('is a DurableError with a stable code, recognised across package copies', () => {
+  it('is a DurableError with a stable kind and Restate\'s journal-mismatch code, recognised across package copies', () => {
     const e = new NonDeterminismError(1, { kind: 'run', name: 'a' }, { kind: 'set', name: 'y' });
     expect(e).toBeInstanceOf(DurableError);
     expect(e.name).toBe('NonDeterminismError');
-    expect(e.code).toBe('NON_DETERMINISM');
+    expect(e.kind).toBe('NON_DETERMINISM');
+    expect(e.code).toBe(570);
     expect(isNonDeterminismError(e)).toBe(true);
     expect(isNonDeterminismError(new Error('Non-determinism at journal index 1'))).toBe(false);
     expect(isNonDeterminismError({ [Symbol.for('latchkey.NonDeterminismError')]: true })).toBe(true);

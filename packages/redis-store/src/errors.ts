@@ -2,8 +2,8 @@ import { DurableError, ErrorCode } from '@latchkey/core';
 
 /** A problem with Redis itself: wrong configuration, wiped data, unexpected replies. */
 export class StoreError extends DurableError {
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
-    super(message, code, options);
+  constructor(message: string, kind: string, options?: { cause?: unknown }) {
+    super(message, kind, options);
   }
   override get name(): string {
     return 'StoreError';

@@ -9,6 +9,7 @@ import { durationMs, MAX_TIMER_MS, type Duration } from '../define/duration.js';
 import { SerdeValidationError } from '../define/serde.js';
 import type { Registry } from '../runtime/registry.js';
 import { parseAwakeableId } from '../context/secrets.js';
+import type { SerializedError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import type { InvocationRequest, Store, Target } from '../store.js';
 
@@ -32,11 +33,21 @@ export class IngressError extends Error {
  */
 export function clientError(e: unknown): IngressError | undefined {
   if (e instanceof IngressError) return e;
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'REDIS_WIPED') return new IngressError(503, 'REDIS_WIPED', (e as Error).message);
+  const kind = (e as { kind?: unknown } | null)?.kind;
+  if (kind === 'REDIS_WIPED') return new IngressError(503, 'REDIS_WIPED', (e as Error).message);
   // A name the store has no key for (the checks before it refuse such names already).
-  if (code === 'INVALID_NAME') return new IngressError(400, 'INVALID_NAME', (e as Error).message);
+  if (kind === 'INVALID_NAME') return new IngressError(400, 'INVALID_NAME', (e as Error).message);
   return undefined;
+}
+
+/**
+ * What a client sees of a failed invocation (HTTP body, WebSocket `error` of a result): the
+ * HTTP-style `code`, the machine-readable `errorCode`, the `message`, and the `metadata` a
+ * `TerminalError` carried.
+ */
+export function errorBody(e: SerializedError): { code: number; errorCode: string; message: string; metadata?: Record<string, string> } {
+  const code = e.status ?? 500;
+  return { code, errorCode: e.code, message: e.message, ...(e.metadata !== undefined ? { metadata: e.metadata } : {}) };
 }
 
 const DAY = 86_400_000;

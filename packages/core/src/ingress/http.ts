@@ -10,6 +10,7 @@ import {
   IngressError,
   buildRequest,
   checkReference,
+  errorBody,
   findHandler,
   httpHeaders,
   ingressRules,
@@ -124,8 +125,8 @@ export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void 
   if (o.ok) {
     send(res, 200, o.value ?? 'null', id);
   } else {
-    const status = o.error.status ?? 500;
-    send(res, status, JSON.stringify({ code: status, errorCode: o.error.code, message: o.error.message }), id);
+    const body = errorBody(o.error);
+    send(res, body.code, JSON.stringify(body), id);
   }
 }
 

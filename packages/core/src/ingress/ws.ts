@@ -9,6 +9,7 @@ import {
   buildRequest,
   checkReference,
   clientError,
+  errorBody,
   findHandler,
   frameHeaders,
   ingressRules,
@@ -51,8 +52,7 @@ const MAX_ID = 128;
 
 function outcomeFrame(id: string, invocationId: string, o: Outcome): Frame {
   if (o.ok) return { id, type: 'result', invocationId, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
-  const status = o.error.status ?? 500;
-  return { id, type: 'result', invocationId, ok: false, error: { code: status, errorCode: o.error.code, message: o.error.message } };
+  return { id, type: 'result', invocationId, ok: false, error: errorBody(o.error) };
 }
 
 /**

@@ -28,7 +28,7 @@ export interface ExecutorOptions {
 const DEFAULT_INACTIVITY_MS = 60_000;
 
 function isFenced(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === ErrorCode.FENCED;
+  return typeof e === 'object' && e !== null && (e as { kind?: unknown }).kind === ErrorCode.FENCED;
 }
 
 /** The console methods a {@link HeldConsole} holds. */
