@@ -15,14 +15,17 @@ import {
   TerminalError,
   TimeoutError,
   handlers,
+  serde,
   service,
   workflow,
+  type Serde,
   type Context,
   type LatchkeyServer,
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '@latchkey/core';
 import { nextRetry } from '@latchkey/core/internal';
+import { z } from 'zod';
 import { CallError, connect } from '@latchkey/client';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 
@@ -167,6 +170,38 @@ const catcher = service({
   },
 });
 
+/** A custom serde: lines of text (`text/plain`), as a Restate program may bring its own. */
+const lines: Serde<string[]> = {
+  contentType: 'text/plain',
+  serialize: (v) => new TextEncoder().encode(v.join('\n')),
+  deserialize: (b) => new TextDecoder().decode(b).split('\n'),
+};
+
+const reverser = service({
+  name: 'ra_rev',
+  handlers: {
+    /** Takes raw bytes and returns them reversed, as raw bytes. */
+    reverse: handlers.handler({ input: serde.binary, output: serde.binary }, async (_ctx: Context, data: Uint8Array) => {
+      if (!(data instanceof Uint8Array)) throw new TerminalError(`not bytes: ${typeof data}`);
+      return Uint8Array.from(data).reverse();
+    }),
+  },
+});
+
+const bytes = service({
+  name: 'ra_bytes',
+  handlers: {
+    /** Calls `reverse` from a handler: bytes in, bytes out (its serdes are known here). */
+    reverseTwice: handlers.handler({ input: serde.binary, output: serde.binary }, async (ctx: Context, data: Uint8Array) => {
+      const once = await ctx.serviceClient(reverser).reverse(data);
+      return ctx.serviceClient(reverser).reverse(once);
+    }),
+    sorted: handlers.handler({ input: lines, output: lines }, async (_ctx: Context, ls: string[]) => [...ls].sort()),
+    /** JSON validated with serde.schema (a Standard Schema: zod 4). */
+    double: handlers.handler({ input: serde.schema(z.object({ n: z.number() })) }, async (_ctx: Context, v: { n: number }) => v.n * 2),
+  },
+});
+
 /** How often the code after the first step of `three` ran, by tag (the workers run in this process). */
 const afterFirst = new Map<string, number>();
 const stepper = service({
@@ -219,7 +254,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   }
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper, thrower, catcher], { serve: { admin: { port: 0 } } });
+    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper, thrower, catcher, bytes, reverser], { serve: { admin: { port: 0 } } });
   });
   afterAll(async () => {
     await server?.close();
@@ -349,6 +384,49 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       } finally {
         client.close();
       }
+    });
+  });
+
+  describe('payload serdes: binary, custom, schema', () => {
+    const data = Uint8Array.from([0, 1, 2, 255, 128, 10, 13]);
+
+    it('serde.binary over HTTP: raw bytes in (any content type), raw bytes out (application/octet-stream)', async () => {
+      const res = await fetch(`${server.url}/ra_rev/reverse`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: data });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/octet-stream');
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(Uint8Array.from(data).reverse());
+      // The result again through attach, by id: still bytes.
+      const id = res.headers.get('x-restate-id')!;
+      const attached = await fetch(`${server.url}/restate/invocation/${id}/output`);
+      expect(new Uint8Array(await attached.arrayBuffer())).toEqual(Uint8Array.from(data).reverse());
+    });
+
+    it('between handlers: a binary call passes bytes and returns bytes', async () => {
+      const res = await fetch(`${server.url}/ra_bytes/reverseTwice`, { method: 'POST', body: data });
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(data);
+    });
+
+    it('over the WebSocket client: Uint8Array in and out', async () => {
+      const client = connect(`${server.url.replace('http', 'ws')}/ws`, { reconnect: false });
+      try {
+        const out = await client.serviceClient<typeof reverser>({ name: 'ra_rev' }).reverse(data);
+        expect(out).toBeInstanceOf(Uint8Array);
+        expect(out).toEqual(Uint8Array.from(data).reverse());
+      } finally {
+        client.close();
+      }
+    });
+
+    it('a custom serde: its content type and its encoding both ways', async () => {
+      const res = await fetch(`${server.url}/ra_bytes/sorted`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'pear\napple\nfig' });
+      expect(res.headers.get('content-type')).toBe('text/plain');
+      expect(await res.text()).toBe('apple\nfig\npear');
+    });
+
+    it('serde.schema: a Standard Schema validates JSON input (400 with issues otherwise)', async () => {
+      expect(await post(server.url, '/ra_bytes/double', { n: 21 })).toMatchObject({ status: 200, body: 42 });
+      const bad = await post(server.url, '/ra_bytes/double', { n: 'x' });
+      expect(bad).toMatchObject({ status: 400, body: { errorCode: 'INVALID_INPUT', issues: [expect.objectContaining({ path: ['n'] })] } });
     });
   });
 

@@ -12,6 +12,7 @@ import {
   TerminalError,
   handlers,
   object,
+  serde,
   service,
   workflow,
   type Context,
@@ -78,6 +79,29 @@ const counter = object({
 let published: Redis;
 let publishPrefix = '';
 
+/** Waits for its signal `go`; `signal` resolves another invocation's signal (Restate's signals). */
+const signals = service({
+  name: 'rc_signals',
+  handlers: {
+    wait: async (ctx: Context, tag: string) => `${tag} go: ${await ctx.signal<string>('go')}`,
+    signal: async (ctx: Context, req: { id: string; value: string }) => {
+      ctx.invocation(req.id).signal<string>('go').resolve(req.value);
+      return 'signalled';
+    },
+  },
+});
+
+/** Raw bytes in and out (`serde.binary`). */
+const bytes = service({
+  name: 'rc_bytes',
+  handlers: {
+    reverse: handlers.handler(
+      { input: serde.binary, output: serde.binary },
+      async (_ctx: Context, data: Uint8Array): Promise<Uint8Array> => Uint8Array.from(data).reverse(),
+    ),
+  },
+});
+
 const signup = workflow({
   name: 'rc_signup',
   handlers: {
@@ -102,7 +126,7 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
   beforeAll(async () => {
     published = new Redis(redisUrl);
     publishPrefix = prefix;
-    server = await startServer(redisUrl, prefix, [greeter, counter, signup]);
+    server = await startServer(redisUrl, prefix, [greeter, counter, signup, signals, bytes]);
     // Every request the Restate client makes is recorded (method, path, status) so the tests can show
     // which ingress routes it used.
     const recordingFetch: typeof fetch = async (input, init) => {
@@ -215,6 +239,22 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     // The submission handle attaches by invocation id, too.
     expect(await ingress.result(submission)).toEqual(expected);
     expect(await wf.status()).toBe('confirmed');
+  });
+
+  it('signals: a send waits for its signal, another call resolves it, result() has the value', async () => {
+    // With an idempotency key, so that the client may attach to the send's result.
+    const handle = await ingress.serviceSendClient<Api<typeof signals>>(signals).wait('t1', clients.rpc.sendOpts({ idempotencyKey: 'rc-signal-1' }));
+    expect(handle.status).toBe('Accepted');
+    expect(await ingress.serviceClient<Api<typeof signals>>(signals).signal({ id: handle.invocationId, value: 'green' })).toBe('signalled');
+    expect(await ingress.result(handle)).toBe('t1 go: green');
+  });
+
+  it('binary handlers with serde.binary: bytes in, bytes out', async () => {
+    const data = Uint8Array.from([1, 2, 3, 250, 0]);
+    const opts = clients.rpc.opts({ input: clients.serde.binary, output: clients.serde.binary });
+    const out = await ingress.serviceClient<Api<typeof bytes>>(bytes).reverse(data, opts);
+    expect(requests.at(-1)).toBe('POST /rc_bytes/reverse -> 200');
+    expect(Uint8Array.from(out)).toEqual(Uint8Array.from([0, 250, 3, 2, 1]));
   });
 
   it('resolveAwakeable / rejectAwakeable complete awakeables a handler created and published', async () => {

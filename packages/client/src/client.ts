@@ -228,6 +228,27 @@ function errorOf(f: Frame): CallError {
   });
 }
 
+/**
+ * A frame's input: bytes (for a handler whose input serde is not JSON, such as `serde.binary`)
+ * travel as a base64 string; anything else as JSON.
+ */
+function wireInput(input: unknown): unknown {
+  if (!(input instanceof Uint8Array)) return input;
+  let bin = '';
+  for (const b of input) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/** A result frame's value: bytes when the server marks it `encoding: 'base64'` (an output serde that is not JSON). */
+function resultValue(f: Frame): unknown {
+  const v = f['value'];
+  if (f['encoding'] !== 'base64' || typeof v !== 'string') return v;
+  const bin = atob(v);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 function abortError(signal: AbortSignal): CallError {
   return new CallError(499, 'ABORTED', 'the request was aborted', { cause: signal.reason });
 }
@@ -355,7 +376,7 @@ class RequestOp<T> extends BaseOp {
       case 'result': {
         if (!this.finish()) return;
         if (f['ok'] === true) {
-          const value = f['value'];
+          const value = resultValue(f);
           this.resolve((this.kind === 'output' ? { ready: true, result: value } : value) as T);
         } else this.reject(errorOf(f));
         return;
@@ -463,7 +484,7 @@ class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
       case 'result':
         this.finish();
         this.confirmed = false;
-        if (f['ok'] === true) this.push({ kind: 'result', invocationId, ok: true, value: f['value'] as T });
+        if (f['ok'] === true) this.push({ kind: 'result', invocationId, ok: true, value: resultValue(f) as T });
         else this.push({ kind: 'result', invocationId, ok: false, error: errorOf(f) });
         this.end(undefined);
         return;
@@ -822,7 +843,7 @@ class Client implements LatchkeyClient, Host {
       service,
       handler,
       ...(key !== undefined ? { key } : {}),
-      ...(input !== undefined ? { input } : {}),
+      ...(input !== undefined ? { input: wireInput(input) } : {}),
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       ...(opts?.headers !== undefined ? { headers: opts.headers } : {}),
       ...(type === 'send' && opts?.delay !== undefined ? { delay: opts.delay } : {}),
@@ -873,7 +894,7 @@ class Client implements LatchkeyClient, Host {
       type: 'submit',
       workflow: nameOf(def),
       key,
-      ...(input !== undefined ? { input } : {}),
+      ...(input !== undefined ? { input: wireInput(input) } : {}),
       ...(opts?.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
       ...(opts?.delay !== undefined ? { delay: opts.delay } : {}),
     };

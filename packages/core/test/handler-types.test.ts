@@ -161,10 +161,11 @@ describe('handlers.* at run time', () => {
     expect(contextualBare).toMatchObject({ mode: 'shared', options: {} });
 
     const schemas = c.get('schemas');
-    expect(schemas?.input?.kind).toBe('zod');
-    expect(schemas?.output?.kind).toBe('zod');
-    expect(schemas?.input?.parse({ n: 1 })).toEqual({ n: 1 });
-    expect(() => schemas?.input?.parse({ n: 'x' })).toThrow(/invalid payload/);
+    const bytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+    expect(schemas?.input?.contentType).toBe('application/json');
+    expect(schemas?.output?.contentType).toBe('application/json');
+    expect(schemas?.input?.deserialize(bytes({ n: 1 }))).toEqual({ n: 1 });
+    expect(() => schemas?.input?.deserialize(bytes({ n: 'x' }))).toThrow(/invalid payload/);
     expect(schemas?.options).not.toHaveProperty('input');
 
     const f = resolveHandlers(flow);
@@ -178,7 +179,7 @@ describe('handlers.* at run time', () => {
     const g = resolveHandlers(greeter);
     expect(g.get('inline')).toMatchObject({ mode: 'service', options: { ingressPrivate: true } });
     expect(g.get('viaSatisfies')?.fn).toBe(svcFn);
-    expect(g.get('schemas')?.input?.kind).toBe('zod');
+    expect(g.get('schemas')?.input?.contentType).toBe('application/json');
   });
 
   it('run the wrapped function', async () => {

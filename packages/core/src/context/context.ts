@@ -1,11 +1,13 @@
 import type { Definition, ServiceKind } from '../define/definitions.js';
 import { durationMs, timerMs, type Duration } from '../define/duration.js';
 import type { WorkflowOptions } from '../define/options.js';
+import { bytesOf, encodeStored, isJson, type Serde } from '../define/serde.js';
 import { optionsOf, type SendOptions } from '../define/rpc.js';
 import {
   DurableError,
   ErrorCode,
   TerminalError,
+  deserializeTerminalError,
   ensureError,
   isTerminalError,
   serializeError,
@@ -37,6 +39,9 @@ const DAY = 86_400_000;
 export interface TargetInfo {
   mode: TargetMode;
   options: WorkflowOptions;
+  /** The target handler's input and output serdes, when this process serves it. */
+  input?: Serde<unknown> | undefined;
+  output?: Serde<unknown> | undefined;
 }
 
 /** Resolves a target's mode and options (from local definitions, else by convention). */
@@ -51,6 +56,8 @@ export interface ContextDeps {
   kindOf(service: string): ServiceKind | undefined;
   /** The kind of the service this handler belongs to. */
   serviceKind: ServiceKind;
+  /** This handler's input serde (how `ctx.request().body`'s bytes are kept); JSON when absent. */
+  inputSerde?: Serde<unknown> | undefined;
 }
 
 function roundTrip<T>(v: T): T {
@@ -65,10 +72,19 @@ function runDelay(opts: RunOptions, retry: number): number {
   return Math.min(cap, initial * factor ** retry);
 }
 
-function encodeInput(v: unknown): string {
+/** A call's or send's input as it is kept, encoded by the target's input serde (JSON unless it says otherwise). */
+function encodeCallInput(serde: Serde<unknown> | undefined, v: unknown): string {
+  if (!isJson(serde)) return encodeStored(serde, v)!;
   if (v === undefined) return '';
+  // JSON given as bytes (Restate's genericCall takes the parameter as bytes) is kept as its text.
   if (v instanceof Uint8Array) return new TextDecoder().decode(v);
   return JSON.stringify(v);
+}
+
+/** A completion decoded by a serde that is not JSON (a failure becomes a `TerminalError`). */
+function decodeBytes(serde: Serde<unknown>, c: Completion): unknown {
+  if (!c.ok) throw deserializeTerminalError(c.e);
+  return serde.deserialize(bytesOf(serde, c.v ?? ''));
 }
 
 const deadHandle: InvocationHandle = { invocationId: never() };
@@ -130,7 +146,7 @@ export class HandlerContext implements WorkflowContext {
       id: inv.id,
       headers: new Map(Object.entries(inv.headers)),
       attemptHeaders: new Map(Object.entries(inv.headers)),
-      body: new TextEncoder().encode(inv.input),
+      body: bytesOf(this.deps.inputSerde, inv.input),
       attempt: inv.attempt,
     });
   }
@@ -295,7 +311,7 @@ export class HandlerContext implements WorkflowContext {
       service,
       handler,
       mode: info.mode,
-      input: encodeInput(input),
+      input: encodeCallInput(opts?.input ?? info.input, input),
       journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
       idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
       workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
@@ -322,7 +338,8 @@ export class HandlerContext implements WorkflowContext {
       r.fill(index, { k: 'call', n: name, id: childId }, [{ t: 'accept', index, req }]);
       r.flushThrough(index).catch(() => undefined);
     }
-    return new DurablePromise<T>(r, c, decodeJson);
+    const output = opts?.output ?? this.deps.resolveTarget(service, handler, kind).output;
+    return new DurablePromise<T>(r, c, isJson(output) ? decodeJson : (done) => decodeBytes(output!, done) as T);
   }
 
   private send(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined): InvocationHandle {

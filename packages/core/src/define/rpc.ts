@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js';
+import type { Serde } from './serde.js';
 
 const CALL_OPTS = Symbol.for('latchkey.rpc.opts');
 const SEND_OPTS = Symbol.for('latchkey.rpc.sendOpts');
@@ -9,6 +10,10 @@ export interface CallOptions {
   idempotencyKey?: string;
   /** Headers passed to the target (`ctx.request().headers`). */
   headers?: Record<string, string>;
+  /** How the input is encoded; default: the target's input serde when this process serves it, else JSON. */
+  input?: Serde<any>;
+  /** How the result is decoded; default: the target's output serde when this process serves it, else JSON. */
+  output?: Serde<any>;
 }
 
 /** Options of a one-way send from a handler. */

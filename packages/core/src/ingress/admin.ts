@@ -139,7 +139,7 @@ export function createAdmin(store: Store, registry: Registry, options: AdminOpti
         }
         stateful(service);
         checkKey(key);
-        const text = await readBody(req, limits, budget);
+        const text = (await readBody(req, limits, budget)).toString('utf8');
         const body = text === '' ? undefined : parseJson(text, maxDepth);
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw new IngressError(400, 'INVALID_PATCH', 'the body must be a JSON object of state values (null deletes)');

@@ -28,17 +28,17 @@ export class BodyBudget {
 }
 
 /**
- * Reads a request body as UTF-8 within `limits`: refused at once when its Content-Length is too
- * large, else as soon as the bytes read pass a limit or the time runs out. The caller answers the
- * error and discards the rest of the body (see `discardRest`).
+ * Reads a request body within `limits`: refused at once when its Content-Length is too large, else
+ * as soon as the bytes read pass a limit or the time runs out. The caller answers the error and
+ * discards the rest of the body (see `discardRest`).
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyBudget): Promise<string> {
+export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyBudget): Promise<Buffer> {
   const max = limits.maxBodyBytes;
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > max) {
     return Promise.reject(new IngressError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max}`));
   }
-  if (req.readableEnded) return Promise.resolve('');
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -70,7 +70,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyB
     };
     const onEnd = (): void => {
       finish();
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     };
     const onError = (e: Error): void => {
       finish();

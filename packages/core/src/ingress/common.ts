@@ -6,7 +6,7 @@
  */
 import type { HandlerSpec } from '../define/definitions.js';
 import { durationMs, MAX_TIMER_MS, type Duration } from '../define/duration.js';
-import { SerdeValidationError } from '../define/serde.js';
+import { SerdeValidationError, checkOf, isJson, storedOf, type Serde } from '../define/serde.js';
 import type { Registry } from '../runtime/registry.js';
 import { parseAwakeableId } from '../context/secrets.js';
 import type { SerializedError } from '../errors.js';
@@ -248,6 +248,11 @@ export function findHandler(registry: Registry, service: unknown, handler: unkno
   return { spec, key };
 }
 
+/** The output serde of a target's handler, when this process serves it (else JSON). */
+export function outputOf(registry: Registry, target: Target): Serde<unknown> | undefined {
+  return registry.handler(target.service, target.handler)?.output;
+}
+
 /**
  * Whether a public ingress may show an invocation of `target`: not one of an `ingressPrivate`
  * handler (those are reached only from other handlers, so attach, output, subscribe, cancel and
@@ -258,26 +263,53 @@ export function publicTarget(registry: Registry, target: Target): boolean {
 }
 
 /**
+ * A request's input: a decoded JSON value (the body of a JSON handler, a frame's `input`), or raw
+ * bytes (the body of a handler whose input serde is not JSON).
+ */
+export type Payload = { json: unknown } | { bytes: Uint8Array };
+
+/**
+ * The input as it is kept, checked by the handler's input serde: JSON text (validated by a zod or
+ * Standard Schema serde), or another serde's bytes (deserialized once to check them) in base64.
+ * A frame gives such bytes as a base64 string.
+ */
+function storedInput(spec: HandlerSpec, payload: Payload): string {
+  const serde = spec.input;
+  if (isJson(serde)) {
+    if (!('json' in payload)) throw new IngressError(400, 'INVALID_INPUT', 'this handler takes JSON');
+    const check = checkOf(serde);
+    const value = check ? check(payload.json) : payload.json;
+    return value === undefined ? '' : JSON.stringify(value);
+  }
+  let bytes: Uint8Array;
+  if ('bytes' in payload) bytes = payload.bytes;
+  else if (payload.json === undefined) bytes = new Uint8Array(0);
+  else if (typeof payload.json === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(payload.json)) bytes = new Uint8Array(Buffer.from(payload.json, 'base64'));
+  else throw new IngressError(400, 'INVALID_INPUT', `this handler takes ${serde!.contentType ?? 'bytes'}: over the WebSocket, give its input as a base64 string`);
+  serde!.deserialize(bytes);
+  return storedOf(serde, bytes);
+}
+
+/**
  * Validates a request for a handler (input schema, delay, idempotency key) and builds the store's
  * {@link InvocationRequest}. Throws {@link IngressError}s.
  */
 export function buildRequest(
   spec: HandlerSpec,
   key: string | undefined,
-  rawInput: unknown,
+  payload: Payload,
   rules: Rules,
   opts: { send: boolean; delay?: string | number; idempotencyKey?: unknown; headers?: Record<string, string> },
 ): InvocationRequest {
-  let input = rawInput;
-  if (spec.input) {
-    try {
-      input = spec.input.parse(input);
-    } catch (e) {
-      if (e instanceof SerdeValidationError) {
-        throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
-      }
-      throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
+  let input: string;
+  try {
+    input = storedInput(spec, payload);
+  } catch (e) {
+    if (e instanceof IngressError) throw e;
+    if (e instanceof SerdeValidationError) {
+      throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
     }
+    throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
   }
   const delayMs = opts.delay === undefined ? 0 : parseDelay(opts.delay, rules.maxDelayMs);
   if (delayMs > 0 && !opts.send) throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
@@ -287,7 +319,7 @@ export function buildRequest(
   return {
     target: { service: spec.service, handler: spec.name, ...(key !== undefined ? { key } : {}) },
     mode: spec.mode,
-    input: input === undefined ? '' : JSON.stringify(input),
+    input,
     headers: opts.headers ?? {},
     ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     delayMs,

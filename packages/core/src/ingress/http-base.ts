@@ -20,6 +20,13 @@ export function send(res: ServerResponse, status: number, body: string | undefin
   res.end(body);
 }
 
+/** Sends bytes with a content type (a handler whose output serde is not JSON). */
+export function sendBytes(res: ServerResponse, status: number, contentType: string, body: Uint8Array, id: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': body.byteLength, 'x-restate-id': id });
+  res.end(body);
+}
+
 /** Answers an {@link IngressError}: `{code, errorCode, message, ...extra}`. */
 export function sendError(res: ServerResponse, e: IngressError): void {
   if (res.headersSent) return;

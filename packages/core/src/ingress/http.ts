@@ -5,7 +5,8 @@ import type { Completion } from '../journal/entry.js';
 import type { Outcome, Store } from '../store.js';
 import { Stopper, type StopSignal } from '../runtime/stop-signal.js';
 import { BodyBudget, readBody, type BodyLimits } from './body.js';
-import { answerFailure, decode, parseTarget, send } from './http-base.js';
+import { answerFailure, decode, parseTarget, send, sendBytes } from './http-base.js';
+import { bytesOf, isJson, type Serde } from '../define/serde.js';
 import {
   IngressError,
   buildRequest,
@@ -13,10 +14,12 @@ import {
   errorBody,
   findHandler,
   httpHeaders,
+  outputOf,
   ingressRules,
   parseJson,
   publicTarget,
   resolveAwakeable,
+  type Payload,
   type Rules,
 } from './common.js';
 
@@ -121,8 +124,11 @@ async function attachTarget(
 }
 
 /** Writes an outcome as Restate's ingress does: 200 with the JSON value, or the error status. */
-export function writeOutcome(res: ServerResponse, id: string, o: Outcome): void {
-  if (o.ok) {
+export function writeOutcome(res: ServerResponse, id: string, o: Outcome, output?: Serde<unknown>): void {
+  if (o.ok && !isJson(output)) {
+    // A handler whose output serde is not JSON answers its bytes, with the serde's content type.
+    sendBytes(res, 200, output!.contentType ?? 'application/octet-stream', bytesOf(output, o.value ?? ''), id);
+  } else if (o.ok) {
     send(res, 200, o.value ?? 'null', id);
   } else {
     const body = errorBody(o.error);
@@ -142,7 +148,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
   };
   const rules = options.rules ?? ingressRules();
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
-  const body = (req: IncomingMessage): Promise<string> => readBody(req, limits, budget);
+  const body = async (req: IncomingMessage): Promise<string> => (await readBody(req, limits, budget)).toString('utf8');
   /** The body as JSON (undefined when empty). */
   const json = async (req: IncomingMessage): Promise<unknown> => {
     const text = await body(req);
@@ -166,10 +172,10 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
         if (!info.outcome) {
           throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet', { source: 'ingress' });
         }
-        writeOutcome(res, id, info.outcome);
+        writeOutcome(res, id, info.outcome, outputOf(registry, info.target));
         return;
       }
-      writeOutcome(res, id, info.outcome ?? (await awaitWhileConnected(store, id, req)));
+      writeOutcome(res, id, info.outcome ?? (await awaitWhileConnected(store, id, req)), outputOf(registry, info.target));
       return;
     }
     if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${String(req.method).slice(0, 32)} is not allowed here`);
@@ -196,18 +202,25 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       path = segs.slice(2);
     }
     const route = resolveRoute(registry, path, forceSend);
-    const ctype = String(req.headers['content-type'] ?? '');
-    const text = await body(req);
-    let input: unknown;
-    if (text.length > 0) {
-      if (ctype !== '' && !/^application\/(.+\+)?json\b/i.test(ctype)) {
-        throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', `content-type ${ctype.slice(0, 128)} is not supported; send application/json`);
+    let payload: Payload;
+    if (isJson(route.spec.input)) {
+      const ctype = String(req.headers['content-type'] ?? '');
+      const text = await body(req);
+      let input: unknown;
+      if (text.length > 0) {
+        if (ctype !== '' && !/^application\/(.+\+)?json\b/i.test(ctype)) {
+          throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', `content-type ${ctype.slice(0, 128)} is not supported; send application/json`);
+        }
+        input = parseJson(text, rules.maxJsonDepth, 'Failed to deserialize input: ', { source: 'invocation' });
       }
-      input = parseJson(text, rules.maxJsonDepth, 'Failed to deserialize input: ', { source: 'invocation' });
+      payload = { json: input };
+    } else {
+      // A handler whose input serde is not JSON takes the body's bytes as they are.
+      payload = { bytes: await readBody(req, limits, budget) };
     }
     const delayRaw = url.query?.get('delay') ?? null;
     const idemHeader = req.headers['idempotency-key'];
-    const request = buildRequest(route.spec, route.key, input, rules, {
+    const request = buildRequest(route.spec, route.key, payload, rules, {
       send: route.send,
       ...(delayRaw !== null ? { delay: delayRaw } : {}),
       ...(typeof idemHeader === 'string' && idemHeader.length > 0 ? { idempotencyKey: idemHeader } : {}),
@@ -226,7 +239,7 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       if (accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idempotencyKey === undefined) {
         throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked', { source: 'invocation' });
       }
-      writeOutcome(res, accepted.invocationId, await accepted.outcome!);
+      writeOutcome(res, accepted.invocationId, await accepted.outcome!, route.spec.output);
     } finally {
       gone.done();
     }

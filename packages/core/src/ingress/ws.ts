@@ -4,6 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Registry } from '../runtime/registry.js';
 import type { Outcome, Store } from '../store.js';
 import { ProgressWatchers } from './progress.js';
+import { isJson, type Serde } from '../define/serde.js';
 import {
   IngressError,
   buildRequest,
@@ -12,6 +13,7 @@ import {
   errorBody,
   findHandler,
   frameHeaders,
+  outputOf,
   ingressRules,
   parseFrame,
   publicTarget,
@@ -50,7 +52,12 @@ type Frame = Record<string, unknown>;
 
 const MAX_ID = 128;
 
-function outcomeFrame(id: string, invocationId: string, o: Outcome): Frame {
+/**
+ * A `result` frame. The value of a handler whose output serde is not JSON is its bytes in base64,
+ * marked `encoding: 'base64'`.
+ */
+function outcomeFrame(id: string, invocationId: string, o: Outcome, output?: Serde<unknown>): Frame {
+  if (o.ok && !isJson(output)) return { id, type: 'result', invocationId, ok: true, value: o.value ?? '', encoding: 'base64' };
   if (o.ok) return { id, type: 'result', invocationId, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
   return { id, type: 'result', invocationId, ok: false, error: errorBody(o.error) };
 }
@@ -156,8 +163,8 @@ export function attachWebSocket(
       send({ ...(id !== undefined ? { id } : {}), type: 'error', code: err.status, errorCode: err.errorCode, message: err.message, ...err.extra });
     };
 
-    /** Resolves the invocation an attach/output/subscribe frame names. */
-    const target = async (f: Frame): Promise<string> => {
+    /** Resolves the invocation an attach/output/subscribe frame names, and its handler's output serde. */
+    const target = async (f: Frame): Promise<{ inv: string; output: Serde<unknown> | undefined }> => {
       const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
       let id: string | undefined;
       if (str('invocationId')) id = str('invocationId');
@@ -174,16 +181,16 @@ export function attachWebSocket(
       const info = id === undefined ? undefined : await store.describe(id);
       // An ingressPrivate handler's invocation is not there for a public client.
       if (!info || !publicTarget(registry, info.target)) throw new IngressError(404, 'NOT_FOUND', 'no such invocation');
-      return info.id;
+      return { inv: info.id, output: outputOf(registry, info.target) };
     };
 
     /** Sends the result of `invocationId` when `outcome` (default: a fresh wait) settles. */
-    const awaitResult = (reqId: string, invocationId: string, ac = new Stopper(), outcome?: Promise<Outcome>): void => {
+    const awaitResult = (reqId: string, invocationId: string, output: Serde<unknown> | undefined, ac = new Stopper(), outcome?: Promise<Outcome>): void => {
       open.set(reqId, () => ac.abort());
       (outcome ?? store.awaitOutcome(invocationId, ac.signal)).then(
         (o) => {
           open.delete(reqId);
-          send(outcomeFrame(reqId, invocationId, o));
+          send(outcomeFrame(reqId, invocationId, o, output));
         },
         () => open.delete(reqId),
       );
@@ -206,7 +213,7 @@ export function attachWebSocket(
           const idem = f['idempotencyKey'];
           if (idem !== undefined && typeof idem !== 'string') throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be a string');
           const headers = f['headers'];
-          const request = buildRequest(spec, key, f['input'], rules, {
+          const request = buildRequest(spec, key, { json: f['input'] }, rules, {
             send: isSend,
             ...(delay !== undefined ? { delay: delay as string | number } : {}),
             ...(idem !== undefined ? { idempotencyKey: idem } : {}),
@@ -226,24 +233,24 @@ export function attachWebSocket(
             status: accepted.status,
             ...(accepted.cancelToken !== undefined ? { cancelToken: accepted.cancelToken } : {}),
           });
-          if (!isSend) awaitResult(id, accepted.invocationId, ac, accepted.outcome);
+          if (!isSend) awaitResult(id, accepted.invocationId, spec.output, ac, accepted.outcome);
           return;
         }
         case 'attach': {
-          const inv = await target(f);
-          awaitResult(id, inv);
+          const { inv, output } = await target(f);
+          awaitResult(id, inv, output);
           return;
         }
         case 'output': {
-          const inv = await target(f);
+          const { inv, output } = await target(f);
           const info = await store.describe(inv);
           if (!info?.outcome) throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet');
-          send(outcomeFrame(id, inv, info.outcome));
+          send(outcomeFrame(id, inv, info.outcome, output));
           return;
         }
         case 'subscribe': {
           if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
-          const inv = await target(f);
+          const { inv, output } = await target(f);
           if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
           send({ id, type: 'subscribed', invocationId: inv });
           const ac = new Stopper();
@@ -262,7 +269,7 @@ export function attachWebSocket(
               if (open.get(id) !== stop) return;
               stop();
               open.delete(id);
-              send(outcomeFrame(id, inv, o));
+              send(outcomeFrame(id, inv, o, output));
             })
             .catch(() => undefined);
           return;

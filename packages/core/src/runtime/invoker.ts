@@ -1,7 +1,7 @@
 import { HandlerContext, type TargetResolver } from '../context/context.js';
 import type { ServiceKind } from '../define/definitions.js';
 import { durationMs } from '../define/duration.js';
-import { SerdeValidationError } from '../define/serde.js';
+import { SerdeValidationError, decodeStored, encodeStored } from '../define/serde.js';
 import {
   ErrorCode,
   TerminalError,
@@ -73,7 +73,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
   const active = new Set<JournalRunner>();
   const resolveTarget: TargetResolver = (service, handler, kind) => {
     const spec = registry.handler(service, handler);
-    if (spec) return { mode: spec.mode, options: spec.options };
+    if (spec) return { mode: spec.mode, options: spec.options, input: spec.input, output: spec.output };
     const def = registry.service(service);
     const k = def?.kind ?? kind;
     const mode = k === 'service' ? 'service' : k === 'object' ? 'exclusive' : handler === 'run' ? 'workflow' : 'shared';
@@ -119,20 +119,19 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       resolveTarget,
       kindOf,
       serviceKind: spec.serviceKind,
+      inputSerde: spec.input,
     });
 
     const handlerDone = (async () => {
-      let input: unknown = inv.input === '' ? undefined : JSON.parse(inv.input);
-      if (spec.input) {
-        try {
-          input = spec.input.parse(input);
-        } catch (e) {
-          const msg = e instanceof SerdeValidationError ? e.message : ensureError(e).message;
-          throw new TerminalError(msg, { errorCode: 400 });
-        }
+      let input: unknown;
+      try {
+        input = decodeStored(spec.input, inv.input);
+      } catch (e) {
+        const msg = e instanceof SerdeValidationError ? e.message : ensureError(e).message;
+        throw new TerminalError(msg, { errorCode: 400 });
       }
-      const value: unknown = await spec.fn(ctx, input);
-      return spec.output ? spec.output.parse(value) : value;
+      // The result as it is kept: JSON text, or the output serde's bytes in base64.
+      return encodeStored(spec.output, await spec.fn(ctx, input));
     })().then(
       (value) => ({ kind: 'returned' as const, value }),
       (error: unknown) => ({ kind: 'threw' as const, error }),
@@ -159,7 +158,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       }
       const outcome: Outcome =
         first.kind === 'returned'
-          ? { ok: true, value: first.value === undefined ? undefined : JSON.stringify(first.value) }
+          ? { ok: true, value: first.value }
           : { ok: false, error: serializeError(first.error) };
       await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), rest.effects, outcome);
       held?.release();
