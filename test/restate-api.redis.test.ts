@@ -430,6 +430,22 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     });
   });
 
+  describe('ingress routes of Restate 1.7', () => {
+    it('POST /restate/lookup and /restate/output with the current body shapes (target: workflow / idempotentInvocation)', async () => {
+      const key = `lk-${Math.random().toString(36).slice(2, 8)}`;
+      const sent = await post(server.url, `/ra_flow/${key}/run/send`);
+      const id = (sent.body as { invocationId: string }).invocationId;
+      const byWorkflow = { target: 'workflow', workflowName: 'ra_flow', workflowKey: key };
+      expect(await post(server.url, '/restate/lookup', byWorkflow)).toEqual({ status: 200, body: { invocationId: id }, headers: expect.anything() });
+      expect((await post(server.url, '/restate/output', byWorkflow)).status).toBe(470);
+      const idem = await post(server.url, '/ra_wait/one/send', 'lookup-tag', { 'idempotency-key': `lk-${key}` });
+      const byKey = { target: 'idempotentInvocation', service: 'ra_wait', handler: 'one', idempotencyKey: `lk-${key}` };
+      expect((await post(server.url, '/restate/lookup', byKey)).body).toEqual({ invocationId: (idem.body as { invocationId: string }).invocationId });
+      const missing = await post(server.url, '/restate/lookup', { target: 'workflow', workflowName: 'ra_flow', workflowKey: 'nobody' });
+      expect(missing).toMatchObject({ status: 404, body: { errorCode: 'NOT_FOUND' } });
+    });
+  });
+
   describe('the always-suspend test mode', () => {
     it('replays every step boundary: the code after the first of 3 steps runs 3 times there (once per later attempt), once otherwise', async () => {
       const tag = `steps-${Math.random().toString(36).slice(2, 8)}`;

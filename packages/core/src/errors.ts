@@ -117,6 +117,10 @@ export class RetryableError extends DurableError {
   override get name(): string {
     return 'RetryableError';
   }
+  /** Wraps a failure (any thrown value) to retry, optionally not before `retryAfter` ms (Restate's `RetryableError.from`). */
+  static from(cause: unknown, options: { retryAfter?: number } = {}): RetryableError {
+    return new RetryableError(ensureError(cause).message, { ...options, cause });
+  }
 }
 
 const PAUSE = Symbol.for('latchkey.PauseError');

@@ -165,6 +165,10 @@ export function service<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H & ServiceHandlers<H>;
   options?: HandlerOptions;
+  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  description?: string;
+  /** Restate's free-form metadata (not used by Latchkey yet). */
+  metadata?: Record<string, string>;
 }): ServiceDefinition<N, H> {
   return define('service', spec);
 }
@@ -188,6 +192,10 @@ export function object<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H;
   options?: HandlerOptions;
+  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  description?: string;
+  /** Restate's free-form metadata (not used by Latchkey yet). */
+  metadata?: Record<string, string>;
 }): VirtualObjectDefinition<N, H> {
   return define('object', spec);
 }
@@ -200,6 +208,10 @@ export function workflow<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H;
   options?: WorkflowOptions;
+  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  description?: string;
+  /** Restate's free-form metadata (not used by Latchkey yet). */
+  metadata?: Record<string, string>;
 }): WorkflowDefinition<N, H> {
   if (!('run' in spec.handlers)) throw new TypeError(`workflow ${spec.name} needs a 'run' handler`);
   return define('workflow', spec);

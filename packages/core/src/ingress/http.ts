@@ -68,8 +68,9 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
  * `GET /restate/invocation/{id}/attach|output`,
  * `GET /restate/invocation/{service}[/{key}]/{handler}/{idempotencyKey}/attach|output`,
  * `GET /restate/workflow/{name}/{key}/attach|output`, `GET /restate/attach|output/{id}`, and
- * `POST /restate/attach|output` with `{invocationId}`, `{service, key?, handler, idempotencyKey}`
- * or `{workflow, key}`.
+ * `POST /restate/attach|output|lookup` with `{invocationId}`, `{service, key?, handler,
+ * idempotencyKey}` (Restate's `target: 'idempotentInvocation'`), or `{workflow, key}` (also
+ * Restate's `{target: 'workflow', workflowName, workflowKey}`); `lookup` answers `{invocationId}`.
  */
 async function attachTarget(
   registry: Registry,
@@ -77,7 +78,7 @@ async function attachTarget(
   segs: string[],
   req: IncomingMessage,
   read: () => Promise<unknown>,
-): Promise<{ op: 'attach' | 'output'; id: string | undefined } | undefined> {
+): Promise<{ op: 'attach' | 'output' | 'lookup'; id: string | undefined } | undefined> {
   if (segs[0] !== 'restate') return undefined;
   const last = segs[segs.length - 1];
   const method = req.method;
@@ -102,13 +103,16 @@ async function attachTarget(
   if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'GET' && segs.length === 3) {
     return { op: segs[1], id: decode(segs[2]!) };
   }
-  if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'POST' && segs.length === 2) {
+  if ((segs[1] === 'attach' || segs[1] === 'output' || segs[1] === 'lookup') && method === 'POST' && segs.length === 2) {
     const body = (await read()) as Record<string, unknown> | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
     const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
     if (str('invocationId')) return { op: segs[1], id: str('invocationId') };
-    if (str('workflow') && str('key') !== undefined) {
-      const ref = { workflow: str('workflow')!, key: str('key')! };
+    // Restate's current shape names a workflow `{target: 'workflow', workflowName, workflowKey}`.
+    const workflow = str('workflow') ?? str('workflowName');
+    const wfKey = str('key') ?? str('workflowKey');
+    if (workflow && wfKey !== undefined && (body['target'] === undefined || body['target'] === 'workflow')) {
+      const ref = { workflow, key: wfKey };
       checkReference(ref);
       return { op: segs[1], id: await store.lookup(ref) };
     }
@@ -118,7 +122,11 @@ async function attachTarget(
       checkReference(ref);
       return { op: segs[1], id: await store.lookup(ref) };
     }
-    throw new IngressError(400, 'INVALID_REFERENCE', 'give invocationId, {workflow, key} or {service, key?, handler, idempotencyKey}');
+    throw new IngressError(
+      400,
+      'INVALID_REFERENCE',
+      'give invocationId, {workflow, key} ({target: "workflow", workflowName, workflowKey}) or {service, key?, handler, idempotencyKey}',
+    );
   }
   return undefined;
 }
@@ -168,6 +176,10 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       if (id === undefined) throw new IngressError(404, 'NOT_FOUND', `no invocation found for ${url.pathname.slice(0, 512)}`);
       const info = await store.describe(id);
       if (!info || !publicTarget(registry, info.target)) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
+      if (ref.op === 'lookup') {
+        send(res, 200, JSON.stringify({ invocationId: id }));
+        return;
+      }
       if (ref.op === 'output') {
         if (!info.outcome) {
           throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet', { source: 'ingress' });
