@@ -177,6 +177,13 @@ const lines: Serde<string[]> = {
   deserialize: (b) => new TextDecoder().decode(b).split('\n'),
 };
 
+/** A custom JSON serde: a Date travels as `{"iso": …}`, and the handler gets a Date. */
+const dates: Serde<Date> = {
+  contentType: 'application/json',
+  serialize: (d) => new TextEncoder().encode(JSON.stringify({ iso: d.toISOString() })),
+  deserialize: (b) => new Date((JSON.parse(new TextDecoder().decode(b)) as { iso: string }).iso),
+};
+
 const reverser = service({
   name: 'ra_rev',
   handlers: {
@@ -197,6 +204,10 @@ const bytes = service({
       return ctx.serviceClient(reverser).reverse(once);
     }),
     sorted: handlers.handler({ input: lines, output: lines }, async (_ctx: Context, ls: string[]) => [...ls].sort()),
+    nextDay: handlers.handler({ input: dates, output: dates }, async (_ctx: Context, d: Date) => {
+      if (!(d instanceof Date)) throw new TerminalError('not a Date');
+      return new Date(d.getTime() + 86_400_000);
+    }),
     /** JSON validated with serde.schema (a Standard Schema: zod 4). */
     double: handlers.handler({ input: serde.schema(z.object({ n: z.number() })) }, async (_ctx: Context, v: { n: number }) => v.n * 2),
   },
@@ -421,6 +432,11 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       const res = await fetch(`${server.url}/ra_bytes/sorted`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'pear\napple\nfig' });
       expect(res.headers.get('content-type')).toBe('text/plain');
       expect(await res.text()).toBe('apple\nfig\npear');
+    });
+
+    it('a custom serde with a JSON content type: its own encoding is used both ways', async () => {
+      const res = await post(server.url, '/ra_bytes/nextDay', { iso: '2026-12-31T12:00:00.000Z' });
+      expect(res).toMatchObject({ status: 200, body: { iso: '2027-01-01T12:00:00.000Z' } });
     });
 
     it('serde.schema: a Standard Schema validates JSON input (400 with issues otherwise)', async () => {

@@ -135,9 +135,13 @@ export function toSerde(s: unknown): Serde<unknown> | undefined {
   throw new TypeError('input/output must be a serde, a zod schema or a Standard Schema');
 }
 
-/** True for a serde whose bytes are JSON (Latchkey keeps such payloads as JSON text). */
+/**
+ * True for Latchkey's own JSON serdes (none, `serde.json`, a schema's): their payloads are kept as
+ * JSON text and checked as values. Any other serde — a custom one too, whatever its content type —
+ * is used through its own `serialize`/`deserialize`, its bytes kept in base64.
+ */
 export function isJson(s: Serde<unknown> | undefined): boolean {
-  return s === undefined || s.contentType === 'application/json';
+  return s === undefined || 'check' in s;
 }
 
 /** The check of a JSON serde (validation before acceptance), if it has one. */
