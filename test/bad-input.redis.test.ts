@@ -12,7 +12,6 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import WebSocket from 'ws';
 import { z } from 'zod';
 import {
   handlers,
@@ -24,6 +23,7 @@ import {
   type ObjectSharedContext,
 } from '@latchkey/core';
 import { deletePrefix, newPrefix, startServer } from './helpers/harness.js';
+import { FrameSocket as Socket, type Frame } from './helpers/frames.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 
 const redisUrl = inject('redisUrl');
@@ -167,56 +167,6 @@ function streamHugeBody(base: string, path: string, bytes: number): Promise<Http
     };
     pump();
   });
-}
-
-type Frame = Record<string, unknown>;
-
-/** A WebSocket that records every frame it receives. */
-class Socket {
-  readonly frames: Frame[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private wake: () => void = () => undefined;
-  readonly ws: WebSocket;
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.frames.push(JSON.parse(String(data)) as Frame);
-      this.wake();
-    });
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on('error', () => undefined);
-  }
-  static async open(base: string): Promise<Socket> {
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
-    const s = new Socket(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return s;
-  }
-  send(data: string | Buffer | Frame): void {
-    this.ws.send(typeof data === 'string' || Buffer.isBuffer(data) ? data : JSON.stringify(data));
-  }
-  /** The first received frame matching `pred` (waits up to 30 s). */
-  async next(what: string, pred: (f: Frame) => boolean): Promise<Frame> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const f = this.frames.find(pred);
-      if (f) return f;
-      if (Date.now() > deadline) throw new Error(`no ${what} frame; got ${JSON.stringify(this.frames)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  }
-  close(): void {
-    this.ws.terminate();
-  }
 }
 
 /** A valid invocation id and awakeable id of invocations that do not exist. */

@@ -38,9 +38,10 @@ import { connect, CallError } from '@latchkey/client';
 import { deriveSecret } from '@latchkey/core/internal';
 import { scriptSources } from '@latchkey/redis-store';
 import { userSignup } from '../examples/signup/src/signup.js';
-import { childIdDigestFromParent, forgedAwakeableIds, RawSocket, uuidSeededById } from './helpers/attacker.js';
+import { childIdDigestFromParent, forgedAwakeableIds, uuidSeededById } from './helpers/attacker.js';
+import { FrameSocket } from './helpers/frames.js';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
-import { snapshotKeyspace, type Keyspace } from './helpers/keyspace.js';
+import { restingKeyspace, snapshotKeyspace, type Keyspace } from './helpers/keyspace.js';
 import { startMonitor } from './helpers/monitor.js';
 
 const redisUrl = inject('redisUrl');
@@ -218,22 +219,8 @@ describe('the public ingress cannot bend a journal', () => {
   let redis: Redis;
   let healthy = 0;
 
-  /** The keyspace at rest: two snapshots 150 ms apart agree. */
-  async function atRest(): Promise<Keyspace> {
-    let prev = await snapshotKeyspace(redis, prefix);
-    return until(
-      'the keyspace to rest',
-      async () => {
-        await new Promise((r) => setTimeout(r, 150));
-        const cur = await snapshotKeyspace(redis, prefix);
-        const same = JSON.stringify(cur) === JSON.stringify(prev);
-        prev = cur;
-        return same ? cur : undefined;
-      },
-      30_000,
-      0,
-    );
-  }
+  /** The keyspace at rest (see restingKeyspace). */
+  const atRest = (): Promise<Keyspace> => restingKeyspace(redis, prefix);
 
   /** A normal call still works. */
   async function expectHealthy(): Promise<void> {
@@ -260,7 +247,7 @@ describe('the public ingress cannot bend a journal', () => {
         expect(res.body).toMatchObject({ code: 404, errorCode: 'NOT_FOUND' });
       }
     }
-    const ws = await RawSocket.open(server.url);
+    const ws = await FrameSocket.open(server.url);
     try {
       for (const [i, id] of ids.entries()) {
         const answer = await ws.request({ id: `f${i}`, type: 'resolveAwakeable', awakeableId: id, value });
@@ -272,8 +259,8 @@ describe('the public ingress cannot bend a journal', () => {
   }
 
   /** Sends a call and returns its invocation id (from the accepted frame) and its result frame. */
-  async function startCall(frame: Record<string, unknown>): Promise<{ id: string; result: Promise<Record<string, unknown>>; ws: RawSocket }> {
-    const ws = await RawSocket.open(server.url);
+  async function startCall(frame: Record<string, unknown>): Promise<{ id: string; result: Promise<Record<string, unknown>>; ws: FrameSocket }> {
+    const ws = await FrameSocket.open(server.url);
     const reqId = `c-${Math.random()}`;
     const accepted = await ws.request({ id: reqId, type: 'call', ...frame }, ['accepted', 'error']);
     expect(accepted['type']).toBe('accepted');
@@ -426,7 +413,7 @@ describe('the public ingress cannot bend a journal', () => {
         expect(await r.json()).toMatchObject({ errorCode: 'NOT_FOUND' });
       }
       expect((await post(server.url, '/restate/output', { invocationId: id })).status).toBe(404);
-      const ws = await RawSocket.open(server.url);
+      const ws = await FrameSocket.open(server.url);
       for (const type of ['attach', 'output', 'subscribe']) {
         expect(await ws.request({ id: type, type, invocationId: id })).toMatchObject({ type: 'error', code: 404, errorCode: 'NOT_FOUND' });
       }
@@ -444,7 +431,7 @@ describe('the public ingress cannot bend a journal', () => {
   describe('who may cancel', () => {
     it('only the client that started an invocation (it holds the token); others get 404 and change nothing', async () => {
       const owner = connect(`${server.url.replace('http', 'ws')}/ws`, { reconnect: false });
-      const mallory = await RawSocket.open(server.url);
+      const mallory = await FrameSocket.open(server.url);
       try {
         const running = owner.objectClient<typeof waiter>({ name: 'sd_wait' }, 'cx1').wait();
         running.catch(() => undefined);
@@ -492,12 +479,12 @@ describe('the public ingress cannot bend a journal', () => {
 
   describe('secrets cannot be derived from what a client learns', () => {
     it('the signup example’s emailed secret: not the id-seeded one, not derivable from the id; a guess does not verify', async () => {
-      const submit = async (user: string): Promise<{ secret: string; id: string; spy: RawSocket }> => {
+      const submit = async (user: string): Promise<{ secret: string; id: string; spy: FrameSocket }> => {
         const submitted = await post(server.url, `/user-signup/${user}/run/send`, { email: `${user}@example.com`, name: user });
         expect(submitted.status).toBe(202);
         const link = await until('the emailed link', () => published.get(`mail:${user}@example.com`));
         // The attacker subscribes by workflow key and learns the run's invocation id.
-        const spy = await RawSocket.open(server.url);
+        const spy = await FrameSocket.open(server.url);
         const sub = await spy.request({ id: 's', type: 'subscribe', workflow: 'user-signup', key: user });
         await spy.next('a journal event', (f) => f['type'] === 'event');
         return { secret: new URL(link).searchParams.get('secret')!, id: String(sub['invocationId']), spy };

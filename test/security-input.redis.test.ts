@@ -33,6 +33,7 @@ import {
 } from '@latchkey/core';
 import { createRedisStore } from '@latchkey/redis-store';
 import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger, startServer, until } from './helpers/harness.js';
+import { FrameSocket as Socket, type Frame } from './helpers/frames.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 
 const redisUrl = inject('redisUrl');
@@ -194,58 +195,6 @@ async function raw(base: string, request: string): Promise<Answer> {
 }
 
 // ------------------------------------------------------------------ WebSocket client
-
-type Frame = Record<string, unknown>;
-
-/** A WebSocket that records every frame it receives. */
-class Socket {
-  readonly frames: Frame[] = [];
-  readonly ws: WebSocket;
-  private wake: () => void = () => undefined;
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.frames.push(JSON.parse(String(data)) as Frame);
-      this.wake();
-    });
-    ws.on('error', () => undefined);
-  }
-  static async open(base: string): Promise<Socket> {
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
-    const s = new Socket(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return s;
-  }
-  send(data: string | Frame): void {
-    this.ws.send(typeof data === 'string' ? data : JSON.stringify(data));
-  }
-  /** The first received frame matching `pred` (waits up to 30 s). */
-  async next(what: string, pred: (f: Frame) => boolean): Promise<Frame> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const f = this.frames.find(pred);
-      if (f) return f;
-      if (Date.now() > deadline) throw new Error(`no ${what} frame; got ${JSON.stringify(this.frames).slice(0, 2000)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  }
-  /** The answer frames to request `id`. */
-  answersTo(id: string): Frame[] {
-    return this.frames.filter((f) => f['id'] === id);
-  }
-  close(): void {
-    this.ws.terminate();
-  }
-}
 
 /** Opens a WebSocket upgrade and reports whether it was accepted, or the refusal's status and JSON body. */
 function tryUpgrade(base: string, path: string, headers: Record<string, string> = {}): Promise<{ opened: true } | { opened: false; status: number; body: unknown }> {

@@ -1,11 +1,9 @@
 /**
- * What an attacker on the public ingress computes and sends, for the security tests: awakeable ids
+ * What an attacker on the public ingress computes, for the security tests: awakeable ids
  * forged for any journal index, the secrets an id-seeded engine would have drawn, child ids derived
- * from a parent's id, and a raw WebSocket that records every frame it receives.
+ * from a parent's id.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
-import { until } from './harness.js';
 
 /** Awakeable ids an attacker forges for entry `index` of `invocationId`: the old format and the new one with a guessed secret. */
 export function forgedAwakeableIds(invocationId: string, index: number): string[] {
@@ -67,50 +65,4 @@ export function childIdDigestFromParent(parentId: string, index: number): string
   let s = '';
   for (const b of digest.subarray(1, 23)) s += ALPHABET[b % 62];
   return s;
-}
-
-type Frame = Record<string, unknown>;
-
-/** A raw WebSocket client that records every frame it receives. */
-export class RawSocket {
-  readonly frames: Frame[] = [];
-  readonly raw: string[] = [];
-  readonly ws: WebSocket;
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.raw.push(String(data));
-      this.frames.push(JSON.parse(String(data)) as Frame);
-    });
-    ws.on('error', () => undefined);
-  }
-
-  static async open(httpBase: string): Promise<RawSocket> {
-    const ws = new WebSocket(`${httpBase.replace(/^http/, 'ws')}/ws`);
-    const s = new RawSocket(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return s;
-  }
-
-  send(f: Frame): void {
-    this.ws.send(JSON.stringify(f));
-  }
-
-  /** The first frame matching `pred` (waits up to 30 s). */
-  next(what: string, pred: (f: Frame) => boolean): Promise<Frame> {
-    return until(what, () => this.frames.find(pred), 30_000, 20);
-  }
-
-  /** Sends a request and waits for its first answer that is not an `event` or `accepted`… unless asked. */
-  async request(f: Frame, types: string[] = ['ok', 'error', 'result', 'subscribed', 'accepted', 'pong', 'unsubscribed']): Promise<Frame> {
-    this.send(f);
-    return this.next(`an answer to ${String(f['id'])}`, (x) => x['id'] === f['id'] && types.includes(String(x['type'])));
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
 }

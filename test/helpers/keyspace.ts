@@ -71,27 +71,45 @@ export async function snapshotKeyspace(redis: Redis, prefix: string): Promise<Ke
 }
 
 /**
+ * Takes snapshots `everyMs` apart until two in a row are identical and `ready` accepts the last;
+ * returns it.
+ */
+async function stableKeyspace(redis: Redis, prefix: string, what: string, everyMs: number, timeoutMs: number, ready: (snap: Keyspace) => boolean): Promise<Keyspace> {
+  let prev = await snapshotKeyspace(redis, prefix);
+  return until(
+    what,
+    async () => {
+      await new Promise((r) => setTimeout(r, everyMs));
+      const cur = await snapshotKeyspace(redis, prefix);
+      const stable = JSON.stringify(cur) === JSON.stringify(prev);
+      prev = cur;
+      return stable && ready(cur) ? cur : undefined;
+    },
+    timeoutMs,
+    0,
+  );
+}
+
+/**
  * Waits until the keyspace is at rest: no BullMQ job waiting or active, every
  * mailbox shard's stalled-check marker present, and two snapshots 100 ms apart
  * identical. Returns the settled snapshot. (Used before a request, never to
  * wait for something not to happen after one.)
  */
-export async function settledKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000): Promise<Keyspace> {
-  let prev = await snapshotKeyspace(redis, prefix);
-  return until(
-    'the keyspace to settle',
-    async () => {
-      await new Promise((r) => setTimeout(r, 100));
-      const cur = await snapshotKeyspace(redis, prefix);
-      const keys = Object.keys(cur);
-      const busy = keys.some((k) => /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k));
-      const metas = keys.filter((k) => k.endsWith(':jobs:meta')).length;
-      const checks = keys.filter((k) => k.endsWith(':jobs:stalled-check')).length;
-      const stable = JSON.stringify(cur) === JSON.stringify(prev);
-      prev = cur;
-      return !busy && metas > 0 && checks === metas && stable ? cur : undefined;
-    },
-    timeoutMs,
-    0,
-  );
+export function settledKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000): Promise<Keyspace> {
+  return stableKeyspace(redis, prefix, 'the keyspace to settle', 100, timeoutMs, (snap) => {
+    const keys = Object.keys(snap);
+    const busy = keys.some((k) => /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k));
+    const metas = keys.filter((k) => k.endsWith(':jobs:meta')).length;
+    const checks = keys.filter((k) => k.endsWith(':jobs:stalled-check')).length;
+    return !busy && metas > 0 && checks === metas;
+  });
+}
+
+/**
+ * The keyspace once it rests: two snapshots 150 ms apart agree. Unlike {@link settledKeyspace} it
+ * does not wait for the mailbox to be idle (a suspended invocation may hold a delayed job).
+ */
+export function restingKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000): Promise<Keyspace> {
+  return stableKeyspace(redis, prefix, 'the keyspace to rest', 150, timeoutMs, () => true);
 }
