@@ -108,7 +108,7 @@ async function launchChromium(userDataDir: string): Promise<{ proc: ChildProcess
   const output: string[] = [];
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`chromium did not start: ${output.join('')}`)), 30_000);
-    proc.stderr!.on('data', (d: Buffer) => {
+    proc.stderr.on('data', (d: Buffer) => {
       output.push(d.toString());
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(output.join(''));
       if (m) {

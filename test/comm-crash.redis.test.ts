@@ -121,7 +121,7 @@ async function completed(env: Env, id: string, related: string[] = []): Promise<
   } catch (e) {
     const dumps = await Promise.all([id, ...related].map((x) => dump(env, x)));
     const out = env.workers.map((w, i) => `worker ${i} (pid ${w.pid}):\n${w.output.join('\n')}`);
-    throw new Error(`${String(e)}\n${dumps.join('\n')}\n${out.join('\n')}`);
+    throw new Error(`${String(e)}\n${dumps.join('\n')}\n${out.join('\n')}`, { cause: e });
   }
   return describeInv(env, id, true);
 }
@@ -189,7 +189,7 @@ async function holds(what: string, ms: number, check: () => Promise<void>): Prom
     try {
       await check();
     } catch (e) {
-      throw new Error(`${what} stopped holding after ${rounds} checks: ${String(e)}`);
+      throw new Error(`${what} stopped holding after ${rounds} checks: ${String(e)}`, { cause: e });
     }
     rounds++;
     await new Promise((r) => setTimeout(r, 100));

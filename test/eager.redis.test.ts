@@ -17,7 +17,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { handlers, object, serve, service, type Context, type LatchkeyServer, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
-import { Keys, createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
+import { Keys, createRedisStore, partitionOfId } from '@latchkey/redis-store';
 import { connect, type LatchkeyClient } from '@latchkey/client';
 import { services as eagerServices } from './fixtures/eager-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
@@ -103,7 +103,7 @@ describe('eager completion', () => {
   probePrefix = prefix;
 
   afterEach(async () => {
-    for (const c of clients) c.close();
+    for (const c of clients) await c.close();
     clients.length = 0;
     for (const ws of sockets) ws.close();
     sockets.length = 0;

@@ -330,7 +330,7 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
   let getish = false;
   let reference = false;
   const pickSvc = (): string => (rng.chance(0.88) ? rng.pick(SERVICES) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng));
-  const pickHandler = (s: string): string => (HANDLERS[s] && rng.chance(0.85) ? rng.pick(HANDLERS[s]!) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng));
+  const pickHandler = (s: string): string => (HANDLERS[s] && rng.chance(0.85) ? rng.pick(HANDLERS[s]) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng));
   const handlerSegs = (): string[] => {
     svc = pickSvc();
     handler = pickHandler(svc);
@@ -606,6 +606,7 @@ function serialize(op: HttpOp): Buffer {
   const parts: Buffer[] = [];
   const line = (s: string): void => {
     // Header values of Latin-1 characters go as those bytes (Node reads header bytes as Latin-1); others as UTF-8.
+    // eslint-disable-next-line no-control-regex -- the latin1 range starts at U+0000 on purpose
     parts.push(Buffer.from(`${s}\r\n`, /[^\u0000-\u00ff]/.test(s) ? 'utf8' : 'latin1'));
   };
   parts.push(Buffer.from(`${op.method} ${op.target} ${op.version}\r\n`, 'utf8'));
@@ -803,9 +804,9 @@ function genWsOp(rng: Rng, i: number): WsOp {
     case 'call':
     case 'send': {
       f['service'] = field(rng, () => svc);
-      f['handler'] = field(rng, () => (HANDLERS[svc] && rng.chance(0.85) ? rng.pick(HANDLERS[svc]!) : rng.pick(ODD_NAMES)));
+      f['handler'] = field(rng, () => (HANDLERS[svc] && rng.chance(0.85) ? rng.pick(HANDLERS[svc]) : rng.pick(ODD_NAMES)));
       if (KEYED.has(svc) ? rng.chance(0.9) : rng.chance(0.1)) f['key'] = field(rng, () => rng.pick([...KEY_POOL, '', '\u0000', 'k'.repeat(1025), '\ud800', '__proto__']));
-      if (rng.chance(0.85)) f['input'] = genInput(rng, svc, typeof f['handler'] === 'string' ? (f['handler'] as string) : undefined);
+      if (rng.chance(0.85)) f['input'] = genInput(rng, svc, typeof f['handler'] === 'string' ? f['handler'] : undefined);
       if (rng.chance(0.2)) f['idempotencyKey'] = field(rng, () => rng.pick([...IDEM_POOL, '\ud800', 'x'.repeat(1025), '']));
       if (rng.chance(0.15)) f['headers'] = genHeadersField(rng);
       if (rng.chance(type === 'send' ? 0.35 : 0.08)) f['delay'] = genDelayField(rng);
@@ -1157,7 +1158,7 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     const error = (...args: unknown[]): void => {
       loggedErrors.push(args.map((a) => (a as Error)?.stack ?? String(a)).join(' '));
     };
-    const logger = { ...quietLogger, error } as Console;
+    const logger = { ...quietLogger, error };
     server = await startServer(redisUrl, prefix, DEFS, {
       store: { stalledIntervalMs: 600_000 },
       serve: { admin: { port: 0, token: TOKEN }, logger },

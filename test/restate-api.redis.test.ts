@@ -336,7 +336,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
         await client.serviceClient<typeof signaller>({ name: 'ra_signal' }).resolve({ id, name: 'go', value: 'over ws' });
         expect(await call).toBe('got over ws');
       } finally {
-        client.close();
+        await client.close();
       }
     });
   });
@@ -393,7 +393,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
         expect(err).toBeInstanceOf(CallError);
         expect(err).toMatchObject({ status: 418, code: 'TERMINAL', message: 'refused: over ws', metadata: { reason: 'over ws', team: 'teapots' } });
       } finally {
-        client.close();
+        await client.close();
       }
     });
   });
@@ -424,7 +424,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
         expect(out).toBeInstanceOf(Uint8Array);
         expect(out).toEqual(Uint8Array.from(data).reverse());
       } finally {
-        client.close();
+        await client.close();
       }
     });
 

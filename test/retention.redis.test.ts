@@ -114,7 +114,7 @@ async function untilNoKeys(prefix: string, ids: string[], svc: string, key: stri
     );
   } catch (e) {
     const ttls = await Promise.all(left.map(async (k) => `${k} (pttl ${await redis.pttl(k.split(' ')[0]!)})`));
-    throw new Error(`${(e as Error).message}; left: ${ttls.join(', ')}`);
+    throw new Error(`${(e as Error).message}; left: ${ttls.join(', ')}`, { cause: e });
   }
 }
 

@@ -230,7 +230,7 @@ describe('the public ingress cannot bend a journal', () => {
 
   /** The journal of an invocation, as the store has it. */
   async function journalOf(id: string): Promise<{ k: string; n?: string }[]> {
-    return ((await server.store.describe(id, true))?.journal ?? []) as { k: string; n?: string }[];
+    return ((await server.store.describe(id, true))?.journal ?? []);
   }
 
   /** Waits until entry `index` of the invocation is committed with kind `k`. */
@@ -456,7 +456,7 @@ describe('the public ingress cannot bend a journal', () => {
         expect(err).toBeInstanceOf(CallError);
         expect(err).toMatchObject({ status: 409 });
       } finally {
-        owner.close();
+        await owner.close();
         mallory.close();
       }
     });

@@ -1146,7 +1146,7 @@ describe('security: malformed input and limits', () => {
               store: spied,
               port,
               handleSignals: false,
-              logger: quietLogger as Console,
+              logger: quietLogger,
               admin: { port: adminPort, host: '0.0.0.0' },
             }),
           ).rejects.toThrow(/the admin API may listen on 0\.0\.0\.0 only with a token/);
@@ -1169,7 +1169,7 @@ describe('security: malformed input and limits', () => {
           store: store(prefix),
           port: 0,
           handleSignals: false,
-          logger: quietLogger as Console,
+          logger: quietLogger,
           admin: { port: 0, host: '0.0.0.0', token: TOKEN },
         }),
       );
@@ -1191,7 +1191,7 @@ describe('security: malformed input and limits', () => {
     it('the public ingress listens on loopback (127.0.0.1) when no host is given', async () => {
       const prefix = newPrefix();
       const server = await withoutEnv(['LATCHKEY_HOST'], () =>
-        serve({ services: SERVICES, store: store(prefix), port: 0, handleSignals: false, logger: quietLogger as Console }),
+        serve({ services: SERVICES, store: store(prefix), port: 0, handleSignals: false, logger: quietLogger }),
       );
       try {
         const res = await post(`http://127.0.0.1:${server.port}`, '/sec_echo/echo', '"on loopback"');

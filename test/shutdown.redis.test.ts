@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
-import { createRedisStore, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore } from '@latchkey/redis-store';
 import { holder } from './fixtures/fifo-services.mjs';
 import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
 
@@ -20,7 +20,7 @@ describe('graceful shutdown', () => {
   it('suspends waiting handlers on SIGTERM and exits; another worker completes them', async () => {
     const prefix = newPrefix();
     const ingress: LatchkeyServer = await startServer(redisUrl, prefix, [holder], { workers: false });
-    const store = createRedisStore({ url: redisUrl, prefix }) as RedisStore;
+    const store = createRedisStore({ url: redisUrl, prefix });
     await store.init();
     const workers: WorkerProcess[] = [];
     cleanup.push(async () => {

@@ -32,7 +32,7 @@ async function start(prefix: string, webSocket: { heartbeatMs?: number; maxBuffe
     host: '127.0.0.1',
     handleSignals: false,
     webSocket,
-    logger: quietLogger as Console,
+    logger: quietLogger,
   });
 }
 

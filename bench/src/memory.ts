@@ -301,7 +301,7 @@ export function printMemory(m: MemoryResult): void {
     String(s.invocations),
     s.atS.toFixed(1),
     s.throughput !== undefined ? s.throughput.toFixed(0) : '-',
-    ...procs.map((p) => (s.rssMiB[p] !== undefined ? s.rssMiB[p]!.toFixed(1) : '-')),
+    ...procs.map((p) => (s.rssMiB[p] !== undefined ? s.rssMiB[p].toFixed(1) : '-')),
     s.redisUsedMemoryMiB.toFixed(1),
     String(s.dbsize),
   ]);

@@ -181,7 +181,7 @@ export class MonitorSampler {
         });
         mon.connect().catch((e: unknown) => {
           clearTimeout(t);
-          reject(e as Error);
+          reject(e instanceof Error ? e : new Error(String(e)));
         });
       });
       return sampler;

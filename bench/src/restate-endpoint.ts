@@ -24,8 +24,8 @@ void contextsFit;
 type RestateDefinition = Parameters<ReturnType<typeof restate.endpoint>['bind']>[0];
 
 const defs = defineBenchServices<RestateDefinition>({
-  service: restate.service as never,
-  object: restate.object as never,
+  service: restate.service,
+  object: restate.object,
   workflow: restate.workflow as never,
 });
 const endpoint = restate.endpoint();

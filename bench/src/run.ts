@@ -405,7 +405,7 @@ async function main(): Promise<void> {
     if (cleaned) return;
     cleaned = true;
     await load.close().catch(() => undefined);
-    await Promise.all([lk?.stop(), rs?.stop(), bq?.stop()].map((p) => p?.catch((e: unknown) => console.error(e))));
+    await Promise.all([lk?.stop(), rs?.stop(), bq?.stop()].map((p) => (p ?? Promise.resolve()).catch((e: unknown) => console.error(e))));
     if (external && usesRedis) {
       for (const p of [prefix, bqPrefix]) {
         let cursor = '0';

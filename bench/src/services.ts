@@ -21,4 +21,4 @@ const memory = service({
   },
 });
 
-export const services: AnyDefinition[] = [...defineBenchServices<AnyDefinition>({ service, object, workflow }), memory as AnyDefinition];
+export const services: AnyDefinition[] = [...defineBenchServices<AnyDefinition>({ service, object, workflow }), memory];

@@ -201,7 +201,8 @@ export function restateServerBinary(): string {
     });
     if (r.status !== 0) throw new Error(`could not install @restatedev/restate-server (npm exited ${r.status})`);
     try {
-      return createRequire(import.meta.url)(`${pkg}/package.json`) && resolve();
+      createRequire(import.meta.url)(`${pkg}/package.json`);
+      return resolve();
     } catch {
       throw new Error(`${pkg} is still not installed after npm install`);
     }

@@ -23,7 +23,7 @@ export async function startAdminServer(
     host: '127.0.0.1',
     handleSignals: false,
     admin: { port: 0, ...(opts.token !== undefined ? { token: opts.token } : {}) },
-    logger: quietLogger as Console,
+    logger: quietLogger,
   });
   if (!server.adminUrl) throw new Error('the admin API did not start');
   return server as LatchkeyServer & { adminUrl: string };
@@ -108,7 +108,7 @@ export async function untilStatus(base: string, id: string, statuses: string[], 
     );
   } catch (e) {
     const seen = last ? { status: last.status, attempts: last.attempts, lastFailure: last.lastFailure } : 'not found';
-    throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(seen)}`);
+    throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(seen)}`, { cause: e });
   }
 }
 

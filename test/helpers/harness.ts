@@ -54,7 +54,7 @@ export async function startServer(
     host: '127.0.0.1',
     handleSignals: false,
     ...(opts.workers === false ? { workers: false } : {}),
-    logger: quietLogger as Console,
+    logger: quietLogger,
     ...opts.serve,
   });
 }

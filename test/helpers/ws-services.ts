@@ -116,5 +116,5 @@ export const wsServices: AnyDefinition[] = [greeter, counter, job, waiter, twoGa
 /** An ingress without workers (HTTP + WebSocket) on `port` (0 = a free one), against the test Redis. */
 export async function startIngress(redisUrl: string, prefix: string, services: AnyDefinition[], port = 0): Promise<LatchkeyServer> {
   const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger });
-  return serve({ services, store, port, host: '127.0.0.1', workers: false, handleSignals: false, logger: quietLogger as Console });
+  return serve({ services, store, port, host: '127.0.0.1', workers: false, handleSignals: false, logger: quietLogger });
 }

@@ -147,11 +147,7 @@ export function resolvePromiseLogic(machine: AnyStateMachine, srcs: string[]): D
 export function startActor(machine: AnyStateMachine, from: { snapshot: unknown } | { input: unknown }, session: Session): AnyActorRef {
   const actor = createActor(machine, 'snapshot' in from ? { snapshot: from.snapshot as never } : { input: from.input as never });
   const system = actor.system;
-  const scheduler = system.scheduler as unknown as {
-    schedule(source: AnyActorRef, target: AnyActorRef, event: AnyEventObject, delay: number, id?: string): void;
-    cancel(source: AnyActorRef, id: string): void;
-    cancelAll(ref: AnyActorRef): void;
-  };
+  const scheduler = system.scheduler;
   scheduler.schedule = (source, target, event, delay, id) => {
     if (session.closed) return;
     const token = session.nextToken();
@@ -211,7 +207,7 @@ export function undurableChildren(root: AnyActorRef): string[] {
     for (const child of Object.values(children)) {
       const logic = (child as unknown as { logic?: unknown }).logic;
       if (logic && typeof logic === 'object' && 'implementations' in logic) walk(child);
-      else if (!durableLogicOf(logic) && child.getSnapshot().status === 'active') out.push(pathOf(child).join('/'));
+      else if (!durableLogicOf(logic) && (child.getSnapshot() as { status?: string }).status === 'active') out.push(pathOf(child).join('/'));
     }
   };
   walk(root);
@@ -258,7 +254,7 @@ export function errorJson(e: unknown): ErrorJson | undefined {
     return out;
   }
   if (typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') {
-    return { name: 'Error', ...(e as object), message: (e as { message: string }).message };
+    return { name: 'Error', ...e, message: (e as { message: string }).message };
   }
   return { name: 'Error', message: typeof e === 'string' ? e : JSON.stringify(e) };
 }

@@ -145,7 +145,7 @@ export function fromPromise<TOutput, TInput = NonReducibleUnknown>(
       const controller = new AbortController();
       controllers.set(self, controller);
       const relay = (e: Ev): void => {
-        if (self.getSnapshot().status !== 'active') return;
+        if ((self.getSnapshot() as { status?: string }).status !== 'active') return;
         (system as unknown as { _relay(s: AnyActorRef, t: AnyActorRef, e: Ev): void })._relay(self, self, e);
       };
       Promise.resolve(

@@ -207,7 +207,7 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
     if (!stored) return undefined;
     const session = new Session(stored.instance, stored.seq, { ...stored.timers });
     const actor = startActor(machineFor(stored.version), { snapshot: stored.persisted }, session);
-    const wasActive = actor.getSnapshot().status === 'active';
+    const wasActive = (actor.getSnapshot() as { status?: string }).status === 'active';
     step(actor, session);
     return commit(ctx, stored, actor, session, wasActive);
   };
@@ -241,7 +241,7 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
           throw badRequest('send needs { event: { type: string, ... } }');
         }
         if (/^(xstate|latchkey)\./.test(event.type)) throw badRequest(`event type '${event.type}' is reserved`);
-        const snapshot = await apply(ctx, (actor) => actor.send(event as { type: string }));
+        const snapshot = await apply(ctx, (actor) => actor.send(event));
         if (!snapshot) throw noActor(ctx);
         return snapshot as XStateSnapshot<M>;
       },
