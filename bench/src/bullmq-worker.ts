@@ -10,7 +10,11 @@ const url = process.env['BQ_REDIS_URL'];
 if (!url) throw new Error('BQ_REDIS_URL is not set');
 const u = new URL(url);
 const worker = new Worker(process.env['BQ_QUEUE'] ?? 'bench', () => Promise.resolve(null), {
-  connection: { host: u.hostname, port: Number(u.port || 6379), ...(u.password ? { password: decodeURIComponent(u.password) } : {}) },
+  connection: {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  },
   prefix: process.env['BQ_PREFIX'] ?? 'bq',
   concurrency: Number(process.env['BQ_CONCURRENCY'] ?? 128),
   autorun: true,

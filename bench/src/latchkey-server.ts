@@ -13,14 +13,19 @@ import type { BenchContext, BenchObjectContext } from './bench-services.js';
 import { services } from './services.js';
 
 // Compile-time check that Latchkey's contexts have what the shared handlers use.
-const contextsFit: [BenchContext, BenchObjectContext, BenchContext] = [] as unknown as [Context, ObjectContext, WorkflowContext];
+const contextsFit: [BenchContext, BenchObjectContext, BenchContext] = [] as unknown as [
+  Context,
+  ObjectContext,
+  WorkflowContext,
+];
 void contextsFit;
 
 const redis = process.env['LK_REDIS_URL'];
 if (!redis) throw new Error('LK_REDIS_URL is not set');
 const storeOptions = JSON.parse(process.env['LK_STORE_OPTIONS'] ?? '{}') as Record<string, unknown>;
 const role = process.env['LK_ROLE'] ?? 'all';
-if (role !== 'all' && role !== 'ingress' && role !== 'worker') throw new Error(`LK_ROLE must be all, ingress or worker, got ${role}`);
+if (role !== 'all' && role !== 'ingress' && role !== 'worker')
+  throw new Error(`LK_ROLE must be all, ingress or worker, got ${role}`);
 
 const server = await serve({
   services,

@@ -105,15 +105,39 @@ function nth(job: LoadJob, n: number): Req {
     case 'noop':
       return { service: 'bench', handler: 'noop', expect: (v) => v === undefined || v === null };
     case 'workflow':
-      return { service: 'threeSteps', key: `${job.tag}-${n}`, handler: 'run', expect: (v) => v === 6 };
+      return {
+        service: 'threeSteps',
+        key: `${job.tag}-${n}`,
+        handler: 'run',
+        expect: (v) => v === 6,
+      };
     case 'sleep':
       return { service: 'sleeper', key: `${job.tag}-${n}`, handler: 'run', expect: (v) => v === 1 };
     case 'counter':
-      return { service: 'counter', key: `${job.tag}-k${n % job.keys}`, handler: 'add', input: 1, expect: isCount };
+      return {
+        service: 'counter',
+        key: `${job.tag}-k${n % job.keys}`,
+        handler: 'add',
+        input: 1,
+        expect: isCount,
+      };
     case 'hot':
-      return { service: 'counter', key: `${job.tag}-hot`, handler: 'add', input: 1, expect: isCount };
+      return {
+        service: 'counter',
+        key: `${job.tag}-hot`,
+        handler: 'add',
+        input: 1,
+        expect: isCount,
+      };
     case 'send':
-      return { service: 'counter', key: `${job.tag}-k${n % job.keys}`, handler: 'add', input: 1, send: true, expect: () => true };
+      return {
+        service: 'counter',
+        key: `${job.tag}-k${n % job.keys}`,
+        handler: 'add',
+        input: 1,
+        send: true,
+        expect: () => true,
+      };
   }
 }
 
@@ -125,11 +149,17 @@ interface Reply {
 }
 
 /** One POST on a keep-alive connection; the whole reply body as text. */
-async function post(client: Client, path: string, body: string | undefined, timeoutMs: number): Promise<Reply> {
+async function post(
+  client: Client,
+  path: string,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<Reply> {
   const res = await client.request({
     path,
     method: 'POST',
-    headers: body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
+    headers:
+      body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
     ...(body !== undefined ? { body } : {}),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
@@ -143,8 +173,11 @@ const pathOf = (r: Req): string =>
 /** Checks an HTTP reply; returns an error description or undefined. */
 function checkHttp(r: Req, reply: Reply): string | undefined {
   if (r.send) {
-    if (reply.status !== 202 && reply.status !== 200) return `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
-    return /invocationId/.test(reply.body) ? undefined : `no invocationId in ${reply.body.slice(0, 200)}`;
+    if (reply.status !== 202 && reply.status !== 200)
+      return `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
+    return /invocationId/.test(reply.body)
+      ? undefined
+      : `no invocationId in ${reply.body.slice(0, 200)}`;
   }
   if (reply.status !== 200) return `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
   let v: unknown;
@@ -157,7 +190,11 @@ function checkHttp(r: Req, reply: Reply): string | undefined {
 }
 
 /** `add(0)` on each key (exclusive, so it queues behind every earlier add of that key); the sum of the counts. */
-export async function drainKeys(base: string, keys: string[], timeoutMs: number): Promise<CheckResult> {
+export async function drainKeys(
+  base: string,
+  keys: string[],
+  timeoutMs: number,
+): Promise<CheckResult> {
   const clients: Client[] = [];
   let sum = 0;
   const errors: string[] = [];
@@ -167,7 +204,13 @@ export async function drainKeys(base: string, keys: string[], timeoutMs: number)
     clients.push(client);
     while (next < keys.length) {
       const key = keys[next++]!;
-      const r: Req = { service: 'counter', key, handler: 'add', input: 0, expect: (v) => typeof v === 'number' };
+      const r: Req = {
+        service: 'counter',
+        key,
+        handler: 'add',
+        input: 0,
+        expect: (v) => typeof v === 'number',
+      };
       try {
         const reply = await post(client, pathOf(r), '0', timeoutMs);
         const err = checkHttp(r, reply);
@@ -191,16 +234,27 @@ export async function drainKeys(base: string, keys: string[], timeoutMs: number)
  * and neither do Restate's) and no reconnection (a dropped socket is an error of the row).
  */
 function openWs(base: string, timeoutMs: number): Promise<LatchkeyClient> {
-  const client = connect(`${base}/ws`, { idempotencyKeys: false, reconnect: false, timeout: timeoutMs });
+  const client = connect(`${base}/ws`, {
+    idempotencyKeys: false,
+    reconnect: false,
+    timeout: timeoutMs,
+  });
   return client.ready().then(() => client);
 }
 
 /** One request through the client; an error description or undefined. */
 async function requestWs(client: LatchkeyClient, r: Req): Promise<string | undefined> {
-  const req = { service: r.service, handler: r.handler, ...(r.key !== undefined ? { key: r.key } : {}), ...(r.input !== undefined ? { input: r.input } : {}) };
+  const req = {
+    service: r.service,
+    handler: r.handler,
+    ...(r.key !== undefined ? { key: r.key } : {}),
+    ...(r.input !== undefined ? { input: r.input } : {}),
+  };
   if (r.send) {
     const res = await client.send(req);
-    return typeof res.invocationId === 'string' ? undefined : `no invocationId in ${JSON.stringify(res).slice(0, 200)}`;
+    return typeof res.invocationId === 'string'
+      ? undefined
+      : `no invocationId in ${JSON.stringify(res).slice(0, 200)}`;
   }
   const value = await client.call(req);
   return r.expect(value) ? undefined : `unexpected result ${JSON.stringify(value)}`;
@@ -234,7 +288,10 @@ async function closedLoops(job: LoadJob, send: Sender): Promise<Omit<LoadResult,
         latencies.push(t1 - t0);
       } else {
         errors++;
-        if (errorSamples.length < 5) errorSamples.push(`${r.service}/${r.key ?? ''}/${r.handler}${r.send ? '/send' : ''}: ${err}`);
+        if (errorSamples.length < 5)
+          errorSamples.push(
+            `${r.service}/${r.key ?? ''}/${r.handler}${r.send ? '/send' : ''}: ${err}`,
+          );
       }
     }
   };
@@ -246,10 +303,18 @@ async function closedLoops(job: LoadJob, send: Sender): Promise<Omit<LoadResult,
 async function runHttp(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
   // One client per closed loop: one keep-alive connection each, fresh per job (no socket the
   // server closed while we were idle gets reused).
-  const clients = Array.from({ length: job.concurrency }, (_, i) => new Client(job.bases[i % job.bases.length]!, { pipelining: 1 }));
+  const clients = Array.from(
+    { length: job.concurrency },
+    (_, i) => new Client(job.bases[i % job.bases.length]!, { pipelining: 1 }),
+  );
   try {
     return await closedLoops(job, async (client, r) => {
-      const reply = await post(clients[client]!, pathOf(r), r.input === undefined ? undefined : JSON.stringify(r.input), job.requestTimeoutMs);
+      const reply = await post(
+        clients[client]!,
+        pathOf(r),
+        r.input === undefined ? undefined : JSON.stringify(r.input),
+        job.requestTimeoutMs,
+      );
       return checkHttp(r, reply);
     });
   } finally {
@@ -258,7 +323,11 @@ async function runHttp(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
 }
 
 async function runWs(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
-  const clients = await Promise.all(Array.from({ length: job.concurrency }, (_, i) => openWs(job.bases[i % job.bases.length]!, job.requestTimeoutMs)));
+  const clients = await Promise.all(
+    Array.from({ length: job.concurrency }, (_, i) =>
+      openWs(job.bases[i % job.bases.length]!, job.requestTimeoutMs),
+    ),
+  );
   try {
     return await closedLoops(job, (client, r) => requestWs(clients[client]!, r));
   } finally {
@@ -268,7 +337,11 @@ async function runWs(job: LoadJob): Promise<Omit<LoadResult, 'drain'>> {
 
 function bullConnection(redisUrl: string): { host: string; port: number; password?: string } {
   const u = new URL(redisUrl);
-  return { host: u.hostname, port: Number(u.port || 6379), ...(u.password ? { password: decodeURIComponent(u.password) } : {}) };
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
 }
 
 async function runBullmq(job: LoadJob): Promise<LoadResult> {
@@ -292,7 +365,11 @@ async function runBullmq(job: LoadJob): Promise<LoadResult> {
         await queue.add('noop', {}, jobOpts);
         return undefined;
       }
-      const added = await queue.add('noop', {}, job.scenario === 'sleep' ? { ...jobOpts, delay: SLEEP_MS } : jobOpts);
+      const added = await queue.add(
+        'noop',
+        {},
+        job.scenario === 'sleep' ? { ...jobOpts, delay: SLEEP_MS } : jobOpts,
+      );
       await added.waitUntilFinished(events, job.requestTimeoutMs);
       return undefined;
     });
@@ -302,7 +379,13 @@ async function runBullmq(job: LoadJob): Promise<LoadResult> {
       const t0 = performance.now();
       const deadline = t0 + 120_000;
       for (;;) {
-        const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+        const c = await queue.getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'waiting-children',
+        );
         const left = Object.values(c).reduce((a, x) => a + x, 0);
         if (left === 0) {
           drain = { ms: performance.now() - t0 };
@@ -330,10 +413,18 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   // is done when an exclusive add(0) on every key (queued behind the earlier
   // adds of that key) has answered.
   const t0 = performance.now();
-  const c = await drainKeys(job.drainBase ?? job.bases[0]!, counterKeys(job.tag, 'send', job.keys), 300_000);
+  const c = await drainKeys(
+    job.drainBase ?? job.bases[0]!,
+    counterKeys(job.tag, 'send', job.keys),
+    300_000,
+  );
   return {
     ...res,
-    drain: { ms: performance.now() - t0, sum: c.sum, ...(c.errors.length > 0 ? { error: c.errors.slice(0, 3).join(' | ') } : {}) },
+    drain: {
+      ms: performance.now() - t0,
+      sum: c.sum,
+      ...(c.errors.length > 0 ? { error: c.errors.slice(0, 3).join(' | ') } : {}),
+    },
   };
 }
 

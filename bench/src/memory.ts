@@ -89,14 +89,32 @@ interface Reply {
   body: string;
 }
 
-function post(agent: Agent, url: URL, path: string, headers: Record<string, string>, timeoutMs: number): Promise<Reply> {
+function post(
+  agent: Agent,
+  url: URL,
+  path: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ agent, host: url.hostname, port: url.port, path, method: 'POST', headers: { ...headers, 'content-length': 0 } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: 'POST',
+        headers: { ...headers, 'content-length': 0 },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no reply within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -140,11 +158,16 @@ export async function runMemory(args: {
   const urls = args.bases.map((b) => new URL(b));
   const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: opts.concurrency }));
   const samples: MemorySample[] = [];
-  const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? NaN) / 1048576;
+  const usedMemory = async (): Promise<number> =>
+    Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? NaN) / 1048576;
   let t0 = performance.now();
   let lastAt = 0;
   let lastN = 0;
-  const sample = async (label: string, invocations: number, load: boolean): Promise<MemorySample> => {
+  const sample = async (
+    label: string,
+    invocations: number,
+    load: boolean,
+  ): Promise<MemorySample> => {
     const [used, dbsize] = await Promise.all([usedMemory(), admin.dbsize()]);
     const at = (performance.now() - t0) / 1000;
     const s: MemorySample = {
@@ -164,7 +187,8 @@ export async function runMemory(args: {
     progress(
       `  ${label}: ${Object.entries(s.rssMiB)
         .map(([k, v]) => `${k} RSS ${v} MiB`)
-        .join(', ')}, redis used_memory ${s.redisUsedMemoryMiB} MiB, dbsize ${dbsize}` + (s.throughput !== undefined ? `, ${s.throughput} inv/s` : ''),
+        .join(', ')}, redis used_memory ${s.redisUsedMemoryMiB} MiB, dbsize ${dbsize}` +
+        (s.throughput !== undefined ? `, ${s.throughput} inv/s` : ''),
     );
     return s;
   };
@@ -183,12 +207,20 @@ export async function runMemory(args: {
       const i = next++;
       if (i >= opts.invocations) return;
       const step = i % 2 === 1;
-      const headers: Record<string, string> = i % 3 === 0 ? { 'idempotency-key': `${args.tag}-${i}` } : {};
+      const headers: Record<string, string> =
+        i % 3 === 0 ? { 'idempotency-key': `${args.tag}-${i}` } : {};
       let err: string | undefined;
       try {
-        const reply = await post(agent, url, `/memory/${step ? 'step' : 'noop'}`, headers, opts.requestTimeoutMs);
+        const reply = await post(
+          agent,
+          url,
+          `/memory/${step ? 'step' : 'noop'}`,
+          headers,
+          opts.requestTimeoutMs,
+        );
         if (reply.status !== 200) err = `HTTP ${reply.status} ${reply.body.slice(0, 200)}`;
-        else if (step ? reply.body !== '1' : reply.body !== '' && reply.body !== 'null') err = `unexpected result ${reply.body.slice(0, 200)}`;
+        else if (step ? reply.body !== '1' : reply.body !== '' && reply.body !== 'null')
+          err = `unexpected result ${reply.body.slice(0, 200)}`;
       } catch (e) {
         err = (e as Error).message;
       }
@@ -197,11 +229,14 @@ export async function runMemory(args: {
         if (errorSamples.length < 5) errorSamples.push(err);
       } else ok++;
       done++;
-      if (done % opts.sampleEvery === 0 && done < opts.invocations) pending.push(sample(`after ${done}`, done, true));
+      if (done % opts.sampleEvery === 0 && done < opts.invocations)
+        pending.push(sample(`after ${done}`, done, true));
     }
   };
   await sample('before load', 0, false);
-  progress(`memory: ${opts.invocations} invocations of memory/noop and memory/step at concurrency ${opts.concurrency}, a sample every ${opts.sampleEvery}`);
+  progress(
+    `memory: ${opts.invocations} invocations of memory/noop and memory/step at concurrency ${opts.concurrency}, a sample every ${opts.sampleEvery}`,
+  );
   t0 = performance.now();
   await Promise.all(Array.from({ length: opts.concurrency }, (_, c) => client(c)));
   const loadS = (performance.now() - t0) / 1000;
@@ -210,7 +245,9 @@ export async function runMemory(args: {
   const loadEnd = await sample('load end', done, true);
 
   // Past the retention: poll until DBSIZE stops falling (unchanged for 5 s, at least 2× the retention after the load), with a deadline.
-  progress(`memory: waiting for the ${MEMORY_RETENTION_MS} ms retention to pass (DBSIZE stable for 5 s, at most ${opts.settleMaxMs / 1000} s)`);
+  progress(
+    `memory: waiting for the ${MEMORY_RETENTION_MS} ms retention to pass (DBSIZE stable for 5 s, at most ${opts.settleMaxMs / 1000} s)`,
+  );
   const w0 = performance.now();
   let last = loadEnd.dbsize;
   let lastChange = w0;
@@ -245,30 +282,57 @@ export async function runMemory(args: {
   } while (cursor !== '0');
   const keysLeft: KeyPattern[] = [];
   for (const [pattern, e] of [...byPattern].sort((a, b) => a[0].localeCompare(b[0]))) {
-    keysLeft.push({ pattern, type: await admin.type(e.sample), count: e.count, kind: kindOf(pattern, args.prefix) });
+    keysLeft.push({
+      pattern,
+      type: await admin.type(e.sample),
+      count: e.count,
+      kind: kindOf(pattern, args.prefix),
+    });
   }
-  const unexpectedKeys = keysLeft.filter((k) => k.kind === 'unexpected').reduce((a, k) => a + k.count, 0);
+  const unexpectedKeys = keysLeft
+    .filter((k) => k.kind === 'unexpected')
+    .reduce((a, k) => a + k.count, 0);
 
   // Verdict: after retention vs after the warm-up (the first sample).
   const warm = samples.find((s) => s.throughput !== undefined) ?? loadEnd;
   const growth: Growth[] = [];
-  const grow = (what: string, a: number | undefined, b: number | undefined, tolMiB: number): void => {
+  const grow = (
+    what: string,
+    a: number | undefined,
+    b: number | undefined,
+    tolMiB: number,
+  ): void => {
     if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return;
     const d = b - a;
     const tol = Math.max((a * TOL_PCT) / 100, tolMiB);
-    growth.push({ what, warmupMiB: a, endMiB: b, growthMiB: r1(d), growthPct: r1((100 * d) / a), toleranceMiB: r1(tol), flat: d <= tol });
+    growth.push({
+      what,
+      warmupMiB: a,
+      endMiB: b,
+      growthMiB: r1(d),
+      growthPct: r1((100 * d) / a),
+      toleranceMiB: r1(tol),
+      flat: d <= tol,
+    });
   };
   for (const name of Object.keys(after.rssMiB)) {
-    if (name === 'redis') grow('redis-server RSS', warm.rssMiB[name], after.rssMiB[name], RSS_TOL_MIB);
+    if (name === 'redis')
+      grow('redis-server RSS', warm.rssMiB[name], after.rssMiB[name], RSS_TOL_MIB);
     else grow(`${name} RSS`, warm.rssMiB[name], after.rssMiB[name], RSS_TOL_MIB);
   }
   grow('redis used_memory', warm.redisUsedMemoryMiB, after.redisUsedMemoryMiB, REDIS_TOL_MIB);
   // redis-server RSS is shown but not judged: the allocator keeps freed pages.
   const judged = growth.filter((g) => g.what !== 'redis-server RSS');
-  const flat = judged.length > 0 && judged.every((g) => g.flat) && errors === 0 && unexpectedKeys === 0;
+  const flat =
+    judged.length > 0 && judged.every((g) => g.flat) && errors === 0 && unexpectedKeys === 0;
   const verdict =
     `${flat ? 'FLAT' : 'NOT FLAT'}: ` +
-    judged.map((g) => `${g.what} ${g.warmupMiB} → ${g.endMiB} MiB (${g.growthMiB >= 0 ? '+' : ''}${g.growthMiB} MiB, ${g.growthPct >= 0 ? '+' : ''}${g.growthPct}%; ${g.flat ? 'flat' : 'GREW'})`).join('; ') +
+    judged
+      .map(
+        (g) =>
+          `${g.what} ${g.warmupMiB} → ${g.endMiB} MiB (${g.growthMiB >= 0 ? '+' : ''}${g.growthMiB} MiB, ${g.growthPct >= 0 ? '+' : ''}${g.growthPct}%; ${g.flat ? 'flat' : 'GREW'})`,
+      )
+      .join('; ') +
     `; ${after.dbsize} keys left after retention (${unexpectedKeys === 0 ? 'only boot marker, fences and BullMQ housekeeping' : `${unexpectedKeys} UNEXPECTED`})` +
     (errors > 0 ? `; ${errors} ERRORS` : '');
 
@@ -282,7 +346,12 @@ export async function runMemory(args: {
     errorSamples,
     loadS: r1(loadS),
     throughput: r1(ok / loadS),
-    retentionWait: { ms: Math.round(waitMs), settled, dbsizeAtLoadEnd: loadEnd.dbsize, dbsizeAfter: after.dbsize },
+    retentionWait: {
+      ms: Math.round(waitMs),
+      settled,
+      dbsizeAtLoadEnd: loadEnd.dbsize,
+      dbsizeAfter: after.dbsize,
+    },
     samples,
     growth,
     keysLeft,
@@ -295,7 +364,15 @@ export async function runMemory(args: {
 /** The memory report for the terminal. */
 export function printMemory(m: MemoryResult): void {
   const procs = Object.keys(m.samples[0]?.rssMiB ?? {});
-  const header = ['sample', 'invocations', 'at s', 'inv/s', ...procs.map((p) => `${p} RSS MiB`), 'used_memory MiB', 'dbsize'];
+  const header = [
+    'sample',
+    'invocations',
+    'at s',
+    'inv/s',
+    ...procs.map((p) => `${p} RSS MiB`),
+    'used_memory MiB',
+    'dbsize',
+  ];
   const cells = m.samples.map((s) => [
     s.label,
     String(s.invocations),
@@ -306,7 +383,8 @@ export function printMemory(m: MemoryResult): void {
     String(s.dbsize),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const fmt = (c: string[]): string => c.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
+  const fmt = (c: string[]): string =>
+    c.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
   console.log('');
   console.log(
     `== memory: ${m.options.invocations} invocations of ${m.service}, journal and idempotency retention ${m.retentionMs} ms, concurrency ${m.options.concurrency}`,
@@ -321,7 +399,10 @@ export function printMemory(m: MemoryResult): void {
       `dbsize ${m.retentionWait.dbsizeAtLoadEnd} → ${m.retentionWait.dbsizeAfter}`,
   );
   console.log('  keys left after retention, by pattern:');
-  for (const k of m.keysLeft) console.log(`    ${String(k.count).padStart(6)}  ${k.type.padEnd(6)}  ${k.pattern}  (${k.kind})`);
+  for (const k of m.keysLeft)
+    console.log(
+      `    ${String(k.count).padStart(6)}  ${k.type.padEnd(6)}  ${k.pattern}  (${k.kind})`,
+    );
   console.log(
     `  flat = after retention vs after the first ${m.options.sampleEvery} (warm-up): growth ≤ max(${TOL_PCT}%, ${RSS_TOL_MIB} MiB) for the Latchkey RSS, ` +
       `≤ max(${TOL_PCT}%, ${REDIS_TOL_MIB} MiB) for used_memory; redis-server RSS shown, not judged (the allocator keeps freed pages)`,

@@ -3,7 +3,11 @@
  * SDK 1.17 calls it. Imported before the SDK.
  */
 interface WithResolvers {
-  withResolvers?<T>(): { promise: Promise<T>; resolve: (v: T | PromiseLike<T>) => void; reject: (e?: unknown) => void };
+  withResolvers?<T>(): {
+    promise: Promise<T>;
+    resolve: (v: T | PromiseLike<T>) => void;
+    reject: (e?: unknown) => void;
+  };
 }
 
 const P = Promise as unknown as WithResolvers;

@@ -66,7 +66,9 @@ for (const [id, t] of self) {
 }
 const pct = (t: number): string => `${((100 * t) / total).toFixed(1).padStart(5)}%`;
 const sorted = (m: Map<string, number>): [string, number][] => [...m].sort((a, b) => b[1] - a[1]);
-process.stdout.write(`${file}: ${(total / 1e6).toFixed(2)} s busy, ${(idle / 1e6).toFixed(2)} s idle; shares are of the busy time\n\nself time by area:\n`);
+process.stdout.write(
+  `${file}: ${(total / 1e6).toFixed(2)} s busy, ${(idle / 1e6).toFixed(2)} s idle; shares are of the busy time\n\nself time by area:\n`,
+);
 for (const [a, t] of sorted(areas).slice(0, 20)) process.stdout.write(`  ${pct(t)}  ${a}\n`);
 process.stdout.write(`\nself time by function (top ${top}):\n`);
 for (const [f, t] of sorted(fns).slice(0, top)) process.stdout.write(`  ${pct(t)}  ${f}\n`);

@@ -18,7 +18,16 @@ export type Counts = Map<string, number>;
  * Commands never counted: what the benchmark itself sends to read the numbers
  * (`INFO`, `MONITOR`, the connection set-up of its own connections).
  */
-export const EXCLUDED = new Set(['info', 'monitor', 'client|setname', 'client|setinfo', 'hello', 'select', 'ping', 'quit']);
+export const EXCLUDED = new Set([
+  'info',
+  'monitor',
+  'client|setname',
+  'client|setinfo',
+  'hello',
+  'select',
+  'ping',
+  'quit',
+]);
 
 /** Parses `INFO commandstats` into calls per command. */
 export function parseCommandStats(info: string): Counts {
@@ -83,7 +92,8 @@ export function scriptNames(): Map<string, string> {
       if (!/^.+-\d+\.js$/.test(f)) continue;
       const mod = req(join(bullDir, f)) as Record<string, { name?: string; content?: string }>;
       for (const v of Object.values(mod)) {
-        if (v && typeof v.content === 'string' && typeof v.name === 'string') names.set(sha(v.content), `bullmq.${v.name}`);
+        if (v && typeof v.content === 'string' && typeof v.name === 'string')
+          names.set(sha(v.content), `bullmq.${v.name}`);
       }
     }
   } catch {
@@ -141,8 +151,16 @@ export class MonitorSampler {
       if (EXCLUDED.has(cmd)) return;
       this.topRaw.set(cmd, (this.topRaw.get(cmd) ?? 0) + 1);
       let name = cmd;
-      if (cmd === 'evalsha') name = `evalsha ${this.names.get(args[1] ?? '') ?? (args[1] ?? '').slice(0, 8)}`;
-      else if (cmd === 'eval') name = `eval ${this.names.get(createHash('sha1').update(args[1] ?? '').digest('hex')) ?? '?'}`;
+      if (cmd === 'evalsha')
+        name = `evalsha ${this.names.get(args[1] ?? '') ?? (args[1] ?? '').slice(0, 8)}`;
+      else if (cmd === 'eval')
+        name = `eval ${
+          this.names.get(
+            createHash('sha1')
+              .update(args[1] ?? '')
+              .digest('hex'),
+          ) ?? '?'
+        }`;
       this.top.set(name, (this.top.get(name) ?? 0) + 1);
       if (cmd === 'evalsha' || cmd === 'eval') this.script = name.slice(cmd.length + 1);
     });
@@ -197,7 +215,14 @@ export class MonitorSampler {
     this.counting = false;
     const ms = performance.now() - this.started;
     this.mon?.disconnect();
-    return { top: this.top, topRaw: this.topRaw, lua: this.lua, luaByScript: this.luaByScript, ms, available: this.mon !== undefined };
+    return {
+      top: this.top,
+      topRaw: this.topRaw,
+      lua: this.lua,
+      luaByScript: this.luaByScript,
+      ms,
+      available: this.mon !== undefined,
+    };
   }
 }
 

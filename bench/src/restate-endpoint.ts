@@ -11,7 +11,11 @@ import './polyfill.js';
 import { createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as restate from '@restatedev/restate-sdk';
-import { defineBenchServices, type BenchContext, type BenchObjectContext } from './bench-services.js';
+import {
+  defineBenchServices,
+  type BenchContext,
+  type BenchObjectContext,
+} from './bench-services.js';
 
 // Compile-time check that Restate's contexts have what the shared handlers use.
 const contextsFit: [BenchContext, BenchObjectContext, BenchContext] = [] as unknown as [

@@ -20,7 +20,15 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
-import { counterKeys, type CheckJob, type CheckResult, type LoadJob, type LoadResult, type ScenarioName, type Transport } from './load.js';
+import {
+  counterKeys,
+  type CheckJob,
+  type CheckResult,
+  type LoadJob,
+  type LoadResult,
+  type ScenarioName,
+  type Transport,
+} from './load.js';
 import {
   MonitorSampler,
   addScaled,
@@ -35,15 +43,32 @@ import {
   type MonitorCounts,
 } from './redis-stats.js';
 import { printMemory, runMemory } from './memory.js';
-import { startBullmq, startLatchkey, startRestate, type BullmqSystem, type LatchkeySystem, type Proc, type RestateSystem } from './systems.js';
+import {
+  startBullmq,
+  startLatchkey,
+  startRestate,
+  type BullmqSystem,
+  type LatchkeySystem,
+  type Proc,
+  type RestateSystem,
+} from './systems.js';
 
 const SCENARIOS: Record<ScenarioName, { title: string; request: string }> = {
   noop: { title: 'no-op service call', request: 'POST /bench/noop' },
-  workflow: { title: '3-step workflow', request: 'POST /threeSteps/<new id>/run (submit and await the result)' },
+  workflow: {
+    title: '3-step workflow',
+    request: 'POST /threeSteps/<new id>/run (submit and await the result)',
+  },
   counter: { title: 'object add (100 keys)', request: 'POST /counter/<key of 100>/add 1' },
   hot: { title: 'object add (1 hot key)', request: 'POST /counter/<one key>/add 1' },
-  send: { title: 'fire-and-forget send', request: 'POST /counter/<key of 100>/add/send 1 (then drained)' },
-  sleep: { title: 'workflow with a 100 ms sleep', request: 'POST /sleeper/<new id>/run (ctx.sleep(100))' },
+  send: {
+    title: 'fire-and-forget send',
+    request: 'POST /counter/<key of 100>/add/send 1 (then drained)',
+  },
+  sleep: {
+    title: 'workflow with a 100 ms sleep',
+    request: 'POST /sleeper/<new id>/run (ctx.sleep(100))',
+  },
 };
 
 type SystemName = 'latchkey' | 'latchkey-ws' | 'restate' | 'bullmq';
@@ -56,7 +81,8 @@ const SYSTEMS: Record<SystemName, string> = {
 
 /** What the BullMQ baseline does for a scenario. */
 type BullmqMode = 'roundtrip' | 'add' | 'delayed';
-const bullmqMode = (s: ScenarioName): BullmqMode => (s === 'send' ? 'add' : s === 'sleep' ? 'delayed' : 'roundtrip');
+const bullmqMode = (s: ScenarioName): BullmqMode =>
+  s === 'send' ? 'add' : s === 'sleep' ? 'delayed' : 'roundtrip';
 const BULLMQ_MODES: Record<BullmqMode, string> = {
   roundtrip: 'queue.add + job.waitUntilFinished (QueueEvents)',
   add: 'queue.add only, then drained',
@@ -144,7 +170,10 @@ function options(): Options {
       'cpu-prof': { type: 'string' },
       repeat: { type: 'string', default: '1' },
       'restate-bin': { type: 'string' },
-      out: { type: 'string', default: fileURLToPath(new URL('../results/latest.json', import.meta.url)) },
+      out: {
+        type: 'string',
+        default: fileURLToPath(new URL('../results/latest.json', import.meta.url)),
+      },
       memory: { type: 'boolean', default: false },
       'memory-invocations': { type: 'string', default: '100000' },
       'memory-concurrency': { type: 'string', default: '16' },
@@ -159,17 +188,23 @@ function options(): Options {
   }
   const seconds = (name: string, v: string, zero = false): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < 0 || (n === 0 && !zero)) throw new Error(`--${name} must be a positive number of seconds, got ${JSON.stringify(v)}`);
+    if (!Number.isFinite(n) || n < 0 || (n === 0 && !zero))
+      throw new Error(`--${name} must be a positive number of seconds, got ${JSON.stringify(v)}`);
     return Math.round(n * 1000);
   };
   const positiveInt = (name: string, v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
     return n;
   };
   const list = <T extends string>(name: string, v: string, known: Record<T, unknown>): T[] => {
     const out = v.split(',').map((s) => s.trim()) as T[];
-    for (const s of out) if (!(s in known)) throw new Error(`--${name}: unknown ${JSON.stringify(s)}; use ${Object.keys(known).join(',')}`);
+    for (const s of out)
+      if (!(s in known))
+        throw new Error(
+          `--${name}: unknown ${JSON.stringify(s)}; use ${Object.keys(known).join(',')}`,
+        );
     return out;
   };
   const memory = values.memory;
@@ -179,7 +214,10 @@ function options(): Options {
     scenarios: list('scenarios', values.scenarios, SCENARIOS),
     // The memory run drives Latchkey alone (over HTTP).
     systems: memory ? ['latchkey'] : list('systems', values.systems, SYSTEMS),
-    latchkeyWorkers: positiveInt('latchkey-workers', values['latchkey-workers'] ?? (values['latchkey-split'] ? '2' : '1')),
+    latchkeyWorkers: positiveInt(
+      'latchkey-workers',
+      values['latchkey-workers'] ?? (values['latchkey-split'] ? '2' : '1'),
+    ),
     latchkeySplit: values['latchkey-split'],
     bullmqConcurrency: positiveInt('bullmq-concurrency', values['bullmq-concurrency']),
     sampleMs: seconds('sample', values.sample, true),
@@ -202,7 +240,8 @@ function options(): Options {
 /** How the Latchkey processes are laid out, for the header and the progress lines. */
 function latchkeyShape(opt: Options): string {
   const n = opt.latchkeyWorkers;
-  if (opt.latchkeySplit) return `1 ingress process (serve() without workers) + ${n} worker process${n > 1 ? 'es' : ''} (serve() without ingress)`;
+  if (opt.latchkeySplit)
+    return `1 ingress process (serve() without workers) + ${n} worker process${n > 1 ? 'es' : ''} (serve() without ingress)`;
   return `${n} process${n > 1 ? 'es' : ''} running serve() (workers + ingress${n > 1 ? ', clients spread over the ingresses' : ''})`;
 }
 
@@ -214,7 +253,9 @@ class LoadWorker {
   run(job: CheckJob): Promise<CheckResult>;
   run(job: LoadJob | CheckJob): Promise<LoadResult | CheckResult> {
     return new Promise((resolve, reject) => {
-      const onMessage = (m: { ok: true; res: LoadResult | CheckResult } | { ok: false; error: string }): void => {
+      const onMessage = (
+        m: { ok: true; res: LoadResult | CheckResult } | { ok: false; error: string },
+      ): void => {
         this.worker.off('error', onError);
         if (m.ok) resolve(m.res);
         else reject(new Error(m.error));
@@ -235,7 +276,10 @@ class LoadWorker {
 }
 
 /** Calls of each script and the commands run inside it, per invocation, most commands first. */
-function scriptTable(m: MonitorCounts, n: number): Record<string, { calls: number; inside: number; insidePerCall: number }> {
+function scriptTable(
+  m: MonitorCounts,
+  n: number,
+): Record<string, { calls: number; inside: number; insidePerCall: number }> {
   const out: Record<string, { calls: number; inside: number; insidePerCall: number }> = {};
   const rows = [...m.top]
     .filter(([k]) => k.startsWith('evalsha ') || k.startsWith('eval '))
@@ -246,7 +290,11 @@ function scriptTable(m: MonitorCounts, n: number): Record<string, { calls: numbe
     })
     .sort((a, b) => b.inside - a.inside);
   for (const r of rows) {
-    out[r.name] = { calls: r2(r.calls / n), inside: r2(r.inside / n), insidePerCall: r1(r.inside / Math.max(1, r.calls)) };
+    out[r.name] = {
+      calls: r2(r.calls / n),
+      inside: r2(r.inside / n),
+      insidePerCall: r1(r.inside / Math.max(1, r.calls)),
+    };
   }
   return out;
 }
@@ -295,9 +343,11 @@ function percentile(sorted: Float64Array, p: number): number {
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 /** A number for the table: '-' when it could not be measured. */
-const fx = (x: number | undefined, digits: number): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '-');
+const fx = (x: number | undefined, digits: number): string =>
+  x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '-';
 /** A ratio for the table: `5.2×`. */
-const fr = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}×` : '-');
+const fr = (x: number | undefined): string =>
+  x !== undefined && Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}×` : '-';
 
 /** Idle background: commands Redis ran while nothing was invoked. */
 interface Idle {
@@ -350,7 +400,13 @@ interface Row {
     /** MONITOR sample: top-level commands per invocation by command (scripts by name), and per script. */
     topLevelByCommand?: Record<string, number>;
     scripts?: Record<string, { calls: number; inside: number; insidePerCall: number }>;
-    sample?: { ms: number; invocations: number; monitorTop: number; monitorLua: number; commandstats: number };
+    sample?: {
+      ms: number;
+      invocations: number;
+      monitorTop: number;
+      monitorLua: number;
+      commandstats: number;
+    };
   };
   check?: string;
   checkFailed?: boolean;
@@ -362,7 +418,10 @@ function versionOf(pkg: string): string {
     let dir = dirname(req.resolve(pkg));
     for (let i = 0; i < 6; i++) {
       try {
-        const j = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')) as { name?: string; version?: string };
+        const j = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')) as {
+          name?: string;
+          version?: string;
+        };
         if (j.name === pkg) return j.version ?? '?';
       } catch {
         // up one
@@ -389,12 +448,17 @@ async function main(): Promise<void> {
     local = await startLocalRedis({ appendfsync: opt.fsyncAlways ? 'always' : 'everysec' });
     url = local.url;
   } else if (opt.fsyncAlways) {
-    console.warn('--fsync-always is ignored with REDIS_URL: the server keeps its own appendfsync setting');
+    console.warn(
+      '--fsync-always is ignored with REDIS_URL: the server keeps its own appendfsync setting',
+    );
   }
   const redisUrl = url ?? '';
   const prefix = external ? `lkbench-${randomBytes(4).toString('hex')}` : 'lk';
   const bqPrefix = `${prefix}-bq`;
-  const admin = new Redis(usesRedis ? redisUrl : 'redis://127.0.0.1:1', { maxRetriesPerRequest: 1, lazyConnect: true });
+  const admin = new Redis(usesRedis ? redisUrl : 'redis://127.0.0.1:1', {
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+  });
   const load = new LoadWorker();
   let lk: LatchkeySystem | undefined;
   let rs: RestateSystem | undefined;
@@ -405,7 +469,11 @@ async function main(): Promise<void> {
     if (cleaned) return;
     cleaned = true;
     await load.close().catch(() => undefined);
-    await Promise.all([lk?.stop(), rs?.stop(), bq?.stop()].map((p) => (p ?? Promise.resolve()).catch((e: unknown) => console.error(e))));
+    await Promise.all(
+      [lk?.stop(), rs?.stop(), bq?.stop()].map((p) =>
+        (p ?? Promise.resolve()).catch((e: unknown) => console.error(e)),
+      ),
+    );
     if (external && usesRedis) {
       for (const p of [prefix, bqPrefix]) {
         let cursor = '0';
@@ -483,7 +551,9 @@ async function main(): Promise<void> {
     };
     console.log(
       `Benchmark: Node ${env.node}, ` +
-        (usesRedis ? `Redis ${env.redis} (${env.redisUrl}, AOF ${aof ? 'on' : 'off'}, appendfsync ${appendfsync})` : 'no Redis (no system here uses it)') +
+        (usesRedis
+          ? `Redis ${env.redis} (${env.redisUrl}, AOF ${aof ? 'on' : 'off'}, appendfsync ${appendfsync})`
+          : 'no Redis (no system here uses it)') +
         `, ${env.cpus} CPUs (${cpu})`,
     );
     for (const s of opt.systems) {
@@ -519,24 +589,43 @@ async function main(): Promise<void> {
         progress,
       });
       printMemory(m);
-      const result = { date: new Date(started).toISOString(), env, options: { ...opt, out: undefined }, memory: m };
+      const result = {
+        date: new Date(started).toISOString(),
+        env,
+        options: { ...opt, out: undefined },
+        memory: m,
+      };
       mkdirSync(dirname(resolve(opt.out)), { recursive: true });
       writeFileSync(opt.out, `${JSON.stringify(result, null, 2)}\n`);
-      console.log(`\nJSON written to ${opt.out} (total run ${r1((Date.now() - started) / 1000)} s)`);
+      console.log(
+        `\nJSON written to ${opt.out} (total run ${r1((Date.now() - started) / 1000)} s)`,
+      );
       if (!m.flat) process.exitCode = 1;
       return;
     }
     console.log(
       `each row: ${opt.durationMs / 1000} s timed window, closed loop (one request in flight per client), clients in a worker thread of the harness, ` +
         `HTTP keep-alive (one connection per client) / one WebSocket per client` +
-        (opt.sampleMs > 0 ? `; Latchkey (HTTP) and BullMQ rows also run an untimed ${opt.sampleMs / 1000} s MONITOR sample` : ''),
+        (opt.sampleMs > 0
+          ? `; Latchkey (HTTP) and BullMQ rows also run an untimed ${opt.sampleMs / 1000} s MONITOR sample`
+          : ''),
     );
-    if (external) console.log(`NOTE: REDIS_URL is shared; commands of other clients of that Redis would be counted too`);
+    if (external)
+      console.log(
+        `NOTE: REDIS_URL is shared; commands of other clients of that Redis would be counted too`,
+      );
 
     let jobs = 0;
     const tag = (): string => `b${started.toString(36)}-${jobs++}`;
-    const jobFor = (system: SystemName, scenario: ScenarioName, concurrency: number, durationMs: number, jobTag: string): LoadJob => {
-      const transport: Transport = system === 'bullmq' ? 'bullmq' : system === 'latchkey-ws' ? 'ws' : 'http';
+    const jobFor = (
+      system: SystemName,
+      scenario: ScenarioName,
+      concurrency: number,
+      durationMs: number,
+      jobTag: string,
+    ): LoadJob => {
+      const transport: Transport =
+        system === 'bullmq' ? 'bullmq' : system === 'latchkey-ws' ? 'ws' : 'http';
       const bases = system === 'restate' ? [rs!.url] : system === 'bullmq' ? [] : lk!.urls;
       return {
         kind: 'load',
@@ -548,13 +637,16 @@ async function main(): Promise<void> {
         tag: jobTag,
         keys: COUNTER_KEYS,
         requestTimeoutMs: opt.requestTimeoutMs,
-        ...(system === 'bullmq' ? { bullmq: { redisUrl, queue: bq!.queue, prefix: bq!.prefix } } : {}),
+        ...(system === 'bullmq'
+          ? { bullmq: { redisUrl, queue: bq!.queue, prefix: bq!.prefix } }
+          : {}),
         ...(system === 'latchkey-ws' ? { drainBase: lk!.urls[0]! } : {}),
       };
     };
     const procsOf = (system: SystemName): Proc[] => {
       const own = system === 'restate' ? rs!.procs : system === 'bullmq' ? bq!.procs : lk!.procs;
-      const redis: Proc[] = system !== 'restate' && local ? [{ name: 'redis', pid: local.pid() }] : [];
+      const redis: Proc[] =
+        system !== 'restate' && local ? [{ name: 'redis', pid: local.pid() }] : [];
       return [...own, ...redis];
     };
 
@@ -562,10 +654,19 @@ async function main(): Promise<void> {
     if (opt.warmupMs > 0) {
       for (const scenario of opt.scenarios) {
         for (const system of opt.systems) {
-          if (system === 'bullmq' && opt.scenarios.slice(0, opt.scenarios.indexOf(scenario)).some((s) => bullmqMode(s) === bullmqMode(scenario))) continue;
+          if (
+            system === 'bullmq' &&
+            opt.scenarios
+              .slice(0, opt.scenarios.indexOf(scenario))
+              .some((s) => bullmqMode(s) === bullmqMode(scenario))
+          )
+            continue;
           progress(`warm-up: ${scenario} on ${system}`);
           const r = await load.run(jobFor(system, scenario, 8, opt.warmupMs, tag()));
-          if (r.ok === 0) throw new Error(`warm-up of ${scenario} on ${system} failed: ${r.errorSamples.join(' | ')}`);
+          if (r.ok === 0)
+            throw new Error(
+              `warm-up of ${scenario} on ${system} failed: ${r.errorSamples.join(' | ')}`,
+            );
         }
       }
     }
@@ -576,7 +677,8 @@ async function main(): Promise<void> {
     // system's leftover work lands in another's window.
     const everyProc = (): Proc[] => {
       const all = new Map<number, Proc>();
-      for (const s of opt.systems) for (const p of procsOf(s)) if (p.pid !== undefined) all.set(p.pid, p);
+      for (const s of opt.systems)
+        for (const p of procsOf(s)) if (p.pid !== undefined) all.set(p.pid, p);
       return [...all.values()];
     };
     const quietWaits: number[] = [];
@@ -588,7 +690,11 @@ async function main(): Promise<void> {
         const s0 = performance.now();
         await sleep(QUIET_SAMPLE_MS);
         const used = procs.reduce((sum, p, i) => sum + (procCpuMs(p.pid) ?? 0) - a[i]!, 0);
-        if (used / (performance.now() - s0) < QUIET_CPU_SHARE || performance.now() - t0 > QUIET_MAX_WAIT_MS) break;
+        if (
+          used / (performance.now() - s0) < QUIET_CPU_SHARE ||
+          performance.now() - t0 > QUIET_MAX_WAIT_MS
+        )
+          break;
       }
       quietWaits.push(performance.now() - t0);
     };
@@ -611,7 +717,8 @@ async function main(): Promise<void> {
       idleTotalRate = sum(idle.total) / idle.ms;
       idleTopRate = idle.monitor.available ? sum(idle.monitor.top) / idle.monitor.ms : NaN;
       idleLuaRate = idle.monitor.available ? sum(idle.monitor.lua) / idle.monitor.ms : NaN;
-      if (!idle.monitor.available) console.log('NOTE: this Redis refuses MONITOR: top-level counts are not available');
+      if (!idle.monitor.available)
+        console.log('NOTE: this Redis refuses MONITOR: top-level counts are not available');
       console.log(
         `idle background: ${r1(idleTotalRate * 1000)} Redis commands/s (${r1(idleTopRate * 1000)} top-level/s, ` +
           `${r1(idleLuaRate * 1000)} inside scripts/s) over ${r1(idle.ms / 1000)} s with every system up and nothing invoked ` +
@@ -623,7 +730,11 @@ async function main(): Promise<void> {
     const shareByRow = new Map<string, (command: string) => number>();
     const bullmqRows = new Map<string, Row>();
 
-    const measure = async (system: SystemName, scenario: ScenarioName, concurrency: number): Promise<Row> => {
+    const measure = async (
+      system: SystemName,
+      scenario: ScenarioName,
+      concurrency: number,
+    ): Promise<Row> => {
       const redisRow = system !== 'restate';
       const procs = procsOf(system);
       await sleep(settleMs);
@@ -647,9 +758,11 @@ async function main(): Promise<void> {
       procs.forEach((p, i) => {
         const a = cpu0[i];
         const b = cpu1[i];
-        if (a !== undefined && b !== undefined && nCost > 0) cpuMsPerInvocation[p.name] = r2((b - a) / nCost);
+        if (a !== undefined && b !== undefined && nCost > 0)
+          cpuMsPerInvocation[p.name] = r2((b - a) / nCost);
       });
-      if (nCost > 0) cpuMsPerInvocation['client'] = r2((cpuClient.user + cpuClient.system) / 1000 / nCost);
+      if (nCost > 0)
+        cpuMsPerInvocation['client'] = r2((cpuClient.user + cpuClient.system) / 1000 / nCost);
       const memoryMiB: Record<string, number> = {};
       for (const p of procs) {
         const m = procRssMiB(p.pid);
@@ -665,7 +778,12 @@ async function main(): Promise<void> {
       let checkFailed = false;
       if ((scenario === 'counter' || scenario === 'hot') && system !== 'bullmq') {
         const keys = counterKeys(jobTag, scenario, COUNTER_KEYS);
-        const c = await load.run({ kind: 'check', base: system === 'restate' ? rs!.url : lk!.urls[0]!, keys, requestTimeoutMs: opt.requestTimeoutMs });
+        const c = await load.run({
+          kind: 'check',
+          base: system === 'restate' ? rs!.url : lk!.urls[0]!,
+          keys,
+          requestTimeoutMs: opt.requestTimeoutMs,
+        });
         checkFailed = c.errors.length > 0 || c.sum !== n;
         check = checkFailed
           ? `STATE MISMATCH: the ${keys.length} counter(s) sum to ${c.sum}, successful adds ${n} (errors ${res.errors}${c.errors.length ? `; check errors: ${c.errors.slice(0, 2).join(' | ')}` : ''})`
@@ -693,7 +811,9 @@ async function main(): Promise<void> {
         const commands = sum(delta);
         const idleSubtracted = idleTotalRate * windowMs;
         const totalPerInvocation = nCost > 0 ? (commands - idleSubtracted) / nCost : NaN;
-        let share: ((command: string) => number) | undefined = shareByRow.get(`${scenario}/${concurrency}`);
+        let share: ((command: string) => number) | undefined = shareByRow.get(
+          `${scenario}/${concurrency}`,
+        );
         let sampled: Partial<NonNullable<Row['redis']>> = {};
         if (opt.sampleMs > 0 && system !== 'latchkey-ws') {
           // Untimed sample with MONITOR: splits top-level from inside-script commands.
@@ -714,21 +834,36 @@ async function main(): Promise<void> {
             if (system === 'latchkey') shareByRow.set(`${scenario}/${concurrency}`, share);
           }
           sampled = {
-            topLevelPerInvocationMonitor: r2(m.available && sN > 0 ? (monTop - idleTopRate * m.ms) / sN : NaN),
-            insideScriptsPerInvocationMonitor: r2(m.available && sN > 0 ? (monLua - idleLuaRate * m.ms) / sN : NaN),
+            topLevelPerInvocationMonitor: r2(
+              m.available && sN > 0 ? (monTop - idleTopRate * m.ms) / sN : NaN,
+            ),
+            insideScriptsPerInvocationMonitor: r2(
+              m.available && sN > 0 ? (monLua - idleLuaRate * m.ms) / sN : NaN,
+            ),
             topLevelByCommand: perInvocation(addScaled(new Map(), m.top, 1), sN),
             scripts: scriptTable(m, sN),
-            sample: { ms: Math.round(m.ms), invocations: sN, monitorTop: monTop, monitorLua: monLua, commandstats: sum(diff(sAfter, sBefore)) },
+            sample: {
+              ms: Math.round(m.ms),
+              invocations: sN,
+              monitorTop: monTop,
+              monitorLua: monLua,
+              commandstats: sum(diff(sAfter, sBefore)),
+            },
           };
         }
-        const topLevelPerInvocation = share && nCost > 0 ? (topLevelOf(delta, share) - idleTopRate * windowMs) / nCost : NaN;
+        const topLevelPerInvocation =
+          share && nCost > 0 ? (topLevelOf(delta, share) - idleTopRate * windowMs) / nCost : NaN;
         redis = {
           invocations: nCost,
           totalPerInvocation: r2(totalPerInvocation),
           topLevelPerInvocation: r2(topLevelPerInvocation),
           insideScriptsPerInvocation: r2(totalPerInvocation - topLevelPerInvocation),
           ...sampled,
-          window: { ms: Math.round(windowMs), commands, idleSubtracted: Math.round(idleSubtracted) },
+          window: {
+            ms: Math.round(windowMs),
+            commands,
+            idleSubtracted: Math.round(idleSubtracted),
+          },
           byCommand: perInvocation(delta, nCost),
         };
       }
@@ -777,27 +912,38 @@ async function main(): Promise<void> {
         const measured = new Map<SystemName, Row[]>();
         for (let rep = 0; rep < opt.repeat; rep++) {
           for (const system of opt.systems) {
-            if (system === 'bullmq' && bullmqRows.has(`${bullmqMode(scenario)}/${concurrency}`)) continue;
+            if (system === 'bullmq' && bullmqRows.has(`${bullmqMode(scenario)}/${concurrency}`))
+              continue;
             const nth = opt.repeat > 1 ? ` (${rep + 1}/${opt.repeat})` : '';
-            progress(`running ${SCENARIOS[scenario].title} on ${system} at concurrency ${concurrency}${nth}`);
+            progress(
+              `running ${SCENARIOS[scenario].title} on ${system} at concurrency ${concurrency}${nth}`,
+            );
             const row = await measure(system, scenario, concurrency);
             measured.set(system, [...(measured.get(system) ?? []), row]);
             progress(
               `  ${row.throughput} inv/s, p50 ${row.latencyMs.p50} ms, p99 ${row.latencyMs.p99} ms` +
-                (row.redis ? `, ${row.redis.totalPerInvocation} Redis commands per invocation` : '') +
+                (row.redis
+                  ? `, ${row.redis.totalPerInvocation} Redis commands per invocation`
+                  : '') +
                 (row.errors > 0 ? `, ${row.errors} ERRORS: ${row.errorSamples.join(' | ')}` : ''),
             );
           }
         }
         for (const system of opt.systems) {
-          const reuse = system === 'bullmq' ? bullmqRows.get(`${bullmqMode(scenario)}/${concurrency}`) : undefined;
+          const reuse =
+            system === 'bullmq'
+              ? bullmqRows.get(`${bullmqMode(scenario)}/${concurrency}`)
+              : undefined;
           if (reuse) {
             rows.push({ ...reuse, scenario, reusedFrom: reuse.reusedFrom ?? reuse.scenario });
             continue;
           }
           const all = measured.get(system)!;
-          const median = [...all].sort((a, b) => a.throughput - b.throughput)[Math.floor((all.length - 1) / 2)]!;
-          const row: Row = all.length > 1 ? { ...median, runs: all.map((r) => r.throughput) } : median;
+          const median = [...all].sort((a, b) => a.throughput - b.throughput)[
+            Math.floor((all.length - 1) / 2)
+          ]!;
+          const row: Row =
+            all.length > 1 ? { ...median, runs: all.map((r) => r.throughput) } : median;
           if (system === 'bullmq') bullmqRows.set(`${bullmqMode(scenario)}/${concurrency}`, row);
           rows.push(row);
         }
@@ -805,8 +951,14 @@ async function main(): Promise<void> {
     }
 
     // Report.
-    const find = (scenario: ScenarioName, system: SystemName, concurrency: number): Row | undefined =>
-      rows.find((r) => r.scenario === scenario && r.system === system && r.concurrency === concurrency);
+    const find = (
+      scenario: ScenarioName,
+      system: SystemName,
+      concurrency: number,
+    ): Row | undefined =>
+      rows.find(
+        (r) => r.scenario === scenario && r.system === system && r.concurrency === concurrency,
+      );
     const ratios = (r: Row): Record<string, number> => {
       const out: Record<string, number> = {};
       if (r.system !== 'latchkey' && r.system !== 'latchkey-ws') return out;
@@ -819,7 +971,9 @@ async function main(): Promise<void> {
         out[`throughputVs${label}`] = r2(r.throughput / o.throughput);
         out[`p50Vs${label}`] = r2(r.latencyMs.p50 / o.latencyMs.p50);
         if (label === 'BullMQ' && r.redis && o.redis) {
-          out['redisCommandsVsBullMQ'] = r2(r.redis.totalPerInvocation / o.redis.totalPerInvocation);
+          out['redisCommandsVsBullMQ'] = r2(
+            r.redis.totalPerInvocation / o.redis.totalPerInvocation,
+          );
           const t = r2(r.redis.topLevelPerInvocation / o.redis.topLevelPerInvocation);
           if (Number.isFinite(t)) out['redisTopLevelVsBullMQ'] = t;
         }
@@ -844,16 +998,25 @@ async function main(): Promise<void> {
       'errors',
     ];
     const print = (cells: string[][]): void => {
-      const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
+      const widths = header.map((h, i) =>
+        Math.max(h.length, ...cells.map((row) => row[i]!.length)),
+      );
       const fmt = (c: string[]): string =>
-        c.map((s, i) => (i === 1 || i === header.length - 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+        c
+          .map((s, i) =>
+            i === 1 || i === header.length - 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!),
+          )
+          .join('  ')
+          .trimEnd();
       console.log(fmt(header));
       console.log(widths.map((w) => '-'.repeat(w)).join('  '));
       for (const c of cells) console.log(fmt(c));
     };
     for (const scenario of opt.scenarios) {
       console.log('');
-      console.log(`== ${SCENARIOS[scenario].title}: ${SCENARIOS[scenario].request}; BullMQ: ${BULLMQ_MODES[bullmqMode(scenario)]}`);
+      console.log(
+        `== ${SCENARIOS[scenario].title}: ${SCENARIOS[scenario].request}; BullMQ: ${BULLMQ_MODES[bullmqMode(scenario)]}`,
+      );
       const cells = rows
         .filter((r) => r.scenario === scenario)
         .map((r) => {
@@ -885,14 +1048,25 @@ async function main(): Promise<void> {
           `  ${r.system} c=${r.concurrency}: ${r.invocations} sends accepted in ${r.elapsedS} s, all run ${fx(r.drain!.ms / 1000, 2)} s later: ${fx(r.drain!.completedThroughput, 1)} completed/s`,
         );
       }
-      for (const r of rows.filter((x) => x.scenario === scenario && x.check && !x.reusedFrom)) console.log(`  ${r.system} c=${r.concurrency}: ${r.check}`);
+      for (const r of rows.filter((x) => x.scenario === scenario && x.check && !x.reusedFrom))
+        console.log(`  ${r.system} c=${r.concurrency}: ${r.check}`);
     }
     console.log('');
-    console.log('inv/s        = successful requests / (first sent .. last answered); sends: accepted sends (see "completed/s" for the work behind them)');
-    console.log('÷Restate, ÷BullMQ = the Latchkey row divided by that system\'s row (same scenario, same concurrency): > 1 is faster for inv/s, < 1 is faster for p50');
-    console.log('cmds/inv     = INFO commandstats calls in the timed window (commands inside Lua scripts included), idle background subtracted, / invocations');
-    console.log('top-level    = commands clients sent (an EVALSHA counts once), via the MONITOR sample split; sends also count the 100 closing add(0) calls as invocations');
-    console.log('CPU ms/inv   = CPU time per process in the timed window / invocations (client = the harness process, i.e. the load generator)');
+    console.log(
+      'inv/s        = successful requests / (first sent .. last answered); sends: accepted sends (see "completed/s" for the work behind them)',
+    );
+    console.log(
+      "÷Restate, ÷BullMQ = the Latchkey row divided by that system's row (same scenario, same concurrency): > 1 is faster for inv/s, < 1 is faster for p50",
+    );
+    console.log(
+      'cmds/inv     = INFO commandstats calls in the timed window (commands inside Lua scripts included), idle background subtracted, / invocations',
+    );
+    console.log(
+      'top-level    = commands clients sent (an EVALSHA counts once), via the MONITOR sample split; sends also count the 100 closing add(0) calls as invocations',
+    );
+    console.log(
+      'CPU ms/inv   = CPU time per process in the timed window / invocations (client = the harness process, i.e. the load generator)',
+    );
     if (quietWaits.length > 0) {
       const w = [...quietWaits].sort((a, b) => a - b);
       console.log(
@@ -900,17 +1074,25 @@ async function main(): Promise<void> {
           `(waited median ${Math.round(w[Math.floor(w.length / 2)]!)} ms, longest ${Math.round(w[w.length - 1]!)} ms; cap ${QUIET_MAX_WAIT_MS / 1000} s)`,
       );
     }
-    console.log('(=scenario)  = the BullMQ baseline does the same thing for both scenarios: measured once, shown again');
+    console.log(
+      '(=scenario)  = the BullMQ baseline does the same thing for both scenarios: measured once, shown again',
+    );
 
     // The first concurrency level's Latchkey command breakdown.
     console.log('');
     for (const scenario of opt.scenarios) {
-      const r = rows.find((x) => x.scenario === scenario && x.system === 'latchkey' && x.redis?.topLevelByCommand);
+      const r = rows.find(
+        (x) => x.scenario === scenario && x.system === 'latchkey' && x.redis?.topLevelByCommand,
+      );
       if (!r?.redis?.topLevelByCommand) continue;
       const parts = Object.entries(r.redis.topLevelByCommand).map(([k, v]) => `${k} ${v}`);
-      console.log(`Latchkey, ${SCENARIOS[scenario].title}, concurrency ${r.concurrency}, per invocation (MONITOR sample, idle not subtracted):`);
+      console.log(
+        `Latchkey, ${SCENARIOS[scenario].title}, concurrency ${r.concurrency}, per invocation (MONITOR sample, idle not subtracted):`,
+      );
       console.log(`  top-level commands: ${parts.join(', ')}`);
-      const scripts = Object.entries(r.redis.scripts ?? {}).map(([k, v]) => `${k} ${v.calls}×${v.insidePerCall}`);
+      const scripts = Object.entries(r.redis.scripts ?? {}).map(
+        ([k, v]) => `${k} ${v.calls}×${v.insidePerCall}`,
+      );
       console.log(`  script calls × commands inside each: ${scripts.join(', ')}`);
     }
 
@@ -921,13 +1103,23 @@ async function main(): Promise<void> {
     const ratioTarget = (scenario: ScenarioName, c: number, min: number, what: string): void => {
       const r = find(scenario, 'latchkey', c);
       const q = r ? ratios(r)['throughputVsRestate'] : undefined;
-      if (q !== undefined) targets.push({ target: `${what}: ≥ ${min}× Restate's throughput at c=${c}`, value: `${q}×`, met: q >= min });
+      if (q !== undefined)
+        targets.push({
+          target: `${what}: ≥ ${min}× Restate's throughput at c=${c}`,
+          value: `${q}×`,
+          met: q >= min,
+        });
     };
     ratioTarget('workflow', cMax, 5, '3-step workflow');
     {
       const r = find('workflow', 'latchkey', cMin);
       const q = r ? ratios(r)['p50VsRestate'] : undefined;
-      if (q !== undefined) targets.push({ target: `3-step workflow: p50 at c=${cMin} ≤ 1/6 of Restate's`, value: `${q}×`, met: q <= 1 / 6 });
+      if (q !== undefined)
+        targets.push({
+          target: `3-step workflow: p50 at c=${cMin} ≤ 1/6 of Restate's`,
+          value: `${q}×`,
+          met: q <= 1 / 6,
+        });
     }
     ratioTarget('counter', cMax, 5, 'object add, 100 keys');
     ratioTarget('hot', cMax, 5, 'object add, hot key');
@@ -950,7 +1142,10 @@ async function main(): Promise<void> {
       const total = r.redis.totalPerInvocation;
       // What the engine sends (top-level): needs the MONITOR split.
       if (!Number.isFinite(top)) {
-        targets.push({ target: `3-step workflow: ≤ 10 Redis commands per invocation (top-level) at c=${c}`, value: `not measured (--sample 0); ${fx(total, 1)} incl. inside scripts` });
+        targets.push({
+          target: `3-step workflow: ≤ 10 Redis commands per invocation (top-level) at c=${c}`,
+          value: `not measured (--sample 0); ${fx(total, 1)} incl. inside scripts`,
+        });
         continue;
       }
       targets.push({
@@ -969,7 +1164,9 @@ async function main(): Promise<void> {
       }
     }
     console.log('');
-    for (const r of rows.filter((x) => x.scenario === 'workflow' && x.system === 'latchkey' && x.redis)) {
+    for (const r of rows.filter(
+      (x) => x.scenario === 'workflow' && x.system === 'latchkey' && x.redis,
+    )) {
       console.log(
         `3-step workflow: ${fx(r.redis!.topLevelPerInvocation, 1)} Redis commands per invocation (top-level), ` +
           `${fx(r.redis!.totalPerInvocation, 1)} including inside scripts (${r.invocations} invocations, concurrency ${r.concurrency})`,
@@ -979,10 +1176,15 @@ async function main(): Promise<void> {
       console.log('');
       console.log(
         `Targets (issue 6, set for Latchkey in one process; meaningful only on an otherwise idle machine)${
-          opt.latchkeySplit || opt.latchkeyWorkers > 1 ? `, measured here with ${latchkeyShape(opt)}` : ''
+          opt.latchkeySplit || opt.latchkeyWorkers > 1
+            ? `, measured here with ${latchkeyShape(opt)}`
+            : ''
         }:`,
       );
-      for (const t of targets) console.log(`  ${t.met === undefined ? 'info  ' : t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`);
+      for (const t of targets)
+        console.log(
+          `  ${t.met === undefined ? 'info  ' : t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`,
+        );
     }
 
     const result = {
@@ -990,10 +1192,14 @@ async function main(): Promise<void> {
       env,
       options: { ...opt, out: undefined },
       systems: Object.fromEntries(opt.systems.map((s) => [s, SYSTEMS[s]])),
-      scenarios: Object.fromEntries(opt.scenarios.map((s) => [s, { ...SCENARIOS[s], bullmq: BULLMQ_MODES[bullmqMode(s)] }])),
+      scenarios: Object.fromEntries(
+        opt.scenarios.map((s) => [s, { ...SCENARIOS[s], bullmq: BULLMQ_MODES[bullmqMode(s)] }]),
+      ),
       method: {
-        timedWindow: 'closed-loop clients (HTTP keep-alive, or one WebSocket each); throughput = successful requests / (first request sent .. last response received)',
-        commandsTotal: 'INFO commandstats after - before (all cmdstat_* calls, commands inside Lua scripts included), minus idle rate x window length, / invocations',
+        timedWindow:
+          'closed-loop clients (HTTP keep-alive, or one WebSocket each); throughput = successful requests / (first request sent .. last response received)',
+        commandsTotal:
+          'INFO commandstats after - before (all cmdstat_* calls, commands inside Lua scripts included), minus idle rate x window length, / invocations',
         commandsTopLevel:
           'sum over commands of (cmdstat calls in the timed window x share of that command sent by clients, not run in scripts, per MONITOR on an untimed sample and the idle interval), minus idle top-level rate x window length, / invocations',
         ratios: 'Latchkey row / other system row, same scenario and concurrency',

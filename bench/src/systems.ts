@@ -80,7 +80,10 @@ async function forkReady<M extends { ready: true }>(
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(prefix(d.toString())));
   try {
     const msg = await new Promise<M>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`${name} did not start within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       child.once('message', (m: M) => {
         clearTimeout(t);
         resolve(m);
@@ -125,18 +128,30 @@ export async function startLatchkey(opts: {
   // Split: the workers first, so that the ingress's first invocations find someone to run them.
   const roles: { name: string; role: 'all' | 'ingress' | 'worker' }[] = opts.split
     ? [
-        ...Array.from({ length: opts.processes }, (_, i) => ({ name: `latchkey-worker#${i + 1}`, role: 'worker' as const })),
+        ...Array.from({ length: opts.processes }, (_, i) => ({
+          name: `latchkey-worker#${i + 1}`,
+          role: 'worker' as const,
+        })),
         { name: 'latchkey-ingress', role: 'ingress' },
       ]
-    : Array.from({ length: opts.processes }, (_, i) => ({ name: i === 0 ? 'latchkey' : `latchkey#${i + 1}`, role: 'all' as const }));
+    : Array.from({ length: opts.processes }, (_, i) => ({
+        name: i === 0 ? 'latchkey' : `latchkey#${i + 1}`,
+        role: 'all' as const,
+      }));
   try {
     for (const { name, role } of roles) {
-      const { child, msg } = await forkReady<{ ready: true; url: string }>(name, here('./latchkey-server.js'), {
-        LK_REDIS_URL: opts.redisUrl,
-        LK_PREFIX: opts.prefix,
-        LK_STORE_OPTIONS: JSON.stringify(opts.storeOptions),
-        LK_ROLE: role,
-      }, 60_000, opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []);
+      const { child, msg } = await forkReady<{ ready: true; url: string }>(
+        name,
+        here('./latchkey-server.js'),
+        {
+          LK_REDIS_URL: opts.redisUrl,
+          LK_PREFIX: opts.prefix,
+          LK_STORE_OPTIONS: JSON.stringify(opts.storeOptions),
+          LK_ROLE: role,
+        },
+        60_000,
+        opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
+      );
       children.push(child);
       procs.push({ name, pid: child.pid });
       if (msg.url !== '') urls.push(msg.url);
@@ -154,7 +169,11 @@ export interface BullmqSystem extends System {
   readonly prefix: string;
 }
 
-export async function startBullmq(opts: { redisUrl: string; prefix: string; concurrency: number }): Promise<BullmqSystem> {
+export async function startBullmq(opts: {
+  redisUrl: string;
+  prefix: string;
+  concurrency: number;
+}): Promise<BullmqSystem> {
   const queue = 'bench';
   const { child } = await forkReady('bullmq-worker', here('./bullmq-worker.js'), {
     BQ_REDIS_URL: opts.redisUrl,
@@ -193,13 +212,26 @@ export function restateServerBinary(): string {
   try {
     return resolve();
   } catch {
-    process.stderr.write(`installing @restatedev/restate-server@${RESTATE_SERVER_VERSION} for the comparison (not saved)...\n`);
+    process.stderr.write(
+      `installing @restatedev/restate-server@${RESTATE_SERVER_VERSION} for the comparison (not saved)...\n`,
+    );
     const root = fileURLToPath(new URL('../../', import.meta.url));
-    const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', `@restatedev/restate-server@${RESTATE_SERVER_VERSION}`], {
-      cwd: root,
-      stdio: 'inherit',
-    });
-    if (r.status !== 0) throw new Error(`could not install @restatedev/restate-server (npm exited ${r.status})`);
+    const r = spawnSync(
+      'npm',
+      [
+        'install',
+        '--no-save',
+        '--no-audit',
+        '--no-fund',
+        `@restatedev/restate-server@${RESTATE_SERVER_VERSION}`,
+      ],
+      {
+        cwd: root,
+        stdio: 'inherit',
+      },
+    );
+    if (r.status !== 0)
+      throw new Error(`could not install @restatedev/restate-server (npm exited ${r.status})`);
     try {
       createRequire(import.meta.url)(`${pkg}/package.json`);
       return resolve();
@@ -218,25 +250,32 @@ async function httpOk(url: string, init?: RequestInit): Promise<Response | undef
   }
 }
 
-export async function startRestate(opts: { binary?: string; logLevel?: string }): Promise<RestateSystem> {
+export async function startRestate(opts: {
+  binary?: string;
+  logLevel?: string;
+}): Promise<RestateSystem> {
   const binary = opts.binary ?? restateServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'lkbench-restate-'));
   const logFile = join(dir, 'restate-server.log');
   const [ingressPort, adminPort, nodePort] = [await freePort(), await freePort(), await freePort()];
   const log = openSync(logFile, 'a');
-  const server = spawn(binary, ['--no-logo', '--base-dir', dir, '--listen-mode', 'tcp', '--node-name', 'bench'], {
-    cwd: dir,
-    stdio: ['ignore', log, log],
-    env: {
-      ...process.env,
-      RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${ingressPort}`,
-      RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${adminPort}`,
-      RESTATE_BIND_ADDRESS: `127.0.0.1:${nodePort}`,
-      RESTATE_ADVERTISED_ADDRESS: `http://127.0.0.1:${nodePort}/`,
-      RESTATE_LOG_FILTER: opts.logLevel ?? 'warn',
-      RESTATE_LOG_DISABLE_ANSI_CODES: 'true',
+  const server = spawn(
+    binary,
+    ['--no-logo', '--base-dir', dir, '--listen-mode', 'tcp', '--node-name', 'bench'],
+    {
+      cwd: dir,
+      stdio: ['ignore', log, log],
+      env: {
+        ...process.env,
+        RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${ingressPort}`,
+        RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${adminPort}`,
+        RESTATE_BIND_ADDRESS: `127.0.0.1:${nodePort}`,
+        RESTATE_ADVERTISED_ADDRESS: `http://127.0.0.1:${nodePort}/`,
+        RESTATE_LOG_FILTER: opts.logLevel ?? 'warn',
+        RESTATE_LOG_DISABLE_ANSI_CODES: 'true',
+      },
     },
-  });
+  );
   closeSync(log);
   let endpoint: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
@@ -258,7 +297,8 @@ export async function startRestate(opts: { binary?: string; logLevel?: string })
     const deadline = Date.now() + 60_000;
     let version = '?';
     for (;;) {
-      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`restate-server exited (code ${server.exitCode})`);
+      if (server.exitCode !== null || server.signalCode !== null)
+        throw new Error(`restate-server exited (code ${server.exitCode})`);
       const v = await httpOk(`${adminUrl}/version`);
       const h = await httpOk(`${url}/restate/health`);
       if (v?.ok && h?.ok) {
@@ -269,25 +309,31 @@ export async function startRestate(opts: { binary?: string; logLevel?: string })
       await sleep(200);
     }
     // The SDK endpoint, registered as a deployment.
-    const started = await forkReady<{ ready: true; port: number }>('restate-endpoint', here('./restate-endpoint.js'), {
-      RESTATE_LOGGING: 'WARN',
-      // Should the harness die without stopping it, the endpoint stops the server.
-      ...(server.pid !== undefined ? { BENCH_RESTATE_SERVER_PID: String(server.pid) } : {}),
-    });
+    const started = await forkReady<{ ready: true; port: number }>(
+      'restate-endpoint',
+      here('./restate-endpoint.js'),
+      {
+        RESTATE_LOGGING: 'WARN',
+        // Should the harness die without stopping it, the endpoint stops the server.
+        ...(server.pid !== undefined ? { BENCH_RESTATE_SERVER_PID: String(server.pid) } : {}),
+      },
+    );
     endpoint = started.child;
     const reg = await fetch(`${adminUrl}/deployments`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ uri: `http://127.0.0.1:${started.msg.port}` }),
     });
-    if (!reg.ok) throw new Error(`registering the endpoint failed: HTTP ${reg.status} ${await reg.text()}`);
+    if (!reg.ok)
+      throw new Error(`registering the endpoint failed: HTTP ${reg.status} ${await reg.text()}`);
     await reg.body?.cancel();
     // Until the ingress knows the services: a no-op call succeeds.
     for (;;) {
       const r = await httpOk(`${url}/bench/noop`, { method: 'POST' });
       await r?.body?.cancel();
       if (r?.ok) break;
-      if (Date.now() > deadline + 30_000) throw new Error(`the Restate ingress does not serve bench/noop (last HTTP ${r?.status})`);
+      if (Date.now() > deadline + 30_000)
+        throw new Error(`the Restate ingress does not serve bench/noop (last HTTP ${r?.status})`);
       await sleep(200);
     }
     return {
@@ -303,6 +349,8 @@ export async function startRestate(opts: { binary?: string; logLevel?: string })
   } catch (e) {
     const t = tail();
     await stop();
-    throw new Error(`${(e as Error).message}${t ? `\nrestate-server log (tail):\n${t}` : ''}`, { cause: e });
+    throw new Error(`${(e as Error).message}${t ? `\nrestate-server log (tail):\n${t}` : ''}`, {
+      cause: e,
+    });
   }
 }

@@ -11,9 +11,23 @@
  * that arrives with a token that is no longer in the table was cancelled or
  * replaced, and is ignored.
  */
-import { createActor, matchesState, type AnyActorRef, type AnyStateMachine, type AnyEventObject, type StateValue } from 'xstate';
+import {
+  createActor,
+  matchesState,
+  type AnyActorRef,
+  type AnyStateMachine,
+  type AnyEventObject,
+  type StateValue,
+} from 'xstate';
 import { TerminalError } from '@latchkey/core';
-import { bindHost, durableLogicOf, type DurablePromiseLogic, type DurablePromiseSnapshot, PROMISE_REJECT, PROMISE_RESOLVE } from './promise.js';
+import {
+  bindHost,
+  durableLogicOf,
+  type DurablePromiseLogic,
+  type DurablePromiseSnapshot,
+  PROMISE_REJECT,
+  PROMISE_RESOLVE,
+} from './promise.js';
 
 /** A delayed event waiting for its durable timer. */
 export interface TimerRecord {
@@ -119,7 +133,8 @@ function resolveSrc(machine: AnyStateMachine, src: string): unknown {
   const m = /^xstate\.invoke\.(\d+)\.(.*)$/.exec(src);
   if (!m) return (machine.implementations.actors as Record<string, unknown>)[src];
   const invoke = machine.getStateNodeById(m[2]!).config.invoke as unknown;
-  const config = (Array.isArray(invoke) ? invoke[Number(m[1])] : invoke) as { src?: unknown } | undefined;
+  const config = (Array.isArray(invoke) ? invoke[Number(m[1])] : invoke) as
+    { src?: unknown } | undefined;
   return config?.src;
 }
 
@@ -135,7 +150,9 @@ export function resolvePromiseLogic(machine: AnyStateMachine, srcs: string[]): D
   }
   const logic = durableLogicOf(resolveSrc(current, srcs[0]!));
   if (!logic) {
-    throw new TerminalError(`'${srcs[0]}' is not a promise actor created with fromPromise from @latchkey/xstate`);
+    throw new TerminalError(
+      `'${srcs[0]}' is not a promise actor created with fromPromise from @latchkey/xstate`,
+    );
   }
   return logic;
 }
@@ -144,8 +161,15 @@ export function resolvePromiseLogic(machine: AnyStateMachine, srcs: string[]): D
  * Creates the actor (fresh with `input`, or restored from `snapshot`) with the
  * durable scheduler and promise host of `session`, and starts it.
  */
-export function startActor(machine: AnyStateMachine, from: { snapshot: unknown } | { input: unknown }, session: Session): AnyActorRef {
-  const actor = createActor(machine, 'snapshot' in from ? { snapshot: from.snapshot as never } : { input: from.input as never });
+export function startActor(
+  machine: AnyStateMachine,
+  from: { snapshot: unknown } | { input: unknown },
+  session: Session,
+): AnyActorRef {
+  const actor = createActor(
+    machine,
+    'snapshot' in from ? { snapshot: from.snapshot as never } : { input: from.input as never },
+  );
   const system = actor.system;
   const scheduler = system.scheduler;
   scheduler.schedule = (source, target, event, delay, id) => {
@@ -163,12 +187,18 @@ export function startActor(machine: AnyStateMachine, from: { snapshot: unknown }
   scheduler.cancelAll = (ref) => {
     if (session.closed) return;
     const src = JSON.stringify(pathOf(ref));
-    for (const [key, t] of Object.entries(session.timers)) if (JSON.stringify(t.source) === src) delete session.timers[key];
+    for (const [key, t] of Object.entries(session.timers))
+      if (JSON.stringify(t.source) === src) delete session.timers[key];
   };
   bindHost(system, {
     invokePromise: (self, input) => {
       const token = session.nextToken();
-      session.promises.push({ srcs: srcsOf(self), path: pathOf(self), token, input: jsonCopy(input) });
+      session.promises.push({
+        srcs: srcsOf(self),
+        path: pathOf(self),
+        token,
+        input: jsonCopy(input),
+      });
       return token;
     },
   });
@@ -180,7 +210,12 @@ export function startActor(machine: AnyStateMachine, from: { snapshot: unknown }
 }
 
 /** Delivers a due timer; false when it was cancelled, replaced, or its target is gone. */
-export function deliverTimer(root: AnyActorRef, session: Session, key: string, token: string): boolean {
+export function deliverTimer(
+  root: AnyActorRef,
+  session: Session,
+  key: string,
+  token: string,
+): boolean {
   const t = session.timers[key];
   if (!t || t.token !== token) return false;
   delete session.timers[key];
@@ -191,11 +226,20 @@ export function deliverTimer(root: AnyActorRef, session: Session, key: string, t
 }
 
 /** Delivers a promise result to its actor; false when the actor is gone or the result stale. */
-export function settlePromise(root: AnyActorRef, path: string[], token: string, result: PromiseResult): boolean {
+export function settlePromise(
+  root: AnyActorRef,
+  path: string[],
+  token: string,
+  result: PromiseResult,
+): boolean {
   const child = findByPath(root, path);
   const snap = child?.getSnapshot() as DurablePromiseSnapshot | undefined;
   if (!child || snap?.status !== 'active' || snap.token !== token) return false;
-  child.send(result.ok ? { type: PROMISE_RESOLVE, token, output: result.output } : { type: PROMISE_REJECT, token, error: result.error });
+  child.send(
+    result.ok
+      ? { type: PROMISE_RESOLVE, token, output: result.output }
+      : { type: PROMISE_REJECT, token, error: result.error },
+  );
   return true;
 }
 
@@ -203,11 +247,16 @@ export function settlePromise(root: AnyActorRef, path: string[], token: string, 
 export function undurableChildren(root: AnyActorRef): string[] {
   const out: string[] = [];
   const walk = (ref: AnyActorRef): void => {
-    const children = (ref.getSnapshot() as { children?: Record<string, AnyActorRef> }).children ?? {};
+    const children =
+      (ref.getSnapshot() as { children?: Record<string, AnyActorRef> }).children ?? {};
     for (const child of Object.values(children)) {
       const logic = (child as unknown as { logic?: unknown }).logic;
       if (logic && typeof logic === 'object' && 'implementations' in logic) walk(child);
-      else if (!durableLogicOf(logic) && (child.getSnapshot() as { status?: string }).status === 'active') out.push(pathOf(child).join('/'));
+      else if (
+        !durableLogicOf(logic) &&
+        (child.getSnapshot() as { status?: string }).status === 'active'
+      )
+        out.push(pathOf(child).join('/'));
     }
   };
   walk(root);
@@ -260,9 +309,25 @@ export function errorJson(e: unknown): ErrorJson | undefined {
 }
 
 /** The public snapshot of a running actor. */
-export function snapshotOf(actor: AnyActorRef, persisted: { context?: unknown }, version: string): ActorSnapshot {
-  const s = actor.getSnapshot() as { status: ActorSnapshot['status']; value: StateValue; tags?: Set<string>; output?: unknown; error?: unknown };
-  const out: ActorSnapshot = { status: s.status, value: s.value, context: persisted.context, tags: [...(s.tags ?? [])].sort(), version };
+export function snapshotOf(
+  actor: AnyActorRef,
+  persisted: { context?: unknown },
+  version: string,
+): ActorSnapshot {
+  const s = actor.getSnapshot() as {
+    status: ActorSnapshot['status'];
+    value: StateValue;
+    tags?: Set<string>;
+    output?: unknown;
+    error?: unknown;
+  };
+  const out: ActorSnapshot = {
+    status: s.status,
+    value: s.value,
+    context: persisted.context,
+    tags: [...(s.tags ?? [])].sort(),
+    version,
+  };
   if (s.output !== undefined) out.output = jsonCopy(s.output);
   const error = errorJson(s.error);
   if (error) out.error = error;
@@ -281,10 +346,14 @@ export function isCondition(c: unknown): c is Condition {
 }
 
 /** Whether `snap` meets `condition` now (`met`), never can (`unreachable`), or may later (`pending`). */
-export function evaluate(snap: ActorSnapshot, condition: Condition): 'met' | 'unreachable' | 'pending' {
+export function evaluate(
+  snap: ActorSnapshot,
+  condition: Condition,
+): 'met' | 'unreachable' | 'pending' {
   let met: boolean;
   if (condition === 'done') met = snap.status === 'done';
-  else if (condition.startsWith('hasTag:')) met = snap.tags.includes(condition.slice('hasTag:'.length));
+  else if (condition.startsWith('hasTag:'))
+    met = snap.tags.includes(condition.slice('hasTag:'.length));
   else met = matchesState(condition.slice('state:'.length), snap.value);
   if (met) return 'met';
   return snap.status === 'active' ? 'pending' : 'unreachable';

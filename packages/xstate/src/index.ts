@@ -39,4 +39,10 @@ export type {
 } from './xstate.js';
 export { fromPromise } from './promise.js';
 export type { FromPromiseOptions, PromiseArgs, PromiseCreator } from './promise.js';
-export type { ActorSnapshot, Condition, ErrorJson, PromiseRequest, PromiseResult } from './actor.js';
+export type {
+  ActorSnapshot,
+  Condition,
+  ErrorJson,
+  PromiseRequest,
+  PromiseResult,
+} from './actor.js';

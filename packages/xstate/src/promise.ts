@@ -113,7 +113,11 @@ export function fromPromise<TOutput, TInput = NonReducibleUnknown>(
   const controllers = new WeakMap<AnyActorRef, AbortController>();
   const logic = {
     config: creator,
-    transition(state: DurablePromiseSnapshot, event: Ev, scope: { self: AnyActorRef }): DurablePromiseSnapshot {
+    transition(
+      state: DurablePromiseSnapshot,
+      event: Ev,
+      scope: { self: AnyActorRef },
+    ): DurablePromiseSnapshot {
       if (state.status !== 'active') return state;
       switch (event.type) {
         case PROMISE_SENT:
@@ -131,14 +135,21 @@ export function fromPromise<TOutput, TInput = NonReducibleUnknown>(
           return state;
       }
     },
-    start(state: DurablePromiseSnapshot, scope: { self: AnyActorRef; system: AnyActorSystem }): void {
+    start(
+      state: DurablePromiseSnapshot,
+      scope: { self: AnyActorRef; system: AnyActorSystem },
+    ): void {
       const { self, system } = scope;
       if (state.status !== 'active' || state.token !== undefined) return;
       const host = hosts.get(system);
       if (host) {
         // Durable: journal the invocation; the result comes back as an event.
         const token = host.invokePromise(self, state.input);
-        (system as unknown as { _relay(s: AnyActorRef, t: AnyActorRef, e: Ev): void })._relay(self, self, { type: PROMISE_SENT, token });
+        (system as unknown as { _relay(s: AnyActorRef, t: AnyActorRef, e: Ev): void })._relay(
+          self,
+          self,
+          { type: PROMISE_SENT, token },
+        );
         return;
       }
       // Outside Latchkey: XState's in-process behaviour.
@@ -146,10 +157,19 @@ export function fromPromise<TOutput, TInput = NonReducibleUnknown>(
       controllers.set(self, controller);
       const relay = (e: Ev): void => {
         if ((self.getSnapshot() as { status?: string }).status !== 'active') return;
-        (system as unknown as { _relay(s: AnyActorRef, t: AnyActorRef, e: Ev): void })._relay(self, self, e);
+        (system as unknown as { _relay(s: AnyActorRef, t: AnyActorRef, e: Ev): void })._relay(
+          self,
+          self,
+          e,
+        );
       };
       Promise.resolve(
-        creator({ input: state.input as TInput, signal: controller.signal, key: '', invocationId: self.sessionId }),
+        creator({
+          input: state.input as TInput,
+          signal: controller.signal,
+          key: '',
+          invocationId: self.sessionId,
+        }),
       ).then(
         (output) => relay({ type: PROMISE_RESOLVE, output }),
         (error: unknown) => relay({ type: PROMISE_REJECT, error }),
@@ -165,7 +185,10 @@ export function fromPromise<TOutput, TInput = NonReducibleUnknown>(
       return s;
     },
   };
-  const durable: DurablePromiseLogic = { creator: creator as PromiseCreator<unknown, unknown>, options };
+  const durable: DurablePromiseLogic = {
+    creator: creator as PromiseCreator<unknown, unknown>,
+    options,
+  };
   Object.defineProperty(logic, LOGIC, { value: durable });
   return logic as unknown as PromiseActorLogic<TOutput, TInput>;
 }

@@ -22,7 +22,14 @@ import {
   type ObjectSharedContext,
   type VirtualObjectDefinition,
 } from '@latchkey/core';
-import type { AnyActorRef, AnyStateMachine, ContextFrom, EventFromLogic, InputFrom, OutputFrom } from 'xstate';
+import type {
+  AnyActorRef,
+  AnyStateMachine,
+  ContextFrom,
+  EventFromLogic,
+  InputFrom,
+  OutputFrom,
+} from 'xstate';
 import {
   deliverTimer,
   errorJson,
@@ -58,7 +65,10 @@ export interface XStateOptions {
 }
 
 /** The public snapshot of the actor of machine `M`. */
-export type XStateSnapshot<M extends AnyStateMachine> = ActorSnapshot<ContextFrom<M>, OutputFrom<M>>;
+export type XStateSnapshot<M extends AnyStateMachine> = ActorSnapshot<
+  ContextFrom<M>,
+  OutputFrom<M>
+>;
 
 /** Input of `create`. */
 export interface CreateRequest<M extends AnyStateMachine> {
@@ -133,7 +143,10 @@ export type XStateHandlers<M extends AnyStateMachine> = {
 };
 
 /** The virtual-object definition {@link xstate} returns. */
-export type XStateObject<N extends string, M extends AnyStateMachine> = VirtualObjectDefinition<N, XStateHandlers<M>>;
+export type XStateObject<N extends string, M extends AnyStateMachine> = VirtualObjectDefinition<
+  N,
+  XStateHandlers<M>
+>;
 
 type Internal = XStateObject<string, AnyStateMachine>;
 
@@ -159,28 +172,44 @@ type Internal = XStateObject<string, AnyStateMachine>;
  * // POST /payment/order-1/waitFor {"condition":"done","timeout":30000}
  * ```
  */
-export function xstate<N extends string, M extends AnyStateMachine>(name: N, machine: M, options: XStateOptions = {}): XStateObject<N, M> {
+export function xstate<N extends string, M extends AnyStateMachine>(
+  name: N,
+  machine: M,
+  options: XStateOptions = {},
+): XStateObject<N, M> {
   const machines = new Map<string, AnyStateMachine>();
   for (const m of [...(options.versions ?? []), machine]) {
-    if (machines.has(m.id)) throw new TypeError(`xstate ${name}: two machine versions have the id '${m.id}'`);
+    if (machines.has(m.id))
+      throw new TypeError(`xstate ${name}: two machine versions have the id '${m.id}'`);
     machines.set(m.id, m);
   }
   const machineFor = (version: string): AnyStateMachine => {
     const m = machines.get(version);
-    if (!m) throw new TerminalError(`xstate ${name}: machine version '${version}' is not deployed (list it in options.versions)`);
+    if (!m)
+      throw new TerminalError(
+        `xstate ${name}: machine version '${version}' is not deployed (list it in options.versions)`,
+      );
     return m;
   };
   const self = (ctx: ObjectSharedContext) => ctx.objectSendClient<Internal>({ name }, ctx.key);
 
   /** Commits the actor's new state and the messages it implies; returns the public snapshot. */
-  const commit = (ctx: ObjectContext, stored: Omit<Stored, 'persisted' | 'seq' | 'timers'>, actor: AnyActorRef, session: Session, wasActive: boolean): ActorSnapshot => {
+  const commit = (
+    ctx: ObjectContext,
+    stored: Omit<Stored, 'persisted' | 'seq' | 'timers'>,
+    actor: AnyActorRef,
+    session: Session,
+    wasActive: boolean,
+  ): ActorSnapshot => {
     const persisted = actor.getPersistedSnapshot() as Stored['persisted'] & { error?: unknown };
     if (persisted.error !== undefined) persisted.error = errorJson(persisted.error); // an Error is not JSON
     const snapshot = snapshotOf(actor, persisted, stored.version);
     const timers = session.timersToStart();
     const promises = session.promises.filter((p) => promiseStillWanted(actor, p));
     for (const path of undurableChildren(actor)) {
-      ctx.console.warn(`xstate ${name}: child actor '${path}' is not durable (use fromPromise from @latchkey/xstate); its results will be lost`);
+      ctx.console.warn(
+        `xstate ${name}: child actor '${path}' is not durable (use fromPromise from @latchkey/xstate); its results will be lost`,
+      );
     }
     session.closed = true; // the actor is dropped; nothing it does from now on counts
     const waiters = { ...stored.waiters };
@@ -188,21 +217,40 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
       const outcome = evaluate(snapshot, condition);
       if (outcome === 'pending') continue;
       if (outcome === 'met') ctx.resolveAwakeable(awakeableId, snapshot);
-      else ctx.rejectAwakeable(awakeableId, `the actor ended (${snapshot.status}) without meeting '${condition}'`);
+      else
+        ctx.rejectAwakeable(
+          awakeableId,
+          `the actor ended (${snapshot.status}) without meeting '${condition}'`,
+        );
       delete waiters[awakeableId];
     }
-    ctx.set<Stored>(STATE, { ...stored, seq: session.seq, persisted, timers: session.timers, waiters });
+    ctx.set<Stored>(STATE, {
+      ...stored,
+      seq: session.seq,
+      persisted,
+      timers: session.timers,
+      waiters,
+    });
     ctx.set(SNAPSHOT, snapshot);
-    for (const t of timers) self(ctx)._timer({ key: t.key, token: t.token }, rpc.sendOpts({ delay: t.delay }));
-    for (const p of promises) self(ctx)._promise({ ...p, version: stored.version, instance: stored.instance });
+    for (const t of timers)
+      self(ctx)._timer({ key: t.key, token: t.token }, rpc.sendOpts({ delay: t.delay }));
+    for (const p of promises)
+      self(ctx)._promise({ ...p, version: stored.version, instance: stored.instance });
     if (wasActive && snapshot.status !== 'active' && options.finalStateTTL !== undefined) {
-      self(ctx)._expire({ instance: stored.instance }, rpc.sendOpts({ delay: options.finalStateTTL }));
+      self(ctx)._expire(
+        { instance: stored.instance },
+        rpc.sendOpts({ delay: options.finalStateTTL }),
+      );
     }
     return snapshot;
   };
 
   /** Restores the actor of this key, applies `step`, commits. Undefined when there is no actor. */
-  const apply = async (ctx: ObjectContext, step: (actor: AnyActorRef, session: Session) => void, loaded?: Stored): Promise<ActorSnapshot | undefined> => {
+  const apply = async (
+    ctx: ObjectContext,
+    step: (actor: AnyActorRef, session: Session) => void,
+    loaded?: Stored,
+  ): Promise<ActorSnapshot | undefined> => {
     const stored = loaded ?? (await ctx.get<Stored>(STATE));
     if (!stored) return undefined;
     const session = new Session(stored.instance, stored.seq, { ...stored.timers });
@@ -213,12 +261,18 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
   };
 
   const noActor = (ctx: ObjectSharedContext): TerminalError =>
-    new TerminalError(`xstate ${name}: no actor '${ctx.key}' (call create first)`, { errorCode: 404 });
+    new TerminalError(`xstate ${name}: no actor '${ctx.key}' (call create first)`, {
+      errorCode: 404,
+    });
 
   // Internal handlers: not callable through the ingress, only by the object itself.
-  const internal = <I>(fn: (ctx: ObjectContext, req: I) => Promise<unknown>) => handlers.handler({ ingressPrivate: true }, fn);
+  const internal = <I>(fn: (ctx: ObjectContext, req: I) => Promise<unknown>) =>
+    handlers.handler({ ingressPrivate: true }, fn);
   const internalShared = <I>(fn: (ctx: ObjectSharedContext, req: I) => Promise<unknown>) =>
-    handlers.object.shared<(ctx: ObjectSharedContext, req: I) => Promise<unknown>>({ ingressPrivate: true }, fn);
+    handlers.object.shared<(ctx: ObjectSharedContext, req: I) => Promise<unknown>>(
+      { ingressPrivate: true },
+      fn,
+    );
 
   return object({
     name,
@@ -236,44 +290,55 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
 
       /** Applies one event and returns the new snapshot. */
       send: async (ctx: ObjectContext, req: SendRequest<M>): Promise<XStateSnapshot<M>> => {
-        const event = (req as { event?: unknown } | undefined)?.event as { type?: unknown } | undefined;
+        const event = (req as { event?: unknown } | undefined)?.event as
+          { type?: unknown } | undefined;
         if (typeof event !== 'object' || event === null || typeof event.type !== 'string') {
           throw badRequest('send needs { event: { type: string, ... } }');
         }
-        if (/^(xstate|latchkey)\./.test(event.type)) throw badRequest(`event type '${event.type}' is reserved`);
+        if (/^(xstate|latchkey)\./.test(event.type))
+          throw badRequest(`event type '${event.type}' is reserved`);
         const snapshot = await apply(ctx, (actor) => actor.send(event));
         if (!snapshot) throw noActor(ctx);
         return snapshot as XStateSnapshot<M>;
       },
 
       /** The current snapshot (null when there is no actor). */
-      snapshot: handlers.object.shared(async (ctx: ObjectSharedContext): Promise<XStateSnapshot<M> | null> => {
-        return await ctx.get<XStateSnapshot<M>>(SNAPSHOT);
-      }),
+      snapshot: handlers.object.shared(
+        async (ctx: ObjectSharedContext): Promise<XStateSnapshot<M> | null> => {
+          return await ctx.get<XStateSnapshot<M>>(SNAPSHOT);
+        },
+      ),
 
       /**
        * Waits until the snapshot meets `condition` and returns it. Fails with 412
        * when the actor ends without meeting it, 408 after `timeout`.
        */
-      waitFor: handlers.object.shared(async (ctx: ObjectSharedContext, req: WaitForRequest): Promise<XStateSnapshot<M>> => {
-        if (!isCondition(req?.condition)) throw badRequest(`waitFor needs a condition: 'done', 'hasTag:<tag>' or 'state:<path>'`);
-        const current = await ctx.get<XStateSnapshot<M>>(SNAPSHOT);
-        if (!current) throw noActor(ctx);
-        const now = evaluate(current, req.condition);
-        if (now === 'met') return current;
-        if (now === 'unreachable') throw new TerminalError(`the actor ended (${current.status}) without meeting '${req.condition}'`, { errorCode: 412 });
-        // Subscribe: the exclusive handlers resolve the awakeable once the condition is met.
-        const { id, promise } = ctx.awakeable<XStateSnapshot<M>>();
-        self(ctx)._subscribe({ awakeableId: id, condition: req.condition });
-        try {
-          return await (req.timeout !== undefined ? promise.orTimeout(req.timeout) : promise);
-        } catch (e) {
-          if (!isTerminalError(e)) throw e;
-          if (e.errorCode === 408) self(ctx)._unsubscribe({ awakeableId: id }); // timed out
-          if (e.errorCode === 500) throw new TerminalError(e.message, { errorCode: 412 }); // rejected: unreachable
-          throw e;
-        }
-      }),
+      waitFor: handlers.object.shared(
+        async (ctx: ObjectSharedContext, req: WaitForRequest): Promise<XStateSnapshot<M>> => {
+          if (!isCondition(req?.condition))
+            throw badRequest(`waitFor needs a condition: 'done', 'hasTag:<tag>' or 'state:<path>'`);
+          const current = await ctx.get<XStateSnapshot<M>>(SNAPSHOT);
+          if (!current) throw noActor(ctx);
+          const now = evaluate(current, req.condition);
+          if (now === 'met') return current;
+          if (now === 'unreachable')
+            throw new TerminalError(
+              `the actor ended (${current.status}) without meeting '${req.condition}'`,
+              { errorCode: 412 },
+            );
+          // Subscribe: the exclusive handlers resolve the awakeable once the condition is met.
+          const { id, promise } = ctx.awakeable<XStateSnapshot<M>>();
+          self(ctx)._subscribe({ awakeableId: id, condition: req.condition });
+          try {
+            return await (req.timeout !== undefined ? promise.orTimeout(req.timeout) : promise);
+          } catch (e) {
+            if (!isTerminalError(e)) throw e;
+            if (e.errorCode === 408) self(ctx)._unsubscribe({ awakeableId: id }); // timed out
+            if (e.errorCode === 500) throw new TerminalError(e.message, { errorCode: 412 }); // rejected: unreachable
+            throw e;
+          }
+        },
+      ),
 
       // ---------------------------------------------------------------- internal
 
@@ -281,7 +346,11 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
       _timer: internal(async (ctx: ObjectContext, req: TimerRequest) => {
         const stored = await ctx.get<Stored>(STATE);
         if (!stored?.timers[req.key] || stored.timers[req.key]!.token !== req.token) return null; // stale: nothing to do
-        return await apply(ctx, (actor, session) => void deliverTimer(actor, session, req.key, req.token), stored);
+        return await apply(
+          ctx,
+          (actor, session) => void deliverTimer(actor, session, req.key, req.token),
+          stored,
+        );
       }),
 
       /** Runs a promise actor's creator as a durable step and sends its result back. */
@@ -289,10 +358,19 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
         let result: PromiseResult;
         try {
           // An unknown src or version fails the invoke (the machine's onError), it does not hang it.
-          const { creator, options: popts } = resolvePromiseLogic(machineFor(req.version), req.srcs);
+          const { creator, options: popts } = resolvePromiseLogic(
+            machineFor(req.version),
+            req.srcs,
+          );
           const output = await ctx.run(
             `promise ${req.srcs[0]}`,
-            async () => await creator({ input: req.input, signal: new AbortController().signal, key: ctx.key, invocationId: ctx.request().id }),
+            async () =>
+              await creator({
+                input: req.input,
+                signal: new AbortController().signal,
+                key: ctx.key,
+                invocationId: ctx.request().id,
+              }),
             popts.retry,
           );
           result = { ok: true, output };
@@ -305,7 +383,12 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
 
       /** Delivers a promise result as the promise actor's done/error event. */
       _settle: internal(async (ctx: ObjectContext, req: SettleRequest) => {
-        return (await apply(ctx, (actor) => void settlePromise(actor, req.path, req.token, req.result))) ?? null;
+        return (
+          (await apply(
+            ctx,
+            (actor) => void settlePromise(actor, req.path, req.token, req.result),
+          )) ?? null
+        );
       }),
 
       /** Registers a `waitFor` awakeable, or settles it at once. */
@@ -318,8 +401,16 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
         }
         const outcome = evaluate(snapshot, req.condition);
         if (outcome === 'met') ctx.resolveAwakeable(req.awakeableId, snapshot);
-        else if (outcome === 'unreachable') ctx.rejectAwakeable(req.awakeableId, `the actor ended (${snapshot.status}) without meeting '${req.condition}'`);
-        else ctx.set<Stored>(STATE, { ...stored, waiters: { ...stored.waiters, [req.awakeableId]: req.condition } });
+        else if (outcome === 'unreachable')
+          ctx.rejectAwakeable(
+            req.awakeableId,
+            `the actor ended (${snapshot.status}) without meeting '${req.condition}'`,
+          );
+        else
+          ctx.set<Stored>(STATE, {
+            ...stored,
+            waiters: { ...stored.waiters, [req.awakeableId]: req.condition },
+          });
       }),
 
       /** Forgets a `waitFor` that timed out. */
@@ -335,7 +426,8 @@ export function xstate<N extends string, M extends AnyStateMachine>(name: N, mac
       _expire: internal(async (ctx: ObjectContext, req: { instance: string }) => {
         const stored = await ctx.get<Stored>(STATE);
         if (!stored || stored.instance !== req.instance) return;
-        for (const awakeableId of Object.keys(stored.waiters)) ctx.rejectAwakeable(awakeableId, `the actor '${ctx.key}' expired`);
+        for (const awakeableId of Object.keys(stored.waiters))
+          ctx.rejectAwakeable(awakeableId, `the actor '${ctx.key}' expired`);
         ctx.clearAll();
       }),
     },

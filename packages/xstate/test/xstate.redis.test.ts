@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { assign, createActor, createMachine, setup, waitFor as xstateWaitFor } from 'xstate';
 import { TerminalError, type LatchkeyServer } from '@latchkey/core';
 import { fromPromise, xstate } from '@latchkey/xstate';
-import { deletePrefix, newPrefix, post, startServer, until } from '../../../test/helpers/harness.js';
+import {
+  deletePrefix,
+  newPrefix,
+  post,
+  startServer,
+  until,
+} from '../../../test/helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -39,10 +45,22 @@ const blink = setup({
   initial: 'a',
   context: { entries: 0, arrivals: 0 },
   states: {
-    a: { tags: ['waiting'], entry: assign({ entries: ({ context }) => context.entries + 1 }), after: { wait: 'b' }, on: { AWAY: 'c' } },
+    a: {
+      tags: ['waiting'],
+      entry: assign({ entries: ({ context }) => context.entries + 1 }),
+      after: { wait: 'b' },
+      on: { AWAY: 'c' },
+    },
     c: { on: { BACK: 'a' } },
-    b: { entry: assign({ arrivals: ({ context }) => context.arrivals + 1 }), on: { FINISH: 'end', BREAK: 'broken' } },
-    broken: { entry: () => { throw new Error('boom in an action'); } },
+    b: {
+      entry: assign({ arrivals: ({ context }) => context.arrivals + 1 }),
+      on: { FINISH: 'end', BREAK: 'broken' },
+    },
+    broken: {
+      entry: () => {
+        throw new Error('boom in an action');
+      },
+    },
     end: { type: 'final' },
   },
 });
@@ -57,7 +75,13 @@ const child = setup({
   initial: 'pausing',
   states: {
     pausing: { after: { 200: 'working' } }, // a timer of a child machine
-    working: { invoke: { src: 'square', input: ({ context }) => context.n, onDone: { target: 'done', actions: assign({ n: ({ event }) => event.output }) } } },
+    working: {
+      invoke: {
+        src: 'square',
+        input: ({ context }) => context.n,
+        onDone: { target: 'done', actions: assign({ n: ({ event }) => event.output }) },
+      },
+    },
     done: { type: 'final' },
   },
   output: ({ context }) => context.n,
@@ -70,12 +94,24 @@ const nested = setup({
   initial: 'viaChild',
   context: { squared: null, doubled: null },
   states: {
-    viaChild: { invoke: { src: 'child', input: { n: 7 }, onDone: { target: 'inline', actions: assign({ squared: ({ event }) => event.output as number }) } } },
+    viaChild: {
+      invoke: {
+        src: 'child',
+        input: { n: 7 },
+        onDone: {
+          target: 'inline',
+          actions: assign({ squared: ({ event }) => event.output as number }),
+        },
+      },
+    },
     inline: {
       invoke: {
         src: fromPromise(async ({ input }: { input: number }) => input * 2),
         input: ({ context }) => context.squared!,
-        onDone: { target: 'finished', actions: assign({ doubled: ({ event }) => event.output as number }) },
+        onDone: {
+          target: 'finished',
+          actions: assign({ doubled: ({ event }) => event.output as number }),
+        },
       },
     },
     finished: { type: 'final' },
@@ -99,17 +135,37 @@ const bounded = setup({
   initial: 'trying',
   context: { failure: '' },
   states: {
-    trying: { invoke: { src: 'flaky', onError: { target: 'gaveUp', actions: assign({ failure: ({ event }) => (event.error as Error).message }) } } },
+    trying: {
+      invoke: {
+        src: 'flaky',
+        onError: {
+          target: 'gaveUp',
+          actions: assign({ failure: ({ event }) => (event.error as Error).message }),
+        },
+      },
+    },
     gaveUp: { type: 'final' },
   },
 });
 
 /** Two versions of one machine: v1 goes a → x, v2 goes a → y. */
-const docV1 = createMachine({ id: 'doc-v1', initial: 'a', states: { a: { on: { NEXT: 'x' }, after: { 1000: 'late1' } }, x: {}, late1: {} } });
-const docV2 = createMachine({ id: 'doc-v2', initial: 'a', states: { a: { on: { NEXT: 'y' } }, y: {} } });
+const docV1 = createMachine({
+  id: 'doc-v1',
+  initial: 'a',
+  states: { a: { on: { NEXT: 'x' }, after: { 1000: 'late1' } }, x: {}, late1: {} },
+});
+const docV2 = createMachine({
+  id: 'doc-v2',
+  initial: 'a',
+  states: { a: { on: { NEXT: 'y' } }, y: {} },
+});
 
 /** Reaches its final state on DONE; state is cleared 1 s later. */
-const shortLived = createMachine({ id: 'short', initial: 'on', states: { on: { on: { DONE: 'off' } }, off: { type: 'final' } } });
+const shortLived = createMachine({
+  id: 'short',
+  initial: 'on',
+  states: { on: { on: { DONE: 'off' } }, off: { type: 'final' } },
+});
 
 describe('@latchkey/xstate', () => {
   const prefix = newPrefix();
@@ -127,7 +183,8 @@ describe('@latchkey/xstate', () => {
     await deletePrefix(redisUrl, prefix);
   });
 
-  const call = async (path: string, body?: unknown): Promise<{ status: number; body: unknown }> => post(server.url, path, body);
+  const call = async (path: string, body?: unknown): Promise<{ status: number; body: unknown }> =>
+    post(server.url, path, body);
   const ok = async (path: string, body?: unknown): Promise<Snap> => {
     const r = await call(path, body);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -139,9 +196,17 @@ describe('@latchkey/xstate', () => {
     expect((await call(`/blink/${key}/snapshot`)).body).toBeNull();
     expect((await call(`/blink/${key}/send`, { event: { type: 'AWAY' } })).status).toBe(404);
     const created = await ok(`/blink/${key}/create`);
-    expect(created).toMatchObject({ status: 'active', value: 'a', context: { entries: 1, arrivals: 0 }, tags: ['waiting'], version: 'blink' });
+    expect(created).toMatchObject({
+      status: 'active',
+      value: 'a',
+      context: { entries: 1, arrivals: 0 },
+      tags: ['waiting'],
+      version: 'blink',
+    });
     expect((await call(`/blink/${key}/send`, { type: 'AWAY' })).status).toBe(400); // needs { event }
-    expect((await call(`/blink/${key}/send`, { event: { type: 'xstate.after.wait.blink.a' } })).status).toBe(400); // reserved
+    expect(
+      (await call(`/blink/${key}/send`, { event: { type: 'xstate.after.wait.blink.a' } })).status,
+    ).toBe(400); // reserved
     expect((await call(`/blink/${key}/_timer`, { key: 'x', token: 'y' })).status).toBe(404); // internal
     expect((await call(`/blink/${key}/waitFor`, { condition: 'nonsense' })).status).toBe(400);
     const away = await ok(`/blink/${key}/send`, { event: { type: 'AWAY' } });
@@ -161,10 +226,16 @@ describe('@latchkey/xstate', () => {
     expect(arrived.context.arrivals).toBe(1);
     // Both timer messages were delivered; the stale one changed nothing.
     const timers = await until('both timer messages to be handled', async () => {
-      const list = (await server.store.list({ service: 'blink', key })).filter((i) => i.target.handler === '_timer');
+      const list = (await server.store.list({ service: 'blink', key })).filter(
+        (i) => i.target.handler === '_timer',
+      );
       return list.length === 2 && list.every((i) => i.status === 'completed') ? list : undefined;
     });
-    expect(timers.map((t) => (t.outcome as { ok: boolean; value?: string }).value).filter((v) => v === 'null')).toHaveLength(1);
+    expect(
+      timers
+        .map((t) => (t.outcome as { ok: boolean; value?: string }).value)
+        .filter((v) => v === 'null'),
+    ).toHaveLength(1);
     expect((await ok(`/blink/${key}/snapshot`)).context.arrivals).toBe(1);
   });
 
@@ -175,7 +246,9 @@ describe('@latchkey/xstate', () => {
     // Subscribed before the event that meets it.
     const later = call(`/blink/${key}/waitFor`, { condition: 'state:c', timeout: 30_000 });
     await until('the waitFor subscription', async () =>
-      (await server.store.list({ service: 'blink', key })).some((i) => i.target.handler === '_subscribe' && i.status === 'completed'),
+      (await server.store.list({ service: 'blink', key })).some(
+        (i) => i.target.handler === '_subscribe' && i.status === 'completed',
+      ),
     );
     await ok(`/blink/${key}/send`, { event: { type: 'AWAY' } });
     const met = await later;
@@ -203,7 +276,9 @@ describe('@latchkey/xstate', () => {
     const done = await ok(`/nested/${key}/waitFor`, { condition: 'done', timeout: 30_000 });
     expect(done.value).toBe('finished');
     expect(done.context).toEqual({ squared: 49, doubled: 98 });
-    const steps = (await server.store.list({ service: 'nested', key })).filter((i) => i.target.handler === '_promise');
+    const steps = (await server.store.list({ service: 'nested', key })).filter(
+      (i) => i.target.handler === '_promise',
+    );
     expect(steps).toHaveLength(2);
     for (const s of steps) {
       const journal = (await server.store.describe(s.id, true))!.journal!;
@@ -229,8 +304,15 @@ describe('@latchkey/xstate', () => {
       deployments.push(await startServer(redisUrl, own, [def]));
       return deployments.at(-1)!;
     };
-    const send = async (s: LatchkeyServer, key: string, type: string): Promise<{ status: number; body: Snap }> =>
-      (await post(s.url, `/doc/${key}/send`, { event: { type } })) as { status: number; body: Snap };
+    const send = async (
+      s: LatchkeyServer,
+      key: string,
+      type: string,
+    ): Promise<{ status: number; body: Snap }> =>
+      (await post(s.url, `/doc/${key}/send`, { event: { type } })) as {
+        status: number;
+        body: Snap;
+      };
     try {
       const v1 = await deploy(xstate('doc', docV1));
       const [old, idle] = [newKey(), newKey()];
@@ -242,7 +324,10 @@ describe('@latchkey/xstate', () => {
       expect(((await post(v2.url, `/doc/${fresh}/create`)).body as Snap).version).toBe('doc-v2');
       expect((await send(v2, fresh, 'NEXT')).body.value).toBe('y');
       expect((await send(v2, old, 'NEXT')).body).toMatchObject({ value: 'x', version: 'doc-v1' });
-      const late = await post(v2.url, `/doc/${idle}/waitFor`, { condition: 'state:late1', timeout: 30_000 });
+      const late = await post(v2.url, `/doc/${idle}/waitFor`, {
+        condition: 'state:late1',
+        timeout: 30_000,
+      });
       expect(late.body).toMatchObject({ value: 'late1', version: 'doc-v1' }); // v2 has no such state
       // Deploy v2 alone: v1 instances fail clearly instead of running on the wrong machine.
       const v3 = await deploy(xstate('doc', docV2));
@@ -284,8 +369,22 @@ describe('@latchkey/xstate', () => {
       initial: 'one',
       context: { v: 0, err: '' },
       states: {
-        one: { invoke: { src: 'ok', input: 41, onDone: { target: 'two', actions: assign({ v: ({ event }) => event.output }) } } },
-        two: { invoke: { src: 'bad', onError: { target: 'end', actions: assign({ err: ({ event }) => (event.error as Error).message }) } } },
+        one: {
+          invoke: {
+            src: 'ok',
+            input: 41,
+            onDone: { target: 'two', actions: assign({ v: ({ event }) => event.output }) },
+          },
+        },
+        two: {
+          invoke: {
+            src: 'bad',
+            onError: {
+              target: 'end',
+              actions: assign({ err: ({ event }) => (event.error as Error).message }),
+            },
+          },
+        },
         end: { type: 'final' },
       },
     });
