@@ -18,6 +18,11 @@ const IO_MODULES = [
   'ioredis',
   'bullmq',
 ];
+// The import() form of the same rule (no-restricted-imports sees static imports only).
+const NO_DYNAMIC_REDIS_STORE = {
+  selector: 'ImportExpression[source.value=/^@latchkey.redis-store/]',
+  message: 'core never imports the Redis store (serve() loads it by a computed dynamic import).',
+};
 const NO_REDIS_STORE = {
   group: ['@latchkey/redis-store', '@latchkey/redis-store/*'],
   message: 'core never imports the Redis store (serve() loads it by a computed dynamic import).',
@@ -150,6 +155,7 @@ export default defineConfig(
     files: ['packages/core/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', { patterns: [NO_REDIS_STORE] }],
+      'no-restricted-syntax': ['error', NO_DYNAMIC_REDIS_STORE],
     },
   },
   {
@@ -178,6 +184,14 @@ export default defineConfig(
               message: 'journal/ and define/ import nothing from ingress/, runtime/ or the store.',
             },
           ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        NO_DYNAMIC_REDIS_STORE,
+        {
+          selector: 'ImportExpression',
+          message: 'journal/ and define/ load no modules at run time.',
         },
       ],
     },
