@@ -23,6 +23,11 @@ const NO_DYNAMIC_REDIS_STORE = {
   selector: 'ImportExpression[source.value=/^@latchkey.redis-store/]',
   message: 'core never imports the Redis store (serve() loads it by a computed dynamic import).',
 };
+// Packages are used through their exports only, never by reaching into another one's files.
+const NO_DEEP_IMPORTS = {
+  group: ['@latchkey/*/src', '@latchkey/*/src/**', '@latchkey/*/dist', '@latchkey/*/dist/**'],
+  message: 'import a package through its exports (`@latchkey/core`, `@latchkey/core/testing`...).',
+};
 const NO_REDIS_STORE = {
   group: ['@latchkey/redis-store', '@latchkey/redis-store/*'],
   message: 'core never imports the Redis store (serve() loads it by a computed dynamic import).',
@@ -95,11 +100,22 @@ export default defineConfig(
           ignoreRestSiblings: true,
         },
       ],
+      // Entry kinds, frame types, reply tags: a new member must be handled everywhere.
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [NO_DEEP_IMPORTS] }],
       '@typescript-eslint/consistent-type-imports': [
         'error',
         { prefer: 'type-imports', fixStyle: 'inline-type-imports' },
       ],
     },
+  },
+  {
+    // Libraries log through the logger they are given (serve({ logger }), the store's options).
+    files: ['packages/*/src/**'],
+    rules: { 'no-console': 'error' },
   },
   {
     // Files outside every package's tsconfig.json: the packages' and examples' tests and the
@@ -154,7 +170,10 @@ export default defineConfig(
   {
     files: ['packages/core/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [NO_REDIS_STORE] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [NO_DEEP_IMPORTS, NO_REDIS_STORE] },
+      ],
       'no-restricted-syntax': ['error', NO_DYNAMIC_REDIS_STORE],
     },
   },
@@ -170,6 +189,7 @@ export default defineConfig(
             message: 'journal/ and define/ do no I/O (see docs/ARCHITECTURE.md).',
           })),
           patterns: [
+            NO_DEEP_IMPORTS,
             NO_REDIS_STORE,
             {
               group: [
@@ -216,6 +236,7 @@ export default defineConfig(
               allowTypeImports: true,
               message: 'the client imports only types from @latchkey/core (and its protocol).',
             },
+            NO_DEEP_IMPORTS,
             NO_REDIS_STORE,
           ],
         },
