@@ -17,5 +17,6 @@ afterAll(async () => {
 storeContract('Redis store', () => {
   const prefix = newPrefix();
   prefixes.push(prefix);
-  return createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger as Console });
+  const logger = quietLogger as Console;
+  return createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger });
 });

@@ -32,7 +32,10 @@ export interface IngressStore {
   awaitOutcome(invocationId: string, signal?: StopSignal): Promise<Outcome>;
   /** Looks up an invocation (with its journal when asked). */
   describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
-  /** The invocation an idempotency key or a workflow id names, if any (attach/output by reference). */
+  /**
+   * The invocation an idempotency key or a workflow id names, if any (attach/output by
+   * reference).
+   */
   lookup(ref: InvocationRef): Promise<string | undefined>;
   /** An invocation's status and the journal entries from `fromIndex` on (for live progress). */
   progress(
@@ -49,7 +52,8 @@ export interface IngressStore {
   /**
    * Requests cancellation (propagated to child calls). With `token`, only when it is the
    * invocation's cancel token (see {@link Accepted.cancelToken}): the public ingress passes the
-   * client's, the admin API (an operator) none. False when unknown, completed or the token is wrong.
+   * client's, the admin API (an operator) none. False when unknown, completed or the token is
+   * wrong.
    */
   cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
 }

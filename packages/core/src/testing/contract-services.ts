@@ -2,9 +2,13 @@
  * The handlers `storeContract()` runs on the store under test, and the small helpers its tests
  * share. Real definitions (`service`, `object`, `workflow`) run by core's executor.
  */
-import type { Context, ObjectContext, ObjectSharedContext, WorkflowContext } from '../context/types.js';
+import type {
+  Context,
+  ObjectContext,
+  ObjectSharedContext,
+  WorkflowContext,
+} from '../context/types.js';
 import { handlers, object, service, workflow } from '../define/definitions.js';
-import type { Entry } from '../journal/entry.js';
 import { Registry } from '../runtime/registry.js';
 import type { InvocationRequest, Outcome, Target } from '../store/invocation.js';
 import type { Store } from '../store/store.js';
@@ -53,7 +57,15 @@ export const counter = object({
       const a = ctx.awakeable<string>();
       return `held:${await a.promise}`;
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('count')) ?? 0),
+    /** Waits on two awakeables. */
+    pair: async (ctx: ObjectContext) => {
+      const a = ctx.awakeable<string>();
+      const b = ctx.awakeable<string>();
+      return `${await a.promise}+${await b.promise}`;
+    },
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('count')) ?? 0,
+    ),
   },
 });
 
@@ -113,11 +125,17 @@ export function valueOf(o: Outcome): unknown {
   return o.value === undefined ? undefined : JSON.parse(o.value);
 }
 
+/** Waits until the invocation holds `n` committed awakeables; returns their ids. */
+export async function awakeablesOf(store: Store, id: string, n: number): Promise<string[]> {
+  return until(`${n} awakeables of ${id}`, async () => {
+    const info = await store.describe(id, true);
+    const ids: string[] = [];
+    for (const e of info?.journal ?? []) if (e.k === 'awk') ids.push(e.id);
+    return ids.length >= n && ids;
+  });
+}
+
 /** Waits until the invocation holds a committed awakeable; returns its id. */
 export async function awakeableOf(store: Store, id: string): Promise<string> {
-  return until(`an awakeable of ${id}`, async () => {
-    const info = await store.describe(id, true);
-    const e = info?.journal?.find((x): x is Extract<Entry, { k: 'awk' }> => x.k === 'awk');
-    return e?.id;
-  });
+  return (await awakeablesOf(store, id, 1))[0]!;
 }

@@ -12,6 +12,7 @@ import type { InvocationStatus } from '../store/invocation.js';
 import type { Store } from '../store/store.js';
 import {
   awakeableOf,
+  awakeablesOf,
   caller,
   counter,
   flaky,
@@ -94,7 +95,8 @@ export function storeContract(
         outcome: { ok: true, value: '"hello ada"' },
       });
       expect(info?.createdAt).toBeGreaterThan(0);
-      const awaited = await store.accept(request(greet, 'bob'), { awaitOutcome: new AbortController().signal });
+      const signal = new AbortController().signal;
+      const awaited = await store.accept(request(greet, 'bob'), { awaitOutcome: signal });
       expect(valueOf(await awaited.outcome!)).toBe('hello bob');
     });
 
@@ -102,7 +104,11 @@ export function storeContract(
       const req = request(add('idem'), 5, { idempotencyKey: 'k1' });
       const first = await store.accept(req);
       const second = await store.accept(req);
-      expect(second).toEqual({ invocationId: first.invocationId, status: 'PreviouslyAccepted', reason: 'idempotency' });
+      expect(second).toEqual({
+        invocationId: first.invocationId,
+        status: 'PreviouslyAccepted',
+        reason: 'idempotency',
+      });
       expect(valueOf(await store.awaitOutcome(second.invocationId))).toBe(5);
       const third = await store.accept(req);
       expect(third.invocationId).toBe(first.invocationId);
@@ -117,7 +123,11 @@ export function storeContract(
       const run = { service: sleeper.name, handler: 'run', key: 'wf1' };
       const first = await store.accept(request(run, 40));
       const again = await store.accept(request(run, 99));
-      expect(again).toEqual({ invocationId: first.invocationId, status: 'PreviouslyAccepted', reason: 'workflow' });
+      expect(again).toEqual({
+        invocationId: first.invocationId,
+        status: 'PreviouslyAccepted',
+        reason: 'workflow',
+      });
       expect(await store.lookup({ workflow: sleeper.name, key: 'wf1' })).toBe(first.invocationId);
       expect(valueOf(await store.awaitOutcome(first.invocationId))).toBe('slept:40');
       const info = await store.describe(first.invocationId, true);
@@ -130,16 +140,19 @@ export function storeContract(
     });
 
     it('keeps an object key state across invocations and serves shared reads', async () => {
-      expect(valueOf(await (await store.accept(request(add('s'), 3), { awaitOutcome: new AbortController().signal })).outcome!)).toBe(3);
+      const signal = new AbortController().signal;
+      const first = await store.accept(request(add('s'), 3), { awaitOutcome: signal });
+      expect(valueOf(await first.outcome!)).toBe(3);
       const second = await store.accept(request(add('s'), 2));
       expect(valueOf(await store.awaitOutcome(second.invocationId))).toBe(5);
-      const read = await store.accept(request({ service: counter.name, handler: 'get', key: 's' }, null));
+      const get = { service: counter.name, handler: 'get', key: 's' };
+      const read = await store.accept(request(get, null));
       expect(valueOf(await store.awaitOutcome(read.invocationId))).toBe(5);
       expect(await store.getState(counter.name, 's')).toEqual(new Map([['count', '5']]));
       expect(await store.getState(counter.name, 'never-used')).toEqual(new Map());
     });
 
-    it('holds a key: later invocations queue, state patches are refused, awakeables resolve once', async () => {
+    it('holds a key: later invocations queue, state patches are refused', async () => {
       const held = await store.accept(request(hold('h'), null));
       const awk = await awakeableOf(store, held.invocationId);
       expect(WAITING).toContain((await store.describe(held.invocationId))?.status);
@@ -160,6 +173,18 @@ export function storeContract(
       expect(await store.patchState(counter.name, 'h', { count: 10, other: 'x' })).toBe(true);
       expect(await store.patchState(counter.name, 'h', { other: null })).toBe(true);
       expect(await store.getState(counter.name, 'h')).toEqual(new Map([['count', '10']]));
+    });
+
+    it('completes an awakeable once, and only the entry that names it', async () => {
+      const pair = { service: counter.name, handler: 'pair', key: 'a' };
+      const inv = await store.accept(request(pair, null));
+      const [a, b] = await awakeablesOf(store, inv.invocationId, 2);
+      expect(await store.resolveAwakeable(a!, { ok: true, v: '"x"' })).toBe('ok');
+      expect(await store.resolveAwakeable(a!, { ok: true, v: '"again"' })).toBe('refused');
+      // Still waiting for b (a suspended invocation may have been woken by a's completion).
+      expect(['ready', ...WAITING]).toContain((await store.describe(inv.invocationId))?.status);
+      expect(await store.resolveAwakeable(b!, { ok: true, v: '"y"' })).toBe('ok');
+      expect(valueOf(await store.awaitOutcome(inv.invocationId))).toBe('x+y');
     });
 
     it('cancels only with the right token', async () => {
@@ -263,7 +288,11 @@ export function storeContract(
       const call = journal.find((e) => e.k === 'call');
       expect(call).toMatchObject({ k: 'call', n: `${greeter.name}/greet` });
       const child = await store.describe((call as { id: string }).id);
-      expect(child).toMatchObject({ target: greet, status: 'completed', outcome: { ok: true, value: '"hello cy"' } });
+      expect(child).toMatchObject({
+        target: greet,
+        status: 'completed',
+        outcome: { ok: true, value: '"hello cy"' },
+      });
     });
 
     it('retries an attempt that threw, after its delay', async () => {

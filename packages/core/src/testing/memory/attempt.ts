@@ -13,7 +13,9 @@ import type {
   SuspendOn,
 } from '../../store/attempt.js';
 import type { Outcome, Target } from '../../store/invocation.js';
-import type { Engine, Rec } from './engine.js';
+import { commitBatch } from './commit.js';
+import type { Engine } from './engine.js';
+import type { Rec } from './records.js';
 
 export class MemoryStoreAttempt implements Attempt {
   readonly invocation: StartedInvocation;
@@ -86,10 +88,15 @@ export class MemoryStoreAttempt implements Attempt {
     return this.engine.childId(this.rec.seed, index);
   }
 
-  commit(from: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
+  commit(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult> {
     try {
       this.check(from);
-      return Promise.resolve(this.engine.commit(this.rec, from, entries, ops, effects));
+      return Promise.resolve(commitBatch(this.engine, this.rec, entries, ops, effects));
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -105,7 +112,7 @@ export class MemoryStoreAttempt implements Attempt {
     try {
       this.check(from);
       const rec = this.rec;
-      const { now } = this.engine.commit(rec, from, entries, ops, effects);
+      const { now } = commitBatch(this.engine, rec, entries, ops, effects);
       const cancelled = rec.cancelRequested && !rec.journal.some((e) => e.k === 'signal');
       if (cancelled || on.awaiting.some((i) => rec.completions.has(i))) {
         return Promise.resolve({ now, completions: new Map(rec.completions), cancelled });
@@ -127,7 +134,7 @@ export class MemoryStoreAttempt implements Attempt {
   ): Promise<void> {
     try {
       this.check(from);
-      this.engine.commit(this.rec, from, entries, ops, effects);
+      commitBatch(this.engine, this.rec, entries, ops, effects);
       delete this.rec.stop;
       this.engine.complete(this.rec, outcome);
       return Promise.resolve();

@@ -1,102 +1,27 @@
 /**
- * The in-memory store's data and rules: invocation records, keys (state, inbox, workflow
- * promises), dedupe records, completions and the ready queue. One process, no persistence: a
- * test double that keeps the same guarantees as the Redis store where the contract states them
- * (see `storeContract`), written for clarity rather than speed.
+ * The in-memory store's rules: accept and dedupe, the keys' inboxes, the ready queue and timers,
+ * completions and the ends of invocations. One process, no persistence: a test double that keeps
+ * the same guarantees as the Redis store where the contract states them (see `storeContract`),
+ * written for clarity rather than speed.
  */
 import { randomBytes } from 'node:crypto';
-import { deriveSecret, parseAwakeableId } from '../../context/secrets.js';
-import type { SerializedError } from '../../errors.js';
-import type { Completion, Effect, Entry, NewEntry, StateOp } from '../../journal/entry.js';
-import type { AttemptListener } from '../../store/attempt.js';
+import { deriveSecret } from '../../context/secrets.js';
+import type { Completion } from '../../journal/entry.js';
 import type {
   Accepted,
   InvocationRequest,
   InvocationStatus,
   Outcome,
-  Target,
-  TargetMode,
 } from '../../store/invocation.js';
-
-/** One invocation. */
-export interface Rec {
-  id: string;
-  target: Target;
-  mode: TargetMode;
-  input: string;
-  headers: Record<string, string>;
-  seed: string;
-  createdAt: number;
-  status: InvocationStatus;
-  /** Attempts that failed with a retryable error (or were lost). */
-  failures: number;
-  /** An attempt has started (a cancel then asks the handler instead of ending it). */
-  started: boolean;
-  /** Moves on with every attempt and every fencing operation (pause, kill). */
-  epoch: number;
-  journal: Entry[];
-  completions: Map<number, Completion>;
-  signals: Map<string, Completion>;
-  signalWaiters: Map<string, number[]>;
-  cancelRequested: boolean;
-  outcome?: Outcome;
-  lastFailure?: SerializedError;
-  /** Journal entries (`call`, `attach`) of other invocations waiting for this outcome. */
-  callers: { id: string; index: number }[];
-  /** The running attempt's receiver of completions and cancellations. */
-  listener?: AttemptListener;
-  /** Stops the running attempt (it has been fenced off). */
-  stop?: () => void;
-  timer?: NodeJS.Timeout;
-  /** Dedupe records naming this invocation (removed by purge). */
-  records: string[];
-}
-
-/** An object's or workflow's key. */
-export interface KeySlot {
-  state: Map<string, string>;
-  /** Exclusive/workflow invocations of the key in acceptance order; the head holds the key. */
-  inbox: string[];
-  promises: Map<string, Completion>;
-  promiseWaiters: Map<string, { id: string; index: number }[]>;
-}
-
-const KILLED: SerializedError = {
-  name: 'TerminalError',
-  code: 'KILLED',
-  message: 'the invocation was killed',
-  status: 409,
-};
-const CANCELLED: SerializedError = {
-  name: 'CancelledError',
-  code: 'CANCELLED',
-  message: 'Cancelled',
-  status: 409,
-};
-const PROMISE_TAKEN: Completion = {
-  ok: false,
-  e: {
-    name: 'TerminalError',
-    code: 'TERMINAL',
-    message: 'the promise was already completed',
-    status: 409,
-  },
-};
-
-/** The completion an outcome gives to the entries waiting for it. */
-export function completionOf(o: Outcome): Completion {
-  if (!o.ok) return { ok: false, e: o.error };
-  return o.value === undefined ? { ok: true } : { ok: true, v: o.value };
-}
-
-/** A copy as the store keeps it: through JSON, as a real store would. */
-function stored<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v)) as T;
-}
-
-function isKeyed(mode: TargetMode): boolean {
-  return mode === 'exclusive' || mode === 'workflow';
-}
+import {
+  CANCELLED,
+  KILLED,
+  completionOf,
+  isKeyed,
+  stored,
+  type KeySlot,
+  type Rec,
+} from './records.js';
 
 export class Engine {
   readonly recs = new Map<string, Rec>();
@@ -232,7 +157,7 @@ export class Engine {
   }
 
   /** Registers a caller on an invocation; a completed one completes it at once. */
-  private latch(id: string, caller: { id: string; index: number } | undefined): void {
+  latch(id: string, caller: { id: string; index: number } | undefined): void {
     const rec = this.recs.get(id);
     if (!caller || !rec) return;
     if (rec.outcome) this.deliver(caller.id, caller.index, completionOf(rec.outcome), 'result');
@@ -282,109 +207,6 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ journal and completions
-
-  /**
-   * Appends a batch at `from` and applies its state ops and effects; returns the store clock and
-   * the completions the effects produced at once. Effects on other invocations are performed
-   * after the commit, as an outbox would.
-   */
-  commit(rec: Rec, from: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]) {
-    const now = Date.now();
-    for (const e of entries) {
-      rec.journal.push(
-        e.k === 'sleep'
-          ? { k: 'sleep', ...(e.n !== undefined ? { n: e.n } : {}), due: now + Math.max(0, e.ms) }
-          : stored(e),
-      );
-    }
-    if (rec.target.key !== undefined && ops.length > 0) {
-      const state = this.slot(rec.target.service, rec.target.key).state;
-      for (const op of ops) {
-        if (op.op === 'set') state.set(op.n, op.v);
-        else if (op.op === 'clear') state.delete(op.n);
-        else state.clear();
-      }
-    }
-    void from;
-    const completions = new Map<number, Completion>();
-    const produce = (index: number, c: Completion): void => {
-      rec.completions.set(index, c);
-      completions.set(index, c);
-    };
-    const slot = (): KeySlot => this.slot(rec.target.service, rec.target.key ?? '');
-    for (const e of effects) {
-      switch (e.t) {
-        case 'pget': {
-          const v = slot().promises.get(e.name);
-          if (v) produce(e.index, v);
-          else waitersOf(slot().promiseWaiters, e.name).push({ id: rec.id, index: e.index });
-          break;
-        }
-        case 'ppeek':
-          produce(e.index, slot().promises.get(e.name) ?? { ok: true });
-          break;
-        case 'sget': {
-          const v = rec.signals.get(e.name);
-          if (v) produce(e.index, v);
-          else waitersOf(rec.signalWaiters, e.name).push(e.index);
-          break;
-        }
-        case 'presolve': {
-          const s = slot();
-          if (s.promises.has(e.name)) {
-            produce(e.index, PROMISE_TAKEN);
-            break;
-          }
-          const c = stored(e.completion);
-          s.promises.set(e.name, c);
-          const ws = s.promiseWaiters.get(e.name) ?? [];
-          s.promiseWaiters.delete(e.name);
-          for (const w of ws) {
-            if (w.id !== rec.id) this.deliver(w.id, w.index, c, 'pget');
-            else if (!rec.completions.has(w.index)) produce(w.index, c);
-          }
-          produce(e.index, { ok: true });
-          break;
-        }
-        default:
-          setImmediate(() => this.perform(rec.id, stored(e)));
-      }
-    }
-    return { now, completions };
-  }
-
-  /** Performs an effect on another invocation (after its commit). */
-  private perform(issuer: string, e: Effect): void {
-    switch (e.t) {
-      case 'accept':
-        this.accept(e.req, e.req.id, this.newSeed());
-        break;
-      case 'awakeable': {
-        const a = parseAwakeableId(e.id);
-        if (a) this.deliver(a.invocationId, a.index, e.completion, e.id);
-        break;
-      }
-      case 'cancel':
-        this.terminate(e.id, 'cancel');
-        break;
-      case 'signal':
-        this.resolveSignal(e.id, e.name, e.completion);
-        break;
-      case 'attach': {
-        const target = this.recs.get(e.id);
-        if (!target) {
-          const message = `invocation ${e.id} not found`;
-          const err = { name: 'TerminalError', code: 'NOT_FOUND', message, status: 404 };
-          this.deliver(issuer, e.index, { ok: false, e: err }, 'result');
-        } else {
-          this.latch(e.id, { id: issuer, index: e.index });
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
 
   /**
    * Stores a completion once, only on the entry that waits for it (`want`: 'result' for a call or
@@ -474,10 +296,4 @@ export class Engine {
     }
     return true;
   }
-}
-
-function waitersOf<K, V>(m: Map<K, V[]>, k: K): V[] {
-  let a = m.get(k);
-  if (!a) m.set(k, (a = []));
-  return a;
 }

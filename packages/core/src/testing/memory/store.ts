@@ -16,13 +16,15 @@ import type {
 } from '../../store/invocation.js';
 import type { Store } from '../../store/store.js';
 import { MemoryStoreAttempt } from './attempt.js';
-import { Engine, type Rec } from './engine.js';
+import { Engine } from './engine.js';
+import type { Rec } from './records.js';
 
 /** A worker started on the in-memory store. */
 interface MemoryWorker {
   executor: Executor;
   concurrency: number;
-  running: Set<MemoryStoreAttempt>;
+  /** Attempts running, and their runs. */
+  running: Map<MemoryStoreAttempt, Promise<void>>;
   closed: boolean;
 }
 
@@ -96,7 +98,7 @@ export class MemoryStore implements Store {
     const name =
       'workflow' in ref
         ? `wf\u0000${ref.workflow}\u0000${ref.key}`
-        : `idem\u0000${ref.service}\u0000${ref.key ?? ''}\u0000${ref.handler}\u0000${ref.idempotencyKey}`;
+        : ['idem', ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey].join('\u0000');
     return Promise.resolve(this.engine.records.get(name));
   }
 
@@ -109,7 +111,10 @@ export class MemoryStore implements Store {
     return Promise.resolve({ status: rec.status, entries: copy(rec.journal.slice(fromIndex)) });
   }
 
-  resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'> {
+  resolveAwakeable(
+    awakeableId: string,
+    completion: Completion,
+  ): Promise<'ok' | 'refused' | 'full'> {
     const a = parseAwakeableId(awakeableId);
     if (!a) return Promise.resolve('refused');
     const r = this.engine.deliver(a.invocationId, a.index, completion, awakeableId);
@@ -170,7 +175,9 @@ export class MemoryStore implements Store {
     const rec = e.recs.get(invocationId);
     if (rec?.status !== 'completed') return Promise.resolve(false);
     e.recs.delete(invocationId);
-    for (const name of rec.records) if (e.records.get(name) === invocationId) e.records.delete(name);
+    for (const name of rec.records) {
+      if (e.records.get(name) === invocationId) e.records.delete(name);
+    }
     if (rec.mode === 'workflow') e.dropSlot(rec.target.service, rec.target.key ?? '');
     return Promise.resolve(true);
   }
@@ -196,7 +203,7 @@ export class MemoryStore implements Store {
     const w: MemoryWorker = {
       executor,
       concurrency: options.concurrency ?? 32,
-      running: new Set(),
+      running: new Map(),
       closed: false,
     };
     this.workers.add(w);
@@ -226,14 +233,13 @@ export class MemoryStore implements Store {
 
   private run(w: MemoryWorker, rec: Rec): void {
     const attempt = new MemoryStoreAttempt(this.engine, rec);
-    w.running.add(attempt);
     const ended = (): void => {
       w.running.delete(attempt);
       // A run that ended without ending its attempt lost it (as a crashed worker would).
       if (attempt.current && rec.status === 'running') this.lose(rec);
       this.schedule();
     };
-    w.executor.run(attempt).then(ended, ended);
+    w.running.set(attempt, w.executor.run(attempt).then(ended, ended));
   }
 
   /** An attempt lost with its worker: counted, and dispatched again. */
@@ -251,11 +257,12 @@ export class MemoryStore implements Store {
     if (w.closed) return;
     w.closed = true;
     w.executor.hurry();
-    const deadline = Date.now() + timeoutMs;
-    while (w.running.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    for (const a of [...w.running]) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([Promise.all(w.running.values()), late]);
+    clearTimeout(timer);
+    // Attempts still running are lost with the worker: dispatched again for another one.
+    for (const a of w.running.keys()) {
       const rec = this.engine.recs.get(a.invocation.id);
       if (rec && a.current && rec.status === 'running') this.lose(rec);
     }
