@@ -78,7 +78,12 @@ export interface Attempt {
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */
-  commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult>;
+  commit(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult>;
   /**
    * Commits entries then suspends until the wake time or a completion of an awaited entry.
    * Answers the completions instead when one (or a cancellation) arrived meanwhile.
@@ -91,14 +96,23 @@ export interface Attempt {
     on: SuspendOn,
   ): Promise<'suspended' | (CommitResult & { cancelled: boolean })>;
   /** Commits entries and the outcome; frees the key and dispatches the next invocation. */
-  complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void>;
+  complete(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void>;
   /** Registers the receiver of completions and cancellations. */
   listen(listener: AttemptListener): void;
   /** The deterministic id of the invocation started by the entry at `index`. */
   childId(index: number, target: Target, idempotencyKey?: string): string;
   /** Ends this attempt with a retryable failure; the store retries after `delayMs`. */
   retry(failure: SerializedError, delayMs: number): Promise<void>;
-  /** Ends this attempt and pauses the invocation (retries exhausted with `onMaxAttempts: 'pause'`). */
+  /**
+   * Ends this attempt and pauses the invocation (retries exhausted with
+   * `onMaxAttempts: 'pause'`).
+   */
   pause(failure: SerializedError): Promise<void>;
 }
 
@@ -112,7 +126,10 @@ export interface Executor {
 
 /** Options a worker is started with. */
 export interface WorkerOptions {
-  /** Invocations run at once by this worker, per mailbox shard (the local fast path takes up to this × shards). */
+  /**
+   * Invocations run at once by this worker, per mailbox shard (the local fast path takes up to
+   * this × shards).
+   */
   concurrency?: number;
 }
 
