@@ -64,14 +64,19 @@ export type { JournalEntryDescription, SerializedError, TerminalErrorOptions } f
 export type { Completion, Effect, Entry, EntryKind, NewEntry, OutgoingInvocation, StateOp } from './journal/entry.js';
 export type {
   Accepted,
+  AdminStore,
   Attempt,
   AttemptListener,
+  ChildInvocationRequest,
   CommitResult,
   SuspendOn,
   Executor,
+  IngressStore,
   InvocationInfo,
+  InvocationRef,
   InvocationRequest,
   InvocationStatus,
+  ListFilter,
   Outcome,
   StartedInvocation,
   Store,
@@ -79,6 +84,7 @@ export type {
   TargetMode,
   WorkerHandle,
   WorkerOptions,
+  WorkerStore,
 } from './store.js';
 export type { StopSignal } from './runtime/stop-signal.js';
 

@@ -38,7 +38,7 @@ describe('calls, awakeables and combinators in the journal', () => {
     expect(a.calls[0]).toMatchObject({
       kind: 'commit',
       entries: [{ k: 'call', n: 'child/work', id: 'inv_00child0child' }],
-      effects: [{ t: 'accept', index: 0, req: { id: 'inv_00child0child', service: 'child', handler: 'work', mode: 'service', input: '"x"', caller: { id: a.invocation.id, index: 0 } } }],
+      effects: [{ t: 'accept', index: 0, req: { id: 'inv_00child0child', target: { service: 'child', handler: 'work' }, mode: 'service', input: '"x"', caller: { id: a.invocation.id, index: 0 } } }],
     });
     a.listener!.completion(0, { ok: true, v: '"done"' });
     await run;

@@ -15,7 +15,7 @@ import type {
 import { Stopper } from '@latchkey/core/internal';
 import { LeaseLostError } from './errors.js';
 import type { RedisStore } from './store.js';
-import { applyOps, batchArgs, parseCompletions, type JobData, type OutboxItem, type ScriptKeys } from './wire.js';
+import { applyOps, batchArgs, parseCompletions, type JobData, type OutboxItem, type ScriptKeys, wireEffect } from './wire.js';
 
 /** One leased attempt; every write goes through a fenced script. */
 export class RedisAttempt implements Attempt {
@@ -128,7 +128,7 @@ export class RedisAttempt implements Attempt {
           ]);
           break;
         default: {
-          const m = JSON.stringify({ s: this.invocation.id, e } satisfies OutboxItem);
+          const m = JSON.stringify({ s: this.invocation.id, e: wireEffect(e) } satisfies OutboxItem);
           members.push(m);
           args.push(['out', m]);
         }

@@ -11,7 +11,6 @@ import type {
   InvocationInfo,
   InvocationRequest,
   InvocationStatus,
-  OutgoingInvocation,
   Outcome,
   SerializedError,
   Target,
@@ -43,6 +42,7 @@ import {
   type JobData,
   type OutboxItem,
   type ScriptKeys,
+  type WireInvocation,
 } from './wire.js';
 
 /** The local fast path of a process's worker: attempts it starts itself, up to `capacity`. */
@@ -232,7 +232,7 @@ export class RedisStore implements Store {
       if (prepared) eager = await this.runEager(prepared);
       if (eager) this.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
       if (turn) await turn.ready;
-      const out: OutgoingInvocation = {
+      const out: WireInvocation = {
         id,
         service,
         handler,
@@ -355,19 +355,13 @@ export class RedisStore implements Store {
     return newInvocationId(this.partitionFor(target, idempotencyKey, digest[0]!), digest.subarray(1, 23));
   }
 
-  /** Accepts an invocation whose id is already chosen (a handler's child). */
-  async acceptChild(req: OutgoingInvocation): Promise<Accepted> {
-    const { fresh: _fresh, ...accepted } = await this.acceptWithId(req);
-    return accepted;
-  }
-
   /**
    * Runs the accept script for an invocation with a chosen id; `fresh` when this call created it.
    * With a free local worker slot the same script also starts the attempt when the invocation is
    * ready at once, saving the start script's round trip (see `dispatch` for the fast path).
    */
   private async acceptWithId(
-    req: OutgoingInvocation,
+    req: WireInvocation,
     watch = false,
     eager?: EagerRun,
     issued?: () => void,
@@ -526,7 +520,7 @@ export class RedisStore implements Store {
     const e = item.e;
     switch (e.t) {
       case 'accept':
-        await this.acceptChild(e.req);
+        await this.acceptWithId(e.req);
         break;
       case 'awakeable': {
         const a = parseAwakeableId(e.id);

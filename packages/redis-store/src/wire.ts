@@ -4,7 +4,16 @@
  * (the Lua side is in `lua/`; ARCHITECTURE.md has the layout).
  */
 import { randomBytes } from 'node:crypto';
-import type { Completion, Effect, NewEntry, Outcome, SerializedError, StateOp, TargetMode } from '@latchkey/core';
+import type {
+  ChildInvocationRequest,
+  Completion,
+  Effect,
+  NewEntry,
+  Outcome,
+  SerializedError,
+  StateOp,
+  TargetMode,
+} from '@latchkey/core';
 
 /**
  * Random bytes for a new invocation, drawn 39 at a time from a pool refilled in large blocks (one
@@ -120,10 +129,60 @@ export function parseCompletions(flat: unknown): Map<number, Completion> {
   return m;
 }
 
+/**
+ * A child invocation as an outbox member stores it (the accept effect's `req`): the target's
+ * fields flat, in this order. Outbox members are JSON kept in Redis and removed by their exact
+ * text, so this shape and its key order are a data format (see {@link wireInvocation}).
+ */
+export interface WireInvocation {
+  id: string;
+  service: string;
+  handler: string;
+  mode: TargetMode;
+  input: string;
+  journalRetentionMs?: number;
+  idempotencyRetentionMs?: number;
+  workflowRetentionMs?: number;
+  key?: string;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+  caller?: { id: string; index: number };
+  delayMs?: number;
+}
+
+/** An effect as an outbox member stores it. */
+export type WireEffect = Exclude<Effect, { t: 'accept' }> | { t: 'accept'; index: number; req: WireInvocation };
+
+/** The stored form of a child invocation request (same JSON, byte for byte, as before the merge). */
+export function wireInvocation(req: ChildInvocationRequest): WireInvocation {
+  const t = req.target;
+  const w: WireInvocation = {
+    id: req.id,
+    service: t.service,
+    handler: t.handler,
+    mode: req.mode,
+    input: req.input,
+    journalRetentionMs: req.journalRetentionMs,
+    idempotencyRetentionMs: req.idempotencyRetentionMs,
+    workflowRetentionMs: req.workflowRetentionMs,
+  };
+  if (t.key !== undefined) w.key = t.key;
+  if (req.headers !== undefined) w.headers = req.headers;
+  if (req.idempotencyKey !== undefined) w.idempotencyKey = req.idempotencyKey;
+  if (req.caller !== undefined) w.caller = req.caller;
+  if (req.delayMs !== undefined) w.delayMs = req.delayMs;
+  return w;
+}
+
+/** The stored form of an effect. */
+export function wireEffect(e: Effect): WireEffect {
+  return e.t === 'accept' ? { t: 'accept', index: e.index, req: wireInvocation(e.req) } : e;
+}
+
 /** An outbox member: an effect on another partition, with the invocation that issued it. */
 export interface OutboxItem {
   s: string;
-  e: Effect;
+  e: WireEffect;
 }
 
 export function completionOf(o: Outcome): Completion {

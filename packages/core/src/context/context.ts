@@ -12,9 +12,9 @@ import {
   isTerminalError,
   serializeError,
 } from '../errors.js';
-import type { Completion, OutgoingInvocation } from '../journal/entry.js';
+import type { Completion } from '../journal/entry.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
-import type { StartedInvocation, Target, TargetMode } from '../store.js';
+import type { ChildInvocationRequest, StartedInvocation, Target, TargetMode } from '../store.js';
 import { DurablePromise, decodeJson, sleepPromise } from './durable-promise.js';
 import { createRand } from './rand.js';
 import { awakeableId } from './secrets.js';
@@ -303,13 +303,12 @@ export class HandlerContext implements WorkflowContext {
 
   // ------------------------------------------------------------------ calls and sends
 
-  private outgoing(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined, index: number, childId: string): OutgoingInvocation {
+  private outgoing(kind: ServiceKind, service: string, handler: string, key: string | undefined, input: unknown, opts: SendOptions | undefined, index: number, childId: string): ChildInvocationRequest {
     const info = this.deps.resolveTarget(service, handler, kind);
     const o = info.options;
-    const req: OutgoingInvocation = {
+    const req: ChildInvocationRequest = {
       id: childId,
-      service,
-      handler,
+      target: { service, handler, ...(key !== undefined ? { key } : {}) },
       mode: info.mode,
       input: encodeCallInput(opts?.input ?? info.input, input),
       journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
@@ -317,7 +316,6 @@ export class HandlerContext implements WorkflowContext {
       workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
     };
     void index;
-    if (key !== undefined) req.key = key;
     if (opts?.headers) req.headers = opts.headers;
     if (opts?.idempotencyKey !== undefined) req.idempotencyKey = opts.idempotencyKey;
     return req;

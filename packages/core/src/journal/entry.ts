@@ -1,4 +1,5 @@
 import { NonDeterminismError, type JournalEntryDescription, type SerializedError } from '../errors.js';
+import type { ChildInvocationRequest } from '../store/invocation.js';
 
 /**
  * One journal entry, as committed. Entries are addressed by their index in the
@@ -58,7 +59,7 @@ export type Completion = { ok: true; v?: string } | { ok: false; e: SerializedEr
  */
 export type Effect =
   /** Start another invocation (a call or a send); `req` is the store's accept request. */
-  | { t: 'accept'; index: number; req: OutgoingInvocation }
+  | { t: 'accept'; index: number; req: ChildInvocationRequest }
   /** Resolve or reject an awakeable. */
   | { t: 'awakeable'; id: string; completion: Completion }
   /** Cancel another invocation. */
@@ -76,24 +77,11 @@ export type Effect =
   /** Resolve the workflow promise `name`; the completion at `index` says if this won. */
   | { t: 'presolve'; name: string; index: number; completion: Completion };
 
-/** An invocation started by a handler (a call or a send). */
-export interface OutgoingInvocation {
-  /** The child's invocation id, deterministic from the parent id and entry index. */
-  id: string;
-  service: string;
-  handler: string;
-  key?: string;
-  mode: 'service' | 'exclusive' | 'shared' | 'workflow';
-  input: string;
-  headers?: Record<string, string>;
-  idempotencyKey?: string;
-  delayMs?: number;
-  /** For calls: where the result goes. */
-  caller?: { id: string; index: number };
-  journalRetentionMs?: number;
-  idempotencyRetentionMs?: number;
-  workflowRetentionMs?: number;
-}
+/**
+ * An invocation started by a handler (a call or a send).
+ * @deprecated Use `ChildInvocationRequest` (an `InvocationRequest` with its `id`).
+ */
+export type OutgoingInvocation = ChildInvocationRequest;
 
 /** The kinds of entries. */
 export type EntryKind = Entry['k'];

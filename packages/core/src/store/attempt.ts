@@ -1,0 +1,141 @@
+/**
+ * The worker's side of the store: an attempt of one invocation as leased to a worker, and the
+ * executor that runs it. `@latchkey/core`'s runtime sees a store only through these.
+ */
+import type { SerializedError } from '../errors.js';
+import type { Completion, Effect, Entry, NewEntry, StateOp } from '../journal/entry.js';
+import type { StopSignal } from '../runtime/stop-signal.js';
+import type { Outcome, Target, TargetMode } from './invocation.js';
+
+/** An invocation as a worker receives it at the start of an attempt. */
+export interface StartedInvocation {
+  id: string;
+  target: Target;
+  mode: TargetMode;
+  input: string;
+  headers: Record<string, string>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The committed journal. */
+  journal: Entry[];
+  /** Committed state of the key (JSON-encoded values); empty for services. */
+  state: Map<string, string>;
+  /** The store's clock when the attempt started (ms). */
+  now: number;
+  /** Completions already delivered to completable entries, by journal index. */
+  completions: Map<number, Completion>;
+  /** A cancellation was requested (and may not be journaled yet). */
+  cancelRequested: boolean;
+  /**
+   * The invocation's random seed, drawn when it was accepted and kept secret (never sent to a
+   * client): `ctx.rand`, awakeable ids and child invocation ids derive from it.
+   */
+  seed: string;
+}
+
+/** Receives what arrives for a running attempt from outside. */
+export interface AttemptListener {
+  /** A completion for the completable entry at `index`. */
+  completion(index: number, c: Completion): void;
+  /** A cancellation request. */
+  cancel(): void;
+}
+
+/** What a commit returns: the store clock and completions the commit itself produced. */
+export interface CommitResult {
+  now: number;
+  completions: Map<number, Completion>;
+}
+
+/** What the attempt awaits when it suspends. */
+export interface SuspendOn {
+  /** Earliest due sleep (store clock), if any. */
+  wakeAt: number | null;
+  /** Indices of pending completable entries (calls, awakeables, promises…). */
+  awaiting: number[];
+}
+
+/**
+ * One attempt of one invocation, as leased to a worker by the store. Every write
+ * is fenced: once another worker has taken the invocation over, writes reject
+ * with a `FENCED` error and `signal` aborts.
+ */
+export interface Attempt {
+  readonly invocation: StartedInvocation;
+  /** Aborted when the lease is lost (fenced) or the worker shuts down. */
+  readonly signal: StopSignal;
+  /**
+   * True for an *eager* attempt: one that runs before its invocation is accepted, against state
+   * the store expects to be current, to be accepted and completed with its outcome in one store
+   * operation. It may only read and write state: before the handler creates any other journal
+   * entry (a step, timer, call, send, awakeable, promise), the runner stops the attempt as if it
+   * were fenced, so nothing of that entry runs, and the store accepts the invocation the
+   * ordinary way. `complete` resolves once the invocation is accepted and completed, and rejects
+   * with a `FENCED` error when the store accepted it the ordinary way instead (the handler's
+   * console lines are written only in the first case).
+   */
+  readonly eager?: boolean;
+  /** The store's clock now, never ahead of it (ms). */
+  storeNow(): number;
+  /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */
+  commit(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult>;
+  /**
+   * Commits entries then suspends until the wake time or a completion of an awaited entry.
+   * Answers the completions instead when one (or a cancellation) arrived meanwhile.
+   */
+  suspend(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    on: SuspendOn,
+  ): Promise<'suspended' | (CommitResult & { cancelled: boolean })>;
+  /** Commits entries and the outcome; frees the key and dispatches the next invocation. */
+  complete(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void>;
+  /** Registers the receiver of completions and cancellations. */
+  listen(listener: AttemptListener): void;
+  /** The deterministic id of the invocation started by the entry at `index`. */
+  childId(index: number, target: Target, idempotencyKey?: string): string;
+  /** Ends this attempt with a retryable failure; the store retries after `delayMs`. */
+  retry(failure: SerializedError, delayMs: number): Promise<void>;
+  /**
+   * Ends this attempt and pauses the invocation (retries exhausted with
+   * `onMaxAttempts: 'pause'`).
+   */
+  pause(failure: SerializedError): Promise<void>;
+}
+
+/** Runs attempts: what a worker hands each leased invocation to. */
+export interface Executor {
+  /** Runs one attempt to its end (completion, suspension, retry or lease loss). */
+  run(attempt: Attempt): Promise<void>;
+  /** Asks attempts that are only waiting on timers to suspend now (graceful shutdown). */
+  hurry(): void;
+}
+
+/** Options a worker is started with. */
+export interface WorkerOptions {
+  /**
+   * Invocations run at once by this worker, per mailbox shard (the local fast path takes up to
+   * this × shards).
+   */
+  concurrency?: number;
+}
+
+/** A running worker. */
+export interface WorkerHandle {
+  /** Stops taking work, lets running attempts finish (up to `timeoutMs`), then stops. */
+  close(timeoutMs?: number): Promise<void>;
+}
+

@@ -1,0 +1,102 @@
+/**
+ * The store as its consumers see it: the ingresses ({@link IngressStore}), the admin API
+ * ({@link AdminStore}) and the process that runs workers ({@link WorkerStore}). A backend
+ * implements all three: {@link Store}. Each consumer depends on the narrowest one it uses.
+ */
+import type { Completion, Entry } from '../journal/entry.js';
+import type { StopSignal } from '../runtime/stop-signal.js';
+import type { Executor, WorkerHandle, WorkerOptions } from './attempt.js';
+import type {
+  Accepted,
+  InvocationInfo,
+  InvocationRef,
+  InvocationRequest,
+  InvocationStatus,
+  ListFilter,
+  Outcome,
+} from './invocation.js';
+
+/** What the public ingresses (HTTP, WebSocket) ask of the store. */
+export interface IngressStore {
+  /**
+   * Durably accepts an invocation (dedupes by idempotency key / workflow id) and dispatches it.
+   * With `awaitOutcome`, `outcome` resolves with the outcome of the invocation the answer names
+   * (listening starts before a fresh invocation exists, so no extra read is needed); aborting the
+   * signal stops listening.
+   */
+  accept(
+    req: InvocationRequest,
+    options?: { awaitOutcome?: StopSignal },
+  ): Promise<Accepted & { outcome?: Promise<Outcome> }>;
+  /** Resolves with the outcome once the invocation completes. */
+  awaitOutcome(invocationId: string, signal?: StopSignal): Promise<Outcome>;
+  /** Looks up an invocation (with its journal when asked). */
+  describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
+  /**
+   * The invocation an idempotency key or a workflow id names, if any (attach/output by
+   * reference).
+   */
+  lookup(ref: InvocationRef): Promise<string | undefined>;
+  /** An invocation's status and the journal entries from `fromIndex` on (for live progress). */
+  progress(
+    invocationId: string,
+    fromIndex: number,
+  ): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined>;
+  /**
+   * Resolves or rejects an awakeable: only the awakeable entry whose recorded id is exactly
+   * `awakeableId`, once. `'refused'` when there is no such awakeable waiting (unknown, not yet
+   * committed, already completed, or the invocation completed), `'full'` when the invocation holds
+   * the most completions a client may deliver to it.
+   */
+  resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'>;
+  /**
+   * Requests cancellation (propagated to child calls). With `token`, only when it is the
+   * invocation's cancel token (see {@link Accepted.cancelToken}): the public ingress passes the
+   * client's, the admin API (an operator) none. False when unknown, completed or the token is
+   * wrong.
+   */
+  cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
+}
+
+/** What the admin API (an operator) asks of the store. */
+export interface AdminStore {
+  /** Looks up an invocation (with its journal when asked). */
+  describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
+  /** Lists invocations (filters are exact matches), oldest first. */
+  list(filter: ListFilter): Promise<InvocationInfo[]>;
+  /** Requests cancellation (see {@link IngressStore.cancel}; the admin passes no token). */
+  cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
+  /** Ends an invocation and its call tree at once, failing callers with 409 and freeing its key. */
+  kill(invocationId: string): Promise<boolean>;
+  /** Pauses an invocation (a running attempt is fenced off). */
+  pause(invocationId: string): Promise<boolean>;
+  /** Resumes a paused invocation. */
+  resume(invocationId: string): Promise<boolean>;
+  /** Removes a completed invocation's record, journal and dedupe records now. */
+  purge(invocationId: string): Promise<boolean>;
+  /** Reads an object's or workflow's committed state. */
+  getState(service: string, key: string): Promise<Map<string, string>>;
+  /**
+   * Patches object state while no exclusive handler holds the key; null deletes. Returns false
+   * when the key is busy.
+   */
+  patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean>;
+}
+
+/** What the process that hosts workers asks of the store: its lifecycle. */
+export interface WorkerStore {
+  /** Checks the backend's preconditions and connects. */
+  init(): Promise<void>;
+  /** Starts taking work from the mailbox. */
+  startWorker(executor: Executor, options?: WorkerOptions): Promise<WorkerHandle>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Durable storage and mailbox of invocations: the one seam between the pure runtime in
+ * `@latchkey/core` and a concrete backend (`@latchkey/redis-store`, or the in-memory store of
+ * `@latchkey/core/testing`). Its contract is checked by `storeContract()` from
+ * `@latchkey/core/testing`.
+ */
+export interface Store extends IngressStore, AdminStore, WorkerStore {}
