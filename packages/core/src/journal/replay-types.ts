@@ -80,6 +80,15 @@ export type ReplayEvent =
   | { t: 'completion'; index: number; completion: Completion }
   /** A sleep's due time is known (`due`), or its timer fired (no `due`). */
   | { t: 'timer'; index: number; due?: number; now: number }
+  /**
+   * A combinator is created at `index` over the children at `children`; `recorded` is the order
+   * its journal entry recorded (replay), absent for a live one.
+   */
+  | { t: 'combine'; index: number; children: number[]; recorded?: number[] }
+  /** A child of the combinator at `index` settled (live: in settling order). */
+  | { t: 'combSettled'; index: number; child: number }
+  /** The combinator at `index` decided (live): later children no longer count. */
+  | { t: 'combDecided'; index: number }
   /** A cancellation request arrived. */
   | { t: 'cancel' }
   /** A step closure starts or ends (no suspension while one runs). */
@@ -130,6 +139,11 @@ export type Command =
   | { c: 'flushFailed'; error: Error }
   /** The completable at `index` settled: tell its listeners (and drop its timer). */
   | { c: 'settled'; index: number; completion: Completion }
+  /**
+   * Decide the combinator at `index` from the children settled so far, in `order` (`final`: the
+   * recorded order, all settled: it must decide now).
+   */
+  | { c: 'combined'; index: number; order: number[]; final: boolean }
   /** Report `timer` for the sleep at `index` when the store clock reaches `at`. */
   | { c: 'armTimer'; index: number; at: number }
   /** Report `idle` after `ms` unless disarmed. */

@@ -78,6 +78,8 @@ export class Replayer {
   /** The highest index of an awakeable entry created by this attempt (-1: none). */
   private lastAwakeable = -1;
   private out: Command[] = [];
+  /** Combinators not decided yet: the recorded order (replay) or the order so far (live). */
+  private readonly combs = new Map<number, { recorded?: number[]; order: number[] }>();
 
   constructor(init: ReplayerInit) {
     this.recorded = init.recorded;
@@ -178,6 +180,13 @@ export class Replayer {
         return this.deliver(e.index, e.completion);
       case 'timer':
         return this.timer(e.index, e.due, e.now);
+      case 'combine':
+        return this.combine(e.index, e.recorded);
+      case 'combSettled':
+        return this.combSettled(e.index, e.child);
+      case 'combDecided':
+        this.combs.delete(e.index);
+        return;
       case 'cancel':
         return this.requestCancel();
       case 'step':
@@ -265,6 +274,38 @@ export class Replayer {
       return;
     }
     this.out.unshift({ c: 'reserved', index, recorded });
+  }
+
+  /**
+   * A combinator. Replayed, its recorded children decide it: a recorded timer among them has
+   * fired (it settles now, whatever the clock says); the others' completions are durable and
+   * arrive. Live, the children's settling order is kept until the combinator decides.
+   */
+  private combine(index: number, recorded: number[] | undefined): void {
+    if (recorded === undefined) {
+      this.combs.set(index, { order: [] });
+      return;
+    }
+    for (const i of recorded) {
+      const child = this.completables.get(i);
+      if (child?.kind === 'sleep' && child.completion === undefined) this.settle(i, { ok: true });
+    }
+    this.combs.set(index, { recorded, order: [] });
+    this.decideRecorded(index, recorded);
+  }
+
+  private decideRecorded(index: number, recorded: number[]): void {
+    if (recorded.some((i) => this.completables.get(i)?.completion === undefined)) return;
+    this.combs.delete(index);
+    this.out.push({ c: 'combined', index, order: recorded, final: true });
+  }
+
+  private combSettled(index: number, child: number): void {
+    const comb = this.combs.get(index);
+    if (!comb) return;
+    if (comb.recorded) return this.decideRecorded(index, comb.recorded);
+    if (!comb.order.includes(child)) comb.order.push(child);
+    this.out.push({ c: 'combined', index, order: [...comb.order], final: false });
   }
 
   /** Replays cancellation signals recorded at the current position. */

@@ -59,6 +59,8 @@ export class JournalRunner {
   private readonly listeners = new Map<number, Array<(c: Completion) => void>>();
   private readonly sleepTimers = new Map<number, unknown>();
   private idleTimer: unknown;
+  /** How each undecided combinator decides, given its children's settling order. */
+  private readonly deciders = new Map<number, (order: number[], final: boolean) => void>();
   private queue: Command[] = [];
   private running = false;
   /** The commit in flight, settled once the replayer has taken its answer. */
@@ -151,6 +153,12 @@ export class JournalRunner {
         const ls = this.listeners.get(c.index);
         this.listeners.delete(c.index);
         for (const l of ls ?? []) l(c.completion);
+        return;
+      }
+      case 'combined': {
+        const decide = this.deciders.get(c.index);
+        if (c.final) this.deciders.delete(c.index);
+        decide?.(c.order, c.final);
         return;
       }
       case 'armTimer': {
@@ -289,6 +297,33 @@ export class JournalRunner {
     if (ls) ls.push(fn);
     else this.listeners.set(c.index, [fn]);
     this.feed({ t: 'await', index: c.index });
+  }
+
+  /**
+   * Follows the combinator at `index` over `children`: `decide` gets the children's settling order
+   * (the recorded one when replaying, `final`) until {@link decided} is called.
+   */
+  combine(
+    index: number,
+    children: Completable[],
+    recorded: number[] | undefined,
+    decide: (order: number[], final: boolean) => void,
+  ): void {
+    this.deciders.set(index, decide);
+    const ids = children.map((c) => c.index);
+    this.feed({ t: 'combine', index, children: ids, recorded: recorded ?? undefined } as ReplayEvent);
+    if (!this.deciders.has(index)) return; // decided at once from the journal
+    // The children's completions arrive (they are durable, or live): follow them in index order.
+    const follow = recorded ? children.filter((c) => recorded.includes(c.index)) : children;
+    for (const c of [...follow].sort((a, b) => a.index - b.index)) {
+      this.onSettled(c, () => this.feed({ t: 'combSettled', index, child: c.index }));
+    }
+  }
+
+  /** The live combinator at `index` decided: later settlements of its children do not count. */
+  decided(index: number): void {
+    this.deciders.delete(index);
+    this.feed({ t: 'combDecided', index });
   }
 
   /** Completable at an index, if registered. */
