@@ -140,9 +140,14 @@ export class HandlerContext implements WorkflowContext {
       (rec) => Promise.resolve((rec.k === 'get' ? rec.v : null) as T | null),
       (index) => {
         const raw = this.state.get(name);
-        const v = raw === undefined ? null : (JSON.parse(raw) as T);
-        r.fill(index, { k: 'get', n: name, v });
-        return Promise.resolve(v);
+        if (raw === undefined) {
+          r.fill(index, { k: 'get', n: name, v: null });
+          return Promise.resolve(null);
+        }
+        // The entry keeps its own copy: the handler may change the value it gets before the
+        // entry is committed, and the journal must hold what was read.
+        r.fill(index, { k: 'get', n: name, v: JSON.parse(raw) as unknown });
+        return Promise.resolve(JSON.parse(raw) as T);
       },
     );
   }
