@@ -79,7 +79,8 @@ function outgoing(
 ): OutgoingInvocation {
   const info = env.deps.resolveTarget(t.service, t.handler, t.kind);
   const o = info.options;
-  const retention = (d: typeof o.journalRetention): number => (d !== undefined ? durationMs(d) : DAY);
+  const retention = (d: typeof o.journalRetention): number =>
+    d !== undefined ? durationMs(d) : DAY;
   const req: OutgoingInvocation = {
     id: childId,
     service: t.service,
@@ -111,7 +112,9 @@ export function callTarget<T>(
   if (r.isEnded) return dead<T>(r);
   checkNames(t.key, opts?.idempotencyKey);
   const output = opts?.output ?? env.deps.resolveTarget(t.service, t.handler, t.kind).output;
-  const decode = isJson(output) ? decodeJson<T> : (done: Completion) => decodeBytes(output!, done) as T;
+  const decode = isJson(output)
+    ? decodeJson<T>
+    : (done: Completion) => decodeBytes(output!, done) as T;
   return durable<T>(r, 'call', `${t.service}/${t.handler}`, decode, {
     childId: (rec, index) =>
       rec?.k === 'call' ? rec.id : env.deps.childId(index, targetOf(t), opts?.idempotencyKey),
@@ -146,7 +149,8 @@ export function sendTarget(
       const childId = env.deps.childId(index, targetOf(t), opts?.idempotencyKey);
       const req = outgoing(env, t, input, opts, childId);
       if (delayMs !== undefined) req.delayMs = delayMs;
-      record(r, index, { entry: { k: 'send', n: name, id: childId }, effects: [{ t: 'accept', index, req }] });
+      const entry = { k: 'send' as const, n: name, id: childId };
+      record(r, index, { entry, effects: [{ t: 'accept', index, req }] });
       const committed = r.flushThrough(index).then(() => childId);
       committed.catch(() => undefined);
       return { invocationId: committed };

@@ -1,4 +1,4 @@
-import { TerminalError, serializeError } from '../errors.js';
+import { TerminalError, serializeError, type SerializedError } from '../errors.js';
 import type { Completion, Effect } from '../journal/entry.js';
 import type { ContextEnv } from './calls.js';
 import { DurablePromise, decodeJson } from './durable-promise.js';
@@ -7,7 +7,7 @@ import { awakeableId } from './secrets.js';
 import type { InvocationReference, WorkflowPromise } from './types.js';
 
 /** A completion's value as an entry holds it: `v` (decoded JSON) or `e`. */
-function outcomeFields(c: Completion): { v?: unknown } | { e: Extract<Completion, { ok: false }>['e'] } {
+function outcomeFields(c: Completion): { v?: unknown } | { e: SerializedError } {
   if (!c.ok) return { e: c.e };
   return c.v === undefined ? {} : { v: JSON.parse(c.v) as unknown };
 }
@@ -52,7 +52,12 @@ export function completeAwakeable(env: ContextEnv, id: string, completion: Compl
 }
 
 /** Resolves or rejects the signal `name` of invocation `invocationId`. */
-export function completeSignal(env: ContextEnv, invocationId: string, name: string, completion: Completion): void {
+export function completeSignal(
+  env: ContextEnv,
+  invocationId: string,
+  name: string,
+  completion: Completion,
+): void {
   const r = env.runner;
   if (r.isEnded) return;
   if (typeof invocationId !== 'string' || typeof name !== 'string' || name.length === 0) {
@@ -82,9 +87,15 @@ export function cancelInvocation(env: ContextEnv, invocationId: string): void {
 
 /** Waits for this invocation's signal `name`. */
 export function awaitSignal<T>(env: ContextEnv, name: string): DurablePromise<T> {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('a signal needs a non-empty name');
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError('a signal needs a non-empty name');
+  }
   return durable<T>(env.runner, 'sig', name, decodeJson, {
-    fresh: (index) => ({ entry: { k: 'sig', n: name }, effects: [{ t: 'sget', name, index }], flush: true }),
+    fresh: (index) => ({
+      entry: { k: 'sig', n: name },
+      effects: [{ t: 'sget', name, index }],
+      flush: true,
+    }),
   });
 }
 
@@ -102,7 +113,8 @@ export function invocationRef<T>(env: ContextEnv, invocationId: string): Invocat
     cancel: () => cancelInvocation(env, invocationId),
     signal: <V>(name: string) => ({
       resolve: (value?: V) => completeSignal(env, invocationId, name, resolution(true, value)),
-      reject: (reason: string) => completeSignal(env, invocationId, name, resolution(false, reason)),
+      reject: (reason: string) =>
+        completeSignal(env, invocationId, name, resolution(false, reason)),
     }),
   };
 }
@@ -110,7 +122,8 @@ export function invocationRef<T>(env: ContextEnv, invocationId: string): Invocat
 /** A workflow's durable promise `name`: get (wait), peek, resolve, reject. */
 export function workflowPromise<T>(env: ContextEnv, name: string): WorkflowPromise<T> {
   const r = env.runner;
-  const completable = (kind: 'pget' | 'ppeek' | 'presolve', completion?: Completion): DurablePromise<unknown> =>
+  type Kind = 'pget' | 'ppeek' | 'presolve';
+  const completable = (kind: Kind, completion?: Completion): DurablePromise<unknown> =>
     durable<unknown>(r, kind, name, decodeJson, {
       fresh: (index) =>
         kind === 'presolve'
@@ -119,7 +132,11 @@ export function workflowPromise<T>(env: ContextEnv, name: string): WorkflowPromi
               effects: [{ t: 'presolve', name, index, completion: completion! }],
               flush: true,
             }
-          : { entry: { k: kind, n: name }, effects: [{ t: kind, name, index } as Effect], flush: true },
+          : {
+              entry: { k: kind, n: name },
+              effects: [{ t: kind, name, index } as Effect],
+              flush: true,
+            },
     });
   // Awaiting the promise itself (or combining it) waits for its value, as `get()` does: the entry
   // is created when it is first awaited, and `get()` on the same object shares it.

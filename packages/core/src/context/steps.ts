@@ -118,8 +118,8 @@ async function execute<T>(
       if (isTerminalError(e)) throw e;
       const delay = runDelay(options, attempt - 1);
       if (attempt >= maxAttempts || Date.now() - started + delay > maxDuration) {
-        const msg = `ctx.run retries exhausted after ${attempt} attempts: ${ensureError(e).message}`;
-        throw new TerminalError(msg);
+        const why = ensureError(e).message;
+        throw new TerminalError(`ctx.run retries exhausted after ${attempt} attempts: ${why}`);
       }
       await new Promise((res) => setTimeout(res, delay));
       if (r.isEnded) return never();

@@ -26,7 +26,7 @@ export const STORE_COMPLETED: ReadonlySet<CompletableKind> = new Set<Completable
   'presolve',
 ]);
 
-/** True for entries a cancellation rejects and a suspension waits on (not steps, not combinators). */
+/** True for entries a cancellation rejects and a suspension waits on (not steps, combinators). */
 export function waitsOnOthers(kind: CompletableKind): boolean {
   return kind !== 'run' && kind !== 'comb';
 }
@@ -164,7 +164,12 @@ export abstract class ReplayState {
     this.pump();
   }
 
-  protected register(index: number, kind: CompletableKind, completion?: Completion, childId?: string): void {
+  protected register(
+    index: number,
+    kind: CompletableKind,
+    completion?: Completion,
+    childId?: string,
+  ): void {
     const c: Completable = { index, kind, completion, awaited: false };
     if (childId !== undefined) c.childId = childId;
     this.completables.set(index, c);

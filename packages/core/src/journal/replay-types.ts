@@ -1,7 +1,10 @@
 import type { Completion, Effect, Entry, EntryKind, NewEntry } from './entry.js';
 
 /** Why an attempt stopped before its handler returned. */
-export type Interrupt = { kind: 'suspended' } | { kind: 'fenced' } | { kind: 'failed'; error: Error };
+export type Interrupt =
+  | { kind: 'suspended' }
+  | { kind: 'fenced' }
+  | { kind: 'failed'; error: Error };
 
 /** Kinds of completable entries: their outcome settles after the entry is created. */
 export type CompletableKind =
@@ -71,7 +74,13 @@ export type ReplayEvent =
   /** Someone waits for every entry up to `upto` to be committed. */
   | { t: 'want'; upto: number }
   /** A completable entry is created at a reserved index. */
-  | { t: 'register'; index: number; kind: CompletableKind; completion?: Completion; childId?: string }
+  | {
+      t: 'register';
+      index: number;
+      kind: CompletableKind;
+      completion?: Completion;
+      childId?: string;
+    }
   /** The handler awaits the completable at `index`. */
   | { t: 'await'; index: number }
   /** The attempt itself settles an entry (a step's result, a combinator, a recorded winner). */
@@ -94,7 +103,13 @@ export type ReplayEvent =
   /** A step closure starts or ends (no suspension while one runs). */
   | { t: 'step'; running: boolean }
   /** The commit of `count` entries from `from` succeeded (store clock `now`). */
-  | { t: 'committed'; from: number; count: number; now: number; completions: Map<number, Completion> }
+  | {
+      t: 'committed';
+      from: number;
+      count: number;
+      now: number;
+      completions: Map<number, Completion>;
+    }
   /** The commit failed (lease lost, store error). */
   | { t: 'commitFailed'; error: Error }
   /** The inactivity timer fired. */
@@ -118,7 +133,7 @@ export type ReplayEvent =
       completions: Map<number, Completion>;
       cancelled: boolean;
     }
-  /** The attempt fails (a non-retryable condition found by the driver, or the suspension failed). */
+  /** The attempt fails (a condition no handler code may catch, found by the driver). */
   | { t: 'fail'; error: Error }
   /** The lease is lost. */
   | { t: 'fenced' }

@@ -191,14 +191,21 @@ export class Replayer extends ReplayState {
     }
     const index = this.next++;
     const effects: Effect[] = [];
-    for (const c of pending) if (c.childId !== undefined) effects.push({ t: 'cancel', id: c.childId });
+    for (const c of pending) {
+      if (c.childId !== undefined) effects.push({ t: 'cancel', id: c.childId });
+    }
     const v = pending.map((c) => c.index);
     this.slots.set(index, { entry: { k: 'signal', n: 'cancel', v }, effects });
     this.rejectWithCancel(v);
     this.want(index);
   }
 
-  private committedBatch(from: number, count: number, now: number, done: Map<number, Completion>): void {
+  private committedBatch(
+    from: number,
+    count: number,
+    now: number,
+    done: Map<number, Completion>,
+  ): void {
     this.flushing = false;
     this.markCommitted(from, count, now);
     for (const [i, c] of done) this.deliver(i, c);
@@ -250,7 +257,13 @@ export class Replayer extends ReplayState {
   }
 
   /** The store refused the suspension (committing its entries): carry on in memory. */
-  private resumed(from: number, count: number, now: number, done: Map<number, Completion>, cancelled: boolean): void {
+  private resumed(
+    from: number,
+    count: number,
+    now: number,
+    done: Map<number, Completion>,
+    cancelled: boolean,
+  ): void {
     this.markCommitted(from, count, now);
     this.lifecycle = 'running';
     const interrupt = this.deferred;
@@ -263,7 +276,9 @@ export class Replayer extends ReplayState {
     for (const [i, c] of done) this.completions.set(i, c);
     for (const c of [...this.completables.values()]) {
       const known = this.completions.get(c.index);
-      if (c.completion === undefined && known && STORE_COMPLETED.has(c.kind)) this.settle(c.index, known);
+      if (c.completion === undefined && known && STORE_COMPLETED.has(c.kind)) {
+        this.settle(c.index, known);
+      }
     }
     if (cancelled) this.requestCancel();
     this.pump();

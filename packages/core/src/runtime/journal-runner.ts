@@ -1,5 +1,12 @@
 import { ensureError } from '../errors.js';
-import { stateOpsOf, type Completion, type Effect, type Entry, type EntryKind, type NewEntry } from '../journal/entry.js';
+import {
+  stateOpsOf,
+  type Completion,
+  type Effect,
+  type Entry,
+  type EntryKind,
+  type NewEntry,
+} from '../journal/entry.js';
 import { Replayer } from '../journal/replayer.js';
 import type {
   Command,
@@ -10,6 +17,9 @@ import type {
   SuspendOn,
 } from '../journal/replay-types.js';
 import type { Attempt } from '../store.js';
+import { MAX_DELAY, realTimers, type Timers } from './timers.js';
+
+export type { Timers } from './timers.js';
 
 export type { Completable, CompletableKind, Interrupt } from '../journal/replay-types.js';
 
@@ -17,20 +27,6 @@ export type { Completable, CompletableKind, Interrupt } from '../journal/replay-
 export function never<T>(): Promise<T> {
   return new Promise<T>(() => undefined);
 }
-
-/** The timers a runner arms (injected so tests drive time without real timers). */
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  set: (fn, ms) => setTimeout(fn, ms),
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
-/** The longest delay a timer takes at once (longer sleeps re-arm when it fires). */
-const MAX_DELAY = 2 ** 31 - 1;
 
 interface FlushWaiter {
   upto: number;
@@ -71,7 +67,12 @@ export class JournalRunner {
   /** Settles when the attempt must stop early (suspension, lease loss, fatal failure). */
   readonly interrupted: Promise<Interrupt>;
 
-  constructor(attempt: Attempt, inactivityMs: number, suspendAfterSteps = false, timers = realTimers) {
+  constructor(
+    attempt: Attempt,
+    inactivityMs: number,
+    suspendAfterSteps = false,
+    timers: Timers = realTimers,
+  ) {
     this.attempt = attempt;
     this.timers = timers;
     const inv = attempt.invocation;
@@ -163,7 +164,9 @@ export class JournalRunner {
       }
       case 'armTimer': {
         const left = Math.min(Math.max(c.at - this.attempt.storeNow(), 0), MAX_DELAY);
-        const fire = (): void => void this.feed({ t: 'timer', index: c.index, now: this.attempt.storeNow() });
+        const index = c.index;
+        const now = (): number => this.attempt.storeNow();
+        const fire = (): void => void this.feed({ t: 'timer', index, now: now() });
         this.sleepTimers.set(c.index, this.timers.set(fire, left));
         return;
       }
@@ -217,7 +220,9 @@ export class JournalRunner {
     const cmds = this.feed({ t: 'reserve', kind, name });
     for (const c of cmds) {
       if (c.c === 'refused') throw c.error;
-      if (c.c === 'reserved') return c.recorded === undefined ? { index: c.index } : { index: c.index, recorded: c.recorded };
+      if (c.c !== 'reserved') continue;
+      const { index, recorded } = c;
+      return recorded === undefined ? { index } : { index, recorded };
     }
     throw new Error('the replayer did not answer a reservation');
   }
@@ -270,7 +275,11 @@ export class JournalRunner {
    * Registers a completable entry. Its completion may already be known (journal, store
    * completions); a pending cancellation rejects it at once.
    */
-  register(index: number, kind: CompletableKind, init: { completion?: Completion; childId?: string } = {}): Completable {
+  register(
+    index: number,
+    kind: CompletableKind,
+    init: { completion?: Completion; childId?: string } = {},
+  ): Completable {
     this.feed({ t: 'register', index, kind, ...init });
     return this.r.completable(index)!;
   }
@@ -311,7 +320,11 @@ export class JournalRunner {
   ): void {
     this.deciders.set(index, decide);
     const ids = children.map((c) => c.index);
-    this.feed({ t: 'combine', index, children: ids, recorded: recorded ?? undefined } as ReplayEvent);
+    this.feed(
+      recorded
+        ? { t: 'combine', index, children: ids, recorded }
+        : { t: 'combine', index, children: ids },
+    );
     if (!this.deciders.has(index)) return; // decided at once from the journal
     // The children's completions arrive (they are durable, or live): follow them in index order.
     const follow = recorded ? children.filter((c) => recorded.includes(c.index)) : children;
