@@ -1,11 +1,14 @@
 // Internals for sibling packages and tests; not a stable API.
 export { JournalRunner } from './runtime/journal-runner.js';
+export type { Timers } from './runtime/journal-runner.js';
+export { Replayer } from './journal/replayer.js';
+export type * from './journal/replay-types.js';
 export { createExecutor } from './runtime/invoker.js';
 export type { ExecutorOptions } from './runtime/invoker.js';
 export { Registry } from './runtime/registry.js';
 export { Stopper } from './runtime/stop-signal.js';
 export { nextRetry, DEFAULT_RETRY } from './runtime/retry.js';
-export { matchEntry, stateOpsOf } from './journal/entry.js';
+export { isStateKind, matchEntry, stateOpsOf } from './journal/entry.js';
 export { createIngress } from './ingress/http.js';
 export { IngressError, checkKey, ingressRules, jsonTooDeep, parseDelay } from './ingress/common.js';
 export { resolveHandlers } from './define/definitions.js';

@@ -1,4 +1,5 @@
 import { DurableError, ErrorCode } from '@latchkey/core';
+import { isStateKind } from '@latchkey/core/internal';
 import type {
   Attempt,
   AttemptListener,
@@ -6,6 +7,7 @@ import type {
   Completion,
   Effect,
   Entry,
+  EntryKind,
   NewEntry,
   Outcome,
   SerializedError,
@@ -40,11 +42,14 @@ export class MemoryAttempt implements Attempt {
 
   /** An eager attempt (see `Attempt.eager`). */
   readonly eager: boolean;
+  /** An eager attempt admits state entries only (see `Attempt.admits`). */
+  readonly admits: ((kind: EntryKind) => boolean) | undefined;
   /** When set, `complete()` rejects as fenced (a store that accepted the invocation the ordinary way). */
   refuseCompletion = false;
 
   constructor(init: Partial<StartedInvocation> & { target: StartedInvocation['target']; eager?: boolean }) {
     this.eager = init.eager ?? false;
+    this.admits = this.eager ? isStateKind : undefined;
     this.journal = [...(init.journal ?? [])];
     this.state = new Map(init.state ?? []);
     this.invocation = {

@@ -21,7 +21,7 @@ import {
   type StateOp,
   type StopSignal,
 } from '@latchkey/core';
-import { Stopper } from '@latchkey/core/internal';
+import { Stopper, isStateKind } from '@latchkey/core/internal';
 import { batchArgs } from './wire.js';
 
 /** What an eager attempt produced. */
@@ -80,6 +80,8 @@ function declined(id: string): DurableError {
  */
 export class EagerAttempt implements Attempt {
   readonly eager = true;
+  /** An eager attempt reads and writes state only. */
+  readonly admits = isStateKind;
   readonly invocation: StartedInvocation;
   private readonly stopper = new Stopper();
   private settle!: (r: EagerResult | undefined) => void;

@@ -2,6 +2,7 @@ import { timerMs, type Duration } from '../define/duration.js';
 import { TerminalError, TimeoutError, deserializeTerminalError, isTerminalError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import { never, type Completable, type JournalRunner } from '../runtime/journal-runner.js';
+import { durable } from './journaled.js';
 
 /** Decodes a completion into the promise's value, or throws its failure. */
 export type Decode<T> = (c: Completion) => T;
@@ -100,22 +101,22 @@ export class DurablePromise<T> implements PromiseLike<T> {
 
 /** Creates a durable sleep promise (shared by `ctx.sleep` and `orTimeout`). */
 export function sleepPromise(runner: JournalRunner, ms: number, name: string | undefined): DurablePromise<void> {
-  if (runner.isEnded) return new DurablePromise<void>(runner, undefined, () => undefined);
-  const { index, recorded } = runner.reserve('sleep', name);
-  const c = runner.register(index, 'sleep');
   const decode: Decode<void> = (done) => {
     if (!done.ok) throw deserializeTerminalError(done.e);
   };
-  if (recorded?.k === 'sleep') {
-    runner.armSleep(c, recorded.due);
-  } else {
-    runner.fill(index, name === undefined ? { k: 'sleep', ms } : { k: 'sleep', n: name, ms });
-    runner.flushThrough(index).then(
-      () => runner.armSleep(c, runner.dueOf(index)),
-      () => undefined,
-    );
-  }
-  return new DurablePromise<void>(runner, c, decode);
+  return durable<void>(runner, 'sleep', name, decode, {
+    fresh: () => ({ entry: name === undefined ? { k: 'sleep', ms } : { k: 'sleep', n: name, ms } }),
+    then: (c, recorded) => {
+      if (recorded?.k === 'sleep') {
+        runner.armSleep(c, recorded.due);
+        return;
+      }
+      runner.flushThrough(c.index).then(
+        () => runner.armSleep(c, runner.dueOf(c.index)),
+        () => undefined,
+      );
+    },
+  });
 }
 
 type CombKind = 'all' | 'race' | 'any' | 'allSettled' | 'orTimeout';
@@ -209,49 +210,27 @@ export function combine(kind: CombKind, ps: DurablePromise<unknown>[]): DurableP
   const cc = runner.register(index, 'comb');
   let decided: (() => unknown) | undefined;
   const decode = (): unknown => decided!();
+  const children = ps.map((p) => p.completable!);
   if (recorded?.k === 'comb') {
-    for (const i of recorded.v) {
-      const child = ps.find((p) => p.completable!.index === i)!;
-      if (child.completable!.kind === 'sleep' && child.completable!.completion === undefined) runner.settle(i, { ok: true });
-    }
-    const missing = recorded.v.some((i) => ps.find((p) => p.completable!.index === i)?.completable?.completion === undefined);
-    if (!missing) {
-      decided = evaluate(kind, ps, recorded.v);
-      if (decided) runner.settle(index, { ok: true });
-    } else {
-      // The children's completions arrive (they are durable); decide once they are all there.
-      let left = recorded.v.length;
-      for (const i of recorded.v) {
-        const child = ps.find((p) => p.completable!.index === i)!;
-        runner.onSettled(child.completable!, () => {
-          if (--left === 0) {
-            decided = evaluate(kind, ps, recorded.v);
-            runner.settle(index, { ok: true });
-          }
-        });
-      }
-    }
+    // Replayed: the recorded children decide it (see Replayer.combine).
+    runner.combine(index, children, recorded.v, (order) => {
+      decided = evaluate(kind, ps, order);
+      runner.settle(index, { ok: true });
+    });
     return new DurablePromise(runner, cc, decode);
   }
-  const order: number[] = [];
-  const check = (): void => {
+  runner.combine(index, children, undefined, (order) => {
     if (decided) return;
     const d = evaluate(kind, ps, order);
     if (!d) return;
     decided = d;
+    runner.decided(index);
     runner.fill(index, { k: 'comb', n: kind, v: [...order] });
     runner.flushThrough(index).then(
       () => runner.settle(index, { ok: true }),
       () => undefined,
     );
-  };
-  const sorted = [...ps].sort((a, b) => a.completable!.index - b.completable!.index);
-  for (const p of sorted) {
-    runner.onSettled(p.completable!, () => {
-      if (!order.includes(p.completable!.index)) order.push(p.completable!.index);
-      check();
-    });
-  }
+  });
   return new DurablePromise(runner, cc, decode);
 }
 

@@ -86,6 +86,14 @@ export type OutgoingInvocation = ChildInvocationRequest;
 /** The kinds of entries. */
 export type EntryKind = Entry['k'];
 
+/** The entry kinds that only read or write the invocation's state. */
+const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['get', 'set', 'clear', 'clearAll', 'keys']);
+
+/** True for an entry kind that only reads or writes state (all an eager attempt admits). */
+export function isStateKind(kind: EntryKind): boolean {
+  return STATE_KINDS.has(kind);
+}
+
 /** A state mutation derived from an entry, applied atomically with it. */
 export type StateOp = { op: 'set'; n: string; v: string } | { op: 'clear'; n: string } | { op: 'clearAll' };
 

@@ -3,7 +3,8 @@
  * executor that runs it. `@latchkey/core`'s runtime sees a store only through these.
  */
 import type { SerializedError } from '../errors.js';
-import type { Completion, Effect, Entry, NewEntry, StateOp } from '../journal/entry.js';
+import type { Completion, Effect, Entry, EntryKind, NewEntry, StateOp } from '../journal/entry.js';
+import type { SuspendOn } from '../journal/replay-types.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
 import type { Outcome, Target, TargetMode } from './invocation.js';
 
@@ -47,13 +48,7 @@ export interface CommitResult {
   completions: Map<number, Completion>;
 }
 
-/** What the attempt awaits when it suspends. */
-export interface SuspendOn {
-  /** Earliest due sleep (store clock), if any. */
-  wakeAt: number | null;
-  /** Indices of pending completable entries (calls, awakeables, promises…). */
-  awaiting: number[];
-}
+export type { SuspendOn } from '../journal/replay-types.js';
 
 /**
  * One attempt of one invocation, as leased to a worker by the store. Every write
@@ -67,14 +62,20 @@ export interface Attempt {
   /**
    * True for an *eager* attempt: one that runs before its invocation is accepted, against state
    * the store expects to be current, to be accepted and completed with its outcome in one store
-   * operation. It may only read and write state: before the handler creates any other journal
-   * entry (a step, timer, call, send, awakeable, promise), the runner stops the attempt as if it
-   * were fenced, so nothing of that entry runs, and the store accepts the invocation the
+   * operation. It admits only state reads and writes (see `admits`): before the handler creates
+   * any other journal entry (a step, timer, call, send, awakeable, promise), the attempt stops as
+   * if it were fenced, so nothing of that entry runs, and the store accepts the invocation the
    * ordinary way. `complete` resolves once the invocation is accepted and completed, and rejects
    * with a `FENCED` error when the store accepted it the ordinary way instead (the handler's
    * console lines are written only in the first case).
    */
   readonly eager?: boolean;
+  /**
+   * The attempt's policy on new journal entries: false for a kind it may not create (the attempt
+   * then stops, as if fenced, before anything of that entry runs). Every kind when absent. An
+   * eager attempt admits state entries only (`isStateKind`).
+   */
+  admits?(kind: EntryKind): boolean;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */
