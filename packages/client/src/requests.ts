@@ -36,7 +36,7 @@ export interface Op {
   fail(e: CallError): void;
 }
 
-/** The `code` of the `error` answering an `output` while the invocation runs (the protocol's `NOT_READY_CODE`). */
+/** The `code` of the `error` answering an `output` while the invocation runs (`NOT_READY_CODE`). */
 const NOT_READY_CODE = 470;
 
 /** Timeout, abort and bookkeeping shared by every operation. */

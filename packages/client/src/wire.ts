@@ -46,8 +46,9 @@ export function targetFields(t: InvocationTarget): InvocationRef {
  */
 export function errorOf(f: ErrorFrame | ResultFrame): CallError {
   const invocationId = typeof f.invocationId === 'string' ? f.invocationId : undefined;
+  type Loose = { code?: unknown; errorCode?: unknown; message?: unknown; issues?: unknown };
   const e = (f.type === 'result' ? (f as { error?: unknown }).error : f) as
-    | { code?: unknown; errorCode?: unknown; message?: unknown; issues?: unknown; metadata?: unknown }
+    | (Loose & { metadata?: unknown })
     | undefined;
   const status = typeof e?.code === 'number' ? e.code : 500;
   const code = typeof e?.errorCode === 'string' ? e.errorCode : String(e?.errorCode ?? 'UNKNOWN');

@@ -323,7 +323,12 @@ export function errorBody(e: SerializedError): ErrorBody {
 export class IngressError extends DurableError {
   /** Further fields of the answer (`issues`, `source`, `retryAfter`). */
   readonly extra: Record<string, unknown>;
-  constructor(status: number, kind: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  constructor(
+    status: number,
+    kind: ErrorCode,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
     super(message, kind, { code: status });
     this.extra = extra;
   }
@@ -356,7 +361,8 @@ export function clientError(e: unknown): IngressError | undefined {
   if (e instanceof IngressError) return e;
   const kind = (e as { kind?: unknown } | null)?.kind;
   if (typeof kind !== 'string' || !Object.hasOwn(STORE_REFUSALS, kind)) return undefined;
-  return new IngressError(STORE_REFUSALS[kind as ErrorCode]!, kind as ErrorCode, (e as Error).message);
+  const code = kind as ErrorCode;
+  return new IngressError(STORE_REFUSALS[code]!, code, (e as Error).message);
 }
 
 /** The answer to a failure no client may see the details of. */

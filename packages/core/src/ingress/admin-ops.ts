@@ -17,7 +17,13 @@ export type AdminStore = Pick<
 /** The controls an operator may apply to an invocation. */
 export type Control = 'cancel' | 'kill' | 'pause' | 'resume' | 'purge';
 
-const CONTROLS: ReadonlySet<string> = new Set<Control>(['cancel', 'kill', 'pause', 'resume', 'purge']);
+const CONTROLS: ReadonlySet<string> = new Set<Control>([
+  'cancel',
+  'kill',
+  'pause',
+  'resume',
+  'purge',
+]);
 
 /** Whether `op` names a {@link Control}. */
 export function isControl(op: string | undefined): op is Control {
@@ -35,7 +41,12 @@ export class AdminOperations {
   }
 
   /** Invocations matching the filters (exact matches), at most `limit`. */
-  list(filter: { service?: string; key?: string; status?: InvocationStatus; limit: number }): Promise<InvocationInfo[]> {
+  list(filter: {
+    service?: string;
+    key?: string;
+    status?: InvocationStatus;
+    limit: number;
+  }): Promise<InvocationInfo[]> {
     return this.store.list(filter);
   }
 
@@ -51,7 +62,8 @@ export class AdminOperations {
     const info = await this.store.describe(id);
     if (!info) throw notFound(id);
     if (!(await this.store[op](id))) {
-      throw new IngressError(409, ErrorCode.CONFLICT, `cannot ${op} invocation ${id} in status ${info.status}`);
+      const message = `cannot ${op} invocation ${id} in status ${info.status}`;
+      throw new IngressError(409, ErrorCode.CONFLICT, message);
     }
   }
 
@@ -90,7 +102,8 @@ export class AdminOperations {
   private stateful(service: string): void {
     const def = this.registry.service(service);
     if (!def || def.kind === 'service') {
-      throw new IngressError(404, ErrorCode.NOT_FOUND, `no object or workflow named '${service.slice(0, 256)}'`);
+      const message = `no object or workflow named '${service.slice(0, 256)}'`;
+      throw new IngressError(404, ErrorCode.NOT_FOUND, message);
     }
   }
 }

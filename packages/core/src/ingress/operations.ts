@@ -23,7 +23,7 @@ export type IngressStore = Pick<
   'accept' | 'awaitOutcome' | 'describe' | 'lookup' | 'progress' | 'resolveAwakeable' | 'cancel'
 >;
 
-/** An invocation a public client may see, and its handler's output serde (if this process serves it). */
+/** An invocation a public client may see, and its handler's output serde (if served here). */
 export interface Visible {
   info: InvocationInfo;
   output: Serde<unknown> | undefined;
@@ -139,7 +139,8 @@ export class IngressOperations {
 
   /** Resolves an awakeable with a JSON value (its text; undefined for none). */
   resolveAwakeable(awakeableId: string, json: string | undefined): Promise<void> {
-    return this.completeAwakeable(awakeableId, json === undefined ? { ok: true } : { ok: true, v: json });
+    const completion: Completion = json === undefined ? { ok: true } : { ok: true, v: json };
+    return this.completeAwakeable(awakeableId, completion);
   }
 
   /** Rejects an awakeable: the awaiting handler gets a `TerminalError` with `reason`. */
@@ -175,7 +176,8 @@ export class IngressOperations {
       );
     }
     if (r !== 'ok') {
-      throw new IngressError(404, ErrorCode.NOT_FOUND, `awakeable ${id} not found or already completed`);
+      const message = `awakeable ${id} not found or already completed`;
+      throw new IngressError(404, ErrorCode.NOT_FOUND, message);
     }
   }
 
@@ -188,8 +190,8 @@ export class IngressOperations {
       throw new IngressError(
         404,
         ErrorCode.NOT_FOUND,
-        `invocation ${invocationId.slice(0, 256)} not found, already completed, or not started by ` +
-          'this client (give its cancel token)',
+        `invocation ${invocationId.slice(0, 256)} not found, already completed, ` +
+          'or not started by this client (give its cancel token)',
       );
     }
   }

@@ -29,7 +29,9 @@ const invalid = (message: string): IngressError =>
  */
 export function decodeEnvelope(text: string, maxJsonDepth: number): RawFrame {
   const f = parseFrame(text, maxJsonDepth);
-  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw invalid('a frame must be a JSON object');
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) {
+    throw invalid('a frame must be a JSON object');
+  }
   const id = (f as Record<string, unknown>)['id'];
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_REQUEST_ID) {
     throw invalid(`every request needs an id: a string of 1 to ${MAX_REQUEST_ID} characters`);
@@ -61,7 +63,8 @@ export function decodeInvoke(f: RawFrame, registry: Registry, rules: Rules): Dec
   }
   const idem = f['idempotencyKey'];
   if (idem !== undefined && typeof idem !== 'string') {
-    throw new IngressError(400, ErrorCode.INVALID_IDEMPOTENCY_KEY, 'idempotencyKey must be a string');
+    const message = 'idempotencyKey must be a string';
+    throw new IngressError(400, ErrorCode.INVALID_IDEMPOTENCY_KEY, message);
   }
   const headers = f['headers'];
   const request = buildRequest(spec, key, { json: f['input'] }, rules, {
@@ -78,7 +81,8 @@ export function decodeInvoke(f: RawFrame, registry: Registry, rules: Rules): Dec
  * or `service` + `handler` + `idempotencyKey` (+ `key`).
  */
 export function decodeRef(f: RawFrame): InvocationRef {
-  const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+  const str = (k: string): string | undefined =>
+    typeof f[k] === 'string' ? (f[k] as string) : undefined;
   const invocationId = str('invocationId');
   if (invocationId) return { invocationId };
   const workflow = str('workflow');
@@ -90,10 +94,15 @@ export function decodeRef(f: RawFrame): InvocationRef {
   if (service && handler && idempotencyKey) {
     return { service, handler, idempotencyKey, ...(key !== undefined ? { key } : {}) };
   }
-  throw invalid('name the invocation: invocationId, workflow + key, or service + handler + idempotencyKey');
+  throw invalid(
+    'name the invocation: invocationId, workflow + key, or service + handler + idempotencyKey',
+  );
 }
 
-/** An `unsubscribe`: 404 unless `subscription` is a string (an open subscription, checked by the socket). */
+/**
+ * An `unsubscribe`: 404 unless `subscription` is a string (that it names an open subscription is
+ * the socket's to check).
+ */
 export function decodeUnsubscribe(f: RawFrame): UnsubscribeFrame {
   const subscription = f['subscription'];
   if (typeof subscription !== 'string') throw noSuchSubscription();
@@ -111,11 +120,13 @@ export function decodeAwakeable(f: RawFrame): ResolveAwakeableFrame | RejectAwak
   if (typeof awakeableId !== 'string') throw invalid('awakeableId must be a string');
   if (f['type'] === 'resolveAwakeable') {
     const value = f['value'];
-    return { id: f.id, type: 'resolveAwakeable', awakeableId, ...(value !== undefined ? { value } : {}) };
+    const v = value !== undefined ? { value } : {};
+    return { id: f.id, type: 'resolveAwakeable', awakeableId, ...v };
   }
   const reason = f['reason'];
   if (reason !== undefined && typeof reason !== 'string') throw invalid('reason must be a string');
-  return { id: f.id, type: 'rejectAwakeable', awakeableId, ...(reason !== undefined ? { reason } : {}) };
+  const r = reason !== undefined ? { reason } : {};
+  return { id: f.id, type: 'rejectAwakeable', awakeableId, ...r };
 }
 
 /** A `cancel`: the invocation and the cancel token its `accepted` gave. */
@@ -129,5 +140,6 @@ export function decodeCancel(f: RawFrame): CancelFrame {
 
 /** The answer to a frame of no known `type`. */
 export function unknownType(f: RawFrame): IngressError {
-  return new IngressError(400, ErrorCode.UNKNOWN_TYPE, `unknown frame type ${JSON.stringify(f['type'])}`);
+  const message = `unknown frame type ${JSON.stringify(f['type'])}`;
+  return new IngressError(400, ErrorCode.UNKNOWN_TYPE, message);
 }
