@@ -1,3 +1,5 @@
+import type { ErrorCode } from '@latchkey/core/protocol';
+
 /**
  * Why a request of the client failed: the server's answer (a handler's
  * terminal failure, a rejected request) or a local reason (timeout, abort,
@@ -38,10 +40,13 @@ export class CallError extends Error {
   /** The metadata of the handler's `TerminalError`, when it carried some. */
   readonly metadata: Record<string, string> | undefined;
 
-  /** Builds an error; used by the client, rarely needed elsewhere. */
+  /**
+   * Builds an error; used by the client, rarely needed elsewhere. `code` is one of core's
+   * `ErrorCode`s (a newer server may answer others).
+   */
   constructor(
     status: number,
-    code: string,
+    code: ErrorCode | (string & {}),
     message: string,
     extra: { invocationId?: string; issues?: unknown; metadata?: Record<string, string>; cause?: unknown } = {},
   ) {

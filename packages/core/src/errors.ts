@@ -16,8 +16,13 @@ const TERMINAL = Symbol.for('latchkey.TerminalError');
 const RETRYABLE = Symbol.for('latchkey.RetryableError');
 const NON_DETERMINISM = Symbol.for('latchkey.NonDeterminismError');
 
-/** Stable, machine-readable kinds of error (an error's `kind`). Never renamed once published. */
+/**
+ * Stable, machine-readable kinds of error (an error's `kind`, the `errorCode` of an ingress answer,
+ * a WebSocket `error` frame or a client's `CallError`): every such code Latchkey uses, in one list.
+ * Never renamed once published.
+ */
 export const ErrorCode = {
+  // A handler's failures (journaled).
   TERMINAL: 'TERMINAL',
   CANCELLED: 'CANCELLED',
   TIMEOUT: 'TIMEOUT',
@@ -26,6 +31,57 @@ export const ErrorCode = {
   STATE_READ_ONLY: 'STATE_READ_ONLY',
   FENCED: 'FENCED',
   INTERNAL: 'INTERNAL',
+  PAUSED: 'PAUSED',
+  KILLED: 'KILLED',
+  WORKER_LOST: 'WORKER_LOST',
+  // The store.
+  REDIS_WIPED: 'REDIS_WIPED',
+  REDIS_UNREACHABLE: 'REDIS_UNREACHABLE',
+  REDIS_NOT_CONFIGURED: 'REDIS_NOT_CONFIGURED',
+  REDIS_EVICTION_POLICY: 'REDIS_EVICTION_POLICY',
+  INVALID_NAME: 'INVALID_NAME',
+  INVALID_ID: 'INVALID_ID',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  CLOSED: 'CLOSED',
+  // The ingresses (HTTP, WebSocket) and the admin API: a refused request.
+  NOT_FOUND: 'NOT_FOUND',
+  NOT_READY: 'NOT_READY',
+  CONFLICT: 'CONFLICT',
+  KEY_BUSY: 'KEY_BUSY',
+  WORKFLOW_ALREADY_INVOKED: 'WORKFLOW_ALREADY_INVOKED',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  UNSUPPORTED_CONTENT_TYPE: 'UNSUPPORTED_CONTENT_TYPE',
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  BODY_TIMEOUT: 'BODY_TIMEOUT',
+  BODY_BUFFER_FULL: 'BODY_BUFFER_FULL',
+  INVALID_PATH: 'INVALID_PATH',
+  INVALID_JSON: 'INVALID_JSON',
+  JSON_TOO_DEEP: 'JSON_TOO_DEEP',
+  INVALID_INPUT: 'INVALID_INPUT',
+  INVALID_KEY: 'INVALID_KEY',
+  INVALID_IDEMPOTENCY_KEY: 'INVALID_IDEMPOTENCY_KEY',
+  INVALID_DELAY: 'INVALID_DELAY',
+  INVALID_HEADERS: 'INVALID_HEADERS',
+  INVALID_REFERENCE: 'INVALID_REFERENCE',
+  INVALID_AWAKEABLE_ID: 'INVALID_AWAKEABLE_ID',
+  INVALID_STATUS: 'INVALID_STATUS',
+  INVALID_PATCH: 'INVALID_PATCH',
+  INVALID_FRAME: 'INVALID_FRAME',
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  DUPLICATE_ID: 'DUPLICATE_ID',
+  TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  TOO_MANY_COMPLETIONS: 'TOO_MANY_COMPLETIONS',
+  // `@latchkey/client`'s own failures (besides `TIMEOUT`).
+  ABORTED: 'ABORTED',
+  CLIENT_CLOSED: 'CLIENT_CLOSED',
+  DISCONNECTED: 'DISCONNECTED',
+  AMBIGUOUS: 'AMBIGUOUS',
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  PROTOCOL: 'PROTOCOL',
+  UNKNOWN: 'UNKNOWN',
 } as const;
 /** One of {@link ErrorCode}'s values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -34,10 +90,10 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export class DurableError extends Error {
   readonly [BRAND] = true;
   /** A stable machine-readable kind (see {@link ErrorCode}). */
-  readonly kind: string;
+  readonly kind: ErrorCode;
   /** An HTTP-style status code (Restate's `code`); 500 unless the error says otherwise. */
   readonly code: number;
-  constructor(message: string, kind: string, options?: { cause?: unknown; code?: number }) {
+  constructor(message: string, kind: ErrorCode, options?: { cause?: unknown; code?: number }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.kind = kind;
     this.code = options?.code ?? 500;
@@ -69,7 +125,11 @@ export class TerminalError extends DurableError {
   readonly [TERMINAL] = true;
   /** Free-form metadata (string → string), journaled with the error and reported to callers. */
   readonly metadata: Record<string, string> | undefined;
-  constructor(message: string, options: TerminalErrorOptions = {}, kind: string = ErrorCode.TERMINAL) {
+  constructor(
+    message: string,
+    options: TerminalErrorOptions = {},
+    kind: ErrorCode = ErrorCode.TERMINAL,
+  ) {
     super(message, kind, { cause: options.cause, code: options.errorCode ?? 500 });
     this.metadata = options.metadata;
   }
@@ -132,7 +192,7 @@ const PAUSE = Symbol.for('latchkey.PauseError');
 export class PauseError extends DurableError {
   readonly [PAUSE] = true;
   constructor(message = 'paused by the handler', options: { cause?: unknown } = {}) {
-    super(message, 'PAUSED', options);
+    super(message, ErrorCode.PAUSED, options);
   }
   override get name(): string {
     return 'PauseError';
@@ -211,7 +271,7 @@ export function ensureError(e: unknown): Error {
 export interface SerializedError {
   name: string;
   /** The error's kind (`TERMINAL`, `CANCELLED`, …; an error's `kind`), reported as `errorCode`. */
-  code: string;
+  code: ErrorCode;
   message: string;
   /** HTTP-style status for terminal failures. */
   status?: number;
@@ -221,9 +281,11 @@ export interface SerializedError {
 /** Converts an error to its journaled form. */
 export function serializeError(e: unknown): SerializedError {
   const err = ensureError(e);
+  const kind = (err as { kind?: unknown }).kind;
   const out: SerializedError = {
     name: err.name,
-    code: typeof (err as { kind?: unknown }).kind === 'string' ? (err as DurableError).kind : ErrorCode.INTERNAL,
+    // Any error with a string `kind` keeps it (Latchkey's own carry an ErrorCode).
+    code: typeof kind === 'string' ? (kind as ErrorCode) : ErrorCode.INTERNAL,
     message: err.message,
   };
   if (isTerminalError(err)) {
@@ -231,6 +293,81 @@ export function serializeError(e: unknown): SerializedError {
     if (err.metadata) out.metadata = err.metadata;
   }
   return out;
+}
+
+/**
+ * An error as a client of an ingress sees it: the body of an HTTP error answer, the fields of a
+ * WebSocket `error` frame, the `error` of a failed result. HTTP-style `code`, machine-readable
+ * `errorCode`, `message`, then what the error carries: a `TerminalError`'s `metadata`, the `issues`
+ * of `INVALID_INPUT`, Restate's `source`, a `retryAfter` (seconds).
+ */
+export interface ErrorBody {
+  code: number;
+  errorCode: ErrorCode;
+  message: string;
+  metadata?: Record<string, string>;
+  [extra: string]: unknown;
+}
+
+/** What a client sees of a failed invocation (its journaled failure). */
+export function errorBody(e: SerializedError): ErrorBody {
+  const body: ErrorBody = { code: e.status ?? 500, errorCode: e.code, message: e.message };
+  if (e.metadata !== undefined) body.metadata = e.metadata;
+  return body;
+}
+
+/**
+ * A request refused by an ingress or the admin API (HTTP or WebSocket): `code` the HTTP status,
+ * `kind` the `errorCode`, `extra` further fields of the answer. A refused request changes nothing.
+ */
+export class IngressError extends DurableError {
+  /** Further fields of the answer (`issues`, `source`, `retryAfter`). */
+  readonly extra: Record<string, unknown>;
+  constructor(
+    status: number,
+    kind: ErrorCode,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(message, kind, { code: status });
+    this.extra = extra;
+  }
+  /** The HTTP status (the same as `code`). */
+  get status(): number {
+    return this.code;
+  }
+  override get name(): string {
+    return 'IngressError';
+  }
+  /** The answer's body (see {@link ErrorBody}). */
+  body(): ErrorBody {
+    return { code: this.code, errorCode: this.kind, message: this.message, ...this.extra };
+  }
+}
+
+/** HTTP statuses of the store's refusals a client may see (anything else is a 500). */
+const STORE_REFUSALS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.REDIS_WIPED]: 503,
+  // A name the store has no key for (the ingresses' checks refuse such names already).
+  [ErrorCode.INVALID_NAME]: 400,
+};
+
+/**
+ * The answer for a failure of a request: an {@link IngressError} as it is; a store's refusal with a
+ * known kind as a client error (`REDIS_WIPED` 503, `INVALID_NAME` 400); undefined for anything
+ * else, which an ingress answers `500 INTERNAL "internal error"` and logs.
+ */
+export function clientError(e: unknown): IngressError | undefined {
+  if (e instanceof IngressError) return e;
+  const kind = (e as { kind?: unknown } | null)?.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(STORE_REFUSALS, kind)) return undefined;
+  const code = kind as ErrorCode;
+  return new IngressError(STORE_REFUSALS[code]!, code, (e as Error).message);
+}
+
+/** The answer to a failure no client may see the details of. */
+export function internalError(): IngressError {
+  return new IngressError(500, ErrorCode.INTERNAL, 'internal error');
 }
 
 /** Rebuilds a terminal error from its journaled form (replay, or a caller). */

@@ -2,7 +2,7 @@ import { DurableError, ErrorCode } from '@latchkey/core';
 
 /** A problem with Redis itself: wrong configuration, wiped data, unexpected replies. */
 export class StoreError extends DurableError {
-  constructor(message: string, kind: string, options?: { cause?: unknown }) {
+  constructor(message: string, kind: ErrorCode, options?: { cause?: unknown }) {
     super(message, kind, options);
   }
   override get name(): string {

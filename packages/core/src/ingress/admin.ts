@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from '../runtime/registry.js';
-import type { InvocationStatus, Store } from '../store.js';
+import type { InvocationStatus } from '../store.js';
 import { BodyBudget, readBody, type BodyLimits } from './body.js';
-import { IngressError, checkKey, parseJson } from './common.js';
-import { answerFailure, decode, parseTarget } from './http-base.js';
+import { IngressError } from '../errors.js';
+import { parseJson } from './common.js';
+import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
+import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -31,12 +33,6 @@ const STATUSES = new Set<string>([
   'completed',
 ] satisfies InvocationStatus[]);
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
   if (!token) return true;
   const got = Buffer.from(String(req.headers.authorization ?? ''));
@@ -61,16 +57,11 @@ export function isLoopback(host: string): boolean {
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
  */
-export function createAdmin(store: Store, registry: Registry, options: AdminOptions = {}): Server {
+export function createAdmin(store: AdminStore, registry: Registry, options: AdminOptions = {}): Server {
+  const ops = new AdminOperations(store, registry);
   const limits: BodyLimits = { maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, bodyTimeoutMs: 30_000, maxBufferedBodyBytes: 16 * 1024 * 1024 };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
-
-  /** The object or workflow a state route names: one this process serves, with state. */
-  const stateful = (service: string): void => {
-    const def = registry.service(service);
-    if (!def || def.kind === 'service') throw new IngressError(404, 'NOT_FOUND', `no object or workflow named '${service.slice(0, 256)}'`);
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
@@ -86,7 +77,7 @@ export function createAdmin(store: Store, registry: Registry, options: AdminOpti
         const status = query.get('status') ?? undefined;
         if (status !== undefined && !STATUSES.has(status)) throw new IngressError(400, 'INVALID_STATUS', `unknown status ${status.slice(0, 64)}`);
         const limit = Number(query.get('limit') ?? 100);
-        const list = await store.list({
+        const list = await ops.list({
           ...(query.get('service') ? { service: query.get('service')! } : {}),
           ...(query.get('key') ? { key: query.get('key')! } : {}),
           ...(status ? { status: status as InvocationStatus } : {}),
@@ -97,38 +88,21 @@ export function createAdmin(store: Store, registry: Registry, options: AdminOpti
       }
       const id = segs[1]!;
       if (segs.length === 2 && req.method === 'GET') {
-        const info = await store.describe(id, true);
-        if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
-        json(res, 200, info);
+        json(res, 200, await ops.describe(id));
         return;
       }
       if (segs.length === 3 && req.method === 'PATCH') {
         const op = segs[2];
-        const ops: Record<string, (id: string) => Promise<boolean>> = {
-          cancel: (i) => store.cancel(i),
-          kill: (i) => store.kill(i),
-          pause: (i) => store.pause(i),
-          resume: (i) => store.resume(i),
-          purge: (i) => store.purge(i),
-        };
-        const fn = op !== undefined && Object.hasOwn(ops, op) ? ops[op] : undefined;
-        if (!fn) throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
-        const info = await store.describe(id);
-        if (!info) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
-        if (!(await fn(id))) {
-          throw new IngressError(409, 'CONFLICT', `cannot ${op} invocation ${id} in status ${info.status}`);
-        }
-        json(res, 200, { invocationId: id, [op as string]: true });
+        if (!isControl(op)) throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
+        await ops.control(id, op);
+        json(res, 200, { invocationId: id, [op]: true });
         return;
       }
     }
     if (segs[0] === 'services' && segs[2] === 'state' && segs.length === 4) {
       const [, service, , key] = segs as [string, string, string, string];
       if (req.method === 'GET') {
-        stateful(service);
-        checkKey(key);
-        const st = await store.getState(service, key);
-        json(res, 200, { service, key, state: Object.fromEntries([...st].map(([k, v]) => [k, JSON.parse(v) as unknown])) });
+        json(res, 200, { service, key, state: await ops.getState(service, key) });
         return;
       }
       if (req.method === 'POST') {
@@ -137,17 +111,13 @@ export function createAdmin(store: Store, registry: Registry, options: AdminOpti
         if (!/^application\/json\s*(;|$)/i.test(ctype)) {
           throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', 'send the state patch as application/json');
         }
-        stateful(service);
-        checkKey(key);
+        ops.checkStateTarget(service, key);
         const text = (await readBody(req, limits, budget)).toString('utf8');
         const body = text === '' ? undefined : parseJson(text, maxDepth);
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw new IngressError(400, 'INVALID_PATCH', 'the body must be a JSON object of state values (null deletes)');
         }
-        if (Object.keys(body).some((name) => name.length === 0)) throw new IngressError(400, 'INVALID_PATCH', 'state names must not be empty');
-        if (!(await store.patchState(service, key, body as Record<string, unknown>))) {
-          throw new IngressError(409, 'KEY_BUSY', `an exclusive handler holds ${service}/${key}; retry when it is free`);
-        }
+        await ops.patchState(service, key, body as Record<string, unknown>);
         json(res, 200, { service, key, patched: Object.keys(body) });
         return;
       }

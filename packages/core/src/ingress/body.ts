@@ -3,7 +3,7 @@
  * the bytes held, across all requests of a server, for bodies that have not finished arriving.
  */
 import type { IncomingMessage } from 'node:http';
-import { IngressError } from './common.js';
+import { IngressError } from '../errors.js';
 
 /** Options of body reading (part of the HTTP ingress's and the admin API's options). */
 export interface BodyLimits {

@@ -1,6 +1,6 @@
 /**
- * What both public ingresses (HTTP and WebSocket) check before anything reaches the store: the
- * error they answer, JSON bounded in depth, keys and idempotency keys, delays, headers, the
+ * What both public ingresses (HTTP and WebSocket) check before anything reaches the store: JSON
+ * bounded in depth, keys and idempotency keys, delays, headers, the
  * handler a request may reach and the invocations a client may see. A request that fails a check
  * changes nothing. docs/SECURITY.md says why each rule exists.
  */
@@ -8,47 +8,8 @@ import type { HandlerSpec } from '../define/definitions.js';
 import { durationMs, MAX_TIMER_MS, type Duration } from '../define/duration.js';
 import { SerdeValidationError, checkOf, isJson, storedOf, type Serde } from '../define/serde.js';
 import type { Registry } from '../runtime/registry.js';
-import { parseAwakeableId } from '../context/secrets.js';
-import type { SerializedError } from '../errors.js';
-import type { Completion } from '../journal/entry.js';
-import type { InvocationRequest, Store, Target } from '../store.js';
-
-/** An error answered to a client: HTTP-style status, machine-readable code, message. */
-export class IngressError extends Error {
-  readonly status: number;
-  readonly errorCode: string;
-  readonly extra: Record<string, unknown>;
-  constructor(status: number, errorCode: string, message: string, extra: Record<string, unknown> = {}) {
-    super(message);
-    this.status = status;
-    this.errorCode = errorCode;
-    this.extra = extra;
-  }
-}
-
-/**
- * The answer for a failure of a request: an {@link IngressError} as it is; a store's refusal with a
- * known code as a client error (`REDIS_WIPED` 503, `INVALID_NAME` 400); undefined for anything
- * else, which the ingress answers `500 INTERNAL "internal error"` and logs.
- */
-export function clientError(e: unknown): IngressError | undefined {
-  if (e instanceof IngressError) return e;
-  const kind = (e as { kind?: unknown } | null)?.kind;
-  if (kind === 'REDIS_WIPED') return new IngressError(503, 'REDIS_WIPED', (e as Error).message);
-  // A name the store has no key for (the checks before it refuse such names already).
-  if (kind === 'INVALID_NAME') return new IngressError(400, 'INVALID_NAME', (e as Error).message);
-  return undefined;
-}
-
-/**
- * What a client sees of a failed invocation (HTTP body, WebSocket `error` of a result): the
- * HTTP-style `code`, the machine-readable `errorCode`, the `message`, and the `metadata` a
- * `TerminalError` carried.
- */
-export function errorBody(e: SerializedError): { code: number; errorCode: string; message: string; metadata?: Record<string, string> } {
-  const code = e.status ?? 500;
-  return { code, errorCode: e.code, message: e.message, ...(e.metadata !== undefined ? { metadata: e.metadata } : {}) };
-}
+import { IngressError } from '../errors.js';
+import type { InvocationRequest, Target } from '../store.js';
 
 const DAY = 86_400_000;
 const MAX_KEY_LENGTH = 1024;
@@ -341,18 +302,4 @@ export function checkReference(ref: { service?: unknown; handler?: unknown; work
   }
   if (ref.key !== undefined) checkKey(ref.key as string);
   if (ref.idempotencyKey !== undefined) checkIdempotencyKey(ref.idempotencyKey);
-}
-
-/**
- * Resolves or rejects an awakeable for a public client (HTTP or WebSocket): 400 for a malformed
- * id, 404 unless it names an awakeable of a public invocation that waits for exactly this id and
- * has no completion yet, 429 when the invocation holds the most completions it may.
- */
-export async function resolveAwakeable(registry: Registry, store: Store, id: string, completion: Completion): Promise<void> {
-  const parsed = parseAwakeableId(id);
-  if (!parsed) throw new IngressError(400, 'INVALID_AWAKEABLE_ID', `malformed awakeable id ${JSON.stringify(id.slice(0, 256))}`);
-  const info = await store.describe(parsed.invocationId);
-  const r = info && publicTarget(registry, info.target) ? await store.resolveAwakeable(id, completion) : 'refused';
-  if (r === 'full') throw new IngressError(429, 'TOO_MANY_COMPLETIONS', `invocation ${parsed.invocationId} holds the most completions it may take`);
-  if (r !== 'ok') throw new IngressError(404, 'NOT_FOUND', `awakeable ${id} not found or already completed`);
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardRest } from './body.js';
-import { IngressError, clientError } from './common.js';
+import { IngressError, clientError, internalError } from '../errors.js';
 
 /** Sends a JSON answer (`id`: the `x-restate-id` header). */
 export function send(res: ServerResponse, status: number, body: string | undefined, id?: string): void {
@@ -27,12 +27,17 @@ export function sendBytes(res: ServerResponse, status: number, contentType: stri
   res.end(body);
 }
 
-/** Answers an {@link IngressError}: `{code, errorCode, message, ...extra}`. */
+/** Sends a JSON value (the admin API's answers). */
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON.stringify(value));
+}
+
+/** Answers an {@link IngressError}: its body `{code, errorCode, message, ...extra}`. */
 export function sendError(res: ServerResponse, e: IngressError): void {
   if (res.headersSent) return;
   const retryAfter = e.extra['retryAfter'];
   if (typeof retryAfter === 'number') res.setHeader('retry-after', String(retryAfter));
-  send(res, e.status, JSON.stringify({ code: e.status, errorCode: e.errorCode, message: e.message, ...e.extra }));
+  send(res, e.status, JSON.stringify(e.body()));
 }
 
 /**
@@ -40,12 +45,17 @@ export function sendError(res: ServerResponse, e: IngressError): void {
  * rest of a refused body), a wiped Redis as 503, anything else as a 500 whose message names no
  * internals (the details go to the log).
  */
-export function answerFailure(req: IncomingMessage, res: ServerResponse, e: unknown, logger: Pick<Console, 'error'> | undefined): void {
+export function answerFailure(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: unknown,
+  logger: Pick<Console, 'error'> | undefined,
+): void {
   if ((e as { name?: string } | null)?.name === 'AbortError') return;
   const err = clientError(e);
   if (!err) {
     logger?.error(`[latchkey] ingress error: ${(e as Error).stack ?? String(e)}`);
-    sendError(res, new IngressError(500, 'INTERNAL', 'internal error'));
+    sendError(res, internalError());
     return;
   }
   sendError(res, err);

@@ -1,27 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { HandlerSpec } from '../define/definitions.js';
 import type { Registry } from '../runtime/registry.js';
-import type { Completion } from '../journal/entry.js';
-import type { Outcome, Store } from '../store.js';
-import { Stopper, type StopSignal } from '../runtime/stop-signal.js';
+import type { Outcome } from '../store.js';
+import { Stopper } from '../runtime/stop-signal.js';
 import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { answerFailure, decode, parseTarget, send, sendBytes } from './http-base.js';
 import { bytesOf, isJson, type Serde } from '../define/serde.js';
+import { IngressError, errorBody } from '../errors.js';
 import {
-  IngressError,
   buildRequest,
-  checkReference,
-  errorBody,
   findHandler,
   httpHeaders,
-  outputOf,
   ingressRules,
   parseJson,
-  publicTarget,
-  resolveAwakeable,
   type Payload,
   type Rules,
 } from './common.js';
+import type { InvocationRef } from './frames.js';
+import { IngressOperations, type IngressStore } from './operations.js';
 
 /** Options of the HTTP ingress. */
 export interface IngressOptions extends Partial<BodyLimits> {
@@ -62,9 +58,10 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
   return { spec: found.spec, key: found.key, send };
 }
 
+type AttachOp = 'attach' | 'output' | 'lookup';
+
 /**
- * Recognizes the attach/output forms of Restate's ingress and resolves the
- * invocation they name (`id` undefined when nothing matches the reference):
+ * Recognizes the attach/output forms of Restate's ingress and the invocation they name:
  * `GET /restate/invocation/{id}/attach|output`,
  * `GET /restate/invocation/{service}[/{key}]/{handler}/{idempotencyKey}/attach|output`,
  * `GET /restate/workflow/{name}/{key}/attach|output`, `GET /restate/attach|output/{id}`, and
@@ -74,53 +71,46 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
  */
 async function attachTarget(
   registry: Registry,
-  store: Store,
   segs: string[],
   req: IncomingMessage,
   read: () => Promise<unknown>,
-): Promise<{ op: 'attach' | 'output' | 'lookup'; id: string | undefined } | undefined> {
+): Promise<{ op: AttachOp; ref: InvocationRef } | undefined> {
   if (segs[0] !== 'restate') return undefined;
   const last = segs[segs.length - 1];
   const method = req.method;
   if (method === 'GET' && segs[1] === 'invocation' && (last === 'attach' || last === 'output')) {
     const mid = segs.slice(2, -1).map(decode);
-    if (mid.length === 1) return { op: last, id: mid[0] };
+    if (mid.length === 1) return { op: last, ref: { invocationId: mid[0]! } };
     const def = registry.service(mid[0]!);
     const keyed = def ? def.kind !== 'service' : mid.length === 4;
     if ((keyed && mid.length === 4) || (!keyed && mid.length === 3)) {
       const [service, a, b, c] = mid as [string, string, string, string?];
       const ref = keyed ? { service, key: a, handler: b, idempotencyKey: c! } : { service, handler: a, idempotencyKey: b };
-      checkReference(ref);
-      return { op: last, id: await store.lookup(ref) };
+      return { op: last, ref };
     }
     throw new IngressError(404, 'NOT_FOUND', `unknown path /${segs.join('/').slice(0, 512)}`);
   }
   if (method === 'GET' && segs[1] === 'workflow' && segs.length === 5 && (last === 'attach' || last === 'output')) {
-    const ref = { workflow: decode(segs[2]!), key: decode(segs[3]!) };
-    checkReference(ref);
-    return { op: last, id: await store.lookup(ref) };
+    return { op: last, ref: { workflow: decode(segs[2]!), key: decode(segs[3]!) } };
   }
   if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'GET' && segs.length === 3) {
-    return { op: segs[1], id: decode(segs[2]!) };
+    return { op: segs[1], ref: { invocationId: decode(segs[2]!) } };
   }
   if ((segs[1] === 'attach' || segs[1] === 'output' || segs[1] === 'lookup') && method === 'POST' && segs.length === 2) {
     const body = (await read()) as Record<string, unknown> | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
     const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
-    if (str('invocationId')) return { op: segs[1], id: str('invocationId') };
+    if (str('invocationId')) return { op: segs[1], ref: { invocationId: str('invocationId')! } };
     // Restate's current shape names a workflow `{target: 'workflow', workflowName, workflowKey}`.
     const workflow = str('workflow') ?? str('workflowName');
     const wfKey = str('key') ?? str('workflowKey');
     if (workflow && wfKey !== undefined && (body['target'] === undefined || body['target'] === 'workflow')) {
-      const ref = { workflow, key: wfKey };
-      checkReference(ref);
-      return { op: segs[1], id: await store.lookup(ref) };
+      return { op: segs[1], ref: { workflow, key: wfKey } };
     }
     if (str('service') && str('handler') && str('idempotencyKey')) {
       const key = str('key');
       const ref = { service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) };
-      checkReference(ref);
-      return { op: segs[1], id: await store.lookup(ref) };
+      return { op: segs[1], ref };
     }
     throw new IngressError(
       400,
@@ -148,7 +138,8 @@ export function writeOutcome(res: ServerResponse, id: string, o: Outcome, output
  * The HTTP ingress: `POST /{service}/{key?}/{handler}` returns the result,
  * `.../send` returns the invocation id (Restate's paths and status codes).
  */
-export function createIngress(registry: Registry, store: Store, options: IngressOptions = {}): Server {
+export function createIngress(registry: Registry, store: IngressStore, options: IngressOptions = {}): Server {
+  const ops = new IngressOperations(registry, store);
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? INGRESS_BODY_LIMITS.maxBodyBytes,
     bodyTimeoutMs: options.bodyTimeoutMs ?? INGRESS_BODY_LIMITS.bodyTimeoutMs,
@@ -170,24 +161,21 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       send(res, 200, '{"status":"ok"}');
       return;
     }
-    const ref = segs[0] === 'restate' ? await attachTarget(registry, store, segs, req, () => json(req)) : undefined;
-    if (ref) {
-      const id = ref.id;
+    const target = segs[0] === 'restate' ? await attachTarget(registry, segs, req, () => json(req)) : undefined;
+    if (target) {
+      const id = await ops.lookup(target.ref);
       if (id === undefined) throw new IngressError(404, 'NOT_FOUND', `no invocation found for ${url.pathname.slice(0, 512)}`);
-      const info = await store.describe(id);
-      if (!info || !publicTarget(registry, info.target)) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
-      if (ref.op === 'lookup') {
+      const found = await ops.findById(id);
+      if (!found) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
+      if (target.op === 'lookup') {
         send(res, 200, JSON.stringify({ invocationId: id }));
         return;
       }
-      if (ref.op === 'output') {
-        if (!info.outcome) {
-          throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet', { source: 'ingress' });
-        }
-        writeOutcome(res, id, info.outcome, outputOf(registry, info.target));
-        return;
-      }
-      writeOutcome(res, id, info.outcome ?? (await awaitWhileConnected(store, id, req)), outputOf(registry, info.target));
+      const outcome =
+        target.op === 'output'
+          ? ops.output(found, { source: 'ingress' })
+          : (found.info.outcome ?? (await attachWhileConnected(ops, id, req)));
+      writeOutcome(res, id, outcome, found.output);
       return;
     }
     if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${String(req.method).slice(0, 32)} is not allowed here`);
@@ -195,15 +183,12 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       const id = decode(segs[2]!);
       const op = segs[3];
       if (op !== 'resolve' && op !== 'reject') throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname.slice(0, 512)}`);
-      let completion: Completion;
+      const text = await body(req);
       if (op === 'resolve') {
-        const text = await body(req);
+        // The value is kept as its text, once checked to be JSON.
         if (text !== '') parseJson(text, rules.maxJsonDepth, 'Failed to deserialize input: ');
-        completion = text === '' ? { ok: true } : { ok: true, v: text };
-      } else {
-        completion = { ok: false, e: { name: 'TerminalError', code: 'TERMINAL', message: await body(req), status: 500 } };
-      }
-      await resolveAwakeable(registry, store, id, completion);
+        await ops.resolveAwakeable(id, text === '' ? undefined : text);
+      } else await ops.rejectAwakeable(id, text);
       send(res, 202, undefined);
       return;
     }
@@ -238,20 +223,16 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
       ...(typeof idemHeader === 'string' && idemHeader.length > 0 ? { idempotencyKey: idemHeader } : {}),
       headers: httpHeaders(req.headers, rules),
     });
-    const idempotencyKey = request.idempotencyKey;
     if (route.send) {
-      const accepted = await store.accept(request);
+      const accepted = await ops.send(request);
       const id = accepted.invocationId;
       send(res, 202, `{"invocationId":${JSON.stringify(id)},"status":"${accepted.status}"}`, id);
       return;
     }
     const gone = whileConnected(req);
     try {
-      const accepted = await store.accept(request, { awaitOutcome: gone.signal });
-      if (accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idempotencyKey === undefined) {
-        throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked', { source: 'invocation' });
-      }
-      writeOutcome(res, accepted.invocationId, await accepted.outcome!, route.spec.output);
+      const accepted = await ops.call(request, gone.stopper, { source: 'invocation' });
+      writeOutcome(res, accepted.invocationId, await accepted.outcome, route.spec.output);
     } finally {
       gone.done();
     }
@@ -268,8 +249,8 @@ export function createIngress(registry: Registry, store: Store, options: Ingress
 /** The stop reason once a request is answered. */
 const REQUEST_DONE = Object.assign(new Error('request finished'), { name: 'AbortError' });
 
-/** A stop signal that fires when the client's connection closes; `done()` stops watching (and stops). */
-function whileConnected(req: IncomingMessage): { signal: StopSignal; done(): void } {
+/** A stopper that fires when the client's connection closes; `done()` stops watching (and stops). */
+function whileConnected(req: IncomingMessage): { stopper: Stopper; done(): void } {
   const ac = new Stopper();
   const onClose = (): void => {
     const e = new Error('client went away');
@@ -278,7 +259,7 @@ function whileConnected(req: IncomingMessage): { signal: StopSignal; done(): voi
   };
   req.socket.once('close', onClose);
   return {
-    signal: ac.signal,
+    stopper: ac,
     done: () => {
       req.socket.off('close', onClose);
       ac.abort(REQUEST_DONE);
@@ -286,7 +267,7 @@ function whileConnected(req: IncomingMessage): { signal: StopSignal; done(): voi
   };
 }
 
-function awaitWhileConnected(store: Store, id: string, req: IncomingMessage): Promise<Outcome> {
+function attachWhileConnected(ops: IngressOperations, id: string, req: IncomingMessage): Promise<Outcome> {
   const gone = whileConnected(req);
-  return store.awaitOutcome(id, gone.signal).finally(() => gone.done());
+  return ops.attach(id, gone.stopper.signal).finally(() => gone.done());
 }

@@ -4,9 +4,9 @@
  */
 import type { Entry } from '../journal/entry.js';
 import type { InvocationStatus, Store } from '../store.js';
+import type { ProgressEvent } from './frames.js';
 
-/** A subscription event: a status change, or a journal entry (kind and name only). */
-export type ProgressEvent = { kind: 'status'; status: InvocationStatus } | { kind: 'journal'; index: number; entry: { k: string; n?: string } };
+export type { ProgressEvent };
 
 interface Watcher {
   listeners: Set<(e: ProgressEvent) => void>;
@@ -32,10 +32,10 @@ function describeEntry(e: Entry): { k: string; n?: string } {
 /** The progress pollers of one ingress process. */
 export class ProgressWatchers {
   private readonly watchers = new Map<string, Watcher>();
-  private readonly store: Store;
+  private readonly store: Pick<Store, 'progress'>;
   private readonly pollMs: number;
 
-  constructor(store: Store, pollMs: number) {
+  constructor(store: Pick<Store, 'progress'>, pollMs: number) {
     this.store = store;
     this.pollMs = pollMs;
   }

@@ -2,25 +2,24 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Registry } from '../runtime/registry.js';
-import type { Outcome, Store } from '../store.js';
-import { ProgressWatchers } from './progress.js';
+import type { Accepted, Outcome } from '../store.js';
 import { isJson, type Serde } from '../define/serde.js';
-import {
-  IngressError,
-  buildRequest,
-  checkReference,
-  clientError,
-  errorBody,
-  findHandler,
-  frameHeaders,
-  outputOf,
-  ingressRules,
-  parseFrame,
-  publicTarget,
-  resolveAwakeable,
-  type Rules,
-} from './common.js';
+import { IngressError, clientError, errorBody, internalError } from '../errors.js';
+import { ingressRules, type Rules } from './common.js';
 import { Stopper } from '../runtime/stop-signal.js';
+import type { ResultFrame, ServerFrame } from './frames.js';
+import { IngressOperations, type IngressStore, type Visible } from './operations.js';
+import {
+  decodeAwakeable,
+  decodeCancel,
+  decodeEnvelope,
+  decodeInvoke,
+  decodeRef,
+  decodeUnsubscribe,
+  noSuchSubscription,
+  unknownType,
+  type RawFrame,
+} from './ws-decode.js';
 
 /** Options of the WebSocket ingress (see docs/PROTOCOL.md). */
 export interface WebSocketOptions {
@@ -48,18 +47,15 @@ export interface WebSocketOptions {
   maxSubscriptions?: number;
 }
 
-type Frame = Record<string, unknown>;
-
-const MAX_ID = 128;
-
 /**
  * A `result` frame. The value of a handler whose output serde is not JSON is its bytes in base64,
  * marked `encoding: 'base64'`.
  */
-function outcomeFrame(id: string, invocationId: string, o: Outcome, output?: Serde<unknown>): Frame {
-  if (o.ok && !isJson(output)) return { id, type: 'result', invocationId, ok: true, value: o.value ?? '', encoding: 'base64' };
-  if (o.ok) return { id, type: 'result', invocationId, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
-  return { id, type: 'result', invocationId, ok: false, error: errorBody(o.error) };
+function resultFrame(id: string, invocationId: string, o: Outcome, output?: Serde<unknown>): ResultFrame {
+  const head = { id, type: 'result', invocationId } as const;
+  if (o.ok && !isJson(output)) return { ...head, ok: true, value: o.value ?? '', encoding: 'base64' };
+  if (o.ok) return { ...head, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
+  return { ...head, ok: false, error: errorBody(o.error) };
 }
 
 /**
@@ -67,8 +63,9 @@ function outcomeFrame(id: string, invocationId: string, o: Outcome, output?: Ser
  * is paused and outside the HTTP server's timeouts, so one left half-open (its unread body filling
  * the buffer) would never see its client leave.
  */
-function refuseUpgrade(socket: Duplex, status: number, errorCode: string, message: string): void {
-  const body = JSON.stringify({ code: status, errorCode, message });
+function refuseUpgrade(socket: Duplex, e: IngressError): void {
+  const status = e.status;
+  const body = JSON.stringify(e.body());
   const reason = status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Bad Request';
   socket.once('error', () => undefined);
   socket.once('finish', () => socket.destroy());
@@ -98,7 +95,7 @@ function originAllowed(req: IncomingMessage, allowed: ReadonlySet<string> | '*')
 export function attachWebSocket(
   server: Server,
   registry: Registry,
-  store: Store,
+  store: IngressStore,
   options: WebSocketOptions = {},
   rules: Rules = ingressRules(),
 ): { close(): Promise<void> } {
@@ -115,17 +112,20 @@ export function attachWebSocket(
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((q >= 0 ? url.slice(0, q) : url) !== path) {
-      refuseUpgrade(socket, 404, 'NOT_FOUND', `WebSocket upgrades are served on ${path} only`);
+      refuseUpgrade(socket, new IngressError(404, 'NOT_FOUND', `WebSocket upgrades are served on ${path} only`));
       return;
     }
     if (!originAllowed(req, allowed)) {
-      refuseUpgrade(socket, 403, 'ORIGIN_NOT_ALLOWED', 'this origin may not open a WebSocket here (see the allowedOrigins option)');
+      refuseUpgrade(
+        socket,
+        new IngressError(403, 'ORIGIN_NOT_ALLOWED', 'this origin may not open a WebSocket here (see the allowedOrigins option)'),
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const alive = new WeakMap<WebSocket, boolean>();
-  const progress = new ProgressWatchers(store, pollMs);
+  const ops = new IngressOperations(registry, store, pollMs);
 
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
     alive.set(ws, true);
@@ -144,7 +144,7 @@ export function attachWebSocket(
     ws.on('close', closeAll);
     ws.on('error', () => undefined);
 
-    const send = (f: Frame): void => {
+    const send = (f: ServerFrame): void => {
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > maxBuffered) {
         ws.close(1013, 'consumer too slow: send buffer full');
@@ -158,45 +158,66 @@ export function attachWebSocket(
       if (!err) {
         // An unexpected failure names no internals to the client (the details go to the log).
         options.logger?.error(`[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`);
-        err = new IngressError(500, 'INTERNAL', 'internal error');
+        err = internalError();
       }
-      send({ ...(id !== undefined ? { id } : {}), type: 'error', code: err.status, errorCode: err.errorCode, message: err.message, ...err.extra });
+      send({ ...(id !== undefined ? { id } : {}), type: 'error', ...err.body() });
     };
 
-    /** Resolves the invocation an attach/output/subscribe frame names, and its handler's output serde. */
-    const target = async (f: Frame): Promise<{ inv: string; output: Serde<unknown> | undefined }> => {
-      const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
-      let id: string | undefined;
-      if (str('invocationId')) id = str('invocationId');
-      else if (str('workflow') && str('key') !== undefined) {
-        const ref = { workflow: str('workflow')!, key: str('key')! };
-        checkReference(ref);
-        id = await store.lookup(ref);
-      } else if (str('service') && str('handler') && str('idempotencyKey')) {
-        const key = str('key');
-        const ref = { service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) };
-        checkReference(ref);
-        id = await store.lookup(ref);
-      } else throw new IngressError(400, 'INVALID_FRAME', 'name the invocation: invocationId, workflow + key, or service + handler + idempotencyKey');
-      const info = id === undefined ? undefined : await store.describe(id);
-      // An ingressPrivate handler's invocation is not there for a public client.
-      if (!info || !publicTarget(registry, info.target)) throw new IngressError(404, 'NOT_FOUND', 'no such invocation');
-      return { inv: info.id, output: outputOf(registry, info.target) };
+    /** The invocation an attach/output/subscribe frame names (404 unless a client may see it). */
+    const target = async (f: RawFrame): Promise<Visible> => {
+      const found = await ops.find(decodeRef(f));
+      if (!found) throw new IngressError(404, 'NOT_FOUND', 'no such invocation');
+      return found;
     };
 
     /** Sends the result of `invocationId` when `outcome` (default: a fresh wait) settles. */
-    const awaitResult = (reqId: string, invocationId: string, output: Serde<unknown> | undefined, ac = new Stopper(), outcome?: Promise<Outcome>): void => {
+    const awaitResult = (
+      reqId: string,
+      invocationId: string,
+      output: Serde<unknown> | undefined,
+      ac = new Stopper(),
+      outcome?: Promise<Outcome>,
+    ): void => {
       open.set(reqId, () => ac.abort());
-      (outcome ?? store.awaitOutcome(invocationId, ac.signal)).then(
+      (outcome ?? ops.attach(invocationId, ac.signal)).then(
         (o) => {
           open.delete(reqId);
-          send(outcomeFrame(reqId, invocationId, o, output));
+          send(resultFrame(reqId, invocationId, o, output));
         },
         () => open.delete(reqId),
       );
     };
 
-    const handle = async (f: Frame, id: string): Promise<void> => {
+    const subscribe = async (f: RawFrame, id: string): Promise<void> => {
+      const tooMany = (): IngressError =>
+        new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
+      if (subscriptions.size >= maxSubs) throw tooMany();
+      const { info, output } = await target(f);
+      if (subscriptions.size >= maxSubs) throw tooMany();
+      const inv = info.id;
+      send({ id, type: 'subscribed', invocationId: inv });
+      const ac = new Stopper();
+      const watcher = ops.watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
+      const stop = (): void => {
+        ac.abort();
+        watcher.stop();
+        subscriptions.delete(id);
+      };
+      open.set(id, stop);
+      subscriptions.add(id);
+      ops
+        .attach(inv, ac.signal)
+        .then(async (o) => {
+          await watcher.flush();
+          if (open.get(id) !== stop) return;
+          stop();
+          open.delete(id);
+          send(resultFrame(id, inv, o, output));
+        })
+        .catch(() => undefined);
+    };
+
+    const handle = async (f: RawFrame, id: string): Promise<void> => {
       switch (f['type']) {
         case 'ping':
           send({ id, type: 'pong' });
@@ -204,27 +225,11 @@ export function attachWebSocket(
         case 'call':
         case 'send':
         case 'submit': {
-          const isSubmit = f['type'] === 'submit';
-          const { spec, key } = findHandler(registry, isSubmit ? f['workflow'] : f['service'], isSubmit ? 'run' : f['handler'], f['key']);
-          if (isSubmit && spec.mode !== 'workflow') throw new IngressError(400, 'INVALID_FRAME', `'${spec.service}' is not a workflow`);
-          const isSend = f['type'] !== 'call';
-          const delay = f['delay'];
-          if (delay !== undefined && typeof delay !== 'number' && typeof delay !== 'string') throw new IngressError(400, 'INVALID_DELAY', 'delay must be a number or a string');
-          const idem = f['idempotencyKey'];
-          if (idem !== undefined && typeof idem !== 'string') throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be a string');
-          const headers = f['headers'];
-          const request = buildRequest(spec, key, { json: f['input'] }, rules, {
-            send: isSend,
-            ...(delay !== undefined ? { delay: delay as string | number } : {}),
-            ...(idem !== undefined ? { idempotencyKey: idem } : {}),
-            ...(headers !== undefined ? { headers: frameHeaders(headers, rules) } : {}),
-          });
+          const { send: isSend, request, output } = decodeInvoke(f, registry, rules);
           const ac = new Stopper();
-          const accepted = await store.accept(request, isSend ? {} : { awaitOutcome: ac.signal });
-          if (!isSend && accepted.status === 'PreviouslyAccepted' && accepted.reason === 'workflow' && idem === undefined) {
-            ac.abort();
-            throw new IngressError(409, 'WORKFLOW_ALREADY_INVOKED', 'the workflow method was already invoked');
-          }
+          const accepted: Accepted & { outcome?: Promise<Outcome> } = isSend
+            ? await ops.send(request)
+            : await ops.call(request, ac);
           // The cancel token goes only to the client whose request created the invocation.
           send({
             id,
@@ -233,86 +238,49 @@ export function attachWebSocket(
             status: accepted.status,
             ...(accepted.cancelToken !== undefined ? { cancelToken: accepted.cancelToken } : {}),
           });
-          if (!isSend) awaitResult(id, accepted.invocationId, spec.output, ac, accepted.outcome);
+          if (!isSend) awaitResult(id, accepted.invocationId, output, ac, accepted.outcome);
           return;
         }
         case 'attach': {
-          const { inv, output } = await target(f);
-          awaitResult(id, inv, output);
+          const { info, output } = await target(f);
+          awaitResult(id, info.id, output);
           return;
         }
         case 'output': {
-          const { inv, output } = await target(f);
-          const info = await store.describe(inv);
-          if (!info?.outcome) throw new IngressError(470, 'NOT_READY', 'the invocation exists but has not completed yet');
-          send(outcomeFrame(id, inv, info.outcome, output));
+          const found = await target(f);
+          send(resultFrame(id, found.info.id, ops.output(found), found.output));
           return;
         }
-        case 'subscribe': {
-          if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
-          const { inv, output } = await target(f);
-          if (subscriptions.size >= maxSubs) throw new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
-          send({ id, type: 'subscribed', invocationId: inv });
-          const ac = new Stopper();
-          const watcher = progress.watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
-          const stop = (): void => {
-            ac.abort();
-            watcher.stop();
-            subscriptions.delete(id);
-          };
-          open.set(id, stop);
-          subscriptions.add(id);
-          store
-            .awaitOutcome(inv, ac.signal)
-            .then(async (o) => {
-              await watcher.flush();
-              if (open.get(id) !== stop) return;
-              stop();
-              open.delete(id);
-              send(outcomeFrame(id, inv, o, output));
-            })
-            .catch(() => undefined);
-          return;
-        }
+        case 'subscribe':
+          return subscribe(f, id);
         case 'unsubscribe': {
-          const sub = f['subscription'];
-          if (typeof sub !== 'string' || !open.has(sub)) throw new IngressError(404, 'NOT_FOUND', 'no such subscription');
-          open.get(sub)!();
-          open.delete(sub);
+          const { subscription } = decodeUnsubscribe(f);
+          const stop = open.get(subscription);
+          if (!stop) throw noSuchSubscription();
+          stop();
+          open.delete(subscription);
           send({ id, type: 'unsubscribed' });
           return;
         }
         case 'resolveAwakeable':
         case 'rejectAwakeable': {
-          const awk = f['awakeableId'];
-          if (typeof awk !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'awakeableId must be a string');
-          const reason = f['reason'];
-          if (f['type'] === 'rejectAwakeable' && reason !== undefined && typeof reason !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'reason must be a string');
-          const completion =
-            f['type'] === 'resolveAwakeable'
-              ? f['value'] === undefined
-                ? ({ ok: true } as const)
-                : ({ ok: true, v: JSON.stringify(f['value']) } as const)
-              : ({ ok: false, e: { name: 'TerminalError', code: 'TERMINAL', message: (reason as string | undefined) ?? 'rejected', status: 500 } } as const);
-          await resolveAwakeable(registry, store, awk, completion);
+          const a = decodeAwakeable(f);
+          if (a.type === 'resolveAwakeable') {
+            await ops.resolveAwakeable(a.awakeableId, a.value === undefined ? undefined : JSON.stringify(a.value));
+          } else await ops.rejectAwakeable(a.awakeableId, a.reason ?? 'rejected');
           send({ id, type: 'ok' });
           return;
         }
         case 'cancel': {
           // Only the client that started the invocation holds its cancel token (given in `accepted`);
           // operators cancel anything through the admin API.
-          const inv = f['invocationId'];
-          const token = f['token'];
-          if (typeof inv !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'invocationId must be a string');
-          if (token !== undefined && typeof token !== 'string') throw new IngressError(400, 'INVALID_FRAME', 'token must be a string');
-          if (token === undefined || !(await store.cancel(inv, { token }))) {
-            throw new IngressError(404, 'NOT_FOUND', `invocation ${inv.slice(0, 256)} not found, already completed, or not started by this client (give its cancel token)`);
-          }
+          const c = decodeCancel(f);
+          await ops.cancel(c.invocationId, c.token);
           send({ id, type: 'ok' });
           return;
         }
         default:
-          throw new IngressError(400, 'UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(f['type'])}`);
+          throw unknownType(f);
       }
     };
 
@@ -321,23 +289,14 @@ export function attachWebSocket(
         fail(undefined, new IngressError(400, 'INVALID_FRAME', 'binary frames are not supported; send JSON text'));
         return;
       }
-      let f: unknown;
+      let frame: RawFrame;
       try {
-        f = parseFrame(String(data), rules.maxJsonDepth);
+        frame = decodeEnvelope(String(data), rules.maxJsonDepth);
       } catch (e) {
         fail(undefined, e);
         return;
       }
-      if (typeof f !== 'object' || f === null || Array.isArray(f)) {
-        fail(undefined, new IngressError(400, 'INVALID_FRAME', 'a frame must be a JSON object'));
-        return;
-      }
-      const frame = f as Frame;
-      const id = frame['id'];
-      if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID) {
-        fail(undefined, new IngressError(400, 'INVALID_FRAME', `every request needs an id: a string of 1 to ${MAX_ID} characters`));
-        return;
-      }
+      const id = frame.id;
       if (open.has(id)) {
         fail(id, new IngressError(400, 'DUPLICATE_ID', `request id ${id} is still in use`));
         return;
@@ -369,7 +328,7 @@ export function attachWebSocket(
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(heartbeat);
-        progress.close();
+        ops.close();
         for (const ws of wss.clients) ws.terminate();
         wss.close(() => resolve());
       }),

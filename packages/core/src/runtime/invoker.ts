@@ -95,7 +95,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     const maxAttempts = spec.options.retryPolicy?.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
     if (inv.attempt > maxAttempts) {
       // Earlier attempts were lost with their workers (crash loops count too).
-      const failure = { name: 'WorkerLost', code: 'WORKER_LOST', message: `${inv.attempt - 1} attempts were lost with their workers` };
+      const failure = { name: 'WorkerLost', code: ErrorCode.WORKER_LOST, message: `${inv.attempt - 1} attempts were lost with their workers` };
       if (spec.options.retryPolicy?.onMaxAttempts === 'kill') {
         await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: { ...failure, status: 500 } });
       } else {

@@ -1,0 +1,203 @@
+/**
+ * The ingress core: what a public client may do, whatever the transport (HTTP in `http.ts`, the
+ * WebSocket in `ws.ts`). Each operation takes already-parsed, typed input and returns a typed
+ * result or throws an {@link IngressError}; the transports only parse requests and serialize
+ * answers. The business rules live here once: the workflow already invoked (409), the awakeable
+ * rejection, what a public client may see of an invocation (not one of an `ingressPrivate`
+ * handler), who may cancel.
+ */
+import type { Serde } from '../define/serde.js';
+import { parseAwakeableId } from '../context/secrets.js';
+import { ErrorCode, IngressError } from '../errors.js';
+import type { Completion } from '../journal/entry.js';
+import type { Registry } from '../runtime/registry.js';
+import type { Stopper, StopSignal } from '../runtime/stop-signal.js';
+import type { Accepted, InvocationInfo, InvocationRequest, Outcome, Store } from '../store.js';
+import { checkReference, outputOf, publicTarget } from './common.js';
+import type { InvocationRef, ProgressEvent } from './frames.js';
+import { ProgressWatchers } from './progress.js';
+
+/** What the ingress core needs of the store. */
+export type IngressStore = Pick<
+  Store,
+  'accept' | 'awaitOutcome' | 'describe' | 'lookup' | 'progress' | 'resolveAwakeable' | 'cancel'
+>;
+
+/** An invocation a public client may see, and its handler's output serde (if served here). */
+export interface Visible {
+  info: InvocationInfo;
+  output: Serde<unknown> | undefined;
+}
+
+/** The accepted call, and its outcome once it completes. */
+export type AcceptedCall = Accepted & { outcome: Promise<Outcome> };
+
+/** A live subscription to an invocation's progress. */
+export interface ProgressWatch {
+  stop(): void;
+  /** Resolves once every entry and status known so far has reached the listener. */
+  flush(): Promise<void>;
+}
+
+/** The operations of the public ingresses (HTTP and WebSocket) on one registry and store. */
+export class IngressOperations {
+  private readonly registry: Registry;
+  private readonly store: IngressStore;
+  private readonly progress: ProgressWatchers;
+
+  constructor(registry: Registry, store: IngressStore, pollMs = 200) {
+    this.registry = registry;
+    this.store = store;
+    this.progress = new ProgressWatchers(store, pollMs);
+  }
+
+  /** Starts an invocation without waiting for it (a send, a workflow submission). */
+  send(request: InvocationRequest): Promise<Accepted> {
+    return this.store.accept(request);
+  }
+
+  /**
+   * Starts an invocation and waits for its outcome until `stop` fires. A workflow's `run` called
+   * again without an idempotency key is refused (409 `WORKFLOW_ALREADY_INVOKED`, and `stop` fires):
+   * a workflow runs once per id; attach to it instead. `extra`: further fields of that answer.
+   */
+  async call(
+    request: InvocationRequest,
+    stop: Stopper,
+    extra: Record<string, unknown> = {},
+  ): Promise<AcceptedCall> {
+    const accepted = await this.store.accept(request, { awaitOutcome: stop.signal });
+    if (
+      accepted.status === 'PreviouslyAccepted' &&
+      accepted.reason === 'workflow' &&
+      request.idempotencyKey === undefined
+    ) {
+      stop.abort();
+      throw new IngressError(
+        409,
+        ErrorCode.WORKFLOW_ALREADY_INVOKED,
+        'the workflow method was already invoked',
+        extra,
+      );
+    }
+    return accepted as AcceptedCall;
+  }
+
+  /**
+   * The invocation a reference names (by id, idempotency key or workflow id), if it exists and a
+   * public client may see it; undefined otherwise (the transport answers its own 404). A
+   * reference by name is checked first (400 `INVALID_REFERENCE`, `INVALID_KEY`, …).
+   */
+  async find(ref: InvocationRef): Promise<Visible | undefined> {
+    return this.findById(await this.lookup(ref));
+  }
+
+  /** The invocation a reference names, without checking that a public client may see it. */
+  async lookup(ref: InvocationRef): Promise<string | undefined> {
+    if ('invocationId' in ref) return ref.invocationId;
+    checkReference(ref);
+    return this.store.lookup(ref);
+  }
+
+  /** {@link find} by invocation id. */
+  async findById(id: string | undefined): Promise<Visible | undefined> {
+    const info = id === undefined ? undefined : await this.store.describe(id);
+    // An ingressPrivate handler's invocation is not there for a public client.
+    if (!info || !publicTarget(this.registry, info.target)) return undefined;
+    return { info, output: outputOf(this.registry, info.target) };
+  }
+
+  /**
+   * The outcome of a completed invocation; 470 `NOT_READY` while it runs (`extra`: further
+   * fields of that answer).
+   */
+  output(found: Visible, extra: Record<string, unknown> = {}): Outcome {
+    const outcome = found.info.outcome;
+    if (!outcome) {
+      throw new IngressError(
+        470,
+        ErrorCode.NOT_READY,
+        'the invocation exists but has not completed yet',
+        extra,
+      );
+    }
+    return outcome;
+  }
+
+  /** Waits for an invocation's outcome (until `signal` fires). */
+  attach(invocationId: string, signal?: StopSignal): Promise<Outcome> {
+    return this.store.awaitOutcome(invocationId, signal);
+  }
+
+  /**
+   * Watches an invocation's progress: every journal entry (kind and name) and status change, the
+   * ones so far first. One poller per invocation in this process serves all its watchers.
+   */
+  watch(invocationId: string, listener: (e: ProgressEvent) => void): ProgressWatch {
+    return this.progress.watch(invocationId, listener);
+  }
+
+  /** Resolves an awakeable with a JSON value (its text; undefined for none). */
+  resolveAwakeable(awakeableId: string, json: string | undefined): Promise<void> {
+    const completion: Completion = json === undefined ? { ok: true } : { ok: true, v: json };
+    return this.completeAwakeable(awakeableId, completion);
+  }
+
+  /** Rejects an awakeable: the awaiting handler gets a `TerminalError` with `reason`. */
+  rejectAwakeable(awakeableId: string, reason: string): Promise<void> {
+    const e = { name: 'TerminalError', code: ErrorCode.TERMINAL, message: reason, status: 500 };
+    return this.completeAwakeable(awakeableId, { ok: false, e });
+  }
+
+  /**
+   * Completes an awakeable for a public client: 400 for a malformed id, 404 unless it names an
+   * awakeable of a public invocation that waits for exactly this id and has no completion yet, 429
+   * when the invocation holds the most completions it may.
+   */
+  private async completeAwakeable(id: string, completion: Completion): Promise<void> {
+    const parsed = parseAwakeableId(id);
+    if (!parsed) {
+      throw new IngressError(
+        400,
+        ErrorCode.INVALID_AWAKEABLE_ID,
+        `malformed awakeable id ${JSON.stringify(id.slice(0, 256))}`,
+      );
+    }
+    const info = await this.store.describe(parsed.invocationId);
+    const r =
+      info && publicTarget(this.registry, info.target)
+        ? await this.store.resolveAwakeable(id, completion)
+        : 'refused';
+    if (r === 'full') {
+      throw new IngressError(
+        429,
+        ErrorCode.TOO_MANY_COMPLETIONS,
+        `invocation ${parsed.invocationId} holds the most completions it may take`,
+      );
+    }
+    if (r !== 'ok') {
+      const message = `awakeable ${id} not found or already completed`;
+      throw new IngressError(404, ErrorCode.NOT_FOUND, message);
+    }
+  }
+
+  /**
+   * Cancels an invocation for the client that started it: only with its cancel token (given when
+   * it was accepted); operators cancel anything through the admin API. 404 otherwise.
+   */
+  async cancel(invocationId: string, token: string | undefined): Promise<void> {
+    if (token === undefined || !(await this.store.cancel(invocationId, { token }))) {
+      throw new IngressError(
+        404,
+        ErrorCode.NOT_FOUND,
+        `invocation ${invocationId.slice(0, 256)} not found, already completed, ` +
+          'or not started by this client (give its cancel token)',
+      );
+    }
+  }
+
+  /** Stops every progress poller. */
+  close(): void {
+    this.progress.close();
+  }
+}
