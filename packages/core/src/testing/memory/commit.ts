@@ -3,6 +3,7 @@
  * applied at once and effects on other invocations performed after it (as an outbox would).
  */
 import { parseAwakeableId } from '../../context/secrets.js';
+import { ErrorCode, type SerializedError } from '../../errors.js';
 import type { Completion, Effect, NewEntry, StateOp } from '../../journal/entry.js';
 import type { Engine } from './engine.js';
 import { PROMISE_TAKEN, stored, waitersOf, type KeySlot, type Rec } from './records.js';
@@ -103,7 +104,12 @@ function perform(engine: Engine, issuer: string, e: Effect): void {
       const target = engine.recs.get(e.id);
       if (!target) {
         const message = `invocation ${e.id} not found`;
-        const err = { name: 'TerminalError', code: 'NOT_FOUND', message, status: 404 };
+        const err: SerializedError = {
+          name: 'TerminalError',
+          code: ErrorCode.NOT_FOUND,
+          message,
+          status: 404,
+        };
         engine.deliver(issuer, e.index, { ok: false, e: err }, 'result');
       } else {
         engine.latch(e.id, { id: issuer, index: e.index });
