@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, InvocationInfo } from '@latchkey/core';
-import { createRedisStore, partitionOfId, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { FAST_TIMINGS, get, newPrefix, post, quietLogger, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
 
 const SERVICES = { LK_SERVICES: 'restart-services.mjs' };

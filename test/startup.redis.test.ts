@@ -7,7 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { handlers, object, type LatchkeyServer, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
-import { createRedisStore, partitionOfId, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { FAST_TIMINGS, newPrefix, post, quietLogger, startServer, until } from './helpers/harness.js';
 
 /** Handler executions in this process (the wiped store must not run any). */

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 
 let redis: LocalRedis | undefined;
 

@@ -213,8 +213,6 @@ export interface Store {
   progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined>;
   /** Reads an object's or workflow's committed state. */
   getState(service: string, key: string): Promise<Map<string, string>>;
-  /** Accepts an invocation started by a handler, with its deterministic id (idempotent). */
-  acceptChild(req: OutgoingInvocation): Promise<Accepted>;
   /**
    * Resolves or rejects an awakeable: only the awakeable entry whose recorded id is exactly
    * `awakeableId`, once. `'refused'` when there is no such awakeable waiting (unknown, not yet

@@ -355,12 +355,6 @@ export class RedisStore implements Store {
     return newInvocationId(this.partitionFor(target, idempotencyKey, digest[0]!), digest.subarray(1, 23));
   }
 
-  /** Accepts an invocation whose id is already chosen (a handler's child). */
-  async acceptChild(req: OutgoingInvocation): Promise<Accepted> {
-    const { fresh: _fresh, ...accepted } = await this.acceptWithId(req);
-    return accepted;
-  }
-
   /**
    * Runs the accept script for an invocation with a chosen id; `fresh` when this call created it.
    * With a free local worker slot the same script also starts the attempt when the invocation is
@@ -526,7 +520,7 @@ export class RedisStore implements Store {
     const e = item.e;
     switch (e.t) {
       case 'accept':
-        await this.acceptChild(e.req);
+        await this.acceptWithId(e.req);
         break;
       case 'awakeable': {
         const a = parseAwakeableId(e.id);
