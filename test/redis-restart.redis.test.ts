@@ -76,7 +76,7 @@ describe('Redis SIGKILLed and restarted under load (AOF, appendfsync always)', (
     probe = createRedisStore({ url: redis.url, prefix, ...FAST_TIMINGS, logger: quietLogger });
     // RedisStore leaves its BullMQ queues without an 'error' listener, so BullMQ console.errors
     // every reconnect attempt during the outage; silence the probe's (reported to the lead).
-    for (const q of (probe as unknown as { queues: { on(e: 'error', f: () => void): void }[] }).queues) q.on('error', () => undefined);
+    for (const q of ((probe as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
     await probe.init();
   });
 

@@ -35,7 +35,7 @@ function captureLogger(): { logger: Pick<Console, 'warn' | 'error' | 'info'>; li
 
 /** Silences BullMQ's console.error of reconnect failures on a store's queues (they have no 'error' listener). */
 function quietQueues(store: RedisStore): void {
-  for (const q of (store as unknown as { queues: { on(e: 'error', f: () => void): void }[] }).queues) q.on('error', () => undefined);
+  for (const q of ((store as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
 }
 
 describe('Redis start-up checks', () => {

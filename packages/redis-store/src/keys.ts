@@ -28,6 +28,7 @@
  * ```
  */
 import { StoreError } from './errors.js';
+import type { JobData, ScriptKeys } from './wire.js';
 
 /**
  * Encodes a user-supplied name injectively, without `{`, `}` or `:`. A name that is not well-formed
@@ -139,6 +140,10 @@ export class Keys {
   promiseWaiters(p: number, svc: string, key: string, name: string): string {
     return `${this.part(p)}pw:${this.objectSuffix(svc, key)}:${enc(name)}`;
   }
+  /** A SCAN pattern of every invocation hash. */
+  get allInvocations(): string {
+    return `${this.prefix}:{*}:inv:*`;
+  }
   get completionChannel(): string {
     return `${this.prefix}:cmp`;
   }
@@ -157,4 +162,21 @@ export class Keys {
   queuePrefix(shard: number): string {
     return `${this.prefix}:{q${shard}}`;
   }
+}
+
+/** The KEYS of an invocation's attempt scripts (mode-dependent slots hold `unused`). */
+export function scriptKeys(k: Keys, p: number, data: JobData): ScriptKeys {
+  const keyed = data.m !== 'service';
+  const exclusive = data.m === 'exclusive' || data.m === 'workflow';
+  const inv = k.inv(p, data.i);
+  const object = keyed ? k.objectKeys(p, data.s, data.k) : undefined;
+  return {
+    p,
+    inv,
+    journal: k.journal(p, data.i),
+    state: object ? object.state : k.unused(p),
+    inbox: exclusive ? object!.inbox : k.unused(p),
+    fence: exclusive ? object!.fence : inv,
+    due: k.due(p),
+  };
 }
