@@ -223,12 +223,12 @@ export class Acceptor {
       const reply = acceptInvocation(c.redis, {
         keys: {
           inv: ks.inv,
-          inbox: ks.inbox,
-          idempotency: idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : k.unused(p),
-          workflow: workflow ? k.workflow(p, req.service, req.key!) : k.unused(p),
           due: ks.due,
-          state: ks.state,
           fence: ks.fence,
+          state: ks.state,
+          inbox: ks.inbox,
+          workflow: req.mode === 'workflow' ? k.workflow(p, req.service, req.key ?? '') : undefined,
+          idempotency: idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : undefined,
         },
         id: req.id,
         service: req.service,

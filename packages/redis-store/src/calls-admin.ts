@@ -49,7 +49,8 @@ export async function resolveSignal(
 /** The KEYS of the control scripts for one invocation. */
 export interface ControlKeys {
   inv: string;
-  inbox: string;
+  /** The key's inbox (exclusive and workflow invocations only). */
+  inbox: string | undefined;
   fence: string;
   due: string;
 }
@@ -75,10 +76,13 @@ export async function terminateInvocation(
     workflowState: string;
   },
 ): Promise<TerminateReply> {
-  const r = (await redis.terminateInvocation(
-    ks.inv, ks.inbox, ks.fence, ks.due,
-    a.id, a.kind, a.part, a.graceMs, '', a.completionChannel, a.failureJson, a.workflowState,
-  )) as unknown[];
+  const args: (string | number)[] = [3, ks.inv, ks.fence, ks.due];
+  if (ks.inbox !== undefined) {
+    args[0] = 4;
+    args.push(ks.inbox);
+  }
+  args.push(a.id, a.kind, a.part, a.graceMs, '', a.completionChannel, a.failureJson, a.workflowState);
+  const r = (await redis.terminateInvocation(...args)) as unknown[];
   switch (r[0]) {
     case 'wake':
       return { tag: 'wake', wakes: r[1] as Wakes };

@@ -79,7 +79,20 @@ function decodeLease(r: unknown[]): Lease {
 
 /** An accept (`acceptInvocation-7.lua`; its header documents every field). */
 export interface AcceptCall {
-  keys: { inv: string; inbox: string; idempotency: string; workflow: string; due: string; state: string; fence: string };
+  /** The invocation's keys: only those it needs (see the script's header). */
+  keys: {
+    inv: string;
+    due: string;
+    fence: string;
+    /** Objects and workflows. */
+    state: string | undefined;
+    /** Exclusive and workflow invocations. */
+    inbox: string | undefined;
+    /** A workflow's run record. */
+    workflow: string | undefined;
+    /** With an idempotency key, its record. */
+    idempotency: string | undefined;
+  };
   id: string;
   service: string;
   handler: string;
@@ -113,13 +126,20 @@ export type AcceptReply =
 
 export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Promise<AcceptReply> {
   const k = a.keys;
-  const r = (await redis.acceptInvocation(
-    k.inv, k.inbox, k.idempotency, k.workflow, k.due, k.state, k.fence,
+  const args: (string | number)[] = [3, k.inv, k.due, k.fence];
+  if (k.state !== undefined) args.push(k.state);
+  if (k.inbox !== undefined) args.push(k.inbox);
+  if (k.workflow !== undefined) args.push(k.workflow);
+  if (k.idempotency !== undefined) args.push(k.idempotency);
+  args[0] = args.length - 1;
+  args.push(
     a.id, a.service, a.handler, a.key, a.mode, a.input, a.idempotencyKey, a.headersJson,
     a.delayMs, a.graceMs, a.retentionJson, a.part, a.member, a.promises, a.workerId, a.leaseMs,
     a.outcomeChannel, a.seed,
-    ...(a.eager ?? ['']),
-  )) as unknown[];
+  );
+  if (a.eager) for (const x of a.eager) args.push(x);
+  else args.push('');
+  const r = (await redis.acceptInvocation(...args)) as unknown[];
   switch (r[0]) {
     case 'dup':
       return { tag: 'dup', id: r[1] as string, reason: r[2] as 'idempotency' | 'workflow', completion: r[3] as string };
@@ -134,6 +154,19 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
   }
 }
 
+/**
+ * The key count and KEYS of an attempt script: invocation hash, journal, fence, the due set
+ * (`due`), then the state hash and (`inbox`) the key's inbox when the invocation has them.
+ */
+function attemptKeys(ks: ScriptKeys, due: boolean, inbox: boolean): (string | number)[] {
+  const args: (string | number)[] = [0, ks.inv, ks.journal, ks.fence];
+  if (due) args.push(ks.due);
+  if (ks.state !== undefined) args.push(ks.state);
+  if (inbox && ks.inbox !== undefined) args.push(ks.inbox);
+  args[0] = args.length - 1;
+  return args;
+}
+
 export type StartReply =
   | { tag: 'skip'; why: string }
   | { tag: 'busy' }
@@ -145,10 +178,9 @@ export async function startAttempt(
   ks: ScriptKeys,
   a: { id: string; workerId: string; leaseMs: number; graceMs: number; part: string },
 ): Promise<StartReply> {
-  const r = (await redis.startAttempt(
-    ks.inv, ks.journal, ks.state, ks.inbox, ks.fence, ks.due,
-    a.id, a.workerId, a.leaseMs, a.graceMs, a.part,
-  )) as unknown[];
+  const args = attemptKeys(ks, true, true);
+  args.push(a.id, a.workerId, a.leaseMs, a.graceMs, a.part);
+  const r = (await redis.startAttempt(...args)) as unknown[];
   switch (r[0]) {
     case 'run':
       return decodeLease(r);
@@ -176,11 +208,10 @@ export interface FencedWrite {
 export type CommitReply = { tag: 'ok'; now: number; completions: Map<number, Completion>; wakes: Wakes } | Fenced;
 
 export async function commitEntries(redis: ScriptedRedis, ks: ScriptKeys, a: FencedWrite): Promise<CommitReply> {
-  const r = (await redis.commitEntries(
-    ks.inv, ks.journal, ks.state, ks.fence,
-    a.id, a.epoch, a.fromIndex, a.part, a.graceMs, a.completionChannel,
-    ...a.batch,
-  )) as unknown[];
+  const args = attemptKeys(ks, false, false);
+  args.push(a.id, a.epoch, a.fromIndex, a.part, a.graceMs, a.completionChannel);
+  for (const x of a.batch) args.push(x);
+  const r = (await redis.commitEntries(...args)) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1]) };
   return { tag: 'ok', now: Number(r[1]), completions: parseCompletions(r[2]), wakes: r[3] as Wakes };
 }
@@ -195,12 +226,12 @@ export async function suspendInvocation(
   ks: ScriptKeys,
   a: FencedWrite & { wakeAt: number | null; awaiting: number[] },
 ): Promise<SuspendReply> {
-  const r = (await redis.suspendInvocation(
-    ks.inv, ks.journal, ks.state, ks.fence, ks.due,
-    a.id, a.epoch, a.fromIndex, a.wakeAt === null ? '' : a.wakeAt, a.graceMs,
-    a.part, a.completionChannel, a.awaiting.length, ...a.awaiting,
-    ...a.batch,
-  )) as unknown[];
+  const args = attemptKeys(ks, true, false);
+  args.push(a.id, a.epoch, a.fromIndex, a.wakeAt === null ? '' : a.wakeAt, a.graceMs);
+  args.push(a.part, a.completionChannel, a.awaiting.length);
+  for (const x of a.awaiting) args.push(x);
+  for (const x of a.batch) args.push(x);
+  const r = (await redis.suspendInvocation(...args)) as unknown[];
   switch (r[0]) {
     case 'ok':
       return { tag: 'ok', now: Number(r[1]), ds: Number(r[2]), wakes: r[3] as Wakes };
@@ -236,12 +267,11 @@ export async function completeInvocation(
   ks: ScriptKeys,
   a: FencedWrite & { ok: boolean; payload: string; ownChannel: string; workerId: string; leaseMs: number },
 ): Promise<CompleteReply> {
-  const r = (await redis.completeInvocation(
-    ks.inv, ks.journal, ks.state, ks.fence, ks.due, ks.inbox,
-    a.id, a.epoch, a.fromIndex, a.ok ? 'ok' : 'err', a.payload,
-    a.part, a.graceMs, a.ownChannel, a.completionChannel, a.workerId, a.leaseMs,
-    ...a.batch,
-  )) as unknown[];
+  const args = attemptKeys(ks, true, true);
+  args.push(a.id, a.epoch, a.fromIndex, a.ok ? 'ok' : 'err', a.payload);
+  args.push(a.part, a.graceMs, a.ownChannel, a.completionChannel, a.workerId, a.leaseMs);
+  for (const x of a.batch) args.push(x);
+  const r = (await redis.completeInvocation(...args)) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1]) };
   return {
     tag: 'ok',

@@ -63,7 +63,7 @@ export class Control {
     return {
       p,
       inv: k.inv(p, id),
-      inbox: exclusive ? k.inbox(p, t.service, t.key) : k.unused(p),
+      inbox: exclusive ? k.inbox(p, t.service, t.key) : undefined,
       fence: exclusive ? k.fence(p, t.service, t.key) : k.inv(p, id),
       due: k.due(p),
       svc: t.service,
