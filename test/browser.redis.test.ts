@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
-import { ensureDebianPackage } from '@latchkey/redis-store';
+import { ensureDebianPackage } from '@latchkey/redis-store/testing';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { wsServices } from './helpers/ws-services.js';
 

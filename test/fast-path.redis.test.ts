@@ -10,17 +10,25 @@
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { object, type LatchkeyServer, type ObjectContext } from '@latchkey/core';
-import { createRedisStore, type RedisStore } from '@latchkey/redis-store';
+import { createHash } from 'node:crypto';
+import { createRedisStore, scriptSources, type RedisStore } from '@latchkey/redis-store';
 import { greeter } from '../examples/quickstart/src/services.js';
 import { services } from './fixtures/crash-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
 
 /**
- * The scripts the always-suspend test mode adds after a committed step: the suspension (5 keys)
- * and the attempt that replays it (startAttempt, 6 keys).
+ * The scripts the always-suspend test mode adds after a committed step: the suspension and the
+ * attempt that replays it.
  */
-const AFTER_STEP = process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? [5, 6] : [];
+const AFTER_STEP = process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? ['suspendInvocation', 'startAttempt'] : [];
+
+/** Script names by the SHA1 (EVALSHA) or the source (EVAL) a call carries. */
+const SCRIPT_NAMES = new Map<string, string>();
+for (const [name, lua] of scriptSources()) {
+  SCRIPT_NAMES.set(lua, name).set(createHash('sha1').update(lua).digest('hex'), name);
+}
+const scriptName = (a: string[]): string => SCRIPT_NAMES.get(a[1]!) ?? a[1]!;
 
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
@@ -89,9 +97,9 @@ describe('the fast paths of one process', () => {
       const s = scriptsFor(mon, id);
       return s.some((a) => a[3 + Number(a[2]) + 3] === 'ok') ? s : undefined;
     });
-    // accept (7 keys) leased the invocation, then the step's commit (4 keys) and the completion
-    // (6 keys): no startAttempt (6 keys) in between (but the always-suspend mode's after the step).
-    expect(scripts.map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
+    // accept leased the invocation, then the step's commit and the completion: no startAttempt in
+    // between (but the always-suspend mode's after the step).
+    expect(scripts.map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
     await mon.caughtUp();
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const info = await server.store.describe(id);
@@ -113,9 +121,9 @@ describe('the fast paths of one process', () => {
     expect(second.body).toBe(2);
     const id = second.headers.get('x-restate-id')!;
     await mon.caughtUp();
-    // The second was queued at accept (7 keys, not leased), then leased by the first's completion:
-    // its own scripts are the step's commit (4 keys) and its completion (6), no startAttempt.
-    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
+    // The second was queued at accept (not leased), then leased by the first's completion:
+    // its own scripts are the step's commit and its completion, no startAttempt.
+    expect(scriptsFor(mon, id).map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
     expect(await store.describe(id)).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
@@ -128,7 +136,7 @@ describe('the fast paths of one process', () => {
     const id = (r.body as { invocationId: string }).invocationId;
     await until('the send to complete', async () => (await server!.store.describe(id))?.status === 'completed');
     await mon.caughtUp();
-    expect(scriptsFor(mon, id).map((a) => Number(a[2]))).toEqual([7, 4, ...AFTER_STEP, 6]);
+    expect(scriptsFor(mon, id).map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const r2 = new Redis(redisUrl);
     conns.push(r2);

@@ -21,7 +21,7 @@ function alive(pid: number): boolean {
 describe('startLocalRedis', () => {
   it('stops its redis-server and removes the data directory when its process is SIGKILLed', async ({ onTestFinished }) => {
     const script = [
-      "const { startLocalRedis } = await import('@latchkey/redis-store');",
+      "const { startLocalRedis } = await import('@latchkey/redis-store/testing');",
       'const r = await startLocalRedis();',
       "process.stdout.write(`READY ${r.pid()} ${r.dir}\\n`);",
       'setInterval(() => undefined, 1000);',

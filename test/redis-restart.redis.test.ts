@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, InvocationInfo } from '@latchkey/core';
-import { createRedisStore, partitionOfId, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { FAST_TIMINGS, get, newPrefix, post, quietLogger, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
 
 const SERVICES = { LK_SERVICES: 'restart-services.mjs' };
@@ -75,7 +76,7 @@ describe('Redis SIGKILLed and restarted under load (AOF, appendfsync always)', (
     probe = createRedisStore({ url: redis.url, prefix, ...FAST_TIMINGS, logger: quietLogger });
     // RedisStore leaves its BullMQ queues without an 'error' listener, so BullMQ console.errors
     // every reconnect attempt during the outage; silence the probe's (reported to the lead).
-    for (const q of (probe as unknown as { queues: { on(e: 'error', f: () => void): void }[] }).queues) q.on('error', () => undefined);
+    for (const q of ((probe as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
     await probe.init();
   });
 

@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisStore, scriptSources, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore, scriptSources, type RedisStore } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { quietLogger } from './helpers/harness.js';
 

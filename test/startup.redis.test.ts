@@ -7,7 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { handlers, object, type LatchkeyServer, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
-import { createRedisStore, partitionOfId, startLocalRedis, type LocalRedis, type RedisStore } from '@latchkey/redis-store';
+import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { FAST_TIMINGS, newPrefix, post, quietLogger, startServer, until } from './helpers/harness.js';
 
 /** Handler executions in this process (the wiped store must not run any). */
@@ -34,7 +35,7 @@ function captureLogger(): { logger: Pick<Console, 'warn' | 'error' | 'info'>; li
 
 /** Silences BullMQ's console.error of reconnect failures on a store's queues (they have no 'error' listener). */
 function quietQueues(store: RedisStore): void {
-  for (const q of (store as unknown as { queues: { on(e: 'error', f: () => void): void }[] }).queues) q.on('error', () => undefined);
+  for (const q of ((store as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
 }
 
 describe('Redis start-up checks', () => {

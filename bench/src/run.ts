@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import {
   counterKeys,
   type CheckJob,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@latchkey/redis-store';
+import { freePort } from '@latchkey/redis-store/testing';
 
 /** A process of a system under test. */
 export interface Proc {

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 
 /**
  * Uses REDIS_URL when set; otherwise starts a private redis-server for the project (each Redis

@@ -5,7 +5,7 @@
  *   npm run example
  */
 import { serve } from '@latchkey/core';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { counter, greeter, signup } from './services.js';
 
 async function post(base: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {

@@ -12,7 +12,7 @@
  *   curl -X POST localhost:8080/user-signup/ada/click -H 'content-type: application/json' -d '{"secret":"<secret>"}'
  */
 import * as restate from '@latchkey/core';
-import { startLocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis } from '@latchkey/redis-store/testing';
 import { fileDeps } from './file-deps.js';
 import { userSignup } from './signup.js';
 

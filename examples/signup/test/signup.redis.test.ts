@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it } from 'vitest';
-import { freePort } from '@latchkey/redis-store';
+import { freePort } from '@latchkey/redis-store/testing';
 import { deletePrefix, get, newPrefix, post, until } from '../../../test/helpers/harness.js';
 
 const redisUrl = inject('redisUrl');

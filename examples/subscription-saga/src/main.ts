@@ -5,7 +5,7 @@
  *   npm run build && node examples/subscription-saga/dist/main.js
  */
 import { TerminalError, serve } from '@latchkey/core';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { subscriptionSaga, type Billing } from './saga.js';
 
 const live = new Set<string>();

@@ -5,7 +5,7 @@
  *   npm run build && node examples/task-queue/dist/main.js
  */
 import { serve } from '@latchkey/core';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { TaskQueue } from './queue.js';
 import { taskWorker } from './task-worker.js';
 

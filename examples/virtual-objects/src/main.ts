@@ -7,7 +7,7 @@
  *   npm run build && node examples/virtual-objects/dist/main.js
  */
 import { serve } from '@latchkey/core';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { cart, inventory } from './shop.js';
 import { watchCart } from './watch.js';
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { serve } from '@latchkey/core';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store';
+import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { paymentObject, type PaymentGateway } from './payment.js';
 
 /** A pretend gateway: charges once per idempotency key, takes a little time. */

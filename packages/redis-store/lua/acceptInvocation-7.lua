@@ -1,12 +1,13 @@
 --[[
   Accepts an invocation durably.
   KEYS[1] invocation hash      {p}:inv:<id>
-  KEYS[2] key inbox list       {p}:q:<svc>:<key>   (exclusive and workflow; else unused)
-  KEYS[3] idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
-  KEYS[4] workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow'; else unused)
-  KEYS[5] partition due zset   {p}:due
-  KEYS[6] state hash (objects and workflows; else unused)
-  KEYS[7] fence hash (the key's meta for exclusive/workflow, else = KEYS[1]; as startAttempt's KEYS[5])
+  KEYS[2] partition due zset   {p}:due
+  KEYS[3] fence hash (the key's meta for exclusive/workflow, else = KEYS[1]; as startAttempt's KEYS[3])
+  then, in this order, only those the invocation needs (3 to 7 keys in all):
+  state hash           {p}:s:<svc>:<key>   (objects and workflows: mode ~= 'service')
+  key inbox list       {p}:q:<svc>:<key>   (exclusive and workflow)
+  workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow')
+  idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
         13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
@@ -33,29 +34,36 @@
   or (delayed) when its delay expires.
 ]]
 local id, mode, idem, part, member = ARGV[1], ARGV[5], ARGV[7], ARGV[12], ARGV[13]
+local k_inv, k_due, k_fence = KEYS[1], KEYS[2], KEYS[3]
+local k_state, k_inbox, k_wf, k_idem
+local nk = 4
+if mode ~= 'service' then k_state, nk = KEYS[nk], nk + 1 end
+if mode == 'exclusive' or mode == 'workflow' then k_inbox, nk = KEYS[nk], nk + 1 end
+if mode == 'workflow' then k_wf, nk = KEYS[nk], nk + 1 end
+if idem ~= '' then k_idem = KEYS[nk] end
 -- Registers the caller on an existing invocation; returns its completion when already done.
 local function latch(existing)
   if member == '' then return '' end
-  local inv = part .. 'inv:' .. existing
+  local inv = part .. KEY_INV .. existing
   if redis.call('HGET', inv, 'st') == 'completed' then return outcome_completion(inv) end
-  redis.call('SADD', part .. 'nt:' .. existing, member)
+  redis.call('SADD', part .. KEY_NOTIFY .. existing, member)
   redis.call('HSET', inv, 'wn', 1)
   return ''
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', latch(id)} end
+if redis.call('EXISTS', k_inv) == 1 then return {'exists', latch(id)} end
 if idem ~= '' then
-  local prev = redis.call('GET', KEYS[3])
+  local prev = redis.call('GET', k_idem)
   if prev then return {'dup', prev, 'idempotency', latch(prev)} end
 end
 if mode == 'workflow' then
-  local prev = redis.call('GET', KEYS[4])
+  local prev = redis.call('GET', k_wf)
   if prev then
-    if idem ~= '' then redis.call('SET', KEYS[3], prev) end
+    if idem ~= '' then redis.call('SET', k_idem, prev) end
     return {'dup', prev, 'workflow', latch(prev)}
   end
-  redis.call('SET', KEYS[4], id)
+  redis.call('SET', k_wf, id)
 end
-if idem ~= '' then redis.call('SET', KEYS[3], id) end
+if idem ~= '' then redis.call('SET', k_idem, id) end
 local now = now_ms()
 local delay = clamp_ms(ARGV[9])
 local grace = tonumber(ARGV[10])
@@ -66,9 +74,9 @@ local function field(k, v)
   h[#h + 1] = k
   h[#h + 1] = v
 end
-if idem ~= '' then field('idemk', KEYS[3]) end
+if idem ~= '' then field('idemk', k_idem) end
 if mode == 'workflow' then
-  field('wfk', KEYS[4])
+  field('wfk', k_wf)
   field('prk', ARGV[14])
 end
 -- Eager completion (ARGV 19 set; see Attempt.eager): the caller ran the handler already, against
@@ -79,10 +87,10 @@ end
 if ARGV[19] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
-    local fence = redis.call('HMGET', KEYS[7], 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[19] and redis.call('EXISTS', KEYS[2]) == 0 then
+    local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
+    if not fence[1] and (fence[2] or '0') == ARGV[19] and redis.call('EXISTS', k_inbox) == 0 then
       ep = tonumber(ARGV[19]) + 1
-      redis.call('HSET', KEYS[7], 'ep', ep)
+      redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
     end
   else
@@ -99,15 +107,15 @@ if ARGV[19] ~= '' and delay == 0 and member == '' then
     field('lease', 0)
     field('rep', ep)
     if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 23, 23 + n), ',') .. ']') end
-    redis.call('HSET', KEYS[1], unpack(h))
-    if nops > 0 then apply_ops(KEYS[6], 24 + n, nops) end
+    redis.call('HSET', k_inv, unpack(h))
+    if nops > 0 then apply_ops(k_state, 24 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
       if ret.idempotency > keep then keep = ret.idempotency end
-      redis.call('PEXPIRE', KEYS[3], ret.idempotency)
+      redis.call('PEXPIRE', k_idem, ret.idempotency)
     end
-    redis.call('PEXPIRE', KEYS[1], keep)
+    redis.call('PEXPIRE', k_inv, keep)
     return {'done', tostring(ep), now}
   end
 end
@@ -118,7 +126,7 @@ if delay > 0 then
   if delay > 86400000 then delay = 86400000 end
 elseif keyed then
   -- The inbox's only element is its head.
-  if redis.call('RPUSH', KEYS[2], id) == 1 then
+  if redis.call('RPUSH', k_inbox, id) == 1 then
     st, deadline = 'ready', now + grace
   else
     st = 'queued'
@@ -135,11 +143,11 @@ if leased then
   st = 'running'
   deadline = now + tonumber(ARGV[16])
   if keyed then
-    ep = redis.call('HINCRBY', KEYS[7], 'ep', 1)
-    redis.call('HSET', KEYS[7], 'owner', id)
+    ep = redis.call('HINCRBY', k_fence, 'ep', 1)
+    redis.call('HSET', k_fence, 'owner', id)
     field('ep', 0)
   else
-    -- A non-exclusive invocation is its own fence (KEYS[7] = KEYS[1]): epoch 0 becomes 1.
+    -- A non-exclusive invocation is its own fence (k_fence = k_inv): epoch 0 becomes 1.
     ep = 1
     field('ep', 1)
   end
@@ -150,13 +158,13 @@ else
   field('ep', 0)
 end
 field('st', st)
-redis.call('HSET', KEYS[1], unpack(h))
-if deadline then redis.call('ZADD', KEYS[5], deadline, id) end
-if member ~= '' then redis.call('SADD', part .. 'nt:' .. id, member) end
-if ARGV[17] ~= '' then redis.call('SADD', part .. 'ow:' .. id, ARGV[17]) end
+redis.call('HSET', k_inv, unpack(h))
+if deadline then redis.call('ZADD', k_due, deadline, id) end
+if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
+if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end
 if leased then
   local state = {}
-  if mode ~= 'service' then state = redis.call('HGETALL', KEYS[6]) end
+  if mode ~= 'service' then state = redis.call('HGETALL', k_state) end
   return {'run', tostring(ep), now, state}
 end
 return {'ok', st, 1, delay}

@@ -1,8 +1,9 @@
 --[[
   Commits the last batch and the outcome, frees the key, makes the next
   invocation of the key ready, applies retention TTLs and notifies waiters.
-  KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] state hash  KEYS[4] fence hash
-  KEYS[5] due zset  KEYS[6] key inbox list (or unused)
+  KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] fence hash  KEYS[4] due zset
+  KEYS[5] state hash (objects and workflows; absent for a service)
+  KEYS[6] key inbox list (exclusive and workflow invocations only)
   ARGV: 1 id, 2 epoch, 3 from index, 4 'ok'|'err', 5 value or error JSON ('' = no value),
         6 partition prefix ("<prefix>:{p}:"), 7 grace ms, 8 the caller's own outcome channel (its
         waiters it resolves itself; the other watchers get the outcome published), 9 completion channel,
@@ -22,7 +23,7 @@
 ]]
 local id, ep, part = ARGV[1], ARGV[2], ARGV[6]
 local inv = KEYS[1]
-local own = KEYS[4] == inv
+local own = KEYS[3] == inv
 local d = hmget_named(inv, own and {'owner', 'ep', unpack(FINISH_FIELDS)} or FINISH_FIELDS)
 if d.st == 'completed' then
   if d.rep == ep then return {'ok', '', 0, 0, {}} end
@@ -31,12 +32,12 @@ end
 if d.st ~= 'running' then return {'fenced', 'epoch'} end
 if own then
   if d.owner ~= id or d.ep ~= ep then return {'fenced', 'epoch'} end
-elseif not fenced(KEYS[4], id, ep) then
+elseif not fenced(KEYS[3], id, ep) then
   return {'fenced', 'epoch'}
 end
 local grace = tonumber(ARGV[7])
 -- A journal that starts with this batch is stored whole in the invocation hash ('jf').
-local r, comps, wakes, now, jlen, jf = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 12, part, id, grace, ARGV[9], true)
+local r, comps, wakes, now, jlen, jf = commit_batch(KEYS[2], KEYS[5], tonumber(ARGV[3]), 12, part, id, grace, ARGV[9], true)
 if r == 'gap' then return {'fenced', 'journal index'} end
 local outField = ARGV[4] == 'ok' and 'out' or 'err'
 if jf then
@@ -46,6 +47,6 @@ else
 end
 -- A fenced completion holds its key: it is the head of the key's inbox.
 -- The fence check read its epoch: ep (the worker knows the key's state after this batch).
-local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[4], KEYS[5], KEYS[3], true, jlen, ARGV[10], ARGV[11], ep)
+local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], true, jlen, ARGV[10], ARGV[11], ep)
 publish_outcome(part, id, d.wo, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes, run}

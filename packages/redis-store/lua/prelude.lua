@@ -58,12 +58,12 @@ end
 -- Makes a suspended (or otherwise waiting) invocation ready again and returns
 -- its dispatch tuple {id, ds, svc, key, mode}, or nil when it needs no wake-up.
 local function wake(part, id, now, grace, states)
-  local inv = part .. 'inv:' .. id
+  local inv = part .. KEY_INV .. id
   local f = redis.call('HMGET', inv, 'st', 'svc', 'key', 'mode')
   if not f[1] or not states[f[1]] then return nil end
   local ds = redis.call('HINCRBY', inv, 'ds', 1)
   redis.call('HSET', inv, 'st', 'ready')
-  redis.call('ZADD', part .. 'due', now + grace, id)
+  redis.call('ZADD', part .. KEY_DUE, now + grace, id)
   return {id, ds, f[2], f[3], f[4]}
 end
 
@@ -73,8 +73,8 @@ local WAKEABLE = {suspended = true}
 local function expire_promises(prk, ttl)
   if not prk then return end
   redis.call('PEXPIRE', prk, ttl)
-  for _, k in ipairs(redis.call('SMEMBERS', prk .. ':w')) do redis.call('PEXPIRE', k, ttl) end
-  redis.call('PEXPIRE', prk .. ':w', ttl)
+  for _, k in ipairs(redis.call('SMEMBERS', prk .. KEY_PROMISE_SETS)) do redis.call('PEXPIRE', k, ttl) end
+  redis.call('PEXPIRE', prk .. KEY_PROMISE_SETS, ttl)
 end
 
 -- The journal entry at index `idx` (a string of digits) of invocation `id`, decoded, or nil when
@@ -82,7 +82,7 @@ end
 -- invocation takes no completions anyway).
 local function entry_at(part, id, idx)
   if not string.match(idx, '^%d+$') then return nil end
-  local raw = redis.call('LINDEX', part .. 'j:' .. id, idx)
+  local raw = redis.call('LINDEX', part .. KEY_JOURNAL .. id, idx)
   if not raw then return nil end
   local ok, e = pcall(cjson.decode, raw)
   if not ok or type(e) ~= 'table' then return nil end
@@ -101,7 +101,7 @@ local PROMISE_KINDS = {pget = true}                 -- 'pget': a workflow promis
 -- Returns 'ok', 'dup' (completed already), 'done' (the invocation completed), 'gone' (no such
 -- invocation or no entry of that kind at idx) or 'full'.
 local function deliver(part, id, idx, completion, now, grace, chan, wakes, want, cap)
-  local inv = part .. 'inv:' .. id
+  local inv = part .. KEY_INV .. id
   local st = redis.call('HGET', inv, 'st')
   if not st then return 'gone' end
   if st == 'completed' then return 'done' end
@@ -116,7 +116,7 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes, want,
   elseif e.k ~= 'awk' or e.id ~= want then
     return 'gone'
   end
-  local ck = part .. 'c:' .. id
+  local ck = part .. KEY_COMPLETIONS .. id
   if redis.call('HEXISTS', ck, idx) == 1 then return 'dup' end
   if cap and redis.call('HLEN', ck) >= cap then return 'full' end
   redis.call('HSET', ck, idx, completion)
@@ -167,7 +167,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
   local journal, comps, state = {}, {}, {}
   if d.rep then journal = redis.call('LRANGE', journal_key, 0, -1) end
   if mode ~= 'service' and with_state ~= false then state = redis.call('HGETALL', state_key) end
-  if d.hc then comps = redis.call('HGETALL', part .. 'c:' .. id) end
+  if d.hc then comps = redis.call('HGETALL', part .. KEY_COMPLETIONS .. id) end
   local cx = d.cx == '1' and 1 or 0
   return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx, d.rs or ''}
 end
@@ -185,15 +185,15 @@ end
 -- Returns the next head ('' for none), its dispatch sequence, 1 when outcomes await delivery,
 -- and lease()'s reply when the next head was leased (else false).
 local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head, jlen, worker, lease_ms, fence_ep)
-  local inv = part .. 'inv:' .. id
+  local inv = part .. KEY_INV .. id
   local mode = d.mode
   local ret = cjson.decode(d.ret)
   local keep = ret.journal
   if d.idem ~= '' and ret.idempotency > keep then keep = ret.idempotency end
   if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
   redis.call('PEXPIRE', inv, keep)
-  if jlen == nil or jlen > 0 then redis.call('PEXPIRE', part .. 'j:' .. id, keep) end
-  if d.hc then redis.call('PEXPIRE', part .. 'c:' .. id, keep) end
+  if jlen == nil or jlen > 0 then redis.call('PEXPIRE', part .. KEY_JOURNAL .. id, keep) end
+  if d.hc then redis.call('PEXPIRE', part .. KEY_COMPLETIONS .. id, keep) end
   if d.idemk then redis.call('PEXPIRE', d.idemk, ret.idempotency) end
   local nextId, nds, run = '', 0, false
   if mode == 'exclusive' or mode == 'workflow' then
@@ -222,11 +222,11 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
       local nxt = redis.call('LINDEX', inbox, 0)
       if nxt then
         nextId = nxt
-        local nk = part .. 'inv:' .. nxt
+        local nk = part .. KEY_INV .. nxt
         if worker and worker ~= '' then
           -- The key passes straight to its next invocation (same key: same state and fence).
           local nd = hmget_named(nk, LEASE_FIELDS)
-          run = lease(nk, nd, tonumber(nd.rc or '0'), part .. 'j:' .. nxt, state, fence, due, part, nxt, worker, lease_ms, now,
+          run = lease(nk, nd, tonumber(nd.rc or '0'), part .. KEY_JOURNAL .. nxt, state, fence, due, part, nxt, worker, lease_ms, now,
             fence_ep, false)
         else
           redis.call('HDEL', fence, 'owner')
@@ -245,7 +245,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
   if d.wn then
     notify = 1
     redis.call('ZADD', due, now + grace, id)
-    redis.call('PEXPIRE', part .. 'nt:' .. id, keep)
+    redis.call('PEXPIRE', part .. KEY_NOTIFY .. id, keep)
   else
     redis.call('ZREM', due, id)
   end
@@ -258,7 +258,7 @@ end
 -- `watched` is the invocation's 'wo' flag: without it the set is empty.
 local function publish_outcome(part, id, watched, msg, own)
   if not watched then return end
-  local wk = part .. 'ow:' .. id
+  local wk = part .. KEY_WATCHERS .. id
   local chans = redis.call('SMEMBERS', wk)
   if #chans == 0 then return end
   if string.len(msg) > 65536 then msg = id end
@@ -333,12 +333,12 @@ end
 --   presolve prKey name pwKey idx completion -> settle once; 409 when already settled
 -- Own completions are stored in the invocation's completions hash and returned.
 local function apply_effects(first, count, part, id, now, grace, chan, comps, wakes)
-  local ck = part .. 'c:' .. id
+  local ck = part .. KEY_COMPLETIONS .. id
   local wrote = false
   for i = first, first + 6 * (count - 1), 6 do
     local kind = ARGV[i]
     if kind == 'out' then
-      redis.call('ZADD', part .. 'outbox', now + grace, ARGV[i + 1])
+      redis.call('ZADD', part .. KEY_OUTBOX, now + grace, ARGV[i + 1])
     elseif kind == 'pget' then
       local v = redis.call('HGET', ARGV[i + 1], ARGV[i + 2])
       if v then
@@ -349,7 +349,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
       else
         redis.call('SADD', ARGV[i + 3], id .. ':' .. ARGV[i + 4])
         -- Remember the waiter set, so it expires with the workflow.
-        redis.call('SADD', ARGV[i + 1] .. ':w', ARGV[i + 3])
+        redis.call('SADD', ARGV[i + 1] .. KEY_PROMISE_SETS, ARGV[i + 3])
       end
     elseif kind == 'sget' then
       -- Signals live in the completions hash: 's:<name>' the first resolution, 'sw:<name>' the
@@ -386,7 +386,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
           end
         end
         redis.call('DEL', ARGV[i + 3])
-        redis.call('SREM', ARGV[i + 1] .. ':w', ARGV[i + 3])
+        redis.call('SREM', ARGV[i + 1] .. KEY_PROMISE_SETS, ARGV[i + 3])
       else
         mine = '{"ok":false,"e":{"name":"TerminalError","code":"TERMINAL","message":"the promise was already completed","status":409}}'
       end
@@ -396,7 +396,7 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
       table.insert(comps, mine)
     end
   end
-  if wrote then redis.call('HSET', part .. 'inv:' .. id, 'hc', 1) end
+  if wrote then redis.call('HSET', part .. KEY_INV .. id, 'hc', 1) end
 end
 
 -- Commits a batch at journal index `from`: entries, state ops, effects, laid out

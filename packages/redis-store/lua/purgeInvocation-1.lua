@@ -10,14 +10,14 @@ local f = redis.call('HMGET', inv, 'st', 'idemk', 'wfk', 'prk')
 if not f[1] then return {'gone'} end
 if f[1] ~= 'completed' then return {'running', f[1]} end
 local part, id = ARGV[2], ARGV[1]
-redis.call('DEL', inv, part .. 'j:' .. id, part .. 'c:' .. id, part .. 'nt:' .. id, part .. 'ow:' .. id)
-redis.call('ZREM', part .. 'due', id)
+redis.call('DEL', inv, part .. KEY_JOURNAL .. id, part .. KEY_COMPLETIONS .. id, part .. KEY_NOTIFY .. id, part .. KEY_WATCHERS .. id)
+redis.call('ZREM', part .. KEY_DUE, id)
 if f[2] then redis.call('DEL', f[2]) end
 if f[3] then
   redis.call('DEL', f[3])
   if f[4] then
-    for _, k in ipairs(redis.call('SMEMBERS', f[4] .. ':w')) do redis.call('DEL', k) end
-    redis.call('DEL', f[4], f[4] .. ':w')
+    for _, k in ipairs(redis.call('SMEMBERS', f[4] .. KEY_PROMISE_SETS)) do redis.call('DEL', k) end
+    redis.call('DEL', f[4], f[4] .. KEY_PROMISE_SETS)
   end
   if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end

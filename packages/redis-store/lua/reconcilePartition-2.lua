@@ -14,10 +14,10 @@ local grace = tonumber(ARGV[3])
 local dispatch, deliver_ids, outbox = {}, {}, {}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
-  local inv = ARGV[1] .. 'inv:' .. id
+  local inv = ARGV[1] .. KEY_INV .. id
   local f = redis.call('HMGET', inv, 'st', 'svc', 'key', 'mode')
   local st = f[1]
-  if st == 'completed' and redis.call('SCARD', ARGV[1] .. 'nt:' .. id) > 0 then
+  if st == 'completed' and redis.call('SCARD', ARGV[1] .. KEY_NOTIFY .. id) > 0 then
     redis.call('ZADD', KEYS[1], now + grace, id)
     table.insert(deliver_ids, id)
   elseif (not st) or st == 'completed' or st == 'paused' or st == 'queued' then

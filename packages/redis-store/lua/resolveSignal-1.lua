@@ -13,7 +13,7 @@ local wakes = {}
 local st = redis.call('HGET', KEYS[1], 'st')
 if not st then return {'gone', wakes} end
 if st == 'completed' then return {'done', wakes} end
-local ck = part .. 'c:' .. id
+local ck = part .. KEY_COMPLETIONS .. id
 if redis.call('HSETNX', ck, 's:' .. name, ARGV[3]) == 0 then return {'dup', wakes} end
 redis.call('HSET', KEYS[1], 'hc', 1)
 local waiting = redis.call('HGET', ck, 'sw:' .. name)

@@ -1,8 +1,9 @@
 --[[
   Leases an invocation to a worker for one attempt (the mailbox's "take").
-  KEYS[1] invocation hash   KEYS[2] journal list   KEYS[3] state hash (or unused)
-  KEYS[4] key inbox list (or unused)   KEYS[5] fence hash (key meta for exclusive/workflow, else = KEYS[1])
-  KEYS[6] partition due zset
+  KEYS[1] invocation hash   KEYS[2] journal list
+  KEYS[3] fence hash (key meta for exclusive/workflow, else = KEYS[1])   KEYS[4] partition due zset
+  KEYS[5] state hash (objects and workflows; absent for a service)
+  KEYS[6] key inbox list (exclusive and workflow invocations only)
   ARGV: 1 id, 2 worker id, 3 lease ms, 4 grace ms
   Returns:
     {'skip', reason}         nothing to do (completed, paused, gone, queued behind others)
@@ -24,7 +25,7 @@ if not st then return {'skip', 'gone'} end
 if st == 'completed' or st == 'paused' then
   -- A completed invocation whose outcome is still owed to callers keeps its deadline:
   -- the reconciler delivers from it.
-  if st == 'paused' or redis.call('SCARD', ARGV[5] .. 'nt:' .. id) == 0 then redis.call('ZREM', KEYS[6], id) end
+  if st == 'paused' or redis.call('SCARD', ARGV[5] .. KEY_NOTIFY .. id) == 0 then redis.call('ZREM', KEYS[4], id) end
   return {'skip', st}
 end
 local now = now_ms()
@@ -36,17 +37,17 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
   -- that overflows or says "now" while the time has not come.
   local wake = now + clamp_ms((tonumber(d.wake) or 0) - now)
   if wake > now then
-    redis.call('ZADD', KEYS[6], wake + tonumber(ARGV[4]), id)
+    redis.call('ZADD', KEYS[4], wake + tonumber(ARGV[4]), id)
     return {'early', math.min(wake - now, 86400000)}
   end
   if st == 'delayed' and keyed then
-    redis.call('RPUSH', KEYS[4], id)
+    redis.call('RPUSH', KEYS[6], id)
     st = 'queued'
   end
 end
-if st == 'queued' and redis.call('LINDEX', KEYS[4], 0) ~= id then
+if st == 'queued' and redis.call('LINDEX', KEYS[6], 0) ~= id then
   redis.call('HSET', inv, 'st', 'queued')
-  redis.call('ZREM', KEYS[6], id)
+  redis.call('ZREM', KEYS[4], id)
   return {'skip', 'queued'}
 end
 local rc = tonumber(d.rc or '0')
@@ -55,4 +56,4 @@ if st == 'running' then
   rc = redis.call('HINCRBY', inv, 'rc', 1)
   redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
 end
-return lease(inv, d, rc, KEYS[2], KEYS[3], KEYS[5], KEYS[6], ARGV[5], id, ARGV[2], ARGV[3], now)
+return lease(inv, d, rc, KEYS[2], KEYS[5], KEYS[3], KEYS[4], ARGV[5], id, ARGV[2], ARGV[3], now)

@@ -3,16 +3,17 @@
   completion of an awaited entry. An exclusive invocation keeps its key while
   suspended. If an awaited completion (or a cancellation) is already there, it
   does not suspend and answers 'resume' instead: no wake-up is ever lost.
-  KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] state hash  KEYS[4] fence hash  KEYS[5] due zset
+  KEYS[1] invocation hash  KEYS[2] journal list  KEYS[3] fence hash  KEYS[4] due zset
+  KEYS[5] state hash (objects and workflows; absent for a service)
   ARGV: 1 id, 2 epoch, 3 from index, 4 wake ms ('' for none), 5 grace ms, 6 partition prefix,
         7 completion channel, 8 n awaited, awaited indices..., then the batch
   Returns {'ok', now, ds, wakes} (suspended), {'resume', now, completions, wakes, cancelled} or {'fenced', reason}.
 ]]
-if not running_fenced(KEYS[1], KEYS[4], ARGV[1], ARGV[2]) then return {'fenced', 'epoch'} end
+if not running_fenced(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return {'fenced', 'epoch'} end
 local nawait = tonumber(ARGV[8])
-local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[3], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
+local r, comps, wakes, now = commit_batch(KEYS[2], KEYS[5], tonumber(ARGV[3]), 9 + nawait, ARGV[6], ARGV[1], tonumber(ARGV[5]), ARGV[7])
 if r == 'gap' then return {'fenced', 'journal index'} end
-local ck = ARGV[6] .. 'c:' .. ARGV[1]
+local ck = ARGV[6] .. KEY_COMPLETIONS .. ARGV[1]
 local cancelled = redis.call('HGET', KEYS[1], 'cx') == '1'
 local ready = cancelled
 for i = 9, 8 + nawait do
@@ -26,9 +27,9 @@ local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 if ARGV[4] ~= '' then
   local wake = now + clamp_ms((tonumber(ARGV[4]) or now) - now)
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', ms_string(wake), 'lease', 0)
-  redis.call('ZADD', KEYS[5], wake + tonumber(ARGV[5]), ARGV[1])
+  redis.call('ZADD', KEYS[4], wake + tonumber(ARGV[5]), ARGV[1])
 else
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', 0, 'lease', 0)
-  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
 end
 return {'ok', now, ds, wakes}

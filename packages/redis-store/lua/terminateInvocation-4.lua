@@ -6,7 +6,8 @@
   cancel of a started one records the request ('cx') and wakes it (suspended,
   backing off, paused) or tells its worker (running), so the handler sees a
   CancelledError at its next await and runs its compensations.
-  KEYS[1] invocation hash  KEYS[2] key inbox (or unused)  KEYS[3] fence hash  KEYS[4] due zset
+  KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
+  KEYS[4] key inbox (exclusive and workflow invocations only)
   ARGV: 1 id, 2 'kill'|'cancel', 3 partition prefix, 4 grace ms, 5 (unused),
         6 completion channel, 7 failure JSON, 8 workflow state key ('' unless a workflow)
   Returns {'gone'}, {'done'}, {'signalled'}, {'wake', {id, ds, svc, key, mode}} or
@@ -33,10 +34,10 @@ end
 local mode = d.mode
 local keyed = mode == 'exclusive' or mode == 'workflow'
 -- Fence off a running attempt of this invocation (never another invocation of the key).
-if not keyed or redis.call('HGET', KEYS[3], 'owner') == id then redis.call('HINCRBY', KEYS[3], 'ep', 1) end
+if not keyed or redis.call('HGET', KEYS[2], 'owner') == id then redis.call('HINCRBY', KEYS[2], 'ep', 1) end
 redis.call('HSET', inv, 'st', 'completed', 'err', ARGV[7], 'ft', now, 'lease', 0)
 -- Tell a running attempt to stop at once (its writes are already fenced off).
 redis.call('PUBLISH', ARGV[6], id .. '\nstop')
-local nextId, nds, notify = finish(part, id, d, now, grace, KEYS[2], KEYS[3], KEYS[4], ARGV[8])
+local nextId, nds, notify = finish(part, id, d, now, grace, KEYS[4], KEYS[2], KEYS[3], ARGV[8])
 publish_outcome(part, id, d.wo, id .. '\nerr\n' .. ARGV[7], '')
 return {'terminated', nextId, nds, notify}

@@ -12,7 +12,7 @@ if f[1] == 'completed' then
   if f[3] then return {'completed', 'err', f[3]} end
   return {'completed', 'ok', f[2] or ''}
 end
-local wk = ARGV[2] .. 'ow:' .. ARGV[1]
+local wk = ARGV[2] .. KEY_WATCHERS .. ARGV[1]
 redis.call('SADD', wk, ARGV[3])
 if f[1] then
   redis.call('HSET', KEYS[1], 'wo', 1)

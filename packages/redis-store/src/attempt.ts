@@ -13,16 +13,64 @@ import type {
   Target,
 } from '@latchkey/core';
 import { Stopper } from '@latchkey/core/internal';
-import { LeaseLostError } from './errors.js';
-import type { RedisStore } from './store.js';
-import { applyOps, batchArgs, parseCompletions, type JobData, type OutboxItem, type ScriptKeys, wireEffect } from './wire.js';
+import {
+  commitEntries,
+  completeInvocation,
+  endAttempt,
+  renewLease,
+  suspendInvocation,
+  type FencedWrite,
+  type Lease,
+  type Wakes,
+} from './calls.js';
+import { LeaseLostError, fencedError } from './errors.js';
+import type { Keys } from './keys.js';
+import type { StoreConfig } from './options.js';
+import type { ScriptedRedis } from './scripts.js';
+import {
+  applyOps,
+  batchArgs,
+  wireEffect,
+  type JobData,
+  type OutboxItem,
+  type ScriptKeys,
+} from './wire.js';
+
+/**
+ * A local fast-path slot for the key's next invocation, when a completion may lease it to this
+ * worker (see `Attempts.nextSlot`).
+ */
+export interface NextSlot {
+  workerId: string;
+  run(data: JobData, lease: Lease, state: Map<string, string>): void;
+}
+
+/** What an attempt needs of the store: its connection and layout, and a few store services. */
+export interface AttemptHost {
+  readonly redis: ScriptedRedis;
+  readonly keys: Keys;
+  readonly opts: StoreConfig;
+  /** This process's outcome channel (its waiters the attempt resolves itself on completion). */
+  readonly outcomeChannel: string;
+  listen(id: string, listener: AttemptListener | undefined): void;
+  childId(parentSeed: string, index: number, target: Target, idempotencyKey?: string): string;
+  performOutbox(p: number, member: string): Promise<void>;
+  dispatchWakes(wakes: Wakes): Promise<void>;
+  dispatch(data: JobData, ds: number, delayMs: number): Promise<void>;
+  /** A slot for the key's next invocation (`inherit`: this attempt's own slot passes on). */
+  nextSlot(inherit: boolean): NextSlot | undefined;
+  resolveWaiters(id: string, outcome: Outcome): void;
+  /** Remembers a free key's state as this attempt left it (eager completion). */
+  rememberState(service: string, key: string, state: Map<string, string>, epoch: string): void;
+  deliverOutcome(id: string): Promise<void>;
+}
 
 /** One leased attempt; every write goes through a fenced script. */
 export class RedisAttempt implements Attempt {
   private readonly ac = new Stopper();
   private offset: number;
   private heartbeat: NodeJS.Timeout | undefined;
-  private readonly store: RedisStore;
+  private readonly store: AttemptHost;
   private readonly ks: ScriptKeys;
   private readonly data: JobData;
   readonly invocation: StartedInvocation;
@@ -39,7 +87,15 @@ export class RedisAttempt implements Attempt {
    */
   private readonly state: Map<string, string>;
 
-  constructor(store: RedisStore, ks: ScriptKeys, data: JobData, invocation: StartedInvocation, epoch: string, now: number, inSlot: boolean) {
+  constructor(
+    store: AttemptHost,
+    ks: ScriptKeys,
+    data: JobData,
+    invocation: StartedInvocation,
+    epoch: string,
+    now: number,
+    inSlot: boolean,
+  ) {
     this.inSlot = inSlot;
     this.state = invocation.state;
     this.store = store;
@@ -48,7 +104,7 @@ export class RedisAttempt implements Attempt {
     this.invocation = invocation;
     this.epoch = epoch;
     this.offset = now - Date.now();
-    const lease = store.options.leaseMs;
+    const lease = store.opts.leaseMs;
     this.heartbeat = setInterval(() => void this.renew(), Math.max(50, Math.floor(lease / 3)));
     this.heartbeat.unref();
   }
@@ -58,7 +114,7 @@ export class RedisAttempt implements Attempt {
   }
 
   listen(listener: AttemptListener): void {
-    this.store.listenTo(this.invocation.id, listener);
+    this.store.listen(this.invocation.id, listener);
   }
 
   childId(index: number, target: Target, idempotencyKey?: string): string {
@@ -85,8 +141,8 @@ export class RedisAttempt implements Attempt {
     if (!this.ac.signal.aborted) this.ac.abort(new LeaseLostError(this.invocation.id, 'stopped by kill or pause'));
   }
 
-  private lost(reason: string): never {
-    const e = new LeaseLostError(this.invocation.id, reason);
+  private lost(reply: { tag: 'fenced'; why: string }): never {
+    const e = fencedError(this.invocation.id, reply);
     this.stopHeartbeat();
     this.ac.abort(e);
     throw e;
@@ -94,10 +150,12 @@ export class RedisAttempt implements Attempt {
 
   private async renew(): Promise<void> {
     try {
-      const r = (await this.store.redis.renewLease(
-        this.ks.inv, this.ks.fence, this.ks.due, this.invocation.id, this.epoch, this.store.options.leaseMs,
-      )) as string[];
-      if (r[0] === 'fenced') this.lost(r[1] ?? 'fenced');
+      const r = await renewLease(this.store.redis, this.ks, {
+        id: this.invocation.id,
+        epoch: this.epoch,
+        leaseMs: this.store.opts.leaseMs,
+      });
+      if (r.tag === 'fenced') this.lost(r);
     } catch {
       // Redis unreachable or lease lost: the lease expires and the reconciler recovers
     }
@@ -145,23 +203,37 @@ export class RedisAttempt implements Attempt {
     });
   }
 
+  /** The arguments of a fenced write at `fromIndex` with its batch. */
+  private write(fromIndex: number, batch: (string | number)[]): FencedWrite {
+    return {
+      id: this.invocation.id,
+      epoch: this.epoch,
+      fromIndex,
+      part: this.store.keys.part(this.ks.p),
+      graceMs: this.store.opts.graceMs,
+      completionChannel: this.store.keys.completionChannel,
+      batch,
+    };
+  }
+
   async commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
     const eff = this.effectArgs(effects);
-    const k = this.store.keys;
-    const r = (await this.store.redis.commitEntries(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence,
-      this.invocation.id, this.epoch, fromIndex, k.part(this.ks.p), this.store.options.graceMs, k.completionChannel,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    if (r[0] !== 'ok') this.lost(String(r[1]));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const r = await commitEntries(this.store.redis, this.ks, w);
+    if (r.tag === 'fenced') this.lost(r);
     applyOps(this.state, ops);
-    const now = Number(r[1]);
-    this.observe(now);
+    this.observe(r.now);
     const t = this.invocation.target;
-    this.store.options.hooks?.afterCommit?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler, fromIndex, entries });
+    this.store.opts.hooks?.afterCommit?.({
+      invocationId: this.invocation.id,
+      service: t.service,
+      handler: t.handler,
+      fromIndex,
+      entries,
+    });
     this.performOutbox(eff.members);
-    await this.store.dispatchWakes(r[3]);
-    return { now, completions: parseCompletions(r[2]) };
+    await this.store.dispatchWakes(r.wakes);
+    return { now: r.now, completions: r.completions };
   }
 
   async suspend(
@@ -172,65 +244,57 @@ export class RedisAttempt implements Attempt {
     on: SuspendOn,
   ): Promise<'suspended' | (CommitResult & { cancelled: boolean })> {
     const eff = this.effectArgs(effects);
-    const k = this.store.keys;
     await this.outbox;
-    const r = (await this.store.redis.suspendInvocation(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due,
-      this.invocation.id, this.epoch, fromIndex, on.wakeAt === null ? '' : on.wakeAt, this.store.options.graceMs,
-      k.part(this.ks.p), k.completionChannel, on.awaiting.length, ...on.awaiting,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    if (r[0] === 'fenced') this.lost(String(r[1]));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const r = await suspendInvocation(this.store.redis, this.ks, { ...w, wakeAt: on.wakeAt, awaiting: on.awaiting });
+    if (r.tag === 'fenced') this.lost(r);
     applyOps(this.state, ops);
-    const now = Number(r[1]);
-    this.observe(now);
+    this.observe(r.now);
     this.performOutbox(eff.members);
     await this.outbox;
-    if (r[0] === 'resume') {
-      await this.store.dispatchWakes(r[3]);
-      return { now, completions: parseCompletions(r[2]), cancelled: Number(r[4]) === 1 };
+    if (r.tag === 'resume') {
+      await this.store.dispatchWakes(r.wakes);
+      return { now: r.now, completions: r.completions, cancelled: r.cancelled };
     }
     this.stopHeartbeat();
-    await this.store.dispatchWakes(r[3]);
-    if (on.wakeAt !== null) await this.store.redispatch(this.data, Number(r[2]), on.wakeAt - now);
+    await this.store.dispatchWakes(r.wakes);
+    if (on.wakeAt !== null) await this.store.dispatch(this.data, r.ds, on.wakeAt - r.now);
     return 'suspended';
   }
 
   async complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void> {
     this.stopHeartbeat();
     const eff = this.effectArgs(effects);
-    const k = this.store.keys;
     const t = this.invocation.target;
     // An exclusive invocation hands its key on: with a free local slot, the next one waiting for
     // the key is leased to this worker by the same script (no start script, no mailbox job).
     const exclusive = this.data.m === 'exclusive' || this.data.m === 'workflow';
     const slot = exclusive ? this.store.nextSlot(this.inSlot) : undefined;
-    const r = (await this.store.redis.completeInvocation(
-      this.ks.inv, this.ks.journal, this.ks.state, this.ks.fence, this.ks.due, this.ks.inbox,
-      this.invocation.id, this.epoch, fromIndex,
-      outcome.ok ? 'ok' : 'err',
-      outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      k.part(this.ks.p), this.store.options.graceMs, this.store.ownOutcomeChannel, k.completionChannel,
-      slot ? slot.workerId : '', this.store.options.leaseMs,
-      ...batchArgs(entries, ops, eff.args),
-    )) as unknown[];
-    const leasedNext = Array.isArray(r[5]) ? (r[5] as unknown[]) : undefined;
-    if (r[0] !== 'ok') this.lost(String(r[1]));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const r = await completeInvocation(this.store.redis, this.ks, {
+      ...w,
+      ok: outcome.ok,
+      payload: outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
+      ownChannel: this.store.outcomeChannel,
+      workerId: slot ? slot.workerId : '',
+      leaseMs: this.store.opts.leaseMs,
+    });
+    if (r.tag === 'fenced') this.lost(r);
     // The script published the outcome to every other watcher; this process's own it resolves here.
     this.store.resolveWaiters(this.invocation.id, outcome);
-    this.store.options.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
+    this.store.opts.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
     this.performOutbox(eff.members);
-    const next = String(r[1]);
+    const next = r.nextId;
     if (exclusive) applyOps(this.state, ops);
-    if (leasedNext) slot!.run({ ...this.data, i: next }, leasedNext, this.state);
-    else if (next !== '') await this.store.redispatch({ ...this.data, i: next }, Number(r[2]), 0);
+    if (r.next) slot!.run({ ...this.data, i: next }, r.next, this.state);
+    else if (next !== '') await this.store.dispatch({ ...this.data, i: next }, r.nextDs, 0);
     else if (this.data.m === 'exclusive') {
       // The key is free: its state as this invocation left it, at the epoch its fence keeps until
       // someone else writes (for eager completion).
       this.store.rememberState(this.data.s, this.data.k, this.state, this.epoch);
     }
-    if (Number(r[3]) === 1) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
-    await this.store.dispatchWakes(r[4]);
+    if (r.notify) await this.store.deliverOutcome(this.invocation.id).catch(() => undefined);
+    await this.store.dispatchWakes(r.wakes);
     await this.outbox;
   }
 
@@ -245,11 +309,15 @@ export class RedisAttempt implements Attempt {
   private async end(kind: 'retry' | 'pause', failure: SerializedError, delayMs: number): Promise<void> {
     this.stopHeartbeat();
     await this.outbox;
-    const r = (await this.store.redis.endAttempt(
-      this.ks.inv, this.ks.fence, this.ks.due,
-      this.invocation.id, this.epoch, kind, JSON.stringify(failure), Math.round(delayMs), this.store.options.graceMs,
-    )) as (string | number)[];
-    if (r[0] !== 'ok') this.lost(String(r[1]));
-    if (kind === 'retry') await this.store.redispatch(this.data, Number(r[1]), Number(r[2]));
+    const r = await endAttempt(this.store.redis, this.ks, {
+      id: this.invocation.id,
+      epoch: this.epoch,
+      kind,
+      failureJson: JSON.stringify(failure),
+      delayMs: Math.round(delayMs),
+      graceMs: this.store.opts.graceMs,
+    });
+    if (r.tag === 'fenced') this.lost(r);
+    if (kind === 'retry') await this.store.dispatch(this.data, r.ds, r.delayMs);
   }
 }

@@ -19,3 +19,12 @@ export class LeaseLostError extends DurableError {
     return 'LeaseLostError';
   }
 }
+
+/**
+ * The one mapping from a script's refusal to an error: a fenced write (`{'fenced', why}`: the
+ * fence names another attempt, the epoch moved on, or the journal index does not fit) means this
+ * attempt lost its lease.
+ */
+export function fencedError(invocationId: string, reply: { tag: 'fenced'; why: string }): LeaseLostError {
+  return new LeaseLostError(invocationId, reply.why);
+}

@@ -4,5 +4,3 @@ export { Keys, enc, partitionOf, partitionOfId } from './keys.js';
 export { scriptSources } from './scripts.js';
 export type { ScriptName } from './scripts.js';
 export { StoreError, LeaseLostError } from './errors.js';
-export { startLocalRedis, ensureDebianPackage, ensureRedisServer, freePort } from './local-redis.js';
-export type { LocalRedis, LocalRedisOptions } from './local-redis.js';

@@ -28,6 +28,7 @@
  * ```
  */
 import { StoreError } from './errors.js';
+import type { JobData, ScriptKeys } from './wire.js';
 
 /**
  * Encodes a user-supplied name injectively, without `{`, `}` or `:`. A name that is not well-formed
@@ -76,6 +77,45 @@ export function partitionOfId(id: string, partitions: number): number | undefine
   return p < partitions ? p : undefined;
 }
 
+/**
+ * The key layout, defined once: each kind of partition key's name after the partition's
+ * `<prefix>:{p}:`. `Keys` builds names from it, and the Lua scripts get the same names as
+ * constants (`KEY_INV`, `KEY_JOURNAL`, ... see {@link luaKeyNames}), generated from it when the
+ * scripts are loaded.
+ */
+export const KEY = {
+  inv: 'inv:',
+  journal: 'j:',
+  state: 's:',
+  inbox: 'q:',
+  fence: 'k:',
+  workflow: 'wf:',
+  idempotency: 'idem:',
+  completions: 'c:',
+  notify: 'nt:',
+  watchers: 'ow:',
+  promises: 'pr:',
+  promiseWaiters: 'pw:',
+  due: 'due',
+  outbox: 'outbox',
+  /** After a workflow's promises key: the set naming its promise waiter sets. */
+  promiseSets: ':w',
+} as const;
+
+/**
+ * The Lua definitions of {@link KEY}, one `local KEY_<NAME> = '<value>'` each (`promiseSets` is
+ * `KEY_PROMISE_SETS`): the scripts build partition key names only from these, as
+ * `part .. KEY_INV .. id`, `part` being the partition's prefix they are given.
+ */
+export function luaKeyNames(): string {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(KEY)) {
+    const lua = `KEY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    lines.push(`-- Key layout (generated from keys.ts): ${name}.`, `local ${lua} = '${value}'`);
+  }
+  return lines.join('\n');
+}
+
 /** Key names under one prefix. */
 export class Keys {
   readonly prefix: string;
@@ -88,10 +128,10 @@ export class Keys {
     return `${this.prefix}:{${p}}:`;
   }
   inv(p: number, id: string): string {
-    return `${this.part(p)}inv:${id}`;
+    return `${this.part(p)}${KEY.inv}${id}`;
   }
   journal(p: number, id: string): string {
-    return `${this.part(p)}j:${id}`;
+    return `${this.part(p)}${KEY.journal}${id}`;
   }
   /** `<svc>:<key>` suffix shared by state, inbox, fence and workflow keys. */
   objectSuffix(svc: string, key: string): string {
@@ -101,50 +141,54 @@ export class Keys {
   objectKeys(p: number, svc: string, key: string): { state: string; inbox: string; fence: string } {
     const part = this.part(p);
     const suffix = this.objectSuffix(svc, key);
-    return { state: `${part}s:${suffix}`, inbox: `${part}q:${suffix}`, fence: `${part}k:${suffix}` };
+    return {
+      state: `${part}${KEY.state}${suffix}`,
+      inbox: `${part}${KEY.inbox}${suffix}`,
+      fence: `${part}${KEY.fence}${suffix}`,
+    };
   }
   state(p: number, svc: string, key: string): string {
-    return `${this.part(p)}s:${this.objectSuffix(svc, key)}`;
+    return `${this.part(p)}${KEY.state}${this.objectSuffix(svc, key)}`;
   }
   inbox(p: number, svc: string, key: string): string {
-    return `${this.part(p)}q:${this.objectSuffix(svc, key)}`;
+    return `${this.part(p)}${KEY.inbox}${this.objectSuffix(svc, key)}`;
   }
   fence(p: number, svc: string, key: string): string {
-    return `${this.part(p)}k:${this.objectSuffix(svc, key)}`;
+    return `${this.part(p)}${KEY.fence}${this.objectSuffix(svc, key)}`;
   }
   workflow(p: number, svc: string, key: string): string {
-    return `${this.part(p)}wf:${this.objectSuffix(svc, key)}`;
+    return `${this.part(p)}${KEY.workflow}${this.objectSuffix(svc, key)}`;
   }
   idempotency(p: number, svc: string, key: string, handler: string, idem: string): string {
-    return `${this.part(p)}idem:${enc(svc)}:${enc(key)}:${enc(handler)}:${enc(idem)}`;
+    return `${this.part(p)}${KEY.idempotency}${enc(svc)}:${enc(key)}:${enc(handler)}:${enc(idem)}`;
   }
   due(p: number): string {
-    return `${this.part(p)}due`;
+    return `${this.part(p)}${KEY.due}`;
   }
   outbox(p: number): string {
-    return `${this.part(p)}outbox`;
+    return `${this.part(p)}${KEY.outbox}`;
   }
   completions(p: number, id: string): string {
-    return `${this.part(p)}c:${id}`;
+    return `${this.part(p)}${KEY.completions}${id}`;
   }
   notify(p: number, id: string): string {
-    return `${this.part(p)}nt:${id}`;
+    return `${this.part(p)}${KEY.notify}${id}`;
   }
   watchers(p: number, id: string): string {
-    return `${this.part(p)}ow:${id}`;
+    return `${this.part(p)}${KEY.watchers}${id}`;
   }
   promises(p: number, svc: string, key: string): string {
-    return `${this.part(p)}pr:${this.objectSuffix(svc, key)}`;
+    return `${this.part(p)}${KEY.promises}${this.objectSuffix(svc, key)}`;
   }
   promiseWaiters(p: number, svc: string, key: string, name: string): string {
-    return `${this.part(p)}pw:${this.objectSuffix(svc, key)}:${enc(name)}`;
+    return `${this.part(p)}${KEY.promiseWaiters}${this.objectSuffix(svc, key)}:${enc(name)}`;
+  }
+  /** A SCAN pattern of every invocation hash. */
+  get allInvocations(): string {
+    return `${this.prefix}:{*}:${KEY.inv}*`;
   }
   get completionChannel(): string {
     return `${this.prefix}:cmp`;
-  }
-  /** An unused key of partition p, for script KEYS slots a mode does not need. */
-  unused(p: number): string {
-    return `${this.part(p)}unused`;
   }
   get boot(): string {
     return `${this.prefix}:boot`;
@@ -157,4 +201,15 @@ export class Keys {
   queuePrefix(shard: number): string {
     return `${this.prefix}:{q${shard}}`;
   }
+}
+
+/** The KEYS of an invocation's attempt scripts: only those its mode needs. */
+export function scriptKeys(k: Keys, p: number, data: JobData): ScriptKeys {
+  const inv = k.inv(p, data.i);
+  const journal = k.journal(p, data.i);
+  const due = k.due(p);
+  if (data.m === 'service') return { p, inv, journal, fence: inv, due, state: undefined, inbox: undefined };
+  const object = k.objectKeys(p, data.s, data.k);
+  if (data.m === 'shared') return { p, inv, journal, fence: inv, due, state: object.state, inbox: undefined };
+  return { p, inv, journal, fence: object.fence, due, state: object.state, inbox: object.inbox };
 }

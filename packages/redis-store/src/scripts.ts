@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, type Redis } from 'ioredis';
+import { luaKeyNames } from './keys.js';
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
 
-/** Script names, as files `lua/<name>-<numKeys>.lua`. */
+/**
+ * Script names, as files `lua/<name>-<numKeys>.lua`; for a script in {@link VARIABLE_KEYS},
+ * numKeys is the most it takes.
+ */
 const SCRIPTS = {
   acceptInvocation: 7,
   startAttempt: 6,
@@ -27,6 +31,20 @@ const SCRIPTS = {
 
 /** A script name. */
 export type ScriptName = keyof typeof SCRIPTS;
+
+/**
+ * Scripts whose KEYS depend on the invocation (a service has no state hash, only exclusive and
+ * workflow invocations have an inbox...): their callers pass the key count first, then only the
+ * keys the invocation needs.
+ */
+const VARIABLE_KEYS: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'acceptInvocation',
+  'startAttempt',
+  'commitEntries',
+  'suspendInvocation',
+  'completeInvocation',
+  'terminateInvocation',
+]);
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -98,7 +116,9 @@ function helpersFor(parts: PreludePart[], body: string): string {
 
 function load(): Map<ScriptName, string> {
   if (sources) return sources;
-  const parts = preludeParts(readFileSync(new URL('prelude.lua', LUA_DIR), 'utf8'));
+  // The key layout's names first (generated from keys.ts), then the hand-written helpers.
+  const prelude = `${luaKeyNames()}\n${readFileSync(new URL('prelude.lua', LUA_DIR), 'utf8')}`;
+  const parts = preludeParts(prelude);
   sources = new Map();
   for (const [name, keys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
     const body = readFileSync(new URL(`${name}-${keys}.lua`, LUA_DIR), 'utf8');
@@ -119,7 +139,8 @@ export function scriptSources(): ReadonlyMap<ScriptName, string> {
 interface LoadedScript {
   lua: string;
   sha: string;
-  keys: number;
+  /** The key count, or undefined when each call passes its own first. */
+  keys: number | undefined;
   /** The connections' sockets on which the script was sent in full (EVAL) once. */
   sockets: WeakSet<object>;
 }
@@ -161,15 +182,20 @@ class ScriptCommand extends Command {
   }
 }
 
+/** EVALSHA's arguments: the SHA1, the key count (unless the call passes it first), keys and ARGV. */
+function commandArgs(script: LoadedScript, args: (string | number)[]): (string | number)[] {
+  return script.keys === undefined ? [script.sha, ...args] : [script.sha, script.keys, ...args];
+}
+
 /** Runs a script on a connection (see {@link ScriptCommand}); a NOSCRIPT reply is answered by sending it again in full. */
 function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
   return (...args) => {
-    const cmd = new ScriptCommand(script, [script.sha, script.keys, ...args]);
+    const cmd = new ScriptCommand(script, commandArgs(script, args));
     return (redis.sendCommand(cmd) as Promise<unknown>).catch((e: unknown) => {
       if (!(e instanceof Error) || !e.message.includes('NOSCRIPT')) throw e;
       // Redis lost its scripts (SCRIPT FLUSH, or a restart on the same socket): EVAL this time.
       if (cmd.socket) script.sockets.delete(cmd.socket);
-      return redis.sendCommand(new ScriptCommand(script, [script.sha, script.keys, ...args]));
+      return redis.sendCommand(new ScriptCommand(script, commandArgs(script, args)));
     });
   };
 }
@@ -182,10 +208,12 @@ function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
 export function defineScripts(redis: Redis): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   for (const [name, lua] of load()) {
-    const keys = SCRIPTS[name];
-    redis.defineCommand(name, { numberOfKeys: keys, lua });
+    const keys = VARIABLE_KEYS.has(name) ? undefined : SCRIPTS[name];
+    // Without numberOfKeys, ioredis takes the key count from each call's first argument.
+    redis.defineCommand(name, keys === undefined ? { lua } : { numberOfKeys: keys, lua });
     const queued = scripted[name];
-    const direct = scriptFunction(redis, { lua, sha: createHash('sha1').update(lua).digest('hex'), keys, sockets: new WeakSet() });
+    const sha = createHash('sha1').update(lua).digest('hex');
+    const direct = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
     scripted[name] = function (this: unknown, ...args: (string | number)[]) {
       return this === redis ? direct(...args) : queued.apply(this, args);
     };

@@ -60,14 +60,18 @@ export interface JobData {
   m: TargetMode;
 }
 
+/** The KEYS of an invocation's attempt scripts (only those its mode needs). */
 export interface ScriptKeys {
   p: number;
   inv: string;
   journal: string;
-  state: string;
-  inbox: string;
+  /** The fence hash: the key's for exclusive and workflow invocations, else the invocation hash. */
   fence: string;
   due: string;
+  /** The state hash of objects and workflows (none for a service). */
+  state: string | undefined;
+  /** The key's inbox (exclusive and workflow invocations only). */
+  inbox: string | undefined;
 }
 
 export function toSerializedError(json: string): SerializedError {

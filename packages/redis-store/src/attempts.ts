@@ -1,0 +1,166 @@
+/**
+ * Attempts: leasing an invocation (the start script, or a lease another script handed over) and
+ * running it with the executor as a {@link RedisAttempt}, which reaches the store only through
+ * the narrow {@link AttemptHost} built here.
+ */
+import type { Entry, Executor, Outcome, StartedInvocation, Target } from '@latchkey/core';
+import { RedisAttempt, type AttemptHost, type NextSlot } from './attempt.js';
+import { startAttempt, type Lease } from './calls.js';
+import type { StoreContext } from './context.js';
+import { StateCache, stateKey } from './eager.js';
+import { StoreError } from './errors.js';
+import { childId } from './ids.js';
+import { partitionOfId, scriptKeys } from './keys.js';
+import type { LocalDispatch, Mailbox } from './mailbox.js';
+import type { Outcomes } from './outcomes.js';
+import { stateMap, type JobData, type ScriptKeys } from './wire.js';
+
+/** Store services an attempt uses that live in other rooms (deliveries, eager state). */
+export interface AttemptServices {
+  performOutbox(p: number, member: string): Promise<void>;
+  deliverOutcome(id: string): Promise<void>;
+}
+
+export class Attempts {
+  private readonly ctx: StoreContext;
+  private readonly mailbox: Mailbox;
+  private readonly outcomes: Outcomes;
+  private readonly stateCache: StateCache;
+  private readonly host: AttemptHost;
+
+  constructor(ctx: StoreContext, mailbox: Mailbox, outcomes: Outcomes, stateCache: StateCache, services: AttemptServices) {
+    this.ctx = ctx;
+    this.mailbox = mailbox;
+    this.outcomes = outcomes;
+    this.stateCache = stateCache;
+    this.host = {
+      redis: ctx.redis,
+      keys: ctx.keys,
+      opts: ctx.opts,
+      outcomeChannel: ctx.outcomeChannel,
+      listen: (id, l) => outcomes.listenTo(id, l),
+      childId: (seed: string, index: number, target: Target, idem?: string) =>
+        childId(ctx.opts.partitions, seed, index, target, idem),
+      performOutbox: (p, m) => services.performOutbox(p, m),
+      dispatchWakes: (w) => mailbox.dispatchWakes(w),
+      dispatch: (data, ds, delayMs) => mailbox.dispatch(data, ds, delayMs),
+      nextSlot: (inherit) => this.nextSlot(inherit),
+      resolveWaiters: (id: string, o: Outcome) => outcomes.resolveWaiters(id, o),
+      rememberState: (svc, key, state, ep) => this.rememberState(svc, key, state, ep),
+      deliverOutcome: (id) => services.deliverOutcome(id),
+    };
+  }
+
+  /** Remembers a key's state as an attempt of this process committed it (for eager completion). */
+  rememberState(service: string, key: string, state: Map<string, string>, ep: string): void {
+    this.stateCache.put(stateKey(service, key), { state, ep });
+  }
+
+  /** Starts and runs an attempt for a mailbox job or a local dispatch (`local`: in a fast-path slot). */
+  async run(data: JobData, executor: Executor, local?: LocalDispatch): Promise<void> {
+    if (this.ctx.life.wiped) throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
+    const p = partitionOfId(data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    const ks = scriptKeys(this.ctx.keys, p, data);
+    const ownsEarly = this.outcomes.hold(data.i);
+    try {
+      await this.startAndRun(data, ks, executor, local);
+    } finally {
+      if (ownsEarly) this.outcomes.release(data.i);
+    }
+  }
+
+  private async startAndRun(data: JobData, ks: ScriptKeys, executor: Executor, local: LocalDispatch | undefined): Promise<void> {
+    const o = this.ctx.opts;
+    const res = await startAttempt(this.ctx.redis, ks, {
+      id: data.i,
+      workerId: this.ctx.workerId,
+      leaseMs: o.leaseMs,
+      graceMs: o.graceMs,
+      part: this.ctx.keys.part(ks.p),
+    });
+    if (res.tag === 'early') {
+      // The script answers 1 ms to a day; never dispatch it again at once, whatever the reply.
+      await this.mailbox.dispatch(data, 0, res.ms >= 1 ? res.ms : 1000, `e${Date.now()}`);
+      return;
+    }
+    if (res.tag !== 'run') return;
+    await this.runLeased(data, ks, res, executor, local);
+  }
+
+  /** Runs an attempt from a lease (`state`: the key's state, when the lease leaves it out). */
+  private async runLeased(
+    data: JobData,
+    ks: ScriptKeys,
+    lease: Lease,
+    executor: Executor,
+    local: LocalDispatch | undefined,
+    state?: Map<string, string>,
+  ): Promise<void> {
+    const inv: StartedInvocation = {
+      id: data.i,
+      target: { service: lease.service, handler: lease.handler, ...(lease.key ? { key: lease.key } : {}) },
+      mode: lease.mode,
+      input: lease.input,
+      headers: JSON.parse(lease.headers) as Record<string, string>,
+      attempt: lease.attempt,
+      journal: lease.journal.map((e) => JSON.parse(e) as Entry),
+      state: state ?? stateMap(lease.state),
+      now: lease.now,
+      completions: lease.completions,
+      cancelRequested: lease.cancelRequested,
+      // An invocation accepted before seeds were drawn has none: its id stands in (as it did then).
+      seed: lease.seed || data.i,
+    };
+    await this.runAttempt(data, ks, inv, lease.epoch, lease.now, local ?? executor);
+  }
+
+  /**
+   * Runs one leased attempt with the executor: a mailbox job's, or (given the local fast path)
+   * one in a fast-path slot, which its completion may pass on to the key's next invocation.
+   */
+  async runAttempt(
+    data: JobData,
+    ks: ScriptKeys,
+    inv: StartedInvocation,
+    epoch: string,
+    now: number,
+    run: Executor | LocalDispatch,
+  ): Promise<void> {
+    const t = inv.target;
+    this.ctx.opts.hooks?.afterStart?.({ invocationId: inv.id, service: t.service, handler: t.handler, attempt: inv.attempt });
+    const inSlot = 'capacity' in run;
+    const executor = inSlot ? run.executor : run;
+    // The key is busy here: no eager run on it until an attempt leaves its state behind.
+    if (data.m === 'exclusive') this.stateCache.drop(stateKey(data.s, data.k));
+    const attempt = new RedisAttempt(this.host, ks, data, inv, epoch, now, inSlot);
+    const running = this.outcomes.running;
+    running.set(inv.id, attempt);
+    if (this.outcomes.stopHeld(inv.id)) attempt.stopNow();
+    try {
+      await executor.run(attempt);
+    } finally {
+      attempt.stopHeartbeat();
+      this.outcomes.listenTo(inv.id, undefined);
+      if (running.get(inv.id) === attempt) running.delete(inv.id);
+    }
+  }
+
+  /**
+   * The local fast path, when a completion may lease the key's next invocation to this
+   * worker. An attempt completing in a slot of its own passes it on (`inherit`: no capacity check,
+   * one attempt ends as the next starts); one run by a mailbox job needs a free slot. As for an
+   * accept, the slot is taken only when the script has leased (`run`).
+   */
+  private nextSlot(inherit: boolean): NextSlot | undefined {
+    const local = this.mailbox.freeLocal(inherit);
+    if (!local) return undefined;
+    return {
+      workerId: this.ctx.workerId,
+      run: (data, lease, state) =>
+        void this.mailbox.inSlot(local, () =>
+          this.runLeased(data, scriptKeys(this.ctx.keys, partitionOfId(data.i, this.ctx.opts.partitions)!, data), lease, local.executor, local, state),
+        ),
+    };
+  }
+}

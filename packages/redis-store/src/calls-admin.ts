@@ -1,0 +1,195 @@
+/**
+ * The typed script layer, everything off an attempt's own path: deliveries, signals, control,
+ * purge, state patches, attaches, outcome watches and the reconciler's sweep. As in `calls.ts`:
+ * named fields in, in the order the script's header documents, and the reply decoded once here.
+ */
+import type { ChainableCommander } from 'ioredis';
+import type { Wakes } from './calls.js';
+import type { ScriptedRedis } from './scripts.js';
+
+export type DeliverReply = { tag: 'ok' | 'dup' | 'done' | 'gone' | 'full'; wakes: Wakes };
+
+export async function deliverCompletion(
+  redis: ScriptedRedis,
+  inv: string,
+  a: {
+    id: string;
+    index: number;
+    completionJson: string;
+    part: string;
+    graceMs: number;
+    completionChannel: string;
+    /** What it completes: 'result', 'pget' or an awakeable id. */
+    want: string;
+    /** The most completions the invocation may hold, or '' for no cap. */
+    cap: number | '';
+  },
+): Promise<DeliverReply> {
+  const r = (await redis.deliverCompletion(
+    inv,
+    a.id, a.index, a.completionJson, a.part, a.graceMs, a.completionChannel, a.want, a.cap,
+  )) as unknown[];
+  return { tag: r[0] as DeliverReply['tag'], wakes: r[1] as Wakes };
+}
+
+export type SignalReply = { tag: 'ok' | 'dup' | 'done' | 'gone'; wakes: Wakes };
+
+export async function resolveSignal(
+  redis: ScriptedRedis,
+  inv: string,
+  a: { id: string; name: string; completionJson: string; part: string; graceMs: number; completionChannel: string },
+): Promise<SignalReply> {
+  const r = (await redis.resolveSignal(
+    inv,
+    a.id, a.name, a.completionJson, a.part, a.graceMs, a.completionChannel,
+  )) as unknown[];
+  return { tag: r[0] as SignalReply['tag'], wakes: r[1] as Wakes };
+}
+
+/** The KEYS of the control scripts for one invocation. */
+export interface ControlKeys {
+  inv: string;
+  /** The key's inbox (exclusive and workflow invocations only). */
+  inbox: string | undefined;
+  fence: string;
+  due: string;
+}
+
+export type TerminateReply =
+  | { tag: 'gone' }
+  | { tag: 'done' }
+  | { tag: 'signalled' }
+  | { tag: 'wake'; wakes: Wakes }
+  | { tag: 'terminated'; nextId: string; nextDs: number; notify: boolean };
+
+export async function terminateInvocation(
+  redis: ScriptedRedis,
+  ks: ControlKeys,
+  a: {
+    id: string;
+    kind: 'kill' | 'cancel';
+    part: string;
+    graceMs: number;
+    completionChannel: string;
+    failureJson: string;
+    /** The workflow's state key, or ''. */
+    workflowState: string;
+  },
+): Promise<TerminateReply> {
+  const args: (string | number)[] = [3, ks.inv, ks.fence, ks.due];
+  if (ks.inbox !== undefined) {
+    args[0] = 4;
+    args.push(ks.inbox);
+  }
+  args.push(a.id, a.kind, a.part, a.graceMs, '', a.completionChannel, a.failureJson, a.workflowState);
+  const r = (await redis.terminateInvocation(...args)) as unknown[];
+  switch (r[0]) {
+    case 'wake':
+      return { tag: 'wake', wakes: r[1] as Wakes };
+    case 'terminated':
+      return { tag: 'terminated', nextId: String(r[1]), nextDs: Number(r[2]), notify: Number(r[3]) === 1 };
+    case 'signalled':
+      return { tag: 'signalled' };
+    case 'done':
+      return { tag: 'done' };
+    default:
+      return { tag: 'gone' };
+  }
+}
+
+export type ControlReply = { tag: 'paused' } | { tag: 'wake'; wakes: Wakes } | { tag: 'noop' | 'gone' };
+
+export async function controlInvocation(
+  redis: ScriptedRedis,
+  ks: ControlKeys,
+  a: { id: string; kind: 'pause' | 'resume'; graceMs: number; part: string; completionChannel: string },
+): Promise<ControlReply> {
+  const r = (await redis.controlInvocation(
+    ks.inv, ks.fence, ks.due,
+    a.id, a.kind, a.graceMs, a.part, a.completionChannel,
+  )) as unknown[];
+  if (r[0] === 'wake') return { tag: 'wake', wakes: r[1] as Wakes };
+  if (r[0] === 'paused') return { tag: 'paused' };
+  return { tag: r[0] === 'gone' ? 'gone' : 'noop' };
+}
+
+export async function purgeInvocation(
+  redis: ScriptedRedis,
+  inv: string,
+  a: { id: string; part: string; workflowState: string; workflowFence: string },
+): Promise<{ tag: 'purged' | 'running' | 'gone' }> {
+  const r = (await redis.purgeInvocation(inv, a.id, a.part, a.workflowState, a.workflowFence)) as unknown[];
+  return { tag: r[0] as 'purged' | 'running' | 'gone' };
+}
+
+export async function patchState(
+  redis: ScriptedRedis,
+  keys: { state: string; fence: string },
+  patch: Record<string, unknown>,
+): Promise<{ tag: 'ok' | 'busy' }> {
+  const args: string[] = [];
+  for (const [name, v] of Object.entries(patch)) {
+    args.push(name, v === null || v === undefined ? '' : JSON.stringify(v));
+  }
+  const r = (await redis.patchState(keys.state, keys.fence, args.length / 2, ...args)) as unknown[];
+  return { tag: r[0] === 'ok' ? 'ok' : 'busy' };
+}
+
+export type AttachReply = { tag: 'completed'; completion: string } | { tag: 'ok' } | { tag: 'gone' };
+
+export async function attachInvocation(
+  redis: ScriptedRedis,
+  inv: string,
+  a: { id: string; part: string; member: string },
+): Promise<AttachReply> {
+  const r = (await redis.attachInvocation(inv, a.id, a.part, a.member)) as unknown[];
+  if (r[0] === 'completed') return { tag: 'completed', completion: r[1] as string };
+  return { tag: r[0] === 'gone' ? 'gone' : 'ok' };
+}
+
+export async function ackDeliveries(
+  redis: ScriptedRedis,
+  keys: { notify: string; due: string },
+  id: string,
+  members: string[],
+): Promise<void> {
+  await redis.ackDeliveries(keys.notify, keys.due, id, ...members);
+}
+
+export type WatchReply = { tag: 'completed'; ok: boolean; payload: string } | { tag: 'waiting' };
+
+export async function watchOutcome(
+  redis: ScriptedRedis,
+  inv: string,
+  a: { id: string; part: string; channel: string },
+): Promise<WatchReply> {
+  const r = (await redis.watchOutcome(inv, a.id, a.part, a.channel)) as unknown[];
+  if (r[0] !== 'completed') return { tag: 'waiting' };
+  return { tag: 'completed', ok: r[1] !== 'err', payload: r[2] as string };
+}
+
+/** One partition's sweep (see `reconcilePartition-2.lua`), decoded. */
+export interface Sweep {
+  /** Overdue invocations to dispatch again: flat {id, ds, svc, key, mode} tuples. */
+  dispatch: Wakes;
+  /** Completed invocations whose outcomes are owed to callers. */
+  deliver: string[];
+  /** Overdue outbox members. */
+  outbox: string[];
+}
+
+/** Queues one partition's sweep on a pipeline; decode its result with {@link decodeSweep}. */
+export function queueReconcile(
+  pipe: ChainableCommander,
+  keys: { due: string; outbox: string },
+  a: { part: string; max: number; graceMs: number },
+): void {
+  (pipe as unknown as Record<'reconcilePartition', (...args: (string | number)[]) => void>).reconcilePartition(
+    keys.due, keys.outbox, a.part, a.max, a.graceMs,
+  );
+}
+
+export function decodeSweep(res: unknown): Sweep {
+  const [flat, deliver, outbox] = res as [unknown, string[], string[]];
+  return { dispatch: flat as Wakes, deliver, outbox };
+}

@@ -1,0 +1,21 @@
+/**
+ * What every room of the store shares: the connection with its scripts, the key layout, the
+ * options and this process's identity. Built once by `RedisStore` (the facade) and handed to
+ * each module; no module imports another's class, they get what they need as callbacks.
+ */
+import type { Keys } from './keys.js';
+import type { StoreConfig } from './options.js';
+import type { ScriptedRedis } from './scripts.js';
+
+export interface StoreContext {
+  readonly redis: ScriptedRedis;
+  readonly keys: Keys;
+  readonly opts: StoreConfig;
+  /** This process's name in invocation records (the worker that leases). */
+  readonly workerId: string;
+  /** The channel on which this process hears the outcomes it waits for. */
+  readonly outcomeChannel: string;
+  readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
+  /** `wiped`: the boot marker vanished (Redis was wiped or replaced); `closed`: the store closed. */
+  readonly life: { wiped: boolean; closed: boolean };
+}

@@ -1,0 +1,95 @@
+/** Reads for the ingresses and the admin port: describe, list, progress, lookup, state. */
+import type { Entry, InvocationInfo, InvocationStatus } from '@latchkey/core';
+import type { StoreContext } from './context.js';
+import type { ArrivalOrder } from './eager.js';
+import { partitionOf, partitionOfId } from './keys.js';
+import { decodeProgress, queueProgress, readDescription } from './record.js';
+
+function parseEntries(raw: string[]): Entry[] {
+  return raw.map((e) => JSON.parse(e) as Entry);
+}
+
+export class Queries {
+  private readonly ctx: StoreContext;
+  private readonly order: ArrivalOrder;
+
+  constructor(ctx: StoreContext, order: ArrivalOrder) {
+    this.ctx = ctx;
+    this.order = order;
+  }
+
+  async describe(invocationId: string, withJournal = false): Promise<InvocationInfo | undefined> {
+    const p = partitionOfId(invocationId, this.ctx.opts.partitions);
+    if (p === undefined) return undefined;
+    const d = await readDescription(this.ctx.redis, this.ctx.keys.inv(p, invocationId), invocationId, withJournal);
+    if (!d) return undefined;
+    const info = d.info;
+    if (withJournal) {
+      // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
+      info.journal = d.journal ?? parseEntries(await this.ctx.redis.lrange(this.ctx.keys.journal(p, invocationId), 0, -1));
+    }
+    return info;
+  }
+
+  async progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
+    const p = partitionOfId(invocationId, this.ctx.opts.partitions);
+    if (p === undefined) return undefined;
+    const k = this.ctx.keys;
+    const pipe = this.ctx.redis.pipeline();
+    queueProgress(pipe, k.inv(p, invocationId));
+    const res = await pipe.lrange(k.journal(p, invocationId), fromIndex, -1).exec();
+    const { status, jf } = decodeProgress(res?.[0]?.[1]);
+    if (!status) return undefined;
+    // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
+    const entries = jf ? (JSON.parse(jf) as Entry[]).slice(fromIndex) : parseEntries((res?.[1]?.[1] as string[]) ?? []);
+    return { status, entries };
+  }
+
+  async lookup(
+    ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string },
+  ): Promise<string | undefined> {
+    const P = this.ctx.opts.partitions;
+    const k = this.ctx.keys;
+    let name: string;
+    if ('workflow' in ref) {
+      name = k.workflow(partitionOf(P, ref.workflow, ref.key), ref.workflow, ref.key);
+    } else {
+      const p =
+        ref.key !== undefined
+          ? partitionOf(P, ref.service, ref.key)
+          : partitionOf(P, ref.service, ref.handler, ref.idempotencyKey);
+      name = k.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey);
+    }
+    // After the accepts that reached the store before it (see ArrivalOrder).
+    const turn = this.order.turn(false);
+    if (turn) await turn.ready;
+    const reply = this.ctx.redis.get(name);
+    turn?.issued();
+    return (await reply) ?? undefined;
+  }
+
+  async list(filter: { service?: string; key?: string; status?: InvocationStatus; limit?: number }): Promise<InvocationInfo[]> {
+    const limit = filter.limit ?? 100;
+    const out: InvocationInfo[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.ctx.redis.scan(cursor, 'MATCH', this.ctx.keys.allInvocations, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const id = key.slice(key.lastIndexOf(':') + 1);
+        const info = await this.describe(id);
+        if (!info) continue;
+        if (filter.service !== undefined && info.target.service !== filter.service) continue;
+        if (filter.key !== undefined && info.target.key !== filter.key) continue;
+        if (filter.status !== undefined && info.status !== filter.status) continue;
+        out.push(info);
+      }
+    } while (cursor !== '0');
+    return out.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
+  }
+
+  async getState(service: string, key: string): Promise<Map<string, string>> {
+    const p = partitionOf(this.ctx.opts.partitions, service, key);
+    return new Map(Object.entries(await this.ctx.redis.hgetall(this.ctx.keys.state(p, service, key))));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The reconciler: one sweep over every partition (one pipeline) that closes every crash window
+ * between Redis and the mailbox: overdue invocations are dispatched again, outcomes still owed
+ * to callers are delivered, and outbox effects a crash left behind are performed.
+ */
+import { decodeSweep, queueReconcile } from './calls-admin.js';
+import { forEachWake } from './calls.js';
+import type { StoreContext } from './context.js';
+import type { Deliveries } from './deliveries.js';
+import type { Mailbox } from './mailbox.js';
+import type { JobData } from './wire.js';
+
+/** Most items of each kind one partition's sweep returns. */
+const SWEEP_MAX = 100;
+
+export async function reconcile(ctx: StoreContext, mailbox: Mailbox, deliveries: Deliveries): Promise<number> {
+  if (ctx.life.wiped || ctx.life.closed) return 0;
+  try {
+    const k = ctx.keys;
+    const pipe = ctx.redis.pipeline();
+    for (let p = 0; p < ctx.opts.partitions; p++) {
+      queueReconcile(pipe, { due: k.due(p), outbox: k.outbox(p) }, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
+    }
+    const results = (await pipe.exec()) ?? [];
+    let n = 0;
+    for (const [p, [err, res]] of results.entries()) {
+      if (err) continue;
+      const sweep = decodeSweep(res);
+      const jobs: [JobData, number][] = [];
+      forEachWake(sweep.dispatch, (i, ds, s, key, m) => jobs.push([{ i, s, k: key, m }, ds]));
+      for (const [data, ds] of jobs) {
+        n++;
+        await mailbox.dispatch(data, ds, 0);
+      }
+      for (const id of sweep.deliver) {
+        n++;
+        await deliveries.deliverOutcome(id).catch(() => undefined);
+      }
+      for (const m of sweep.outbox) {
+        n++;
+        await deliveries.performOutbox(p, m).catch(() => undefined);
+      }
+    }
+    return n;
+  } catch {
+    return 0; // Redis unreachable: the next sweep tries again
+  }
+}
