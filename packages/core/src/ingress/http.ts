@@ -33,6 +33,10 @@ export const INGRESS_BODY_LIMITS: BodyLimits = {
   maxBufferedBodyBytes: 128 * 1024 * 1024,
 };
 
+/** Restate's `source` of an error answer: the ingress itself, or the invocation it refers to. */
+const FROM_INGRESS: Readonly<Record<string, unknown>> = { source: 'ingress' };
+const FROM_INVOCATION: Readonly<Record<string, unknown>> = { source: 'invocation' };
+
 interface Route {
   spec: HandlerSpec;
   key: string | undefined;
@@ -173,7 +177,7 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
       }
       const outcome =
         target.op === 'output'
-          ? ops.output(found, { source: 'ingress' })
+          ? ops.output(found, FROM_INGRESS)
           : (found.info.outcome ?? (await attachWhileConnected(ops, id, req)));
       writeOutcome(res, id, outcome, found.output);
       return;
@@ -231,7 +235,7 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
     }
     const gone = whileConnected(req);
     try {
-      const accepted = await ops.call(request, gone.stopper, { source: 'invocation' });
+      const accepted = await ops.call(request, gone.stopper, FROM_INVOCATION);
       writeOutcome(res, accepted.invocationId, await accepted.outcome, route.spec.output);
     } finally {
       gone.done();
