@@ -5,14 +5,11 @@
  */
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
-import type { InvocationInfo, InvocationStatus, Store } from '../store.js';
+import type { AdminStore, InvocationInfo, InvocationStatus } from '../store.js';
 import { checkKey } from './common.js';
 
-/** What the admin API needs of the store. */
-export type AdminStore = Pick<
-  Store,
-  'list' | 'describe' | 'cancel' | 'kill' | 'pause' | 'resume' | 'purge' | 'getState' | 'patchState'
->;
+/** What the admin API needs of the store (the store's admin-facing interface). */
+export type { AdminStore };
 
 /** The controls an operator may apply to an invocation. */
 export type Control = 'cancel' | 'kill' | 'pause' | 'resume' | 'purge';

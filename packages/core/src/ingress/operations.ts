@@ -12,16 +12,19 @@ import { ErrorCode, IngressError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import type { Registry } from '../runtime/registry.js';
 import type { Stopper, StopSignal } from '../runtime/stop-signal.js';
-import type { Accepted, InvocationInfo, InvocationRequest, Outcome, Store } from '../store.js';
+import type {
+  Accepted,
+  IngressStore,
+  InvocationInfo,
+  InvocationRequest,
+  Outcome,
+} from '../store.js';
 import { checkReference, outputOf, publicTarget } from './common.js';
 import type { InvocationRef, ProgressEvent } from './frames.js';
 import { ProgressWatchers } from './progress.js';
 
-/** What the ingress core needs of the store. */
-export type IngressStore = Pick<
-  Store,
-  'accept' | 'awaitOutcome' | 'describe' | 'lookup' | 'progress' | 'resolveAwakeable' | 'cancel'
->;
+/** What the ingress core needs of the store (the store's ingress-facing interface). */
+export type { IngressStore };
 
 /** An invocation a public client may see, and its handler's output serde (if served here). */
 export interface Visible {
