@@ -183,6 +183,20 @@ describe('Replayer (events in, commands out)', () => {
     expect(cmds).toContainEqual({ c: 'combined', index: 2, order: [1], final: true });
   });
 
+  it('keeps the settling order of a live combinator until it decides', () => {
+    const r = replayer();
+    for (const [i, kind] of [[0, 'awk'], [1, 'awk'], [2, 'comb']] as const) {
+      r.step({ t: 'reserve', kind, name: kind === 'comb' ? 'race' : undefined });
+      r.step({ t: 'register', index: i, kind });
+    }
+    expect(r.step({ t: 'combine', index: 2, children: [0, 1] })).toEqual([]);
+    expect(r.step({ t: 'combSettled', index: 2, child: 1 })).toEqual([
+      { c: 'combined', index: 2, order: [1], final: false },
+    ]);
+    r.step({ t: 'combDecided', index: 2 });
+    expect(r.step({ t: 'combSettled', index: 2, child: 0 })).toEqual([]);
+  });
+
   it('stops an attempt whose policy does not admit a kind, before the entry exists', () => {
     const r = replayer({ admits: isStateKind });
     expect(r.step({ t: 'reserve', kind: 'get', name: 'a' })).toEqual([{ c: 'reserved', index: 0 }]);

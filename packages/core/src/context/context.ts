@@ -24,7 +24,6 @@ import type {
   GenericCall,
   InvocationHandle,
   InvocationReference,
-  ObjectContext,
   Rand,
   Request,
   RunOptions,
