@@ -28,7 +28,13 @@ export class Attempts {
   private readonly stateCache: StateCache;
   private readonly host: AttemptHost;
 
-  constructor(ctx: StoreContext, mailbox: Mailbox, outcomes: Outcomes, stateCache: StateCache, services: AttemptServices) {
+  constructor(
+    ctx: StoreContext,
+    mailbox: Mailbox,
+    outcomes: Outcomes,
+    stateCache: StateCache,
+    services: AttemptServices,
+  ) {
     this.ctx = ctx;
     this.mailbox = mailbox;
     this.outcomes = outcomes;
@@ -70,7 +76,12 @@ export class Attempts {
     }
   }
 
-  private async startAndRun(data: JobData, ks: ScriptKeys, executor: Executor, local: LocalDispatch | undefined): Promise<void> {
+  private async startAndRun(
+    data: JobData,
+    ks: ScriptKeys,
+    executor: Executor,
+    local: LocalDispatch | undefined,
+  ): Promise<void> {
     const o = this.ctx.opts;
     const res = await startAttempt(this.ctx.redis, ks, {
       id: data.i,
@@ -128,7 +139,8 @@ export class Attempts {
     run: Executor | LocalDispatch,
   ): Promise<void> {
     const t = inv.target;
-    this.ctx.opts.hooks?.afterStart?.({ invocationId: inv.id, service: t.service, handler: t.handler, attempt: inv.attempt });
+    const info = { invocationId: inv.id, service: t.service, handler: t.handler, attempt: inv.attempt };
+    this.ctx.opts.hooks?.afterStart?.(info);
     const inSlot = 'capacity' in run;
     const executor = inSlot ? run.executor : run;
     // The key is busy here: no eager run on it until an attempt leaves its state behind.
@@ -155,12 +167,13 @@ export class Attempts {
   private nextSlot(inherit: boolean): NextSlot | undefined {
     const local = this.mailbox.freeLocal(inherit);
     if (!local) return undefined;
+    const { keys, opts } = this.ctx;
     return {
       workerId: this.ctx.workerId,
-      run: (data, lease, state) =>
-        void this.mailbox.inSlot(local, () =>
-          this.runLeased(data, scriptKeys(this.ctx.keys, partitionOfId(data.i, this.ctx.opts.partitions)!, data), lease, local.executor, local, state),
-        ),
+      run: (data, lease, state) => {
+        const ks = scriptKeys(keys, partitionOfId(data.i, opts.partitions)!, data);
+        void this.mailbox.inSlot(local, () => this.runLeased(data, ks, lease, local.executor, local, state));
+      },
     };
   }
 }

@@ -19,9 +19,10 @@ export interface Fenced {
  * Flat wake tuples `{id, ds, svc, key, mode, ...}` a script returns for the invocations it made
  * ready; read only by {@link forEachWake} (no allocation per wake).
  */
-export type Wakes = { readonly length: number; readonly [i: number]: string | number | undefined } & {
-  readonly __wakes: true;
-};
+export type Wakes = {
+  readonly length: number;
+  readonly [i: number]: string | number | undefined;
+} & { readonly __wakes: true };
 
 /** Calls `fn` for each invocation in a script's wake tuples. */
 export function forEachWake(
@@ -30,7 +31,8 @@ export function forEachWake(
 ): void {
   if (!wakes) return;
   for (let i = 0; i < wakes.length; i += 5) {
-    fn(String(wakes[i]), Number(wakes[i + 1]), String(wakes[i + 2]), String(wakes[i + 3] ?? ''), wakes[i + 4] as TargetMode);
+    const key = String(wakes[i + 3] ?? '');
+    fn(String(wakes[i]), Number(wakes[i + 1]), String(wakes[i + 2]), key, wakes[i + 4] as TargetMode);
   }
 }
 
@@ -142,7 +144,12 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
   const r = (await redis.acceptInvocation(...args)) as unknown[];
   switch (r[0]) {
     case 'dup':
-      return { tag: 'dup', id: r[1] as string, reason: r[2] as 'idempotency' | 'workflow', completion: r[3] as string };
+      return {
+        tag: 'dup',
+        id: r[1] as string,
+        reason: r[2] as 'idempotency' | 'workflow',
+        completion: r[3] as string,
+      };
     case 'exists':
       return { tag: 'exists', completion: r[1] as string };
     case 'run':
@@ -205,9 +212,15 @@ export interface FencedWrite {
   batch: (string | number)[];
 }
 
-export type CommitReply = { tag: 'ok'; now: number; completions: Map<number, Completion>; wakes: Wakes } | Fenced;
+export type CommitReply =
+  | { tag: 'ok'; now: number; completions: Map<number, Completion>; wakes: Wakes }
+  | Fenced;
 
-export async function commitEntries(redis: ScriptedRedis, ks: ScriptKeys, a: FencedWrite): Promise<CommitReply> {
+export async function commitEntries(
+  redis: ScriptedRedis,
+  ks: ScriptKeys,
+  a: FencedWrite,
+): Promise<CommitReply> {
   const args = attemptKeys(ks, false, false);
   args.push(a.id, a.epoch, a.fromIndex, a.part, a.graceMs, a.completionChannel);
   for (const x of a.batch) args.push(x);

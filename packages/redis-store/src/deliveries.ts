@@ -18,7 +18,12 @@ export interface OutboxServices {
 }
 
 function notFound(id: string): Completion {
-  const e: SerializedError = { name: 'TerminalError', code: 'NOT_FOUND', message: `invocation ${id} not found`, status: 404 };
+  const e: SerializedError = {
+    name: 'TerminalError',
+    code: 'NOT_FOUND',
+    message: `invocation ${id} not found`,
+    status: 404,
+  };
   return { ok: false, e };
 }
 
@@ -42,7 +47,12 @@ export class Deliveries {
    * completion comes from a client (or a handler given its id), so it counts against the
    * invocation's cap on completions.
    */
-  async deliver(invocationId: string, index: number, completion: Completion, want: string): Promise<'ok' | 'dup' | 'done' | 'gone' | 'full'> {
+  async deliver(
+    invocationId: string,
+    index: number,
+    completion: Completion,
+    want: string,
+  ): Promise<'ok' | 'dup' | 'done' | 'gone' | 'full'> {
     const c = this.ctx;
     const p = partitionOfId(invocationId, c.opts.partitions);
     if (p === undefined) return 'gone';
@@ -64,7 +74,11 @@ export class Deliveries {
    * Resolves or rejects the named signal of an invocation: stored once (the first resolution
    * wins) and delivered to the entries waiting for it, now or when they come.
    */
-  async resolveSignal(invocationId: string, name: string, completion: Completion): Promise<'ok' | 'dup' | 'done' | 'gone'> {
+  async resolveSignal(
+    invocationId: string,
+    name: string,
+    completion: Completion,
+  ): Promise<'ok' | 'dup' | 'done' | 'gone'> {
     const c = this.ctx;
     const p = partitionOfId(invocationId, c.opts.partitions);
     if (p === undefined) return 'gone';
@@ -106,8 +120,11 @@ export class Deliveries {
           break;
         }
         const k = this.ctx.keys;
-        const r = await attachInvocation(this.ctx.redis, k.inv(tp, e.id), { id: e.id, part: k.part(tp), member: `${item.s}:${e.index}` });
-        if (r.tag === 'completed') await this.deliver(item.s, e.index, JSON.parse(r.completion) as Completion, 'result');
+        const member = `${item.s}:${e.index}`;
+        const r = await attachInvocation(this.ctx.redis, k.inv(tp, e.id), { id: e.id, part: k.part(tp), member });
+        if (r.tag === 'completed') {
+          await this.deliver(item.s, e.index, JSON.parse(r.completion) as Completion, 'result');
+        }
         else if (r.tag === 'gone') await this.deliver(item.s, e.index, notFound(e.id), 'result');
         break;
       }

@@ -26,12 +26,16 @@ export class Queries {
     const info = d.info;
     if (withJournal) {
       // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
-      info.journal = d.journal ?? parseEntries(await this.ctx.redis.lrange(this.ctx.keys.journal(p, invocationId), 0, -1));
+      const journalKey = this.ctx.keys.journal(p, invocationId);
+      info.journal = d.journal ?? parseEntries(await this.ctx.redis.lrange(journalKey, 0, -1));
     }
     return info;
   }
 
-  async progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
+  async progress(
+    invocationId: string,
+    fromIndex: number,
+  ): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
     const p = partitionOfId(invocationId, this.ctx.opts.partitions);
     if (p === undefined) return undefined;
     const k = this.ctx.keys;
@@ -68,7 +72,12 @@ export class Queries {
     return (await reply) ?? undefined;
   }
 
-  async list(filter: { service?: string; key?: string; status?: InvocationStatus; limit?: number }): Promise<InvocationInfo[]> {
+  async list(filter: {
+    service?: string;
+    key?: string;
+    status?: InvocationStatus;
+    limit?: number;
+  }): Promise<InvocationInfo[]> {
     const limit = filter.limit ?? 100;
     const out: InvocationInfo[] = [];
     let cursor = '0';

@@ -13,13 +13,18 @@ import type { JobData } from './wire.js';
 /** Most items of each kind one partition's sweep returns. */
 const SWEEP_MAX = 100;
 
-export async function reconcile(ctx: StoreContext, mailbox: Mailbox, deliveries: Deliveries): Promise<number> {
+export async function reconcile(
+  ctx: StoreContext,
+  mailbox: Mailbox,
+  deliveries: Deliveries,
+): Promise<number> {
   if (ctx.life.wiped || ctx.life.closed) return 0;
   try {
     const k = ctx.keys;
     const pipe = ctx.redis.pipeline();
     for (let p = 0; p < ctx.opts.partitions; p++) {
-      queueReconcile(pipe, { due: k.due(p), outbox: k.outbox(p) }, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
+      const keys = { due: k.due(p), outbox: k.outbox(p) };
+      queueReconcile(pipe, keys, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
     }
     const results = (await pipe.exec()) ?? [];
     let n = 0;

@@ -130,7 +130,10 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- ingress side
 
-  accept(req: InvocationRequest, options?: { awaitOutcome?: StopSignal }): Promise<Accepted & { outcome?: Promise<Outcome> }> {
+  accept(
+    req: InvocationRequest,
+    options?: { awaitOutcome?: StopSignal },
+  ): Promise<Accepted & { outcome?: Promise<Outcome> }> {
     return this.acceptor.accept(req, options);
   }
 
@@ -147,7 +150,10 @@ export class RedisStore implements Store {
     return this.queries.describe(invocationId, withJournal);
   }
 
-  progress(invocationId: string, fromIndex: number): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
+  progress(
+    invocationId: string,
+    fromIndex: number,
+  ): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
     return this.queries.progress(invocationId, fromIndex);
   }
 
@@ -161,19 +167,33 @@ export class RedisStore implements Store {
     return this.queries.getState(service, key);
   }
 
-  list(filter: { service?: string; key?: string; status?: InvocationStatus; limit?: number }): Promise<InvocationInfo[]> {
+  list(filter: {
+    service?: string;
+    key?: string;
+    status?: InvocationStatus;
+    limit?: number;
+  }): Promise<InvocationInfo[]> {
     return this.queries.list(filter);
   }
 
   // ---------------------------------------------------------------- deliveries and control
 
   /** Delivers a completion to entry `index` of an invocation (see `Deliveries.deliver`). */
-  deliver(invocationId: string, index: number, completion: Completion, want: string): Promise<'ok' | 'dup' | 'done' | 'gone' | 'full'> {
+  deliver(
+    invocationId: string,
+    index: number,
+    completion: Completion,
+    want: string,
+  ): Promise<'ok' | 'dup' | 'done' | 'gone' | 'full'> {
     return this.deliveries.deliver(invocationId, index, completion, want);
   }
 
   /** Resolves or rejects the named signal of an invocation (see `Deliveries.resolveSignal`). */
-  resolveSignal(invocationId: string, name: string, completion: Completion): Promise<'ok' | 'dup' | 'done' | 'gone'> {
+  resolveSignal(
+    invocationId: string,
+    name: string,
+    completion: Completion,
+  ): Promise<'ok' | 'dup' | 'done' | 'gone'> {
     return this.deliveries.resolveSignal(invocationId, name, completion);
   }
 

@@ -1,7 +1,7 @@
 /**
  * The store's side of the script protocol: how entries, state ops and effects become script
- * arguments, how replies become values, and the small records the store passes around
- * (the Lua side is in `lua/`; ARCHITECTURE.md has the layout).
+ * arguments, the completions hash's decoding, and the small records the store passes around
+ * (each script's call and reply are in `calls.ts` / `calls-admin.ts`; the Lua side is in `lua/`).
  */
 import { randomBytes } from 'node:crypto';
 import type {
