@@ -55,7 +55,10 @@ describe('signup workflow, the Restate way (endpoint, await ctx.promise, the off
       await rm(dir, { recursive: true, force: true });
     });
     await until('the server to listen', async () => (await fetch(`${ingress}/health`)).ok, 60_000);
-    expect(server.output()).toContain(`ingress on http://127.0.0.1:${port}`);
+    // Its stdout may reach the pipe a moment after the port answers.
+    await until('the server to say where its ingress is', async () =>
+      server.output().includes(`ingress on http://127.0.0.1:${port}`),
+    );
 
     const signup = async (userId: string, secretOf: (emailed: string) => string): Promise<{ invocationId: string }> => {
       // 1. The submitter process (workflowSubmit).
