@@ -70,7 +70,6 @@ export class Engine {
       },
       Math.min(Math.max(0, ms), 2 ** 31 - 1),
     );
-    t.unref();
     this.timers.add(t);
     return t;
   }
