@@ -36,7 +36,7 @@ export type {
   XStateObject,
   XStateOptions,
   XStateSnapshot,
-} from './xstate.js';
+} from './types.js';
 export { fromPromise } from './promise.js';
 export type { FromPromiseOptions, PromiseArgs, PromiseCreator } from './promise.js';
 export type {
