@@ -51,7 +51,7 @@ export function errorOf(f: ErrorFrame | ResultFrame): CallError {
     | (Loose & { metadata?: unknown })
     | undefined;
   const status = typeof e?.code === 'number' ? e.code : 500;
-  const code = typeof e?.errorCode === 'string' ? e.errorCode : String(e?.errorCode ?? 'UNKNOWN');
+  const code = typeof e?.errorCode === 'string' ? e.errorCode : 'UNKNOWN';
   const message = typeof e?.message === 'string' ? e.message : 'request failed';
   return new CallError(status, code, message, {
     ...(invocationId !== undefined ? { invocationId } : {}),

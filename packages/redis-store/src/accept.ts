@@ -17,7 +17,7 @@ import type { StoreContext } from './context.js';
 import {
   ArrivalOrder,
   EagerAttempt,
-  StateCache,
+  type StateCache,
   eagerArgs,
   stateKey,
   type CommittedState,
@@ -164,7 +164,7 @@ export class Acceptor {
       attempt: 1,
       journal: [],
       // The context works on a copy; this map becomes the key's state after the run's ops.
-      state: committed?.state ?? new Map(),
+      state: committed?.state ?? new Map<string, string>(),
       now: Date.now(),
       completions: new Map(),
       cancelRequested: false,

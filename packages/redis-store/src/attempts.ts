@@ -7,7 +7,7 @@ import type { Entry, Executor, Outcome, StartedInvocation, Target } from '@latch
 import { RedisAttempt, type AttemptHost, type NextSlot } from './attempt.js';
 import { startAttempt, type Lease } from './calls.js';
 import type { StoreContext } from './context.js';
-import { StateCache, stateKey } from './eager.js';
+import { type StateCache, stateKey } from './eager.js';
 import { StoreError } from './errors.js';
 import { childId } from './ids.js';
 import { partitionOfId, scriptKeys } from './keys.js';

@@ -319,6 +319,6 @@ export async function renewLease(
   a: { id: string; epoch: string; leaseMs: number },
 ): Promise<RenewReply> {
   const r = (await redis.renewLease(ks.inv, ks.fence, ks.due, a.id, a.epoch, a.leaseMs)) as unknown[];
-  if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1] ?? 'fenced') };
+  if (r[0] !== 'ok') return { tag: 'fenced', why: typeof r[1] === 'string' ? r[1] : 'fenced' };
   return { tag: 'ok', now: Number(r[1]) };
 }

@@ -174,7 +174,7 @@ export class ArrivalOrder {
    * when every earlier held operation has been issued, and `issued`, to call once this one
    * has been (its command handed to the connection) or has given up.
    */
-  turn(hold: boolean): { ready: Promise<void>; issued(): void } | undefined {
+  turn(hold: boolean): { ready: Promise<void>; issued: () => void } | undefined {
     if (!hold && this.held === 0) return undefined;
     this.held++;
     const ready = this.tail;

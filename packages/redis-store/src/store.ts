@@ -227,8 +227,8 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- worker side
 
-  async startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return this.mailbox.start(executor, options, () => this.reconcile());
+  startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
+    return Promise.resolve(this.mailbox.start(executor, options, () => this.reconcile()));
   }
 
   /**

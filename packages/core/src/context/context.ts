@@ -1,12 +1,12 @@
 import type { Definition, ServiceKind } from '../define/definitions.js';
 import { timerMs, type Duration } from '../define/duration.js';
 import { bytesOf } from '../define/serde.js';
-import { optionsOf, type SendOptions } from '../define/rpc.js';
+import { optionsOf } from '../define/rpc.js';
 import { DurableError, ErrorCode, TerminalError } from '../errors.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
 import type { StartedInvocation } from '../store.js';
 import { callTarget, checkTargetKey, sendTarget, type ContextDeps, type ContextEnv } from './calls.js';
-import { DurablePromise, sleepPromise } from './durable-promise.js';
+import { type DurablePromise, sleepPromise } from './durable-promise.js';
 import { journaled } from './journaled.js';
 import {
   awaitSignal,
@@ -270,11 +270,11 @@ export class HandlerContext implements WorkflowContext {
   }
 
   genericCall<O = unknown>(call: GenericCall): DurablePromise<O> {
-    return callTarget<O>(this.env, this.generic(call), call.parameter, call as SendOptions);
+    return callTarget<O>(this.env, this.generic(call), call.parameter, call);
   }
 
   genericSend(send: GenericCall & { delay?: Duration }): InvocationHandle {
-    return sendTarget(this.env, this.generic(send), send.parameter, send as SendOptions);
+    return sendTarget(this.env, this.generic(send), send.parameter, send);
   }
 
   // ------------------------------------------------------------------ awakeables, promises, handles
@@ -319,9 +319,8 @@ function checkStateName(name: string): void {
 function quietConsole(base: Console, replaying: () => boolean, prefix: string): Console {
   const c = Object.create(base) as Console;
   for (const m of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
-    const fn = base[m];
     c[m] = (...args: unknown[]): void => {
-      if (!replaying()) fn.call(base, prefix, ...args);
+      if (!replaying()) base[m](prefix, ...args);
     };
   }
   return c;

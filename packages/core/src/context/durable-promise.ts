@@ -81,7 +81,7 @@ export class DurablePromise<T> implements PromiseLike<T> {
   orTimeout(duration: Duration): DurablePromise<T> {
     if (this.runner.isEnded) return this;
     const timer = sleepPromise(this.runner, timerMs(duration, 'timeout'), undefined);
-    return combine('orTimeout', [this as DurablePromise<unknown>, timer]) as DurablePromise<T>;
+    return combine('orTimeout', [this, timer]) as DurablePromise<T>;
   }
 
   /** Maps the value or failure (Restate's `map`). */

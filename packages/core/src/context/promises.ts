@@ -1,5 +1,5 @@
 import { TerminalError, serializeError, type SerializedError } from '../errors.js';
-import type { Completion, Effect } from '../journal/entry.js';
+import type { Completion } from '../journal/entry.js';
 import type { ContextEnv } from './calls.js';
 import { DurablePromise, decodeJson } from './durable-promise.js';
 import { dead, durable, journaled, record } from './journaled.js';
@@ -134,7 +134,7 @@ export function workflowPromise<T>(env: ContextEnv, name: string): WorkflowPromi
             }
           : {
               entry: { k: kind, n: name },
-              effects: [{ t: kind, name, index } as Effect],
+              effects: [{ t: kind, name, index }],
               flush: true,
             },
     });

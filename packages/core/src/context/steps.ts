@@ -2,7 +2,7 @@ import { durationMs } from '../define/duration.js';
 import { TerminalError, ensureError, isTerminalError, serializeError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
-import { DurablePromise, decodeJson } from './durable-promise.js';
+import { type DurablePromise, decodeJson } from './durable-promise.js';
 import { durable } from './journaled.js';
 import type { RunOptions } from './types.js';
 

@@ -11,8 +11,10 @@ export interface CallOptions {
   /** Headers passed to the target (`ctx.request().headers`). */
   headers?: Record<string, string>;
   /** How the input is encoded; default: the target's input serde when this process serves it, else JSON. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any serde fits, whatever its type
   input?: Serde<any>;
   /** How the result is decoded; default: the target's output serde when this process serves it, else JSON. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any serde fits, whatever its type
   output?: Serde<any>;
 }
 

@@ -113,6 +113,7 @@ const emptySerde: Serde<void> = {
 /** Codecs for payloads, named as in Restate's SDK. */
 export const serde = {
   /** Plain JSON, no validation (the default). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- usable as the serde of any type
   json: jsonSerde<unknown>((v) => v) as JsonSerde<any>,
   /** Raw bytes (`application/octet-stream`): the handler takes and returns a `Uint8Array`. */
   binary: binarySerde,
@@ -146,7 +147,9 @@ export function isJson(s: Serde<unknown> | undefined): boolean {
 
 /** The check of a JSON serde (validation before acceptance), if it has one. */
 export function checkOf(s: Serde<unknown> | undefined): ((value: unknown) => unknown) | undefined {
-  return s !== undefined && 'check' in s ? (s as JsonSerde<unknown>).check : undefined;
+  if (s === undefined || !('check' in s)) return undefined;
+  const json = s as JsonSerde<unknown>;
+  return (value) => json.check(value);
 }
 
 /**

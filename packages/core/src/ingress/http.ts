@@ -103,7 +103,7 @@ async function attachTarget(
   if ((segs[1] === 'attach' || segs[1] === 'output' || segs[1] === 'lookup') && method === 'POST' && segs.length === 2) {
     const body = (await read()) as Record<string, unknown> | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
-    const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+    const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k]) : undefined);
     if (str('invocationId')) return { op: segs[1], ref: { invocationId: str('invocationId')! } };
     // Restate's current shape names a workflow `{target: 'workflow', workflowName, workflowKey}`.
     const workflow = str('workflow') ?? str('workflowName');

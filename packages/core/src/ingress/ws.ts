@@ -291,7 +291,7 @@ export function attachWebSocket(
       }
       let frame: RawFrame;
       try {
-        frame = decodeEnvelope(String(data), rules.maxJsonDepth);
+        frame = decodeEnvelope(textOf(data), rules.maxJsonDepth);
       } catch (e) {
         fail(undefined, e);
         return;
@@ -333,4 +333,11 @@ export function attachWebSocket(
         wss.close(() => resolve());
       }),
   };
+}
+
+/** A text frame's data as a string (ws hands a Buffer; fragments and ArrayBuffers just in case). */
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
 }

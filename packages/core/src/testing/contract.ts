@@ -65,7 +65,7 @@ export function storeContract(
       store = await makeStore();
       await store.init();
       const executor = createExecutor(registry, {
-        logger: quiet as Console,
+        logger: quiet,
         ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
       });
       worker = await store.startWorker(executor, { concurrency: 8 });

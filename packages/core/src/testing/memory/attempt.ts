@@ -98,7 +98,7 @@ export class MemoryStoreAttempt implements Attempt {
       this.check(from);
       return Promise.resolve(commitBatch(this.engine, this.rec, entries, ops, effects));
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
 
@@ -121,7 +121,7 @@ export class MemoryStoreAttempt implements Attempt {
       if (on.wakeAt !== null) this.engine.wakeLater(rec, on.wakeAt - now, 'suspended');
       return Promise.resolve('suspended');
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
 
@@ -139,7 +139,7 @@ export class MemoryStoreAttempt implements Attempt {
       this.engine.complete(this.rec, outcome);
       return Promise.resolve();
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
 
@@ -152,7 +152,7 @@ export class MemoryStoreAttempt implements Attempt {
       this.engine.wakeLater(this.rec, delayMs, 'backing-off');
       return Promise.resolve();
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
 
@@ -163,7 +163,7 @@ export class MemoryStoreAttempt implements Attempt {
       this.release('paused');
       return Promise.resolve();
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
 

@@ -76,7 +76,7 @@ export class MemoryStore implements Store {
       const s = set;
       const onAbort = (): void => {
         s.delete(done);
-        reject(signal?.reason ?? new Error('aborted'));
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       };
       const done = (o: Outcome): void => {
         signal?.removeEventListener('abort', onAbort);
