@@ -68,7 +68,8 @@ function recordingStore(store, seen) {
   const wrap = (a) => {
     const rec = note(a.invocation);
     const keep = (res) => {
-      if (res && typeof res === 'object') for (const [i, c] of res.completions) rec.completions.set(i, c);
+      if (res && typeof res === 'object')
+        for (const [i, c] of res.completions) rec.completions.set(i, c);
       if (res && typeof res === 'object') rec.now = Math.max(rec.now, res.now);
       return res;
     };
@@ -97,7 +98,8 @@ function recordingStore(store, seen) {
   return new Proxy(store, {
     get(t, p) {
       if (p === 'startWorker') {
-        return (executor, o) => t.startWorker({ run: (a) => executor.run(wrap(a)), hurry: () => executor.hurry() }, o);
+        return (executor, o) =>
+          t.startWorker({ run: (a) => executor.run(wrap(a)), hurry: () => executor.hurry() }, o);
       }
       const v = Reflect.get(t, p);
       return typeof v === 'function' ? v.bind(t) : v;
@@ -121,7 +123,9 @@ async function settled(store, seen) {
     const ids = [...seen.keys()];
     const infos = await Promise.all(ids.map((id) => store.describe(id, true)));
     // Children (calls, sends) count too, started or not.
-    const children = infos.flatMap((i) => (i?.journal ?? []).filter((e) => e.k === 'call' || e.k === 'send'));
+    const children = infos.flatMap((i) =>
+      (i?.journal ?? []).filter((e) => e.k === 'call' || e.k === 'send'),
+    );
     const unseen = children.some((e) => !ids.includes(e.id));
     if (!unseen && infos.every((i) => i?.status === 'completed')) return infos;
     if (Date.now() > deadline) throw new Error('invocations did not complete in time');
@@ -132,7 +136,14 @@ async function settled(store, seen) {
 async function record(name, services, scenario, redisUrl) {
   const seen = new Map();
   const store = recordingStore(createRedisStore({ url: redisUrl, prefix: `golden-${name}` }), seen);
-  const server = await serve({ services, store, port: 0, handleSignals: false, logger: quiet, inactivityTimeout: 50 });
+  const server = await serve({
+    services,
+    store,
+    port: 0,
+    handleSignals: false,
+    logger: quiet,
+    inactivityTimeout: 50,
+  });
   try {
     await scenario(server.url);
     const infos = await settled(store, seen);
@@ -145,8 +156,15 @@ async function record(name, services, scenario, redisUrl) {
         outcome: info.outcome,
       };
     });
-    invocations.sort((a, b) => (a.target.service + a.target.handler).localeCompare(b.target.service + b.target.handler) || a.now - b.now);
-    writeFileSync(join(out, `${name}.json`), JSON.stringify({ example: name, invocations }, null, 2) + '\n');
+    invocations.sort(
+      (a, b) =>
+        (a.target.service + a.target.handler).localeCompare(b.target.service + b.target.handler) ||
+        a.now - b.now,
+    );
+    writeFileSync(
+      join(out, `${name}.json`),
+      JSON.stringify({ example: name, invocations }, null, 2) + '\n',
+    );
     console.log(`${name}: ${invocations.length} invocations`);
   } finally {
     await server.close();
@@ -156,33 +174,60 @@ async function record(name, services, scenario, redisUrl) {
 const redis = process.env['REDIS_URL'] ? undefined : await startLocalRedis();
 const url = process.env['REDIS_URL'] ?? redis.url;
 try {
-  await record('quickstart', [greeter, counter, signup], async (base) => {
-    await post(base, '/greeter/greet', { name: 'Ada' });
-    for (let i = 1; i <= 3; i++) await post(base, '/counter/apples/add', i);
-    await post(base, '/counter/apples/get');
-    await post(base, '/signup/ada@example.com/run', 'ada@example.com');
-  }, url);
+  await record(
+    'quickstart',
+    [greeter, counter, signup],
+    async (base) => {
+      await post(base, '/greeter/greet', { name: 'Ada' });
+      for (let i = 1; i <= 3; i++) await post(base, '/counter/apples/add', i);
+      await post(base, '/counter/apples/get');
+      await post(base, '/signup/ada@example.com/run', 'ada@example.com');
+    },
+    url,
+  );
 
-  await record('virtual-objects', [cart, inventory], async (base) => {
-    await post(base, '/inventory/sku-1/restock', 5);
-    await post(base, '/cart/alice/add', { sku: 'sku-1', qty: 2 });
-    await post(base, '/cart/alice/add', { sku: 'sku-2', qty: 1 });
-    await post(base, '/cart/alice/checkout');
-  }, url);
+  await record(
+    'virtual-objects',
+    [cart, inventory],
+    async (base) => {
+      await post(base, '/inventory/sku-1/restock', 5);
+      await post(base, '/cart/alice/add', { sku: 'sku-1', qty: 2 });
+      await post(base, '/cart/alice/add', { sku: 'sku-2', qty: 1 });
+      await post(base, '/cart/alice/checkout');
+    },
+    url,
+  );
 
   const mails = [];
-  await record('signup', [userSignup(signupDeps(mails))], async (base) => {
-    await post(base, '/user-signup/ada/run/send', { email: 'ada@example.com', name: 'Ada' });
-    const deadline = Date.now() + 10_000;
-    while (mails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const secret = new URL(mails[0].link).searchParams.get('secret');
-    await post(base, '/user-signup/ada/click', { secret });
-  }, url);
+  await record(
+    'signup',
+    [userSignup(signupDeps(mails))],
+    async (base) => {
+      await post(base, '/user-signup/ada/run/send', { email: 'ada@example.com', name: 'Ada' });
+      const deadline = Date.now() + 10_000;
+      while (mails.length === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const secret = new URL(mails[0].link).searchParams.get('secret');
+      await post(base, '/user-signup/ada/click', { secret });
+    },
+    url,
+  );
 
-  await record('subscription-saga', [subscriptionSaga(billing)], async (base) => {
-    await post(base, '/subscription/bob/run', { creditCard: '4242', products: ['news', 'music'] });
-    await post(base, '/subscription/eve/run', { creditCard: '4242', products: ['news', 'broken'] });
-  }, url);
+  await record(
+    'subscription-saga',
+    [subscriptionSaga(billing)],
+    async (base) => {
+      await post(base, '/subscription/bob/run', {
+        creditCard: '4242',
+        products: ['news', 'music'],
+      });
+      await post(base, '/subscription/eve/run', {
+        creditCard: '4242',
+        products: ['news', 'broken'],
+      });
+    },
+    url,
+  );
 } finally {
   await redis?.stop();
 }

@@ -11,9 +11,25 @@
  * - PATCH .../pause of a waiting invocation: it makes no progress until resumed.
  */
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
-import { handlers, object, service, type Context, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
+import {
+  handlers,
+  object,
+  service,
+  type Context,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '@latchkey/core';
 import { get, post, until } from './helpers/harness.js';
-import { EventLog, admin, attach, describeInv, listInv, setupControl, untilCompleted, untilStatus } from './helpers/control.js';
+import {
+  EventLog,
+  admin,
+  attach,
+  describeInv,
+  listInv,
+  setupControl,
+  untilCompleted,
+  untilStatus,
+} from './helpers/control.js';
 
 const redisUrl = inject('redisUrl');
 const log = new EventLog(redisUrl);
@@ -56,16 +72,19 @@ const flaky = service({
   name: 'flaky',
   handlers: {
     /** Fails (retryable) while the flag is unset; 2 attempts, then pause (the default). */
-    work: handlers.handler({ retryPolicy: { maxAttempts: 2, initialInterval: 10 } }, async (ctx: Context) => {
-      const id = ctx.request().id;
-      const v = await ctx.run('check', async () => {
-        await log.add(`try:${id}`);
-        const flag = await log.redis.get(log.flagKey('fixed'));
-        if (flag === null) throw new Error('flag not set: the fault is still there');
-        return flag;
-      });
-      return `done:${v}`;
-    }),
+    work: handlers.handler(
+      { retryPolicy: { maxAttempts: 2, initialInterval: 10 } },
+      async (ctx: Context) => {
+        const id = ctx.request().id;
+        const v = await ctx.run('check', async () => {
+          await log.add(`try:${id}`);
+          const flag = await log.redis.get(log.flagKey('fixed'));
+          if (flag === null) throw new Error('flag not set: the fault is still there');
+          return flag;
+        });
+        return `done:${v}`;
+      },
+    ),
     /** Always fails (retryable); 2 attempts, then the invocation is failed. */
     doomed: handlers.handler(
       { retryPolicy: { maxAttempts: 2, initialInterval: 10, onMaxAttempts: 'kill' } },
@@ -86,7 +105,9 @@ const services = [acct, flaky];
 
 describe('admin API', () => {
   it('requires the bearer token, except on GET /health', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished, { token: TOKEN });
+    const { server } = await setupControl(redisUrl, services, log, onTestFinished, {
+      token: TOKEN,
+    });
     const a = server.adminUrl;
     const health = await admin(a, 'GET', '/health');
     expect(health.status).toBe(200);
@@ -105,15 +126,27 @@ describe('admin API', () => {
       const none = await admin(a, method, path, body === undefined ? {} : { body });
       expect(none.status, `${method} ${path} without a token`).toBe(401);
       expect(none.body).toMatchObject({ code: 401, errorCode: 'UNAUTHORIZED' });
-      const wrong = await admin(a, method, path, { authorization: `Bearer ${TOKEN}x`, ...(body === undefined ? {} : { body }) });
+      const wrong = await admin(a, method, path, {
+        authorization: `Bearer ${TOKEN}x`,
+        ...(body === undefined ? {} : { body }),
+      });
       expect(wrong.status, `${method} ${path} with a wrong token`).toBe(401);
-      const basic = await admin(a, method, path, { authorization: `Basic ${TOKEN}`, ...(body === undefined ? {} : { body }) });
+      const basic = await admin(a, method, path, {
+        authorization: `Basic ${TOKEN}`,
+        ...(body === undefined ? {} : { body }),
+      });
       expect(basic.status, `${method} ${path} with a non-bearer scheme`).toBe(401);
     }
     // Nothing was changed by the refused requests.
     expect((await admin(a, 'GET', `/invocations/${id}`, { token: TOKEN })).status).toBe(200);
-    expect((await admin(a, 'GET', '/services/acct/state/k1', { token: TOKEN })).body).toEqual({ service: 'acct', key: 'k1', state: {} });
-    const list = await admin<{ invocations: { id: string }[] }>(a, 'GET', '/invocations', { token: TOKEN });
+    expect((await admin(a, 'GET', '/services/acct/state/k1', { token: TOKEN })).body).toEqual({
+      service: 'acct',
+      key: 'k1',
+      state: {},
+    });
+    const list = await admin<{ invocations: { id: string }[] }>(a, 'GET', '/invocations', {
+      token: TOKEN,
+    });
     expect(list.status).toBe(200);
     expect(list.body.invocations.map((i) => i.id)).toContain(id);
   });
@@ -143,7 +176,9 @@ describe('admin API', () => {
     expect(d.body['attempts']).toBeGreaterThanOrEqual(1);
     expect(d.body['createdAt']).toBeGreaterThan(0);
     // Filters of the list.
-    expect((await listInv(a, { service: 'acct', key: 'k2', status: 'completed' })).map((i) => i.id)).toEqual([id]);
+    expect(
+      (await listInv(a, { service: 'acct', key: 'k2', status: 'completed' })).map((i) => i.id),
+    ).toEqual([id]);
     expect(await listInv(a, { service: 'acct', key: 'other' })).toEqual([]);
     expect(await listInv(a, { service: 'flaky' })).toEqual([]);
     // Errors.
@@ -156,16 +191,36 @@ describe('admin API', () => {
   it('reads and patches state (null deletes), and refuses a patch while an exclusive handler holds the key', async () => {
     const { server } = await setupControl(redisUrl, services, log, onTestFinished);
     const a = server.adminUrl;
-    const p1 = await admin(a, 'POST', '/services/acct/state/k3', { body: { a: 1, b: { deep: ['two'] } } });
+    const p1 = await admin(a, 'POST', '/services/acct/state/k3', {
+      body: { a: 1, b: { deep: ['two'] } },
+    });
     expect(p1.status).toBe(200);
     expect(p1.body).toEqual({ service: 'acct', key: 'k3', patched: ['a', 'b'] });
-    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({ service: 'acct', key: 'k3', state: { a: 1, b: { deep: ['two'] } } });
+    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({
+      service: 'acct',
+      key: 'k3',
+      state: { a: 1, b: { deep: ['two'] } },
+    });
     // Handlers see the patched state.
-    expect((await post(server.url, '/acct/k3/read')).body).toEqual({ a: 1, b: { deep: ['two'] }, keys: ['a', 'b'] });
+    expect((await post(server.url, '/acct/k3/read')).body).toEqual({
+      a: 1,
+      b: { deep: ['two'] },
+      keys: ['a', 'b'],
+    });
     // null deletes.
-    expect((await admin(a, 'POST', '/services/acct/state/k3', { body: { a: null } })).status).toBe(200);
-    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({ service: 'acct', key: 'k3', state: { b: { deep: ['two'] } } });
-    expect((await post(server.url, '/acct/k3/read')).body).toEqual({ a: null, b: { deep: ['two'] }, keys: ['b'] });
+    expect((await admin(a, 'POST', '/services/acct/state/k3', { body: { a: null } })).status).toBe(
+      200,
+    );
+    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({
+      service: 'acct',
+      key: 'k3',
+      state: { b: { deep: ['two'] } },
+    });
+    expect((await post(server.url, '/acct/k3/read')).body).toEqual({
+      a: null,
+      b: { deep: ['two'] },
+      keys: ['b'],
+    });
     // Bad bodies change nothing.
     expect((await admin(a, 'POST', '/services/acct/state/k3', { body: [1, 2] })).status).toBe(400);
     expect((await admin(a, 'POST', '/services/acct/state/k3', { body: 'text' })).status).toBe(400);
@@ -175,17 +230,29 @@ describe('admin API', () => {
     const holdId = (sent.body as { invocationId: string }).invocationId;
     const held = await log.waitFor(new RegExp(`^hold:${holdId}:`));
     await untilStatus(a, holdId, [BLOCKED]);
-    const busy = await admin(a, 'POST', '/services/acct/state/k3', { body: { b: 'overwritten', c: 3 } });
+    const busy = await admin(a, 'POST', '/services/acct/state/k3', {
+      body: { b: 'overwritten', c: 3 },
+    });
     expect(busy.status).toBe(409);
     expect(busy.body).toMatchObject({ code: 409, errorCode: 'KEY_BUSY' });
-    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({ service: 'acct', key: 'k3', state: { b: { deep: ['two'] } } });
+    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({
+      service: 'acct',
+      key: 'k3',
+      state: { b: { deep: ['two'] } },
+    });
 
     // Once the handler is done, the key can be patched again.
     const awk = held.split(':').slice(2).join(':');
     expect((await post(server.url, `/restate/awakeables/${awk}/resolve`, 'go')).status).toBe(202);
     expect((await attach(server.url, holdId)).body).toBe('held:go');
-    expect((await admin(a, 'POST', '/services/acct/state/k3', { body: { b: 'three' } })).status).toBe(200);
-    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({ service: 'acct', key: 'k3', state: { b: 'three' } });
+    expect(
+      (await admin(a, 'POST', '/services/acct/state/k3', { body: { b: 'three' } })).status,
+    ).toBe(200);
+    expect((await admin(a, 'GET', '/services/acct/state/k3')).body).toEqual({
+      service: 'acct',
+      key: 'k3',
+      state: { b: 'three' },
+    });
   });
 });
 
@@ -202,7 +269,9 @@ describe('retry exhaustion, pause and resume', () => {
     expect(paused.lastFailure).toMatchObject({ message: 'flag not set: the fault is still there' });
     expect(paused.outcome).toBeUndefined();
     expect((await log.all()).filter((e) => e === `try:${id}`)).toHaveLength(2);
-    expect((await listInv(a, { service: 'flaky', status: 'paused' })).map((i) => i.id)).toEqual([id]);
+    expect((await listInv(a, { service: 'flaky', status: 'paused' })).map((i) => i.id)).toEqual([
+      id,
+    ]);
     expect((await get(server.url, `/restate/invocation/${id}/output`)).status).toBe(470);
 
     // Fix the fault, resume.
@@ -228,7 +297,10 @@ describe('retry exhaustion, pause and resume', () => {
     expect((r.body as { message: string }).message).toContain('always broken');
     const id = r.headers.get('x-restate-id')!;
     const d = await untilCompleted(server.adminUrl, id);
-    expect(d.outcome).toMatchObject({ ok: false, error: { message: 'always broken', status: 500 } });
+    expect(d.outcome).toMatchObject({
+      ok: false,
+      error: { message: 'always broken', status: 500 },
+    });
     expect((await log.all()).filter((e) => e === `doomed:${id}`)).toHaveLength(2);
     expect((await get(server.url, `/restate/invocation/${id}/output`)).status).toBe(500);
   });
@@ -245,12 +317,16 @@ describe('retry exhaustion, pause and resume', () => {
     expect(p.status).toBe(200);
     expect((await describeInv(a, id))?.status).toBe('paused');
     // It keeps its key (a patch is still refused) and a second pause is a conflict.
-    expect((await admin(a, 'POST', '/services/acct/state/k4', { body: { z: 1 } })).status).toBe(409);
+    expect((await admin(a, 'POST', '/services/acct/state/k4', { body: { z: 1 } })).status).toBe(
+      409,
+    );
     expect((await admin(a, 'PATCH', `/invocations/${id}/pause`)).status).toBe(409);
 
     // The awakeable is resolved while paused: the completion is kept, nothing runs.
     const awk = held.split(':').slice(2).join(':');
-    expect((await post(server.url, `/restate/awakeables/${awk}/resolve`, 'later')).status).toBe(202);
+    expect((await post(server.url, `/restate/awakeables/${awk}/resolve`, 'later')).status).toBe(
+      202,
+    );
     await new Promise((res) => setTimeout(res, QUIET_MS));
     const still = await describeInv(a, id);
     expect(still?.status).toBe('paused');
@@ -260,7 +336,13 @@ describe('retry exhaustion, pause and resume', () => {
     expect((await admin(a, 'PATCH', `/invocations/${id}/resume`)).status).toBe(200);
     await untilCompleted(a, id);
     expect((await attach(server.url, id)).body).toBe('held:later');
-    expect((await log.all()).filter((e) => e.startsWith(`after:${id}`))).toEqual([`after:${id}:later`]);
-    await until('the key to be free', async () => (await admin(a, 'POST', '/services/acct/state/k4', { body: { z: 1 } })).status === 200);
+    expect((await log.all()).filter((e) => e.startsWith(`after:${id}`))).toEqual([
+      `after:${id}:later`,
+    ]);
+    await until(
+      'the key to be free',
+      async () =>
+        (await admin(a, 'POST', '/services/acct/state/k4', { body: { z: 1 } })).status === 200,
+    );
   });
 });

@@ -75,7 +75,10 @@ const person = service({
       async (_ctx: Context, p: { name: string; age: number }) => `${p.name} (${p.age})`,
     ),
     /** A schema that keeps unknown keys: `__proto__` must not reach a prototype through it either. */
-    loose: handlers.handler({ input: z.looseObject({ name: z.string() }) }, async (_ctx: Context, p: unknown) => inspect(p)),
+    loose: handlers.handler(
+      { input: z.looseObject({ name: z.string() }) },
+      async (_ctx: Context, p: unknown) => inspect(p),
+    ),
   },
 });
 
@@ -94,7 +97,10 @@ const box = object({
 });
 
 /** An object with a handler named `run`: still not a workflow. */
-const runner = object({ name: 'bi_runner', handlers: { run: async (_ctx: ObjectContext) => 'ran' } });
+const runner = object({
+  name: 'bi_runner',
+  handlers: { run: async (_ctx: ObjectContext) => 'ran' },
+});
 
 // ------------------------------------------------------------------ HTTP / WS clients
 
@@ -104,8 +110,18 @@ interface HttpAnswer {
   headers: Headers;
 }
 
-async function http(base: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+async function http(
+  base: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -116,29 +132,49 @@ async function http(base: string, method: string, path: string, body?: string, h
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-const json = (base: string, path: string, value: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> =>
-  http(base, 'POST', path, JSON.stringify(value), { 'content-type': 'application/json', ...headers });
+const json = (
+  base: string,
+  path: string,
+  value: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> =>
+  http(base, 'POST', path, JSON.stringify(value), {
+    'content-type': 'application/json',
+    ...headers,
+  });
 
 /**
  * A POST with `headers` whose body `send` writes, resolving with the answer. A server that refuses
  * the body answers early and may then drop the connection, so write errors after the answer are
  * expected and ignored.
  */
-function rawPost(base: string, path: string, headers: Record<string, string>, send: (req: ClientRequest) => void): Promise<HttpAnswer> {
+function rawPost(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  send: (req: ClientRequest) => void,
+): Promise<HttpAnswer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = httpRequest({ host: url.hostname, port: url.port, path, method: 'POST', headers }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text), headers: new Headers() });
-        req.destroy();
-      });
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path, method: 'POST', headers },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text === '' ? undefined : JSON.parse(text),
+            headers: new Headers(),
+          });
+          req.destroy();
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', (e) => {
       if (!answered) reject(e);
     });
@@ -148,7 +184,12 @@ function rawPost(base: string, path: string, headers: Record<string, string>, se
 
 /** A POST that declares `contentLength` body bytes and sends none: answered only if the server checks the header first. */
 function declareHugeBody(base: string, path: string, contentLength: number): Promise<HttpAnswer> {
-  return rawPost(base, path, { 'content-type': 'application/json', 'content-length': String(contentLength) }, (req) => req.flushHeaders());
+  return rawPost(
+    base,
+    path,
+    { 'content-type': 'application/json', 'content-length': String(contentLength) },
+    (req) => req.flushHeaders(),
+  );
 }
 
 /** Streams `bytes` of a JSON string body without a Content-Length (chunked), as fast as the socket takes it. */
@@ -159,7 +200,11 @@ function streamHugeBody(base: string, path: string, bytes: number): Promise<Http
     const pump = (): void => {
       while (sent < bytes && !req.destroyed) {
         sent += chunk.length;
-        if (!req.write(sent === chunk.length ? Buffer.concat([Buffer.from('"'), chunk.subarray(1)]) : chunk)) {
+        if (
+          !req.write(
+            sent === chunk.length ? Buffer.concat([Buffer.from('"'), chunk.subarray(1)]) : chunk,
+          )
+        ) {
           req.once('drain', pump);
           return;
         }
@@ -192,7 +237,8 @@ interface HttpRow extends Expected {
 const httpRows: HttpRow[] = [
   {
     name: 'malformed JSON',
-    send: (b) => http(b, 'POST', '/bi_echo/echo', '{"name": "Ada",', { 'content-type': 'application/json' }),
+    send: (b) =>
+      http(b, 'POST', '/bi_echo/echo', '{"name": "Ada",', { 'content-type': 'application/json' }),
     status: 400,
     errorCode: 'INVALID_JSON',
     message: /^Failed to deserialize input: .+/,
@@ -214,7 +260,11 @@ const httpRows: HttpRow[] = [
     extra: {
       issues: [
         expect.objectContaining({ path: ['name'], code: 'too_small', message: expect.any(String) }),
-        expect.objectContaining({ path: ['age'], code: 'invalid_type', message: expect.any(String) }),
+        expect.objectContaining({
+          path: ['age'],
+          code: 'invalid_type',
+          message: expect.any(String),
+        }),
       ],
     },
   },
@@ -259,15 +309,13 @@ const httpRows: HttpRow[] = [
     ['newline', 'a%0Ab'],
     ['ESC', '%1B%5B31m'],
     ['DEL', 'x%7F'],
-  ].map(
-    ([what, enc]): HttpRow => ({
-      name: `object key with a control character (${what})`,
-      send: (b) => json(b, `/bi_box/${enc}/put`, 1),
-      status: 400,
-      errorCode: 'INVALID_KEY',
-      message: 'the key contains control characters',
-    }),
-  ),
+  ].map(([what, enc]): HttpRow => ({
+    name: `object key with a control character (${what})`,
+    send: (b) => json(b, `/bi_box/${enc}/put`, 1),
+    status: 400,
+    errorCode: 'INVALID_KEY',
+    message: 'the key contains control characters',
+  })),
   {
     name: 'object key with malformed percent-encoding',
     send: (b) => json(b, '/bi_box/%E0%A4%A/put', 1),
@@ -354,7 +402,10 @@ const httpRows: HttpRow[] = [
   },
   {
     name: 'resolve an awakeable with malformed JSON',
-    send: (b) => http(b, 'POST', `/restate/awakeables/${MISSING_AWAKEABLE}/resolve`, '{nope', { 'content-type': 'application/json' }),
+    send: (b) =>
+      http(b, 'POST', `/restate/awakeables/${MISSING_AWAKEABLE}/resolve`, '{nope', {
+        'content-type': 'application/json',
+      }),
     status: 400,
     errorCode: 'INVALID_JSON',
     message: /^Failed to deserialize input: .+/,
@@ -376,61 +427,126 @@ const call = (id: string, fields: Frame): Frame => ({ id, type: 'call', ...field
 const wsRows: WsRow[] = [
   {
     name: 'oversize frame (> 1 MiB)',
-    send: JSON.stringify({ id: 'big', type: 'call', service: 'bi_echo', handler: 'echo', input: 'x'.repeat(1024 * 1024) }),
+    send: JSON.stringify({
+      id: 'big',
+      type: 'call',
+      service: 'bi_echo',
+      handler: 'echo',
+      input: 'x'.repeat(1024 * 1024),
+    }),
     close: 1009,
   },
-  { name: 'non-JSON frame', send: 'not json {', error: { status: 400, errorCode: 'INVALID_JSON', message: /^invalid JSON: .+/ } },
-  { name: 'unknown frame type', send: { id: 'u1', type: 'launch' }, error: { id: 'u1', status: 400, errorCode: 'UNKNOWN_TYPE', message: 'unknown frame type "launch"' } },
+  {
+    name: 'non-JSON frame',
+    send: 'not json {',
+    error: { status: 400, errorCode: 'INVALID_JSON', message: /^invalid JSON: .+/ },
+  },
+  {
+    name: 'unknown frame type',
+    send: { id: 'u1', type: 'launch' },
+    error: {
+      id: 'u1',
+      status: 400,
+      errorCode: 'UNKNOWN_TYPE',
+      message: 'unknown frame type "launch"',
+    },
+  },
   {
     name: 'binary frame',
-    send: Buffer.from(JSON.stringify(call('b1', { service: 'bi_echo', handler: 'echo', input: 1 }))),
-    error: { status: 400, errorCode: 'INVALID_FRAME', message: 'binary frames are not supported; send JSON text' },
+    send: Buffer.from(
+      JSON.stringify(call('b1', { service: 'bi_echo', handler: 'echo', input: 1 })),
+    ),
+    error: {
+      status: 400,
+      errorCode: 'INVALID_FRAME',
+      message: 'binary frames are not supported; send JSON text',
+    },
   },
-  { name: 'JSON that is not an object', send: '[1,2,3]', error: { status: 400, errorCode: 'INVALID_FRAME', message: 'a frame must be a JSON object' } },
+  {
+    name: 'JSON that is not an object',
+    send: '[1,2,3]',
+    error: { status: 400, errorCode: 'INVALID_FRAME', message: 'a frame must be a JSON object' },
+  },
   {
     name: 'frame without an id',
     send: { type: 'call', service: 'bi_echo', handler: 'echo', input: 1 },
-    error: { status: 400, errorCode: 'INVALID_FRAME', message: 'every request needs an id: a string of 1 to 128 characters' },
+    error: {
+      status: 400,
+      errorCode: 'INVALID_FRAME',
+      message: 'every request needs an id: a string of 1 to 128 characters',
+    },
   },
   {
     name: 'frame whose type and target hide in __proto__',
     send: '{"id":"p1","__proto__":{"type":"call","service":"bi_echo","handler":"echo","input":1}}',
-    error: { id: 'p1', status: 400, errorCode: 'UNKNOWN_TYPE', message: 'unknown frame type undefined' },
+    error: {
+      id: 'p1',
+      status: 400,
+      errorCode: 'UNKNOWN_TYPE',
+      message: 'unknown frame type undefined',
+    },
   },
   {
     name: 'empty object key',
     send: call('k1', { service: 'bi_box', handler: 'put', key: '', input: 1 }),
-    error: { id: 'k1', status: 400, errorCode: 'INVALID_KEY', message: 'the key must not be empty' },
+    error: {
+      id: 'k1',
+      status: 400,
+      errorCode: 'INVALID_KEY',
+      message: 'the key must not be empty',
+    },
   },
   {
     name: 'object key over 1024 characters',
     send: call('k2', { service: 'bi_box', handler: 'put', key: LONG_KEY, input: 1 }),
-    error: { id: 'k2', status: 400, errorCode: 'INVALID_KEY', message: 'the key is longer than 1024 characters' },
+    error: {
+      id: 'k2',
+      status: 400,
+      errorCode: 'INVALID_KEY',
+      message: 'the key is longer than 1024 characters',
+    },
   },
   ...[
     ['NUL', 'a\u0000b'],
     ['ESC', '\u001b[31m'],
     ['DEL', 'x\u007f'],
-  ].map(
-    ([what, key]): WsRow => ({
-      name: `object key with a control character (${what})`,
-      send: call('k3', { service: 'bi_box', handler: 'put', key, input: 1 }),
-      error: { id: 'k3', status: 400, errorCode: 'INVALID_KEY', message: 'the key contains control characters' },
-    }),
-  ),
+  ].map(([what, key]): WsRow => ({
+    name: `object key with a control character (${what})`,
+    send: call('k3', { service: 'bi_box', handler: 'put', key, input: 1 }),
+    error: {
+      id: 'k3',
+      status: 400,
+      errorCode: 'INVALID_KEY',
+      message: 'the key contains control characters',
+    },
+  })),
   {
     name: 'object call without a key',
     send: call('k4', { service: 'bi_box', handler: 'put', input: 1 }),
-    error: { id: 'k4', status: 400, errorCode: 'INVALID_KEY', message: "'bi_box' needs a string key" },
+    error: {
+      id: 'k4',
+      status: 400,
+      errorCode: 'INVALID_KEY',
+      message: "'bi_box' needs a string key",
+    },
   },
   {
     name: 'service call with a key',
     send: call('k5', { service: 'bi_echo', handler: 'echo', key: 'k', input: 1 }),
-    error: { id: 'k5', status: 400, errorCode: 'INVALID_KEY', message: "service 'bi_echo' takes no key" },
+    error: {
+      id: 'k5',
+      status: 400,
+      errorCode: 'INVALID_KEY',
+      message: "service 'bi_echo' takes no key",
+    },
   },
   {
     name: 'schema-invalid payload (zod)',
-    send: call('z1', { service: 'bi_person', handler: 'register', input: { name: 'Ada', age: -1 } }),
+    send: call('z1', {
+      service: 'bi_person',
+      handler: 'register',
+      input: { name: 'Ada', age: -1 },
+    }),
     error: {
       id: 'z1',
       status: 400,
@@ -442,37 +558,72 @@ const wsRows: WsRow[] = [
   {
     name: 'unknown service',
     send: call('n1', { service: 'bi_nope', handler: 'echo', input: 1 }),
-    error: { id: 'n1', status: 404, errorCode: 'NOT_FOUND', message: "service 'bi_nope' not found" },
+    error: {
+      id: 'n1',
+      status: 404,
+      errorCode: 'NOT_FOUND',
+      message: "service 'bi_nope' not found",
+    },
   },
   {
     name: 'unknown handler',
     send: { id: 'n2', type: 'send', service: 'bi_echo', handler: 'nope', input: 1 },
-    error: { id: 'n2', status: 404, errorCode: 'NOT_FOUND', message: "handler 'bi_echo/nope' not found" },
+    error: {
+      id: 'n2',
+      status: 404,
+      errorCode: 'NOT_FOUND',
+      message: "handler 'bi_echo/nope' not found",
+    },
   },
   {
     name: 'submit of an object that has a run handler (not a workflow)',
     send: { id: 'w1', type: 'submit', workflow: 'bi_runner', key: 'k', input: 1 },
-    error: { id: 'w1', status: 400, errorCode: 'INVALID_FRAME', message: "'bi_runner' is not a workflow" },
+    error: {
+      id: 'w1',
+      status: 400,
+      errorCode: 'INVALID_FRAME',
+      message: "'bi_runner' is not a workflow",
+    },
   },
   {
     name: 'submit of an object without a run handler',
     send: { id: 'w2', type: 'submit', workflow: 'bi_box', key: 'k', input: 1 },
-    error: { id: 'w2', status: 404, errorCode: 'NOT_FOUND', message: "handler 'bi_box/run' not found" },
+    error: {
+      id: 'w2',
+      status: 404,
+      errorCode: 'NOT_FOUND',
+      message: "handler 'bi_box/run' not found",
+    },
   },
   {
     name: 'non-string idempotency key',
     send: call('i1', { service: 'bi_echo', handler: 'echo', input: 1, idempotencyKey: 42 }),
-    error: { id: 'i1', status: 400, errorCode: 'INVALID_IDEMPOTENCY_KEY', message: 'idempotencyKey must be a string' },
+    error: {
+      id: 'i1',
+      status: 400,
+      errorCode: 'INVALID_IDEMPOTENCY_KEY',
+      message: 'idempotencyKey must be a string',
+    },
   },
   {
     name: 'unparsable delay on a send',
     send: { id: 'd1', type: 'send', service: 'bi_echo', handler: 'echo', input: 1, delay: 'soon' },
-    error: { id: 'd1', status: 400, errorCode: 'INVALID_DELAY', message: 'invalid delay "soon": use milliseconds, 10s-style or ISO 8601 (PT10S)' },
+    error: {
+      id: 'd1',
+      status: 400,
+      errorCode: 'INVALID_DELAY',
+      message: 'invalid delay "soon": use milliseconds, 10s-style or ISO 8601 (PT10S)',
+    },
   },
   {
     name: 'resolve an awakeable of an invocation that does not exist',
     send: { id: 'a1', type: 'resolveAwakeable', awakeableId: MISSING_AWAKEABLE, value: 1 },
-    error: { id: 'a1', status: 404, errorCode: 'NOT_FOUND', message: `awakeable ${MISSING_AWAKEABLE} not found or already completed` },
+    error: {
+      id: 'a1',
+      status: 404,
+      errorCode: 'NOT_FOUND',
+      message: `awakeable ${MISSING_AWAKEABLE} not found or already completed`,
+    },
   },
   {
     name: 'attach to an invocation id that does not exist',
@@ -516,7 +667,9 @@ describe('bad input gets a precise error and changes nothing', () => {
   beforeAll(async () => {
     // A stalled-job check period longer than the file: BullMQ's periodic stalled-check marker
     // would otherwise come and go under the prefix on its own.
-    server = await startServer(redisUrl, prefix, [echo, person, box, runner], { store: { stalledIntervalMs: 600_000 } });
+    server = await startServer(redisUrl, prefix, [echo, person, box, runner], {
+      store: { stalledIntervalMs: 600_000 },
+    });
     redis = new Redis(redisUrl);
     await expectHealthy();
   });
@@ -546,7 +699,10 @@ describe('bad input gets a precise error and changes nothing', () => {
 
   describe('WebSocket', () => {
     for (const row of wsRows) {
-      const outcome = row.close !== undefined ? `closes ${row.close}` : `${row.error!.status} ${row.error!.errorCode}`;
+      const outcome =
+        row.close !== undefined
+          ? `closes ${row.close}`
+          : `${row.error!.status} ${row.error!.errorCode}`;
       it(`${row.name} -> ${outcome}`, async () => {
         const socket = await Socket.open(server.url);
         sockets.push(socket);
@@ -591,7 +747,9 @@ describe('bad input gets a precise error and changes nothing', () => {
     afterEach(expectNoPollution);
 
     it('over HTTP: the handler sees exactly the JSON it was sent, with own __proto__/constructor keys', async () => {
-      const res = await http(server.url, 'POST', '/bi_echo/inspect', payload, { 'content-type': 'application/json' });
+      const res = await http(server.url, 'POST', '/bi_echo/inspect', payload, {
+        'content-type': 'application/json',
+      });
       expect(res.status).toBe(200);
       const seen = res.body as Inspection;
       expectPlain(seen);
@@ -603,7 +761,9 @@ describe('bad input gets a precise error and changes nothing', () => {
     it('over the WebSocket: the handler sees exactly the JSON it was sent', async () => {
       const socket = await Socket.open(server.url);
       sockets.push(socket);
-      socket.send(`{"id":"pp","type":"call","service":"bi_echo","handler":"inspect","input":${payload}}`);
+      socket.send(
+        `{"id":"pp","type":"call","service":"bi_echo","handler":"inspect","input":${payload}}`,
+      );
       const res = await socket.next('result', (f) => f['id'] === 'pp' && f['type'] === 'result');
       expect(res['ok']).toBe(true);
       const seen = res['value'] as Inspection;
@@ -613,18 +773,29 @@ describe('bad input gets a precise error and changes nothing', () => {
     });
 
     it('through a zod schema that keeps unknown keys: no pollution, a plain object', async () => {
-      const res = await http(server.url, 'POST', '/bi_person/loose', '{"name":"Ada","__proto__":{"polluted":"yes"},"constructor":{"polluted":"yes"}}', {
-        'content-type': 'application/json',
-      });
+      const res = await http(
+        server.url,
+        'POST',
+        '/bi_person/loose',
+        '{"name":"Ada","__proto__":{"polluted":"yes"},"constructor":{"polluted":"yes"}}',
+        {
+          'content-type': 'application/json',
+        },
+      );
       expect(res.status).toBe(200);
       const seen = res.body as Inspection;
       expectPlain(seen);
-      expect(JSON.parse(seen.json)).toMatchObject({ name: 'Ada', constructor: { polluted: 'yes' } });
+      expect(JSON.parse(seen.json)).toMatchObject({
+        name: 'Ada',
+        constructor: { polluted: 'yes' },
+      });
     });
 
     it('stored as object state and read back by a shared handler: plain data, keys __proto__ and constructor are ordinary keys', async () => {
       for (const key of ['__proto__', 'constructor']) {
-        const put = await http(server.url, 'POST', `/bi_box/${key}/put`, payload, { 'content-type': 'application/json' });
+        const put = await http(server.url, 'POST', `/bi_box/${key}/put`, payload, {
+          'content-type': 'application/json',
+        });
         expect(put).toMatchObject({ status: 200, body: key });
       }
       for (const key of ['__proto__', 'constructor']) {
@@ -635,7 +806,10 @@ describe('bad input gets a precise error and changes nothing', () => {
         expect(seen.json).toBe(payload);
       }
       // A key that never got state has none: the two keys did not alias anything.
-      expect(await json(server.url, '/bi_box/prototype/get', undefined)).toMatchObject({ status: 200, body: null });
+      expect(await json(server.url, '/bi_box/prototype/get', undefined)).toMatchObject({
+        status: 200,
+        body: null,
+      });
     });
   });
 
@@ -647,22 +821,49 @@ describe('bad input gets a precise error and changes nothing', () => {
       const id = first.headers.get('x-restate-id');
       expect(id).toMatch(/^inv_/);
 
-      const second = await json(server.url, '/bi_echo/count', { tag: 'reuse', body: 'second' }, idem);
+      const second = await json(
+        server.url,
+        '/bi_echo/count',
+        { tag: 'reuse', body: 'second' },
+        idem,
+      );
       expect(second).toMatchObject({ status: 200, body: { body: 'first', n: 1 } });
       expect(second.headers.get('x-restate-id')).toBe(id);
 
-      const sent = await json(server.url, '/bi_echo/count/send', { tag: 'reuse', body: 'third' }, idem);
-      expect(sent).toMatchObject({ status: 202, body: { invocationId: id, status: 'PreviouslyAccepted' } });
+      const sent = await json(
+        server.url,
+        '/bi_echo/count/send',
+        { tag: 'reuse', body: 'third' },
+        idem,
+      );
+      expect(sent).toMatchObject({
+        status: 202,
+        body: { invocationId: id, status: 'PreviouslyAccepted' },
+      });
 
       const socket = await Socket.open(server.url);
       sockets.push(socket);
-      socket.send(call('r1', { service: 'bi_echo', handler: 'count', input: { tag: 'reuse', body: 'fourth' }, idempotencyKey: 'reused-key' }));
-      const accepted = await socket.next('accepted', (f) => f['id'] === 'r1' && f['type'] === 'accepted');
+      socket.send(
+        call('r1', {
+          service: 'bi_echo',
+          handler: 'count',
+          input: { tag: 'reuse', body: 'fourth' },
+          idempotencyKey: 'reused-key',
+        }),
+      );
+      const accepted = await socket.next(
+        'accepted',
+        (f) => f['id'] === 'r1' && f['type'] === 'accepted',
+      );
       expect(accepted).toMatchObject({ invocationId: id, status: 'PreviouslyAccepted' });
       const result = await socket.next('result', (f) => f['id'] === 'r1' && f['type'] === 'result');
       expect(result).toMatchObject({ invocationId: id, ok: true, value: { body: 'first', n: 1 } });
 
-      const attached = await http(server.url, 'GET', `/restate/invocation/bi_echo/count/reused-key/output`);
+      const attached = await http(
+        server.url,
+        'GET',
+        `/restate/invocation/bi_echo/count/reused-key/output`,
+      );
       expect(attached).toMatchObject({ status: 200, body: { body: 'first', n: 1 } });
       expect(runs.get('reuse')).toBe(1);
     });
@@ -680,11 +881,16 @@ describe('bad input gets a precise error and changes nothing', () => {
 
   it('keys of exactly 1024 characters are accepted (the limit is inclusive)', async () => {
     const key = 'k'.repeat(1024);
-    expect(await json(server.url, `/bi_box/${key}/put`, 1)).toMatchObject({ status: 200, body: key });
+    expect(await json(server.url, `/bi_box/${key}/put`, 1)).toMatchObject({
+      status: 200,
+      body: key,
+    });
     const socket = await Socket.open(server.url);
     sockets.push(socket);
     socket.send(call('max', { service: 'bi_box', handler: 'put', key, input: 2 }));
-    expect(await socket.next('result', (f) => f['id'] === 'max' && f['type'] === 'result')).toMatchObject({ ok: true, value: key });
+    expect(
+      await socket.next('result', (f) => f['id'] === 'max' && f['type'] === 'result'),
+    ).toMatchObject({ ok: true, value: key });
     const got = await json(server.url, `/bi_box/${key}/get`, undefined);
     expect((got.body as Inspection).json).toBe('2');
   });

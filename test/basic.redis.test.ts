@@ -24,7 +24,8 @@ describe('basic calls through the HTTP ingress', () => {
   });
 
   it('runs exclusive object calls in order and keeps exact state', async () => {
-    for (let i = 1; i <= 5; i++) expect((await post(server.url, '/counter/k1/add', 1)).body).toBe(i);
+    for (let i = 1; i <= 5; i++)
+      expect((await post(server.url, '/counter/k1/add', 1)).body).toBe(i);
     expect((await post(server.url, '/counter/k1/get')).body).toBe(5);
   });
 
@@ -32,7 +33,10 @@ describe('basic calls through the HTTP ingress', () => {
     const first = await post(server.url, '/signup/w1/run/send', 'w1@example.com');
     expect(first.status).toBe(202);
     const again = await post(server.url, '/signup/w1/run/send', 'w1@example.com');
-    expect(again.body).toEqual({ invocationId: (first.body as { invocationId: string }).invocationId, status: 'PreviouslyAccepted' });
+    expect(again.body).toEqual({
+      invocationId: (first.body as { invocationId: string }).invocationId,
+      status: 'PreviouslyAccepted',
+    });
     const id = (first.body as { invocationId: string }).invocationId;
     const out = await get(server.url, `/restate/invocation/${id}/attach`);
     expect(out.status).toBe(200);

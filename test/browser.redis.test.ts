@@ -100,14 +100,28 @@ async function startPageServer(): Promise<{ server: Server; url: string }> {
 }
 
 /** Launches headless Chromium in its own process group with a fresh profile; returns its DevTools endpoint. */
-async function launchChromium(userDataDir: string): Promise<{ proc: ChildProcess; endpoint: string; output: string[] }> {
-  const proc = spawn(CHROMIUM, [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+async function launchChromium(
+  userDataDir: string,
+): Promise<{ proc: ChildProcess; endpoint: string; output: string[] }> {
+  const proc = spawn(
+    CHROMIUM,
+    [
+      ...CHROMIUM_ARGS,
+      `--user-data-dir=${userDataDir}`,
+      '--remote-debugging-port=0',
+      'about:blank',
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const output: string[] = [];
   const endpoint = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chromium did not start: ${output.join('')}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`chromium did not start: ${output.join('')}`)),
+      30_000,
+    );
     proc.stderr.on('data', (d: Buffer) => {
       output.push(d.toString());
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(output.join(''));
@@ -118,7 +132,11 @@ async function launchChromium(userDataDir: string): Promise<{ proc: ChildProcess
     });
     proc.once('error', (e) => {
       clearTimeout(timer);
-      reject(new Error(`cannot start ${CHROMIUM} (install it: apt-get install -y chromium): ${e.message}`));
+      reject(
+        new Error(
+          `cannot start ${CHROMIUM} (install it: apt-get install -y chromium): ${e.message}`,
+        ),
+      );
     });
     proc.once('exit', (code, signal) => {
       clearTimeout(timer);
@@ -131,7 +149,10 @@ async function launchChromium(userDataDir: string): Promise<{ proc: ChildProcess
 /** Ends Chromium and every process of its group. */
 async function killChromium(proc: ChildProcess): Promise<void> {
   if (proc.pid === undefined) return;
-  const exited = proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => proc.once('exit', () => r()));
+  const exited =
+    proc.exitCode !== null || proc.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => proc.once('exit', () => r()));
   try {
     process.kill(-proc.pid, 'SIGKILL');
   } catch {
@@ -167,7 +188,9 @@ describe('headless Chromium over the native WebSocket', () => {
     page = await startPageServer();
     other = await startPageServer();
     // Pages of the test's page server may open sockets; no other origin may.
-    server = await startServer(redisUrl, prefix, wsServices, { serve: { webSocket: { allowedOrigins: [page.url] } } });
+    server = await startServer(redisUrl, prefix, wsServices, {
+      serve: { webSocket: { allowedOrigins: [page.url] } },
+    });
     userDataDir = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));
     chrome = await launchChromium(userDataDir);
     browser = await chromium.connectOverCDP(chrome.endpoint);
@@ -195,7 +218,9 @@ describe('headless Chromium over the native WebSocket', () => {
     tab.on('pageerror', (e) => pageErrors.push(e.message));
     const key = `browser-${Date.now()}`;
     const wsUrl = `${server.url.replace('http', 'ws')}/ws`;
-    await tab.goto(`${origin}/?ws=${encodeURIComponent(wsUrl)}&key=${encodeURIComponent(key)}&input=browser`);
+    await tab.goto(
+      `${origin}/?ws=${encodeURIComponent(wsUrl)}&key=${encodeURIComponent(key)}&input=browser`,
+    );
 
     // Progress is rendered while the workflow runs: it waits for its promise, no result yet.
     await tab.waitForSelector('body[data-waiting="yes"]', { timeout: 30_000 });
@@ -203,25 +228,38 @@ describe('headless Chromium over the native WebSocket', () => {
     expect(invocationId).toMatch(/^inv_/);
     expect(await tab.textContent('#result')).toBe('');
     const before = await tab.$$eval('#events li', (lis) => lis.map((li) => li.textContent));
-    expect(before).toEqual(expect.arrayContaining(['journal 0 run:a', 'journal 1 sleep', 'journal 2 pget:go']));
+    expect(before).toEqual(
+      expect.arrayContaining(['journal 0 run:a', 'journal 1 sleep', 'journal 2 pget:go']),
+    );
 
     expect((await post(server.url, `/job/${key}/release`, 'go')).status).toBe(200);
     await tab.waitForSelector('body[data-done="yes"]', { timeout: 30_000 });
 
     expect(await tab.textContent('#error')).toBe('');
     expect(await tab.textContent('#result')).toBe('A:browser|go|B');
-    const items = await tab.$$eval('#events li', (lis) => lis.map((li) => ({ kind: (li as HTMLElement).dataset['kind'], text: li.textContent })));
+    const items = await tab.$$eval('#events li', (lis) =>
+      lis.map((li) => ({ kind: (li as HTMLElement).dataset['kind'], text: li.textContent })),
+    );
     // Every journal entry once, in order, as the store has it; then `completed`; the result last.
     const info = await server.store.describe(invocationId!, true);
-    const expected = info!.journal!.map((e, i) => `journal ${i} ${e.k}${'n' in e && e.n !== undefined ? `:${e.n}` : ''}`);
+    const expected = info!.journal!.map(
+      (e, i) => `journal ${i} ${e.k}${'n' in e && e.n !== undefined ? `:${e.n}` : ''}`,
+    );
     expect(items.filter((i) => i.kind === 'journal').map((i) => i.text)).toEqual(expected);
-    expect(expected).toEqual(['journal 0 run:a', 'journal 1 sleep', 'journal 2 pget:go', 'journal 3 run:b']);
+    expect(expected).toEqual([
+      'journal 0 run:a',
+      'journal 1 sleep',
+      'journal 2 pget:go',
+      'journal 3 run:b',
+    ]);
     const statuses = items.filter((i) => i.kind === 'status').map((i) => i.text);
     expect(statuses[statuses.length - 1]).toBe('status completed');
     expect(items[items.length - 1]).toEqual({ kind: 'result', text: 'result "A:browser|go|B"' });
     expect(items.filter((i) => i.kind === 'result')).toHaveLength(1);
     // One socket, the browser's own.
-    expect(await tab.evaluate(() => (window as unknown as { socketsOpened: number }).socketsOpened)).toBe(1);
+    expect(
+      await tab.evaluate(() => (window as unknown as { socketsOpened: number }).socketsOpened),
+    ).toBe(1);
     expect(pageErrors).toEqual([]);
     await tab.close();
   });

@@ -76,7 +76,11 @@ const cchild = service({
 type Kind = 'call' | 'sleep' | 'awakeable';
 
 /** Runs `block` between a 'started' step and a compensation (step + state write) in its catch. */
-async function guarded(ctx: ObjectContext, kind: Kind, block: () => PromiseLike<unknown>): Promise<unknown> {
+async function guarded(
+  ctx: ObjectContext,
+  kind: Kind,
+  block: () => PromiseLike<unknown>,
+): Promise<unknown> {
   const id = ctx.request().id;
   await ctx.run('started', () => log.add(`started:${kind}:${id}`));
   try {
@@ -92,7 +96,8 @@ async function guarded(ctx: ObjectContext, kind: Kind, block: () => PromiseLike<
 const holder = object({
   name: 'holder',
   handlers: {
-    call: async (ctx: ObjectContext) => guarded(ctx, 'call', () => ctx.serviceClient(cchild).wait()),
+    call: async (ctx: ObjectContext) =>
+      guarded(ctx, 'call', () => ctx.serviceClient(cchild).wait()),
     sleep: async (ctx: ObjectContext) => guarded(ctx, 'sleep', () => ctx.sleep(120_000)),
     awakeable: async (ctx: ObjectContext) =>
       guarded(ctx, 'awakeable', async () => {
@@ -114,11 +119,22 @@ const outer = service({
   handlers: {
     callHolder: async (ctx: Context, input: { key: string; handler: Kind }) => {
       try {
-        const v = await ctx.genericCall({ service: 'holder', method: input.handler, key: input.key, parameter: undefined });
+        const v = await ctx.genericCall({
+          service: 'holder',
+          method: input.handler,
+          key: input.key,
+          parameter: undefined,
+        });
         return { ok: true, value: v };
       } catch (e) {
         if (!isTerminalError(e)) throw e;
-        return { ok: false, name: e.name, status: e.errorCode, message: e.message, cancelled: e instanceof CancelledError };
+        return {
+          ok: false,
+          name: e.name,
+          status: e.errorCode,
+          message: e.message,
+          cancelled: e instanceof CancelledError,
+        };
       }
     },
   },
@@ -128,7 +144,8 @@ const outer = service({
 const dlb = object({
   name: 'dlb',
   handlers: {
-    relay: async (ctx: ObjectContext) => `relay(${await ctx.genericCall<string>({ service: 'dla', method: 'back', key: ctx.key, parameter: undefined })})`,
+    relay: async (ctx: ObjectContext) =>
+      `relay(${await ctx.genericCall<string>({ service: 'dla', method: 'back', key: ctx.key, parameter: undefined })})`,
   },
 });
 const dla = object({
@@ -171,7 +188,9 @@ async function waitBlocked(adminUrl: string, kind: Kind): Promise<Blocked> {
   const entry = ENTRY_OF[kind];
   const d = await until(`${id} to journal its ${entry} entry and be ${BLOCKED}`, async () => {
     const info = await describeInv(adminUrl, id);
-    return info && info.status === BLOCKED && info.journal?.some((e) => e.k === entry) ? info : undefined;
+    return info && info.status === BLOCKED && info.journal?.some((e) => e.k === entry)
+      ? info
+      : undefined;
   });
   const out: Blocked = { id, entry };
   if (kind === 'call') {
@@ -194,9 +213,19 @@ async function queueNext(base: string, adminUrl: string, key: string): Promise<s
   return nextId;
 }
 
-function errorOf(d: AdminInvocation): { name: string; code: string; status?: number; message: string } {
+function errorOf(d: AdminInvocation): {
+  name: string;
+  code: string;
+  status?: number;
+  message: string;
+} {
   expect(d.outcome?.ok).toBe(false);
-  return (d.outcome as { ok: false; error: { name: string; code: string; status?: number; message: string } }).error;
+  return (
+    d.outcome as {
+      ok: false;
+      error: { name: string; code: string; status?: number; message: string };
+    }
+  ).error;
 }
 
 /** [label, kind] pairs for it.each. */
@@ -209,52 +238,55 @@ const KINDS: [string, Kind][] = [
 // ------------------------------------------------------------------ tests
 
 describe('cancel of a blocked exclusive handler', () => {
-  it.each(KINDS)('blocked on %s: compensation runs, callers get 409, the key serves the next call', async (_label, kind) => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
-    const key = `c-${kind}`;
-    const call = post(server.url, `/holder/${key}/${kind}`);
-    const b = await waitBlocked(server.adminUrl, kind);
-    const nextId = await queueNext(server.url, server.adminUrl, key);
+  it.each(KINDS)(
+    'blocked on %s: compensation runs, callers get 409, the key serves the next call',
+    async (_label, kind) => {
+      const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+      const key = `c-${kind}`;
+      const call = post(server.url, `/holder/${key}/${kind}`);
+      const b = await waitBlocked(server.adminUrl, kind);
+      const nextId = await queueNext(server.url, server.adminUrl, key);
 
-    const c = await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/cancel`);
-    expect(c.status).toBe(200);
-    expect(c.body).toEqual({ invocationId: b.id, cancel: true });
+      const c = await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/cancel`);
+      expect(c.status).toBe(200);
+      expect(c.body).toEqual({ invocationId: b.id, cancel: true });
 
-    // The ingress caller and an attacher get 409.
-    const r = await within("the caller's answer", call);
-    expect(r.status).toBe(409);
-    expect(r.headers.get('x-restate-id')).toBe(b.id);
-    expect((r.body as { message: string }).message).toMatch(/cancel/i);
-    const att = await attach(server.url, b.id);
-    expect(att.status).toBe(409);
+      // The ingress caller and an attacher get 409.
+      const r = await within("the caller's answer", call);
+      expect(r.status).toBe(409);
+      expect(r.headers.get('x-restate-id')).toBe(b.id);
+      expect((r.body as { message: string }).message).toMatch(/cancel/i);
+      const att = await attach(server.url, b.id);
+      expect(att.status).toBe(409);
 
-    // Its outcome is a cancellation; the journal has the signal and the compensation.
-    const d = await untilCompleted(server.adminUrl, b.id);
-    expect(errorOf(d)).toMatchObject({ name: 'CancelledError', status: 409 });
-    const journal = d.journal ?? [];
-    const sig = journal.findIndex((e) => e.k === 'signal');
-    const comp = journal.findIndex((e) => e.k === 'run' && e.n === 'compensate');
-    expect(sig).toBeGreaterThan(journal.findIndex((e) => e.k === b.entry));
-    expect(comp).toBeGreaterThan(sig);
-    expect(journal.some((e) => e.k === 'set' && e.n === 'compensated')).toBe(true);
+      // Its outcome is a cancellation; the journal has the signal and the compensation.
+      const d = await untilCompleted(server.adminUrl, b.id);
+      expect(errorOf(d)).toMatchObject({ name: 'CancelledError', status: 409 });
+      const journal = d.journal ?? [];
+      const sig = journal.findIndex((e) => e.k === 'signal');
+      const comp = journal.findIndex((e) => e.k === 'run' && e.n === 'compensate');
+      expect(sig).toBeGreaterThan(journal.findIndex((e) => e.k === b.entry));
+      expect(comp).toBeGreaterThan(sig);
+      expect(journal.some((e) => e.k === 'set' && e.n === 'compensated')).toBe(true);
 
-    // The compensation ran once, before the next call on the key, which sees its state write.
-    const next = await attach(server.url, nextId);
-    expect(next.status).toBe(200);
-    expect(next.body).toEqual({ compensated: kind });
-    const events = await log.all();
-    const compEvent = `comp:${kind}:${b.id}:CancelledError`;
-    expect(events.filter((e) => e === compEvent)).toHaveLength(1);
-    expect(events.indexOf(compEvent)).toBeLessThan(events.indexOf(`next:${nextId}`));
+      // The compensation ran once, before the next call on the key, which sees its state write.
+      const next = await attach(server.url, nextId);
+      expect(next.status).toBe(200);
+      expect(next.body).toEqual({ compensated: kind });
+      const events = await log.all();
+      const compEvent = `comp:${kind}:${b.id}:CancelledError`;
+      expect(events.filter((e) => e === compEvent)).toHaveLength(1);
+      expect(events.indexOf(compEvent)).toBeLessThan(events.indexOf(`next:${nextId}`));
 
-    if (kind === 'call') {
-      // The pending child call was cancelled too: its own compensation ran, its outcome is a cancellation.
-      const child = await untilCompleted(server.adminUrl, b.childId!);
-      expect(errorOf(child)).toMatchObject({ name: 'CancelledError', status: 409 });
-      expect(await log.all()).toContain(`child-comp:${b.childId}:CancelledError`);
-      expect((await get(server.url, `/restate/invocation/${b.childId}/output`)).status).toBe(409);
-    }
-  });
+      if (kind === 'call') {
+        // The pending child call was cancelled too: its own compensation ran, its outcome is a cancellation.
+        const child = await untilCompleted(server.adminUrl, b.childId!);
+        expect(errorOf(child)).toMatchObject({ name: 'CancelledError', status: 409 });
+        expect(await log.all()).toContain(`child-comp:${b.childId}:CancelledError`);
+        expect((await get(server.url, `/restate/invocation/${b.childId}/output`)).status).toBe(409);
+      }
+    },
+  );
 
   it('a handler that called the cancelled invocation gets a 409 CancelledError', async () => {
     const { server } = await setupControl(redisUrl, services, log, onTestFinished);
@@ -263,7 +295,12 @@ describe('cancel of a blocked exclusive handler', () => {
     expect((await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/cancel`)).status).toBe(200);
     const r = await within("the caller's answer", call);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ ok: false, name: 'CancelledError', status: 409, cancelled: true });
+    expect(r.body).toMatchObject({
+      ok: false,
+      name: 'CancelledError',
+      status: 409,
+      cancelled: true,
+    });
     expect(await log.all()).toContain(`comp:awakeable:${b.id}:CancelledError`);
   });
 
@@ -276,49 +313,65 @@ describe('cancel of a blocked exclusive handler', () => {
     expect(c.status).toBe(409);
     const d = await describeInv(server.adminUrl, id);
     expect(d?.outcome).toEqual({ ok: true, value: JSON.stringify({ compensated: null }) });
-    expect((await admin(server.adminUrl, 'PATCH', `/invocations/inv_00AAAAAAAAAAAAAAAAAAAA/cancel`)).status).toBe(404);
+    expect(
+      (await admin(server.adminUrl, 'PATCH', `/invocations/inv_00AAAAAAAAAAAAAAAAAAAA/cancel`))
+        .status,
+    ).toBe(404);
   });
 });
 
 describe('kill of a blocked exclusive handler', () => {
-  it.each(KINDS)('blocked on %s: no compensation, the caller gets 409, the key serves the next call', async (_label, kind) => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
-    const key = `k-${kind}`;
-    const call = post(server.url, `/holder/${key}/${kind}`);
-    const b = await waitBlocked(server.adminUrl, kind);
-    const nextId = await queueNext(server.url, server.adminUrl, key);
+  it.each(KINDS)(
+    'blocked on %s: no compensation, the caller gets 409, the key serves the next call',
+    async (_label, kind) => {
+      const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+      const key = `k-${kind}`;
+      const call = post(server.url, `/holder/${key}/${kind}`);
+      const b = await waitBlocked(server.adminUrl, kind);
+      const nextId = await queueNext(server.url, server.adminUrl, key);
 
-    const k = await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/kill`);
-    expect(k.status).toBe(200);
-    expect(k.body).toEqual({ invocationId: b.id, kill: true });
+      const k = await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/kill`);
+      expect(k.status).toBe(200);
+      expect(k.body).toEqual({ invocationId: b.id, kill: true });
 
-    const r = await within("the caller's answer", call);
-    expect(r.status).toBe(409);
-    expect(r.headers.get('x-restate-id')).toBe(b.id);
-    expect((r.body as { message: string }).message).toMatch(/kill/i);
-    expect((await attach(server.url, b.id)).status).toBe(409);
-    const d = await untilCompleted(server.adminUrl, b.id);
-    expect(errorOf(d)).toMatchObject({ code: 'KILLED', status: 409 });
+      const r = await within("the caller's answer", call);
+      expect(r.status).toBe(409);
+      expect(r.headers.get('x-restate-id')).toBe(b.id);
+      expect((r.body as { message: string }).message).toMatch(/kill/i);
+      expect((await attach(server.url, b.id)).status).toBe(409);
+      const d = await untilCompleted(server.adminUrl, b.id);
+      expect(errorOf(d)).toMatchObject({ code: 'KILLED', status: 409 });
 
-    // The key is free: the next queued call runs (and sees no compensation's state).
-    const next = await attach(server.url, nextId);
-    expect(next.status).toBe(200);
-    expect(next.body).toEqual({ compensated: null });
+      // The key is free: the next queued call runs (and sees no compensation's state).
+      const next = await attach(server.url, nextId);
+      expect(next.status).toBe(200);
+      expect(next.body).toEqual({ compensated: null });
 
-    if (kind === 'call') {
-      // The pending child is killed with its parent.
-      const child = await untilCompleted(server.adminUrl, b.childId!);
-      expect(errorOf(child)).toMatchObject({ code: 'KILLED', status: 409 });
-    }
+      if (kind === 'call') {
+        // The pending child is killed with its parent.
+        const child = await untilCompleted(server.adminUrl, b.childId!);
+        expect(errorOf(child)).toMatchObject({ code: 'KILLED', status: 409 });
+      }
 
-    // No compensation ran, then or later (a killed attempt runs no more user code).
-    await new Promise((res) => setTimeout(res, QUIET_MS));
-    const events = await log.all();
-    expect(events.filter((e) => e.startsWith('comp:') || e.startsWith('child-comp:'))).toEqual([]);
-    const after = await describeInv(server.adminUrl, b.id);
-    expect(after?.journal?.some((e) => e.k === 'run' && e.n === 'compensate')).toBe(false);
-    expect((await admin<{ state: Record<string, unknown> }>(server.adminUrl, 'GET', `/services/holder/state/${key}`)).body.state).toEqual({});
-  });
+      // No compensation ran, then or later (a killed attempt runs no more user code).
+      await new Promise((res) => setTimeout(res, QUIET_MS));
+      const events = await log.all();
+      expect(events.filter((e) => e.startsWith('comp:') || e.startsWith('child-comp:'))).toEqual(
+        [],
+      );
+      const after = await describeInv(server.adminUrl, b.id);
+      expect(after?.journal?.some((e) => e.k === 'run' && e.n === 'compensate')).toBe(false);
+      expect(
+        (
+          await admin<{ state: Record<string, unknown> }>(
+            server.adminUrl,
+            'GET',
+            `/services/holder/state/${key}`,
+          )
+        ).body.state,
+      ).toEqual({});
+    },
+  );
 
   it('a handler that called the killed invocation gets a 409 TerminalError', async () => {
     const { server } = await setupControl(redisUrl, services, log, onTestFinished);
@@ -327,7 +380,12 @@ describe('kill of a blocked exclusive handler', () => {
     expect((await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/kill`)).status).toBe(200);
     const r = await within("the caller's answer", call);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ ok: false, name: 'TerminalError', status: 409, cancelled: false });
+    expect(r.body).toMatchObject({
+      ok: false,
+      name: 'TerminalError',
+      status: 409,
+      cancelled: false,
+    });
     expect((r.body as { message: string }).message).toMatch(/kill/i);
   });
 });
@@ -359,12 +417,16 @@ describe('an A→B→A exclusive deadlock', () => {
     expect(startInfo.journal).toContainEqual({ k: 'call', n: 'dlb/relay', id: relay!.id });
     expect(relayInfo.journal).toContainEqual({ k: 'call', n: 'dla/back', id: back!.id });
     // Every invocation of the key dla/x, in acceptance order.
-    expect((await listInv(server.adminUrl, { service: 'dla', key: 'x' })).map((i) => [i.id, i.status])).toEqual([
+    expect(
+      (await listInv(server.adminUrl, { service: 'dla', key: 'x' })).map((i) => [i.id, i.status]),
+    ).toEqual([
       [start!.id, BLOCKED],
       [back!.id, 'queued'],
     ]);
 
-    expect((await admin(server.adminUrl, 'PATCH', `/invocations/${start!.id}/cancel`)).status).toBe(200);
+    expect((await admin(server.adminUrl, 'PATCH', `/invocations/${start!.id}/cancel`)).status).toBe(
+      200,
+    );
     const r = await within("the caller's answer", call);
     expect(r.status).toBe(409);
     expect(r.headers.get('x-restate-id')).toBe(start!.id);
@@ -382,9 +444,10 @@ describe('an A→B→A exclusive deadlock', () => {
     else expect(errorOf(bk)).toMatchObject({ name: 'CancelledError', status: 409 });
     // Nothing is left waiting on either key.
     expect(await listInv(server.adminUrl, { service: 'dla', status: 'queued' })).toEqual([]);
-    const busy = [...(await listInv(server.adminUrl, { service: 'dla' })), ...(await listInv(server.adminUrl, { service: 'dlb' }))].filter(
-      (i) => i.status !== 'completed',
-    );
+    const busy = [
+      ...(await listInv(server.adminUrl, { service: 'dla' })),
+      ...(await listInv(server.adminUrl, { service: 'dlb' })),
+    ].filter((i) => i.status !== 'completed');
     expect(busy).toEqual([]);
     // Both keys serve calls again.
     expect((await post(server.url, '/dla/x/back')).body).toBe('back');

@@ -1,9 +1,26 @@
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
-import { CallError, connect, type ConnectionState, type LatchkeyClient, type ProgressEvent, type SendResult, type Subscription } from '@latchkey/client';
+import {
+  CallError,
+  connect,
+  type ConnectionState,
+  type LatchkeyClient,
+  type ProgressEvent,
+  type SendResult,
+  type Subscription,
+} from '@latchkey/client';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
-import { awakeableIds, counter, greeter, job, startIngress, twoGates, waiter, wsServices } from './helpers/ws-services.js';
+import {
+  awakeableIds,
+  counter,
+  greeter,
+  job,
+  startIngress,
+  twoGates,
+  waiter,
+  wsServices,
+} from './helpers/ws-services.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -52,7 +69,10 @@ async function cutAndReconnect(proxy: TcpProxy, c: LatchkeyClient): Promise<void
 }
 
 /** Drains a subscription into an array (in the background). */
-function collect<T>(sub: Subscription<T>): { events: ProgressEvent<T>[]; done: Promise<ProgressEvent<T>[]> } {
+function collect<T>(sub: Subscription<T>): {
+  events: ProgressEvent<T>[];
+  done: Promise<ProgressEvent<T>[]>;
+} {
   const events: ProgressEvent<T>[] = [];
   const done = (async () => {
     for await (const ev of sub) events.push(ev);
@@ -63,12 +83,16 @@ function collect<T>(sub: Subscription<T>): { events: ProgressEvent<T>[]; done: P
 }
 
 const journalNames = (events: ProgressEvent[]): string[] =>
-  events.flatMap((e) => (e.kind === 'journal' ? [`${e.entry.k}${e.entry.n !== undefined ? `:${e.entry.n}` : ''}`] : []));
+  events.flatMap((e) =>
+    e.kind === 'journal' ? [`${e.entry.k}${e.entry.n !== undefined ? `:${e.entry.n}` : ''}`] : [],
+  );
 
 /** The journal of an invocation, read from the store. */
 async function journalOf(server: LatchkeyServer, invocationId: string): Promise<string[]> {
   const info = await server.store.describe(invocationId, true);
-  return (info?.journal ?? []).map((e) => `${e.k}${'n' in e && e.n !== undefined ? `:${e.n}` : ''}`);
+  return (info?.journal ?? []).map(
+    (e) => `${e.k}${'n' in e && e.n !== undefined ? `:${e.n}` : ''}`,
+  );
 }
 
 describe('@latchkey/client over the WebSocket ingress', () => {
@@ -113,20 +137,31 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     expect(await cnt.add(10, { idempotencyKey: 'once' })).toBe(13);
     expect(await cnt.get()).toBe(13);
 
-    const headers = await c.serviceClient(greeter).headers(undefined, { headers: { 'x-who': 'client' } });
+    const headers = await c
+      .serviceClient(greeter)
+      .headers(undefined, { headers: { 'x-who': 'client' } });
     expect(headers).toMatchObject({ 'x-who': 'client' });
 
     const failed = await callError(c.serviceClient(greeter).fail('no way'));
-    expect(failed).toMatchObject({ status: 418, code: 'TERMINAL', message: 'no way', name: 'CallError' });
+    expect(failed).toMatchObject({
+      status: 418,
+      code: 'TERMINAL',
+      message: 'no way',
+      name: 'CallError',
+    });
     expect(failed.invocationId).toMatch(/^inv_/);
 
-    const missing = await callError(c.serviceClient<typeof greeter>({ name: 'nope' as 'greeter' }).greet('x'));
+    const missing = await callError(
+      c.serviceClient<typeof greeter>({ name: 'nope' as 'greeter' }).greet('x'),
+    );
     expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND' });
 
     const bad = await callError(c.call({ service: 'counter', handler: 'add', input: 1 }));
     expect(bad).toMatchObject({ status: 400, code: 'INVALID_KEY' });
 
-    expect(await c.call({ service: 'greeter', handler: 'greet', input: 'generic' })).toBe('Hello, generic!');
+    expect(await c.call({ service: 'greeter', handler: 'greet', input: 'generic' })).toBe(
+      'Hello, generic!',
+    );
 
     // Types are inferred from the definitions (checked by tsc; the closure never runs).
     const typeChecks = (): unknown[] => {
@@ -134,9 +169,13 @@ describe('@latchkey/client over the WebSocket ingress', () => {
       expectTypeOf(c.serviceClient(greeter).slow).returns.toEqualTypeOf<Promise<number>>();
       expectTypeOf(c.objectClient(counter, 'k').get).returns.toEqualTypeOf<Promise<number>>();
       expectTypeOf(c.workflowAttach(job, 'k')).toEqualTypeOf<Promise<string>>();
-      expectTypeOf(c.workflowOutput(job, 'k')).toEqualTypeOf<Promise<{ ready: false } | { ready: true; result: string }>>();
+      expectTypeOf(c.workflowOutput(job, 'k')).toEqualTypeOf<
+        Promise<{ ready: false } | { ready: true; result: string }>
+      >();
       expectTypeOf(c.serviceSendClient(greeter).greet).returns.toEqualTypeOf<Promise<SendResult>>();
-      expectTypeOf(c.serviceClient({ name: 'untyped' }).anything).returns.toEqualTypeOf<Promise<unknown>>();
+      expectTypeOf(c.serviceClient({ name: 'untyped' }).anything).returns.toEqualTypeOf<
+        Promise<unknown>
+      >();
       return [
         // @ts-expect-error greet takes a string
         c.serviceClient(greeter).greet(42),
@@ -167,7 +206,9 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     const first = await c.objectSendClient(counter, key).add(5, { idempotencyKey: 'add-5' });
     const again = await c.objectSendClient(counter, key).add(5, { idempotencyKey: 'add-5' });
     expect(again).toEqual({ invocationId: first.invocationId, status: 'PreviouslyAccepted' });
-    expect(await c.attach({ service: counter, key, handler: 'add', idempotencyKey: 'add-5' })).toBe(5);
+    expect(await c.attach({ service: counter, key, handler: 'add', idempotencyKey: 'add-5' })).toBe(
+      5,
+    );
     expect(await c.objectClient(counter, key).get()).toBe(5);
 
     const generic = await c.send({ service: 'greeter', handler: 'greet', input: 'Cy' });
@@ -177,7 +218,10 @@ describe('@latchkey/client over the WebSocket ingress', () => {
   it('submits a workflow once, then attaches to it and reads its output', async () => {
     const c = open();
     const key = `w-${Date.now()}`;
-    expect(await callError(c.workflowOutput(job, key))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(await callError(c.workflowOutput(job, key))).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+    });
 
     const sub = await c.workflowSubmit(job, key, 'x');
     expect(sub.status).toBe('Accepted');
@@ -192,12 +236,18 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     expect(await c.workflowOutput(job, key)).toEqual({ ready: true, result: 'A:x|go!|B' });
     expect(await c.attach({ workflow: 'job', key })).toBe('A:x|go!|B');
     // A second run of the same workflow id is refused.
-    expect(await callError(c.workflowClient(job, key).run('again'))).toMatchObject({ status: 409, code: 'WORKFLOW_ALREADY_INVOKED' });
+    expect(await callError(c.workflowClient(job, key).run('again'))).toMatchObject({
+      status: 409,
+      code: 'WORKFLOW_ALREADY_INVOKED',
+    });
 
     // The workflow client's `run` starts and waits in one call.
     const key2 = `${key}-2`;
     const run = c.workflowClient(job, key2).run('y');
-    await until('workflow 2 waits for its promise', async () => (await c.workflowOutput(job, key2).catch(() => undefined))?.ready === false);
+    await until(
+      'workflow 2 waits for its promise',
+      async () => (await c.workflowOutput(job, key2).catch(() => undefined))?.ready === false,
+    );
     await c.workflowClient(job, key2).release('ok');
     expect(await run).toBe('A:y|ok|B');
   });
@@ -208,7 +258,9 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     const { invocationId } = await c.workflowSubmit(job, key, 'p');
     const sub = c.subscribe<string>({ workflow: job, key });
     const { events, done } = collect(sub);
-    await until('the workflow waits for its promise', () => journalNames(events).includes('pget:go'));
+    await until('the workflow waits for its promise', () =>
+      journalNames(events).includes('pget:go'),
+    );
     expect(sub.invocationId).toBe(invocationId);
     await c.workflowClient(job, key).release('now');
     const all = await done;
@@ -220,7 +272,9 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     const journal = all.filter((e) => e.kind === 'journal');
     expect(journal.map((e) => e.index)).toEqual(journal.map((_, i) => i));
     expect(journalNames(all)).toEqual(await journalOf(server, invocationId));
-    expect(journalNames(all)).toEqual(expect.arrayContaining(['run:a', 'sleep', 'pget:go', 'run:b']));
+    expect(journalNames(all)).toEqual(
+      expect.arrayContaining(['run:a', 'sleep', 'pget:go', 'run:b']),
+    );
     const names = journalNames(all);
     expect(names.indexOf('run:a')).toBeLessThan(names.indexOf('pget:go'));
     expect(names.indexOf('pget:go')).toBeLessThan(names.indexOf('run:b'));
@@ -229,13 +283,19 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     expect(statuses.length).toBeGreaterThanOrEqual(2);
     expect(statuses[statuses.length - 1]).toBe('completed');
     for (let i = 1; i < statuses.length; i++) expect(statuses[i]).not.toBe(statuses[i - 1]);
-    expect(all.findIndex((e) => e.kind === 'status' && e.status === 'completed')).toBeLessThan(all.length - 1);
+    expect(all.findIndex((e) => e.kind === 'status' && e.status === 'completed')).toBeLessThan(
+      all.length - 1,
+    );
 
     // A failing invocation ends its subscription with the failure as the last item.
     const failing = await c.serviceSendClient(greeter).fail('bad');
     const failEvents = await collect(c.subscribe(failing.invocationId)).done;
     const end = failEvents[failEvents.length - 1]!;
-    expect(end.kind === 'result' && !end.ok && end.error).toMatchObject({ status: 418, code: 'TERMINAL', message: 'bad' });
+    expect(end.kind === 'result' && !end.ok && end.error).toMatchObject({
+      status: 418,
+      code: 'TERMINAL',
+      message: 'bad',
+    });
 
     // Leaving early ends the iterator; subscribing to nothing fails.
     const key2 = `${key}-2`;
@@ -255,12 +315,18 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     const c = open();
     await c.ready();
     const t0 = Date.now();
-    const timedOut = await callError(c.serviceClient(greeter).slow(800, { timeout: 150, idempotencyKey: 'slow-1' }));
+    const timedOut = await callError(
+      c.serviceClient(greeter).slow(800, { timeout: 150, idempotencyKey: 'slow-1' }),
+    );
     expect(timedOut).toMatchObject({ status: 408, code: 'TIMEOUT' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
     // It only stopped waiting: the invocation completes and can be attached to.
-    await until('the slow call was accepted', () => server.store.lookup({ service: 'greeter', handler: 'slow', idempotencyKey: 'slow-1' }));
-    expect(await c.attach({ service: 'greeter', handler: 'slow', idempotencyKey: 'slow-1' })).toBe(800);
+    await until('the slow call was accepted', () =>
+      server.store.lookup({ service: 'greeter', handler: 'slow', idempotencyKey: 'slow-1' }),
+    );
+    expect(await c.attach({ service: 'greeter', handler: 'slow', idempotencyKey: 'slow-1' })).toBe(
+      800,
+    );
 
     const ac = new AbortController();
     const reason = new Error('user left');
@@ -273,8 +339,18 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     // An already aborted signal: nothing is sent, so nothing starts.
     const gone = new AbortController();
     gone.abort();
-    expect(await callError(c.serviceSendClient(greeter).greet('never', { signal: gone.signal, idempotencyKey: 'never-sent' }))).toMatchObject({ code: 'ABORTED' });
-    expect(await callError(c.attach({ service: 'greeter', handler: 'greet', idempotencyKey: 'never-sent' }))).toMatchObject({ status: 404 });
+    expect(
+      await callError(
+        c
+          .serviceSendClient(greeter)
+          .greet('never', { signal: gone.signal, idempotencyKey: 'never-sent' }),
+      ),
+    ).toMatchObject({ code: 'ABORTED' });
+    expect(
+      await callError(
+        c.attach({ service: 'greeter', handler: 'greet', idempotencyKey: 'never-sent' }),
+      ),
+    ).toMatchObject({ status: 404 });
 
     // Subscriptions and attaches time out too; a client-wide default applies to requests without their own.
     const key = `t-${Date.now()}`;
@@ -289,8 +365,13 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     );
     expect(subErr).toMatchObject({ status: 408, code: 'TIMEOUT' });
     const d = open({ timeout: 120 });
-    expect(await callError(d.workflowAttach(job, key))).toMatchObject({ status: 408, code: 'TIMEOUT' });
-    expect(await d.serviceClient(greeter).greet('quick', { timeout: 30_000 })).toBe('Hello, quick!');
+    expect(await callError(d.workflowAttach(job, key))).toMatchObject({
+      status: 408,
+      code: 'TIMEOUT',
+    });
+    expect(await d.serviceClient(greeter).greet('quick', { timeout: 30_000 })).toBe(
+      'Hello, quick!',
+    );
     await c.workflowClient(job, key).release('t');
   });
 
@@ -301,18 +382,26 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     const id1 = await until('the awakeable id', () => awakeableIds.get(k1));
     await c.resolveAwakeable(id1, 'yes');
     expect(await c.workflowAttach(waiter, k1)).toBe('got:yes');
-    expect(await callError(c.resolveAwakeable(id1, 'twice'))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(await callError(c.resolveAwakeable(id1, 'twice'))).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+    });
 
     const k2 = `${k1}-r`;
     await c.workflowSubmit(waiter, k2);
     const id2 = await until('the awakeable id', () => awakeableIds.get(k2));
     await c.rejectAwakeable(id2, 'nope');
-    expect(await callError(c.workflowAttach(waiter, k2))).toMatchObject({ status: 500, message: 'nope' });
+    expect(await callError(c.workflowAttach(waiter, k2))).toMatchObject({
+      status: 500,
+      message: 'nope',
+    });
 
     const k3 = `${k1}-c`;
     const { invocationId } = await c.workflowSubmit(job, k3, 'c');
     const waiting = c.workflowAttach(job, k3);
-    await until('the workflow waits', async () => (await journalOf(server, invocationId)).includes('pget:go'));
+    await until('the workflow waits', async () =>
+      (await journalOf(server, invocationId)).includes('pget:go'),
+    );
     await c.cancel(invocationId);
     expect(await callError(waiting)).toMatchObject({ status: 409, invocationId });
     expect(await callError(c.cancel(invocationId))).toMatchObject({ status: 404 });
@@ -328,7 +417,9 @@ describe('@latchkey/client over the WebSocket ingress', () => {
     expect(c.state).toBe('closed');
     expect(await callError(waiting)).toMatchObject({ code: 'CLIENT_CLOSED' });
     expect(await callError(sub.next())).toMatchObject({ code: 'CLIENT_CLOSED' });
-    expect(await callError(c.serviceClient(greeter).greet('late'))).toMatchObject({ code: 'CLIENT_CLOSED' });
+    expect(await callError(c.serviceClient(greeter).greet('late'))).toMatchObject({
+      code: 'CLIENT_CLOSED',
+    });
     await post(server.url, `/job/${key}/release`, 'z');
   });
 });
@@ -359,7 +450,10 @@ describe('@latchkey/client reconnection', () => {
 
   it('a client whose socket is cut mid-workflow (ingress restarted) still receives the results', async () => {
     const states: ConnectionState[] = [];
-    const c = connect(`ws://127.0.0.1:${port}/ws`, { reconnect: RECONNECT, onStateChange: (s) => states.push(s) });
+    const c = connect(`ws://127.0.0.1:${port}/ws`, {
+      reconnect: RECONNECT,
+      onStateChange: (s) => states.push(s),
+    });
     clients.push(c);
     const kDown = `down-${Date.now()}`;
     const kAfter = `after-${Date.now()}`;
@@ -369,7 +463,12 @@ describe('@latchkey/client reconnection', () => {
     const sub1 = collect(c.subscribe<string>(id1));
     const run2 = c.workflowClient(job, kAfter).run('two'); // a call: accepted, then waiting
     const sub2 = collect(c.subscribe<string>({ workflow: job, key: kAfter }));
-    await until('both workflows wait for their promise', () => journalNames(sub1.events).includes('pget:go') && journalNames(sub2.events).includes('pget:go'));
+    await until(
+      'both workflows wait for their promise',
+      () =>
+        journalNames(sub1.events).includes('pget:go') &&
+        journalNames(sub2.events).includes('pget:go'),
+    );
     const id2 = (await workers.store.lookup({ workflow: 'job', key: kAfter }))!;
 
     // Server-side close: the ingress goes away with every socket.
@@ -383,18 +482,33 @@ describe('@latchkey/client reconnection', () => {
 
     ingress = await startIngress(redisUrl, prefix, wsServices, port);
     await within(c.ready(), 'the reconnection');
-    expect(await within(attached1, 'the result that completed while the socket was down')).toBe('A:one|while-down|B');
+    expect(await within(attached1, 'the result that completed while the socket was down')).toBe(
+      'A:one|while-down|B',
+    );
     expect(await within(queued, 'the queued call')).toBe('Hello, queued!');
     const events1 = await within(sub1.done, 'subscription 1');
-    expect(events1[events1.length - 1]).toEqual({ kind: 'result', invocationId: id1, ok: true, value: 'A:one|while-down|B' });
+    expect(events1[events1.length - 1]).toEqual({
+      kind: 'result',
+      invocationId: id1,
+      ok: true,
+      value: 'A:one|while-down|B',
+    });
 
     // Workflow 2 completes after the reconnection.
     await c.workflowClient(job, kAfter).release('after');
     expect(await within(run2, 'the re-attached call')).toBe('A:two|after|B');
     const events2 = await within(sub2.done, 'subscription 2');
-    expect(events2[events2.length - 1]).toEqual({ kind: 'result', invocationId: id2, ok: true, value: 'A:two|after|B' });
+    expect(events2[events2.length - 1]).toEqual({
+      kind: 'result',
+      invocationId: id2,
+      ok: true,
+      value: 'A:two|after|B',
+    });
     // The re-subscriptions yield every journal entry exactly once, in order.
-    for (const [events, id] of [[events1, id1], [events2, id2]] as const) {
+    for (const [events, id] of [
+      [events1, id1],
+      [events2, id2],
+    ] as const) {
       expect(journalNames(events)).toEqual(await journalOf(workers, id));
       const idx = events.flatMap((e) => (e.kind === 'journal' ? [e.index] : []));
       expect(idx).toEqual(idx.map((_, i) => i));
@@ -413,7 +527,10 @@ describe('@latchkey/client reconnection', () => {
     // The server receives the call and runs it, but its answers never reach the client.
     proxy.blackhole('down');
     const added = c.objectClient(counter, key).add(1);
-    await until('the add ran', async () => (await workers.store.getState('counter', key)).get('v') === '1');
+    await until(
+      'the add ran',
+      async () => (await workers.store.getState('counter', key)).get('v') === '1',
+    );
     proxy.cutAll();
     expect(await within(added, 'the re-sent call')).toBe(1);
     expect(await c.objectClient(counter, key).get()).toBe(1);
@@ -422,7 +539,10 @@ describe('@latchkey/client reconnection', () => {
     const wkey = `${key}-wf`;
     proxy.blackhole('down');
     const run = c.workflowClient(job, wkey).run('amb');
-    await until('the workflow started', async () => (await workers.store.lookup({ workflow: 'job', key: wkey })) !== undefined);
+    await until(
+      'the workflow started',
+      async () => (await workers.store.lookup({ workflow: 'job', key: wkey })) !== undefined,
+    );
     await cutAndReconnect(proxy, c);
     await c.workflowClient(job, wkey).release('r');
     expect(await within(run, 'the re-sent workflow run')).toBe('A:amb|r|B');
@@ -455,7 +575,9 @@ describe('@latchkey/client reconnection', () => {
     proxy.cutAll();
     await until('b notices', () => b.state !== 'open');
     await a.workflowClient(twoGates, key).open('one');
-    await until('the workflow waits at gate two', async () => (await journalOf(workers, invocationId)).includes('pget:two'));
+    await until('the workflow waits at gate two', async () =>
+      (await journalOf(workers, invocationId)).includes('pget:two'),
+    );
     await until('a saw it', () => journalNames(subA.events).includes('pget:two'));
     proxy.refuse(false);
     await until('b reconnects', () => (opens.get(b) ?? 0) > opened);
@@ -473,19 +595,30 @@ describe('@latchkey/client reconnection', () => {
   it('without idempotency keys an ambiguous call fails with AMBIGUOUS; without reconnection with DISCONNECTED', async () => {
     const proxy = await startTcpProxy(port);
     proxies.push(proxy);
-    const c = connectCounting(`ws://127.0.0.1:${proxy.port}/ws`, { reconnect: RECONNECT, idempotencyKeys: false });
+    const c = connectCounting(`ws://127.0.0.1:${proxy.port}/ws`, {
+      reconnect: RECONNECT,
+      idempotencyKeys: false,
+    });
     clients.push(c);
     await c.ready();
     const key = `noidem-${Date.now()}`;
     proxy.blackhole('down');
     const added = c.objectClient(counter, key).add(1);
-    await until('the add ran', async () => (await workers.store.getState('counter', key)).get('v') === '1');
+    await until(
+      'the add ran',
+      async () => (await workers.store.getState('counter', key)).get('v') === '1',
+    );
     proxy.cutAll();
-    expect(await callError(within(added, 'the ambiguous call'))).toMatchObject({ status: 503, code: 'AMBIGUOUS' });
+    expect(await callError(within(added, 'the ambiguous call'))).toMatchObject({
+      status: 503,
+      code: 'AMBIGUOUS',
+    });
     // Accepted calls are not ambiguous: they are re-attached.
     const { invocationId } = await c.workflowSubmit(job, key, 'n');
     const attached = c.attach(invocationId);
-    await until('the workflow waits', async () => (await journalOf(workers, invocationId)).includes('pget:go'));
+    await until('the workflow waits', async () =>
+      (await journalOf(workers, invocationId)).includes('pget:go'),
+    );
     await cutAndReconnect(proxy, c);
     await c.workflowClient(job, key).release('n');
     expect(await within(attached, 'the re-attached attach')).toBe('A:n|n|B');
@@ -494,9 +627,20 @@ describe('@latchkey/client reconnection', () => {
     clients.push(d);
     await d.ready();
     const waiting = d.serviceClient(greeter).slow(20_000, { idempotencyKey: `${key}-slow` });
-    await until('the slow call is accepted', async () => (await workers.store.lookup({ service: 'greeter', handler: 'slow', idempotencyKey: `${key}-slow` })) !== undefined);
+    await until(
+      'the slow call is accepted',
+      async () =>
+        (await workers.store.lookup({
+          service: 'greeter',
+          handler: 'slow',
+          idempotencyKey: `${key}-slow`,
+        })) !== undefined,
+    );
     proxy.cutAll();
-    expect(await callError(within(waiting, 'the failure'))).toMatchObject({ status: 503, code: 'DISCONNECTED' });
+    expect(await callError(within(waiting, 'the failure'))).toMatchObject({
+      status: 503,
+      code: 'DISCONNECTED',
+    });
     expect(d.state).toBe('closed');
   });
 });

@@ -14,9 +14,23 @@ import { randomUUID } from 'node:crypto';
 import { describe, inject, it, type ExpectStatic } from 'vitest';
 import { Redis } from 'ioredis';
 import type { Entry, InvocationInfo, LatchkeyServer } from '@latchkey/core';
-import { Keys, partitionOfId, type RedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
+import {
+  Keys,
+  partitionOfId,
+  type RedisStore,
+  type RedisStoreOptions,
+} from '@latchkey/redis-store';
 import { services } from './fixtures/comm-services.mjs';
-import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  get,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -46,7 +60,13 @@ type OnFinished = (fn: () => Promise<void>) => void;
 async function setup(onTestFinished: OnFinished, expect: ExpectStatic): Promise<Env> {
   const prefix = newPrefix();
   const redis = new Redis(redisUrl);
-  const env: Env = { prefix, redis, workers: [], expect, ingress: undefined as unknown as LatchkeyServer };
+  const env: Env = {
+    prefix,
+    redis,
+    workers: [],
+    expect,
+    ingress: undefined as unknown as LatchkeyServer,
+  };
   onTestFinished(async () => {
     await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
     await env.ingress?.close().catch(() => undefined);
@@ -58,8 +78,14 @@ async function setup(onTestFinished: OnFinished, expect: ExpectStatic): Promise<
 }
 
 /** Spawns a worker process for the communication fixture services. */
-async function worker(env: Env, opts: { fault?: string; store?: RedisStoreOptions } = {}): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, { ...opts, env: { LK_SERVICES: 'comm-services.mjs' } });
+async function worker(
+  env: Env,
+  opts: { fault?: string; store?: RedisStoreOptions } = {},
+): Promise<WorkerProcess> {
+  const w = await spawnWorker(redisUrl, env.prefix, {
+    ...opts,
+    env: { LK_SERVICES: 'comm-services.mjs' },
+  });
   env.workers.push(w);
   return w;
 }
@@ -68,7 +94,11 @@ async function worker(env: Env, opts: { fault?: string; store?: RedisStoreOption
 async function diedAt(env: Env, w: WorkerProcess, fault: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`worker ${w.pid} did not reach fault ${fault}:\n${w.output.join('\n')}`)), RECOVERY_MS);
+    timer = setTimeout(
+      () =>
+        reject(new Error(`worker ${w.pid} did not reach fault ${fault}:\n${w.output.join('\n')}`)),
+      RECOVERY_MS,
+    );
   });
   try {
     const { signal } = await Promise.race([w.exited, timeout]);
@@ -111,13 +141,22 @@ async function dump(env: Env, id: string): Promise<string> {
     env.redis.zscore(k.due(p), id),
     env.redis.zrange(k.outbox(p), 0, -1, 'WITHSCORES'),
   ]);
-  return JSON.stringify({ id, now: Date.now(), inv, journal, completions, notify, due, outbox }, null, 1);
+  return JSON.stringify(
+    { id, now: Date.now(), inv, journal, completions, notify, due, outbox },
+    null,
+    1,
+  );
 }
 
 /** Waits until the invocation completed; returns its description with the journal. */
 async function completed(env: Env, id: string, related: string[] = []): Promise<InvocationInfo> {
   try {
-    await until(`invocation ${id} to complete`, async () => (await describeInv(env, id)).status === 'completed', RECOVERY_MS, 100);
+    await until(
+      `invocation ${id} to complete`,
+      async () => (await describeInv(env, id)).status === 'completed',
+      RECOVERY_MS,
+      100,
+    );
   } catch (e) {
     const dumps = await Promise.all([id, ...related].map((x) => dump(env, x)));
     const out = env.workers.map((w, i) => `worker ${i} (pid ${w.pid}):\n${w.output.join('\n')}`);
@@ -151,14 +190,20 @@ function runValue(journal: Entry[], name: string): unknown {
 
 function only<K extends Entry['k']>(journal: Entry[], k: K): Extract<Entry, { k: K }> {
   const es = journal.filter((e) => e.k === k);
-  if (es.length !== 1) throw new Error(`expected exactly one ${k} entry, journal is ${JSON.stringify(journal)}`);
+  if (es.length !== 1)
+    throw new Error(`expected exactly one ${k} entry, journal is ${JSON.stringify(journal)}`);
   return es[0] as Extract<Entry, { k: K }>;
 }
 
 /** Outbox effects (JSON members) an invocation committed and that are not yet acknowledged. */
-async function pendingOutbox(env: Env, invocationId: string): Promise<{ key: string; members: string[] }> {
+async function pendingOutbox(
+  env: Env,
+  invocationId: string,
+): Promise<{ key: string; members: string[] }> {
   const key = new Keys(env.prefix).outbox(partitionOfId(invocationId, PARTITIONS)!);
-  const members = (await env.redis.zrange(key, 0, -1)).filter((m) => (JSON.parse(m) as { s: string }).s === invocationId);
+  const members = (await env.redis.zrange(key, 0, -1)).filter(
+    (m) => (JSON.parse(m) as { s: string }).s === invocationId,
+  );
   return { key, members };
 }
 
@@ -168,14 +213,19 @@ async function pendingOutbox(env: Env, invocationId: string): Promise<{ key: str
  * until the reconciler performed (and acknowledged) them again, and checks that
  * this left the invocation they started (`childId`, completed) untouched.
  */
-async function replayOutbox(env: Env, outbox: { key: string; members: string[] }, childId: string): Promise<void> {
+async function replayOutbox(
+  env: Env,
+  outbox: { key: string; members: string[] },
+  childId: string,
+): Promise<void> {
   env.expect(outbox.members.length).toBeGreaterThan(0);
   const before = await describeInv(env, childId);
   env.expect(before.status).toBe('completed');
   await env.redis.zadd(outbox.key, ...outbox.members.flatMap((m) => [0, m]));
   await until(
     'the reconciler to perform the re-added outbox effects',
-    async () => (await env.redis.zmscore(outbox.key, ...outbox.members)).every((score) => score === null),
+    async () =>
+      (await env.redis.zmscore(outbox.key, ...outbox.members)).every((score) => score === null),
     RECOVERY_MS,
   );
   env.expect(await describeInv(env, childId)).toEqual(before);
@@ -201,22 +251,26 @@ async function holds(what: string, ms: number, check: () => Promise<void>): Prom
 describe.concurrent('a parent killed while it waits for its child', () => {
   const cases = [
     {
-      title: 'killed from outside while the child sleeps: the child runs once and the resumed parent gets its result',
+      title:
+        'killed from outside while the child sleeps: the child runs once and the resumed parent gets its result',
       fault: undefined,
     },
     {
-      title: 'killed right after the call was journaled, before the child was accepted (after-commit:pre)',
+      title:
+        'killed right after the call was journaled, before the child was accepted (after-commit:pre)',
       fault: 'after-commit:pre',
     },
     {
-      title: 'killed right after the child completed, before its result was delivered to the parent (after-complete:work)',
+      title:
+        'killed right after the child completed, before its result was delivered to the parent (after-complete:work)',
       fault: 'after-complete:work',
     },
     {
       // The crashed worker's mailbox job of the child comes back (BullMQ's stalled-job
       // recovery does this) before the reconciler delivered the child's result: the
       // first worker's grace of 8 s keeps the reconciler's delivery deadline after it.
-      title: 'killed right after the child completed; its stale mailbox job runs before the result was delivered',
+      title:
+        'killed right after the child completed; its stale mailbox job runs before the result was delivered',
       fault: 'after-complete:work',
       staleJob: true,
     },
@@ -225,7 +279,10 @@ describe.concurrent('a parent killed while it waits for its child', () => {
     it(c.title, async ({ onTestFinished, expect }) => {
       const env = await setup(onTestFinished, expect);
       const input = `in-${randomUUID().slice(0, 8)}`;
-      const w1 = await worker(env, c.fault ? { fault: c.fault, ...(c.staleJob ? { store: { graceMs: 8000 } } : {}) } : {});
+      const w1 = await worker(
+        env,
+        c.fault ? { fault: c.fault, ...(c.staleJob ? { store: { graceMs: 8000 } } : {}) } : {},
+      );
       const parentId = await send(env, '/commparent/callChild/send', input);
 
       let childId: string;
@@ -238,9 +295,9 @@ describe.concurrent('a parent killed while it waits for its child', () => {
         // The call is journaled, but its outbox effect (accepting the child) was not performed.
         expect(await env.ingress.store.describe(childId)).toBeUndefined();
         outbox = await pendingOutbox(env, parentId);
-        expect(outbox.members.map((m) => JSON.parse(m) as { e: { t: string; req: { id: string } } })).toMatchObject([
-          { e: { t: 'accept', req: { id: childId } } },
-        ]);
+        expect(
+          outbox.members.map((m) => JSON.parse(m) as { e: { t: string; req: { id: string } } }),
+        ).toMatchObject([{ e: { t: 'accept', req: { id: childId } } }]);
       } else if (c.fault === 'after-complete:work') {
         await diedAt(env, w1, c.fault);
         const j = await journalOf(env, parentId);
@@ -251,7 +308,12 @@ describe.concurrent('a parent killed while it waits for its child', () => {
         expect(child.status).toBe('completed');
         expect(shape(child.journal!)).toEqual(['sleep', 'run:main']);
         expect((await describeInv(env, parentId)).status).not.toBe('completed');
-        if (c.staleJob) await (env.ingress.store as RedisStore).redispatch({ i: childId, s: 'commchild', k: '', m: 'service' }, 1000, 0);
+        if (c.staleJob)
+          await (env.ingress.store as RedisStore).redispatch(
+            { i: childId, s: 'commchild', k: '', m: 'service' },
+            1000,
+            0,
+          );
       } else {
         // Kill once the parent journaled the call and the child is in its durable sleep.
         childId = await until(
@@ -259,10 +321,14 @@ describe.concurrent('a parent killed while it waits for its child', () => {
           async () => (await journalOf(env, parentId)).find((e) => e.k === 'call')?.id,
           RECOVERY_MS,
         );
-        await until('the sleep entry in the child journal', async () => {
-          const info = await env.ingress.store.describe(childId, true);
-          return info?.journal?.some((e) => e.k === 'sleep');
-        }, RECOVERY_MS);
+        await until(
+          'the sleep entry in the child journal',
+          async () => {
+            const info = await env.ingress.store.describe(childId, true);
+            return info?.journal?.some((e) => e.k === 'sleep');
+          },
+          RECOVERY_MS,
+        );
         await w1.kill('SIGKILL');
         expect((await describeInv(env, parentId)).status).not.toBe('completed');
         const child = await describeInv(env, childId, true);
@@ -293,7 +359,11 @@ describe.concurrent('a parent killed while it waits for its child', () => {
 
       // The parent journal holds exactly one call entry, naming that child.
       expect(shape(parent.journal!)).toEqual(['run:pre', 'call', 'run:after']);
-      expect(only(parent.journal!, 'call')).toEqual({ k: 'call', n: 'commchild/work', id: childId });
+      expect(only(parent.journal!, 'call')).toEqual({
+        k: 'call',
+        n: 'commchild/work',
+        id: childId,
+      });
       expect(await fxCount(env, `${parentId}:after`)).toBe(1);
       // ...and exactly one child invocation exists.
       const children = await env.ingress.store.list({ service: 'commchild' });
@@ -302,7 +372,9 @@ describe.concurrent('a parent killed while it waits for its child', () => {
       if (outbox) {
         // The accept performed again (its acknowledgement lost) starts no second child and changes no result.
         await replayOutbox(env, outbox, childId);
-        expect((await env.ingress.store.list({ service: 'commchild' })).map((i) => i.id)).toEqual([childId]);
+        expect((await env.ingress.store.list({ service: 'commchild' })).map((i) => i.id)).toEqual([
+          childId,
+        ]);
         expect(await fxCount(env, `${childId}:main`)).toBe(1);
         expect((await describeInv(env, parentId)).outcome).toEqual(parent.outcome);
       }
@@ -312,91 +384,103 @@ describe.concurrent('a parent killed while it waits for its child', () => {
 
 // ------------------------------------------------------------------ 2. a send issued just before a crash
 
-describe.concurrent('a send issued just before the worker crashes is delivered exactly once', () => {
-  const cases = [
-    {
-      title: 'the crash step starts while the send commit is in flight (in-run:crash)',
-      how: 'plain',
-      fault: 'in-run:crash',
-      atCrash: [[], ['send']],
-      crashRuns: 2,
-    },
-    {
-      title: 'the send commit was acknowledged before the crash step (in-run:crash)',
-      how: 'awaitId',
-      fault: 'in-run:crash',
-      atCrash: [['send']],
-      crashRuns: 2,
-    },
-    {
-      title: 'killed right after the commit holding the send, before its outbox effect ran (after-commit:mark)',
-      how: 'batched',
-      fault: 'after-commit:mark',
-      atCrash: [['run:mark', 'send']],
-      crashRuns: 1,
-    },
-  ];
-  for (const c of cases) {
-    it(c.title, async ({ onTestFinished, expect }) => {
-      const env = await setup(onTestFinished, expect);
-      const key = `k-${randomUUID().slice(0, 8)}`;
-      const msg = `m-${randomUUID().slice(0, 8)}`;
-      const w1 = await worker(env, { fault: c.fault });
-      const senderId = await send(env, '/commsender/sendThenCrash/send', { key, msg, how: c.how });
-      await diedAt(env, w1, c.fault);
+describe.concurrent(
+  'a send issued just before the worker crashes is delivered exactly once',
+  () => {
+    const cases = [
+      {
+        title: 'the crash step starts while the send commit is in flight (in-run:crash)',
+        how: 'plain',
+        fault: 'in-run:crash',
+        atCrash: [[], ['send']],
+        crashRuns: 2,
+      },
+      {
+        title: 'the send commit was acknowledged before the crash step (in-run:crash)',
+        how: 'awaitId',
+        fault: 'in-run:crash',
+        atCrash: [['send']],
+        crashRuns: 2,
+      },
+      {
+        title:
+          'killed right after the commit holding the send, before its outbox effect ran (after-commit:mark)',
+        how: 'batched',
+        fault: 'after-commit:mark',
+        atCrash: [['run:mark', 'send']],
+        crashRuns: 1,
+      },
+    ];
+    for (const c of cases) {
+      it(c.title, async ({ onTestFinished, expect }) => {
+        const env = await setup(onTestFinished, expect);
+        const key = `k-${randomUUID().slice(0, 8)}`;
+        const msg = `m-${randomUUID().slice(0, 8)}`;
+        const w1 = await worker(env, { fault: c.fault });
+        const senderId = await send(env, '/commsender/sendThenCrash/send', {
+          key,
+          msg,
+          how: c.how,
+        });
+        await diedAt(env, w1, c.fault);
 
-      const atCrash = await journalOf(env, senderId);
-      expect(c.atCrash).toContainEqual(shape(atCrash));
-      let outbox: { key: string; members: string[] } | undefined;
-      if (c.how === 'batched') {
-        // The send is journaled but the inbox message was not accepted yet: only the reconciler can deliver it.
-        expect(await env.ingress.store.describe(only(atCrash, 'send').id)).toBeUndefined();
-        outbox = await pendingOutbox(env, senderId);
-        expect(outbox.members).toHaveLength(1);
-      }
+        const atCrash = await journalOf(env, senderId);
+        expect(c.atCrash).toContainEqual(shape(atCrash));
+        let outbox: { key: string; members: string[] } | undefined;
+        if (c.how === 'batched') {
+          // The send is journaled but the inbox message was not accepted yet: only the reconciler can deliver it.
+          expect(await env.ingress.store.describe(only(atCrash, 'send').id)).toBeUndefined();
+          outbox = await pendingOutbox(env, senderId);
+          expect(outbox.members).toHaveLength(1);
+        }
 
-      await worker(env);
-      const sender = await completed(env, senderId);
-      expect(sender.outcome?.ok).toBe(true);
-      const out = await result<{ sentId: string; crash: number }>(env, senderId);
-      const sendEntry = only(sender.journal!, 'send');
-      expect(sendEntry).toEqual({ k: 'send', n: 'comminbox/add', id: out.sentId });
-      expect(out.crash).toBe(c.crashRuns);
-      expect(await fxCount(env, `${senderId}:crash`)).toBe(c.crashRuns);
+        await worker(env);
+        const sender = await completed(env, senderId);
+        expect(sender.outcome?.ok).toBe(true);
+        const out = await result<{ sentId: string; crash: number }>(env, senderId);
+        const sendEntry = only(sender.journal!, 'send');
+        expect(sendEntry).toEqual({ k: 'send', n: 'comminbox/add', id: out.sentId });
+        expect(out.crash).toBe(c.crashRuns);
+        expect(await fxCount(env, `${senderId}:crash`)).toBe(c.crashRuns);
 
-      // The message arrives...
-      const add = await completed(env, out.sentId);
-      expect(add.target).toEqual({ service: 'comminbox', handler: 'add', key });
-      expect(add.outcome).toEqual({ ok: true, value: '1' });
-      expect(shape(add.journal!)).toEqual(['run:recv', 'get', 'set']);
+        // The message arrives...
+        const add = await completed(env, out.sentId);
+        expect(add.target).toEqual({ service: 'comminbox', handler: 'add', key });
+        expect(add.outcome).toEqual({ ok: true, value: '1' });
+        expect(shape(add.journal!)).toEqual(['run:recv', 'get', 'set']);
 
-      // ...and stays delivered exactly once while the reconciler sweeps (250 ms) past its grace (1.5 s).
-      const msgs = async (): Promise<unknown> => {
-        const raw = (await env.ingress.store.getState('comminbox', key)).get('msgs');
-        return raw === undefined ? undefined : JSON.parse(raw);
-      };
-      // In the batched case, the accept is also performed once more, as after a lost acknowledgement.
-      if (outbox) await replayOutbox(env, outbox, out.sentId);
-      await holds('exactly one delivery', 3000, async () => {
-        expect(await msgs()).toEqual([msg]);
-        expect(await env.redis.smembers(`${env.prefix}:fx:inbox:${key}:receivers`)).toEqual([out.sentId]);
+        // ...and stays delivered exactly once while the reconciler sweeps (250 ms) past its grace (1.5 s).
+        const msgs = async (): Promise<unknown> => {
+          const raw = (await env.ingress.store.getState('comminbox', key)).get('msgs');
+          return raw === undefined ? undefined : JSON.parse(raw);
+        };
+        // In the batched case, the accept is also performed once more, as after a lost acknowledgement.
+        if (outbox) await replayOutbox(env, outbox, out.sentId);
+        await holds('exactly one delivery', 3000, async () => {
+          expect(await msgs()).toEqual([msg]);
+          expect(await env.redis.smembers(`${env.prefix}:fx:inbox:${key}:receivers`)).toEqual([
+            out.sentId,
+          ]);
+        });
+        // The add's closure ran once, or twice when the message was being handled by
+        // the crashed worker itself (a step interrupted before its result was journaled).
+        const recvRuns = await fxCount(env, `inbox:${key}:recv`);
+        expect(recvRuns).toBeGreaterThanOrEqual(1);
+        expect(recvRuns).toBeLessThanOrEqual(2);
+        expect(runValue(add.journal!, 'recv')).toBe(recvRuns);
+        if (recvRuns === 2) expect(add.lastFailure?.code).toBe('WORKER_LOST');
+        const got = await post(env.ingress.url, `/comminbox/${key}/msgs`);
+        expect(got.status).toBe(200);
+        expect(got.body).toEqual([msg]);
+        // Exactly one add invocation exists (the other one is the msgs call above).
+        const adds = (await env.ingress.store.list({ service: 'comminbox' })).filter(
+          (i) => i.target.handler === 'add',
+        );
+        expect(adds.map((i) => i.id)).toEqual([out.sentId]);
       });
-      // The add's closure ran once, or twice when the message was being handled by
-      // the crashed worker itself (a step interrupted before its result was journaled).
-      const recvRuns = await fxCount(env, `inbox:${key}:recv`);
-      expect(recvRuns).toBeGreaterThanOrEqual(1);
-      expect(recvRuns).toBeLessThanOrEqual(2);
-      expect(runValue(add.journal!, 'recv')).toBe(recvRuns);
-      if (recvRuns === 2) expect(add.lastFailure?.code).toBe('WORKER_LOST');
-      const got = await post(env.ingress.url, `/comminbox/${key}/msgs`);
-      expect(got.status).toBe(200);
-      expect(got.body).toEqual([msg]);
-      // Exactly one add invocation exists (the other one is the msgs call above).
-      const adds = (await env.ingress.store.list({ service: 'comminbox' })).filter((i) => i.target.handler === 'add');
-      expect(adds.map((i) => i.id)).toEqual([out.sentId]);
-    });
-  }
-});
+    }
+  },
+);
 
 // ------------------------------------------------------------------ 3. a delayed send across a restart
 
@@ -405,7 +489,8 @@ const DELAY_MS = 3000;
 describe.concurrent('a delayed send across a worker restart', () => {
   const cases = [
     {
-      title: 'to a service, killed right after the commit holding the send, before the delayed message was accepted (after-commit:stamp)',
+      title:
+        'to a service, killed right after the commit holding the send, before the delayed message was accepted (after-commit:stamp)',
       fault: 'after-commit:stamp',
       object: false,
     },
@@ -421,7 +506,11 @@ describe.concurrent('a delayed send across a worker restart', () => {
       const tag = `t-${randomUUID().slice(0, 8)}`;
       const key = c.object ? `k-${tag}` : undefined;
       const w1 = await worker(env, c.fault ? { fault: c.fault } : {});
-      const senderId = await send(env, '/commsender/delayedSend/send', { tag, delayMs: DELAY_MS, key });
+      const senderId = await send(env, '/commsender/delayedSend/send', {
+        tag,
+        delayMs: DELAY_MS,
+        key,
+      });
 
       let childId: string;
       let outbox: { key: string; members: string[] } | undefined;
@@ -438,7 +527,9 @@ describe.concurrent('a delayed send across a worker restart', () => {
           'the delayed message to be accepted',
           async () => {
             const id = (await journalOf(env, senderId)).find((e) => e.k === 'send')?.id;
-            return id !== undefined && (await env.ingress.store.describe(id)) !== undefined ? id : undefined;
+            return id !== undefined && (await env.ingress.store.describe(id)) !== undefined
+              ? id
+              : undefined;
           },
           RECOVERY_MS,
         );
@@ -452,10 +543,18 @@ describe.concurrent('a delayed send across a worker restart', () => {
       const sender = await completed(env, senderId);
       expect(await result(env, senderId)).toEqual({ sentAt, sentId: childId });
       expect(shape(sender.journal!)).toEqual(['run:stamp', 'send']);
-      expect(only(sender.journal!, 'send')).toEqual({ k: 'send', n: c.object ? 'commlate/arrive' : 'commtarget/arrive', id: childId });
+      expect(only(sender.journal!, 'send')).toEqual({
+        k: 'send',
+        n: c.object ? 'commlate/arrive' : 'commtarget/arrive',
+        id: childId,
+      });
 
       const child = await completed(env, childId);
-      expect(child.target).toEqual(c.object ? { service: 'commlate', handler: 'arrive', key } : { service: 'commtarget', handler: 'arrive' });
+      expect(child.target).toEqual(
+        c.object
+          ? { service: 'commlate', handler: 'arrive', key }
+          : { service: 'commtarget', handler: 'arrive' },
+      );
       const arrivedAt = Number(JSON.parse((child.outcome as { value: string }).value));
 
       // In the after-commit case, the accept is also performed once more, as after a lost acknowledgement.
@@ -464,12 +563,16 @@ describe.concurrent('a delayed send across a worker restart', () => {
       // sender's clock) and after the message's acceptance (the store clock);
       // it stays one while the reconciler sweeps past the message's deadline.
       await holds('exactly one arrival', 2000, async () => {
-        expect(await env.redis.lrange(`${env.prefix}:fx:arrivals:${tag}`, 0, -1)).toEqual([String(arrivedAt)]);
+        expect(await env.redis.lrange(`${env.prefix}:fx:arrivals:${tag}`, 0, -1)).toEqual([
+          String(arrivedAt),
+        ]);
       });
       expect(arrivedAt - sentAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(arrivedAt - child.createdAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(child.createdAt).toBeGreaterThanOrEqual(sentAt);
-      const targets = await env.ingress.store.list({ service: c.object ? 'commlate' : 'commtarget' });
+      const targets = await env.ingress.store.list({
+        service: c.object ? 'commlate' : 'commtarget',
+      });
       expect(targets.map((i) => i.id)).toEqual([childId]);
     });
   }
@@ -480,13 +583,20 @@ describe.concurrent('a delayed send across a worker restart', () => {
 const RACE_SLEEP_MS = 4000;
 
 describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
-  it('replays a race to the journaled winner (the awakeable) although the sleep is due by then', async ({ onTestFinished, expect }) => {
+  it('replays a race to the journaled winner (the awakeable) although the sleep is due by then', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect);
     const tag = `t-${randomUUID().slice(0, 8)}`;
     const w1 = await worker(env, { fault: 'in-run:after' });
     const id = await send(env, '/commrace/race/send', { tag, sleepMs: RACE_SLEEP_MS });
 
-    const awkId = await until('the published awakeable id', async () => (await env.redis.get(`${env.prefix}:fx:awk:${tag}`)) ?? undefined, RECOVERY_MS);
+    const awkId = await until(
+      'the published awakeable id',
+      async () => (await env.redis.get(`${env.prefix}:fx:awk:${tag}`)) ?? undefined,
+      RECOVERY_MS,
+    );
     expect(awkId).toMatch(/^sign_1/);
     // Resolve at once (the sleep is due RACE_SLEEP_MS after it was journaled, before the id was published).
     const resolved = await post(env.ingress.url, `/restate/awakeables/${awkId}/resolve`, 'yes');
@@ -504,8 +614,14 @@ describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
     await until('the race sleep to be due', () => Date.now() > sleep.due + 100, RECOVERY_MS);
     await worker(env);
     const info = await completed(env, id);
-    const out = await result<{ winner: string; after: { winner: string; n: number; at: number } }>(env, id);
-    expect(out).toEqual({ winner: 'awk:yes', after: { winner: 'awk:yes', n: 2, at: expect.any(Number) } });
+    const out = await result<{ winner: string; after: { winner: string; n: number; at: number } }>(
+      env,
+      id,
+    );
+    expect(out).toEqual({
+      winner: 'awk:yes',
+      after: { winner: 'awk:yes', n: 2, at: expect.any(Number) },
+    });
     // The replay that picked the winner ran after the sleep was due.
     expect(out.after.at).toBeGreaterThan(sleep.due);
     expect(shape(info.journal!)).toEqual(['sleep', 'awk', 'run:publish', 'comb', 'run:after']);
@@ -514,14 +630,25 @@ describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
     expect(await fxCount(env, `${id}:after`)).toBe(2);
   });
 
-  it('an awakeable resolved while no worker runs wins the race after the restart, without waiting for the sleep', async ({ onTestFinished, expect }) => {
+  it('an awakeable resolved while no worker runs wins the race after the restart, without waiting for the sleep', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect);
     const tag = `t-${randomUUID().slice(0, 8)}`;
     const w1 = await worker(env);
     const id = await send(env, '/commrace/race/send', { tag, sleepMs: 20_000 });
 
-    const awkId = await until('the published awakeable id', async () => (await env.redis.get(`${env.prefix}:fx:awk:${tag}`)) ?? undefined, RECOVERY_MS);
-    await until('the publish step in the journal', async () => (await journalOf(env, id)).some((e) => e.k === 'run' && e.n === 'publish'), RECOVERY_MS);
+    const awkId = await until(
+      'the published awakeable id',
+      async () => (await env.redis.get(`${env.prefix}:fx:awk:${tag}`)) ?? undefined,
+      RECOVERY_MS,
+    );
+    await until(
+      'the publish step in the journal',
+      async () => (await journalOf(env, id)).some((e) => e.k === 'run' && e.n === 'publish'),
+      RECOVERY_MS,
+    );
     await w1.kill('SIGKILL');
     expect(shape(await journalOf(env, id))).toEqual(['sleep', 'awk', 'run:publish']);
 
@@ -529,12 +656,20 @@ describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
     const resolved = await post(env.ingress.url, `/restate/awakeables/${awkId}/resolve`, 'late');
     expect(resolved.status).toBe(202);
     // A second resolution of the same awakeable is refused.
-    expect((await post(env.ingress.url, `/restate/awakeables/${awkId}/resolve`, 'again')).status).toBe(404);
+    expect(
+      (await post(env.ingress.url, `/restate/awakeables/${awkId}/resolve`, 'again')).status,
+    ).toBe(404);
 
     await worker(env);
     const info = await completed(env, id);
-    const out = await result<{ winner: string; after: { winner: string; n: number; at: number } }>(env, id);
-    expect(out).toEqual({ winner: 'awk:late', after: { winner: 'awk:late', n: 1, at: expect.any(Number) } });
+    const out = await result<{ winner: string; after: { winner: string; n: number; at: number } }>(
+      env,
+      id,
+    );
+    expect(out).toEqual({
+      winner: 'awk:late',
+      after: { winner: 'awk:late', n: 1, at: expect.any(Number) },
+    });
     const journal = info.journal!;
     expect(shape(journal)).toEqual(['sleep', 'awk', 'run:publish', 'comb', 'run:after']);
     expect(only(journal, 'comb').v).toEqual([journal.findIndex((e) => e.k === 'awk')]);
@@ -543,8 +678,16 @@ describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
   });
 
   const timeoutCases = [
-    { title: 'orTimeout(1000) on an awakeable nobody resolves fails with a TimeoutError no earlier than 1000 ms', fault: undefined },
-    { title: 'orTimeout(1000) still fires, no earlier than 1000 ms, when the worker dies right after its timer was journaled', fault: 'after-commit:sleep' },
+    {
+      title:
+        'orTimeout(1000) on an awakeable nobody resolves fails with a TimeoutError no earlier than 1000 ms',
+      fault: undefined,
+    },
+    {
+      title:
+        'orTimeout(1000) still fires, no earlier than 1000 ms, when the worker dies right after its timer was journaled',
+      fault: 'after-commit:sleep',
+    },
   ];
   for (const c of timeoutCases) {
     it(c.title, async ({ onTestFinished, expect }) => {
@@ -557,7 +700,10 @@ describe.concurrent('RestatePromise.race and orTimeout across a crash', () => {
         await worker(env);
       }
       const info = await completed(env, id);
-      const out = await result<{ error: string; errorCode: number; t0: number; t1: number }>(env, id);
+      const out = await result<{ error: string; errorCode: number; t0: number; t1: number }>(
+        env,
+        id,
+      );
       expect(out.error).toBe('TimeoutError');
       expect(out.errorCode).toBe(408);
       expect(out.t1 - out.t0).toBeGreaterThanOrEqual(1000);

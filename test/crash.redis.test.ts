@@ -61,7 +61,10 @@ async function setup(onTestFinished: OnFinished): Promise<Env> {
 }
 
 /** Spawns a worker process for the crash fixture services. */
-async function worker(env: Env, opts: { fault?: string; store?: RedisStoreOptions } = {}): Promise<WorkerProcess> {
+async function worker(
+  env: Env,
+  opts: { fault?: string; store?: RedisStoreOptions } = {},
+): Promise<WorkerProcess> {
   const w = await spawnWorker(redisUrl, env.prefix, {
     ...opts,
     env: { LK_SERVICES: 'crash-services.mjs' },
@@ -74,7 +77,11 @@ async function worker(env: Env, opts: { fault?: string; store?: RedisStoreOption
 async function diedAt(w: WorkerProcess, fault: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`worker ${w.pid} did not reach fault ${fault}:\n${w.output.join('\n')}`)), RECOVERY_MS);
+    timer = setTimeout(
+      () =>
+        reject(new Error(`worker ${w.pid} did not reach fault ${fault}:\n${w.output.join('\n')}`)),
+      RECOVERY_MS,
+    );
   });
   try {
     const { signal } = await Promise.race([w.exited, timeout]);
@@ -102,7 +109,12 @@ async function describeInv(env: Env, id: string, withJournal = false): Promise<I
 
 /** Waits until the invocation completed; returns its description with the journal. */
 async function completed(env: Env, id: string): Promise<InvocationInfo> {
-  await until(`invocation ${id} to complete`, async () => (await describeInv(env, id)).status === 'completed', RECOVERY_MS, 100);
+  await until(
+    `invocation ${id} to complete`,
+    async () => (await describeInv(env, id)).status === 'completed',
+    RECOVERY_MS,
+    100,
+  );
   return describeInv(env, id, true);
 }
 
@@ -152,7 +164,8 @@ const cases: StepsCase[] = [
     runs: { ...ONCE, b: 2 },
   },
   {
-    title: "SIGKILL after b's journal write, before the job is acknowledged (after-commit:b): nothing re-runs",
+    title:
+      "SIGKILL after b's journal write, before the job is acknowledged (after-commit:b): nothing re-runs",
     target: 'workflow',
     fault: 'after-commit:b',
     journalAtCrash: ['run:a', 'run:b'],
@@ -180,14 +193,19 @@ describe.concurrent('a worker killed during an invocation (steps a, b, sleep 3 s
     it(c.title, async ({ onTestFinished, expect }) => {
       const env = await setup(onTestFinished);
       const input = `in-${randomUUID().slice(0, 8)}`;
-      const path = c.target === 'service' ? '/crashsvc/run/send' : `/crashflow/wf-${input}/run/send`;
+      const path =
+        c.target === 'service' ? '/crashsvc/run/send' : `/crashflow/wf-${input}/run/send`;
 
       const first = await worker(env, c.fault ? { fault: c.fault } : {});
       const id = await send(env, path, input);
       if (c.fault) {
         await diedAt(first, c.fault);
       } else {
-        await until('the sleep entry in the journal', async () => (await describeInv(env, id, true)).journal!.some((e) => e.k === 'sleep'), RECOVERY_MS);
+        await until(
+          'the sleep entry in the journal',
+          async () => (await describeInv(env, id, true)).journal!.some((e) => e.k === 'sleep'),
+          RECOVERY_MS,
+        );
         await first.kill('SIGKILL');
       }
 
@@ -206,10 +224,17 @@ describe.concurrent('a worker killed during an invocation (steps a, b, sleep 3 s
       expect(shape(journal)).toEqual(FULL_JOURNAL);
       const recorded: Record<string, unknown> = {};
       for (const e of journal) if (e.k === 'run') recorded[e.n] = e.v;
-      const out = (await result(env, id)) as { a: string; b: string; c: string; t0: number; t1: number };
+      const out = (await result(env, id)) as {
+        a: string;
+        b: string;
+        c: string;
+        t0: number;
+        t1: number;
+      };
       expect(out).toEqual(recorded);
       expect(JSON.parse(info.outcome!.ok ? info.outcome!.value! : 'null')).toEqual(recorded);
-      for (const s of ['a', 'b', 'c']) expect(out[s as 'a' | 'b' | 'c']).toMatch(new RegExp(`^${s}:${input}:`));
+      for (const s of ['a', 'b', 'c'])
+        expect(out[s as 'a' | 'b' | 'c']).toMatch(new RegExp(`^${s}:${input}:`));
 
       // Closure executions show exactly what re-ran; a step's value carries the
       // execution count of the run that was recorded (the last one).
@@ -229,11 +254,14 @@ describe.concurrent('a worker killed during an invocation (steps a, b, sleep 3 s
 // ------------------------------------------------------------------ 2. exact counter
 
 describe('a counter object incremented while workers are killed', () => {
-  it('reads exactly N after N adds, across a kill mid-way, an after-commit and an after-complete crash', async ({ onTestFinished }) => {
+  it('reads exactly N after N adds, across a kill mid-way, an after-commit and an after-complete crash', async ({
+    onTestFinished,
+  }) => {
     const N = 30;
     const env = await setup(onTestFinished);
     const key = `k-${randomUUID().slice(0, 8)}`;
-    const count = async (): Promise<number> => Number((await env.ingress.store.getState('counter', key)).get('count') ?? 0);
+    const count = async (): Promise<number> =>
+      Number((await env.ingress.store.getState('counter', key)).get('count') ?? 0);
 
     // A worker processes adds while they are sent; it is SIGKILLed mid-way.
     const w1 = await worker(env);
@@ -253,13 +281,18 @@ describe('a counter object incremented while workers are killed', () => {
 
     await until(
       `all ${N} adds to complete`,
-      async () => (await Promise.all(ids.map((id) => describeInv(env, id)))).every((i) => i.status === 'completed'),
+      async () =>
+        (await Promise.all(ids.map((id) => describeInv(env, id)))).every(
+          (i) => i.status === 'completed',
+        ),
       RECOVERY_MS,
       100,
     );
     // Every add succeeded, in acceptance order, each seeing exactly the previous adds.
     const outs = await Promise.all(ids.map(async (id) => (await describeInv(env, id)).outcome));
-    expect(outs.map((o) => (o?.ok ? JSON.parse(o.value!) : o))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(outs.map((o) => (o?.ok ? JSON.parse(o.value!) : o))).toEqual(
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
 
     // The shared get handler (and the state itself) read exactly N.
     const got = await post(env.ingress.url, `/counter/${key}/get`);
@@ -278,7 +311,9 @@ describe('a counter object incremented while workers are killed', () => {
 // ------------------------------------------------------------------ 3. BullMQ stall limit
 
 describe("BullMQ's maxStalledCount", () => {
-  it('never fails an invocation whose mailbox jobs stalled more often than maxStalledCount', async ({ onTestFinished }) => {
+  it('never fails an invocation whose mailbox jobs stalled more often than maxStalledCount', async ({
+    onTestFinished,
+  }) => {
     const env = await setup(onTestFinished);
     // Every dispatch goes through BullMQ here (no local fast path), so the stalls are BullMQ's.
     const store: RedisStoreOptions = { maxStalledCount: 0, localDispatch: false };

@@ -16,13 +16,38 @@ import type { Socket as NetSocket } from 'node:net';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
-import { handlers, object, serve, service, type Context, type LatchkeyServer, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
+import {
+  handlers,
+  object,
+  serve,
+  service,
+  type Context,
+  type LatchkeyServer,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '@latchkey/core';
 import { createHash } from 'node:crypto';
-import { Keys, createRedisStore, partitionOfId, scriptSources, type RedisStore } from '@latchkey/redis-store';
+import {
+  Keys,
+  createRedisStore,
+  partitionOfId,
+  scriptSources,
+  type RedisStore,
+} from '@latchkey/redis-store';
 import { connect, type LatchkeyClient } from '@latchkey/client';
 import { services as eagerServices } from './fixtures/eager-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
-import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  FAST_TIMINGS,
+  newPrefix,
+  post,
+  quietLogger,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -73,8 +98,12 @@ const box = object({
       ctx.set('gated', true);
       return 'opened';
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('n')) ?? 0),
-    items: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<string[]>('items')) ?? []),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('n')) ?? 0,
+    ),
+    items: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<string[]>('items')) ?? [],
+    ),
   },
 });
 
@@ -86,7 +115,8 @@ const echo = service({
 /** Top-level script calls whose first ARGV is the invocation id. */
 function scriptsFor(mon: Monitor, id: string): string[] {
   const names = new Map<string, string>();
-  for (const [name, lua] of scriptSources()) names.set(lua, name).set(createHash('sha1').update(lua).digest('hex'), name);
+  for (const [name, lua] of scriptSources())
+    names.set(lua, name).set(createHash('sha1').update(lua).digest('hex'), name);
   return mon.commands
     .filter((c) => c.source !== 'lua' && ['eval', 'evalsha'].includes(c.args[0]!.toLowerCase()))
     .map((c) => c.args)
@@ -210,9 +240,19 @@ describe('eager completion', () => {
 
   it("writes a handler's ctx.console lines once, also when its eager run stopped short", async () => {
     const lines: string[] = [];
-    const capture = { ...quietLogger, log: (...args: unknown[]) => void lines.push(args.join(' ')) } as Console;
+    const capture = {
+      ...quietLogger,
+      log: (...args: unknown[]) => void lines.push(args.join(' ')),
+    } as Console;
     const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger });
-    const s = await serve({ services: [box], store, port: 0, host: '127.0.0.1', handleSignals: false, logger: capture });
+    const s = await serve({
+      services: [box],
+      store,
+      port: 0,
+      host: '127.0.0.1',
+      handleSignals: false,
+      logger: capture,
+    });
     servers.push(s);
     await post(s.url, '/box/noisy/add', 1);
     const eager = await post(s.url, '/box/noisy/note', 'one');
@@ -260,17 +300,37 @@ describe('eager completion', () => {
     });
     const tcp = (ws as unknown as { _socket: NetSocket })._socket;
     tcp.cork();
-    for (let i = 0; i < 30; i++) ws.send(JSON.stringify({ id: `c${i}`, type: 'call', service: 'box', handler: 'append', key: 'ordered', input: String(i) }));
+    for (let i = 0; i < 30; i++)
+      ws.send(
+        JSON.stringify({
+          id: `c${i}`,
+          type: 'call',
+          service: 'box',
+          handler: 'append',
+          key: 'ordered',
+          input: String(i),
+        }),
+      );
     tcp.uncork();
     await until('every result', () => results.size === 30);
-    expect(Array.from({ length: 30 }, (_, i) => results.get(`c${i}`))).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
-    expect(await c.objectClient(box, 'ordered').items()).toEqual(['init', ...Array.from({ length: 30 }, (_, i) => String(i))]);
+    expect(Array.from({ length: 30 }, (_, i) => results.get(`c${i}`))).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 2),
+    );
+    expect(await c.objectClient(box, 'ordered').items()).toEqual([
+      'init',
+      ...Array.from({ length: 30 }, (_, i) => String(i)),
+    ]);
   });
 
   it('accepts nothing when the process dies between an eager run and its accept script', async () => {
     const store = { eagerCompletion: true };
     const env = { LK_SERVICES: 'eager-services.mjs' };
-    const doomed = await spawnWorker(redisUrl, prefix, { env, ingress: true, store, fault: 'before-eager-accept:add' });
+    const doomed = await spawnWorker(redisUrl, prefix, {
+      env,
+      ingress: true,
+      store,
+      fault: 'before-eager-accept:add',
+    });
     workers.push(doomed);
     const base = `http://127.0.0.1:${doomed.port}`;
     // The first add runs the ordinary way (the process does not know the key yet); the second
@@ -283,11 +343,21 @@ describe('eager completion', () => {
 
     const s = await startServer(redisUrl, prefix, eagerServices);
     servers.push(s);
-    expect(await s.store.lookup({ service: 'tally', handler: 'add', key: 'crashed', idempotencyKey: 'eager-crash' })).toBeUndefined();
+    expect(
+      await s.store.lookup({
+        service: 'tally',
+        handler: 'add',
+        key: 'crashed',
+        idempotencyKey: 'eager-crash',
+      }),
+    ).toBeUndefined();
     expect((await s.store.getState('tally', 'crashed')).get('n')).toBe('1');
     // The client's retry is accepted and applied once.
     expect((await post(s.url, '/tally/crashed/add', 1, headers)).body).toBe(2);
     expect((await post(s.url, '/tally/crashed/add', 1, headers)).body).toBe(2);
-    await until('the count', async () => (await s.store.getState('tally', 'crashed')).get('n') === '2');
+    await until(
+      'the count',
+      async () => (await s.store.getState('tally', 'crashed')).get('n') === '2',
+    );
   });
 });

@@ -15,13 +15,24 @@ import { createRedisStore, scriptSources, type RedisStore } from '@latchkey/redi
 import { greeter } from '../examples/quickstart/src/services.js';
 import { services } from './fixtures/crash-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
-import { deletePrefix, FAST_TIMINGS, newPrefix, post, quietLogger, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  FAST_TIMINGS,
+  newPrefix,
+  post,
+  quietLogger,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 /**
  * The scripts the always-suspend test mode adds after a committed step: the suspension and the
  * attempt that replays it.
  */
-const AFTER_STEP = process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? ['suspendInvocation', 'startAttempt'] : [];
+const AFTER_STEP =
+  process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? ['suspendInvocation', 'startAttempt'] : [];
 
 /** Script names by the SHA1 (EVALSHA) or the source (EVAL) a call carries. */
 const SCRIPT_NAMES = new Map<string, string>();
@@ -38,7 +49,10 @@ const slowCounter = object({
   name: 'slowCounter',
   handlers: {
     add: async (ctx: ObjectContext, delta: number) => {
-      await ctx.run('hold', () => new Promise<number>((resolve) => setTimeout(() => resolve(1), 300)));
+      await ctx.run(
+        'hold',
+        () => new Promise<number>((resolve) => setTimeout(() => resolve(1), 300)),
+      );
       const next = ((await ctx.get<number>('count')) ?? 0) + delta;
       ctx.set('count', next);
       return next;
@@ -48,7 +62,9 @@ const slowCounter = object({
 
 /** Top-level script calls (EVAL on a connection's first use of a script, EVALSHA after). */
 function scripts(mon: Monitor): string[][] {
-  return mon.commands.filter((c) => c.source !== 'lua' && ['eval', 'evalsha'].includes(c.args[0]!.toLowerCase())).map((c) => c.args);
+  return mon.commands
+    .filter((c) => c.source !== 'lua' && ['eval', 'evalsha'].includes(c.args[0]!.toLowerCase()))
+    .map((c) => c.args);
 }
 
 /** The script calls whose first ARGV is the invocation id (the scripts that work on it). */
@@ -60,7 +76,12 @@ function scriptsFor(mon: Monitor, id: string): string[][] {
 function outcomePublishes(mon: Monitor, prefix: string, id: string): string[][] {
   return mon.commands
     .map((c) => c.args)
-    .filter((a) => a[0]!.toLowerCase() === 'publish' && String(a[1]).startsWith(`${prefix}:done:`) && String(a[2]).startsWith(`${id}\n`));
+    .filter(
+      (a) =>
+        a[0]!.toLowerCase() === 'publish' &&
+        String(a[1]).startsWith(`${prefix}:done:`) &&
+        String(a[2]).startsWith(`${id}\n`),
+    );
 }
 
 describe('the fast paths of one process', () => {
@@ -99,31 +120,48 @@ describe('the fast paths of one process', () => {
     });
     // accept leased the invocation, then the step's commit and the completion: no startAttempt in
     // between (but the always-suspend mode's after the step).
-    expect(scripts.map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
+    expect(scripts.map(scriptName)).toEqual([
+      'acceptInvocation',
+      'commitEntries',
+      ...AFTER_STEP,
+      'completeInvocation',
+    ]);
     await mon.caughtUp();
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const info = await server.store.describe(id);
     expect(info).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
-  it("hands a key to its next queued invocation inside the completion script", async () => {
+  it('hands a key to its next queued invocation inside the completion script', async () => {
     server = await startServer(redisUrl, prefix, [slowCounter]);
     const store = server.store;
     const mon = await startMonitor(redisUrl);
     monitors.push(mon);
     const first = post(server.url, '/slowCounter/hot/add', 1, { 'idempotency-key': 'first' });
     await until('the first add to run', async () => {
-      const id = await store.lookup({ service: 'slowCounter', handler: 'add', key: 'hot', idempotencyKey: 'first' });
+      const id = await store.lookup({
+        service: 'slowCounter',
+        handler: 'add',
+        key: 'hot',
+        idempotencyKey: 'first',
+      });
       return id !== undefined && (await store.describe(id))?.status === 'running';
     });
-    const second = await post(server.url, '/slowCounter/hot/add', 1, { 'idempotency-key': 'second' });
+    const second = await post(server.url, '/slowCounter/hot/add', 1, {
+      'idempotency-key': 'second',
+    });
     expect((await first).body).toBe(1);
     expect(second.body).toBe(2);
     const id = second.headers.get('x-restate-id')!;
     await mon.caughtUp();
     // The second was queued at accept (not leased), then leased by the first's completion:
     // its own scripts are the step's commit and its completion, no startAttempt.
-    expect(scriptsFor(mon, id).map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
+    expect(scriptsFor(mon, id).map(scriptName)).toEqual([
+      'acceptInvocation',
+      'commitEntries',
+      ...AFTER_STEP,
+      'completeInvocation',
+    ]);
     expect(await store.describe(id)).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
@@ -134,9 +172,17 @@ describe('the fast paths of one process', () => {
     const r = await post(server.url, '/greeter/greet/send', { name: 'Bob' });
     expect(r.status).toBe(202);
     const id = (r.body as { invocationId: string }).invocationId;
-    await until('the send to complete', async () => (await server!.store.describe(id))?.status === 'completed');
+    await until(
+      'the send to complete',
+      async () => (await server!.store.describe(id))?.status === 'completed',
+    );
     await mon.caughtUp();
-    expect(scriptsFor(mon, id).map(scriptName)).toEqual(['acceptInvocation', 'commitEntries', ...AFTER_STEP, 'completeInvocation']);
+    expect(scriptsFor(mon, id).map(scriptName)).toEqual([
+      'acceptInvocation',
+      'commitEntries',
+      ...AFTER_STEP,
+      'completeInvocation',
+    ]);
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
     const r2 = new Redis(redisUrl);
     conns.push(r2);
@@ -170,10 +216,16 @@ describe('the fast paths of one process', () => {
   it('loses only the attempt when the process dies right after its accept leased the invocation', async () => {
     // This worker has the ingress too, so its accept script leases the call to it; it SIGKILLs
     // itself as the attempt starts, before answering the client.
-    const doomed = await spawnWorker(redisUrl, prefix, { env: ENV, ingress: true, fault: 'after-start:work' });
+    const doomed = await spawnWorker(redisUrl, prefix, {
+      env: ENV,
+      ingress: true,
+      fault: 'after-start:work',
+    });
     workers.push(doomed);
     const headers = { 'idempotency-key': 'fast-path-crash' };
-    await expect(post(`http://127.0.0.1:${doomed.port}`, '/stally/work', 'c', headers)).rejects.toThrow();
+    await expect(
+      post(`http://127.0.0.1:${doomed.port}`, '/stally/work', 'c', headers),
+    ).rejects.toThrow();
     expect(await doomed.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(doomed.output.some((l) => l.includes('FAULT after-start:work'))).toBe(true);
 
@@ -203,7 +255,13 @@ describe('write coalescing', () => {
   });
 
   async function store(coalesceWrites: boolean): Promise<RedisStore> {
-    const s = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, coalesceWrites, logger: quietLogger });
+    const s = createRedisStore({
+      url: redisUrl,
+      prefix,
+      ...FAST_TIMINGS,
+      coalesceWrites,
+      logger: quietLogger,
+    });
     stores.push(s);
     await s.init();
     return s;

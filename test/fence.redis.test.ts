@@ -19,7 +19,16 @@ import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { fenceKeys, services } from './fixtures/fifo-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
-import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  get,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'fifo-services.mjs' };
@@ -64,7 +73,9 @@ describe('fencing a frozen worker', () => {
     const flag = join(dir, 'resume');
     const k = fenceKeys(prefix, 'f1');
     server = await startServer(redisUrl, prefix, services, { workers: false });
-    const w1 = await spawnWorker(redisUrl, prefix, { env: { ...ENV, LK_FENCE_FREEZE_UNTIL: flag } });
+    const w1 = await spawnWorker(redisUrl, prefix, {
+      env: { ...ENV, LK_FENCE_FREEZE_UNTIL: flag },
+    });
     workers.push(w1);
 
     const sent = await post(server.url, '/fencer/f1/work/send');
@@ -79,12 +90,18 @@ describe('fencing a frozen worker', () => {
     expect(first['st']).toBe('running');
     expect(first['w']).toContain(`:${w1.pid}:`);
     const staleEpoch = first['rep']!;
-    expect((await server.store.describe(id, true))?.journal).toEqual([{ k: 'run', n: 'a', v: w1.pid }]);
+    expect((await server.store.describe(id, true))?.journal).toEqual([
+      { k: 'run', n: 'a', v: w1.pid },
+    ]);
 
     // Worker 2 takes the invocation over once worker 1's lease expired, and waits inside its own `b`.
     const w2 = await spawnWorker(redisUrl, prefix, { env: ENV });
     workers.push(w2);
-    await until('worker 2 to take over and enter step b', async () => (await r.lrange(k.marks, 0, -1)).includes(`b-start:${w2.pid}`), 45_000);
+    await until(
+      'worker 2 to take over and enter step b',
+      async () => (await r.lrange(k.marks, 0, -1)).includes(`b-start:${w2.pid}`),
+      45_000,
+    );
     const second = await invHash(r, prefix, id);
     expect(second['st']).toBe('running');
     expect(second['w']).toContain(`:${w2.pid}:`);
@@ -105,11 +122,15 @@ describe('fencing a frozen worker', () => {
     writeFileSync(flag, '');
     w1.proc.kill('SIGCONT');
     await until('worker 1 to try to commit with its stale epoch', () => zombieWrites.length > 0);
-    await until('worker 1 to finish its closure', async () => (await r.lrange(k.marks, 0, -1)).includes(`b-end:${w1.pid}`));
+    await until('worker 1 to finish its closure', async () =>
+      (await r.lrange(k.marks, 0, -1)).includes(`b-end:${w1.pid}`),
+    );
 
     // Refused: the journal still holds only `a` (worker 2 has not committed `b` yet), the state is untouched,
     // and worker 2 still owns the invocation.
-    expect((await server.store.describe(id, true))?.journal).toEqual([{ k: 'run', n: 'a', v: w1.pid }]);
+    expect((await server.store.describe(id, true))?.journal).toEqual([
+      { k: 'run', n: 'a', v: w1.pid },
+    ]);
     expect((await server.store.getState('fencer', 'f1')).get('count')).toBeUndefined();
     const during = await invHash(r, prefix, id);
     expect(during['st']).toBe('running');
@@ -137,7 +158,13 @@ describe('fencing a frozen worker', () => {
     // Side effects: `a` ran once (worker 2 replayed it); `b` ran once on each worker.
     const marks = await r.lrange(k.marks, 0, -1);
     expect([...marks].sort()).toEqual(
-      [`a:${w1.pid}`, `b-start:${w1.pid}`, `b-end:${w1.pid}`, `b-start:${w2.pid}`, `b-end:${w2.pid}`].sort(),
+      [
+        `a:${w1.pid}`,
+        `b-start:${w1.pid}`,
+        `b-end:${w1.pid}`,
+        `b-start:${w2.pid}`,
+        `b-end:${w2.pid}`,
+      ].sort(),
     );
 
     // The key is free again and the counter stays exact: a second call (either worker) counts 2.

@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { probeKeys, services, violationsKey } from './fixtures/fifo-services.mjs';
-import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  get,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -18,7 +27,9 @@ const PER_KEY = 40; // 50 × 40 = 2,000 calls
 /** Spawns `n` workers; if one fails to start, kills the others before rethrowing. */
 async function spawnWorkers(n: number, prefix: string, into: WorkerProcess[]): Promise<void> {
   const results = await Promise.allSettled(
-    Array.from({ length: n }, () => spawnWorker(redisUrl, prefix, { env: { LK_SERVICES: 'fifo-services.mjs' } })),
+    Array.from({ length: n }, () =>
+      spawnWorker(redisUrl, prefix, { env: { LK_SERVICES: 'fifo-services.mjs' } }),
+    ),
   );
   for (const r of results) if (r.status === 'fulfilled') into.push(r.value);
   const failed = results.find((r) => r.status === 'rejected');
@@ -114,7 +125,9 @@ describe('exclusive handlers across 3 worker processes', () => {
 
     // Every invocation completed with its own result.
     const infos = await Promise.all(
-      keys.flatMap((key) => ids.get(key)!.map(async (id, seq) => ({ seq, info: await srv.store.describe(id) }))),
+      keys.flatMap((key) =>
+        ids.get(key)!.map(async (id, seq) => ({ seq, info: await srv.store.describe(id) })),
+      ),
     );
     for (const { seq, info } of infos) {
       expect(info?.status).toBe('completed');
@@ -155,6 +168,9 @@ describe('exclusive handlers across 3 worker processes', () => {
     expect(held).toEqual({ status: 200, body: 'held' });
     const touched = await get(srv.url, `/restate/invocation/${touchId}/attach`);
     expect(touched).toEqual({ status: 200, body: 'done' });
-    expect((await post(srv.url, `/holder/${key}/peek`)).body).toEqual({ phase: 'done', touched: true });
+    expect((await post(srv.url, `/holder/${key}/peek`)).body).toEqual({
+      phase: 'done',
+      touched: true,
+    });
   });
 });

@@ -42,18 +42,34 @@ import {
 import { deletePrefix, newPrefix, post, quietLogger, startServer } from './helpers/harness.js';
 import { settledKeyspace, snapshotKeyspace, type Keyspace } from './helpers/keyspace.js';
 import { jsonTooDeep } from '@latchkey/core/internal';
-import { Rng, describeKeys, fuzzSeed, keyspaceDiff, preview, rawHttp, type RawAnswer, type RawNoAnswer } from './helpers/fuzz.js';
+import {
+  Rng,
+  describeKeys,
+  fuzzSeed,
+  keyspaceDiff,
+  preview,
+  rawHttp,
+  type RawAnswer,
+  type RawNoAnswer,
+} from './helpers/fuzz.js';
 
 /** A path segment for any drawn string (a lone surrogate, which has no UTF-8 form, becomes U+FFFD). */
 function urlSegment(s: string): string {
-  return encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
+  return encodeURIComponent(
+    s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'),
+  );
 }
 
 const redisUrl = inject('redisUrl');
 
 const SEED = fuzzSeed();
 const SCALE = Math.max(0.1, Number(process.env['LK_FUZZ_SCALE'] ?? 1) || 1);
-const COUNT = { http: Math.round(300 * SCALE), ws: Math.round(300 * SCALE), admin: Math.round(100 * SCALE), upgrades: 16 };
+const COUNT = {
+  http: Math.round(300 * SCALE),
+  ws: Math.round(300 * SCALE),
+  admin: Math.round(100 * SCALE),
+  upgrades: 16,
+};
 const HEALTH_EVERY = 50;
 const TOKEN = 'fuzz-token';
 const MAX_JSON_DEPTH = 64;
@@ -74,7 +90,8 @@ const echo = service({
   name: 'fz_echo',
   handlers: {
     echo: async (_ctx: Context, input: unknown) => input ?? null,
-    size: async (ctx: Context, input: unknown) => ctx.run('size', () => JSON.stringify(input ?? null).length),
+    size: async (ctx: Context, input: unknown) =>
+      ctx.run('size', () => JSON.stringify(input ?? null).length),
     secret: handlers.handler({ ingressPrivate: true }, async (_ctx: Context) => PRIVATE_MARKER),
   },
 });
@@ -98,11 +115,16 @@ const box = object({
     },
     add: async (ctx: ObjectContext, d: unknown) => {
       const prev = (await ctx.get<number>('n')) ?? 0;
-      const n = (typeof prev === 'number' && Number.isFinite(prev) ? prev : 0) + (typeof d === 'number' && Number.isFinite(d) ? d : 1);
+      const n =
+        (typeof prev === 'number' && Number.isFinite(prev) ? prev : 0) +
+        (typeof d === 'number' && Number.isFinite(d) ? d : 1);
       ctx.set('n', Number.isFinite(n) ? n : 0);
       return n;
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => ({ v: (await ctx.get<unknown>('v')) ?? null, n: (await ctx.get<number>('n')) ?? 0 })),
+    get: handlers.object.shared(async (ctx: ObjectSharedContext) => ({
+      v: (await ctx.get<unknown>('v')) ?? null,
+      n: (await ctx.get<number>('n')) ?? 0,
+    })),
   },
 });
 
@@ -130,20 +152,71 @@ const KEYED = new Set(['fz_box', 'fz_flow']);
 
 // ------------------------------------------------------------------ the grammar's vocabulary
 
-const ODD_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf', 'nope', 'restate', 'send', 'run', 'health', 'ws', '\ud800'];
+const ODD_NAMES = [
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'prototype',
+  'valueOf',
+  'nope',
+  'restate',
+  'send',
+  'run',
+  'health',
+  'ws',
+  '\ud800',
+];
 // prettier-ignore
 const PERCENT = [
   '%', '%G1', '%ED%A0%80', '%00', '%2e%2e', '%2E', '%2F', '%5C', '%C0%AE', '%E0%A4%A',
   '%FF', '%25', '%20', '%0A', '%7F', '%F0%9F%98%80', '%u0041', '%%%', '%2', 'a%2Fb',
 ];
 const UNICODE = ['ключ', '日本', '😀', 'e\u0301', '\u200b', '\ufeff', 'ß', 'ﬁ'];
-const SPECIAL = ['?', '#', ';', '@', ':', '*', '$', '&', '=', '+', ',', "'", '"', '<', '>', '{', '}', '|', '^', '`', '[', ']', '!', '~'];
+const SPECIAL = [
+  '?',
+  '#',
+  ';',
+  '@',
+  ':',
+  '*',
+  '$',
+  '&',
+  '=',
+  '+',
+  ',',
+  "'",
+  '"',
+  '<',
+  '>',
+  '{',
+  '}',
+  '|',
+  '^',
+  '`',
+  '[',
+  ']',
+  '!',
+  '~',
+];
 const URL_SAFE = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~';
 const IDEM_POOL = ['idem-1', 'idem-2', 'idem-3'];
 const KEY_POOL = ['k1', 'k2', 'k3', 'w1', 'w2'];
 const MISSING_INVOCATION = 'inv_00AAAAAAAAAAAAAAAAAAAA';
 /** Delays an accepted send may carry: all short, so the keyspace settles within a second. */
-const SHORT_DELAYS = ['0', '1', '10', '250ms', '0.5s', '1s', 'PT0.2S', 'PT1S', 'P0D', '%30', '0.001s'];
+const SHORT_DELAYS = [
+  '0',
+  '1',
+  '10',
+  '250ms',
+  '0.5s',
+  '1s',
+  'PT0.2S',
+  'PT1S',
+  'P0D',
+  '%30',
+  '0.001s',
+];
 /** Delays the ingress refuses (malformed, negative, non-finite, beyond the 365-day maximum). */
 const BAD_DELAYS = [
   '-1',
@@ -172,7 +245,11 @@ const BAD_DELAYS = [
 const b64url = (s: string): string => Buffer.from(s).toString('base64url');
 
 /** The ids the run has seen (from accepted answers): the grammar reuses them. */
-const seen = { ids: [] as string[], tokens: [] as { id: string; token: string }[], wsIds: [] as string[] };
+const seen = {
+  ids: [] as string[],
+  tokens: [] as { id: string; token: string }[],
+  wsIds: [] as string[],
+};
 
 function realId(rng: Rng): string | undefined {
   return seen.ids.length > 0 ? rng.pick(seen.ids) : undefined;
@@ -260,12 +337,18 @@ function genValue(rng: Rng, depth = 0): unknown {
       [2, () => rng.chars(rng.range(1, 8), URL_SAFE)],
     ])();
     // An own `__proto__` property (assignment would set the prototype instead).
-    Object.defineProperty(o, k, { value: genValue(rng, depth + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(o, k, {
+      value: genValue(rng, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return o;
 }
 
-const nested = (n: number, closed: boolean): string => '['.repeat(n) + (closed ? ']'.repeat(n) : '');
+const nested = (n: number, closed: boolean): string =>
+  '['.repeat(n) + (closed ? ']'.repeat(n) : '');
 
 /** JSON text that is almost right, or wrong in a well-known way. */
 function oddJson(rng: Rng): string {
@@ -298,7 +381,8 @@ function oddJson(rng: Rng): string {
 
 // ------------------------------------------------------------------ HTTP requests
 
-type Framing = 'length' | 'none' | 'chunked' | 'bad-chunked' | 'short-length' | 'huge-length' | 'abort';
+type Framing =
+  'length' | 'none' | 'chunked' | 'bad-chunked' | 'short-length' | 'huge-length' | 'abort';
 
 interface HttpOp {
   method: string;
@@ -311,7 +395,13 @@ interface HttpOp {
   upgrade: boolean;
 }
 
-function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: string; getish: boolean; reference: boolean } {
+function genHttpTarget(rng: Rng): {
+  target: string;
+  svc?: string;
+  handler?: string;
+  getish: boolean;
+  reference: boolean;
+} {
   const form = rng.weighted([
     [40, 'handler'],
     [10, 'restate-call'],
@@ -329,8 +419,14 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
   let handler: string | undefined;
   let getish = false;
   let reference = false;
-  const pickSvc = (): string => (rng.chance(0.88) ? rng.pick(SERVICES) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng));
-  const pickHandler = (s: string): string => (HANDLERS[s] && rng.chance(0.85) ? rng.pick(HANDLERS[s]) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng));
+  const pickSvc = (): string =>
+    rng.chance(0.88) ? rng.pick(SERVICES) : rng.chance(0.5) ? rng.pick(ODD_NAMES) : garbageSeg(rng);
+  const pickHandler = (s: string): string =>
+    HANDLERS[s] && rng.chance(0.85)
+      ? rng.pick(HANDLERS[s])
+      : rng.chance(0.5)
+        ? rng.pick(ODD_NAMES)
+        : garbageSeg(rng);
   const handlerSegs = (): string[] => {
     svc = pickSvc();
     handler = pickHandler(svc);
@@ -352,16 +448,34 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
       const s = pickSvc();
       const keyed = KEYED.has(s) ? rng.chance(0.85) : rng.chance(0.1);
       const idem = rng.chance(0.7) ? rng.pick(IDEM_POOL) : garbageSeg(rng);
-      segs = ['restate', 'invocation', s, ...(keyed ? [keySeg(rng)] : []), pickHandler(s), idem, rng.pick(['attach', 'output'])];
+      segs = [
+        'restate',
+        'invocation',
+        s,
+        ...(keyed ? [keySeg(rng)] : []),
+        pickHandler(s),
+        idem,
+        rng.pick(['attach', 'output']),
+      ];
       getish = true;
       break;
     }
     case 'wf':
-      segs = ['restate', 'workflow', rng.chance(0.8) ? 'fz_flow' : pickSvc(), keySeg(rng), rng.pick(['attach', 'output'])];
+      segs = [
+        'restate',
+        'workflow',
+        rng.chance(0.8) ? 'fz_flow' : pickSvc(),
+        keySeg(rng),
+        rng.pick(['attach', 'output']),
+      ];
       getish = true;
       break;
     case 'awk':
-      segs = ['restate', rng.pick(['awakeables', 'awakeables', 'a']), urlSegment(awakeableIdFor(rng))];
+      segs = [
+        'restate',
+        rng.pick(['awakeables', 'awakeables', 'a']),
+        urlSegment(awakeableIdFor(rng)),
+      ];
       segs.push(rng.pick(['resolve', 'resolve', 'reject', 'cancel']));
       break;
     case 'attach':
@@ -378,11 +492,25 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
       getish = true;
       break;
     case 'garbage':
-      segs = Array.from({ length: rng.range(0, 5) }, () => (rng.chance(0.3) ? rng.pick(['restate', ...SERVICES]) : garbageSeg(rng)));
+      segs = Array.from({ length: rng.range(0, 5) }, () =>
+        rng.chance(0.3) ? rng.pick(['restate', ...SERVICES]) : garbageSeg(rng),
+      );
       break;
     case 'special':
       return {
-        target: rng.pick(['*', 'http://[', `http://127.0.0.1/fz_echo/echo`, 'http://evil.example/health', '/', '//', '/?', '/#', '127.0.0.1:80', '/restate', '/restate/']),
+        target: rng.pick([
+          '*',
+          'http://[',
+          `http://127.0.0.1/fz_echo/echo`,
+          'http://evil.example/health',
+          '/',
+          '//',
+          '/?',
+          '/#',
+          '127.0.0.1:80',
+          '/restate',
+          '/restate/',
+        ]),
         getish: rng.chance(0.5),
         reference: false,
       };
@@ -390,7 +518,8 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
   // Mutations: a segment swapped for garbage, empty or dot segments, a trailing slash.
   if (segs.length > 0 && rng.chance(0.1)) segs[rng.int(segs.length)] = garbageSeg(rng);
   if (rng.chance(0.04)) segs.splice(rng.int(segs.length + 1), 0, '');
-  if (rng.chance(0.04)) segs.splice(rng.int(segs.length + 1), 0, rng.pick(['.', '..', '%2e%2e', '%2E']));
+  if (rng.chance(0.04))
+    segs.splice(rng.int(segs.length + 1), 0, rng.pick(['.', '..', '%2e%2e', '%2E']));
   let target = `/${segs.join('/')}${rng.chance(0.04) ? '/' : ''}`;
   if (rng.chance(0.25)) {
     target += rng.weighted<() => string>([
@@ -403,7 +532,13 @@ function genHttpTarget(rng: Rng): { target: string; svc?: string; handler?: stri
       [1, () => '?'],
     ])();
   }
-  return { target, ...(svc !== undefined ? { svc } : {}), ...(handler !== undefined ? { handler } : {}), getish, reference };
+  return {
+    target,
+    ...(svc !== undefined ? { svc } : {}),
+    ...(handler !== undefined ? { handler } : {}),
+    getish,
+    reference,
+  };
 }
 
 function genInput(rng: Rng, svc: string | undefined, handler: string | undefined): unknown {
@@ -419,7 +554,8 @@ function genInput(rng: Rng, svc: string | undefined, handler: string | undefined
       [1, () => ({ name: 'Ada', age: 1, extra: genValue(rng) })],
     ])();
   }
-  if (svc === 'fz_box' && handler === 'add' && rng.chance(0.6)) return rng.pick([1, 2, -5, 0.5, 1e308, 'x', null]);
+  if (svc === 'fz_box' && handler === 'add' && rng.chance(0.6))
+    return rng.pick([1, 2, -5, 0.5, 1e308, 'x', null]);
   return genValue(rng);
 }
 
@@ -453,11 +589,21 @@ function genHttpBody(rng: Rng, t: ReturnType<typeof genHttpTarget>): Buffer | un
   return rng.weighted<() => Buffer | undefined>([
     [8, () => undefined],
     [5, () => Buffer.alloc(0)],
-    [50, () => utf8(JSON.stringify(t.reference ? genReference(rng) : genInput(rng, t.svc, t.handler)) ?? 'null')],
-    [6, () => {
-      const s = JSON.stringify(genValue(rng, 1)) ?? 'null';
-      return utf8(s.slice(0, rng.int(Math.max(1, s.length))));
-    }],
+    [
+      50,
+      () =>
+        utf8(
+          JSON.stringify(t.reference ? genReference(rng) : genInput(rng, t.svc, t.handler)) ??
+            'null',
+        ),
+    ],
+    [
+      6,
+      () => {
+        const s = JSON.stringify(genValue(rng, 1)) ?? 'null';
+        return utf8(s.slice(0, rng.int(Math.max(1, s.length))));
+      },
+    ],
     [
       5,
       () =>
@@ -473,7 +619,15 @@ function genHttpBody(rng: Rng, t: ReturnType<typeof genHttpTarget>): Buffer | un
     ],
     [6, () => utf8(oddJson(rng))],
     [4, () => rng.bytes(rng.range(1, 4096))],
-    [3, () => Buffer.concat([utf8('"a'), Buffer.from([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80]), utf8('b"')])],
+    [
+      3,
+      () =>
+        Buffer.concat([
+          utf8('"a'),
+          Buffer.from([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80]),
+          utf8('b"'),
+        ]),
+    ],
     [1.5, () => utf8(`"${'x'.repeat(1024 * 1024 - 2)}"`)],
     [1, () => Buffer.alloc(1024 * 1024 + 17, '{')],
   ])();
@@ -516,7 +670,8 @@ function genHttpOp(rng: Rng, port: number): HttpOp {
     [1, '*/*'],
     [12, undefined],
   ] as const);
-  if (ctype !== undefined) headers.push([rng.pick(['content-type', 'Content-Type', 'CONTENT-TYPE']), ctype]);
+  if (ctype !== undefined)
+    headers.push([rng.pick(['content-type', 'Content-Type', 'CONTENT-TYPE']), ctype]);
   if (rng.chance(0.22)) {
     headers.push([
       'idempotency-key',
@@ -563,7 +718,10 @@ function genHttpOp(rng: Rng, port: number): HttpOp {
   if (upgrade) {
     headers.push(['Connection', 'Upgrade'], ['Upgrade', 'websocket']);
     if (rng.chance(0.5)) {
-      headers.push(['Sec-WebSocket-Key', rng.pick(['dGhlIHNhbXBsZSBub25jZQ==', 'short', ''])], ['Sec-WebSocket-Version', rng.pick(['13', '8', 'x'])]);
+      headers.push(
+        ['Sec-WebSocket-Key', rng.pick(['dGhlIHNhbXBsZSBub25jZQ==', 'short', ''])],
+        ['Sec-WebSocket-Version', rng.pick(['13', '8', 'x'])],
+      );
     }
     if (rng.chance(0.3)) headers.push(['Origin', 'http://evil.example']);
   }
@@ -580,7 +738,8 @@ function genHttpOp(rng: Rng, port: number): HttpOp {
   // The first half of this body is never valid JSON: the request the server sees (half the body;
   // Node's parser refuses the rest as a next request) is refused or reads only.
   if (framing === 'short-length') body = Buffer.from('{"a":"0123456789"}');
-  if (framing === 'abort' && (body === undefined || body.length < 2)) body = Buffer.from('{"a":"0123456789"}');
+  if (framing === 'abort' && (body === undefined || body.length < 2))
+    body = Buffer.from('{"a":"0123456789"}');
   return {
     method,
     target: t.target,
@@ -622,7 +781,10 @@ function serialize(op: HttpOp): Buffer {
       break;
     case 'chunked': {
       line('Transfer-Encoding: chunked');
-      const chunk = body.length > 0 ? [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')] : [];
+      const chunk =
+        body.length > 0
+          ? [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]
+          : [];
       body = Buffer.concat([...chunk, Buffer.from('0\r\n\r\n')]);
       break;
     }
@@ -664,7 +826,22 @@ interface WsOp {
 }
 
 function oddValue(rng: Rng): unknown {
-  return rng.pick<unknown>([1, -1, 1e300, null, [], ['a'], {}, { a: 1 }, true, '', '\ud800', 'x'.repeat(2000), '__proto__', JSON.parse(nested(70, true))]);
+  return rng.pick<unknown>([
+    1,
+    -1,
+    1e300,
+    null,
+    [],
+    ['a'],
+    {},
+    { a: 1 },
+    true,
+    '',
+    '\ud800',
+    'x'.repeat(2000),
+    '__proto__',
+    JSON.parse(nested(70, true)),
+  ]);
 }
 
 /** A field value: sensible most of the time, else a value of the wrong type or shape. */
@@ -701,13 +878,22 @@ function genDelayField(rng: Rng): unknown {
 function genReferenceFields(rng: Rng): Record<string, unknown> {
   return rng.weighted<() => Record<string, unknown>>([
     [4, () => ({ invocationId: field(rng, () => invocationIdFor(rng)) })],
-    [2, () => ({ workflow: field(rng, () => (rng.chance(0.8) ? 'fz_flow' : rng.pick(ODD_NAMES))), key: field(rng, () => rng.pick(KEY_POOL)) })],
-    [2, () => ({
-      service: field(rng, () => rng.pick(SERVICES)),
-      handler: field(rng, () => rng.pick(['echo', 'put', 'secret', 'register', 'run', 'nope'])),
-      idempotencyKey: field(rng, () => rng.pick(IDEM_POOL)),
-      ...(rng.chance(0.5) ? { key: field(rng, () => rng.pick(KEY_POOL)) } : {}),
-    })],
+    [
+      2,
+      () => ({
+        workflow: field(rng, () => (rng.chance(0.8) ? 'fz_flow' : rng.pick(ODD_NAMES))),
+        key: field(rng, () => rng.pick(KEY_POOL)),
+      }),
+    ],
+    [
+      2,
+      () => ({
+        service: field(rng, () => rng.pick(SERVICES)),
+        handler: field(rng, () => rng.pick(['echo', 'put', 'secret', 'register', 'run', 'nope'])),
+        idempotencyKey: field(rng, () => rng.pick(IDEM_POOL)),
+        ...(rng.chance(0.5) ? { key: field(rng, () => rng.pick(KEY_POOL)) } : {}),
+      }),
+    ],
     [1, () => ({})],
   ])();
 }
@@ -727,11 +913,30 @@ function genWsOp(rng: Rng, i: number): WsOp {
   const id = `f${i}`;
   switch (kind) {
     case 'non-json':
-      return { kind: 'text', data: rng.pick(['not json {', '', ' ', '{', `{"id":"${id}"`, rng.chars(rng.range(1, 40), URL_SAFE + '{}[]":,'), "{'id':'x'}"]) };
+      return {
+        kind: 'text',
+        data: rng.pick([
+          'not json {',
+          '',
+          ' ',
+          '{',
+          `{"id":"${id}"`,
+          rng.chars(rng.range(1, 40), URL_SAFE + '{}[]":,'),
+          "{'id':'x'}",
+        ]),
+      };
     case 'non-object':
-      return { kind: 'text', data: rng.pick(['[1,2,3]', 'null', '"s"', '1', 'true', `[{"id":"${id}","type":"ping"}]`]) };
+      return {
+        kind: 'text',
+        data: rng.pick(['[1,2,3]', 'null', '"s"', '1', 'true', `[{"id":"${id}","type":"ping"}]`]),
+      };
     case 'binary':
-      return { kind: 'binary', data: rng.chance(0.5) ? Buffer.from(JSON.stringify({ id, type: 'ping' })) : rng.bytes(rng.range(0, 300)) };
+      return {
+        kind: 'binary',
+        data: rng.chance(0.5)
+          ? Buffer.from(JSON.stringify({ id, type: 'ping' }))
+          : rng.bytes(rng.range(0, 300)),
+      };
     case 'deep':
       return {
         kind: 'text',
@@ -756,11 +961,36 @@ function genWsOp(rng: Rng, i: number): WsOp {
         ]),
       };
     case 'big':
-      return { kind: 'text', data: JSON.stringify({ id, type: 'call', service: 'fz_echo', handler: 'echo', input: 'x'.repeat(MAX_FRAME - 200) }) };
+      return {
+        kind: 'text',
+        data: JSON.stringify({
+          id,
+          type: 'call',
+          service: 'fz_echo',
+          handler: 'echo',
+          input: 'x'.repeat(MAX_FRAME - 200),
+        }),
+      };
     case 'oversize':
-      return { kind: 'oversize', data: JSON.stringify({ id, type: 'call', service: 'fz_echo', handler: 'echo', input: 'x'.repeat(MAX_FRAME + rng.int(1000)) }) };
+      return {
+        kind: 'oversize',
+        data: JSON.stringify({
+          id,
+          type: 'call',
+          service: 'fz_echo',
+          handler: 'echo',
+          input: 'x'.repeat(MAX_FRAME + rng.int(1000)),
+        }),
+      };
     case 'bad-utf8':
-      return { kind: 'bad-utf8', data: Buffer.concat([Buffer.from(`{"id":"${id}","type":"ping","x":"`), Buffer.from([0xff, 0xc0, 0xed, 0xa0, 0x80]), Buffer.from('"}')]) };
+      return {
+        kind: 'bad-utf8',
+        data: Buffer.concat([
+          Buffer.from(`{"id":"${id}","type":"ping","x":"`),
+          Buffer.from([0xff, 0xc0, 0xed, 0xa0, 0x80]),
+          Buffer.from('"}'),
+        ]),
+      };
     case 'object':
       break;
   }
@@ -795,7 +1025,20 @@ function genWsOp(rng: Rng, i: number): WsOp {
   if (frameId !== undefined) f['id'] = frameId;
   f['type'] =
     type === 'garbage'
-      ? rng.pick<unknown>(['launch', '', 'CALL', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 1, null, ['call'], { call: 1 }, true])
+      ? rng.pick<unknown>([
+          'launch',
+          '',
+          'CALL',
+          '__proto__',
+          'constructor',
+          'toString',
+          'hasOwnProperty',
+          1,
+          null,
+          ['call'],
+          { call: 1 },
+          true,
+        ])
       : rng.chance(0.97)
         ? type
         : oddValue(rng);
@@ -804,16 +1047,31 @@ function genWsOp(rng: Rng, i: number): WsOp {
     case 'call':
     case 'send': {
       f['service'] = field(rng, () => svc);
-      f['handler'] = field(rng, () => (HANDLERS[svc] && rng.chance(0.85) ? rng.pick(HANDLERS[svc]) : rng.pick(ODD_NAMES)));
-      if (KEYED.has(svc) ? rng.chance(0.9) : rng.chance(0.1)) f['key'] = field(rng, () => rng.pick([...KEY_POOL, '', '\u0000', 'k'.repeat(1025), '\ud800', '__proto__']));
-      if (rng.chance(0.85)) f['input'] = genInput(rng, svc, typeof f['handler'] === 'string' ? f['handler'] : undefined);
-      if (rng.chance(0.2)) f['idempotencyKey'] = field(rng, () => rng.pick([...IDEM_POOL, '\ud800', 'x'.repeat(1025), '']));
+      f['handler'] = field(rng, () =>
+        HANDLERS[svc] && rng.chance(0.85) ? rng.pick(HANDLERS[svc]) : rng.pick(ODD_NAMES),
+      );
+      if (KEYED.has(svc) ? rng.chance(0.9) : rng.chance(0.1))
+        f['key'] = field(rng, () =>
+          rng.pick([...KEY_POOL, '', '\u0000', 'k'.repeat(1025), '\ud800', '__proto__']),
+        );
+      if (rng.chance(0.85))
+        f['input'] = genInput(
+          rng,
+          svc,
+          typeof f['handler'] === 'string' ? f['handler'] : undefined,
+        );
+      if (rng.chance(0.2))
+        f['idempotencyKey'] = field(rng, () =>
+          rng.pick([...IDEM_POOL, '\ud800', 'x'.repeat(1025), '']),
+        );
       if (rng.chance(0.15)) f['headers'] = genHeadersField(rng);
       if (rng.chance(type === 'send' ? 0.35 : 0.08)) f['delay'] = genDelayField(rng);
       break;
     }
     case 'submit':
-      f['workflow'] = field(rng, () => (rng.chance(0.8) ? 'fz_flow' : rng.pick([...SERVICES, ...ODD_NAMES])));
+      f['workflow'] = field(rng, () =>
+        rng.chance(0.8) ? 'fz_flow' : rng.pick([...SERVICES, ...ODD_NAMES]),
+      );
       f['key'] = field(rng, () => rng.pick([...KEY_POOL, '', '\ud800', 'k'.repeat(1025)]));
       if (rng.chance(0.8)) f['input'] = genValue(rng);
       if (rng.chance(0.2)) f['idempotencyKey'] = field(rng, () => rng.pick(IDEM_POOL));
@@ -825,7 +1083,9 @@ function genWsOp(rng: Rng, i: number): WsOp {
       Object.assign(f, genReferenceFields(rng));
       break;
     case 'unsubscribe':
-      f['subscription'] = field(rng, () => (seen.wsIds.length > 0 && rng.chance(0.7) ? rng.pick(seen.wsIds) : `f${rng.int(i + 1)}`));
+      f['subscription'] = field(rng, () =>
+        seen.wsIds.length > 0 && rng.chance(0.7) ? rng.pick(seen.wsIds) : `f${rng.int(i + 1)}`,
+      );
       break;
     case 'resolveAwakeable':
       f['awakeableId'] = field(rng, () => awakeableIdFor(rng));
@@ -884,19 +1144,46 @@ function genAdminOp(rng: Rng, port: number): AdminOp {
     [4, 'OPTIONS'],
     [2, 'PROPFIND'],
   ] as const);
-  const stateful = (): string => (rng.chance(0.7) ? rng.pick(['fz_box', 'fz_flow']) : rng.chance(0.5) ? rng.pick(['fz_echo', 'fz_person']) : rng.pick(ODD_NAMES));
+  const stateful = (): string =>
+    rng.chance(0.7)
+      ? rng.pick(['fz_box', 'fz_flow'])
+      : rng.chance(0.5)
+        ? rng.pick(['fz_echo', 'fz_person'])
+        : rng.pick(ODD_NAMES);
   let target = rng.weighted<() => string>([
     [10, () => '/health'],
-    [3, () => rng.pick(['/health?x=1', '/health/', '//health', '/HEALTH', '/health#x', '/%68ealth', '/./health'])],
+    [
+      3,
+      () =>
+        rng.pick([
+          '/health?x=1',
+          '/health/',
+          '//health',
+          '/HEALTH',
+          '/health#x',
+          '/%68ealth',
+          '/./health',
+        ]),
+    ],
     [
       15,
       () =>
-        `/invocations${rng.chance(0.7) ? `?${[
-          rng.chance(0.4) ? `service=${rng.pick([...SERVICES, ...PERCENT])}` : '',
-          rng.chance(0.3) ? `key=${rng.pick([...KEY_POOL, '%00', ''])}` : '',
-          rng.chance(0.4) ? `status=${rng.pick(['completed', 'running', 'paused', 'nope', '', '%ED%A0%80'])}` : '',
-          rng.chance(0.4) ? `limit=${rng.pick(['1', '0', '-1', '1e300', 'abc', '99999999', '5'])}` : '',
-        ].filter(Boolean).join('&')}` : ''}`,
+        `/invocations${
+          rng.chance(0.7)
+            ? `?${[
+                rng.chance(0.4) ? `service=${rng.pick([...SERVICES, ...PERCENT])}` : '',
+                rng.chance(0.3) ? `key=${rng.pick([...KEY_POOL, '%00', ''])}` : '',
+                rng.chance(0.4)
+                  ? `status=${rng.pick(['completed', 'running', 'paused', 'nope', '', '%ED%A0%80'])}`
+                  : '',
+                rng.chance(0.4)
+                  ? `limit=${rng.pick(['1', '0', '-1', '1e300', 'abc', '99999999', '5'])}`
+                  : '',
+              ]
+                .filter(Boolean)
+                .join('&')}`
+            : ''
+        }`,
     ],
     [12, () => `/invocations/${urlSegment(invocationIdFor(rng))}`],
     [
@@ -905,8 +1192,22 @@ function genAdminOp(rng: Rng, port: number): AdminOp {
         `/invocations/${urlSegment(invocationIdFor(rng))}/${rng.pick(['cancel', 'kill', 'pause', 'resume', 'purge', 'purge', '__proto__', 'constructor', 'nope'])}`,
     ],
     [18, () => `/services/${stateful()}/state/${keySeg(rng)}`],
-    [8, () => `/${Array.from({ length: rng.range(0, 4) }, () => (rng.chance(0.3) ? rng.pick(['invocations', 'services', 'state', 'health']) : garbageSeg(rng))).join('/')}`],
-    [3, () => rng.pick(['*', 'http://[', `http://127.0.0.1:${port}/health`, 'http://x/invocations', '/?'])],
+    [
+      8,
+      () =>
+        `/${Array.from({ length: rng.range(0, 4) }, () => (rng.chance(0.3) ? rng.pick(['invocations', 'services', 'state', 'health']) : garbageSeg(rng))).join('/')}`,
+    ],
+    [
+      3,
+      () =>
+        rng.pick([
+          '*',
+          'http://[',
+          `http://127.0.0.1:${port}/health`,
+          'http://x/invocations',
+          '/?',
+        ]),
+    ],
   ])();
   if (target.startsWith('/') && rng.chance(0.1)) {
     const segs = target.split('/');
@@ -914,7 +1215,8 @@ function genAdminOp(rng: Rng, port: number): AdminOp {
     target = segs.join('/');
   }
   const headers: [string, string][] = [];
-  if (auth !== undefined) headers.push([rng.pick(['Authorization', 'authorization', 'AUTHORIZATION']), auth]);
+  if (auth !== undefined)
+    headers.push([rng.pick(['Authorization', 'authorization', 'AUTHORIZATION']), auth]);
   const ctype = rng.weighted([
     [60, 'application/json'],
     [5, 'application/json; charset=utf-8'],
@@ -927,11 +1229,29 @@ function genAdminOp(rng: Rng, port: number): AdminOp {
   if (ctype !== undefined) headers.push(['Content-Type', ctype]);
   const body = rng.weighted<() => Buffer | undefined>([
     [15, () => undefined],
-    [30, () => Buffer.from(JSON.stringify({ a: genValue(rng), b: null, ...(rng.chance(0.3) ? { [rng.pick(['', 'constructor', '\ud800'])]: 1 } : {}) }))],
+    [
+      30,
+      () =>
+        Buffer.from(
+          JSON.stringify({
+            a: genValue(rng),
+            b: null,
+            ...(rng.chance(0.3) ? { [rng.pick(['', 'constructor', '\ud800'])]: 1 } : {}),
+          }),
+        ),
+    ],
     [2, () => Buffer.from('{"__proto__":{"polluted":1},"v":1}')],
-    [8, () => Buffer.from(rng.pick(['[]', 'null', '1', '"s"', '{}', '{"__proto__":{"x":1}}', '{"":1}']))],
+    [
+      8,
+      () =>
+        Buffer.from(rng.pick(['[]', 'null', '1', '"s"', '{}', '{"__proto__":{"x":1}}', '{"":1}'])),
+    ],
     [8, () => Buffer.from(oddJson(rng))],
-    [4, () => Buffer.from(rng.pick([nested(MAX_JSON_DEPTH + 1, true), `{"a":${nested(5000, true)}}`]))],
+    [
+      4,
+      () =>
+        Buffer.from(rng.pick([nested(MAX_JSON_DEPTH + 1, true), `{"a":${nested(5000, true)}}`])),
+    ],
     [4, () => rng.bytes(rng.range(1, 2000))],
     [1.5, () => Buffer.from(`{"a":"${'x'.repeat(1024 * 1024)}"}`)],
   ])();
@@ -989,7 +1309,9 @@ class FuzzSocket {
     const deadline = Date.now() + ms;
     while (!done()) {
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; frames ${preview(JSON.stringify(this.frames), 600)}; closed ${JSON.stringify(this.closed)}`);
+        throw new Error(
+          `timed out waiting for ${what}; frames ${preview(JSON.stringify(this.frames), 600)}; closed ${JSON.stringify(this.closed)}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 250);
@@ -1035,7 +1357,14 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
   const onProcessError = (e: unknown): void => {
     processErrors.push((e as Error)?.stack ?? String(e));
   };
-  const stats = { refused: 0, accepted: 0, settles: 0, nodeBare: 0, noAnswer: 0, statuses: new Map<number | string, number>() };
+  const stats = {
+    refused: 0,
+    accepted: 0,
+    settles: 0,
+    nodeBare: 0,
+    noAnswer: 0,
+    statuses: new Map<number | string, number>(),
+  };
   const count = (k: number | string): void => {
     stats.statuses.set(k, (stats.statuses.get(k) ?? 0) + 1);
   };
@@ -1050,7 +1379,11 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
    * came). A refused request must leave the keyspace exactly as it was; after an accepted one that
    * changed it, the keyspace settles again before the next check.
    */
-  async function step(label: string, describeOp: () => string, run: () => Promise<{ refused: boolean; uncertain?: boolean }>): Promise<void> {
+  async function step(
+    label: string,
+    describeOp: () => string,
+    run: () => Promise<{ refused: boolean; uncertain?: boolean }>,
+  ): Promise<void> {
     if (!baseline) {
       baseline = await settledKeyspace(redis, prefix);
       stats.settles++;
@@ -1063,22 +1396,29 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
       r = await run();
     } catch (e) {
       const errs = loggedErrors.splice(0);
-      if (errs.length > 0 && e instanceof Error) e.message += `\n  the server logged: ${errs.join('\n')}`;
+      if (errs.length > 0 && e instanceof Error)
+        e.message += `\n  the server logged: ${errs.join('\n')}`;
       throw e;
     }
     const errs = [...loggedErrors.splice(0), ...processErrors.splice(0)];
     if (errs.length > 0) {
-      expect.fail(`${label} the server logged an error (an unexpected failure, answered 500 if it could be)\n  ${describeOp()}\n  ${errs.join('\n')}`);
+      expect.fail(
+        `${label} the server logged an error (an unexpected failure, answered 500 if it could be)\n  ${describeOp()}\n  ${errs.join('\n')}`,
+      );
     }
     // A request that got no answer (the client went away mid-body): nothing may happen later either.
-    const now = r.uncertain ? await settledKeyspace(redis, prefix) : await snapshotKeyspace(redis, prefix);
+    const now = r.uncertain
+      ? await settledKeyspace(redis, prefix)
+      : await snapshotKeyspace(redis, prefix);
     const d = keyspaceDiff(before, now);
     const same = d.added.length + d.removed.length + d.changed.length === 0;
     if (r.refused) {
       stats.refused++;
       if (!same) {
         const keys = await describeKeys(redis, [...d.added, ...d.changed]);
-        expect.fail(`${label} a refused request changed the keyspace: ${JSON.stringify(d)}\n  ${describeOp()}\n  ${keys}`);
+        expect.fail(
+          `${label} a refused request changed the keyspace: ${JSON.stringify(d)}\n  ${describeOp()}\n  ${keys}`,
+        );
       }
     } else stats.accepted++;
     if (same) baseline = now;
@@ -1098,26 +1438,42 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     expect(a.status, `${tag} admin GET /health`).toBe(200);
     await a.text();
     // Each error is reported once (by the first check after it), not by every later one.
-    expect(loggedErrors.splice(0), `${tag} the server logged errors (an unexpected failure, answered 500 if it could be)`).toEqual([]);
+    expect(
+      loggedErrors.splice(0),
+      `${tag} the server logged errors (an unexpected failure, answered 500 if it could be)`,
+    ).toEqual([]);
     expect(processErrors.splice(0), `${tag} unhandled errors in the test process`).toEqual([]);
     baseline = undefined; // the good calls wrote keys
   }
 
   /** Checks an HTTP answer (ingress or admin) and says whether the request was refused. */
-  function judgeHttp(label: string, op: HttpOp, ans: RawAnswer | RawNoAnswer): { refused: boolean; uncertain?: boolean } {
-    const answer = ans.kind === 'answer' ? `${ans.status} ${preview(ans.head, 300)} ${preview(ans.body, 300)}` : preview(ans.partial);
+  function judgeHttp(
+    label: string,
+    op: HttpOp,
+    ans: RawAnswer | RawNoAnswer,
+  ): { refused: boolean; uncertain?: boolean } {
+    const answer =
+      ans.kind === 'answer'
+        ? `${ans.status} ${preview(ans.head, 300)} ${preview(ans.body, 300)}`
+        : preview(ans.partial);
     const desc = (): string => `${label}\n  ${describeHttp(op)}\n  answer ${answer}`;
     if (ans.kind === 'no-answer') {
       count(`no-answer${ans.error ? ` (${ans.error})` : ''}`);
       stats.noAnswer++;
       // Only a request the client abandoned mid-body may go unanswered.
-      expect(op.framing === 'abort', `no answer (${ans.error ?? 'connection closed'}): ${desc()}`).toBe(true);
+      expect(
+        op.framing === 'abort',
+        `no answer (${ans.error ?? 'connection closed'}): ${desc()}`,
+      ).toBe(true);
       return { refused: true, uncertain: true };
     }
     const s = ans.status;
     count(s);
     const text = ans.body.toString('utf8');
-    expect(text.includes(PRIVATE_MARKER), `the private handler's result reached a client: ${desc()}`).toBe(false);
+    expect(
+      text.includes(PRIVATE_MARKER),
+      `the private handler's result reached a client: ${desc()}`,
+    ).toBe(false);
     if (s === 101) {
       expect(op.upgrade, `101 without an upgrade request: ${desc()}`).toBe(true);
       return { refused: false };
@@ -1136,19 +1492,28 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
         expect.fail(`an error answer that is not JSON: ${desc()}`);
       }
     }
-    const bufferFull = s === 503 && (body as { errorCode?: unknown } | undefined)?.errorCode === 'BODY_BUFFER_FULL';
+    const bufferFull =
+      s === 503 && (body as { errorCode?: unknown } | undefined)?.errorCode === 'BODY_BUFFER_FULL';
     expect((s >= 400 && s < 500) || bufferFull, `status ${s}: ${desc()}`).toBe(true);
     if (op.method === 'HEAD') return { refused: true }; // no body to check
     if (body === undefined) {
       // Node's own HTTP parser refusing the request (a bare 400/431, connection closed), or the
       // `ws` library refusing a malformed handshake on the WebSocket path (a text/html 4xx).
-      const nodeBare = (s === 400 || s === 431) && !/json/.test(ctype) && text === '' && /close/i.test(ans.headers['connection'] ?? '');
+      const nodeBare =
+        (s === 400 || s === 431) &&
+        !/json/.test(ctype) &&
+        text === '' &&
+        /close/i.test(ans.headers['connection'] ?? '');
       const wsHandshake = op.upgrade && /^text\/html/.test(ctype);
       expect(nodeBare || wsHandshake, `an error answer without a JSON body: ${desc()}`).toBe(true);
       stats.nodeBare++;
       return { refused: true };
     }
-    expect(body, `error body: ${desc()}`).toMatchObject({ code: s, errorCode: expect.any(String), message: expect.any(String) });
+    expect(body, `error body: ${desc()}`).toMatchObject({
+      code: s,
+      errorCode: expect.any(String),
+      message: expect.any(String),
+    });
     return { refused: true };
   }
 
@@ -1177,7 +1542,12 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     await deletePrefix(redisUrl, prefix);
     process.off('unhandledRejection', onProcessError);
     process.off('uncaughtException', onProcessError);
-    if (VERBOSE) console.info(`[fuzz seed ${SEED}]`, { ...stats, statuses: Object.fromEntries(stats.statuses) }, `ids seen: ${seen.ids.length}`);
+    if (VERBOSE)
+      console.info(
+        `[fuzz seed ${SEED}]`,
+        { ...stats, statuses: Object.fromEntries(stats.statuses) },
+        `ids seen: ${seen.ids.length}`,
+      );
   });
 
   it(`${COUNT.http} random HTTP requests: no 5xx, JSON errors, no key written by a refused request`, async () => {
@@ -1185,12 +1555,23 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     for (let i = 0; i < COUNT.http; i++) {
       const op = genHttpOp(rng, port);
       const label = where('http', i);
-      await step(label, () => describeHttp(op), async () => {
-        const ans = await rawHttp(port, serialize(op), { head: op.method === 'HEAD', ...(op.framing === 'abort' ? { abortAfterMs: 30 } : {}) });
-        const got = ans.kind === 'answer' ? `${ans.status} ${preview(ans.body, 100)}` : 'no answer';
-        trace(() => `${label} ${op.method} ${preview(op.target, 80)} ${op.framing} ${preview(op.body, 40)} -> ${got}`);
-        return judgeHttp(label, op, ans);
-      });
+      await step(
+        label,
+        () => describeHttp(op),
+        async () => {
+          const ans = await rawHttp(port, serialize(op), {
+            head: op.method === 'HEAD',
+            ...(op.framing === 'abort' ? { abortAfterMs: 30 } : {}),
+          });
+          const got =
+            ans.kind === 'answer' ? `${ans.status} ${preview(ans.body, 100)}` : 'no answer';
+          trace(
+            () =>
+              `${label} ${op.method} ${preview(op.target, 80)} ${op.framing} ${preview(op.body, 40)} -> ${got}`,
+          );
+          return judgeHttp(label, op, ans);
+        },
+      );
       if ((i + 1) % HEALTH_EVERY === 0) await expectHealthy(`${label} health`);
     }
     await expectHealthy(where('http', COUNT.http));
@@ -1209,8 +1590,31 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     const cases = [
       ...fixed,
       ...Array.from({ length: COUNT.upgrades - fixed.length }, (): [string, string | undefined] => [
-        rng.pick(['/ws', '/ws', '/', '/ws2', '/ws/', '/WS', '/ws?x=1', '//ws', '/%77s', '/restate/ws', '/fz_echo/echo', '/ws?']),
-        rng.pick([undefined, undefined, 'http://evil.example', 'null', own, own.toUpperCase(), 'http://127.0.0.1:1', 'garbage', `https://127.0.0.1:${port}`]),
+        rng.pick([
+          '/ws',
+          '/ws',
+          '/',
+          '/ws2',
+          '/ws/',
+          '/WS',
+          '/ws?x=1',
+          '//ws',
+          '/%77s',
+          '/restate/ws',
+          '/fz_echo/echo',
+          '/ws?',
+        ]),
+        rng.pick([
+          undefined,
+          undefined,
+          'http://evil.example',
+          'null',
+          own,
+          own.toUpperCase(),
+          'http://127.0.0.1:1',
+          'garbage',
+          `https://127.0.0.1:${port}`,
+        ]),
       ]),
     ];
     for (const [i, [path, origin]] of cases.entries()) {
@@ -1223,29 +1627,33 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
         // not a URL: a foreign origin
       }
       const expected = !pathOk ? 404 : !originOk ? 403 : 101;
-      await step(label, () => label, async () => {
-        const ws = new WebSocket(`${base}${path}`, origin !== undefined ? { origin } : {});
-        const got = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-          ws.once('open', () => resolve({ status: 101, body: '' }));
-          ws.once('unexpected-response', (_req, res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => (body += c.toString()));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      await step(
+        label,
+        () => label,
+        async () => {
+          const ws = new WebSocket(`${base}${path}`, origin !== undefined ? { origin } : {});
+          const got = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+            ws.once('open', () => resolve({ status: 101, body: '' }));
+            ws.once('unexpected-response', (_req, res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            });
+            ws.once('error', reject);
           });
-          ws.once('error', reject);
-        });
-        ws.terminate();
-        count(`upgrade ${got.status}`);
-        expect(got.status, label).toBe(expected);
-        if (expected !== 101) {
-          expect(JSON.parse(got.body), label).toMatchObject({
-            code: expected,
-            errorCode: expected === 404 ? 'NOT_FOUND' : 'ORIGIN_NOT_ALLOWED',
-            message: expect.any(String),
-          });
-        }
-        return { refused: expected !== 101 };
-      });
+          ws.terminate();
+          count(`upgrade ${got.status}`);
+          expect(got.status, label).toBe(expected);
+          if (expected !== 101) {
+            expect(JSON.parse(got.body), label).toMatchObject({
+              code: expected,
+              errorCode: expected === 404 ? 'NOT_FOUND' : 'ORIGIN_NOT_ALLOWED',
+              message: expect.any(String),
+            });
+          }
+          return { refused: expected !== 101 };
+        },
+      );
     }
   });
 
@@ -1263,10 +1671,13 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
       const op = genWsOp(rng, i);
       const label = where('ws', i);
       let answers: Frame[] = [];
-      const desc = (): string => `${op.kind} frame ${preview(op.data, 400)}\n  answers ${preview(JSON.stringify(answers), 600)}`;
+      const desc = (): string =>
+        `${op.kind} frame ${preview(op.data, 400)}\n  answers ${preview(JSON.stringify(answers), 600)}`;
       await step(label, desc, async () => {
         const s = await open();
-        expect(s.frames, `${label} frames nobody asked for (before sending)\n  ${desc()}`).toEqual([]);
+        expect(s.frames, `${label} frames nobody asked for (before sending)\n  ${desc()}`).toEqual(
+          [],
+        );
         if (op.kind === 'oversize' || op.kind === 'bad-utf8') {
           s.ws.send(op.data, { binary: false });
           await s.until(`${label} the close`, () => s.closed !== undefined);
@@ -1310,16 +1721,27 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
           for (; checked < s.frames.length; checked++) {
             const f = s.frames[checked]!;
             const fd = `${label} answer ${preview(JSON.stringify(f), 400)}\n  to ${desc()}`;
-            expect(JSON.stringify(f).includes(PRIVATE_MARKER), `the private handler's result reached a client: ${fd}`).toBe(false);
+            expect(
+              JSON.stringify(f).includes(PRIVATE_MARKER),
+              `the private handler's result reached a client: ${fd}`,
+            ).toBe(false);
             expect(typeof f['type'], `an answer without a type: ${fd}`).toBe('string');
-            if (expectedId !== undefined) expect(f['id'], `an answer to another request: ${fd}`).toBe(expectedId);
+            if (expectedId !== undefined)
+              expect(f['id'], `an answer to another request: ${fd}`).toBe(expectedId);
             else {
-              expect(f, `an answer with an id to a frame without a usable one: ${fd}`).not.toHaveProperty('id');
+              expect(
+                f,
+                `an answer with an id to a frame without a usable one: ${fd}`,
+              ).not.toHaveProperty('id');
               expect(f['type'], fd).toBe('error');
             }
             if (f['type'] === 'error') {
               refused = true;
-              expect(f, `error frame: ${fd}`).toMatchObject({ code: expect.any(Number), errorCode: expect.any(String), message: expect.any(String) });
+              expect(f, `error frame: ${fd}`).toMatchObject({
+                code: expect.any(Number),
+                errorCode: expect.any(String),
+                message: expect.any(String),
+              });
               const code = f['code'] as number;
               expect(code >= 400 && code < 500, `error frame with code ${code}: ${fd}`).toBe(true);
               count(`ws error ${code} ${String(f['errorCode'])}`);
@@ -1327,13 +1749,17 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
               count(`ws ${String(f['type'])}`);
             }
             if (f['type'] === 'result' && f['ok'] === false) {
-              expect((f['error'] as { code?: unknown } | undefined)?.code, `a failed result: ${fd}`).not.toBe(500);
+              expect(
+                (f['error'] as { code?: unknown } | undefined)?.code,
+                `a failed result: ${fd}`,
+              ).not.toBe(500);
             }
             if (f['type'] === 'accepted') {
               const inv = f['invocationId'];
               expect(typeof inv, `accepted without an invocation id: ${fd}`).toBe('string');
               if (!seen.ids.includes(inv as string)) seen.ids.push(inv as string);
-              if (typeof f['cancelToken'] === 'string') seen.tokens.push({ id: inv as string, token: f['cancelToken'] });
+              if (typeof f['cancelToken'] === 'string')
+                seen.tokens.push({ id: inv as string, token: f['cancelToken'] });
             }
             if (f['type'] === 'subscribed' && expectedId !== undefined) seen.wsIds.push(expectedId);
             if (isFinal(f)) {
@@ -1344,20 +1770,32 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
           return false;
         };
         let done = false;
-        await s.until(`${label} the answer to ${desc()}`, () => (done ||= checkNew()) || s.closed !== undefined);
+        await s.until(
+          `${label} the answer to ${desc()}`,
+          () => (done ||= checkNew()) || s.closed !== undefined,
+        );
         expect(s.closed, `${label} the socket closed\n  ${desc()}`).toBeUndefined();
         // Nothing more may follow the final answer (checked before the next frame is sent).
         answers = s.frames.splice(0, checked);
-        trace(() => `${label} ${preview(op.data, 120)} -> ${preview(JSON.stringify(answers), 200)}`);
+        trace(
+          () => `${label} ${preview(op.data, 120)} -> ${preview(JSON.stringify(answers), 200)}`,
+        );
         return { refused };
       });
       if ((i + 1) % HEALTH_EVERY === 0) {
         await expectHealthy(`${label} health`);
         const s = await open();
         const id = `health-${i}`;
-        s.ws.send(JSON.stringify({ id, type: 'call', service: 'fz_echo', handler: 'echo', input: id }));
-        await s.until(`${label} a good call over the socket`, () => s.frames.some((f) => f['id'] === id && f['type'] === 'result'));
-        expect(s.frames.find((f) => f['type'] === 'result'), label).toMatchObject({ id, ok: true, value: id });
+        s.ws.send(
+          JSON.stringify({ id, type: 'call', service: 'fz_echo', handler: 'echo', input: id }),
+        );
+        await s.until(`${label} a good call over the socket`, () =>
+          s.frames.some((f) => f['id'] === id && f['type'] === 'result'),
+        );
+        expect(
+          s.frames.find((f) => f['type'] === 'result'),
+          label,
+        ).toMatchObject({ id, ok: true, value: id });
         s.frames.splice(0);
       }
     }
@@ -1375,12 +1813,17 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
         const r = judgeHttp(label, op, ans);
         if (ans.kind === 'answer') {
           // Node's own parser refusing the request: a bare 400/431, before any route or token check.
-          const nodeBare = ans.headers['content-type'] === undefined && (ans.status === 400 || ans.status === 431);
+          const nodeBare =
+            ans.headers['content-type'] === undefined && (ans.status === 400 || ans.status === 431);
           const health = op.method === 'GET' && op.target === '/health';
           if (health) expect(ans.status, `${label} GET /health\n  ${desc()}`).toBe(200);
           else if (!op.authorized && !nodeBare) {
             expect(ans.status, `${label} without the token\n  ${desc()}`).toBe(401);
-            if (op.method !== 'HEAD') expect(JSON.parse(ans.body.toString()), label).toMatchObject({ code: 401, errorCode: 'UNAUTHORIZED' });
+            if (op.method !== 'HEAD')
+              expect(JSON.parse(ans.body.toString()), label).toMatchObject({
+                code: 401,
+                errorCode: 'UNAUTHORIZED',
+              });
           } else expect(ans.status, `${label} with the token\n  ${desc()}`).not.toBe(401);
         }
         return r;
@@ -1401,7 +1844,10 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
   it('closes gracefully within 20 s: no connection the fuzz opened is left holding the server', async () => {
     for (const s of sockets.splice(0)) s.close();
     const closed = await withDeadline(server.close(), 20_000);
-    expect(closed, `[LK_FUZZ_SEED=${SEED}] server.close() did not finish within 20 s: a connection is still open on the server`).toBe(true);
+    expect(
+      closed,
+      `[LK_FUZZ_SEED=${SEED}] server.close() did not finish within 20 s: a connection is still open on the server`,
+    ).toBe(true);
     expect(loggedErrors.splice(0), 'the server logged errors while closing').toEqual([]);
   });
 });

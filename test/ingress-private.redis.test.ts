@@ -12,7 +12,10 @@ const redisUrl = inject('redisUrl');
 const internal = service({
   name: 'internal',
   handlers: {
-    secret: handlers.handler({ ingressPrivate: true }, async (_ctx: Context, who: string) => `secret for ${who}`),
+    secret: handlers.handler(
+      { ingressPrivate: true },
+      async (_ctx: Context, who: string) => `secret for ${who}`,
+    ),
   },
 });
 const front = service({
@@ -34,16 +37,35 @@ describe('ingressPrivate', () => {
   });
 
   it('answers 404 over HTTP and as a WebSocket error frame, while handlers can still call it', async () => {
-    for (const path of ['/internal/secret', '/internal/secret/send', '/restate/call/internal/secret']) {
+    for (const path of [
+      '/internal/secret',
+      '/internal/secret/send',
+      '/restate/call/internal/secret',
+    ]) {
       const r = await post(server.url, path, 'ada');
       expect(r.status).toBe(404);
       expect(r.body).toMatchObject({ code: 404, errorCode: 'NOT_FOUND' });
     }
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
     await new Promise((r) => ws.once('open', r));
-    const frame = new Promise<Record<string, unknown>>((r) => ws.once('message', (m) => r(JSON.parse(String(m)) as Record<string, unknown>)));
-    ws.send(JSON.stringify({ id: 'p1', type: 'call', service: 'internal', handler: 'secret', input: 'ada' }));
-    expect(await frame).toMatchObject({ id: 'p1', type: 'error', code: 404, errorCode: 'NOT_FOUND' });
+    const frame = new Promise<Record<string, unknown>>((r) =>
+      ws.once('message', (m) => r(JSON.parse(String(m)) as Record<string, unknown>)),
+    );
+    ws.send(
+      JSON.stringify({
+        id: 'p1',
+        type: 'call',
+        service: 'internal',
+        handler: 'secret',
+        input: 'ada',
+      }),
+    );
+    expect(await frame).toMatchObject({
+      id: 'p1',
+      type: 'error',
+      code: 404,
+      errorCode: 'NOT_FOUND',
+    });
     ws.close();
 
     const viaHandler = await post(server.url, '/front/ask', 'ada');

@@ -19,14 +19,18 @@ function alive(pid: number): boolean {
 }
 
 describe('startLocalRedis', () => {
-  it('stops its redis-server and removes the data directory when its process is SIGKILLed', async ({ onTestFinished }) => {
+  it('stops its redis-server and removes the data directory when its process is SIGKILLed', async ({
+    onTestFinished,
+  }) => {
     const script = [
       "const { startLocalRedis } = await import('@latchkey/redis-store/testing');",
       'const r = await startLocalRedis();',
-      "process.stdout.write(`READY ${r.pid()} ${r.dir}\\n`);",
+      'process.stdout.write(`READY ${r.pid()} ${r.dir}\\n`);',
       'setInterval(() => undefined, 1000);',
     ].join('\n');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     onTestFinished(() => {
       child.kill('SIGKILL');
     });
@@ -38,7 +42,9 @@ describe('startLocalRedis', () => {
         const m = /READY (\d+) (\S+)/.exec(out);
         if (m) resolve({ pid: Number(m[1]), dir: m[2]! });
       });
-      child.once('exit', (code) => reject(new Error(`child exited (${code}) before its Redis was ready: ${out}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`child exited (${code}) before its Redis was ready: ${out}`)),
+      );
     });
     // Whatever the outcome, no redis-server is left behind by this test.
     onTestFinished(() => {

@@ -17,7 +17,9 @@ import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js
 const redisUrl = inject('redisUrl');
 
 /** Attempt 2 ends the invocation: the non-determinism failure is not retried forever. */
-const killAfterTwo: HandlerDefinitionOptions = { retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill', initialInterval: 10 } };
+const killAfterTwo: HandlerDefinitionOptions = {
+  retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill', initialInterval: 10 },
+};
 
 /** Closure executions per (handler, key), to show what attempt 2 did and did not run. */
 const executed = new Map<string, number>();
@@ -112,12 +114,19 @@ describe('non-determinism is detected on replay', () => {
     expect(info?.status).toBe('completed');
     // Attempt 1 failed with its retryable error; attempt 2 diverged and ended the invocation.
     expect(info?.lastFailure?.message).toBe('transient failure of attempt 1');
-    expect(info?.outcome).toMatchObject({ ok: false, error: { code: 'NON_DETERMINISM', name: 'NonDeterminismError' } });
+    expect(info?.outcome).toMatchObject({
+      ok: false,
+      error: { code: 'NON_DETERMINISM', name: 'NonDeterminismError' },
+    });
     return id!;
   }
 
   it('fails when a retry writes different state first (index 0), keeping only what attempt 1 committed', async () => {
-    const id = await callAndCheck('stateDrift', 's1', { index: 0, expected: 'set("x")', actual: 'set("y")' });
+    const id = await callAndCheck('stateDrift', 's1', {
+      index: 0,
+      expected: 'set("x")',
+      actual: 'set("y")',
+    });
     // Nothing of attempt 2 was committed: the journal holds attempt 1's entries only...
     const info = await server.store.describe(id, true);
     expect(info?.journal).toEqual([
@@ -126,34 +135,54 @@ describe('non-determinism is detected on replay', () => {
     ]);
     // ...the state is exactly x = 1...
     expect([...(await server.store.getState('drifting', 's1'))]).toEqual([['x', '1']]);
-    expect((await post(server.url, '/drifting/s1/peek')).body).toEqual({ keys: ['x'], x: 1, y: null });
+    expect((await post(server.url, '/drifting/s1/peek')).body).toEqual({
+      keys: ['x'],
+      x: 1,
+      y: null,
+    });
     // ...and attempt 2 stopped at the divergence: its step never ran.
     expect(executed.get('a:s1')).toBe(1);
     expect(executed.get('b:s1')).toBeUndefined();
   });
 
   it('fails when a retry runs a differently named step (index 1)', async () => {
-    const id = await callAndCheck('stepDrift', 's2', { index: 1, expected: 'run("a")', actual: 'run("b")' });
+    const id = await callAndCheck('stepDrift', 's2', {
+      index: 1,
+      expected: 'run("a")',
+      actual: 'run("b")',
+    });
     const info = await server.store.describe(id, true);
     expect(info?.journal).toEqual([
       { k: 'set', n: 'x', v: 1 },
       { k: 'run', n: 'a', v: 'a:s2' },
     ]);
     expect([...(await server.store.getState('drifting', 's2'))]).toEqual([['x', '1']]);
-    expect((await post(server.url, '/drifting/s2/peek')).body).toEqual({ keys: ['x'], x: 1, y: null });
+    expect((await post(server.url, '/drifting/s2/peek')).body).toEqual({
+      keys: ['x'],
+      x: 1,
+      y: null,
+    });
     expect(executed.get('a:s2')).toBe(1);
     expect(executed.get('b:s2')).toBeUndefined();
   });
 
   it('fails when a retry sleeps where a step was recorded (kind mismatch)', async () => {
-    const id = await callAndCheck('kindDrift', 's3', { index: 1, expected: 'run("a")', actual: 'sleep' });
+    const id = await callAndCheck('kindDrift', 's3', {
+      index: 1,
+      expected: 'run("a")',
+      actual: 'sleep',
+    });
     const info = await server.store.describe(id, true);
     expect(info?.journal).toEqual([
       { k: 'set', n: 'x', v: 1 },
       { k: 'run', n: 'a', v: 'a:s3' },
     ]);
     expect([...(await server.store.getState('drifting', 's3'))]).toEqual([['x', '1']]);
-    expect((await post(server.url, '/drifting/s3/peek')).body).toEqual({ keys: ['x'], x: 1, y: null });
+    expect((await post(server.url, '/drifting/s3/peek')).body).toEqual({
+      keys: ['x'],
+      x: 1,
+      y: null,
+    });
   });
 
   it('fails even when the handler catches the NonDeterminismError', async () => {

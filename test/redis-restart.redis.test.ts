@@ -8,7 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, InvocationInfo } from '@latchkey/core';
 import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
-import { FAST_TIMINGS, get, newPrefix, post, quietLogger, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  FAST_TIMINGS,
+  get,
+  newPrefix,
+  post,
+  quietLogger,
+  spawnWorker,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const SERVICES = { LK_SERVICES: 'restart-services.mjs' };
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
@@ -39,7 +48,13 @@ interface Send {
  * may or may not have been accepted, so it is retried with the same
  * idempotency key; the ingress answers the original invocation id if it was.
  */
-async function sendUntilAcked(base: string, path: string, body: unknown, idem: string, deadline: number): Promise<{ id: string; tries: number }> {
+async function sendUntilAcked(
+  base: string,
+  path: string,
+  body: unknown,
+  idem: string,
+  deadline: number,
+): Promise<{ id: string; tries: number }> {
   for (let tries = 1; ; tries++) {
     try {
       const r = await post(base, path, body, { 'idempotency-key': idem });
@@ -48,12 +63,14 @@ async function sendUntilAcked(base: string, path: string, body: unknown, idem: s
         expect(b.status === 'Accepted' || b.status === 'PreviouslyAccepted').toBe(true);
         return { id: b.invocationId, tries };
       }
-      if (r.status < 500) throw new Error(`send ${path} rejected with ${r.status}: ${JSON.stringify(r.body)}`);
+      if (r.status < 500)
+        throw new Error(`send ${path} rejected with ${r.status}: ${JSON.stringify(r.body)}`);
     } catch (e) {
       if (e instanceof Error && e.message.startsWith('send ')) throw e;
       // connection error: retried below
     }
-    if (Date.now() > deadline) throw new Error(`send ${path} (${idem}) not acknowledged before the deadline`);
+    if (Date.now() > deadline)
+      throw new Error(`send ${path} (${idem}) not acknowledged before the deadline`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -76,7 +93,9 @@ describe('Redis SIGKILLed and restarted under load (AOF, appendfsync always)', (
     probe = createRedisStore({ url: redis.url, prefix, ...FAST_TIMINGS, logger: quietLogger });
     // RedisStore leaves its BullMQ queues without an 'error' listener, so BullMQ console.errors
     // every reconnect attempt during the outage; silence the probe's (reported to the lead).
-    for (const q of ((probe as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
+    for (const q of (probe as unknown as { queues?: { on(e: 'error', f: () => void): void }[] })
+      .queues ?? [])
+      q.on('error', () => undefined);
     await probe.init();
   });
 
@@ -112,7 +131,11 @@ describe('Redis SIGKILLed and restarted under load (AOF, appendfsync always)', (
     );
 
     // Counter adds, spread over KEYS, sent concurrently; Redis dies after KILL_AFTER_ACKS acks.
-    const sends: Send[] = Array.from({ length: ADDS }, (_, i) => ({ key: KEYS[i % KEYS.length]!, idem: `add-${i}`, tries: 0 }));
+    const sends: Send[] = Array.from({ length: ADDS }, (_, i) => ({
+      key: KEYS[i % KEYS.length]!,
+      idem: `add-${i}`,
+      tries: 0,
+    }));
     let acked = 0;
     let next = 0;
     let killedAt = 0;
@@ -202,10 +225,16 @@ describe('Redis SIGKILLed and restarted under load (AOF, appendfsync always)', (
         'set:stage',
       ]);
       const run = (n: string): Entry => journal.find((e) => e.k === 'run' && e.n === n)!;
-      expect(value).toEqual({ a: (run('a') as { v: number }).v, b: (run('b') as { v: number }).v, c: (run('c') as { v: number }).v });
+      expect(value).toEqual({
+        a: (run('a') as { v: number }).v,
+        b: (run('b') as { v: number }).v,
+        c: (run('c') as { v: number }).v,
+      });
       // The sleep ended no earlier than its due time (store clock).
       const due = (journal.find((e) => e.k === 'sleep') as { due: number }).due;
-      const finished = Number(await probe.redis.hget(probe.keys.inv(partitionOfId(id, 16)!, id), 'ft'));
+      const finished = Number(
+        await probe.redis.hget(probe.keys.inv(partitionOfId(id, 16)!, id), 'ft'),
+      );
       expect(finished).toBeGreaterThanOrEqual(due);
       dues.push(due);
       expect((await post(base, `/rflow/${w}/stage`)).body).toBe('done');

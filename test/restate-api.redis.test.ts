@@ -68,7 +68,9 @@ const waiter = service({
     all: async (ctx: Context, tag: string) => {
       await publish(ctx, tag);
       const step = ctx.run('step', () => 'stepped');
-      return (await RestatePromise.all([ctx.signal<string>('a'), step, ctx.signal<string>('b')])).join('|');
+      return (
+        await RestatePromise.all([ctx.signal<string>('a'), step, ctx.signal<string>('b')])
+      ).join('|');
     },
     any: async (ctx: Context, tag: string) => {
       await publish(ctx, tag);
@@ -76,12 +78,19 @@ const waiter = service({
     },
     race: async (ctx: Context, tag: string) => {
       await publish(ctx, tag);
-      return await RestatePromise.race([ctx.signal<string>('a'), ctx.sleep(600_000).map(() => 'slept')]);
+      return await RestatePromise.race([
+        ctx.signal<string>('a'),
+        ctx.sleep(600_000).map(() => 'slept'),
+      ]);
     },
     allSettled: async (ctx: Context, tag: string) => {
       await publish(ctx, tag);
       const step = ctx.run('step', () => 'stepped');
-      const rs = await RestatePromise.allSettled([ctx.signal<string>('a'), ctx.signal<string>('b'), step]);
+      const rs = await RestatePromise.allSettled([
+        ctx.signal<string>('a'),
+        ctx.signal<string>('b'),
+        step,
+      ]);
       return rs.map(settled).join('|');
     },
     timeout: async (ctx: Context, tag: string) => {
@@ -115,7 +124,10 @@ const approvals = workflow({
     run: async (ctx: WorkflowContext) => {
       // Awaiting the durable promise itself, as Restate programs do.
       const first = await ctx.promise<string>('first');
-      const either = await RestatePromise.any([ctx.promise<string>('left'), ctx.promise<string>('right')]);
+      const either = await RestatePromise.any([
+        ctx.promise<string>('left'),
+        ctx.promise<string>('right'),
+      ]);
       let late: string;
       try {
         late = await ctx.promise<string>('never').orTimeout(200);
@@ -134,14 +146,23 @@ const approvals = workflow({
 /** What a caught error looks like, as a handler sees it. */
 function shape(e: unknown): Record<string, unknown> {
   const t = e as TerminalError;
-  return { terminal: e instanceof TerminalError, name: t.name, code: t.code, message: t.message, metadata: t.metadata ?? null };
+  return {
+    terminal: e instanceof TerminalError,
+    name: t.name,
+    code: t.code,
+    message: t.message,
+    metadata: t.metadata ?? null,
+  };
 }
 
 const thrower = service({
   name: 'ra_throw',
   handlers: {
     fail: async (_ctx: Context, why: string) => {
-      throw new TerminalError(`refused: ${why}`, { errorCode: 418, metadata: { reason: why, team: 'teapots' } });
+      throw new TerminalError(`refused: ${why}`, {
+        errorCode: 418,
+        metadata: { reason: why, team: 'teapots' },
+      });
     },
   },
 });
@@ -188,10 +209,13 @@ const reverser = service({
   name: 'ra_rev',
   handlers: {
     /** Takes raw bytes and returns them reversed, as raw bytes. */
-    reverse: handlers.handler({ input: serde.binary, output: serde.binary }, async (_ctx: Context, data: Uint8Array) => {
-      if (!(data instanceof Uint8Array)) throw new TerminalError(`not bytes: ${typeof data}`);
-      return Uint8Array.from(data).reverse();
-    }),
+    reverse: handlers.handler(
+      { input: serde.binary, output: serde.binary },
+      async (_ctx: Context, data: Uint8Array) => {
+        if (!(data instanceof Uint8Array)) throw new TerminalError(`not bytes: ${typeof data}`);
+        return Uint8Array.from(data).reverse();
+      },
+    ),
   },
 });
 
@@ -199,17 +223,25 @@ const bytes = service({
   name: 'ra_bytes',
   handlers: {
     /** Calls `reverse` from a handler: bytes in, bytes out (its serdes are known here). */
-    reverseTwice: handlers.handler({ input: serde.binary, output: serde.binary }, async (ctx: Context, data: Uint8Array) => {
-      const once = await ctx.serviceClient(reverser).reverse(data);
-      return ctx.serviceClient(reverser).reverse(once);
-    }),
-    sorted: handlers.handler({ input: lines, output: lines }, async (_ctx: Context, ls: string[]) => [...ls].sort()),
+    reverseTwice: handlers.handler(
+      { input: serde.binary, output: serde.binary },
+      async (ctx: Context, data: Uint8Array) => {
+        const once = await ctx.serviceClient(reverser).reverse(data);
+        return ctx.serviceClient(reverser).reverse(once);
+      },
+    ),
+    sorted: handlers.handler({ input: lines, output: lines }, async (_ctx: Context, ls: string[]) =>
+      [...ls].sort(),
+    ),
     nextDay: handlers.handler({ input: dates, output: dates }, async (_ctx: Context, d: Date) => {
       if (!(d instanceof Date)) throw new TerminalError('not a Date');
       return new Date(d.getTime() + 86_400_000);
     }),
     /** JSON validated with serde.schema (a Standard Schema: zod 4). */
-    double: handlers.handler({ input: serde.schema(z.object({ n: z.number() })) }, async (_ctx: Context, v: { n: number }) => v.n * 2),
+    double: handlers.handler(
+      { input: serde.schema(z.object({ n: z.number() })) },
+      async (_ctx: Context, v: { n: number }) => v.n * 2,
+    ),
   },
 });
 
@@ -253,7 +285,12 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   }
 
   /** Signals `name` of invocation `id` from another handler (over HTTP). */
-  async function signal(id: string, name: string, value: string, op: 'resolve' | 'reject' = 'resolve'): Promise<void> {
+  async function signal(
+    id: string,
+    name: string,
+    value: string,
+    op: 'resolve' | 'reject' = 'resolve',
+  ): Promise<void> {
     const body = op === 'resolve' ? { id, name, value } : { id, name, reason: value };
     expect(await post(server.url, `/ra_signal/${op}`, body)).toMatchObject({ status: 200 });
   }
@@ -265,7 +302,12 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   }
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [waiter, signaller, approvals, broken, stepper, thrower, catcher, bytes, reverser], { serve: { admin: { port: 0 } } });
+    server = await startServer(
+      redisUrl,
+      prefix,
+      [waiter, signaller, approvals, broken, stepper, thrower, catcher, bytes, reverser],
+      { serve: { admin: { port: 0 } } },
+    );
   });
   afterAll(async () => {
     await server?.close();
@@ -333,7 +375,9 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
         const tag = `ws-${Math.random().toString(36).slice(2, 8)}`;
         const call = client.serviceClient<typeof waiter>({ name: 'ra_wait' }).one(tag);
         const id = await until('the invocation id', () => ids.get(tag));
-        await client.serviceClient<typeof signaller>({ name: 'ra_signal' }).resolve({ id, name: 'go', value: 'over ws' });
+        await client
+          .serviceClient<typeof signaller>({ name: 'ra_signal' })
+          .resolve({ id, name: 'go', value: 'over ws' });
         expect(await call).toBe('got over ws');
       } finally {
         await client.close();
@@ -345,11 +389,16 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     it('await ctx.promise(name) waits for the value, in any() and with orTimeout', async () => {
       const key = `wf-${Math.random().toString(36).slice(2, 8)}`;
       expect((await post(server.url, `/ra_flow/${key}/run/send`)).status).toBe(202);
-      const output = (): Promise<number> => fetch(`${server.url}/restate/workflow/ra_flow/${key}/output`).then((r) => r.status);
+      const output = (): Promise<number> =>
+        fetch(`${server.url}/restate/workflow/ra_flow/${key}/output`).then((r) => r.status);
       // It waits: no output until the promise is resolved.
       await until('the run to be waiting', async () => (await output()) === 470);
-      expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'first', value: 'one' })).toMatchObject({ status: 200 });
-      expect(await post(server.url, `/ra_flow/${key}/resolve`, { name: 'right', value: 'R' })).toMatchObject({ status: 200 });
+      expect(
+        await post(server.url, `/ra_flow/${key}/resolve`, { name: 'first', value: 'one' }),
+      ).toMatchObject({ status: 200 });
+      expect(
+        await post(server.url, `/ra_flow/${key}/resolve`, { name: 'right', value: 'R' }),
+      ).toMatchObject({ status: 200 });
       const res = await fetch(`${server.url}/restate/workflow/ra_flow/${key}/attach`);
       expect(await res.json()).toEqual({ first: 'one', either: 'R', late: 'timed out' });
     });
@@ -357,8 +406,16 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
 
   describe('terminal errors carry a numeric code and metadata, as in Restate', () => {
     it('the error classes: code is the HTTP-style number, kind the machine-readable name', () => {
-      expect(new TerminalError('x')).toMatchObject({ code: 500, kind: 'TERMINAL', metadata: undefined });
-      expect(new TerminalError('x', { errorCode: 418, metadata: { a: 'b' } })).toMatchObject({ code: 418, errorCode: 418, metadata: { a: 'b' } });
+      expect(new TerminalError('x')).toMatchObject({
+        code: 500,
+        kind: 'TERMINAL',
+        metadata: undefined,
+      });
+      expect(new TerminalError('x', { errorCode: 418, metadata: { a: 'b' } })).toMatchObject({
+        code: 418,
+        errorCode: 418,
+        metadata: { a: 'b' },
+      });
       expect(new CancelledError()).toMatchObject({ code: 409, kind: 'CANCELLED' });
       expect(new TimeoutError()).toMatchObject({ code: 408, kind: 'TIMEOUT' });
       expect(new CancelledError()).toBeInstanceOf(TerminalError);
@@ -367,14 +424,26 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     it('through a call: the caller catches a TerminalError with the callee’s code and metadata', async () => {
       expect(await post(server.url, '/ra_catch/viaCall')).toMatchObject({
         status: 200,
-        body: { terminal: true, name: 'TerminalError', code: 418, message: 'refused: called', metadata: { reason: 'called', team: 'teapots' } },
+        body: {
+          terminal: true,
+          name: 'TerminalError',
+          code: 418,
+          message: 'refused: called',
+          metadata: { reason: 'called', team: 'teapots' },
+        },
       });
     });
 
     it('through ctx.run: the journaled failure keeps its code and metadata on every replay', async () => {
       expect(await post(server.url, '/ra_catch/viaRun')).toMatchObject({
         status: 200,
-        body: { terminal: true, name: 'TerminalError', code: 422, message: 'step refused', metadata: { step: 'fails' } },
+        body: {
+          terminal: true,
+          name: 'TerminalError',
+          code: 422,
+          message: 'step refused',
+          metadata: { step: 'fails' },
+        },
       });
     });
 
@@ -382,16 +451,29 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       const res = await post(server.url, '/ra_catch/rethrow');
       expect(res).toMatchObject({
         status: 418,
-        body: { code: 418, errorCode: 'TERMINAL', message: 'refused: rethrown', metadata: { reason: 'rethrown', team: 'teapots' } },
+        body: {
+          code: 418,
+          errorCode: 'TERMINAL',
+          message: 'refused: rethrown',
+          metadata: { reason: 'rethrown', team: 'teapots' },
+        },
       });
       const client = connect(`${server.url.replace('http', 'ws')}/ws`, { reconnect: false });
       try {
-        const err = await client.serviceClient<typeof thrower>({ name: 'ra_throw' }).fail('over ws').then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const err = await client
+          .serviceClient<typeof thrower>({ name: 'ra_throw' })
+          .fail('over ws')
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
         expect(err).toBeInstanceOf(CallError);
-        expect(err).toMatchObject({ status: 418, code: 'TERMINAL', message: 'refused: over ws', metadata: { reason: 'over ws', team: 'teapots' } });
+        expect(err).toMatchObject({
+          status: 418,
+          code: 'TERMINAL',
+          message: 'refused: over ws',
+          metadata: { reason: 'over ws', team: 'teapots' },
+        });
       } finally {
         await client.close();
       }
@@ -402,7 +484,11 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     const data = Uint8Array.from([0, 1, 2, 255, 128, 10, 13]);
 
     it('serde.binary over HTTP: raw bytes in (any content type), raw bytes out (application/octet-stream)', async () => {
-      const res = await fetch(`${server.url}/ra_rev/reverse`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: data });
+      const res = await fetch(`${server.url}/ra_rev/reverse`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: data,
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/octet-stream');
       expect(new Uint8Array(await res.arrayBuffer())).toEqual(Uint8Array.from(data).reverse());
@@ -413,7 +499,10 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     });
 
     it('between handlers: a binary call passes bytes and returns bytes', async () => {
-      const res = await fetch(`${server.url}/ra_bytes/reverseTwice`, { method: 'POST', body: data });
+      const res = await fetch(`${server.url}/ra_bytes/reverseTwice`, {
+        method: 'POST',
+        body: data,
+      });
       expect(new Uint8Array(await res.arrayBuffer())).toEqual(data);
     });
 
@@ -429,7 +518,11 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     });
 
     it('a custom serde: its content type and its encoding both ways', async () => {
-      const res = await fetch(`${server.url}/ra_bytes/sorted`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'pear\napple\nfig' });
+      const res = await fetch(`${server.url}/ra_bytes/sorted`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'pear\napple\nfig',
+      });
       expect(res.headers.get('content-type')).toBe('text/plain');
       expect(await res.text()).toBe('apple\nfig\npear');
     });
@@ -440,9 +533,15 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
     });
 
     it('serde.schema: a Standard Schema validates JSON input (400 with issues otherwise)', async () => {
-      expect(await post(server.url, '/ra_bytes/double', { n: 21 })).toMatchObject({ status: 200, body: 42 });
+      expect(await post(server.url, '/ra_bytes/double', { n: 21 })).toMatchObject({
+        status: 200,
+        body: 42,
+      });
       const bad = await post(server.url, '/ra_bytes/double', { n: 'x' });
-      expect(bad).toMatchObject({ status: 400, body: { errorCode: 'INVALID_INPUT', issues: [expect.objectContaining({ path: ['n'] })] } });
+      expect(bad).toMatchObject({
+        status: 400,
+        body: { errorCode: 'INVALID_INPUT', issues: [expect.objectContaining({ path: ['n'] })] },
+      });
     });
   });
 
@@ -452,12 +551,29 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       const sent = await post(server.url, `/ra_flow/${key}/run/send`);
       const id = (sent.body as { invocationId: string }).invocationId;
       const byWorkflow = { target: 'workflow', workflowName: 'ra_flow', workflowKey: key };
-      expect(await post(server.url, '/restate/lookup', byWorkflow)).toEqual({ status: 200, body: { invocationId: id }, headers: expect.anything() });
+      expect(await post(server.url, '/restate/lookup', byWorkflow)).toEqual({
+        status: 200,
+        body: { invocationId: id },
+        headers: expect.anything(),
+      });
       expect((await post(server.url, '/restate/output', byWorkflow)).status).toBe(470);
-      const idem = await post(server.url, '/ra_wait/one/send', 'lookup-tag', { 'idempotency-key': `lk-${key}` });
-      const byKey = { target: 'idempotentInvocation', service: 'ra_wait', handler: 'one', idempotencyKey: `lk-${key}` };
-      expect((await post(server.url, '/restate/lookup', byKey)).body).toEqual({ invocationId: (idem.body as { invocationId: string }).invocationId });
-      const missing = await post(server.url, '/restate/lookup', { target: 'workflow', workflowName: 'ra_flow', workflowKey: 'nobody' });
+      const idem = await post(server.url, '/ra_wait/one/send', 'lookup-tag', {
+        'idempotency-key': `lk-${key}`,
+      });
+      const byKey = {
+        target: 'idempotentInvocation',
+        service: 'ra_wait',
+        handler: 'one',
+        idempotencyKey: `lk-${key}`,
+      };
+      expect((await post(server.url, '/restate/lookup', byKey)).body).toEqual({
+        invocationId: (idem.body as { invocationId: string }).invocationId,
+      });
+      const missing = await post(server.url, '/restate/lookup', {
+        target: 'workflow',
+        workflowName: 'ra_flow',
+        workflowKey: 'nobody',
+      });
       expect(missing).toMatchObject({ status: 404, body: { errorCode: 'NOT_FOUND' } });
     });
   });
@@ -465,7 +581,10 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   describe('the always-suspend test mode', () => {
     it('replays every step boundary: the code after the first of 3 steps runs 3 times there (once per later attempt), once otherwise', async () => {
       const tag = `steps-${Math.random().toString(36).slice(2, 8)}`;
-      expect(await post(server.url, '/ra_steps/three', tag)).toMatchObject({ status: 200, body: 6 });
+      expect(await post(server.url, '/ra_steps/three', tag)).toMatchObject({
+        status: 200,
+        body: 6,
+      });
       // Always-suspend: each committed step ends the attempt; the next replays the steps before.
       expect(afterFirst.get(tag)).toBe(process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0' ? 3 : 1);
     });
@@ -476,7 +595,10 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
       expect(nextRetry(undefined, 1)).toEqual({ kind: 'retry', delayMs: 50 });
       expect(nextRetry(undefined, 69)).toMatchObject({ kind: 'retry' });
       expect(nextRetry(undefined, 70)).toEqual({ kind: 'pause' });
-      expect(nextRetry({ maxAttempts: Infinity }, 1000)).toMatchObject({ kind: 'retry', delayMs: 60_000 });
+      expect(nextRetry({ maxAttempts: Infinity }, 1000)).toMatchObject({
+        kind: 'retry',
+        delayMs: 60_000,
+      });
     });
 
     it('a handler calling a function that does not exist ends up paused, visible in the admin API', async () => {
@@ -491,7 +613,11 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
         },
         60_000,
       );
-      expect(info).toMatchObject({ status: 'paused', attempts: 3, lastFailure: { message: expect.stringMatching(/noSuchFunction is not a function/) } });
+      expect(info).toMatchObject({
+        status: 'paused',
+        attempts: 3,
+        lastFailure: { message: expect.stringMatching(/noSuchFunction is not a function/) },
+      });
     });
   });
 });

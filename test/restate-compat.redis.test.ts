@@ -36,7 +36,9 @@ const redisUrl = inject('redisUrl');
  * with `handlers.*` is unwrapped to its function.
  */
 type Api<D> =
-  D extends Definition<ServiceKind, string, infer H> ? { [K in keyof H]: H[K] extends HandlerWrapper<infer F> ? F : H[K] } : never;
+  D extends Definition<ServiceKind, string, infer H>
+    ? { [K in keyof H]: H[K] extends HandlerWrapper<infer F> ? F : H[K] }
+    : never;
 
 const greeter = service({
   name: 'rc_greeter',
@@ -45,7 +47,10 @@ const greeter = service({
     header: async (ctx: Context, name: string) => ctx.request().headers.get(name) ?? null,
     // Counts its executions so idempotent calls can be told apart from re-runs.
     once: async (ctx: Context, tag: string) => {
-      const n = await ctx.run('count', () => (executions.set(tag, (executions.get(tag) ?? 0) + 1), executions.get(tag)!));
+      const n = await ctx.run(
+        'count',
+        () => (executions.set(tag, (executions.get(tag) ?? 0) + 1), executions.get(tag)!),
+      );
       return { tag, n };
     },
     fail: async (_ctx: Context, why: string) => {
@@ -65,11 +70,17 @@ const counter = object({
       const at = await ctx.run('at', () => Date.now());
       return { value: v, at };
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('v')) ?? 0),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('v')) ?? 0,
+    ),
     /** Publishes an awakeable's id (into Redis, from a journaled step), then waits for someone to complete it. */
     request: async (ctx: ObjectContext, what: string) => {
       const awk = ctx.awakeable<string>();
-      await ctx.run('publish', () => published.rpush(`${publishPrefix}:test:awakeables:${ctx.key}`, awk.id).then(() => undefined));
+      await ctx.run('publish', () =>
+        published
+          .rpush(`${publishPrefix}:test:awakeables:${ctx.key}`, awk.id)
+          .then(() => undefined),
+      );
       return `${what}: ${await awk.promise}`;
     },
   },
@@ -97,7 +108,8 @@ const bytes = service({
   handlers: {
     reverse: handlers.handler(
       { input: serde.binary, output: serde.binary },
-      async (_ctx: Context, data: Uint8Array): Promise<Uint8Array> => Uint8Array.from(data).reverse(),
+      async (_ctx: Context, data: Uint8Array): Promise<Uint8Array> =>
+        Uint8Array.from(data).reverse(),
     ),
   },
 });
@@ -114,7 +126,8 @@ const signup = workflow({
       await ctx.promise<string>('confirmed').resolve(code);
       return 'confirmed';
     },
-    status: async (ctx: WorkflowSharedContext) => ((await ctx.promise<string>('confirmed').peek()) === undefined ? 'waiting' : 'confirmed'),
+    status: async (ctx: WorkflowSharedContext) =>
+      (await ctx.promise<string>('confirmed').peek()) === undefined ? 'waiting' : 'confirmed',
   },
 });
 
@@ -147,12 +160,21 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     const g = ingress.serviceClient<Api<typeof greeter>>(greeter);
     expect(await g.greet('Ada')).toBe('Hello, Ada!');
     // A `{ name }` reference works as well as the definition.
-    expect(await ingress.serviceClient<Api<typeof greeter>>({ name: 'rc_greeter' }).greet('Bob')).toBe('Hello, Bob!');
-    expect(await g.header('x-compat', clients.rpc.opts({ headers: { 'x-compat': 'yes' } }))).toBe('yes');
-    // The generic call routes by name.
-    expect(await ingress.call<string, string>({ service: 'rc_greeter', handler: 'greet', parameter: 'Cy', opts: clients.Opts.from({ input: clients.serde.json, output: clients.serde.json }) })).toBe(
-      'Hello, Cy!',
+    expect(
+      await ingress.serviceClient<Api<typeof greeter>>({ name: 'rc_greeter' }).greet('Bob'),
+    ).toBe('Hello, Bob!');
+    expect(await g.header('x-compat', clients.rpc.opts({ headers: { 'x-compat': 'yes' } }))).toBe(
+      'yes',
     );
+    // The generic call routes by name.
+    expect(
+      await ingress.call<string, string>({
+        service: 'rc_greeter',
+        handler: 'greet',
+        parameter: 'Cy',
+        opts: clients.Opts.from({ input: clients.serde.json, output: clients.serde.json }),
+      }),
+    ).toBe('Hello, Cy!');
 
     // The same idempotency key returns the first result without running the handler again.
     const first = await g.once('t1', clients.rpc.opts({ idempotencyKey: 'rc-once-1' }));
@@ -168,7 +190,10 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     );
     expect(err).toBeInstanceOf(clients.HttpCallError);
     expect((err as clients.HttpCallError).status).toBe(418);
-    expect(JSON.parse((err as clients.HttpCallError).responseText)).toMatchObject({ code: 418, message: 'refused: no' });
+    expect(JSON.parse((err as clients.HttpCallError).responseText)).toMatchObject({
+      code: 418,
+      message: 'refused: no',
+    });
   });
 
   it('calls virtual object handlers through the typed proxy with exact state per key', async () => {
@@ -186,14 +211,24 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     const key = 'obj-delayed';
     const send = ingress.objectSendClient<Api<typeof counter>>(counter, key);
     const sentAt = Date.now();
-    const handle = await send.add(7, clients.rpc.sendOpts({ delay, idempotencyKey: 'rc-delayed-1' }));
+    const handle = await send.add(
+      7,
+      clients.rpc.sendOpts({ delay, idempotencyKey: 'rc-delayed-1' }),
+    );
     expect(handle.status).toBe('Accepted');
     expect(handle.invocationId).toMatch(/^inv_/);
     expect(handle.attachable).toBe(true);
 
     // Re-sending with the same idempotency key latches on to the same invocation.
-    const again = await send.add(7, clients.rpc.sendOpts({ delay, idempotencyKey: 'rc-delayed-1' }));
-    expect(again).toEqual({ invocationId: handle.invocationId, status: 'PreviouslyAccepted', attachable: true });
+    const again = await send.add(
+      7,
+      clients.rpc.sendOpts({ delay, idempotencyKey: 'rc-delayed-1' }),
+    );
+    expect(again).toEqual({
+      invocationId: handle.invocationId,
+      status: 'PreviouslyAccepted',
+      attachable: true,
+    });
 
     expect(requests.slice(-2)).toEqual([
       `POST /rc_counter/${key}/add/send?delay=${delay}ms -> 202`,
@@ -225,7 +260,11 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
 
     // Submitting the same workflow id again returns the original invocation.
     const resubmitted = await wf.workflowSubmit('someone-else@example.com');
-    expect(resubmitted).toEqual({ invocationId: submission.invocationId, status: 'PreviouslyAccepted', attachable: true });
+    expect(resubmitted).toEqual({
+      invocationId: submission.invocationId,
+      status: 'PreviouslyAccepted',
+      attachable: true,
+    });
 
     const attached = wf.workflowAttach();
     expect(await wf.confirm('c-1234')).toBe('confirmed');
@@ -243,9 +282,15 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
 
   it('signals: a send waits for its signal, another call resolves it, result() has the value', async () => {
     // With an idempotency key, so that the client may attach to the send's result.
-    const handle = await ingress.serviceSendClient<Api<typeof signals>>(signals).wait('t1', clients.rpc.sendOpts({ idempotencyKey: 'rc-signal-1' }));
+    const handle = await ingress
+      .serviceSendClient<Api<typeof signals>>(signals)
+      .wait('t1', clients.rpc.sendOpts({ idempotencyKey: 'rc-signal-1' }));
     expect(handle.status).toBe('Accepted');
-    expect(await ingress.serviceClient<Api<typeof signals>>(signals).signal({ id: handle.invocationId, value: 'green' })).toBe('signalled');
+    expect(
+      await ingress
+        .serviceClient<Api<typeof signals>>(signals)
+        .signal({ id: handle.invocationId, value: 'green' }),
+    ).toBe('signalled');
     expect(await ingress.result(handle)).toBe('t1 go: green');
   });
 
@@ -261,14 +306,19 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     const key = 'obj-awk';
     const list = `${prefix}:test:awakeables:${key}`;
     const obj = ingress.objectClient<Api<typeof counter>>(counter, key);
-    const settle = <T>(p: PromiseLike<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> =>
+    const settle = <T>(
+      p: PromiseLike<T>,
+    ): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> =>
       Promise.resolve(p).then(
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       );
 
     const call = settle(obj.request('approve deploy'));
-    const id = await until('the handler to publish its awakeable', async () => (await published.lindex(list, 0)) ?? undefined);
+    const id = await until(
+      'the handler to publish its awakeable',
+      async () => (await published.lindex(list, 0)) ?? undefined,
+    );
     expect(id).toMatch(/^sign_1/);
     await ingress.resolveAwakeable(id, 'approved by ops');
     expect(requests.at(-1)).toBe(`POST /restate/a/${id}/resolve -> 202`);
@@ -276,7 +326,10 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
 
     // The key is free again: the next request creates a fresh awakeable; reject it.
     const call2 = settle(obj.request('second'));
-    const id2 = await until('the second awakeable', async () => (await published.lindex(list, 1)) ?? undefined);
+    const id2 = await until(
+      'the second awakeable',
+      async () => (await published.lindex(list, 1)) ?? undefined,
+    );
     expect(id2).not.toBe(id);
     await ingress.rejectAwakeable(id2, 'denied by ops');
     expect(requests.at(-1)).toBe(`POST /restate/a/${id2}/reject -> 202`);
@@ -285,6 +338,8 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
     const err = (failed as { error: unknown }).error;
     expect(err).toBeInstanceOf(clients.HttpCallError);
     expect((err as clients.HttpCallError).status).toBe(500);
-    expect(JSON.parse((err as clients.HttpCallError).responseText)).toMatchObject({ message: 'denied by ops' });
+    expect(JSON.parse((err as clients.HttpCallError).responseText)).toMatchObject({
+      message: 'denied by ops',
+    });
   });
 });

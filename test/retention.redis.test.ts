@@ -13,7 +13,13 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { Keys, enc, partitionOfId } from '@latchkey/redis-store';
-import { service, workflow, type Context, type WorkflowContext, type WorkflowSharedContext } from '@latchkey/core';
+import {
+  service,
+  workflow,
+  type Context,
+  type WorkflowContext,
+  type WorkflowSharedContext,
+} from '@latchkey/core';
 import { post, until } from './helpers/harness.js';
 import {
   EventLog,
@@ -79,11 +85,18 @@ async function finishedAt(prefix: string, id: string): Promise<number> {
 }
 
 /** Keys under `prefix` that belong to these invocations or to the object/workflow key `svc/key`. */
-async function keysOf(prefix: string, ids: string[], svc?: string, key?: string): Promise<string[]> {
+async function keysOf(
+  prefix: string,
+  ids: string[],
+  svc?: string,
+  key?: string,
+): Promise<string[]> {
   const all = await scanKeys(redis, prefix);
   const suffix = svc !== undefined && key !== undefined ? `:${enc(svc)}:${enc(key)}` : undefined;
   return all.filter(
-    (k) => ids.some((id) => k.includes(id)) || (suffix !== undefined && (k.endsWith(suffix) || k.includes(`${suffix}:`))),
+    (k) =>
+      ids.some((id) => k.includes(id)) ||
+      (suffix !== undefined && (k.endsWith(suffix) || k.includes(`${suffix}:`))),
   );
 }
 
@@ -93,14 +106,21 @@ async function scheduledOf(prefix: string, ids: string[]): Promise<string[]> {
   const out: string[] = [];
   for (let p = 0; p < PARTITIONS; p++) {
     for (const z of [k.due(p), k.outbox(p)]) {
-      for (const m of await redis.zrange(z, 0, -1)) if (ids.some((id) => m.includes(id))) out.push(`${z} ${m}`);
+      for (const m of await redis.zrange(z, 0, -1))
+        if (ids.some((id) => m.includes(id))) out.push(`${z} ${m}`);
     }
   }
   return out;
 }
 
 /** Polls until no key of the invocations / workflow key is left; the error lists what is left. */
-async function untilNoKeys(prefix: string, ids: string[], svc: string, key: string, timeoutMs: number): Promise<void> {
+async function untilNoKeys(
+  prefix: string,
+  ids: string[],
+  svc: string,
+  key: string,
+  timeoutMs: number,
+): Promise<void> {
   let left: string[] = [];
   try {
     await until(
@@ -113,7 +133,9 @@ async function untilNoKeys(prefix: string, ids: string[], svc: string, key: stri
       100,
     );
   } catch (e) {
-    const ttls = await Promise.all(left.map(async (k) => `${k} (pttl ${await redis.pttl(k.split(' ')[0]!)})`));
+    const ttls = await Promise.all(
+      left.map(async (k) => `${k} (pttl ${await redis.pttl(k.split(' ')[0]!)})`),
+    );
     throw new Error(`${(e as Error).message}; left: ${ttls.join(', ')}`, { cause: e });
   }
 }
@@ -126,7 +148,9 @@ describe('workflow retention', () => {
     const sent = await post(server.url, '/retained/w1/run/send', 'hello');
     expect(sent.status).toBe(202);
     const runId = (sent.body as { invocationId: string }).invocationId;
-    await until('the run to wait on its promise', async () => (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'));
+    await until('the run to wait on its promise', async () =>
+      (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'),
+    );
     const approve = await post(server.url, '/retained/w1/approve', 'yes');
     expect(approve.status).toBe(200);
     const approveId = approve.headers.get('x-restate-id')!;
@@ -139,7 +163,9 @@ describe('workflow retention', () => {
 
     // While retained: the output (by id and by workflow key), the state and the run record are there.
     expect((await keysOf(prefix, [runId], 'retained', 'w1')).length).toBeGreaterThan(0);
-    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w1')).body).toMatchObject({ state: { input: 'hello' } });
+    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w1')).body).toMatchObject(
+      { state: { input: 'hello' } },
+    );
     const again = await post(server.url, '/retained/w1/run/send', 'again');
     expect(again.body).toEqual({ invocationId: runId, status: 'PreviouslyAccepted' });
 
@@ -148,7 +174,10 @@ describe('workflow retention', () => {
     let gone: Answer | undefined;
     const deadline = ft + RETENTION_MS + 30_000;
     while (!gone) {
-      if (Date.now() > deadline) throw new Error(`the output of ${runId} is still there ${Date.now() - ft} ms after completion`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the output of ${runId} is still there ${Date.now() - ft} ms after completion`,
+        );
       const byId = await timedGet(server.url, `/restate/invocation/${runId}/output`);
       const byKey = await timedGet(server.url, '/restate/workflow/retained/w1/output');
       if (byId.status === 200) {
@@ -173,7 +202,9 @@ describe('workflow retention', () => {
 
     // Every key of the workflow (run, shared call, state, promises, run record, inbox, fence) expires.
     await untilNoKeys(prefix, [runId, approveId], 'retained', 'w1', 10_000);
-    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w1')).body).toMatchObject({ state: {} });
+    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w1')).body).toMatchObject(
+      { state: {} },
+    );
     // The workflow key can run again.
     const rerun = await post(server.url, '/retained/w1/run/send', 'second');
     expect(rerun.status).toBe(202);
@@ -187,7 +218,9 @@ describe('retention of a killed workflow', () => {
     const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w3/run/send', 'doomed');
     const runId = (sent.body as { invocationId: string }).invocationId;
-    await until('the run to wait on its promise', async () => (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'));
+    await until('the run to wait on its promise', async () =>
+      (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'),
+    );
     expect((await admin(server.adminUrl, 'PATCH', `/invocations/${runId}/kill`)).status).toBe(200);
     await untilCompleted(server.adminUrl, runId);
     const ft = await finishedAt(prefix, runId);
@@ -207,7 +240,9 @@ describe('retention of a killed workflow', () => {
     expect(gone.receivedAt - ft).toBeGreaterThanOrEqual(RETENTION_MS);
     // … then nothing of it is left, and the workflow id can run again.
     await untilNoKeys(prefix, [runId], 'retained', 'w3', 10_000);
-    expect((await post(server.url, '/retained/w3/run/send', 'again')).body).toMatchObject({ status: 'Accepted' });
+    expect((await post(server.url, '/retained/w3/run/send', 'again')).body).toMatchObject({
+      status: 'Accepted',
+    });
   });
 });
 
@@ -235,7 +270,9 @@ describe('purge', () => {
     const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w2/run/send', 'first');
     const runId = (sent.body as { invocationId: string }).invocationId;
-    await until('the run to wait on its promise', async () => (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'));
+    await until('the run to wait on its promise', async () =>
+      (await describeInv(server.adminUrl, runId))?.journal?.some((e) => e.k === 'pget'),
+    );
     const early = await admin(server.adminUrl, 'PATCH', `/invocations/${runId}/purge`);
     expect(early.status).toBe(409);
     expect((await describeInv(server.adminUrl, runId))?.status).not.toBe('completed');
@@ -250,7 +287,9 @@ describe('purge', () => {
     expect((await timedGet(server.url, `/restate/invocation/${runId}/output`)).status).toBe(404);
     expect((await timedGet(server.url, '/restate/workflow/retained/w2/output')).status).toBe(404);
     expect(await keysOf(prefix, [runId])).toEqual([]);
-    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w2')).body).toMatchObject({ state: {} });
+    expect((await admin(server.adminUrl, 'GET', '/services/retained/state/w2')).body).toMatchObject(
+      { state: {} },
+    );
     // The workflow id is free again.
     const rerun = await post(server.url, '/retained/w2/run/send', 'second');
     expect(rerun.body).toMatchObject({ status: 'Accepted' });

@@ -42,26 +42,43 @@ describe('sending scripts', () => {
     return monitor.commands
       .slice(from)
       .filter((c) => c.source !== 'lua')
-      .filter((c) => (c.args[0] === 'evalsha' && c.args[1] === sha) || (c.args[0] === 'eval' && c.args[1] === scriptSources().get('watchOutcome')))
+      .filter(
+        (c) =>
+          (c.args[0] === 'evalsha' && c.args[1] === sha) ||
+          (c.args[0] === 'eval' && c.args[1] === scriptSources().get('watchOutcome')),
+      )
       .map((c) => c.args[0]!);
   }
 
   it('sends a script in full on its first call on a connection, by SHA1 afterwards, with every argument as given', async () => {
     const from = monitor.commands.length;
     const inv = `${prefix}:{0}:inv:inv_00none`;
-    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-1')).toEqual(['waiting']);
-    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2')).toEqual(['waiting']);
+    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-1')).toEqual([
+      'waiting',
+    ]);
+    expect(await store.redis.watchOutcome(inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2')).toEqual([
+      'waiting',
+    ]);
     await monitor.caughtUp();
     expect(watchCalls(from)).toEqual(['eval', 'evalsha']);
-    const call = monitor.commands.slice(from).find((c) => c.args[0] === 'evalsha' && c.args[1] === sha)!;
+    const call = monitor.commands
+      .slice(from)
+      .find((c) => c.args[0] === 'evalsha' && c.args[1] === sha)!;
     expect(call.args.slice(2)).toEqual(['1', inv, 'inv_00none', `${prefix}:{0}:`, 'chan-2']);
-    expect(await admin.smembers(`${prefix}:{0}:ow:inv_00none`)).toEqual(expect.arrayContaining(['chan-1', 'chan-2']));
+    expect(await admin.smembers(`${prefix}:{0}:ow:inv_00none`)).toEqual(
+      expect.arrayContaining(['chan-1', 'chan-2']),
+    );
   });
 
   it('queues a script called on a pipeline in that pipeline', async () => {
     const inv = `${prefix}:{2}:inv:inv_02none`;
     const pipe = store.redis.pipeline();
-    (pipe as unknown as Record<string, (...a: string[]) => unknown>)['watchOutcome']!(inv, 'inv_02none', `${prefix}:{2}:`, 'chan-4');
+    (pipe as unknown as Record<string, (...a: string[]) => unknown>)['watchOutcome']!(
+      inv,
+      'inv_02none',
+      `${prefix}:{2}:`,
+      'chan-4',
+    );
     const replies = await pipe.smembers(`${prefix}:{2}:ow:inv_02none`).exec();
     expect(replies).toEqual([
       [null, ['waiting']],
@@ -74,7 +91,9 @@ describe('sending scripts', () => {
     expect(await admin.script('EXISTS', sha)).toEqual([0]);
     const from = monitor.commands.length;
     const inv = `${prefix}:{1}:inv:inv_01none`;
-    expect(await store.redis.watchOutcome(inv, 'inv_01none', `${prefix}:{1}:`, 'chan-3')).toEqual(['waiting']);
+    expect(await store.redis.watchOutcome(inv, 'inv_01none', `${prefix}:{1}:`, 'chan-3')).toEqual([
+      'waiting',
+    ]);
     await monitor.caughtUp();
     expect(watchCalls(from)).toEqual(['evalsha', 'eval']);
     expect(await admin.script('EXISTS', sha)).toEqual([1]);

@@ -165,7 +165,8 @@ const front = service({
   name: 'sd_front',
   handlers: {
     /** Starts a private invocation and (carelessly) tells the client its id. */
-    start: async (ctx: Context, tag: string) => await ctx.serviceSendClient(hidden).wait(tag).invocationId,
+    start: async (ctx: Context, tag: string) =>
+      await ctx.serviceSendClient(hidden).wait(tag).invocationId,
     /** Calls an object key taken from its input. */
     callKey: async (ctx: Context, key: string) => ctx.objectClient(child, key).work(),
     /** Attaches to another invocation (its journal then names that invocation). */
@@ -179,7 +180,10 @@ const front = service({
 });
 
 /** Strings shaped like the sleep token the scripts once searched for, through steps, state and a sleep's name. */
-const TOKENS = { plain: '@+5', nested: { note: '@+42', list: ['@+1', '"@+7"'], deep: { x: '@+0' } } };
+const TOKENS = {
+  plain: '@+5',
+  nested: { note: '@+42', list: ['@+1', '"@+7"'], deep: { x: '@+0' } },
+};
 const tokens = object({
   name: 'sd_tokens',
   handlers: {
@@ -224,18 +228,25 @@ describe('the public ingress cannot bend a journal', () => {
 
   /** A normal call still works. */
   async function expectHealthy(): Promise<void> {
-    const res = await post(server.url, `/sd_tokens/healthy-${++healthy}/setOnly`, `fine ${healthy}`);
+    const res = await post(
+      server.url,
+      `/sd_tokens/healthy-${++healthy}/setOnly`,
+      `fine ${healthy}`,
+    );
     expect(res).toMatchObject({ status: 200, body: `fine ${healthy}` });
   }
 
   /** The journal of an invocation, as the store has it. */
   async function journalOf(id: string): Promise<{ k: string; n?: string }[]> {
-    return ((await server.store.describe(id, true))?.journal ?? []);
+    return (await server.store.describe(id, true))?.journal ?? [];
   }
 
   /** Waits until entry `index` of the invocation is committed with kind `k`. */
   async function committed(id: string, index: number, k: string): Promise<void> {
-    await until(`entry ${index} (${k}) of ${id}`, async () => (await journalOf(id))[index]?.k === k);
+    await until(
+      `entry ${index} (${k}) of ${id}`,
+      async () => (await journalOf(id))[index]?.k === k,
+    );
   }
 
   /** Resolves and rejects every forged id; every answer must be 404 NOT_FOUND. */
@@ -250,7 +261,12 @@ describe('the public ingress cannot bend a journal', () => {
     const ws = await FrameSocket.open(server.url);
     try {
       for (const [i, id] of ids.entries()) {
-        const answer = await ws.request({ id: `f${i}`, type: 'resolveAwakeable', awakeableId: id, value });
+        const answer = await ws.request({
+          id: `f${i}`,
+          type: 'resolveAwakeable',
+          awakeableId: id,
+          value,
+        });
         expect(answer).toMatchObject({ type: 'error', code: 404, errorCode: 'NOT_FOUND' });
       }
     } finally {
@@ -259,7 +275,9 @@ describe('the public ingress cannot bend a journal', () => {
   }
 
   /** Sends a call and returns its invocation id (from the accepted frame) and its result frame. */
-  async function startCall(frame: Record<string, unknown>): Promise<{ id: string; result: Promise<Record<string, unknown>>; ws: FrameSocket }> {
+  async function startCall(
+    frame: Record<string, unknown>,
+  ): Promise<{ id: string; result: Promise<Record<string, unknown>>; ws: FrameSocket }> {
     const ws = await FrameSocket.open(server.url);
     const reqId = `c-${Math.random()}`;
     const accepted = await ws.request({ id: reqId, type: 'call', ...frame }, ['accepted', 'error']);
@@ -271,8 +289,15 @@ describe('the public ingress cannot bend a journal', () => {
   beforeAll(async () => {
     redis = new Redis(redisUrl);
     const store = { stalledIntervalMs: 600_000, leaseMs: 600_000, lockDurationMs: 600_000 };
-    server = await startServer(redisUrl, prefix, [sleeper, stepper, child, parent, approval, waiter, hidden, front, tokens, signup], { store });
-    capped = await startServer(redisUrl, cappedPrefix, [waiter], { store: { ...store, maxCompletions: 2 } });
+    server = await startServer(
+      redisUrl,
+      prefix,
+      [sleeper, stepper, child, parent, approval, waiter, hidden, front, tokens, signup],
+      { store },
+    );
+    capped = await startServer(redisUrl, cappedPrefix, [waiter], {
+      store: { ...store, maxCompletions: 2 },
+    });
     await expectHealthy();
   });
   afterAll(async () => {
@@ -302,7 +327,10 @@ describe('the public ingress cannot bend a journal', () => {
       const call = await startCall({ service: 'sd_step', handler: 'step', key: 'r1' });
       await until('the step to start', () => gates.has('step:r1'));
       const before = await atRest();
-      await forge([...forgedAwakeableIds(call.id, 0), ...forgedAwakeableIds(call.id, 1)], 'forged step result');
+      await forge(
+        [...forgedAwakeableIds(call.id, 0), ...forgedAwakeableIds(call.id, 1)],
+        'forged step result',
+      );
       expect(await snapshotKeyspace(redis, prefix)).toEqual(before);
       await expectHealthy();
       gateOf('step:r1').open();
@@ -333,7 +361,10 @@ describe('the public ingress cannot bend a journal', () => {
       await forge(forgedAwakeableIds(id, 0), 'mallory');
       expect(await snapshotKeyspace(redis, prefix)).toEqual(before);
       await expectHealthy();
-      expect(await post(server.url, '/sd_approval/w1/approve', 'alice')).toMatchObject({ status: 200, body: 'done' });
+      expect(await post(server.url, '/sd_approval/w1/approve', 'alice')).toMatchObject({
+        status: 200,
+        body: 'done',
+      });
       const out = await until('the workflow output', async () => {
         const r = await fetch(`${server.url}/restate/workflow/sd_approval/w1/output`);
         return r.status === 200 ? ((await r.json()) as unknown) : undefined;
@@ -351,10 +382,14 @@ describe('the public ingress cannot bend a journal', () => {
       await forge([...forgedAwakeableIds(call.id, 0), atOtherIndex], 'forged');
       expect(await snapshotKeyspace(redis, prefix)).toEqual(before);
       await expectHealthy();
-      expect((await post(server.url, `/restate/awakeables/${realId}/resolve`, 'the real value')).status).toBe(202);
+      expect(
+        (await post(server.url, `/restate/awakeables/${realId}/resolve`, 'the real value')).status,
+      ).toBe(202);
       expect(await call.result).toMatchObject({ ok: true, value: 'got the real value' });
       // Once completed, the real id is refused too.
-      expect((await post(server.url, `/restate/awakeables/${realId}/resolve`, 'again')).status).toBe(404);
+      expect(
+        (await post(server.url, `/restate/awakeables/${realId}/resolve`, 'again')).status,
+      ).toBe(404);
       call.ws.close();
     });
 
@@ -368,7 +403,11 @@ describe('the public ingress cannot bend a journal', () => {
         const answers = await Promise.all(
           Array.from({ length: 10 }, (_, i) => {
             const [legacy, guessed] = forgedAwakeableIds(call.id, (batch * 10 + i) % 4);
-            return post(server.url, `/restate/awakeables/${i % 2 === 0 ? legacy : guessed}/resolve`, big);
+            return post(
+              server.url,
+              `/restate/awakeables/${i % 2 === 0 ? legacy : guessed}/resolve`,
+              big,
+            );
           }),
         );
         statuses.push(...answers.map((a) => a.status));
@@ -377,7 +416,9 @@ describe('the public ingress cannot bend a journal', () => {
       expect(new Set(statuses)).toEqual(new Set([404]));
       expect(await snapshotKeyspace(redis, prefix)).toEqual(before);
       await expectHealthy();
-      expect((await post(server.url, `/restate/awakeables/${realId}/resolve`, 'survived')).status).toBe(202);
+      expect(
+        (await post(server.url, `/restate/awakeables/${realId}/resolve`, 'survived')).status,
+      ).toBe(202);
       expect(await call.result).toMatchObject({ ok: true, value: 'got survived' });
       call.ws.close();
     });
@@ -387,13 +428,18 @@ describe('the public ingress cannot bend a journal', () => {
       const id = (sent.body as { invocationId: string }).invocationId;
       for (let i = 0; i < 2; i++) {
         const awk = await until(`awakeable ${i}`, () => published.get(`three:cap:${i}`));
-        expect((await post(capped.url, `/restate/awakeables/${awk}/resolve`, `v${i}`)).status).toBe(202);
+        expect((await post(capped.url, `/restate/awakeables/${awk}/resolve`, `v${i}`)).status).toBe(
+          202,
+        );
       }
       const third = await until('awakeable 2', () => published.get('three:cap:2'));
       // Once the invocation has settled (in always-suspend mode it is still suspending here).
       const before = await restingKeyspace(redis, cappedPrefix);
       const res = await post(capped.url, `/restate/awakeables/${third}/resolve`, 'v2');
-      expect(res).toMatchObject({ status: 429, body: { code: 429, errorCode: 'TOO_MANY_COMPLETIONS' } });
+      expect(res).toMatchObject({
+        status: 429,
+        body: { code: 429, errorCode: 'TOO_MANY_COMPLETIONS' },
+      });
       expect(await snapshotKeyspace(redis, cappedPrefix)).toEqual(before);
       expect((await capped.store.describe(id))?.status).not.toBe('completed');
     });
@@ -408,7 +454,11 @@ describe('the public ingress cannot bend a journal', () => {
       const before = await atRest();
       // Even the real awakeable id is refused: the invocation is private.
       await forge([realAwk], 'from outside');
-      for (const path of [`/restate/invocation/${id}/output`, `/restate/attach/${id}`, `/restate/output/${id}`]) {
+      for (const path of [
+        `/restate/invocation/${id}/output`,
+        `/restate/attach/${id}`,
+        `/restate/output/${id}`,
+      ]) {
         const r = await fetch(`${server.url}${path}`);
         expect(r.status, path).toBe(404);
         expect(await r.json()).toMatchObject({ errorCode: 'NOT_FOUND' });
@@ -416,15 +466,26 @@ describe('the public ingress cannot bend a journal', () => {
       expect((await post(server.url, '/restate/output', { invocationId: id })).status).toBe(404);
       const ws = await FrameSocket.open(server.url);
       for (const type of ['attach', 'output', 'subscribe']) {
-        expect(await ws.request({ id: type, type, invocationId: id })).toMatchObject({ type: 'error', code: 404, errorCode: 'NOT_FOUND' });
+        expect(await ws.request({ id: type, type, invocationId: id })).toMatchObject({
+          type: 'error',
+          code: 404,
+          errorCode: 'NOT_FOUND',
+        });
       }
-      expect(await ws.request({ id: 'cx', type: 'cancel', invocationId: id, token: 'guess' })).toMatchObject({ type: 'error', code: 404 });
+      expect(
+        await ws.request({ id: 'cx', type: 'cancel', invocationId: id, token: 'guess' }),
+      ).toMatchObject({ type: 'error', code: 404 });
       ws.close();
       expect(await snapshotKeyspace(redis, prefix)).toEqual(before);
       await expectHealthy();
       // A handler given the id resolves it.
-      expect(await post(server.url, '/sd_front/release', { id: realAwk, value: 'inside' })).toMatchObject({ status: 200, body: 'released' });
-      const outcome = await until('the private invocation to complete', async () => (await server.store.describe(id))?.outcome);
+      expect(
+        await post(server.url, '/sd_front/release', { id: realAwk, value: 'inside' }),
+      ).toMatchObject({ status: 200, body: 'released' });
+      const outcome = await until(
+        'the private invocation to complete',
+        async () => (await server.store.describe(id))?.outcome,
+      );
       expect(outcome).toEqual({ ok: true, value: JSON.stringify('hidden got inside') });
     });
   });
@@ -437,10 +498,20 @@ describe('the public ingress cannot bend a journal', () => {
         const running = owner.objectClient<typeof waiter>({ name: 'sd_wait' }, 'cx1').wait();
         running.catch(() => undefined);
         await until('the awakeable', () => published.get('wait:cx1'));
-        const id = await until('the invocation', async () => (await server.store.list({ service: 'sd_wait', key: 'cx1' }))[0]?.id);
+        const id = await until(
+          'the invocation',
+          async () => (await server.store.list({ service: 'sd_wait', key: 'cx1' }))[0]?.id,
+        );
         const before = await atRest();
         for (const f of [{}, { token: 'not-the-token' }, { token: '' }]) {
-          expect(await mallory.request({ id: `m${JSON.stringify(f)}`, type: 'cancel', invocationId: id, ...f })).toMatchObject({
+          expect(
+            await mallory.request({
+              id: `m${JSON.stringify(f)}`,
+              type: 'cancel',
+              invocationId: id,
+              ...f,
+            }),
+          ).toMatchObject({
             type: 'error',
             code: 404,
             errorCode: 'NOT_FOUND',
@@ -467,7 +538,10 @@ describe('the public ingress cannot bend a journal', () => {
       const id = (sent.body as { invocationId: string }).invocationId;
       await committed(id, 0, 'pget');
       const before = await atRest();
-      for (const path of [`/restate/invocation/${id}/cancel`, `/restate/invocations/${id}/cancel`]) {
+      for (const path of [
+        `/restate/invocation/${id}/cancel`,
+        `/restate/invocations/${id}/cancel`,
+      ]) {
         for (const method of ['POST', 'PATCH', 'DELETE']) {
           const r = await fetch(`${server.url}${path}`, { method });
           expect([404, 405], `${method} ${path}`).toContain(r.status);
@@ -480,15 +554,31 @@ describe('the public ingress cannot bend a journal', () => {
 
   describe('secrets cannot be derived from what a client learns', () => {
     it('the signup example’s emailed secret: not the id-seeded one, not derivable from the id; a guess does not verify', async () => {
-      const submit = async (user: string): Promise<{ secret: string; id: string; spy: FrameSocket }> => {
-        const submitted = await post(server.url, `/user-signup/${user}/run/send`, { email: `${user}@example.com`, name: user });
+      const submit = async (
+        user: string,
+      ): Promise<{ secret: string; id: string; spy: FrameSocket }> => {
+        const submitted = await post(server.url, `/user-signup/${user}/run/send`, {
+          email: `${user}@example.com`,
+          name: user,
+        });
         expect(submitted.status).toBe(202);
-        const link = await until('the emailed link', () => published.get(`mail:${user}@example.com`));
+        const link = await until('the emailed link', () =>
+          published.get(`mail:${user}@example.com`),
+        );
         // The attacker subscribes by workflow key and learns the run's invocation id.
         const spy = await FrameSocket.open(server.url);
-        const sub = await spy.request({ id: 's', type: 'subscribe', workflow: 'user-signup', key: user });
+        const sub = await spy.request({
+          id: 's',
+          type: 'subscribe',
+          workflow: 'user-signup',
+          key: user,
+        });
         await spy.next('a journal event', (f) => f['type'] === 'event');
-        return { secret: new URL(link).searchParams.get('secret')!, id: String(sub['invocationId']), spy };
+        return {
+          secret: new URL(link).searchParams.get('secret')!,
+          id: String(sub['invocationId']),
+          spy,
+        };
       };
       const victim = await submit('victim');
       // What the attacker computes from the id: the id-seeded generator's draw, and the engine's
@@ -497,11 +587,19 @@ describe('the public ingress cannot bend a journal', () => {
       bytes[6] = (bytes[6]! & 0x0f) | 0x40;
       bytes[8] = (bytes[8]! & 0x3f) | 0x80;
       const h = bytes.toString('hex');
-      const guesses = [uuidSeededById(victim.id), `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`];
+      const guesses = [
+        uuidSeededById(victim.id),
+        `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+      ];
       for (const guess of guesses) expect(guess).not.toBe(victim.secret);
       // The attacker clicks with its best guess: the run ends, not verified.
-      expect(await post(server.url, '/user-signup/victim/click', { secret: guesses[0] })).toMatchObject({ status: 200 });
-      const attacked = await victim.spy.next('the result', (f) => f['id'] === 's' && f['type'] === 'result');
+      expect(
+        await post(server.url, '/user-signup/victim/click', { secret: guesses[0] }),
+      ).toMatchObject({ status: 200 });
+      const attacked = await victim.spy.next(
+        'the result',
+        (f) => f['id'] === 's' && f['type'] === 'result',
+      );
       expect(attacked).toMatchObject({ ok: true, value: { userId: 'victim', verified: false } });
       // The seed itself appears in nothing a client received.
       const [invKey] = await redis.keys(`${prefix}:*:inv:${victim.id}`);
@@ -511,8 +609,13 @@ describe('the public ingress cannot bend a journal', () => {
       victim.spy.close();
       // The emailed secret verifies (another user).
       const user = await submit('genuine');
-      expect(await post(server.url, '/user-signup/genuine/click', { secret: user.secret })).toMatchObject({ status: 200 });
-      const genuine = await user.spy.next('the result', (f) => f['id'] === 's' && f['type'] === 'result');
+      expect(
+        await post(server.url, '/user-signup/genuine/click', { secret: user.secret }),
+      ).toMatchObject({ status: 200 });
+      const genuine = await user.spy.next(
+        'the result',
+        (f) => f['id'] === 's' && f['type'] === 'result',
+      );
       expect(genuine).toMatchObject({ ok: true, value: { userId: 'genuine', verified: true } });
       user.spy.close();
     });
@@ -538,8 +641,13 @@ describe('the public ingress cannot bend a journal', () => {
       expect(await call.result).toMatchObject({ ok: true, value: 'x' });
       const sub = await call.ws.request({ id: 'sub', type: 'subscribe', invocationId: call.id });
       expect(sub['type']).toBe('subscribed');
-      await call.ws.next('the subscription result', (f) => f['id'] === 'sub' && f['type'] === 'result');
-      const events = call.ws.frames.filter((f) => f['id'] === 'sub' && f['type'] === 'event').map((f) => f['event']);
+      await call.ws.next(
+        'the subscription result',
+        (f) => f['id'] === 'sub' && f['type'] === 'result',
+      );
+      const events = call.ws.frames
+        .filter((f) => f['id'] === 'sub' && f['type'] === 'event')
+        .map((f) => f['event']);
       expect(events).toContainEqual({ kind: 'journal', index: 0, entry: { k: 'attach' } });
       expect(call.ws.raw.filter((r) => r.includes('"sub"')).join('\n')).not.toContain(targetId);
       call.ws.close();
@@ -563,19 +671,34 @@ describe('the public ingress cannot bend a journal', () => {
           // Due now: the reconciler dispatches it and the start script decides.
           await redis.zadd(dueKey, 0, id);
           // Watch 12 reconciler sweeps of this partition go by (an event, not a sleep).
-          const sweeps = (): number => monitor.commands.filter((c) => c.args[0]?.toLowerCase() === 'evalsha' && c.args.includes(dueKey) && c.args[2] === '2').length;
+          const sweeps = (): number =>
+            monitor.commands.filter(
+              (c) =>
+                c.args[0]?.toLowerCase() === 'evalsha' &&
+                c.args.includes(dueKey) &&
+                c.args[2] === '2',
+            ).length;
           await until('12 reconciler sweeps', () => sweeps() >= 12, 60_000);
           await monitor.caughtUp();
           const starts = monitor.commands.filter((c) => {
             const cmd = c.args[0]?.toLowerCase();
-            return ((cmd === 'evalsha' && c.args[1] === startSha) || (cmd === 'eval' && c.args[1] === startSource)) && c.args.includes(id);
+            return (
+              ((cmd === 'evalsha' && c.args[1] === startSha) ||
+                (cmd === 'eval' && c.args[1] === startSource)) &&
+              c.args.includes(id)
+            );
           }).length;
           expect(starts).toBeGreaterThanOrEqual(1);
           expect(starts).toBeLessThanOrEqual(3);
           const info = await server.store.describe(id);
           // A wake time that is no number counts as due (it runs); any other waits.
-          if (wake === '1e300' || wake === '99999999999999999999999') expect(info?.status).toBe('delayed');
-          else await until('the invocation to run', async () => (await server.store.describe(id))?.status === 'completed');
+          if (wake === '1e300' || wake === '99999999999999999999999')
+            expect(info?.status).toBe('delayed');
+          else
+            await until(
+              'the invocation to run',
+              async () => (await server.store.describe(id))?.status === 'completed',
+            );
         } finally {
           monitor.close();
         }
@@ -586,7 +709,9 @@ describe('the public ingress cannot bend a journal', () => {
       for (const handler of ['forever', 'laterForever']) {
         const res = await post(server.url, `/sd_sleep/${handler}`, undefined);
         expect(res.status, handler).toBe(400);
-        expect((res.body as { message: string }).message).toMatch(/exceeds the maximum of 3153600000000 ms/);
+        expect((res.body as { message: string }).message).toMatch(
+          /exceeds the maximum of 3153600000000 ms/,
+        );
         const id = res.headers.get('x-restate-id')!;
         expect(await journalOf(id)).toEqual([]);
       }
@@ -598,7 +723,9 @@ describe('the public ingress cannot bend a journal', () => {
       // The input is valid JSON whose string holds a lone surrogate.
       const res = await post(server.url, '/sd_front/callKey', '"\\ud800"', { 'x-raw': '1' });
       expect(res.status).toBe(400);
-      expect((res.body as { message: string }).message).toBe('the key of a call or send must be a well-formed Unicode string');
+      expect((res.body as { message: string }).message).toBe(
+        'the key of a call or send must be a well-formed Unicode string',
+      );
       expect(await journalOf(res.headers.get('x-restate-id')!)).toEqual([]);
       await expectHealthy();
     });
@@ -607,7 +734,10 @@ describe('the public ingress cannot bend a journal', () => {
   describe('no in-band tokens in user data', () => {
     it('"@+…" strings in steps, nested values, state and a sleep’s name come back intact after a forced replay', async () => {
       const res = await post(server.url, '/sd_tokens/t1/roundTrip', undefined);
-      expect(res).toMatchObject({ status: 200, body: { plain: TOKENS.plain, nested: TOKENS.nested, state: '@+3' } });
+      expect(res).toMatchObject({
+        status: 200,
+        body: { plain: TOKENS.plain, nested: TOKENS.nested, state: '@+3' },
+      });
       const id = res.headers.get('x-restate-id')!;
       const journal = await journalOf(id);
       expect(journal.slice(0, 3)).toEqual([

@@ -32,7 +32,14 @@ import {
   type WorkflowSharedContext,
 } from '@latchkey/core';
 import { createRedisStore } from '@latchkey/redis-store';
-import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger, startServer, until } from './helpers/harness.js';
+import {
+  FAST_TIMINGS,
+  deletePrefix,
+  newPrefix,
+  quietLogger,
+  startServer,
+  until,
+} from './helpers/harness.js';
 import { FrameSocket as Socket, type Frame } from './helpers/frames.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 
@@ -59,7 +66,9 @@ const box = object({
       ctx.set('v', v);
       return ctx.key;
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<unknown>('v')) ?? null),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<unknown>('v')) ?? null,
+    ),
   },
 });
 
@@ -98,24 +107,43 @@ function parseBody(text: string): unknown {
  * One HTTP request with node:http (no header added: no content-type unless given), on a fresh
  * connection.
  */
-function http(base: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+function http(
+  base: string,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parseBody(text) });
-      });
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path, method, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            body: parseBody(text),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-const post = (base: string, path: string, text: string, headers: Record<string, string> = {}): Promise<Answer> =>
+const post = (
+  base: string,
+  path: string,
+  text: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> =>
   http(base, 'POST', path, text, { 'content-type': 'application/json', ...headers });
 
 /** A connection speaking raw HTTP/1.1 bytes, reading one answer. */
@@ -134,7 +162,12 @@ class RawConn {
         if (this.answered) return;
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) {
-          if (final) reject(new Error(`connection closed without an answer: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`));
+          if (final)
+            reject(
+              new Error(
+                `connection closed without an answer: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`,
+              ),
+            );
           return;
         }
         const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -145,9 +178,11 @@ class RawConn {
           if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
         }
         const rest = buf.subarray(end + 4);
-        const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
+        const length =
+          headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
         if (length !== undefined ? rest.length < length : !final) {
-          if (final) reject(new Error(`connection closed in the middle of an answer (status ${status})`));
+          if (final)
+            reject(new Error(`connection closed in the middle of an answer (status ${status})`));
           return;
         }
         const text = rest.subarray(0, length ?? rest.length).toString('utf8');
@@ -197,7 +232,11 @@ async function raw(base: string, request: string): Promise<Answer> {
 // ------------------------------------------------------------------ WebSocket client
 
 /** Opens a WebSocket upgrade and reports whether it was accepted, or the refusal's status and JSON body. */
-function tryUpgrade(base: string, path: string, headers: Record<string, string> = {}): Promise<{ opened: true } | { opened: false; status: number; body: unknown }> {
+function tryUpgrade(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ opened: true } | { opened: false; status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers });
     ws.once('open', () => {
@@ -208,7 +247,11 @@ function tryUpgrade(base: string, path: string, headers: Record<string, string> 
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        resolve({ opened: false, status: res.statusCode ?? 0, body: parseBody(Buffer.concat(chunks).toString('utf8')) });
+        resolve({
+          opened: false,
+          status: res.statusCode ?? 0,
+          body: parseBody(Buffer.concat(chunks).toString('utf8')),
+        });
         req.destroy();
       });
       res.on('error', reject);
@@ -244,7 +287,8 @@ const MISSING_INVOCATION = 'inv_00AAAAAAAAAAAAAAAAAAAA';
 const MISSING_AWAKEABLE = `sign_1${Buffer.from(`${MISSING_INVOCATION}:1`).toString('base64url')}`;
 const LONE_KEY = 'the key is not well-formed Unicode (a lone surrogate)';
 const LONE_IDEM = 'the idempotency key is not well-formed Unicode (a lone surrogate)';
-const LONE_NAME = 'service, handler and workflow names must be strings of at most 1024 characters in well-formed Unicode';
+const LONE_NAME =
+  'service, handler and workflow names must be strings of at most 1024 characters in well-formed Unicode';
 const maxDelayMessage = (ms: number): string => `the delay exceeds the maximum of ${ms} ms`;
 
 /** The listening sockets of a TCP port, from /proc/net/tcp{,6} (hex local address), or undefined off Linux. */
@@ -298,7 +342,11 @@ function accepts(port: number): Promise<boolean> {
 type Name = 'main' | 'small' | 'wide';
 
 describe('security: malformed input and limits', () => {
-  const prefixes: Record<Name, string> = { main: newPrefix(), small: newPrefix(), wide: newPrefix() };
+  const prefixes: Record<Name, string> = {
+    main: newPrefix(),
+    small: newPrefix(),
+    wide: newPrefix(),
+  };
   const servers = {} as Record<Name, LatchkeyServer>;
   let redis: Redis;
   const sockets: Socket[] = [];
@@ -306,8 +354,10 @@ describe('security: malformed input and limits', () => {
   /** An invocation of `main` that exists (completed), for admin operations on it. */
   let existingId: string;
 
-  const keyspace = (on: Name): Promise<Record<string, string>> => settledKeyspace(redis, prefixes[on]);
-  const snapshot = (on: Name): Promise<Record<string, string>> => snapshotKeyspace(redis, prefixes[on]);
+  const keyspace = (on: Name): Promise<Record<string, string>> =>
+    settledKeyspace(redis, prefixes[on]);
+  const snapshot = (on: Name): Promise<Record<string, string>> =>
+    snapshotKeyspace(redis, prefixes[on]);
 
   /** A good call succeeds on server `on` (over HTTP, or on `socket` when given). */
   async function expectHealthy(on: Name, socket?: Socket): Promise<void> {
@@ -315,7 +365,9 @@ describe('security: malformed input and limits', () => {
     if (socket) {
       const id = `good-${good}`;
       socket.send({ id, type: 'call', service: 'sec_echo', handler: 'echo', input: value });
-      expect(await socket.next('good result', (f) => f['id'] === id && f['type'] === 'result')).toMatchObject({ ok: true, value });
+      expect(
+        await socket.next('good result', (f) => f['id'] === id && f['type'] === 'result'),
+      ).toMatchObject({ ok: true, value });
       return;
     }
     const res = await post(servers[on].url, '/sec_echo/echo', JSON.stringify(value));
@@ -343,7 +395,11 @@ describe('security: malformed input and limits', () => {
           maxDelay: 1000,
           bodyTimeout: 500,
           inactivityTimeout: 0,
-          webSocket: { allowedOrigins: ['http://app.example'], maxOpenRequests: 5, maxSubscriptions: 2 },
+          webSocket: {
+            allowedOrigins: ['http://app.example'],
+            maxOpenRequests: 5,
+            maxSubscriptions: 2,
+          },
         },
       }),
       startServer(redisUrl, prefixes.wide, SERVICES, {
@@ -384,20 +440,27 @@ describe('security: malformed input and limits', () => {
     },
     {
       name: 'POST /restate/attach by idempotency key that is a lone surrogate',
-      send: (b) => post(b, '/restate/attach', '{"service":"sec_echo","handler":"echo","idempotencyKey":"\\ud800"}'),
+      send: (b) =>
+        post(
+          b,
+          '/restate/attach',
+          '{"service":"sec_echo","handler":"echo","idempotencyKey":"\\ud800"}',
+        ),
       status: 400,
       errorCode: 'INVALID_IDEMPOTENCY_KEY',
       message: LONE_IDEM,
     },
-    ...['{"workflow":"\\ud800","key":"k"}', '{"service":"\\ud800","handler":"echo","idempotencyKey":"k"}', '{"service":"sec_echo","handler":"\\udc00","idempotencyKey":"k"}'].map(
-      (body): HttpRow => ({
-        name: `POST /restate/output with a name that is a lone surrogate: ${body}`,
-        send: (b) => post(b, '/restate/output', body),
-        status: 400,
-        errorCode: 'INVALID_REFERENCE',
-        message: LONE_NAME,
-      }),
-    ),
+    ...[
+      '{"workflow":"\\ud800","key":"k"}',
+      '{"service":"\\ud800","handler":"echo","idempotencyKey":"k"}',
+      '{"service":"sec_echo","handler":"\\udc00","idempotencyKey":"k"}',
+    ].map((body): HttpRow => ({
+      name: `POST /restate/output with a name that is a lone surrogate: ${body}`,
+      send: (b) => post(b, '/restate/output', body),
+      status: 400,
+      errorCode: 'INVALID_REFERENCE',
+      message: LONE_NAME,
+    })),
     {
       name: 'JSON body nested 100,000 levels',
       send: (b) => post(b, '/sec_echo/echo', DEEP),
@@ -437,7 +500,11 @@ describe('security: malformed input and limits', () => {
     },
     {
       name: 'absolute-form request target the URL parser rejects, as a POST (raw TCP)',
-      send: (b) => raw(b, 'POST http://[ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1'),
+      send: (b) =>
+        raw(
+          b,
+          'POST http://[ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1',
+        ),
       status: 400,
       errorCode: 'INVALID_PATH',
       message: 'malformed request target',
@@ -445,7 +512,10 @@ describe('security: malformed input and limits', () => {
     {
       name: 'object key with a bad percent escape (raw TCP)',
       send: (b) =>
-        raw(b, 'POST /sec_box/%E0%A4%A/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1'),
+        raw(
+          b,
+          'POST /sec_box/%E0%A4%A/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1',
+        ),
       status: 400,
       errorCode: 'INVALID_PATH',
       message: 'malformed percent-encoding in "%E0%A4%A"',
@@ -513,8 +583,13 @@ describe('security: malformed input and limits', () => {
       expect(res.status).toBe(200);
       expect(res.text).toBe(nest(8));
       const socket = await openSocket('small');
-      socket.send(`{"id":"eight","type":"call","service":"sec_echo","handler":"echo","input":${nest(8)}}`);
-      const result = await socket.next('the result', (f) => f['id'] === 'eight' && f['type'] === 'result');
+      socket.send(
+        `{"id":"eight","type":"call","service":"sec_echo","handler":"echo","input":${nest(8)}}`,
+      );
+      const result = await socket.next(
+        'the result',
+        (f) => f['id'] === 'eight' && f['type'] === 'result',
+      );
       expect(result).toMatchObject({ ok: true, value: JSON.parse(nest(8)) as unknown });
     });
 
@@ -555,7 +630,10 @@ describe('security: malformed input and limits', () => {
     }
 
     it('over HTTP: the handler sees x-trace but no credential, and Redis stores none', async () => {
-      const res = await http(servers.main.url, 'POST', '/sec_echo/headerKeys', undefined, { ...secrets, 'x-trace': 'trace-1' });
+      const res = await http(servers.main.url, 'POST', '/sec_echo/headerKeys', undefined, {
+        ...secrets,
+        'x-trace': 'trace-1',
+      });
       expect(res.status).toBe(200);
       const seen = res.body as string[];
       expect(seen).toContain('x-trace');
@@ -574,7 +652,13 @@ describe('security: malformed input and limits', () => {
         type: 'call',
         service: 'sec_echo',
         handler: 'headerKeys',
-        headers: { Authorization: secrets.authorization, COOKIE: secrets.cookie, 'Proxy-Authorization': secrets['proxy-authorization'], 'X-Api-Key': secrets['x-api-key'], 'X-Trace': 'trace-2' },
+        headers: {
+          Authorization: secrets.authorization,
+          COOKIE: secrets.cookie,
+          'Proxy-Authorization': secrets['proxy-authorization'],
+          'X-Api-Key': secrets['x-api-key'],
+          'X-Trace': 'trace-2',
+        },
       });
       const result = await socket.next('result', (f) => f['id'] === 'h1' && f['type'] === 'result');
       expect(result).toMatchObject({ ok: true, value: ['x-trace'] });
@@ -590,17 +674,30 @@ describe('security: malformed input and limits', () => {
       const c = await RawConn.open(servers.small.url);
       try {
         const started = Date.now();
-        c.write('POST /sec_echo/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n1');
+        c.write(
+          'POST /sec_echo/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n1',
+        );
         const res = await Promise.race([
           c.answer,
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 20 s')), 20_000).unref()),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error('no answer within 20 s')), 20_000).unref(),
+          ),
         ]);
         const elapsed = Date.now() - started;
-        expectError(res.status, res.body, { status: 408, errorCode: 'BODY_TIMEOUT', message: 'the request body did not arrive within 500 ms' });
+        expectError(res.status, res.body, {
+          status: 408,
+          errorCode: 'BODY_TIMEOUT',
+          message: 'the request body did not arrive within 500 ms',
+        });
         expect(elapsed).toBeGreaterThanOrEqual(400);
         await Promise.race([
           c.ended,
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('connection not closed within 20 s')), 20_000).unref()),
+          new Promise<never>((_, reject) =>
+            setTimeout(
+              () => reject(new Error('connection not closed within 20 s')),
+              20_000,
+            ).unref(),
+          ),
         ]);
       } finally {
         c.destroy();
@@ -616,7 +713,9 @@ describe('security: malformed input and limits', () => {
       try {
         const chunk = Buffer.concat([Buffer.from('"'), Buffer.alloc(size - 1, 'a')]);
         for (const c of conns) {
-          c.write(`POST /sec_echo/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${size.toString(16)}\r\n`);
+          c.write(
+            `POST /sec_echo/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${size.toString(16)}\r\n`,
+          );
           c.write(chunk);
         }
         // A connection that is not refused holds its 600 KiB, so at most one of the three is not
@@ -665,8 +764,22 @@ describe('security: malformed input and limits', () => {
     error: Expected & { id?: string };
   }
 
-  const wsCall = (id: string, fields: Frame): Frame => ({ id, type: 'call', service: 'sec_echo', handler: 'echo', input: 1, ...fields });
-  const wsSend = (id: string, fields: Frame): Frame => ({ id, type: 'send', service: 'sec_echo', handler: 'echo', input: 1, ...fields });
+  const wsCall = (id: string, fields: Frame): Frame => ({
+    id,
+    type: 'call',
+    service: 'sec_echo',
+    handler: 'echo',
+    input: 1,
+    ...fields,
+  });
+  const wsSend = (id: string, fields: Frame): Frame => ({
+    id,
+    type: 'send',
+    service: 'sec_echo',
+    handler: 'echo',
+    input: 1,
+    ...fields,
+  });
 
   const wsRows: WsRow[] = [
     {
@@ -684,48 +797,78 @@ describe('security: malformed input and limits', () => {
       send: '{"id":"i1","type":"call","service":"sec_echo","handler":"echo","input":1,"idempotencyKey":"\\udc00"}',
       error: { id: 'i1', status: 400, errorCode: 'INVALID_IDEMPOTENCY_KEY', message: LONE_IDEM },
     },
-    ...['attach', 'output', 'subscribe'].map(
-      (type): WsRow => ({
-        name: `${type} by idempotency key whose service name is a lone surrogate`,
-        send: `{"id":"n-${type}","type":"${type}","service":"\\ud800","handler":"h","idempotencyKey":"k"}`,
-        error: { id: `n-${type}`, status: 400, errorCode: 'INVALID_REFERENCE', message: LONE_NAME },
-      }),
-    ),
+    ...['attach', 'output', 'subscribe'].map((type): WsRow => ({
+      name: `${type} by idempotency key whose service name is a lone surrogate`,
+      send: `{"id":"n-${type}","type":"${type}","service":"\\ud800","handler":"h","idempotencyKey":"k"}`,
+      error: { id: `n-${type}`, status: 400, errorCode: 'INVALID_REFERENCE', message: LONE_NAME },
+    })),
     {
       name: 'a frame nested 100,000 levels',
       send: DEEP,
-      error: { status: 400, errorCode: 'JSON_TOO_DEEP', message: 'the values in the frame nest deeper than 64 levels' },
+      error: {
+        status: 400,
+        errorCode: 'JSON_TOO_DEEP',
+        message: 'the values in the frame nest deeper than 64 levels',
+      },
     },
     {
       name: 'a call frame whose input nests 100,000 levels (the frame is too deep: no id read)',
       send: `{"id":"j1","type":"call","service":"sec_echo","handler":"echo","input":${DEEP}}`,
-      error: { status: 400, errorCode: 'JSON_TOO_DEEP', message: 'the values in the frame nest deeper than 64 levels' },
+      error: {
+        status: 400,
+        errorCode: 'JSON_TOO_DEEP',
+        message: 'the values in the frame nest deeper than 64 levels',
+      },
     },
     {
       name: 'server with maxJsonDepth 8: a call frame whose input nests 9 levels (the frame: 10)',
       on: 'small',
       send: `{"id":"j2","type":"call","service":"sec_echo","handler":"echo","input":${nest(9)}}`,
-      error: { status: 400, errorCode: 'JSON_TOO_DEEP', message: 'the values in the frame nest deeper than 8 levels' },
+      error: {
+        status: 400,
+        errorCode: 'JSON_TOO_DEEP',
+        message: 'the values in the frame nest deeper than 8 levels',
+      },
     },
     {
       name: 'send with delay 1e300',
       send: wsSend('d1', { delay: 1e300 }),
-      error: { id: 'd1', status: 400, errorCode: 'INVALID_DELAY', message: maxDelayMessage(YEAR_MS) },
+      error: {
+        id: 'd1',
+        status: 400,
+        errorCode: 'INVALID_DELAY',
+        message: maxDelayMessage(YEAR_MS),
+      },
     },
     {
       name: 'send with delay -5',
       send: wsSend('d2', { delay: -5 }),
-      error: { id: 'd2', status: 400, errorCode: 'INVALID_DELAY', message: 'invalid delay -5: a number of milliseconds, 0 or more' },
+      error: {
+        id: 'd2',
+        status: 400,
+        errorCode: 'INVALID_DELAY',
+        message: 'invalid delay -5: a number of milliseconds, 0 or more',
+      },
     },
     {
       name: "send with delay '366d'",
       send: wsSend('d3', { delay: '366d' }),
-      error: { id: 'd3', status: 400, errorCode: 'INVALID_DELAY', message: maxDelayMessage(YEAR_MS) },
+      error: {
+        id: 'd3',
+        status: 400,
+        errorCode: 'INVALID_DELAY',
+        message: maxDelayMessage(YEAR_MS),
+      },
     },
     {
       name: 'submit with delay 1e300',
       send: { id: 'd4', type: 'submit', workflow: 'sec_gate', key: 'never', delay: 1e300 },
-      error: { id: 'd4', status: 400, errorCode: 'INVALID_DELAY', message: maxDelayMessage(YEAR_MS) },
+      error: {
+        id: 'd4',
+        status: 400,
+        errorCode: 'INVALID_DELAY',
+        message: maxDelayMessage(YEAR_MS),
+      },
     },
     {
       name: 'server with maxDelay 1000: send with delay 1001',
@@ -736,42 +879,86 @@ describe('security: malformed input and limits', () => {
     {
       name: 'headers given as an array',
       send: wsCall('h1', { headers: ['a'] }),
-      error: { id: 'h1', status: 400, errorCode: 'INVALID_HEADERS', message: 'headers must be a JSON object of strings' },
+      error: {
+        id: 'h1',
+        status: 400,
+        errorCode: 'INVALID_HEADERS',
+        message: 'headers must be a JSON object of strings',
+      },
     },
     {
       name: 'headers given as a string',
       send: wsCall('h2', { headers: 'x-a: 1' }),
-      error: { id: 'h2', status: 400, errorCode: 'INVALID_HEADERS', message: 'headers must be a JSON object of strings' },
+      error: {
+        id: 'h2',
+        status: 400,
+        errorCode: 'INVALID_HEADERS',
+        message: 'headers must be a JSON object of strings',
+      },
     },
     {
       name: 'a header value that is not a string',
       send: wsCall('h3', { headers: { 'x-a': 1 } }),
-      error: { id: 'h3', status: 400, errorCode: 'INVALID_HEADERS', message: "header 'x-a' must be a string of at most 8192 characters without control characters" },
+      error: {
+        id: 'h3',
+        status: 400,
+        errorCode: 'INVALID_HEADERS',
+        message:
+          "header 'x-a' must be a string of at most 8192 characters without control characters",
+      },
     },
     {
       name: 'a header value with a newline',
       send: wsCall('h4', { headers: { 'x-a': 'a\r\nset-cookie: x' } }),
-      error: { id: 'h4', status: 400, errorCode: 'INVALID_HEADERS', message: "header 'x-a' must be a string of at most 8192 characters without control characters" },
+      error: {
+        id: 'h4',
+        status: 400,
+        errorCode: 'INVALID_HEADERS',
+        message:
+          "header 'x-a' must be a string of at most 8192 characters without control characters",
+      },
     },
     {
       name: "a header name that is not an HTTP token ('bad name')",
       send: wsCall('h5', { headers: { 'bad name': 'v' } }),
-      error: { id: 'h5', status: 400, errorCode: 'INVALID_HEADERS', message: 'a header name must be an HTTP token of 1 to 256 characters' },
+      error: {
+        id: 'h5',
+        status: 400,
+        errorCode: 'INVALID_HEADERS',
+        message: 'a header name must be an HTTP token of 1 to 256 characters',
+      },
     },
     {
       name: '65 headers',
-      send: wsCall('h6', { headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'v'])) }),
+      send: wsCall('h6', {
+        headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'v'])),
+      }),
       error: { id: 'h6', status: 400, errorCode: 'INVALID_HEADERS', message: 'at most 64 headers' },
     },
     {
       name: 'rejectAwakeable with a non-string reason',
       send: { id: 'r1', type: 'rejectAwakeable', awakeableId: MISSING_AWAKEABLE, reason: 42 },
-      error: { id: 'r1', status: 400, errorCode: 'INVALID_FRAME', message: 'reason must be a string' },
+      error: {
+        id: 'r1',
+        status: 400,
+        errorCode: 'INVALID_FRAME',
+        message: 'reason must be a string',
+      },
     },
     {
       name: 'rejectAwakeable with an object reason',
-      send: { id: 'r2', type: 'rejectAwakeable', awakeableId: MISSING_AWAKEABLE, reason: { message: 'x' } },
-      error: { id: 'r2', status: 400, errorCode: 'INVALID_FRAME', message: 'reason must be a string' },
+      send: {
+        id: 'r2',
+        type: 'rejectAwakeable',
+        awakeableId: MISSING_AWAKEABLE,
+        reason: { message: 'x' },
+      },
+      error: {
+        id: 'r2',
+        status: 400,
+        errorCode: 'INVALID_FRAME',
+        message: 'reason must be a string',
+      },
     },
   ];
 
@@ -795,10 +982,39 @@ describe('security: malformed input and limits', () => {
   });
 
   describe('WebSocket upgrade policy', () => {
-    const refusals: { name: string; on: Name; path: string; headers?: Record<string, string>; status: number; errorCode: string; message: string }[] = [
-      { name: 'upgrade on /', on: 'main', path: '/', status: 404, errorCode: 'NOT_FOUND', message: 'WebSocket upgrades are served on /ws only' },
-      { name: 'upgrade on /ws2', on: 'main', path: '/ws2', status: 404, errorCode: 'NOT_FOUND', message: 'WebSocket upgrades are served on /ws only' },
-      { name: 'upgrade on /ws/', on: 'main', path: '/ws/', status: 404, errorCode: 'NOT_FOUND', message: 'WebSocket upgrades are served on /ws only' },
+    const refusals: {
+      name: string;
+      on: Name;
+      path: string;
+      headers?: Record<string, string>;
+      status: number;
+      errorCode: string;
+      message: string;
+    }[] = [
+      {
+        name: 'upgrade on /',
+        on: 'main',
+        path: '/',
+        status: 404,
+        errorCode: 'NOT_FOUND',
+        message: 'WebSocket upgrades are served on /ws only',
+      },
+      {
+        name: 'upgrade on /ws2',
+        on: 'main',
+        path: '/ws2',
+        status: 404,
+        errorCode: 'NOT_FOUND',
+        message: 'WebSocket upgrades are served on /ws only',
+      },
+      {
+        name: 'upgrade on /ws/',
+        on: 'main',
+        path: '/ws/',
+        status: 404,
+        errorCode: 'NOT_FOUND',
+        message: 'WebSocket upgrades are served on /ws only',
+      },
       ...[
         ['main', 'http://evil.example'],
         ['main', 'null'],
@@ -829,8 +1045,16 @@ describe('security: malformed input and limits', () => {
     const accepted: { name: string; on: Name; origin?: (url: string) => string }[] = [
       { name: 'no Origin (a non-browser client)', on: 'main' },
       { name: "the ingress's own origin", on: 'main', origin: (url) => url },
-      { name: 'an origin of the allow-list (http://app.example)', on: 'small', origin: () => 'http://app.example' },
-      { name: "any origin with allowedOrigins '*'", on: 'wide', origin: () => 'http://evil.example' },
+      {
+        name: 'an origin of the allow-list (http://app.example)',
+        on: 'small',
+        origin: () => 'http://app.example',
+      },
+      {
+        name: "any origin with allowedOrigins '*'",
+        on: 'wide',
+        origin: () => 'http://evil.example',
+      },
     ];
     for (const a of accepted) {
       it(`${a.name} -> accepted`, async () => {
@@ -844,7 +1068,9 @@ describe('security: malformed input and limits', () => {
       // Found by the fuzz test: the refused socket was left open, paused with its unread body, and
       // server.close() (the SIGTERM drain) waited for it forever.
       const prefix = newPrefix();
-      const own = await startServer(redisUrl, prefix, SERVICES, { store: { stalledIntervalMs: 600_000 } });
+      const own = await startServer(redisUrl, prefix, SERVICES, {
+        store: { stalledIntervalMs: 600_000 },
+      });
       try {
         const { port } = new URL(own.url);
         const sock = connect(Number(port), '127.0.0.1');
@@ -856,7 +1082,9 @@ describe('security: malformed input and limits', () => {
           });
         });
         sock.on('error', () => undefined);
-        sock.write('POST /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 100000\r\n\r\n');
+        sock.write(
+          'POST /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 100000\r\n\r\n',
+        );
         sock.write(Buffer.alloc(100_000, 'a'));
         expect(await answer).toMatch(/^HTTP\/1\.1 404 /);
         sock.destroy();
@@ -877,12 +1105,18 @@ describe('security: malformed input and limits', () => {
       const res = await post(servers.small.url, `/sec_gate/${key}/run/send`, '');
       expect(res.status).toBe(202);
       const id = (res.body as { invocationId: string }).invocationId;
-      await until('the workflow to suspend', async () => (await servers.small.store.describe(id))?.status === 'suspended');
+      await until(
+        'the workflow to suspend',
+        async () => (await servers.small.store.describe(id))?.status === 'suspended',
+      );
       return id;
     }
 
     async function release(key: string): Promise<void> {
-      expect(await post(servers.small.url, `/sec_gate/${key}/release`, '"go"')).toMatchObject({ status: 200, body: 'released' });
+      expect(await post(servers.small.url, `/sec_gate/${key}/release`, '"go"')).toMatchObject({
+        status: 200,
+        body: 'released',
+      });
     }
 
     it('the 6th open request is refused with 429 TOO_MANY_REQUESTS (any kind), creating nothing; the 5 complete', async () => {
@@ -893,20 +1127,41 @@ describe('security: malformed input and limits', () => {
       const message = 'a socket may have at most 5 requests open at once';
       socket.send(wsSend('over-send', {}));
       const e1 = await socket.next('error', (f) => f['id'] === 'over-send');
-      expectError(e1['code'] as number, e1, { status: 429, errorCode: 'TOO_MANY_REQUESTS', message });
+      expectError(e1['code'] as number, e1, {
+        status: 429,
+        errorCode: 'TOO_MANY_REQUESTS',
+        message,
+      });
       socket.send({ id: 'over-ping', type: 'ping' });
       const e2 = await socket.next('error', (f) => f['id'] === 'over-ping');
-      expectError(e2['code'] as number, e2, { status: 429, errorCode: 'TOO_MANY_REQUESTS', message });
-      socket.send({ id: 'over-call', type: 'call', service: 'sec_box', handler: 'put', key: 'caps', input: 1 });
+      expectError(e2['code'] as number, e2, {
+        status: 429,
+        errorCode: 'TOO_MANY_REQUESTS',
+        message,
+      });
+      socket.send({
+        id: 'over-call',
+        type: 'call',
+        service: 'sec_box',
+        handler: 'put',
+        key: 'caps',
+        input: 1,
+      });
       const e3 = await socket.next('error', (f) => f['id'] === 'over-call');
-      expectError(e3['code'] as number, e3, { status: 429, errorCode: 'TOO_MANY_REQUESTS', message });
+      expectError(e3['code'] as number, e3, {
+        status: 429,
+        errorCode: 'TOO_MANY_REQUESTS',
+        message,
+      });
       expect(await snapshot('small')).toEqual(before);
       // Nothing else was answered: the 5 attaches still wait.
       expect(socket.frames.map((f) => f['id'])).toEqual(['over-send', 'over-ping', 'over-call']);
 
       await release('caps-open');
       for (let i = 1; i <= 5; i++) {
-        expect(await socket.next(`result a${i}`, (f) => f['id'] === `a${i}` && f['type'] === 'result')).toMatchObject({ ok: true, value: 'went:go' });
+        expect(
+          await socket.next(`result a${i}`, (f) => f['id'] === `a${i}` && f['type'] === 'result'),
+        ).toMatchObject({ ok: true, value: 'went:go' });
       }
       // The finished requests no longer count.
       socket.send({ id: 'p', type: 'ping' });
@@ -919,26 +1174,42 @@ describe('security: malformed input and limits', () => {
       const socket = await openSocket('small');
       for (const s of ['s1', 's2']) {
         socket.send({ id: s, type: 'subscribe', invocationId: id });
-        expect(await socket.next(`subscribed ${s}`, (f) => f['id'] === s && f['type'] === 'subscribed')).toMatchObject({ invocationId: id });
+        expect(
+          await socket.next(`subscribed ${s}`, (f) => f['id'] === s && f['type'] === 'subscribed'),
+        ).toMatchObject({ invocationId: id });
       }
       const before = await keyspace('small');
       socket.send({ id: 's3', type: 'subscribe', invocationId: id });
       const e = await socket.next('error', (f) => f['id'] === 's3');
-      expectError(e['code'] as number, e, { status: 429, errorCode: 'TOO_MANY_SUBSCRIPTIONS', message: 'a socket may hold at most 2 subscriptions' });
+      expectError(e['code'] as number, e, {
+        status: 429,
+        errorCode: 'TOO_MANY_SUBSCRIPTIONS',
+        message: 'a socket may hold at most 2 subscriptions',
+      });
       // The same refusal for a subscription by workflow id.
       socket.send({ id: 's3b', type: 'subscribe', workflow: 'sec_gate', key: 'caps-subs' });
       const eb = await socket.next('error', (f) => f['id'] === 's3b');
-      expectError(eb['code'] as number, eb, { status: 429, errorCode: 'TOO_MANY_SUBSCRIPTIONS', message: 'a socket may hold at most 2 subscriptions' });
+      expectError(eb['code'] as number, eb, {
+        status: 429,
+        errorCode: 'TOO_MANY_SUBSCRIPTIONS',
+        message: 'a socket may hold at most 2 subscriptions',
+      });
       expect(await snapshot('small')).toEqual(before);
 
       socket.send({ id: 'u1', type: 'unsubscribe', subscription: 's1' });
-      expect(await socket.next('unsubscribed', (f) => f['id'] === 'u1')).toMatchObject({ type: 'unsubscribed' });
+      expect(await socket.next('unsubscribed', (f) => f['id'] === 'u1')).toMatchObject({
+        type: 'unsubscribed',
+      });
       socket.send({ id: 's4', type: 'subscribe', invocationId: id });
-      expect(await socket.next('subscribed s4', (f) => f['id'] === 's4' && f['type'] === 'subscribed')).toMatchObject({ invocationId: id });
+      expect(
+        await socket.next('subscribed s4', (f) => f['id'] === 's4' && f['type'] === 'subscribed'),
+      ).toMatchObject({ invocationId: id });
 
       await release('caps-subs');
       for (const s of ['s2', 's4']) {
-        expect(await socket.next(`result ${s}`, (f) => f['id'] === s && f['type'] === 'result')).toMatchObject({ ok: true, value: 'went:go' });
+        expect(
+          await socket.next(`result ${s}`, (f) => f['id'] === s && f['type'] === 'result'),
+        ).toMatchObject({ ok: true, value: 'went:go' });
       }
       expect(socket.answersTo('s1').filter((f) => f['type'] === 'result')).toEqual([]);
       await expectHealthy('small', socket);
@@ -958,7 +1229,11 @@ describe('security: malformed input and limits', () => {
       // A wrong token is no better.
       socket.send({ id: 'c2', type: 'cancel', invocationId: id, token: 'not-the-token' });
       const e2 = await socket.next('error', (f) => f['id'] === 'c2');
-      expectError(e2['code'] as number, e2, { status: 404, errorCode: 'NOT_FOUND', message: /^invocation inv_\S+ not found/ });
+      expectError(e2['code'] as number, e2, {
+        status: 404,
+        errorCode: 'NOT_FOUND',
+        message: /^invocation inv_\S+ not found/,
+      });
       expect(await snapshot('small')).toEqual(before);
       const info = await servers.small.store.describe(id);
       expect(info?.status).toBe('suspended');
@@ -1004,7 +1279,8 @@ describe('security: malformed input and limits', () => {
     },
     {
       name: 'no token, a text/plain state patch (401 before the content type)',
-      send: (a) => http(a, 'POST', '/services/sec_box/state/k', '{"v":1}', { 'content-type': 'text/plain' }),
+      send: (a) =>
+        http(a, 'POST', '/services/sec_box/state/k', '{"v":1}', { 'content-type': 'text/plain' }),
       status: 401,
       errorCode: 'UNAUTHORIZED',
       message: 'missing or wrong bearer token',
@@ -1018,7 +1294,11 @@ describe('security: malformed input and limits', () => {
     },
     {
       name: 'with the token, a malformed request target (raw TCP)',
-      send: (a) => raw(a, `GET http://[ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`),
+      send: (a) =>
+        raw(
+          a,
+          `GET http://[ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+        ),
       status: 400,
       errorCode: 'INVALID_PATH',
       message: 'malformed request target',
@@ -1033,18 +1313,23 @@ describe('security: malformed input and limits', () => {
     ...[
       ['text/plain', { 'content-type': 'text/plain' }],
       ['no content type', {}],
-      ['application/x-www-form-urlencoded', { 'content-type': 'application/x-www-form-urlencoded' }],
+      [
+        'application/x-www-form-urlencoded',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+      ],
       ['multipart/form-data', { 'content-type': 'multipart/form-data; boundary=x' }],
       ['application/jsonp', { 'content-type': 'application/jsonp' }],
-    ].map(
-      ([what, headers]): AdminRow => ({
-        name: `a state patch sent as ${what as string}`,
-        send: (a) => http(a, 'POST', '/services/sec_box/state/k', '{"v":"patched"}', { ...AUTH, ...(headers as Record<string, string>) }),
-        status: 415,
-        errorCode: 'UNSUPPORTED_CONTENT_TYPE',
-        message: 'send the state patch as application/json',
-      }),
-    ),
+    ].map(([what, headers]): AdminRow => ({
+      name: `a state patch sent as ${what as string}`,
+      send: (a) =>
+        http(a, 'POST', '/services/sec_box/state/k', '{"v":"patched"}', {
+          ...AUTH,
+          ...(headers as Record<string, string>),
+        }),
+      status: 415,
+      errorCode: 'UNSUPPORTED_CONTENT_TYPE',
+      message: 'send the state patch as application/json',
+    })),
     {
       name: 'a state patch of an unknown service',
       send: (a) => post(a, '/services/nope/state/k', '{"v":1}', AUTH),
@@ -1073,15 +1358,13 @@ describe('security: malformed input and limits', () => {
       errorCode: 'INVALID_PATH',
       message: 'malformed percent-encoding in "%ED%A0%80"',
     },
-    ...['constructor', '__proto__', 'hasOwnProperty', 'toString'].map(
-      (op): AdminRow => ({
-        name: `PATCH /invocations/<existing id>/${op}`,
-        send: (a) => http(a, 'PATCH', `/invocations/${existingId}/${op}`, undefined, AUTH),
-        status: 404,
-        errorCode: 'NOT_FOUND',
-        message: `unknown operation ${op}`,
-      }),
-    ),
+    ...['constructor', '__proto__', 'hasOwnProperty', 'toString'].map((op): AdminRow => ({
+      name: `PATCH /invocations/<existing id>/${op}`,
+      send: (a) => http(a, 'PATCH', `/invocations/${existingId}/${op}`, undefined, AUTH),
+      status: 404,
+      errorCode: 'NOT_FOUND',
+      message: `unknown operation ${op}`,
+    })),
   ];
 
   describe('admin API refusals', () => {
@@ -1092,7 +1375,9 @@ describe('security: malformed input and limits', () => {
         expectError(res.status, res.body, row);
         expect(await snapshot('main')).toEqual(before);
         // The admin API and the ingress still serve.
-        expect(await http(servers.main.adminUrl!, 'GET', `/invocations/${existingId}`, undefined, AUTH)).toMatchObject({
+        expect(
+          await http(servers.main.adminUrl!, 'GET', `/invocations/${existingId}`, undefined, AUTH),
+        ).toMatchObject({
           status: 200,
           body: { id: existingId, status: 'completed' },
         });
@@ -1102,10 +1387,21 @@ describe('security: malformed input and limits', () => {
 
     it('a state patch sent as application/json is applied (200)', async () => {
       const a = servers.main.adminUrl!;
-      const res = await http(a, 'POST', '/services/sec_box/state/patched', '{"v":"from admin"}', { ...AUTH, 'content-type': 'application/json; charset=utf-8' });
-      expect(res).toMatchObject({ status: 200, body: { service: 'sec_box', key: 'patched', patched: ['v'] } });
-      expect(await http(a, 'GET', '/services/sec_box/state/patched', undefined, AUTH)).toMatchObject({ status: 200, body: { state: { v: 'from admin' } } });
-      expect(await post(servers.main.url, '/sec_box/patched/get', '')).toMatchObject({ status: 200, body: 'from admin' });
+      const res = await http(a, 'POST', '/services/sec_box/state/patched', '{"v":"from admin"}', {
+        ...AUTH,
+        'content-type': 'application/json; charset=utf-8',
+      });
+      expect(res).toMatchObject({
+        status: 200,
+        body: { service: 'sec_box', key: 'patched', patched: ['v'] },
+      });
+      expect(
+        await http(a, 'GET', '/services/sec_box/state/patched', undefined, AUTH),
+      ).toMatchObject({ status: 200, body: { state: { v: 'from admin' } } });
+      expect(await post(servers.main.url, '/sec_box/patched/get', '')).toMatchObject({
+        status: 200,
+        body: 'from admin',
+      });
     });
   });
 
@@ -1113,7 +1409,13 @@ describe('security: malformed input and limits', () => {
 
   describe('listening addresses', () => {
     const store = (prefix: string): ReturnType<typeof createRedisStore> =>
-      createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, stalledIntervalMs: 600_000, logger: quietLogger });
+      createRedisStore({
+        url: redisUrl,
+        prefix,
+        ...FAST_TIMINGS,
+        stalledIntervalMs: 600_000,
+        logger: quietLogger,
+      });
 
     /** Runs `fn` with the named environment variables unset. */
     async function withoutEnv<T>(names: string[], fn: () => Promise<T>): Promise<T> {
@@ -1175,10 +1477,20 @@ describe('security: malformed input and limits', () => {
       );
       try {
         const a = server.adminUrl!;
-        expect(await http(a, 'GET', '/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
+        expect(await http(a, 'GET', '/health')).toMatchObject({
+          status: 200,
+          body: { status: 'ok' },
+        });
         const refused = await http(a, 'GET', '/invocations');
-        expectError(refused.status, refused.body, { status: 401, errorCode: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
-        expect(await http(a, 'GET', '/invocations', undefined, AUTH)).toMatchObject({ status: 200, body: { invocations: [] } });
+        expectError(refused.status, refused.body, {
+          status: 401,
+          errorCode: 'UNAUTHORIZED',
+          message: 'missing or wrong bearer token',
+        });
+        expect(await http(a, 'GET', '/invocations', undefined, AUTH)).toMatchObject({
+          status: 200,
+          body: { invocations: [] },
+        });
         const l = listeners(Number(new URL(a).port));
         if (process.platform === 'linux') expect(l).toBeDefined();
         if (l) expect([...l.v4, ...l.v6].some((addr) => /^0+$/.test(addr))).toBe(true);
@@ -1191,10 +1503,20 @@ describe('security: malformed input and limits', () => {
     it('the public ingress listens on loopback (127.0.0.1) when no host is given', async () => {
       const prefix = newPrefix();
       const server = await withoutEnv(['LATCHKEY_HOST'], () =>
-        serve({ services: SERVICES, store: store(prefix), port: 0, handleSignals: false, logger: quietLogger }),
+        serve({
+          services: SERVICES,
+          store: store(prefix),
+          port: 0,
+          handleSignals: false,
+          logger: quietLogger,
+        }),
       );
       try {
-        const res = await post(`http://127.0.0.1:${server.port}`, '/sec_echo/echo', '"on loopback"');
+        const res = await post(
+          `http://127.0.0.1:${server.port}`,
+          '/sec_echo/echo',
+          '"on loopback"',
+        );
         expect(res).toMatchObject({ status: 200, body: 'on loopback' });
         // Where the OS says it listens (Linux): 127.0.0.1 only, no wildcard address.
         const l = listeners(server.port);

@@ -7,7 +7,16 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
 import { createRedisStore } from '@latchkey/redis-store';
 import { holder } from './fixtures/fifo-services.mjs';
-import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from './helpers/harness.js';
+import {
+  deletePrefix,
+  get,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -19,7 +28,9 @@ describe('graceful shutdown', () => {
 
   it('suspends waiting handlers on SIGTERM and exits; another worker completes them', async () => {
     const prefix = newPrefix();
-    const ingress: LatchkeyServer = await startServer(redisUrl, prefix, [holder], { workers: false });
+    const ingress: LatchkeyServer = await startServer(redisUrl, prefix, [holder], {
+      workers: false,
+    });
     const store = createRedisStore({ url: redisUrl, prefix });
     await store.init();
     const workers: WorkerProcess[] = [];
@@ -36,7 +47,9 @@ describe('graceful shutdown', () => {
     const sent = await post(ingress.url, '/holder/h1/hold/send', 8000);
     expect(sent.status).toBe(202);
     const id = (sent.body as { invocationId: string }).invocationId;
-    await until('the sleep to be journaled', async () => (await store.describe(id, true))?.journal?.some((e) => e.k === 'sleep'));
+    await until('the sleep to be journaled', async () =>
+      (await store.describe(id, true))?.journal?.some((e) => e.k === 'sleep'),
+    );
 
     first.proc.kill('SIGTERM');
     const exit = await first.exited;

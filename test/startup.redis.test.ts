@@ -6,10 +6,23 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
-import { handlers, object, type LatchkeyServer, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
+import {
+  handlers,
+  object,
+  type LatchkeyServer,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '@latchkey/core';
 import { createRedisStore, partitionOfId, type RedisStore } from '@latchkey/redis-store';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
-import { FAST_TIMINGS, newPrefix, post, quietLogger, startServer, until } from './helpers/harness.js';
+import {
+  FAST_TIMINGS,
+  newPrefix,
+  post,
+  quietLogger,
+  startServer,
+  until,
+} from './helpers/harness.js';
 
 /** Handler executions in this process (the wiped store must not run any). */
 let tallies = 0;
@@ -23,7 +36,9 @@ const tally = object({
       ctx.set('n', next);
       return next;
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('n')) ?? 0),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('n')) ?? 0,
+    ),
   },
 });
 
@@ -35,7 +50,9 @@ function captureLogger(): { logger: Pick<Console, 'warn' | 'error' | 'info'>; li
 
 /** Silences BullMQ's console.error of reconnect failures on a store's queues (they have no 'error' listener). */
 function quietQueues(store: RedisStore): void {
-  for (const q of ((store as unknown as { queues?: { on(e: 'error', f: () => void): void }[] }).queues ?? [])) q.on('error', () => undefined);
+  for (const q of (store as unknown as { queues?: { on(e: 'error', f: () => void): void }[] })
+    .queues ?? [])
+    q.on('error', () => undefined);
 }
 
 describe('Redis start-up checks', () => {
@@ -44,7 +61,10 @@ describe('Redis start-up checks', () => {
   const stores: RedisStore[] = [];
   const servers: LatchkeyServer[] = [];
 
-  const newStore = (prefix: string, logger: Pick<Console, 'warn' | 'error' | 'info'> = quietLogger): RedisStore => {
+  const newStore = (
+    prefix: string,
+    logger: Pick<Console, 'warn' | 'error' | 'info'> = quietLogger,
+  ): RedisStore => {
     const s = createRedisStore({ url: redis.url, prefix, ...FAST_TIMINGS, logger });
     quietQueues(s);
     stores.push(s);
@@ -96,7 +116,9 @@ describe('Redis start-up checks', () => {
       expect((err as Error).message).toContain(policy);
       // It stopped before writing any Latchkey data, boot marker included. (Only BullMQ's queue
       // objects, created with the store, may have written their `meta` keys.)
-      const written = (await admin.keys(`${prefix}:*`)).filter((k) => !k.startsWith(`${prefix}:{q`));
+      const written = (await admin.keys(`${prefix}:*`)).filter(
+        (k) => !k.startsWith(`${prefix}:{q`),
+      );
       expect(written).toEqual([]);
       expect(await admin.exists(`${prefix}:boot`)).toBe(0);
     }

@@ -48,7 +48,15 @@ describe('WebSocket fan-out', () => {
     const open = (): Promise<Subscriber> =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(url);
-        const s: Subscriber = { ws, subscribed: undefined, statuses: [], journal: [], result: undefined, errors: [], order: [] };
+        const s: Subscriber = {
+          ws,
+          subscribed: undefined,
+          statuses: [],
+          journal: [],
+          result: undefined,
+          errors: [],
+          order: [],
+        };
         ws.on('message', (data) => {
           const f = JSON.parse(String(data)) as Record<string, unknown>;
           s.order.push(String(f['type']));
@@ -68,21 +76,39 @@ describe('WebSocket fan-out', () => {
         ws.once('close', () => reject(new Error('closed before open')));
       });
     for (let i = 0; i < SUBSCRIBERS; i += CONNECT_BATCH) {
-      subscribers.push(...(await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, SUBSCRIBERS - i) }, open))));
+      subscribers.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(CONNECT_BATCH, SUBSCRIBERS - i) }, open),
+        )),
+      );
     }
-    await until('every subscription is confirmed', () => subscribers.every((s) => s.subscribed !== undefined), 60_000);
+    await until(
+      'every subscription is confirmed',
+      () => subscribers.every((s) => s.subscribed !== undefined),
+      60_000,
+    );
     const tSubscribed = Date.now();
     expect(subscribers.filter((s) => s.subscribed === invocationId)).toHaveLength(SUBSCRIBERS);
     expect(subscribers.every((s) => s.result === undefined)).toBe(true);
 
     // Let the workflow finish: every subscriber gets the result.
     expect((await post(server.url, `/job/${key}/release`, 'go')).status).toBe(200);
-    await until('every subscriber has the result', () => subscribers.every((s) => s.result !== undefined), 60_000);
+    await until(
+      'every subscriber has the result',
+      () => subscribers.every((s) => s.result !== undefined),
+      60_000,
+    );
     const tDone = Date.now();
 
     for (const s of subscribers) {
       expect(s.errors).toEqual([]);
-      expect(s.result).toEqual({ id: 'sub', type: 'result', invocationId, ok: true, value: 'A:fan|go|B' });
+      expect(s.result).toEqual({
+        id: 'sub',
+        type: 'result',
+        invocationId,
+        ok: true,
+        value: 'A:fan|go|B',
+      });
       // subscribed first, the result last (and once), progress in between.
       expect(s.order[0]).toBe('subscribed');
       expect(s.order.indexOf('result')).toBe(s.order.length - 1);
@@ -95,6 +121,8 @@ describe('WebSocket fan-out', () => {
     const lastIndex = info!.journal!.length - 1;
     expect(info!.journal![lastIndex]).toMatchObject({ k: 'run', n: 'b' });
     expect(subscribers.filter((s) => s.journal.includes(lastIndex))).toHaveLength(SUBSCRIBERS);
-    console.log(`[ws-fanout] ${SUBSCRIBERS} subscribers: connected+subscribed in ${tSubscribed - t0} ms, results ${tDone - tSubscribed} ms after release`);
+    console.log(
+      `[ws-fanout] ${SUBSCRIBERS} subscribers: connected+subscribed in ${tSubscribed - t0} ms, results ${tDone - tSubscribed} ms after release`,
+    );
   });
 });

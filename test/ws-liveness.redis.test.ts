@@ -24,7 +24,10 @@ const blob = service({
   },
 });
 
-async function start(prefix: string, webSocket: { heartbeatMs?: number; maxBufferedBytes?: number }): Promise<LatchkeyServer> {
+async function start(
+  prefix: string,
+  webSocket: { heartbeatMs?: number; maxBufferedBytes?: number },
+): Promise<LatchkeyServer> {
   return serve({
     services: [blob],
     store: createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger }),
@@ -55,14 +58,18 @@ function clientFrame(text: string): Buffer {
   const payload = Buffer.from(text);
   const mask = randomBytes(4);
   const n = payload.length;
-  const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]);
+  const head =
+    n < 126 ? Buffer.from([0x81, 0x80 | n]) : Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]);
   const masked = Buffer.alloc(n);
   for (let i = 0; i < n; i++) masked[i] = payload[i]! ^ mask[i % 4]!;
   return Buffer.concat([head, mask, masked]);
 }
 
 /** Server frames (unmasked) in `buf`: complete ones, and the unparsed rest. */
-function serverFrames(buf: Buffer): { frames: { opcode: number; payload: Buffer }[]; rest: Buffer } {
+function serverFrames(buf: Buffer): {
+  frames: { opcode: number; payload: Buffer }[];
+  rest: Buffer;
+} {
   const frames: { opcode: number; payload: Buffer }[] = [];
   let at = 0;
   for (;;) {
@@ -149,7 +156,9 @@ describe('WebSocket liveness', () => {
     await until('the answering socket to get 5 pings', () => pings >= 5, 30_000);
     expect(lively.readyState).toBe(WebSocket.OPEN);
     lively.send(JSON.stringify({ id: 'p', type: 'ping' }));
-    const pong = await new Promise<unknown>((resolve) => lively.once('message', (d) => resolve(JSON.parse(String(d)))));
+    const pong = await new Promise<unknown>((resolve) =>
+      lively.once('message', (d) => resolve(JSON.parse(String(d)))),
+    );
     expect(pong).toEqual({ id: 'p', type: 'pong' });
   });
 
@@ -164,7 +173,18 @@ describe('WebSocket liveness', () => {
     const calls = 40;
     const size = 512 * 1024;
     for (let i = 0; i < calls; i++) {
-      sock.write(clientFrame(JSON.stringify({ id: `c${i}`, type: 'call', service: 'blob', handler: 'make', input: size, idempotencyKey: `blob-${i}` })));
+      sock.write(
+        clientFrame(
+          JSON.stringify({
+            id: `c${i}`,
+            type: 'call',
+            service: 'blob',
+            handler: 'make',
+            input: size,
+            idempotencyKey: `blob-${i}`,
+          }),
+        ),
+      );
     }
     // Every call ran (their results are durable, whatever happens to this socket).
     const store = server.store;
@@ -172,7 +192,11 @@ describe('WebSocket liveness', () => {
       'all calls to complete',
       async () => {
         for (let i = 0; i < calls; i++) {
-          const id = await store.lookup({ service: 'blob', handler: 'make', idempotencyKey: `blob-${i}` });
+          const id = await store.lookup({
+            service: 'blob',
+            handler: 'make',
+            idempotencyKey: `blob-${i}`,
+          });
           if (id === undefined || (await store.describe(id))?.status !== 'completed') return false;
         }
         return true;
@@ -215,7 +239,9 @@ describe('WebSocket liveness', () => {
         if (m.type === 'result') resolve(m);
       }),
     );
-    ws.send(JSON.stringify({ id: 'after', type: 'call', service: 'blob', handler: 'make', input: 3 }));
+    ws.send(
+      JSON.stringify({ id: 'after', type: 'call', service: 'blob', handler: 'make', input: 3 }),
+    );
     expect(await answer).toMatchObject({ type: 'result', value: 'xxx' });
   });
 });

@@ -4,7 +4,13 @@
  * event log in Redis that handlers append to from journaled steps.
  */
 import { Redis } from 'ioredis';
-import { serve, type AnyDefinition, type Entry, type InvocationInfo, type LatchkeyServer } from '@latchkey/core';
+import {
+  serve,
+  type AnyDefinition,
+  type Entry,
+  type InvocationInfo,
+  type LatchkeyServer,
+} from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
 import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger, until } from './harness.js';
 
@@ -15,7 +21,13 @@ export async function startAdminServer(
   services: AnyDefinition[],
   opts: { token?: string; store?: RedisStoreOptions } = {},
 ): Promise<LatchkeyServer & { adminUrl: string }> {
-  const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, ...opts.store, logger: quietLogger });
+  const store = createRedisStore({
+    url: redisUrl,
+    prefix,
+    ...FAST_TIMINGS,
+    ...opts.store,
+    logger: quietLogger,
+  });
   const server = await serve({
     services,
     store,
@@ -74,28 +86,57 @@ export async function timedGet<T = unknown>(base: string, path: string): Promise
 export type AdminInvocation = InvocationInfo & { journal?: Entry[] };
 
 /** `GET /invocations/{id}` (undefined on 404). */
-export async function describeInv(base: string, id: string, token?: string): Promise<AdminInvocation | undefined> {
-  const r = await admin<AdminInvocation>(base, 'GET', `/invocations/${encodeURIComponent(id)}`, token !== undefined ? { token } : {});
+export async function describeInv(
+  base: string,
+  id: string,
+  token?: string,
+): Promise<AdminInvocation | undefined> {
+  const r = await admin<AdminInvocation>(
+    base,
+    'GET',
+    `/invocations/${encodeURIComponent(id)}`,
+    token !== undefined ? { token } : {},
+  );
   if (r.status === 404) return undefined;
-  if (r.status !== 200) throw new Error(`GET /invocations/${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    throw new Error(`GET /invocations/${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
 
 /** `GET /invocations?...` */
-export async function listInv(base: string, query: Record<string, string>, token?: string): Promise<AdminInvocation[]> {
+export async function listInv(
+  base: string,
+  query: Record<string, string>,
+  token?: string,
+): Promise<AdminInvocation[]> {
   const qs = new URLSearchParams(query).toString();
-  const r = await admin<{ invocations: AdminInvocation[] }>(base, 'GET', `/invocations?${qs}`, token !== undefined ? { token } : {});
-  if (r.status !== 200) throw new Error(`GET /invocations?${qs} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  const r = await admin<{ invocations: AdminInvocation[] }>(
+    base,
+    'GET',
+    `/invocations?${qs}`,
+    token !== undefined ? { token } : {},
+  );
+  if (r.status !== 200)
+    throw new Error(`GET /invocations?${qs} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body.invocations;
 }
 
 /** Polls until the invocation has completed; returns its description (the error names the last status seen). */
-export async function untilCompleted(base: string, id: string, timeoutMs = 30_000): Promise<AdminInvocation> {
+export async function untilCompleted(
+  base: string,
+  id: string,
+  timeoutMs = 30_000,
+): Promise<AdminInvocation> {
   return untilStatus(base, id, ['completed'], timeoutMs);
 }
 
 /** Polls until the invocation is in one of `statuses`. */
-export async function untilStatus(base: string, id: string, statuses: string[], timeoutMs = 30_000): Promise<AdminInvocation> {
+export async function untilStatus(
+  base: string,
+  id: string,
+  statuses: string[],
+  timeoutMs = 30_000,
+): Promise<AdminInvocation> {
   let last: AdminInvocation | undefined;
   try {
     return await until(
@@ -107,7 +148,9 @@ export async function untilStatus(base: string, id: string, statuses: string[], 
       timeoutMs,
     );
   } catch (e) {
-    const seen = last ? { status: last.status, attempts: last.attempts, lastFailure: last.lastFailure } : 'not found';
+    const seen = last
+      ? { status: last.status, attempts: last.attempts, lastFailure: last.lastFailure }
+      : 'not found';
     throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(seen)}`, { cause: e });
   }
 }
@@ -188,7 +231,10 @@ export async function setupControl(
 export async function within<T>(what: string, p: Promise<T>, timeoutMs = 30_000): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    t = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([p, expired]);
@@ -198,8 +244,14 @@ export async function within<T>(what: string, p: Promise<T>, timeoutMs = 30_000)
 }
 
 /** GET /restate/invocation/{id}/attach with a deadline. */
-export async function attach(base: string, id: string, timeoutMs = 30_000): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const res = await fetch(`${base}/restate/invocation/${encodeURIComponent(id)}/attach`, { signal: AbortSignal.timeout(timeoutMs) });
+export async function attach(
+  base: string,
+  id: string,
+  timeoutMs = 30_000,
+): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const res = await fetch(`${base}/restate/invocation/${encodeURIComponent(id)}/attach`, {
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const text = await res.text();
   let body: unknown = text;
   try {

@@ -22,7 +22,9 @@ export class FrameSocket {
       this.frames.push(JSON.parse(String(data)) as Frame);
       this.wake();
     });
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     ws.on('error', () => undefined);
   }
 
@@ -47,7 +49,8 @@ export class FrameSocket {
     for (;;) {
       const f = this.frames.find(pred);
       if (f) return f;
-      if (Date.now() > deadline) throw new Error(`no ${what} frame; got ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${what} frame; got ${JSON.stringify(this.frames).slice(0, 2000)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000);
         this.wake = () => {
@@ -59,9 +62,15 @@ export class FrameSocket {
   }
 
   /** Sends a request and waits for its first answer of one of `types`. */
-  request(f: Frame, types: string[] = ['ok', 'error', 'result', 'subscribed', 'accepted', 'pong', 'unsubscribed']): Promise<Frame> {
+  request(
+    f: Frame,
+    types: string[] = ['ok', 'error', 'result', 'subscribed', 'accepted', 'pong', 'unsubscribed'],
+  ): Promise<Frame> {
     this.send(f);
-    return this.next(`an answer to ${String(f['id'])}`, (x) => x['id'] === f['id'] && types.includes(String(x['type'])));
+    return this.next(
+      `an answer to ${String(f['id'])}`,
+      (x) => x['id'] === f['id'] && types.includes(String(x['type'])),
+    );
   }
 
   /** The answer frames to request `id`. */

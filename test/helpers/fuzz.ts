@@ -70,7 +70,10 @@ export class Rng {
 }
 
 /** Keys added, removed and changed from `before` to `after` (empty when equal). */
-export function keyspaceDiff(before: Keyspace, after: Keyspace): { added: string[]; removed: string[]; changed: string[] } {
+export function keyspaceDiff(
+  before: Keyspace,
+  after: Keyspace,
+): { added: string[]; removed: string[]; changed: string[] } {
   const added = Object.keys(after).filter((k) => !(k in before));
   const removed = Object.keys(before).filter((k) => !(k in after));
   const changed = Object.keys(after).filter((k) => k in before && before[k] !== after[k]);
@@ -140,7 +143,12 @@ export function rawHttp(
       else resolve(v);
     };
     const timer = setTimeout(
-      () => finish(new Error(`no answer within ${timeoutMs} ms; got ${JSON.stringify(buf.subarray(0, 300).toString('latin1'))}`)),
+      () =>
+        finish(
+          new Error(
+            `no answer within ${timeoutMs} ms; got ${JSON.stringify(buf.subarray(0, 300).toString('latin1'))}`,
+          ),
+        ),
       timeoutMs,
     );
     /** The answer, once complete (`ended`: the connection has ended). */
@@ -167,8 +175,16 @@ export function rawHttp(
           start = end + 4; // an interim answer: the real one follows
           continue;
         }
-        const answer = (body: Buffer): RawAnswer => ({ kind: 'answer', status, reason: m[2] ?? '', headers, body, head });
-        if (opts.head || status === 101 || status === 204 || status === 304) return answer(Buffer.alloc(0));
+        const answer = (body: Buffer): RawAnswer => ({
+          kind: 'answer',
+          status,
+          reason: m[2] ?? '',
+          headers,
+          body,
+          head,
+        });
+        if (opts.head || status === 101 || status === 204 || status === 304)
+          return answer(Buffer.alloc(0));
         if (headers['content-length'] !== undefined) {
           const n = Number(headers['content-length']);
           return rest.length >= n ? answer(rest.subarray(0, n)) : undefined;
@@ -189,7 +205,12 @@ export function rawHttp(
         return;
       }
       if (a) finish(a);
-      else if (ended) finish({ kind: 'no-answer', partial: buf.subarray(0, 300).toString('latin1'), ...(error ? { error } : {}) });
+      else if (ended)
+        finish({
+          kind: 'no-answer',
+          partial: buf.subarray(0, 300).toString('latin1'),
+          ...(error ? { error } : {}),
+        });
     };
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
@@ -201,7 +222,15 @@ export function rawHttp(
     sock.on('connect', () => {
       sock.write(request);
       if (opts.abortAfterMs !== undefined) {
-        setTimeout(() => finish({ kind: 'no-answer', partial: buf.subarray(0, 300).toString('latin1'), error: 'aborted by the client' }), opts.abortAfterMs);
+        setTimeout(
+          () =>
+            finish({
+              kind: 'no-answer',
+              partial: buf.subarray(0, 300).toString('latin1'),
+              error: 'aborted by the client',
+            }),
+          opts.abortAfterMs,
+        );
       }
     });
   });
@@ -211,7 +240,9 @@ export function rawHttp(
 export function preview(x: string | Buffer | undefined, max = 200): string {
   if (x === undefined) return '(none)';
   const s = typeof x === 'string' ? x : x.toString('latin1');
-  return s.length > max ? `${JSON.stringify(s.slice(0, max))}…(${s.length} chars)` : JSON.stringify(s);
+  return s.length > max
+    ? `${JSON.stringify(s.slice(0, max))}…(${s.length} chars)`
+    : JSON.stringify(s);
 }
 
 /** The type and (truncated) content of some keys, for failure messages. */

@@ -44,9 +44,20 @@ export async function startServer(
   redisUrl: string,
   prefix: string,
   services: AnyDefinition[],
-  opts: { workers?: boolean; port?: number | false; store?: RedisStoreOptions; serve?: Partial<ServeOptions> } = {},
+  opts: {
+    workers?: boolean;
+    port?: number | false;
+    store?: RedisStoreOptions;
+    serve?: Partial<ServeOptions>;
+  } = {},
 ): Promise<LatchkeyServer> {
-  const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, ...opts.store, logger: quietLogger });
+  const store = createRedisStore({
+    url: redisUrl,
+    prefix,
+    ...FAST_TIMINGS,
+    ...opts.store,
+    logger: quietLogger,
+  });
   return serve({
     services,
     store,
@@ -62,7 +73,13 @@ export async function startServer(
 /** A logger that keeps test output readable (set LK_DEBUG=1 to see everything). */
 export const quietLogger = process.env['LK_DEBUG']
   ? console
-  : { ...console, log: () => undefined, info: () => undefined, warn: () => undefined, debug: () => undefined };
+  : {
+      ...console,
+      log: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      debug: () => undefined,
+    };
 
 /** POSTs JSON and returns status, parsed body and headers. */
 export async function post(
@@ -74,7 +91,9 @@ export async function post(
   const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' && headers['x-raw'] ? body : JSON.stringify(body) }),
+    ...(body === undefined
+      ? {}
+      : { body: typeof body === 'string' && headers['x-raw'] ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
   let parsed: unknown = text;
@@ -100,7 +119,12 @@ export async function get(base: string, path: string): Promise<{ status: number;
 }
 
 /** Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -110,7 +134,8 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -138,7 +163,12 @@ export interface WorkerProcess {
 export async function spawnWorker(
   redisUrl: string,
   prefix: string,
-  opts: { fault?: string; ingress?: boolean; env?: Record<string, string>; store?: RedisStoreOptions } = {},
+  opts: {
+    fault?: string;
+    ingress?: boolean;
+    env?: Record<string, string>;
+    store?: RedisStoreOptions;
+  } = {},
 ): Promise<WorkerProcess> {
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -175,7 +205,9 @@ export async function spawnWorker(
       output.push(d.toString());
       if (process.env['LK_DEBUG']) process.stderr.write(`[worker ${proc.pid} err] ${d.toString()}`);
     });
-    void exited.then(({ code, signal }) => reject(new Error(`worker exited before ready (${code ?? signal}): ${output.join('\n')}`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`worker exited before ready (${code ?? signal}): ${output.join('\n')}`)),
+    );
   });
   return {
     proc,

@@ -48,7 +48,10 @@ return out
 `;
 
 /** Canonical content digests of `keys` (see {@link CANONICAL_DIGEST}), key -> digest. */
-export async function canonicalDigests(redis: Redis, keys: string[]): Promise<Record<string, string>> {
+export async function canonicalDigests(
+  redis: Redis,
+  keys: string[],
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (let i = 0; i < keys.length; i += 200) {
     const batch = keys.slice(i, i + 200);
@@ -74,7 +77,14 @@ export async function snapshotKeyspace(redis: Redis, prefix: string): Promise<Ke
  * Takes snapshots `everyMs` apart until two in a row are identical and `ready` accepts the last;
  * returns it.
  */
-async function stableKeyspace(redis: Redis, prefix: string, what: string, everyMs: number, timeoutMs: number, ready: (snap: Keyspace) => boolean): Promise<Keyspace> {
+async function stableKeyspace(
+  redis: Redis,
+  prefix: string,
+  what: string,
+  everyMs: number,
+  timeoutMs: number,
+  ready: (snap: Keyspace) => boolean,
+): Promise<Keyspace> {
   let prev = await snapshotKeyspace(redis, prefix);
   return until(
     what,
@@ -96,7 +106,11 @@ async function stableKeyspace(redis: Redis, prefix: string, what: string, everyM
  * identical. Returns the settled snapshot. (Used before a request, never to
  * wait for something not to happen after one.)
  */
-export function settledKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000): Promise<Keyspace> {
+export function settledKeyspace(
+  redis: Redis,
+  prefix: string,
+  timeoutMs = 30_000,
+): Promise<Keyspace> {
   return stableKeyspace(redis, prefix, 'the keyspace to settle', 100, timeoutMs, (snap) => {
     const keys = Object.keys(snap);
     const busy = keys.some((k) => /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k));
@@ -110,6 +124,10 @@ export function settledKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000
  * The keyspace once it rests: two snapshots 150 ms apart agree. Unlike {@link settledKeyspace} it
  * does not wait for the mailbox to be idle (a suspended invocation may hold a delayed job).
  */
-export function restingKeyspace(redis: Redis, prefix: string, timeoutMs = 30_000): Promise<Keyspace> {
+export function restingKeyspace(
+  redis: Redis,
+  prefix: string,
+  timeoutMs = 30_000,
+): Promise<Keyspace> {
   return stableKeyspace(redis, prefix, 'the keyspace to rest', 150, timeoutMs, () => true);
 }

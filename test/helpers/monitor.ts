@@ -31,7 +31,9 @@ export interface Monitor {
 /** Undoes MONITOR's quoting of one argument (\", \\, \n, \r, \t, \a, \b, \xHH). */
 function unescape(s: string): string {
   const named: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' };
-  return s.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) => (e[0] === 'x' ? String.fromCharCode(parseInt(e.slice(1), 16)) : (named[e] ?? e)));
+  return s.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) =>
+    e[0] === 'x' ? String.fromCharCode(parseInt(e.slice(1), 16)) : (named[e] ?? e),
+  );
 }
 
 /** Starts MONITOR; resolves once Redis confirmed it (every later command is seen). */
@@ -55,7 +57,10 @@ export async function startMonitor(redisUrl: string): Promise<Monitor> {
         }
         const m = /^\+\S+ \[\d+ (\S+)\] (.*)$/.exec(line);
         if (!m) continue;
-        const c = { source: m[1]!, args: [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => unescape(a[1]!)) };
+        const c = {
+          source: m[1]!,
+          args: [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => unescape(a[1]!)),
+        };
         commands.push(c);
         for (const fn of listeners) fn(c);
       }
@@ -71,7 +76,9 @@ export async function startMonitor(redisUrl: string): Promise<Monitor> {
       try {
         const marker = `monitor-caught-up-${Math.random()}`;
         await r.echo(marker);
-        await until('MONITOR to catch up', () => commands.some((c) => c.args[0]?.toLowerCase() === 'echo' && c.args[1] === marker));
+        await until('MONITOR to catch up', () =>
+          commands.some((c) => c.args[0]?.toLowerCase() === 'echo' && c.args[1] === marker),
+        );
       } finally {
         r.disconnect();
       }

@@ -45,7 +45,9 @@ export const counter = object({
       ctx.set('v', v);
       return v;
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('v')) ?? 0),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('v')) ?? 0,
+    ),
   },
 });
 
@@ -114,7 +116,20 @@ export const waiter = workflow({
 export const wsServices: AnyDefinition[] = [greeter, counter, job, waiter, twoGates];
 
 /** An ingress without workers (HTTP + WebSocket) on `port` (0 = a free one), against the test Redis. */
-export async function startIngress(redisUrl: string, prefix: string, services: AnyDefinition[], port = 0): Promise<LatchkeyServer> {
+export async function startIngress(
+  redisUrl: string,
+  prefix: string,
+  services: AnyDefinition[],
+  port = 0,
+): Promise<LatchkeyServer> {
   const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger });
-  return serve({ services, store, port, host: '127.0.0.1', workers: false, handleSignals: false, logger: quietLogger });
+  return serve({
+    services,
+    store,
+    port,
+    host: '127.0.0.1',
+    workers: false,
+    handleSignals: false,
+    logger: quietLogger,
+  });
 }

@@ -8,7 +8,12 @@ import { serve } from '@latchkey/core';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { counter, greeter, signup } from './services.js';
 
-async function post(base: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+async function post(
+  base: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<unknown> {
   const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -27,12 +32,18 @@ async function main(): Promise<void> {
     url = redis.url;
     console.log(`started a private redis-server at ${url}`);
   }
-  const server = await serve({ services: [greeter, counter, signup], redis: url, port: 0, handleSignals: false });
+  const server = await serve({
+    services: [greeter, counter, signup],
+    redis: url,
+    port: 0,
+    handleSignals: false,
+  });
   const base = server.url;
   console.log(`latchkey serving on ${base}`);
   try {
     console.log('greeter/greet      ->', await post(base, '/greeter/greet', { name: 'Ada' }));
-    for (let i = 1; i <= 3; i++) console.log(`counter/apples/add ->`, await post(base, '/counter/apples/add', i));
+    for (let i = 1; i <= 3; i++)
+      console.log(`counter/apples/add ->`, await post(base, '/counter/apples/add', i));
     console.log('counter/apples/get ->', await post(base, '/counter/apples/get'));
     const sent = await post(base, '/signup/ada@example.com/run/send', 'ada@example.com');
     console.log('signup submitted   ->', sent);

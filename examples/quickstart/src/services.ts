@@ -18,11 +18,14 @@ import {
 export const greeter = service({
   name: 'greeter',
   handlers: {
-    greet: handlers.handler({ input: z.object({ name: z.string().min(1) }) }, async (ctx: Context, req: { name: string }) => {
-      // A journaled side effect: on a retry or replay, its recorded result is reused.
-      const greeting = await ctx.run('compose', () => `Hello, ${req.name}!`);
-      return greeting;
-    }),
+    greet: handlers.handler(
+      { input: z.object({ name: z.string().min(1) }) },
+      async (ctx: Context, req: { name: string }) => {
+        // A journaled side effect: on a retry or replay, its recorded result is reused.
+        const greeting = await ctx.run('compose', () => `Hello, ${req.name}!`);
+        return greeting;
+      },
+    ),
   },
 });
 
@@ -36,7 +39,9 @@ export const counter = object({
       return next;
     },
     // Shared: runs concurrently and reads committed state.
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<number>('count')) ?? 0),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<number>('count')) ?? 0,
+    ),
   },
 });
 

@@ -14,9 +14,18 @@ if (!userId) {
   process.exit(2);
 }
 const rs = clients.connect({ url: process.env['INGRESS_URL'] ?? 'http://127.0.0.1:8080' });
-type Signup = { run(ctx: unknown, req: SignupRequest): Promise<{ userId: string; email: string; verified: boolean }> };
+type Signup = {
+  run(
+    ctx: unknown,
+    req: SignupRequest,
+  ): Promise<{ userId: string; email: string; verified: boolean }>;
+};
 try {
-  console.log(JSON.stringify(await rs.workflowClient<Signup>({ name: 'user-signup' }, userId).workflowAttach()));
+  console.log(
+    JSON.stringify(
+      await rs.workflowClient<Signup>({ name: 'user-signup' }, userId).workflowAttach(),
+    ),
+  );
 } catch (e) {
   console.error(`signup of ${userId} failed: ${(e as Error).message}`);
   process.exit(1);

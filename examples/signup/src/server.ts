@@ -19,5 +19,8 @@ import { userSignup } from './signup.js';
 if (!process.env['REDIS_URL']) process.env['REDIS_URL'] = (await startLocalRedis()).url;
 const dir = process.env['SIGNUP_DIR'] ?? 'signup-data';
 
-const port = await restate.endpoint().bind(userSignup(fileDeps(dir))).listen(9080);
+const port = await restate
+  .endpoint()
+  .bind(userSignup(fileDeps(dir)))
+  .listen(9080);
 console.log(`signup workflow served; ingress on http://127.0.0.1:${port}; data in ${dir}`);

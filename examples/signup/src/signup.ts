@@ -37,11 +37,15 @@ export function userSignup(deps: SignupDeps) {
         const userId = ctx.key;
         const secret = ctx.rand.uuidv4();
         ctx.set('status', 'creating user');
-        await ctx.run('create user', () => deps.createUser({ id: userId, email: req.email, name: req.name }));
+        await ctx.run('create user', () =>
+          deps.createUser({ id: userId, email: req.email, name: req.name }),
+        );
 
         ctx.set('status', 'sending email');
         const link = `https://example.com/verify?user=${encodeURIComponent(userId)}&secret=${secret}`;
-        await ctx.run('send email', () => deps.sendEmail({ to: req.email, subject: 'Confirm your email', link }));
+        await ctx.run('send email', () =>
+          deps.sendEmail({ to: req.email, subject: 'Confirm your email', link }),
+        );
 
         ctx.set('status', 'waiting for click');
         const clicked = await ctx.promise<string>('link-clicked');

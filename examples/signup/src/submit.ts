@@ -15,7 +15,14 @@ if (!userId || !email) {
   process.exit(2);
 }
 const rs = clients.connect({ url: process.env['INGRESS_URL'] ?? 'http://127.0.0.1:8080' });
-type Signup = { run(ctx: unknown, req: SignupRequest): Promise<{ userId: string; email: string; verified: boolean }> };
-const submission = await rs.workflowClient<Signup>({ name: 'user-signup' }, userId).workflowSubmit({ email, name });
+type Signup = {
+  run(
+    ctx: unknown,
+    req: SignupRequest,
+  ): Promise<{ userId: string; email: string; verified: boolean }>;
+};
+const submission = await rs
+  .workflowClient<Signup>({ name: 'user-signup' }, userId)
+  .workflowSubmit({ email, name });
 // {"invocationId":"inv_…","status":"Accepted" | "PreviouslyAccepted"}
 console.log(JSON.stringify({ invocationId: submission.invocationId, status: submission.status }));

@@ -17,7 +17,8 @@ const billing: Billing = {
     live.delete(paymentId);
   },
   async createSubscription({ subscriptionId, product }) {
-    if (product === 'sold-out') throw new TerminalError(`${product} is not available`, { errorCode: 409 });
+    if (product === 'sold-out')
+      throw new TerminalError(`${product} is not available`, { errorCode: 409 });
     live.add(subscriptionId);
   },
   async removeSubscription(subscriptionId) {
@@ -32,15 +33,24 @@ async function main(): Promise<void> {
     redis = await startLocalRedis();
     url = redis.url;
   }
-  const server = await serve({ services: [subscriptionSaga(billing)], redis: url, port: 0, handleSignals: false });
+  const server = await serve({
+    services: [subscriptionSaga(billing)],
+    redis: url,
+    port: 0,
+    handleSignals: false,
+  });
   const run = async (user: string, products: string[]): Promise<void> => {
     const res = await fetch(`${server.url}/subscription/${user}/run`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ creditCard: '4242 4242 4242 4242', products }),
     });
-    const status = await (await fetch(`${server.url}/subscription/${user}/getStatus`, { method: 'POST' })).json();
-    console.log(`${user}: HTTP ${res.status} ${await res.text()} — status ${JSON.stringify(status)}; live: ${[...live].join(', ') || 'nothing'}`);
+    const status = await (
+      await fetch(`${server.url}/subscription/${user}/getStatus`, { method: 'POST' })
+    ).json();
+    console.log(
+      `${user}: HTTP ${res.status} ${await res.text()} — status ${JSON.stringify(status)}; live: ${[...live].join(', ') || 'nothing'}`,
+    );
   };
   try {
     await run('ada', ['news', 'music']);

@@ -10,14 +10,27 @@
  *   and the new one resumes the rollback where the journal says it stopped.
  * - Errors that are not terminal are not compensated: Latchkey retries them.
  */
-import { isTerminalError, workflow, type WorkflowContext, type WorkflowSharedContext } from '@latchkey/core';
+import {
+  isTerminalError,
+  workflow,
+  type WorkflowContext,
+  type WorkflowSharedContext,
+} from '@latchkey/core';
 
 /** The billing provider (idempotent by the ids we choose). */
 export interface Billing {
-  createRecurringPayment(req: { paymentId: string; userId: string; creditCard: string }): Promise<void>;
+  createRecurringPayment(req: {
+    paymentId: string;
+    userId: string;
+    creditCard: string;
+  }): Promise<void>;
   removeRecurringPayment(paymentId: string): Promise<void>;
   /** Throws a `TerminalError` when the product cannot be subscribed to. */
-  createSubscription(req: { subscriptionId: string; userId: string; product: string }): Promise<void>;
+  createSubscription(req: {
+    subscriptionId: string;
+    userId: string;
+    product: string;
+  }): Promise<void>;
   removeSubscription(subscriptionId: string): Promise<void>;
 }
 
@@ -38,14 +51,24 @@ export function subscriptionSaga(billing: Billing) {
         ctx.set<SagaStatus>('status', 'creating');
         try {
           const paymentId = `pay-${userId}`;
-          compensations.push({ step: 'remove recurring payment', undo: () => billing.removeRecurringPayment(paymentId) });
-          await ctx.run('create recurring payment', () => billing.createRecurringPayment({ paymentId, userId, creditCard: req.creditCard }));
+          compensations.push({
+            step: 'remove recurring payment',
+            undo: () => billing.removeRecurringPayment(paymentId),
+          });
+          await ctx.run('create recurring payment', () =>
+            billing.createRecurringPayment({ paymentId, userId, creditCard: req.creditCard }),
+          );
 
           const subscriptions: string[] = [];
           for (const product of req.products) {
             const subscriptionId = `sub-${userId}-${product}`;
-            compensations.push({ step: `remove subscription ${product}`, undo: () => billing.removeSubscription(subscriptionId) });
-            await ctx.run(`subscribe ${product}`, () => billing.createSubscription({ subscriptionId, userId, product }));
+            compensations.push({
+              step: `remove subscription ${product}`,
+              undo: () => billing.removeSubscription(subscriptionId),
+            });
+            await ctx.run(`subscribe ${product}`, () =>
+              billing.createSubscription({ subscriptionId, userId, product }),
+            );
             subscriptions.push(subscriptionId);
           }
           ctx.set<SagaStatus>('status', 'active');

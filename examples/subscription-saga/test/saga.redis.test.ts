@@ -13,7 +13,16 @@ import { describe, inject, it, type ExpectStatic } from 'vitest';
 import { Redis } from 'ioredis';
 import type { Entry, LatchkeyServer } from '@latchkey/core';
 import { subscriptionSaga } from '../src/saga.js';
-import { deletePrefix, get, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from '../../../test/helpers/harness.js';
+import {
+  deletePrefix,
+  get,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from '../../../test/helpers/harness.js';
 import { redisBilling } from './fixtures/billing.mjs';
 
 const redisUrl = inject('redisUrl');
@@ -29,11 +38,21 @@ interface Env {
   expect: ExpectStatic;
 }
 
-async function setup(onTestFinished: (fn: () => Promise<void>) => void, expect: ExpectStatic, opts: { workers: boolean }): Promise<Env> {
+async function setup(
+  onTestFinished: (fn: () => Promise<void>) => void,
+  expect: ExpectStatic,
+  opts: { workers: boolean },
+): Promise<Env> {
   const prefix = newPrefix();
   const redis = new Redis(redisUrl);
   const billing = redisBilling(redisUrl, prefix);
-  const env: Env = { prefix, redis, workers: [], expect, ingress: undefined as unknown as LatchkeyServer };
+  const env: Env = {
+    prefix,
+    redis,
+    workers: [],
+    expect,
+    ingress: undefined as unknown as LatchkeyServer,
+  };
   onTestFinished(async () => {
     await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
     await env.ingress?.close().catch(() => undefined);
@@ -41,24 +60,33 @@ async function setup(onTestFinished: (fn: () => Promise<void>) => void, expect: 
     redis.disconnect();
     await deletePrefix(redisUrl, prefix);
   });
-  env.ingress = await startServer(redisUrl, prefix, [subscriptionSaga(billing)], { workers: opts.workers });
+  env.ingress = await startServer(redisUrl, prefix, [subscriptionSaga(billing)], {
+    workers: opts.workers,
+  });
   return env;
 }
 
 async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, { ...(fault ? { fault } : {}), env: { LK_SERVICES: SERVICES } });
+  const w = await spawnWorker(redisUrl, env.prefix, {
+    ...(fault ? { fault } : {}),
+    env: { LK_SERVICES: SERVICES },
+  });
   env.workers.push(w);
   return w;
 }
 
 /** Starts the saga for `user` (one-way); returns the invocation id. */
 async function start(env: Env, user: string, products: string[]): Promise<string> {
-  const r = await post(env.ingress.url, `/subscription/${user}/run/send`, { creditCard: '4242', products });
+  const r = await post(env.ingress.url, `/subscription/${user}/run/send`, {
+    creditCard: '4242',
+    products,
+  });
   env.expect(r.status).toBe(202);
   return (r.body as { invocationId: string }).invocationId;
 }
 
-const status = async (env: Env, user: string): Promise<unknown> => (await post(env.ingress.url, `/subscription/${user}/getStatus`)).body;
+const status = async (env: Env, user: string): Promise<unknown> =>
+  (await post(env.ingress.url, `/subscription/${user}/getStatus`)).body;
 
 /** The billing provider's counters and live resources. */
 async function billingState(env: Env): Promise<{ live: string[]; count: Record<string, string> }> {
@@ -83,12 +111,18 @@ async function steps(env: Env, invocationId: string): Promise<string[]> {
 const newUser = (): string => `u${randomUUID().slice(0, 8)}`;
 
 describe('subscription saga', () => {
-  it('a failing subscription rolls back exactly what was created, in reverse; getStatus answers during and after', async ({ onTestFinished, expect }) => {
+  it('a failing subscription rolls back exactly what was created, in reverse; getStatus answers during and after', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: true });
     const user = newUser();
     const id = await start(env, user, ['news', 'gate', 'unavailable', 'films']);
     // During the run: the 'gate' subscription holds the saga until the test opens it.
-    await until('the saga to reach the gate', async () => (await env.redis.exists(`${env.prefix}:billing:at-gate`)) === 1);
+    await until(
+      'the saga to reach the gate',
+      async () => (await env.redis.exists(`${env.prefix}:billing:at-gate`)) === 1,
+    );
     expect(await status(env, user)).toBe('creating');
     expect((await billingState(env)).live).toEqual([`pay-${user}`, `sub-${user}-news`]);
     await env.redis.set(`${env.prefix}:billing:open`, '1');
@@ -99,8 +133,16 @@ describe('subscription saga', () => {
     expect(live).toEqual([]);
     const created = [`pay-${user}`, `sub-${user}-news`, `sub-${user}-gate`];
     // Exactly what was created was removed, each once; 'films' was never touched.
-    expect(Object.keys(count).filter((k) => k.startsWith('create:')).sort()).toEqual(created.map((c) => `create:${c}`).sort());
-    expect(Object.keys(count).filter((k) => k.startsWith('remove:')).sort()).toEqual(created.map((c) => `remove:${c}`).sort());
+    expect(
+      Object.keys(count)
+        .filter((k) => k.startsWith('create:'))
+        .sort(),
+    ).toEqual(created.map((c) => `create:${c}`).sort());
+    expect(
+      Object.keys(count)
+        .filter((k) => k.startsWith('remove:'))
+        .sort(),
+    ).toEqual(created.map((c) => `remove:${c}`).sort());
     expect(Object.values(count).every((v) => v === '1')).toBe(true);
     expect(count[`calls:remove:sub-${user}-unavailable`]).toBe('1'); // registered before its step: a harmless no-op
     expect(count[`calls:remove:sub-${user}-films`]).toBeUndefined();
@@ -116,7 +158,10 @@ describe('subscription saga', () => {
     ]);
   });
 
-  it('a worker SIGKILLed between two compensations: the next worker finishes the rollback, each step once', async ({ onTestFinished, expect }) => {
+  it('a worker SIGKILLed between two compensations: the next worker finishes the rollback, each step once', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: false });
     const user = newUser();
     const w1 = await worker(env, 'after-commit:remove subscription music');
@@ -127,7 +172,11 @@ describe('subscription saga', () => {
     expect((await billingState(env)).live).toEqual([`pay-${user}`, `sub-${user}-news`]);
 
     await worker(env);
-    await until('the rollback to finish', async () => (await status(env, user)) === 'rolled_back', RECOVERY_MS);
+    await until(
+      'the rollback to finish',
+      async () => (await status(env, user)) === 'rolled_back',
+      RECOVERY_MS,
+    );
     await failed(env, user);
     const { live, count } = await billingState(env);
     expect(live).toEqual([]);
@@ -137,7 +186,10 @@ describe('subscription saga', () => {
     }
   });
 
-  it('a worker SIGKILLed inside a compensation after it took effect: the retry changes nothing twice', async ({ onTestFinished, expect }) => {
+  it('a worker SIGKILLed inside a compensation after it took effect: the retry changes nothing twice', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: false });
     const user = newUser();
     const fault = `in-run:remove sub-${user}-news`;
@@ -148,11 +200,16 @@ describe('subscription saga', () => {
     expect((await billingState(env)).live).toEqual([`pay-${user}`]);
 
     await worker(env);
-    await until('the rollback to finish', async () => (await status(env, user)) === 'rolled_back', RECOVERY_MS);
+    await until(
+      'the rollback to finish',
+      async () => (await status(env, user)) === 'rolled_back',
+      RECOVERY_MS,
+    );
     await failed(env, user);
     const { live, count } = await billingState(env);
     expect(live).toEqual([]);
-    for (const id of [`pay-${user}`, `sub-${user}-news`, `sub-${user}-music`]) expect(count[`remove:${id}`], id).toBe('1');
+    for (const id of [`pay-${user}`, `sub-${user}-news`, `sub-${user}-music`])
+      expect(count[`remove:${id}`], id).toBe('1');
     expect(count[`calls:remove:sub-${user}-news`]).toBe('2'); // the interrupted step ran again, harmlessly
     expect(count[`calls:remove:sub-${user}-music`]).toBe('1');
     expect(count[`calls:remove:pay-${user}`]).toBe('1');

@@ -21,11 +21,19 @@ async function main(): Promise<void> {
     redis = await startLocalRedis();
     url = redis.url;
   }
-  const server = await serve({ services: [taskWorker(kinds)], redis: url, port: 0, handleSignals: false });
+  const server = await serve({
+    services: [taskWorker(kinds)],
+    redis: url,
+    port: 0,
+    handleSignals: false,
+  });
   const queue = new TaskQueue(server.url);
   try {
     const a = await queue.submit({ id: 'task-1', kind: 'thumbnail', payload: 'cat.png' });
-    const b = await queue.submit({ id: 'task-2', kind: 'report', payload: 'quarterly' }, { delayMs: 1000 });
+    const b = await queue.submit(
+      { id: 'task-2', kind: 'report', payload: 'quarterly' },
+      { delayMs: 1000 },
+    );
     const again = await queue.submit({ id: 'task-1', kind: 'thumbnail', payload: 'cat.png' });
     console.log('submitted:', a.status, b.status, `task-1 again: ${again.status}`);
     console.log('task-1 ->', JSON.stringify(await a.result()));

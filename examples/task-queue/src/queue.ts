@@ -31,14 +31,17 @@ export class TaskQueue {
       headers: { 'content-type': 'application/json', 'idempotency-key': task.id },
       body: JSON.stringify(task),
     });
-    if (res.status !== 202) throw new Error(`submit ${task.id}: HTTP ${res.status} ${await res.text()}`);
+    if (res.status !== 202)
+      throw new Error(`submit ${task.id}: HTTP ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { invocationId: string; status: Submitted['status'] };
     return { ...body, result: <T>() => this.result<T>(task.id) };
   }
 
   /** Attaches to the task by its idempotency key and returns its result (throws its failure). */
   async result<T = unknown>(taskId: string): Promise<{ taskId: string; output: T }> {
-    const res = await fetch(`${this.ingress}/restate/invocation/taskWorker/process/${encodeURIComponent(taskId)}/attach`);
+    const res = await fetch(
+      `${this.ingress}/restate/invocation/taskWorker/process/${encodeURIComponent(taskId)}/attach`,
+    );
     const text = await res.text();
     if (!res.ok) throw new Error(`task ${taskId}: HTTP ${res.status} ${text}`);
     return JSON.parse(text) as { taskId: string; output: T };

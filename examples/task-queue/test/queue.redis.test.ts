@@ -16,19 +16,31 @@ import { deletePrefix, newPrefix, startServer } from '../../../test/helpers/harn
 const redisUrl = inject('redisUrl');
 
 /** Runs dist/result.js in its own process; resolves with its exit code and output. */
-function resultInAnotherProcess(ingress: string, taskId: string, onStarted: (kill: () => void) => void) {
+function resultInAnotherProcess(
+  ingress: string,
+  taskId: string,
+  onStarted: (kill: () => void) => void,
+) {
   const file = fileURLToPath(new URL('../dist/result.js', import.meta.url));
-  const proc = spawn(process.execPath, [file, taskId], { env: { ...process.env, INGRESS_URL: ingress }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [file, taskId], {
+    env: { ...process.env, INGRESS_URL: ingress },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   onStarted(() => proc.kill('SIGKILL'));
   let out = '';
   let err = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => proc.once('exit', (code) => resolve({ code, out: out.trim(), err })));
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+    proc.once('exit', (code) => resolve({ code, out: out.trim(), err })),
+  );
 }
 
 describe('task queue', () => {
-  it('runs each task once, delays when asked, and serves results to any process', async ({ onTestFinished, expect }) => {
+  it('runs each task once, delays when asked, and serves results to any process', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const prefix = newPrefix();
     const runs: Array<{ id: string; at: number }> = [];
     const server = await startServer(redisUrl, prefix, [
@@ -55,10 +67,18 @@ describe('task queue', () => {
     const DELAY = 1500;
     const t0 = Date.now();
     const sa = await queue.submit({ id: a, kind: 'upper', payload: 'apple' });
-    const sd = await queue.submit({ id: delayed, kind: 'upper', payload: 'later' }, { delayMs: DELAY });
+    const sd = await queue.submit(
+      { id: delayed, kind: 'upper', payload: 'later' },
+      { delayMs: DELAY },
+    );
     const sb = await queue.submit({ id: b, kind: 'upper', payload: 'banana' });
     const sbad = await queue.submit({ id: bad, kind: 'fail', payload: null });
-    expect([sa.status, sd.status, sb.status, sbad.status]).toEqual(['Accepted', 'Accepted', 'Accepted', 'Accepted']);
+    expect([sa.status, sd.status, sb.status, sbad.status]).toEqual([
+      'Accepted',
+      'Accepted',
+      'Accepted',
+      'Accepted',
+    ]);
     // The same task id again: the same invocation, not a second run.
     const dup = await queue.submit({ id: a, kind: 'upper', payload: 'apple' });
     expect(dup).toMatchObject({ invocationId: sa.invocationId, status: 'PreviouslyAccepted' });

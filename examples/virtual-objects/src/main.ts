@@ -29,19 +29,27 @@ async function main(): Promise<void> {
     redis = await startLocalRedis();
     url = redis.url;
   }
-  const server = await serve({ services: [cart, inventory], redis: url, port: 0, handleSignals: false });
+  const server = await serve({
+    services: [cart, inventory],
+    redis: url,
+    port: 0,
+    handleSignals: false,
+  });
   const base = server.url;
   try {
     await post(base, '/inventory/mug/restock', 10);
     await post(base, '/inventory/tea/restock', 1);
     // Five adds at once to one cart: they run one after another, none is lost.
-    await Promise.all([1, 2, 3, 4, 5].map(() => post(base, '/cart/ada/add', { sku: 'mug', qty: 1 })));
+    await Promise.all(
+      [1, 2, 3, 4, 5].map(() => post(base, '/cart/ada/add', { sku: 'mug', qty: 1 })),
+    );
     await post(base, '/cart/ada/add', { sku: 'tea', qty: 2 });
     console.log('cart ada     ->', await post(base, '/cart/ada/get'));
     console.log('checkout     ->', await post(base, '/cart/ada/checkout'));
     console.log('cart ada     ->', await post(base, '/cart/ada/get'));
     // The reservations are separate invocations: wait until the mug's has been applied.
-    while (((await post(base, '/inventory/mug/stock')) as { stock: number }).stock !== 5) await new Promise((r) => setTimeout(r, 50));
+    while (((await post(base, '/inventory/mug/stock')) as { stock: number }).stock !== 5)
+      await new Promise((r) => setTimeout(r, 50));
     console.log('mug stock    ->', await post(base, '/inventory/mug/stock'));
     console.log('tea stock    ->', await post(base, '/inventory/tea/stock'));
     // The same over the WebSocket ingress (it shares the HTTP port, path /ws).

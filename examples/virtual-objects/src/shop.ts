@@ -11,7 +11,13 @@
  *   checkout, so it is delivered exactly once even if a worker dies, and the
  *   cart does not wait for the inventories.
  */
-import { TerminalError, handlers, object, type ObjectContext, type ObjectSharedContext } from '@latchkey/core';
+import {
+  TerminalError,
+  handlers,
+  object,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '@latchkey/core';
 
 export type Items = Record<string, number>;
 
@@ -44,7 +50,8 @@ export const cart = object({
   name: 'cart',
   handlers: {
     add: async (ctx: ObjectContext, item: { sku: string; qty: number }) => {
-      if (!Number.isInteger(item?.qty) || item.qty <= 0) throw new TerminalError('qty must be a positive integer', { errorCode: 400 });
+      if (!Number.isInteger(item?.qty) || item.qty <= 0)
+        throw new TerminalError('qty must be a positive integer', { errorCode: 400 });
       const items = (await ctx.get<Items>('items')) ?? {};
       items[item.sku] = (items[item.sku] ?? 0) + item.qty;
       ctx.set('items', items);
@@ -52,7 +59,8 @@ export const cart = object({
     },
     checkout: async (ctx: ObjectContext) => {
       const items = (await ctx.get<Items>('items')) ?? {};
-      if (Object.keys(items).length === 0) throw new TerminalError('the cart is empty', { errorCode: 400 });
+      if (Object.keys(items).length === 0)
+        throw new TerminalError('the cart is empty', { errorCode: 400 });
       const orderId = `order-${ctx.rand.uuidv4().slice(0, 8)}`;
       for (const [sku, qty] of Object.entries(items)) {
         ctx.objectSendClient(inventory, sku).reserve({ orderId, qty }); // fire and forget
@@ -60,6 +68,8 @@ export const cart = object({
       ctx.clear('items');
       return { orderId, items };
     },
-    get: handlers.object.shared(async (ctx: ObjectSharedContext) => (await ctx.get<Items>('items')) ?? {}),
+    get: handlers.object.shared(
+      async (ctx: ObjectSharedContext) => (await ctx.get<Items>('items')) ?? {},
+    ),
   },
 });

@@ -52,9 +52,13 @@ export async function watchCart(
     log('ws get        ->', contents);
 
     // Start the checkout without waiting for it, then watch it by invocation id.
-    const { invocationId: checkoutId } = await client.objectSendClient<typeof cart>({ name: 'cart' }, who).checkout();
+    const { invocationId: checkoutId } = await client
+      .objectSendClient<typeof cart>({ name: 'cart' }, who)
+      .checkout();
     const events: CartWatch['events'] = [];
-    for await (const ev of client.subscribe<{ orderId: string; items: Items }>(checkoutId, { timeout: 60_000 })) {
+    for await (const ev of client.subscribe<{ orderId: string; items: Items }>(checkoutId, {
+      timeout: 60_000,
+    })) {
       events.push(ev);
       if (ev.kind === 'status') log('checkout status ', ev.status);
       if (ev.kind === 'journal') log('checkout step   ', ev.index, ev.entry.k, ev.entry.n ?? '');

@@ -15,7 +15,8 @@ const receipts = new Map<string, string>();
 const gateway: PaymentGateway = {
   async charge({ orderId, amount, idempotencyKey }) {
     await new Promise((r) => setTimeout(r, 200));
-    if (!receipts.has(idempotencyKey)) receipts.set(idempotencyKey, `rcpt-${randomUUID().slice(0, 8)}`);
+    if (!receipts.has(idempotencyKey))
+      receipts.set(idempotencyKey, `rcpt-${randomUUID().slice(0, 8)}`);
     console.log(`  (gateway: charged ${amount} for ${orderId})`);
     return { receiptId: receipts.get(idempotencyKey)! };
   },
@@ -39,22 +40,52 @@ async function main(): Promise<void> {
     redis = await startLocalRedis();
     url = redis.url;
   }
-  const server = await serve({ services: [paymentObject(gateway)], redis: url, port: 0, handleSignals: false });
+  const server = await serve({
+    services: [paymentObject(gateway)],
+    redis: url,
+    port: 0,
+    handleSignals: false,
+  });
   const base = server.url;
   const show = (s: unknown): string => {
-    const { value, status, context } = s as { value: unknown; status: string; context: { receiptId: string | null } };
+    const { value, status, context } = s as {
+      value: unknown;
+      status: string;
+      context: { receiptId: string | null };
+    };
     return `${JSON.stringify(value)} (${status})${context.receiptId ? ` receipt ${context.receiptId}` : ''}`;
   };
   try {
     // 1. Created, confirmed, charged.
-    console.log('create p1   ->', show(await post(base, '/payment/p1/create', { input: { orderId: 'o-1', amount: 42 } })));
-    console.log('CONFIRM p1  ->', show(await post(base, '/payment/p1/send', { event: { type: 'CONFIRM' } })));
+    console.log(
+      'create p1   ->',
+      show(await post(base, '/payment/p1/create', { input: { orderId: 'o-1', amount: 42 } })),
+    );
+    console.log(
+      'CONFIRM p1  ->',
+      show(await post(base, '/payment/p1/send', { event: { type: 'CONFIRM' } })),
+    );
     // The charge runs as its own durable step; wait until the machine is done.
-    console.log('waitFor p1  ->', show(await post(base, '/payment/p1/waitFor', { condition: 'done', timeout: 10_000 })));
+    console.log(
+      'waitFor p1  ->',
+      show(await post(base, '/payment/p1/waitFor', { condition: 'done', timeout: 10_000 })),
+    );
 
     // 2. Never confirmed: the durable `after` timer expires it.
-    console.log('create p2   ->', show(await post(base, '/payment/p2/create', { input: { orderId: 'o-2', amount: 7, confirmWithinMs: 1000 } })));
-    console.log('waitFor p2  ->', show(await post(base, '/payment/p2/waitFor', { condition: 'state:expired', timeout: 10_000 })));
+    console.log(
+      'create p2   ->',
+      show(
+        await post(base, '/payment/p2/create', {
+          input: { orderId: 'o-2', amount: 7, confirmWithinMs: 1000 },
+        }),
+      ),
+    );
+    console.log(
+      'waitFor p2  ->',
+      show(
+        await post(base, '/payment/p2/waitFor', { condition: 'state:expired', timeout: 10_000 }),
+      ),
+    );
   } finally {
     await server.close();
     await redis?.stop();

@@ -20,7 +20,11 @@ import { fromPromise, xstate, type ErrorJson, type PromiseArgs } from '@latchkey
 /** The payment provider (a real one would be Stripe, Adyen…). */
 export interface PaymentGateway {
   /** Charges once per `idempotencyKey`, however often it is called. */
-  charge(req: { orderId: string; amount: number; idempotencyKey: string }): Promise<{ receiptId: string }>;
+  charge(req: {
+    orderId: string;
+    amount: number;
+    idempotencyKey: string;
+  }): Promise<{ receiptId: string }>;
 }
 
 /** What `create` takes: `POST /payment/{id}/create {"input": {...}}`. */
@@ -44,7 +48,8 @@ export interface PaymentContext {
   notes: string[];
 }
 
-export type PaymentEvent = { type: 'CONFIRM' } | { type: 'CANCEL' } | { type: 'NOTE'; text: string };
+export type PaymentEvent =
+  { type: 'CONFIRM' } | { type: 'CANCEL' } | { type: 'NOTE'; text: string };
 
 /** The machine, with the gateway it charges through. */
 export function paymentMachine(gateway: PaymentGateway) {
@@ -57,8 +62,9 @@ export function paymentMachine(gateway: PaymentGateway) {
     actors: {
       // Runs as a durable step. `invocationId` is the same on every retry: the
       // gateway uses it to charge at most once.
-      charge: fromPromise(async ({ input, invocationId }: PromiseArgs<{ orderId: string; amount: number }>) =>
-        gateway.charge({ ...input, idempotencyKey: invocationId }),
+      charge: fromPromise(
+        async ({ input, invocationId }: PromiseArgs<{ orderId: string; amount: number }>) =>
+          gateway.charge({ ...input, idempotencyKey: invocationId }),
       ),
     },
     delays: {
@@ -78,7 +84,9 @@ export function paymentMachine(gateway: PaymentGateway) {
       notes: [],
     }),
     // Notes are accepted in every state.
-    on: { NOTE: { actions: assign({ notes: ({ context, event }) => [...context.notes, event.text] }) } },
+    on: {
+      NOTE: { actions: assign({ notes: ({ context, event }) => [...context.notes, event.text] }) },
+    },
     states: {
       awaitingConfirmation: {
         tags: ['open'],
@@ -90,9 +98,15 @@ export function paymentMachine(gateway: PaymentGateway) {
         invoke: {
           src: 'charge',
           input: ({ context }) => ({ orderId: context.orderId, amount: context.amount }),
-          onDone: { target: 'paid', actions: assign({ receiptId: ({ event }) => event.output.receiptId }) },
+          onDone: {
+            target: 'paid',
+            actions: assign({ receiptId: ({ event }) => event.output.receiptId }),
+          },
           // A TerminalError from the gateway (a declined card) arrives here as a JSON error.
-          onError: { target: 'failed', actions: assign({ failure: ({ event }) => (event.error as ErrorJson).message }) },
+          onError: {
+            target: 'failed',
+            actions: assign({ failure: ({ event }) => (event.error as ErrorJson).message }),
+          },
         },
         // If the charge is still running when this fires, the machine moves on and
         // the late result is ignored (a real system would refund a late success).

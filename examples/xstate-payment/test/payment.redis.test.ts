@@ -15,7 +15,15 @@ import { describe, inject, it, type ExpectStatic } from 'vitest';
 import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { paymentObject, type PaymentContext } from '../src/payment.js';
-import { deletePrefix, newPrefix, post, spawnWorker, startServer, until, type WorkerProcess } from '../../../test/helpers/harness.js';
+import {
+  deletePrefix,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from '../../../test/helpers/harness.js';
 import { redisGateway } from './fixtures/gateway.mjs';
 
 const redisUrl = inject('redisUrl');
@@ -43,11 +51,21 @@ interface Env {
 type OnFinished = (fn: () => Promise<void>) => void;
 
 /** A fresh prefix and an ingress (with in-process workers unless `workers: false`); torn down after the test. */
-async function setup(onTestFinished: OnFinished, expect: ExpectStatic, opts: { workers: boolean }): Promise<Env> {
+async function setup(
+  onTestFinished: OnFinished,
+  expect: ExpectStatic,
+  opts: { workers: boolean },
+): Promise<Env> {
   const prefix = newPrefix();
   const redis = new Redis(redisUrl);
   const gateway = redisGateway(redisUrl, prefix);
-  const env: Env = { prefix, redis, workers: [], expect, ingress: undefined as unknown as LatchkeyServer };
+  const env: Env = {
+    prefix,
+    redis,
+    workers: [],
+    expect,
+    ingress: undefined as unknown as LatchkeyServer,
+  };
   onTestFinished(async () => {
     await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
     await env.ingress?.close().catch(() => undefined);
@@ -55,12 +73,17 @@ async function setup(onTestFinished: OnFinished, expect: ExpectStatic, opts: { w
     redis.disconnect();
     await deletePrefix(redisUrl, prefix);
   });
-  env.ingress = await startServer(redisUrl, prefix, [paymentObject(gateway)], { workers: opts.workers });
+  env.ingress = await startServer(redisUrl, prefix, [paymentObject(gateway)], {
+    workers: opts.workers,
+  });
   return env;
 }
 
 async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, { ...(fault ? { fault } : {}), env: { LK_SERVICES: SERVICES } });
+  const w = await spawnWorker(redisUrl, env.prefix, {
+    ...(fault ? { fault } : {}),
+    env: { LK_SERVICES: SERVICES },
+  });
   env.workers.push(w);
   return w;
 }
@@ -87,13 +110,18 @@ async function gateway(env: Env, field: string): Promise<number> {
 const newKey = (): string => `pay-${randomUUID().slice(0, 8)}`;
 
 describe('XState payment flow as a durable virtual object', () => {
-  it('a delayed transition (after) fires after a worker restart, and not before it is due', async ({ onTestFinished, expect }) => {
+  it('a delayed transition (after) fires after a worker restart, and not before it is due', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: false });
     const key = newKey();
     const DELAY = 4000;
     const w1 = await worker(env);
     const t0 = Date.now();
-    const created = await call(env, key, 'create', { input: { orderId: 'o-1', amount: 5, confirmWithinMs: DELAY } });
+    const created = await call(env, key, 'create', {
+      input: { orderId: 'o-1', amount: 5, confirmWithinMs: DELAY },
+    });
     expect(created.value).toBe('awaitingConfirmation');
     await w1.kill('SIGKILL');
     const killedAt = Date.now();
@@ -113,11 +141,17 @@ describe('XState payment flow as a durable virtual object', () => {
     expect(final.value).toBe('expired');
     // Every read that finished before the timer was due still saw the waiting state.
     const early = reads.filter((r) => r.endedAt < t0 + DELAY);
-    expect(early.every((r) => r.value === 'awaitingConfirmation'), JSON.stringify(early)).toBe(true);
+    expect(
+      early.every((r) => r.value === 'awaitingConfirmation'),
+      JSON.stringify(early),
+    ).toBe(true);
     expect(reads.at(-1)!.endedAt).toBeGreaterThanOrEqual(t0 + DELAY);
   });
 
-  it('a promise actor whose worker dies midway is retried, and its result reaches the machine once', async ({ onTestFinished, expect }) => {
+  it('a promise actor whose worker dies midway is retried, and its result reaches the machine once', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: false });
     const key = newKey();
     const orderId = `crash-${key}`;
@@ -142,13 +176,18 @@ describe('XState payment flow as a durable virtual object', () => {
     expect(await call(env, key, 'snapshot')).toEqual(final);
   });
 
-  it('events sent concurrently to one key are applied one at a time, in acceptance order', async ({ onTestFinished, expect }) => {
+  it('events sent concurrently to one key are applied one at a time, in acceptance order', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: true });
     const key = newKey();
     await call(env, key, 'create', { input: { orderId: 'o-3', amount: 1 } });
     // Ten calls at once: each answer shows the notes applied so far, ending with its own.
     const texts = Array.from({ length: 10 }, (_, i) => `note-${i}`);
-    const answers = await Promise.all(texts.map((text) => call(env, key, 'send', { event: { type: 'NOTE', text } })));
+    const answers = await Promise.all(
+      texts.map((text) => call(env, key, 'send', { event: { type: 'NOTE', text } })),
+    );
     const all = (await call(env, key, 'snapshot')).context.notes;
     expect([...all].sort()).toEqual([...texts].sort()); // none lost, none twice
     answers.forEach((a, i) => {
@@ -157,7 +196,9 @@ describe('XState payment flow as a durable virtual object', () => {
     });
     // One-way sends, each accepted before the next is sent, are applied in that order.
     for (const text of ['first', 'second', 'third']) {
-      const r = await post(env.ingress.url, `/payment/${key}/send/send`, { event: { type: 'NOTE', text } });
+      const r = await post(env.ingress.url, `/payment/${key}/send/send`, {
+        event: { type: 'NOTE', text },
+      });
       expect(r.status).toBe(202);
     }
     const notes = await until('the one-way notes to be applied', async () => {
@@ -167,7 +208,10 @@ describe('XState payment flow as a durable virtual object', () => {
     expect(notes.slice(10)).toEqual(['first', 'second', 'third']);
   });
 
-  it('a failing promise is retried; a TerminalError from it becomes the error event', async ({ onTestFinished, expect }) => {
+  it('a failing promise is retried; a TerminalError from it becomes the error event', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: true });
     const flaky = newKey();
     const declined = newKey();
@@ -187,7 +231,10 @@ describe('XState payment flow as a durable virtual object', () => {
     expect(await gateway(env, `attempts:declined-${declined}`)).toBe(1); // terminal: not retried
   });
 
-  it('the charge timeout wins over a slow charge, whose late result is then ignored', async ({ onTestFinished, expect }) => {
+  it('the charge timeout wins over a slow charge, whose late result is then ignored', async ({
+    onTestFinished,
+    expect,
+  }) => {
     const env = await setup(onTestFinished, expect, { workers: true });
     const key = newKey();
     const orderId = `slow-${key}`; // the test gateway takes 4 s
@@ -199,10 +246,17 @@ describe('XState payment flow as a durable virtual object', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(TIMEOUT);
     expect(final.value).toBe('timedOut');
     // The charge still completes, and its result is delivered (to _settle) and dropped.
-    await until('the slow charge to finish', async () => (await gateway(env, `done:${orderId}`)) === 1, 30_000);
+    await until(
+      'the slow charge to finish',
+      async () => (await gateway(env, `done:${orderId}`)) === 1,
+      30_000,
+    );
     await until(
       'the late result to be delivered',
-      async () => (await env.ingress.store.list({ service: 'payment', key })).some((i) => i.target.handler === '_settle' && i.status === 'completed'),
+      async () =>
+        (await env.ingress.store.list({ service: 'payment', key })).some(
+          (i) => i.target.handler === '_settle' && i.status === 'completed',
+        ),
       30_000,
     );
     const after = await call(env, key, 'snapshot');

@@ -98,7 +98,10 @@ export interface LatchkeyClient {
   /** A typed one-way client of a virtual object at `key`. */
   objectSendClient<D extends AnyObject>(def: DefinitionRef<D>, key: string): HandlerSendClient<D>;
   /** A typed one-way client of a workflow at `key`. */
-  workflowSendClient<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string): HandlerSendClient<D>;
+  workflowSendClient<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+  ): HandlerSendClient<D>;
   /** Calls any handler by name and waits for its result. */
   call<T = unknown>(request: GenericRequest, opts?: CallOptions): Promise<T>;
   /** Starts any handler by name without waiting for its result. */
@@ -114,14 +117,26 @@ export interface LatchkeyClient {
    * const account = await client.workflowAttach(signup, 'user-42');
    * ```
    */
-  workflowSubmit<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, ...args: SubmitArgs<D>): Promise<SendResult>;
+  workflowSubmit<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    ...args: SubmitArgs<D>
+  ): Promise<SendResult>;
   /** Waits for the result of workflow `key`'s run. */
-  workflowAttach<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, opts?: RequestOptions): Promise<HandlerOutput<D, 'run'>>;
+  workflowAttach<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<HandlerOutput<D, 'run'>>;
   /**
    * The result of workflow `key`'s run if it completed (`{ ready: true, result }`),
    * else `{ ready: false }`; rejects with the workflow's failure.
    */
-  workflowOutput<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, opts?: RequestOptions): Promise<Output<HandlerOutput<D, 'run'>>>;
+  workflowOutput<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<Output<HandlerOutput<D, 'run'>>>;
   /** Waits for the result of an invocation (by id, workflow + key, or idempotency key). */
   attach<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Promise<T>;
   /** The result of an invocation if it completed, without waiting. */
@@ -187,7 +202,8 @@ class Client extends Connection implements LatchkeyClient {
     opts: SendOptions | undefined,
     workflowRun: boolean,
   ): Promise<unknown> {
-    const idempotencyKey = opts?.idempotencyKey ?? (this.autoKeys && !workflowRun ? `lkc-${randomId()}` : undefined);
+    const idempotencyKey =
+      opts?.idempotencyKey ?? (this.autoKeys && !workflowRun ? `lkc-${randomId()}` : undefined);
     const id = this.nextId();
     const fields: CallFields = {
       service,
@@ -204,11 +220,17 @@ class Client extends Connection implements LatchkeyClient {
     return this.start(type, frame, opts, workflowRun);
   }
 
-  private proxy(service: string, key: string | undefined, type: 'call' | 'send', workflow: boolean): never {
+  private proxy(
+    service: string,
+    key: string | undefined,
+    type: 'call' | 'send',
+    workflow: boolean,
+  ): never {
     return new Proxy(Object.create(null) as object, {
       get: (_t, prop) => {
         if (typeof prop !== 'string' || prop === 'then') return undefined;
-        return (input?: unknown, opts?: SendOptions) => this.invoke(type, service, key, prop, input, opts, workflow && prop === 'run');
+        return (input?: unknown, opts?: SendOptions) =>
+          this.invoke(type, service, key, prop, input, opts, workflow && prop === 'run');
       },
     }) as never;
   }
@@ -228,19 +250,42 @@ class Client extends Connection implements LatchkeyClient {
   objectSendClient<D extends AnyObject>(def: DefinitionRef<D>, key: string): HandlerSendClient<D> {
     return this.proxy(nameOf(def), key, 'send', false);
   }
-  workflowSendClient<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string): HandlerSendClient<D> {
+  workflowSendClient<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+  ): HandlerSendClient<D> {
     return this.proxy(nameOf(def), key, 'send', true);
   }
 
   call<T = unknown>(request: GenericRequest, opts?: CallOptions): Promise<T> {
-    return this.invoke('call', request.service, request.key, request.handler, request.input, opts, false) as Promise<T>;
+    return this.invoke(
+      'call',
+      request.service,
+      request.key,
+      request.handler,
+      request.input,
+      opts,
+      false,
+    ) as Promise<T>;
   }
 
   send(request: GenericRequest, opts?: SendOptions): Promise<SendResult> {
-    return this.invoke('send', request.service, request.key, request.handler, request.input, opts, false) as Promise<SendResult>;
+    return this.invoke(
+      'send',
+      request.service,
+      request.key,
+      request.handler,
+      request.input,
+      opts,
+      false,
+    ) as Promise<SendResult>;
   }
 
-  workflowSubmit<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, ...args: SubmitArgs<D>): Promise<SendResult> {
+  workflowSubmit<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    ...args: SubmitArgs<D>
+  ): Promise<SendResult> {
     const [input, opts] = args as [unknown, SubmitOptions | undefined];
     const frame: SubmitFrame = {
       id: this.nextId(),
@@ -254,20 +299,36 @@ class Client extends Connection implements LatchkeyClient {
     return this.start('submit', frame, opts);
   }
 
-  workflowAttach<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, opts?: RequestOptions): Promise<HandlerOutput<D, 'run'>> {
+  workflowAttach<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<HandlerOutput<D, 'run'>> {
     return this.attach({ workflow: nameOf(def), key }, opts);
   }
 
-  workflowOutput<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string, opts?: RequestOptions): Promise<Output<HandlerOutput<D, 'run'>>> {
+  workflowOutput<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<Output<HandlerOutput<D, 'run'>>> {
     return this.output({ workflow: nameOf(def), key }, opts);
   }
 
   attach<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Promise<T> {
-    return this.start('attach', { id: this.nextId(), type: 'attach', ...targetFields(target) }, opts);
+    return this.start(
+      'attach',
+      { id: this.nextId(), type: 'attach', ...targetFields(target) },
+      opts,
+    );
   }
 
   output<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Promise<Output<T>> {
-    return this.start('output', { id: this.nextId(), type: 'output', ...targetFields(target) }, opts);
+    return this.start(
+      'output',
+      { id: this.nextId(), type: 'output', ...targetFields(target) },
+      opts,
+    );
   }
 
   subscribe<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Subscription<T> {
@@ -279,18 +340,39 @@ class Client extends Connection implements LatchkeyClient {
   }
 
   resolveAwakeable(awakeableId: string, value?: unknown, opts?: RequestOptions): Promise<void> {
-    return this.start('ok', { id: this.nextId(), type: 'resolveAwakeable', awakeableId, ...(value !== undefined ? { value } : {}) }, opts);
+    return this.start(
+      'ok',
+      {
+        id: this.nextId(),
+        type: 'resolveAwakeable',
+        awakeableId,
+        ...(value !== undefined ? { value } : {}),
+      },
+      opts,
+    );
   }
 
   rejectAwakeable(awakeableId: string, reason: string, opts?: RequestOptions): Promise<void> {
-    return this.start('ok', { id: this.nextId(), type: 'rejectAwakeable', awakeableId, reason }, opts);
+    return this.start(
+      'ok',
+      { id: this.nextId(), type: 'rejectAwakeable', awakeableId, reason },
+      opts,
+    );
   }
 
   cancel(invocationId: string, opts?: RequestOptions & { token?: string }): Promise<void> {
     const token = opts?.token ?? this.cancelTokenOf(invocationId);
-    return this.start('ok', { id: this.nextId(), type: 'cancel', invocationId, ...(token !== undefined ? { token } : {}) }, opts);
+    return this.start(
+      'ok',
+      {
+        id: this.nextId(),
+        type: 'cancel',
+        invocationId,
+        ...(token !== undefined ? { token } : {}),
+      },
+      opts,
+    );
   }
-
 }
 
 /**
@@ -319,6 +401,7 @@ export function connect(url: string, options: ConnectOptions = {}): LatchkeyClie
   const u = base !== undefined ? new URL(url, base) : new URL(url);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`unsupported URL scheme ${u.protocol}; use ws:// or wss://`);
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:')
+    throw new TypeError(`unsupported URL scheme ${u.protocol}; use ws:// or wss://`);
   return new Client(u.toString(), options);
 }

@@ -22,11 +22,19 @@ const WS_OPEN = 1;
 const DEFAULT_MAX_FRAME = 1024 * 1024;
 
 function loadDefaultWebSocket(): Promise<WebSocketConstructor> {
-  const g = globalThis as { process?: { versions?: { node?: string } }; WebSocket?: WebSocketConstructor };
+  const g = globalThis as {
+    process?: { versions?: { node?: string } };
+    WebSocket?: WebSocketConstructor;
+  };
   if (typeof g.process?.versions?.node === 'string') {
     // Under Node.js: the `ws` package (a variable specifier keeps bundlers for browsers from resolving it).
     const specifier = 'ws';
-    return (import(specifier) as Promise<{ default?: WebSocketConstructor; WebSocket?: WebSocketConstructor }>).then((m) => {
+    return (
+      import(specifier) as Promise<{
+        default?: WebSocketConstructor;
+        WebSocket?: WebSocketConstructor;
+      }>
+    ).then((m) => {
       const ctor = m.default ?? m.WebSocket;
       if (!ctor) throw new Error("the 'ws' package exports no WebSocket");
       return ctor;
@@ -109,7 +117,11 @@ export class Connection implements Host {
     try {
       ws = new Ctor(this.url, this.options.protocols ?? ['latchkey.v1']);
     } catch (e) {
-      this.shutdown(new CallError(503, 'DISCONNECTED', `cannot open ${this.url}: ${(e as Error).message}`, { cause: e }));
+      this.shutdown(
+        new CallError(503, 'DISCONNECTED', `cannot open ${this.url}: ${(e as Error).message}`, {
+          cause: e,
+        }),
+      );
       return;
     }
     this.ws = ws;
@@ -185,13 +197,21 @@ export class Connection implements Host {
     if (this.st === 'closed') return;
     for (const op of [...this.ops.values()]) op.disconnected();
     if (this.reconnect === false) {
-      this.shutdown(new CallError(503, 'DISCONNECTED', 'the connection was lost (reconnecting is off)'));
+      this.shutdown(
+        new CallError(503, 'DISCONNECTED', 'the connection was lost (reconnecting is off)'),
+      );
       return;
     }
     this.setState('reconnecting');
     this.attempt++;
     if (this.attempt > this.reconnect.maxAttempts) {
-      this.shutdown(new CallError(503, 'DISCONNECTED', `gave up reconnecting after ${this.reconnect.maxAttempts} attempts`));
+      this.shutdown(
+        new CallError(
+          503,
+          'DISCONNECTED',
+          `gave up reconnecting after ${this.reconnect.maxAttempts} attempts`,
+        ),
+      );
       return;
     }
     const { initialDelayMs, maxDelayMs, factor, jitter } = this.reconnect;
@@ -228,7 +248,8 @@ export class Connection implements Host {
 
   ready(): Promise<void> {
     if (this.st === 'open') return Promise.resolve();
-    if (this.st === 'closed') return Promise.reject(new CallError(499, 'CLIENT_CLOSED', 'the client is closed'));
+    if (this.st === 'closed')
+      return Promise.reject(new CallError(499, 'CLIENT_CLOSED', 'the client is closed'));
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
@@ -267,7 +288,11 @@ export class Connection implements Host {
     if (frame === undefined) return undefined;
     const text = JSON.stringify(frame);
     if (text.length * 3 > this.maxFrame && byteLength(text) > this.maxFrame) {
-      return new CallError(413, 'FRAME_TOO_LARGE', `the request is larger than ${this.maxFrame} bytes`);
+      return new CallError(
+        413,
+        'FRAME_TOO_LARGE',
+        `the request is larger than ${this.maxFrame} bytes`,
+      );
     }
     return undefined;
   }
@@ -285,7 +310,8 @@ export class Connection implements Host {
     if (typeof token !== 'string') return;
     this.cancelTokens.delete(invocationId);
     this.cancelTokens.set(invocationId, token);
-    if (this.cancelTokens.size > MAX_CANCEL_TOKENS) this.cancelTokens.delete(this.cancelTokens.keys().next().value!);
+    if (this.cancelTokens.size > MAX_CANCEL_TOKENS)
+      this.cancelTokens.delete(this.cancelTokens.keys().next().value!);
   }
 
   /** The cancel token kept for an invocation this client started. */

@@ -48,7 +48,12 @@ export class CallError extends Error {
     status: number,
     code: ErrorCode | (string & {}),
     message: string,
-    extra: { invocationId?: string; issues?: unknown; metadata?: Record<string, string>; cause?: unknown } = {},
+    extra: {
+      invocationId?: string;
+      issues?: unknown;
+      metadata?: Record<string, string>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, extra.cause !== undefined ? { cause: extra.cause } : undefined);
     this.name = 'CallError';

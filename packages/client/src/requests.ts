@@ -63,7 +63,10 @@ export abstract class BaseOp implements Op {
     }
     const timeout = opts?.timeout ?? this.host.defaultTimeout;
     if (timeout !== undefined && Number.isFinite(timeout) && timeout >= 0) {
-      this.timer = setTimeout(() => this.fail(new CallError(408, 'TIMEOUT', `no answer within ${timeout} ms`)), timeout);
+      this.timer = setTimeout(
+        () => this.fail(new CallError(408, 'TIMEOUT', `no answer within ${timeout} ms`)),
+        timeout,
+      );
     }
     if (signal) {
       this.signal = signal;
@@ -105,7 +108,13 @@ export class RequestOp<T> extends BaseOp {
   private request: ClientFrame;
   private readonly workflowRun: boolean;
 
-  constructor(host: Host, id: string, kind: RequestKind, request: ClientFrame, workflowRun: boolean) {
+  constructor(
+    host: Host,
+    id: string,
+    kind: RequestKind,
+    request: ClientFrame,
+    workflowRun: boolean,
+  ) {
     super(host, id);
     this.kind = kind;
     this.request = request;
@@ -192,7 +201,8 @@ export class RequestOp<T> extends BaseOp {
         return;
       case 'error':
         if (!this.finish()) return;
-        if (this.kind === 'output' && f.code === NOT_READY_CODE) this.resolve({ ready: false } as T);
+        if (this.kind === 'output' && f.code === NOT_READY_CODE)
+          this.resolve({ ready: false } as T);
         else this.reject(errorOf(f));
         return;
       default:

@@ -44,7 +44,9 @@ export class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
   private nextIndex = 0;
   private lastStatus: string | undefined;
   private readonly buffer: ProgressEvent<T>[] = [];
-  private waiter: { resolve: (r: IteratorResult<ProgressEvent<T>>) => void; reject: (e: unknown) => void } | undefined;
+  private waiter:
+    | { resolve: (r: IteratorResult<ProgressEvent<T>>) => void; reject: (e: unknown) => void }
+    | undefined;
   private ended = false;
   private error: CallError | undefined;
 
@@ -62,7 +64,11 @@ export class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
   frame(): ClientFrame {
     this.pending = true;
     this.confirmed = false;
-    return { id: this.id, type: 'subscribe', ...(this.invId !== undefined ? { invocationId: this.invId } : this.target) };
+    return {
+      id: this.id,
+      type: 'subscribe',
+      ...(this.invId !== undefined ? { invocationId: this.invId } : this.target),
+    };
   }
 
   disconnected(): void {
@@ -89,7 +95,12 @@ export class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
           // After a re-subscription the server may replay the journal: skip what was yielded.
           if (ev.index < this.nextIndex) return;
           this.nextIndex = ev.index + 1;
-          this.push({ kind: 'journal', invocationId, index: ev.index, entry: ev.entry ?? { k: 'unknown' } });
+          this.push({
+            kind: 'journal',
+            invocationId,
+            index: ev.index,
+            entry: ev.entry ?? { k: 'unknown' },
+          });
         } else if (ev?.kind === 'status' && typeof ev.status === 'string') {
           if (ev.status === this.lastStatus) return;
           this.lastStatus = ev.status;
@@ -100,7 +111,8 @@ export class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
       case 'result':
         this.finish();
         this.confirmed = false;
-        if (f.ok === true) this.push({ kind: 'result', invocationId, ok: true, value: resultValue(f) as T });
+        if (f.ok === true)
+          this.push({ kind: 'result', invocationId, ok: true, value: resultValue(f) as T });
         else this.push({ kind: 'result', invocationId, ok: false, error: errorOf(f) });
         this.end(undefined);
         return;
@@ -121,7 +133,8 @@ export class SubscriptionOp<T> extends BaseOp implements Subscription<T> {
   /** Tells the server to stop (now, or once it confirms the subscription). */
   private release(): void {
     if (!this.host.isOpen()) return;
-    if (this.confirmed) this.host.write({ id: this.host.nextId(), type: 'unsubscribe', subscription: this.id });
+    if (this.confirmed)
+      this.host.write({ id: this.host.nextId(), type: 'unsubscribe', subscription: this.id });
     else if (this.pending) this.host.register(new GhostOp(this.host, this.id));
     this.confirmed = false;
     this.pending = false;

@@ -16,7 +16,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor (`globalThis.WebSocket`, or `ws`'s default export). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How the client reconnects after losing its socket. */
 export interface ReconnectOptions {
@@ -165,17 +168,33 @@ export interface Subscription<T = unknown> extends AsyncIterableIterator<Progres
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (...args: any[]) => any;
 type FnOf<H> = H extends HandlerWrapper<infer F> ? F : H;
-type InputOf<F> = F extends AnyFn ? (Parameters<F> extends [unknown, infer I, ...unknown[]] ? I : undefined) : never;
+type InputOf<F> = F extends AnyFn
+  ? Parameters<F> extends [unknown, infer I, ...unknown[]]
+    ? I
+    : undefined
+  : never;
 type OutputOf<F> = F extends AnyFn ? Awaited<ReturnType<F>> : never;
 type Args<I, O> = [I] extends [undefined] ? [input?: undefined, opts?: O] : [input: I, opts?: O];
 
 /** The input type of handler `K` of definition `D` (`unknown` for an untyped `{ name }`). */
 export type HandlerInput<D, K extends string> =
-  D extends Definition<ServiceKind, string, infer H> ? (unknown extends H ? unknown : K extends keyof H ? InputOf<FnOf<H[K]>> : never) : never;
+  D extends Definition<ServiceKind, string, infer H>
+    ? unknown extends H
+      ? unknown
+      : K extends keyof H
+        ? InputOf<FnOf<H[K]>>
+        : never
+    : never;
 
 /** The result type of handler `K` of definition `D` (`unknown` for an untyped `{ name }`). */
 export type HandlerOutput<D, K extends string> =
-  D extends Definition<ServiceKind, string, infer H> ? (unknown extends H ? unknown : K extends keyof H ? OutputOf<FnOf<H[K]>> : never) : never;
+  D extends Definition<ServiceKind, string, infer H>
+    ? unknown extends H
+      ? unknown
+      : K extends keyof H
+        ? OutputOf<FnOf<H[K]>>
+        : never
+    : never;
 
 /** A client of a definition only known by name: any handler, untyped. */
 export type UntypedClient<O, R> = Record<string, (input?: unknown, opts?: O) => Promise<R>>;
@@ -188,7 +207,11 @@ export type HandlerClient<D> =
   D extends Definition<ServiceKind, string, infer H>
     ? unknown extends H
       ? UntypedClient<CallOptions, unknown>
-      : { [K in keyof H]: (...args: Args<InputOf<FnOf<H[K]>>, CallOptions>) => Promise<OutputOf<FnOf<H[K]>>> }
+      : {
+          [K in keyof H]: (
+            ...args: Args<InputOf<FnOf<H[K]>>, CallOptions>
+          ) => Promise<OutputOf<FnOf<H[K]>>>;
+        }
     : never;
 
 /** Typed one-way client of a definition: `(input, opts?) => Promise<{ invocationId, status }>`. */

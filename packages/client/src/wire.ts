@@ -48,8 +48,7 @@ export function errorOf(f: ErrorFrame | ResultFrame): CallError {
   const invocationId = typeof f.invocationId === 'string' ? f.invocationId : undefined;
   type Loose = { code?: unknown; errorCode?: unknown; message?: unknown; issues?: unknown };
   const e = (f.type === 'result' ? (f as { error?: unknown }).error : f) as
-    | (Loose & { metadata?: unknown })
-    | undefined;
+    (Loose & { metadata?: unknown }) | undefined;
   const status = typeof e?.code === 'number' ? e.code : 500;
   const code = typeof e?.errorCode === 'string' ? e.errorCode : 'UNKNOWN';
   const message = typeof e?.message === 'string' ? e.message : 'request failed';

@@ -51,12 +51,15 @@ export function endpoint(options: Omit<ServeOptions, 'services'> = {}): Endpoint
     async listen() {
       if (running) throw new Error('this endpoint is listening already');
       const envPort = process.env['LATCHKEY_PORT'];
-      const port = options.port ?? (envPort !== undefined && envPort !== '' ? Number(envPort) : 8080);
+      const port =
+        options.port ?? (envPort !== undefined && envPort !== '' ? Number(envPort) : 8080);
       running = await serve({ ...options, services, port });
       return running.port;
     },
     handler(): never {
-      throw new Error('endpoint().handler() (handlers on serverless functions) is not supported by Latchkey yet; use listen()');
+      throw new Error(
+        'endpoint().handler() (handlers on serverless functions) is not supported by Latchkey yet; use listen()',
+      );
     },
     get server() {
       return running;

@@ -61,7 +61,15 @@ export {
 export type { JournalEntryDescription, SerializedError, TerminalErrorOptions } from './errors.js';
 
 // Journal and store interfaces (for store implementations)
-export type { Completion, Effect, Entry, EntryKind, NewEntry, OutgoingInvocation, StateOp } from './journal/entry.js';
+export type {
+  Completion,
+  Effect,
+  Entry,
+  EntryKind,
+  NewEntry,
+  OutgoingInvocation,
+  StateOp,
+} from './journal/entry.js';
 export type {
   Accepted,
   AdminStore,

@@ -81,9 +81,15 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
   try {
     mod = (await import(specifier)) as typeof mod;
   } catch (e) {
-    throw new Error(`serve() needs @latchkey/redis-store when no store is passed: npm install @latchkey/redis-store`, { cause: e });
+    throw new Error(
+      `serve() needs @latchkey/redis-store when no store is passed: npm install @latchkey/redis-store`,
+      { cause: e },
+    );
   }
-  return mod.createRedisStore({ ...(opts.redis !== undefined ? { url: opts.redis } : {}), ...opts.storeOptions });
+  return mod.createRedisStore({
+    ...(opts.redis !== undefined ? { url: opts.redis } : {}),
+    ...opts.storeOptions,
+  });
 }
 
 /**
@@ -98,10 +104,14 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
 export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   const registry = new Registry(opts.services);
   const rules = ingressRules(opts);
-  const adminToken = opts.admin ? (opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN']) : undefined;
+  const adminToken = opts.admin
+    ? (opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN'])
+    : undefined;
   const adminHost = opts.admin?.host ?? '127.0.0.1';
   if (opts.admin && !adminToken && !isLoopback(adminHost)) {
-    throw new Error(`the admin API may listen on ${adminHost} only with a token: set admin.token or LATCHKEY_ADMIN_TOKEN`);
+    throw new Error(
+      `the admin API may listen on ${adminHost} only with a token: set admin.token or LATCHKEY_ADMIN_TOKEN`,
+    );
   }
   const store = opts.store ?? (await loadRedisStore(opts));
   await store.init();
@@ -115,8 +125,13 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
         : undefined;
   let worker: WorkerHandle | undefined;
   if (opts.workers !== false) {
-    const executor = createExecutor(registry, { ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}), logger });
-    worker = await store.startWorker(executor, { ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}) });
+    const executor = createExecutor(registry, {
+      ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
+      logger,
+    });
+    worker = await store.startWorker(executor, {
+      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+    });
   }
   let server: Server | undefined;
   let wsIngress: { close(): Promise<void> } | undefined;
@@ -127,21 +142,31 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       rules,
       ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
       ...(opts.bodyTimeout !== undefined ? { bodyTimeoutMs: durationMs(opts.bodyTimeout) } : {}),
-      ...(opts.maxBufferedBodyBytes !== undefined ? { maxBufferedBodyBytes: opts.maxBufferedBodyBytes } : {}),
+      ...(opts.maxBufferedBodyBytes !== undefined
+        ? { maxBufferedBodyBytes: opts.maxBufferedBodyBytes }
+        : {}),
     });
     s.maxConnections = opts.maxConnections ?? 10_000;
     server = s;
     wsIngress = attachWebSocket(s, registry, store, { logger, ...opts.webSocket }, rules);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(opts.port === undefined ? 8080 : (opts.port as number), opts.host ?? process.env['LATCHKEY_HOST'] ?? '127.0.0.1', () => resolve());
+      s.listen(
+        opts.port === undefined ? 8080 : (opts.port as number),
+        opts.host ?? process.env['LATCHKEY_HOST'] ?? '127.0.0.1',
+        () => resolve(),
+      );
     });
     port = (s.address() as AddressInfo).port;
   }
   let admin: Server | undefined;
   let adminUrl: string | undefined;
   if (opts.admin) {
-    const a = createAdmin(store, registry, { logger, maxJsonDepth: rules.maxJsonDepth, ...(adminToken ? { token: adminToken } : {}) });
+    const a = createAdmin(store, registry, {
+      logger,
+      maxJsonDepth: rules.maxJsonDepth,
+      ...(adminToken ? { token: adminToken } : {}),
+    });
     admin = a;
     await new Promise<void>((resolve, reject) => {
       a.once('error', reject);

@@ -12,7 +12,12 @@ import {
 import { Registry, createExecutor } from '@latchkey/core/internal';
 import { MemoryAttempt } from './memory-attempt.js';
 
-const quiet = { ...console, log: () => undefined, warn: () => undefined, info: () => undefined } as Console;
+const quiet = {
+  ...console,
+  log: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+} as Console;
 
 function until(what: string, fn: () => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -30,7 +35,10 @@ describe('calls, awakeables and combinators in the journal', () => {
   it('journals a call with a deterministic child id and an accept effect, and returns the delivered result', async () => {
     const calls = service({
       name: 'p2',
-      handlers: { h: async (ctx: Context) => ctx.genericCall<string>({ service: 'child', method: 'work', parameter: 'x' }) },
+      handlers: {
+        h: async (ctx: Context) =>
+          ctx.genericCall<string>({ service: 'child', method: 'work', parameter: 'x' }),
+      },
     });
     const a = new MemoryAttempt({ target: { service: 'p2', handler: 'h' }, mode: 'service' });
     const run = createExecutor(new Registry([calls]), { logger: quiet }).run(a);
@@ -38,11 +46,26 @@ describe('calls, awakeables and combinators in the journal', () => {
     expect(a.calls[0]).toMatchObject({
       kind: 'commit',
       entries: [{ k: 'call', n: 'child/work', id: 'inv_00child0child' }],
-      effects: [{ t: 'accept', index: 0, req: { id: 'inv_00child0child', target: { service: 'child', handler: 'work' }, mode: 'service', input: '"x"', caller: { id: a.invocation.id, index: 0 } } }],
+      effects: [
+        {
+          t: 'accept',
+          index: 0,
+          req: {
+            id: 'inv_00child0child',
+            target: { service: 'child', handler: 'work' },
+            mode: 'service',
+            input: '"x"',
+            caller: { id: a.invocation.id, index: 0 },
+          },
+        },
+      ],
     });
     a.listener!.completion(0, { ok: true, v: '"done"' });
     await run;
-    expect(a.calls.at(-1)).toMatchObject({ kind: 'complete', outcome: { ok: true, value: '"done"' } });
+    expect(a.calls.at(-1)).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: true, value: '"done"' },
+    });
   });
 
   it('suspends on an awaited awakeable and resumes by replay with its completion', async () => {
@@ -57,15 +80,27 @@ describe('calls, awakeables and combinators in the journal', () => {
     });
     const a = new MemoryAttempt({ target: { service: 's', handler: 'h' }, mode: 'service' });
     await createExecutor(new Registry([svc]), { logger: quiet, inactivityTimeoutMs: 0 }).run(a);
-    expect(a.calls).toEqual([{ kind: 'suspend', from: 0, entries: [{ k: 'awk', id: expect.stringMatching(/^sign_1/) as string }], wakeAt: null, awaiting: [0] }]);
+    expect(a.calls).toEqual([
+      {
+        kind: 'suspend',
+        from: 0,
+        entries: [{ k: 'awk', id: expect.stringMatching(/^sign_1/) as string }],
+        wakeAt: null,
+        awaiting: [0],
+      },
+    ]);
     const resumed = new MemoryAttempt({
       target: { service: 's', handler: 'h' },
       mode: 'service',
       journal: a.journal,
       completions: new Map([[0, { ok: true, v: '41' }]]),
     });
-    await createExecutor(new Registry([svc]), { logger: quiet, inactivityTimeoutMs: 0 }).run(resumed);
-    expect(resumed.calls).toEqual([{ kind: 'complete', from: 1, entries: [], outcome: { ok: true, value: '42' } }]);
+    await createExecutor(new Registry([svc]), { logger: quiet, inactivityTimeoutMs: 0 }).run(
+      resumed,
+    );
+    expect(resumed.calls).toEqual([
+      { kind: 'complete', from: 1, entries: [], outcome: { ok: true, value: '42' } },
+    ]);
   });
 
   it('replays a race to its journaled winner even when another child has settled since', async () => {
@@ -74,7 +109,10 @@ describe('calls, awakeables and combinators in the journal', () => {
       handlers: {
         h: async (ctx: Context) => {
           const awk = ctx.awakeable<string>();
-          return RestatePromise.race([ctx.sleep(1000).map(() => 'sleep'), awk.promise.map((v) => `awk:${v}`)]);
+          return RestatePromise.race([
+            ctx.sleep(1000).map(() => 'sleep'),
+            awk.promise.map((v) => `awk:${v}`),
+          ]);
         },
       },
     });
@@ -92,7 +130,9 @@ describe('calls, awakeables and combinators in the journal', () => {
     });
     a.clock = 2_000_000;
     await createExecutor(new Registry([svc]), { logger: quiet }).run(a);
-    expect(a.calls).toEqual([{ kind: 'complete', from: 3, entries: [], outcome: { ok: true, value: '"awk:hi"' } }]);
+    expect(a.calls).toEqual([
+      { kind: 'complete', from: 3, entries: [], outcome: { ok: true, value: '"awk:hi"' } },
+    ]);
   });
 
   it('journals the winner of a live race and fails orTimeout with a TimeoutError', async () => {
@@ -114,7 +154,10 @@ describe('calls, awakeables and combinators in the journal', () => {
     await createExecutor(new Registry([svc]), { logger: quiet }).run(a);
     expect(a.journal.map((e) => e.k)).toEqual(['awk', 'sleep', 'comb']);
     expect(a.journal[2]).toEqual({ k: 'comb', n: 'orTimeout', v: [1] });
-    expect(a.calls.at(-1)).toMatchObject({ kind: 'complete', outcome: { ok: true, value: '"timeout"' } });
+    expect(a.calls.at(-1)).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: true, value: '"timeout"' },
+    });
   });
 
   it('journals a cancellation where it is observed and replays it at the same point', async () => {
@@ -144,14 +187,28 @@ describe('calls, awakeables and combinators in the journal', () => {
       { k: 'signal', n: 'cancel', v: [0] },
       { k: 'run', n: 'compensate', v: 1 },
     ]);
-    expect(a.calls.at(-1)).toMatchObject({ kind: 'complete', outcome: { ok: false, error: { name: 'CancelledError', status: 409 } } });
+    expect(a.calls.at(-1)).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: false, error: { name: 'CancelledError', status: 409 } },
+    });
 
     // Replay of the same journal: the recorded signal rejects the sleep again; the step is not re-run.
-    const replay = new MemoryAttempt({ target: { service: 'o', handler: 'h', key: 'k' }, journal: a.journal });
+    const replay = new MemoryAttempt({
+      target: { service: 'o', handler: 'h', key: 'k' },
+      journal: a.journal,
+    });
     await createExecutor(new Registry([obj]), { logger: quiet }).run(replay);
     expect(compensations).toBe(1);
     expect(replay.calls).toEqual([
-      { kind: 'complete', from: 3, entries: [], outcome: { ok: false, error: expect.objectContaining({ name: 'CancelledError' }) as unknown } },
+      {
+        kind: 'complete',
+        from: 3,
+        entries: [],
+        outcome: {
+          ok: false,
+          error: expect.objectContaining({ name: 'CancelledError' }) as unknown,
+        },
+      },
     ]);
     expect(new CancelledError().errorCode).toBe(409);
   });

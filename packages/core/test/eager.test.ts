@@ -8,7 +8,12 @@ import { object, service, type Context, type ObjectContext } from '@latchkey/cor
 import { Registry, createExecutor } from '@latchkey/core/internal';
 import { MemoryAttempt } from './memory-attempt.js';
 
-const quiet = { ...console, log: () => undefined, warn: () => undefined, info: () => undefined } as Console;
+const quiet = {
+  ...console,
+  log: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+} as Console;
 
 let stepRuns = 0;
 
@@ -41,10 +46,22 @@ const box = object({
   },
 });
 
-const svc = service({ name: 'svc', handlers: { retried: async (_ctx: Context) => Promise.reject(new Error('flaky')) } });
+const svc = service({
+  name: 'svc',
+  handlers: { retried: async (_ctx: Context) => Promise.reject(new Error('flaky')) },
+});
 
-function eagerAttempt(handler: string, input: unknown, state: [string, string][] = []): MemoryAttempt {
-  return new MemoryAttempt({ target: { service: 'box', handler, key: 'k' }, input: JSON.stringify(input), state: new Map(state), eager: true });
+function eagerAttempt(
+  handler: string,
+  input: unknown,
+  state: [string, string][] = [],
+): MemoryAttempt {
+  return new MemoryAttempt({
+    target: { service: 'box', handler, key: 'k' },
+    input: JSON.stringify(input),
+    state: new Map(state),
+    eager: true,
+  });
 }
 
 describe('eager attempts', () => {
@@ -79,8 +96,15 @@ describe('eager attempts', () => {
 
   it('stop at a failure that would be retried, without its retry warning', async () => {
     const lines: string[] = [];
-    const logger = { ...quiet, warn: (...args: unknown[]) => void lines.push(args.join(' ')) } as Console;
-    const a = new MemoryAttempt({ target: { service: 'svc', handler: 'retried' }, mode: 'service', eager: true });
+    const logger = {
+      ...quiet,
+      warn: (...args: unknown[]) => void lines.push(args.join(' ')),
+    } as Console;
+    const a = new MemoryAttempt({
+      target: { service: 'svc', handler: 'retried' },
+      mode: 'service',
+      eager: true,
+    });
     a.retry = () => Promise.reject(Object.assign(new Error('declined'), { kind: 'FENCED' }));
     await createExecutor(new Registry([svc]), { logger }).run(a);
     expect(lines).toEqual([]);
@@ -88,7 +112,10 @@ describe('eager attempts', () => {
 
   it('write ctx.console lines only when the completion is confirmed', async () => {
     const lines: string[] = [];
-    const logger = { ...quiet, log: (...args: unknown[]) => void lines.push(args.join(' ')) } as Console;
+    const logger = {
+      ...quiet,
+      log: (...args: unknown[]) => void lines.push(args.join(' ')),
+    } as Console;
     const executor = createExecutor(new Registry([box]), { logger });
     const refused = eagerAttempt('note', 'dropped');
     refused.refuseCompletion = true;

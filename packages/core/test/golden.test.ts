@@ -35,7 +35,12 @@ interface Recorded {
   outcome: Outcome;
 }
 
-const quiet = { ...console, log: () => undefined, warn: () => undefined, info: () => undefined } as Console;
+const quiet = {
+  ...console,
+  log: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+} as Console;
 
 function load(name: string): Recorded[] {
   const url = new URL(`./golden/${name}.json`, import.meta.url);

@@ -24,8 +24,13 @@ import {
 import { resolveHandlers } from '@latchkey/core/internal';
 
 // Options declared apart from the call, in the ways people write them.
-const asConst = { retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' }, ingressPrivate: true } as const;
-const viaSatisfies = { retryPolicy: { maxAttempts: 3, onMaxAttempts: 'pause' } } satisfies HandlerDefinitionOptions;
+const asConst = {
+  retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' },
+  ingressPrivate: true,
+} as const;
+const viaSatisfies = {
+  retryPolicy: { maxAttempts: 3, onMaxAttempts: 'pause' },
+} satisfies HandlerDefinitionOptions;
 const annotated: HandlerDefinitionOptions = { inactivityTimeout: 0 };
 const plain = { journalRetention: 1000 };
 const withSchemas = { input: z.object({ n: z.number() }), output: z.number() };
@@ -46,12 +51,24 @@ const counter = object({
   name: 'counter',
   handlers: {
     bare: handlers.object.exclusive(async (_ctx: ObjectContext, n: number) => n + 1),
-    inline: handlers.object.exclusive({ retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' } }, async (_ctx: ObjectContext, n: number) => n + 1),
+    inline: handlers.object.exclusive(
+      { retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' } },
+      async (_ctx: ObjectContext, n: number) => n + 1,
+    ),
     asConst: handlers.object.exclusive(asConst, async (_ctx: ObjectContext, n: number) => n + 1),
-    viaSatisfies: handlers.object.exclusive(viaSatisfies, async (_ctx: ObjectContext, n: number) => n + 1),
-    annotated: handlers.object.exclusive(annotated, async (_ctx: ObjectContext, n: number) => n + 1),
+    viaSatisfies: handlers.object.exclusive(
+      viaSatisfies,
+      async (_ctx: ObjectContext, n: number) => n + 1,
+    ),
+    annotated: handlers.object.exclusive(
+      annotated,
+      async (_ctx: ObjectContext, n: number) => n + 1,
+    ),
     plain: handlers.object.exclusive(plain, async (_ctx: ObjectContext, n: number) => n + 1),
-    schemas: handlers.object.exclusive(withSchemas, async (_ctx: ObjectContext, n: number) => n + 1),
+    schemas: handlers.object.exclusive(
+      withSchemas,
+      async (_ctx: ObjectContext, n: number) => n + 1,
+    ),
     named: handlers.object.exclusive(asConst, exclusiveFn),
     peek: handlers.object.shared(async (_ctx: ObjectSharedContext) => 'shared'),
     peekAsConst: handlers.object.shared(asConst, async (_ctx: ObjectSharedContext) => 'shared'),
@@ -73,18 +90,33 @@ const contextualBare = handlers.workflow.shared(async (ctx, v: string) => {
 const flow = workflow({
   name: 'flow',
   handlers: {
-    run: handlers.workflow.workflow(asConst, async (_ctx: WorkflowContext, input: { id: string }) => input.id),
-    signal: handlers.workflow.shared(viaSatisfies, async (_ctx: WorkflowSharedContext, _v: string): Promise<void> => undefined),
+    run: handlers.workflow.workflow(
+      asConst,
+      async (_ctx: WorkflowContext, input: { id: string }) => input.id,
+    ),
+    signal: handlers.workflow.shared(
+      viaSatisfies,
+      async (_ctx: WorkflowSharedContext, _v: string): Promise<void> => undefined,
+    ),
     query: handlers.workflow.shared(async (_ctx: WorkflowSharedContext) => 'q'),
   },
 });
 
-const flowBare = workflow({ name: 'flowBare', handlers: { run: handlers.workflow.workflow(runFn), other: handlers.workflow.shared(plain, wfSharedFn) } });
+const flowBare = workflow({
+  name: 'flowBare',
+  handlers: {
+    run: handlers.workflow.workflow(runFn),
+    other: handlers.workflow.shared(plain, wfSharedFn),
+  },
+});
 
 const greeter = service({
   name: 'greeter',
   handlers: {
-    inline: handlers.handler({ ingressPrivate: true }, async (_ctx: Context, name: string) => `hi ${name}`),
+    inline: handlers.handler(
+      { ingressPrivate: true },
+      async (_ctx: Context, name: string) => `hi ${name}`,
+    ),
     asConst: handlers.handler(asConst, async (_ctx: Context, name: string) => `hi ${name}`),
     viaSatisfies: handlers.handler(viaSatisfies, svcFn),
     schemas: handlers.handler(withSchemas, svcFn),
@@ -105,7 +137,9 @@ describe('handlers.* types', () => {
     expectTypeOf<H['peekAsConst']>().toEqualTypeOf<HandlerWrapper<Shared>>();
     expectTypeOf<H['peekSatisfies']>().toEqualTypeOf<HandlerWrapper<Shared>>();
     expectTypeOf(contextual).toEqualTypeOf<HandlerWrapper<Shared>>();
-    expectTypeOf(contextualBare).toEqualTypeOf<HandlerWrapper<(ctx: WorkflowSharedContext, v: string) => Promise<string>>>();
+    expectTypeOf(contextualBare).toEqualTypeOf<
+      HandlerWrapper<(ctx: WorkflowSharedContext, v: string) => Promise<string>>
+    >();
 
     expectTypeOf<(typeof flow.handlers)['run']>().toEqualTypeOf<HandlerWrapper<Run>>();
     expectTypeOf<(typeof flow.handlers)['signal']>().toEqualTypeOf<HandlerWrapper<WfShared>>();
@@ -125,7 +159,8 @@ describe('handlers.* types', () => {
   });
 
   it('reject options without a function, and a handler with the wrong context', () => {
-    const reject = (call: () => unknown): void => expect(call).toThrow(new TypeError('handler must be a function'));
+    const reject = (call: () => unknown): void =>
+      expect(call).toThrow(new TypeError('handler must be a function'));
     // @ts-expect-error options alone: the function is missing
     reject(() => handlers.object.exclusive(asConst));
     // @ts-expect-error options alone: the function is missing
@@ -149,12 +184,21 @@ describe('handlers.* at run time', () => {
   it('keep the mode and the options given, whichever form was used', () => {
     const c = resolveHandlers(counter);
     expect(c.get('bare')).toMatchObject({ mode: 'exclusive', options: { retryPolicy: {} } });
-    expect(c.get('asConst')).toMatchObject({ mode: 'exclusive', options: { ingressPrivate: true, retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' } } });
-    expect(c.get('viaSatisfies')).toMatchObject({ mode: 'exclusive', options: { retryPolicy: { maxAttempts: 3, onMaxAttempts: 'pause' } } });
+    expect(c.get('asConst')).toMatchObject({
+      mode: 'exclusive',
+      options: { ingressPrivate: true, retryPolicy: { maxAttempts: 2, onMaxAttempts: 'kill' } },
+    });
+    expect(c.get('viaSatisfies')).toMatchObject({
+      mode: 'exclusive',
+      options: { retryPolicy: { maxAttempts: 3, onMaxAttempts: 'pause' } },
+    });
     expect(c.get('annotated')?.options.inactivityTimeout).toBe(0);
     expect(c.get('plain')?.options.journalRetention).toBe(1000);
     expect(c.get('peek')?.mode).toBe('shared');
-    expect(c.get('peekAsConst')).toMatchObject({ mode: 'shared', options: { ingressPrivate: true } });
+    expect(c.get('peekAsConst')).toMatchObject({
+      mode: 'shared',
+      options: { ingressPrivate: true },
+    });
     expect(c.get('named')?.fn).toBe(exclusiveFn);
     expect(c.get('peekSatisfies')?.fn).toBe(sharedFn);
     expect(contextual).toMatchObject({ mode: 'shared', options: asConst });
@@ -174,7 +218,11 @@ describe('handlers.* at run time', () => {
     expect(f.get('query')?.mode).toBe('shared');
     const fb = resolveHandlers(flowBare);
     expect(fb.get('run')?.fn).toBe(runFn);
-    expect(fb.get('other')).toMatchObject({ mode: 'shared', fn: wfSharedFn, options: { journalRetention: 1000 } });
+    expect(fb.get('other')).toMatchObject({
+      mode: 'shared',
+      fn: wfSharedFn,
+      options: { journalRetention: 1000 },
+    });
 
     const g = resolveHandlers(greeter);
     expect(g.get('inline')).toMatchObject({ mode: 'service', options: { ingressPrivate: true } });

@@ -12,7 +12,12 @@ import {
 import { Registry, createExecutor } from '@latchkey/core/internal';
 import { MemoryAttempt } from './memory-attempt.js';
 
-const quiet = { ...console, log: () => undefined, warn: () => undefined, info: () => undefined } as Console;
+const quiet = {
+  ...console,
+  log: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+} as Console;
 
 async function attempt(
   def: ConstructorParameters<typeof Registry>[0][number],
@@ -50,7 +55,10 @@ describe('journal replay', () => {
     const a = await attempt(svc, 'h', { journal: [{ k: 'run', n: 'a', v: 'recorded' }] });
     expect(executed).toBe(0);
     const done = a.calls.at(-1);
-    expect(done).toMatchObject({ kind: 'complete', outcome: { ok: true, value: '"recorded/b-fresh"' } });
+    expect(done).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: true, value: '"recorded/b-fresh"' },
+    });
     expect(a.journal).toEqual([
       { k: 'run', n: 'a', v: 'recorded' },
       { k: 'run', n: 'b', v: 'b-fresh' },
@@ -61,11 +69,14 @@ describe('journal replay', () => {
     const obj = object({
       name: 'o',
       handlers: {
-        h: handlers.object.exclusive({ retryPolicy: { maxAttempts: 1, onMaxAttempts: 'kill' } }, async (ctx: ObjectContext) => {
-          ctx.set('y', 2);
-          await ctx.run('b', () => 1);
-          return 'unreachable';
-        }),
+        h: handlers.object.exclusive(
+          { retryPolicy: { maxAttempts: 1, onMaxAttempts: 'kill' } },
+          async (ctx: ObjectContext) => {
+            ctx.set('y', 2);
+            await ctx.run('b', () => 1);
+            return 'unreachable';
+          },
+        ),
       },
     });
     const journal: Entry[] = [
@@ -79,7 +90,9 @@ describe('journal replay', () => {
     if (c.kind !== 'complete' || c.outcome.ok) throw new Error('expected a failed completion');
     expect(c.entries).toEqual([]);
     expect(c.outcome.error.code).toBe('NON_DETERMINISM');
-    expect(c.outcome.error.message).toBe('Non-determinism at journal index 0: expected set("x"), actual set("y")');
+    expect(c.outcome.error.message).toBe(
+      'Non-determinism at journal index 0: expected set("x"), actual set("y")',
+    );
     expect([...a.state]).toEqual([['x', '1']]);
   });
 
@@ -96,15 +109,28 @@ describe('journal replay', () => {
         },
       },
     });
-    const a = await attempt(obj, 'h', { state: new Map([['n', '41'], ['old', '"o"']]) });
+    const a = await attempt(obj, 'h', {
+      state: new Map([
+        ['n', '41'],
+        ['old', '"o"'],
+      ]),
+    });
     expect(a.calls.map((c) => c.kind)).toEqual(['commit', 'complete']);
     const [commit, complete] = a.calls;
     expect(commit).toMatchObject({
       from: 0,
-      entries: [{ k: 'get', n: 'n', v: 41 }, { k: 'set', n: 'n', v: 42 }, { k: 'run', n: 'step', v: 'x' }],
+      entries: [
+        { k: 'get', n: 'n', v: 41 },
+        { k: 'set', n: 'n', v: 42 },
+        { k: 'run', n: 'step', v: 'x' },
+      ],
       ops: [{ op: 'set', n: 'n', v: '42' }],
     });
-    expect(complete).toMatchObject({ from: 3, entries: [{ k: 'clear', n: 'old' }], outcome: { ok: true, value: '42' } });
+    expect(complete).toMatchObject({
+      from: 3,
+      entries: [{ k: 'clear', n: 'old' }],
+      outcome: { ok: true, value: '42' },
+    });
     expect(a.state.get('n')).toBe('42');
     expect(a.state.has('old')).toBe(false);
   });
@@ -148,11 +174,23 @@ describe('journal replay', () => {
     });
     const first = await attempt(svc, 'h');
     expect(executed).toBe(1);
-    expect(first.journal).toEqual([{ k: 'run', n: 'pay', e: { name: 'TerminalError', code: 'TERMINAL', message: 'card declined', status: 402 } }]);
-    expect(first.calls.at(-1)).toMatchObject({ kind: 'complete', outcome: { ok: false, error: { message: 'card declined', status: 402 } } });
+    expect(first.journal).toEqual([
+      {
+        k: 'run',
+        n: 'pay',
+        e: { name: 'TerminalError', code: 'TERMINAL', message: 'card declined', status: 402 },
+      },
+    ]);
+    expect(first.calls.at(-1)).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: false, error: { message: 'card declined', status: 402 } },
+    });
     const replay = await attempt(svc, 'h', { journal: first.journal });
     expect(executed).toBe(1);
-    expect(replay.calls.at(-1)).toMatchObject({ kind: 'complete', outcome: { ok: false, error: { status: 402 } } });
+    expect(replay.calls.at(-1)).toMatchObject({
+      kind: 'complete',
+      outcome: { ok: false, error: { status: 402 } },
+    });
   });
 
   it('fails the attempt with backoff when a step throws a retryable error, recording nothing', async () => {
@@ -168,7 +206,13 @@ describe('journal replay', () => {
       },
     });
     const a = await attempt(svc, 'h', { attempt: 3 });
-    expect(a.calls).toEqual([{ kind: 'retry', failure: { name: 'Error', code: 'INTERNAL', message: 'boom' }, delayMs: 200 }]);
+    expect(a.calls).toEqual([
+      {
+        kind: 'retry',
+        failure: { name: 'Error', code: 'INTERNAL', message: 'boom' },
+        delayMs: 200,
+      },
+    ]);
     expect(a.journal).toEqual([]);
   });
 
@@ -206,14 +250,20 @@ describe('journal replay', () => {
     });
     const a = await attempt(svc, 'h', {}, 0);
     expect(a.journal).toEqual([{ k: 'sleep', n: 'nap', due: 1_003_000 }]);
-    expect(a.calls.at(-1)).toMatchObject({ kind: "suspend", wakeAt: 1_003_000, awaiting: [] });
+    expect(a.calls.at(-1)).toMatchObject({ kind: 'suspend', wakeAt: 1_003_000, awaiting: [] });
 
     // Resumed after the due time: the replay passes the sleep and completes.
-    const resumed = new MemoryAttempt({ target: { service: 's', handler: 'h' }, mode: 'service', journal: a.journal });
+    const resumed = new MemoryAttempt({
+      target: { service: 's', handler: 'h' },
+      mode: 'service',
+      journal: a.journal,
+    });
     resumed.clock = 1_003_000;
     const ex = createExecutor(new Registry([svc]), { logger: quiet, inactivityTimeoutMs: 0 });
     await ex.run(resumed);
-    expect(resumed.calls).toEqual([{ kind: 'complete', from: 1, entries: [], outcome: { ok: true, value: '"woke"' } }]);
+    expect(resumed.calls).toEqual([
+      { kind: 'complete', from: 1, entries: [], outcome: { ok: true, value: '"woke"' } },
+    ]);
   });
 
   it('refuses state writes in shared handlers', async () => {
@@ -225,7 +275,10 @@ describe('journal replay', () => {
         }),
       },
     });
-    const a = new MemoryAttempt({ target: { service: 'o', handler: 'peek', key: 'k' }, mode: 'shared' });
+    const a = new MemoryAttempt({
+      target: { service: 'o', handler: 'peek', key: 'k' },
+      mode: 'shared',
+    });
     const ex = createExecutor(new Registry([obj]), { logger: quiet });
     await ex.run(a);
     expect(a.calls[0]).toMatchObject({ kind: 'retry', failure: { code: 'STATE_READ_ONLY' } });
@@ -249,7 +302,9 @@ describe('journal replay', () => {
     expect(seen[0]).toEqual(seen[1]);
     expect(seen[0]).not.toEqual(seen[2]);
     expect(seen[0]).not.toEqual(seen[3]);
-    expect(seen[0]![1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(seen[0]![1]).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 });
 
@@ -268,8 +323,19 @@ describe('PauseError and RetryableError', () => {
       },
     });
     const p = await attempt(svc, 'pause');
-    expect(p.calls).toEqual([{ kind: 'pause', failure: { name: 'PauseError', code: 'PAUSED', message: 'waiting for an operator' } }]);
+    expect(p.calls).toEqual([
+      {
+        kind: 'pause',
+        failure: { name: 'PauseError', code: 'PAUSED', message: 'waiting for an operator' },
+      },
+    ]);
     const r = await attempt(svc, 'later');
-    expect(r.calls).toEqual([{ kind: 'retry', failure: { name: 'RetryableError', code: 'RETRYABLE', message: 'rate limited' }, delayMs: 1234 }]);
+    expect(r.calls).toEqual([
+      {
+        kind: 'retry',
+        failure: { name: 'RetryableError', code: 'RETRYABLE', message: 'rate limited' },
+        delayMs: 1234,
+      },
+    ]);
   });
 });

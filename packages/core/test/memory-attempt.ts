@@ -20,7 +20,13 @@ import type {
 /** What an in-memory attempt was asked to do, in order. */
 export type Call =
   | { kind: 'commit'; from: number; entries: NewEntry[]; ops: StateOp[]; effects: Effect[] }
-  | { kind: 'suspend'; from: number; entries: NewEntry[]; wakeAt: number | null; awaiting: number[] }
+  | {
+      kind: 'suspend';
+      from: number;
+      entries: NewEntry[];
+      wakeAt: number | null;
+      awaiting: number[];
+    }
   | { kind: 'complete'; from: number; entries: NewEntry[]; outcome: Outcome }
   | { kind: 'retry'; failure: SerializedError; delayMs: number }
   | { kind: 'pause'; failure: SerializedError };
@@ -47,7 +53,9 @@ export class MemoryAttempt implements Attempt {
   /** When set, `complete()` rejects as fenced (a store that accepted the invocation the ordinary way). */
   refuseCompletion = false;
 
-  constructor(init: Partial<StartedInvocation> & { target: StartedInvocation['target']; eager?: boolean }) {
+  constructor(
+    init: Partial<StartedInvocation> & { target: StartedInvocation['target']; eager?: boolean },
+  ) {
     this.eager = init.eager ?? false;
     this.admits = this.eager ? isStateKind : undefined;
     this.journal = [...(init.journal ?? [])];
@@ -91,8 +99,12 @@ export class MemoryAttempt implements Attempt {
   }
 
   private apply(from: number, entries: NewEntry[], ops: StateOp[]): void {
-    if (from !== this.journal.length) throw new Error(`commit at ${from} but journal has ${this.journal.length}`);
-    for (const e of entries) this.journal.push(e.k === 'sleep' ? { k: 'sleep', ...(e.n ? { n: e.n } : {}), due: this.clock + e.ms } : e);
+    if (from !== this.journal.length)
+      throw new Error(`commit at ${from} but journal has ${this.journal.length}`);
+    for (const e of entries)
+      this.journal.push(
+        e.k === 'sleep' ? { k: 'sleep', ...(e.n ? { n: e.n } : {}), due: this.clock + e.ms } : e,
+      );
     for (const op of ops) {
       if (op.op === 'set') this.state.set(op.n, op.v);
       else if (op.op === 'clear') this.state.delete(op.n);
@@ -100,7 +112,12 @@ export class MemoryAttempt implements Attempt {
     }
   }
 
-  commit(from: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
+  commit(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult> {
     this.calls.push({ kind: 'commit', from, entries, ops, effects });
     this.apply(from, entries, ops);
     const completions = new Map(this.commitCompletions);
@@ -108,17 +125,30 @@ export class MemoryAttempt implements Attempt {
     return Promise.resolve({ now: this.clock, completions });
   }
 
-  suspend(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], on: SuspendOn): Promise<'suspended'> {
+  suspend(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    _effects: Effect[],
+    on: SuspendOn,
+  ): Promise<'suspended'> {
     this.calls.push({ kind: 'suspend', from, entries, wakeAt: on.wakeAt, awaiting: on.awaiting });
     this.apply(from, entries, ops);
     this.endResolve();
     return Promise.resolve('suspended');
   }
 
-  complete(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], outcome: Outcome): Promise<void> {
+  complete(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    _effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void> {
     this.calls.push({ kind: 'complete', from, entries, outcome });
     this.endResolve();
-    if (this.refuseCompletion) return Promise.reject(new DurableError('accepted the ordinary way', ErrorCode.FENCED));
+    if (this.refuseCompletion)
+      return Promise.reject(new DurableError('accepted the ordinary way', ErrorCode.FENCED));
     this.apply(from, entries, ops);
     return Promise.resolve();
   }

@@ -52,26 +52,44 @@ describe('matchEntry', () => {
     expect(nd.index).toBe(4);
     expect(nd.expected).toEqual({ kind: 'run', name: 'a' });
     expect(nd.actual).toEqual({ kind: 'run', name: 'b' });
-    expect(nd.message).toBe('Non-determinism at journal index 4: expected run("a"), actual run("b")');
+    expect(nd.message).toBe(
+      'Non-determinism at journal index 4: expected run("a"), actual run("b")',
+    );
   });
 
   it('reports kind mismatches, unnamed entries and quotes names as JSON', () => {
-    const kind = thrown(() => matchEntry(0, { k: 'set', n: 'x', v: 1 }, 'get', 'x')) as NonDeterminismError;
-    expect(kind.message).toBe('Non-determinism at journal index 0: expected set("x"), actual get("x")');
-    const unnamed = thrown(() => matchEntry(7, { k: 'run', n: 'a', v: 1 }, 'sleep', undefined)) as NonDeterminismError;
-    expect(unnamed.message).toBe('Non-determinism at journal index 7: expected run("a"), actual sleep');
+    const kind = thrown(() =>
+      matchEntry(0, { k: 'set', n: 'x', v: 1 }, 'get', 'x'),
+    ) as NonDeterminismError;
+    expect(kind.message).toBe(
+      'Non-determinism at journal index 0: expected set("x"), actual get("x")',
+    );
+    const unnamed = thrown(() =>
+      matchEntry(7, { k: 'run', n: 'a', v: 1 }, 'sleep', undefined),
+    ) as NonDeterminismError;
+    expect(unnamed.message).toBe(
+      'Non-determinism at journal index 7: expected run("a"), actual sleep',
+    );
     expect(unnamed.actual).toEqual({ kind: 'sleep' });
-    const cleared = thrown(() => matchEntry(1, { k: 'clearAll' }, 'clear', 'x')) as NonDeterminismError;
+    const cleared = thrown(() =>
+      matchEntry(1, { k: 'clearAll' }, 'clear', 'x'),
+    ) as NonDeterminismError;
     expect(cleared.expected).toEqual({ kind: 'clearAll' });
-    const quoted = thrown(() => matchEntry(2, { k: 'run', n: 'say "hi"', v: 1 }, 'run', '')) as NonDeterminismError;
-    expect(quoted.message).toBe('Non-determinism at journal index 2: expected run("say \\"hi\\""), actual run("")');
+    const quoted = thrown(() =>
+      matchEntry(2, { k: 'run', n: 'say "hi"', v: 1 }, 'run', ''),
+    ) as NonDeterminismError;
+    expect(quoted.message).toBe(
+      'Non-determinism at journal index 2: expected run("say \\"hi\\""), actual run("")',
+    );
     // An unnamed step is not the same as a sleep with no name, nor a run named differently.
-    expect(() => matchEntry(0, { k: 'sleep', due: 1 }, 'sleep', 'nap')).toThrow(NonDeterminismError);
+    expect(() => matchEntry(0, { k: 'sleep', due: 1 }, 'sleep', 'nap')).toThrow(
+      NonDeterminismError,
+    );
   });
 });
 
 describe('NonDeterminismError', () => {
-  it('is a DurableError with a stable kind and Restate\'s journal-mismatch code, recognised across package copies', () => {
+  it("is a DurableError with a stable kind and Restate's journal-mismatch code, recognised across package copies", () => {
     const e = new NonDeterminismError(1, { kind: 'run', name: 'a' }, { kind: 'set', name: 'y' });
     expect(e).toBeInstanceOf(DurableError);
     expect(e.name).toBe('NonDeterminismError');
@@ -79,7 +97,9 @@ describe('NonDeterminismError', () => {
     expect(e.code).toBe(570);
     expect(isNonDeterminismError(e)).toBe(true);
     expect(isNonDeterminismError(new Error('Non-determinism at journal index 1'))).toBe(false);
-    expect(isNonDeterminismError({ [Symbol.for('latchkey.NonDeterminismError')]: true })).toBe(true);
+    expect(isNonDeterminismError({ [Symbol.for('latchkey.NonDeterminismError')]: true })).toBe(
+      true,
+    );
     expect(serializeError(e)).toEqual({
       name: 'NonDeterminismError',
       code: 'NON_DETERMINISM',
@@ -90,7 +110,14 @@ describe('NonDeterminismError', () => {
 
 /** An in-memory Attempt that records what the runtime asks of the store. */
 class RecordingAttempt implements Attempt {
-  readonly calls: { op: string; from?: number; entries?: NewEntry[]; ops?: StateOp[]; outcome?: Outcome; failure?: SerializedError }[] = [];
+  readonly calls: {
+    op: string;
+    from?: number;
+    entries?: NewEntry[];
+    ops?: StateOp[];
+    outcome?: Outcome;
+    failure?: SerializedError;
+  }[] = [];
   private readonly ac = new AbortController();
   readonly invocation;
   constructor(journal: Entry[], attempt: number, state: [string, string][] = []) {
@@ -119,7 +146,12 @@ class RecordingAttempt implements Attempt {
   storeNow(): number {
     return Date.now();
   }
-  async commit(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[]): Promise<CommitResult> {
+  async commit(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    _effects: Effect[],
+  ): Promise<CommitResult> {
     this.calls.push({ op: 'commit', from, entries, ops });
     return { now: Date.now(), completions: new Map() };
   }
@@ -127,7 +159,13 @@ class RecordingAttempt implements Attempt {
     this.calls.push({ op: 'suspend', from, entries, ops });
     return 'suspended';
   }
-  async complete(from: number, entries: NewEntry[], ops: StateOp[], _effects: Effect[], outcome: Outcome): Promise<void> {
+  async complete(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    _effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void> {
     this.calls.push({ op: 'complete', from, entries, ops, outcome });
   }
   async retry(failure: SerializedError): Promise<void> {

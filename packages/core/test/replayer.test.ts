@@ -51,7 +51,14 @@ describe('Replayer (events in, commands out)', () => {
     const r = replayer();
     for (const n of ['a', 'b']) {
       const [res] = r.step({ t: 'reserve', kind: 'set', name: n });
-      expect(r.step({ t: 'fill', index: res!.c === 'reserved' ? res.index : -1, entry: { k: 'set', n, v: 1 }, effects: [] })).toEqual([]);
+      expect(
+        r.step({
+          t: 'fill',
+          index: res!.c === 'reserved' ? res.index : -1,
+          entry: { k: 'set', n, v: 1 },
+          effects: [],
+        }),
+      ).toEqual([]);
     }
     const cmds = r.step({ t: 'want', upto: 1 });
     expect(cmds).toEqual([
@@ -96,7 +103,9 @@ describe('Replayer (events in, commands out)', () => {
       { c: 'check' },
     ]);
     // Fired early (clock skew): armed again.
-    expect(r.step({ t: 'timer', index: 0, now: 1999 })).toEqual([{ c: 'armTimer', index: 0, at: 2000 }]);
+    expect(r.step({ t: 'timer', index: 0, now: 1999 })).toEqual([
+      { c: 'armTimer', index: 0, at: 2000 },
+    ]);
     expect(r.step({ t: 'timer', index: 0, now: 2000 })).toEqual([
       { c: 'settled', index: 0, completion: { ok: true } },
       { c: 'check' },
@@ -104,7 +113,12 @@ describe('Replayer (events in, commands out)', () => {
   });
 
   it('arms the inactivity timer when only waiting, and suspends on it with what it awaits', () => {
-    const r = replayer({ recorded: [{ k: 'sleep', due: 9000 }, { k: 'awk', id: 'x' }] });
+    const r = replayer({
+      recorded: [
+        { k: 'sleep', due: 9000 },
+        { k: 'awk', id: 'x' },
+      ],
+    });
     r.step({ t: 'reserve', kind: 'sleep', name: undefined });
     r.step({ t: 'register', index: 0, kind: 'sleep' });
     r.step({ t: 'timer', index: 0, due: 9000, now: 1000 });
@@ -120,7 +134,14 @@ describe('Replayer (events in, commands out)', () => {
     expect(r.life).toBe('suspending');
     // A failure while suspending waits for the store's answer; refused, it ends the attempt.
     expect(r.step({ t: 'fail', error: new Error('boom') })).toEqual([]);
-    const cmds = r.step({ t: 'resumed', from: 2, count: 0, now: 1000, completions: new Map(), cancelled: false });
+    const cmds = r.step({
+      t: 'resumed',
+      from: 2,
+      count: 0,
+      now: 1000,
+      completions: new Map(),
+      cancelled: false,
+    });
     expect(kinds(cmds)).toEqual(['flushed', 'disarmAll', 'interrupt']);
     expect(r.life).toBe('ended');
   });
@@ -134,7 +155,14 @@ describe('Replayer (events in, commands out)', () => {
     expect(kinds(r.step({ t: 'idle' }))).toEqual(['disarmAll', 'suspend']);
     // Deliveries while suspending are kept, not applied.
     expect(r.step({ t: 'completion', index: 0, completion: { ok: true, v: '1' } })).toEqual([]);
-    const cmds = r.step({ t: 'resumed', from: 1, count: 0, now: 1, completions: new Map(), cancelled: false });
+    const cmds = r.step({
+      t: 'resumed',
+      from: 1,
+      count: 0,
+      now: 1,
+      completions: new Map(),
+      cancelled: false,
+    });
     expect(r.life).toBe('running');
     expect(cmds).toContainEqual({ c: 'settled', index: 0, completion: { ok: true, v: '1' } });
   });
@@ -160,7 +188,10 @@ describe('Replayer (events in, commands out)', () => {
   });
 
   it('replays a recorded cancellation: the next waiting entry is rejected', () => {
-    const recorded: Entry[] = [{ k: 'signal', n: 'cancel', v: [] }, { k: 'awk', id: 'x' }];
+    const recorded: Entry[] = [
+      { k: 'signal', n: 'cancel', v: [] },
+      { k: 'awk', id: 'x' },
+    ];
     const r = replayer({ recorded });
     r.step({ t: 'reserve', kind: 'awk', name: undefined });
     r.step({ t: 'register', index: 1, kind: 'awk' });
@@ -174,7 +205,11 @@ describe('Replayer (events in, commands out)', () => {
       { k: 'comb', n: 'orTimeout', v: [1] },
     ];
     const r = replayer({ recorded });
-    for (const [i, kind] of [[0, 'awk'], [1, 'sleep'], [2, 'comb']] as const) {
+    for (const [i, kind] of [
+      [0, 'awk'],
+      [1, 'sleep'],
+      [2, 'comb'],
+    ] as const) {
       r.step({ t: 'reserve', kind, name: kind === 'comb' ? 'orTimeout' : undefined });
       r.step({ t: 'register', index: i, kind });
     }
@@ -185,7 +220,11 @@ describe('Replayer (events in, commands out)', () => {
 
   it('keeps the settling order of a live combinator until it decides', () => {
     const r = replayer();
-    for (const [i, kind] of [[0, 'awk'], [1, 'awk'], [2, 'comb']] as const) {
+    for (const [i, kind] of [
+      [0, 'awk'],
+      [1, 'awk'],
+      [2, 'comb'],
+    ] as const) {
       r.step({ t: 'reserve', kind, name: kind === 'comb' ? 'race' : undefined });
       r.step({ t: 'register', index: i, kind });
     }
@@ -222,7 +261,9 @@ class ManualTimers implements Timers {
   /** Moves time to `t`, firing what is due in order. */
   advance(t: number): void {
     for (;;) {
-      const due = [...this.pending].filter(([, p]) => p.at <= t).sort((a, b) => a[1].at - b[1].at)[0];
+      const due = [...this.pending]
+        .filter(([, p]) => p.at <= t)
+        .sort((a, b) => a[1].at - b[1].at)[0];
       if (!due) break;
       this.pending.delete(due[0]);
       this.now = due[1].at;
@@ -234,7 +275,10 @@ class ManualTimers implements Timers {
 
 describe('JournalRunner with an injected clock', () => {
   it('settles a recorded sleep when the injected timer reaches it, then suspends when idle', async () => {
-    const attempt = new MemoryAttempt({ target: { service: 's', handler: 'h' }, journal: [{ k: 'sleep', due: 1_000_500 }] });
+    const attempt = new MemoryAttempt({
+      target: { service: 's', handler: 'h' },
+      journal: [{ k: 'sleep', due: 1_000_500 }],
+    });
     const timers = new ManualTimers();
     const runner = new JournalRunner(attempt, 1000, false, timers);
     const { index } = runner.reserve('sleep', undefined);

@@ -45,7 +45,12 @@ const EAGER_MISSES = 3;
 /** ...one in this many calls (a handler's code may change with its input). */
 const EAGER_PROBE = 64;
 
-type Deliver = (invocationId: string, index: number, completion: Completion, want: string) => Promise<unknown>;
+type Deliver = (
+  invocationId: string,
+  index: number,
+  completion: Completion,
+  want: string,
+) => Promise<unknown>;
 
 export class Acceptor {
   private readonly ctx: StoreContext;
@@ -61,7 +66,13 @@ export class Acceptor {
 
   constructor(
     ctx: StoreContext,
-    parts: { mailbox: Mailbox; outcomes: Outcomes; attempts: Attempts; stateCache: StateCache; deliver: Deliver },
+    parts: {
+      mailbox: Mailbox;
+      outcomes: Outcomes;
+      attempts: Attempts;
+      stateCache: StateCache;
+      deliver: Deliver;
+    },
   ) {
     this.ctx = ctx;
     this.mailbox = parts.mailbox;
@@ -76,12 +87,20 @@ export class Acceptor {
     options: { awaitOutcome?: StopSignal } = {},
   ): Promise<Accepted & { outcome?: Promise<Outcome> }> {
     if (this.ctx.life.wiped) {
-      throw new StoreError('Redis was wiped or replaced while Latchkey ran; refusing new invocations', 'REDIS_WIPED');
+      throw new StoreError(
+        'Redis was wiped or replaced while Latchkey ran; refusing new invocations',
+        'REDIS_WIPED',
+      );
     }
     const { service, handler, key } = req.target;
     // One draw: the first byte picks a partition when the target does not, the rest is the id.
     const random = randomId();
-    const partition = partitionFor(this.ctx.opts.partitions, req.target, req.idempotencyKey, random[0]!);
+    const partition = partitionFor(
+      this.ctx.opts.partitions,
+      req.target,
+      req.idempotencyKey,
+      random[0]!,
+    );
     const id = newInvocationId(partition, random.subarray(1, 23));
     const seed = seedOf(random);
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
@@ -109,7 +128,14 @@ export class Acceptor {
       if (req.headers !== undefined) out.headers = req.headers;
       if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
       if (req.delayMs !== undefined) out.delayMs = req.delayMs;
-      accepted = await this.acceptWithId(out, wait !== undefined, eager, turn?.issued, partition, seed);
+      accepted = await this.acceptWithId(
+        out,
+        wait !== undefined,
+        eager,
+        turn?.issued,
+        partition,
+        seed,
+      );
     } catch (e) {
       turn?.issued();
       eager?.attempt.refuse();
@@ -125,7 +151,10 @@ export class Acceptor {
     if (result.invocationId !== id) {
       // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
       wait.waiter.drop();
-      return { ...result, outcome: this.outcomes.awaitOutcome(result.invocationId, options.awaitOutcome) };
+      return {
+        ...result,
+        outcome: this.outcomes.awaitOutcome(result.invocationId, options.awaitOutcome),
+      };
     }
     if (!fresh) this.outcomes.checkNow(id, wait.waiter); // a retried accept: it may have run already
     return { ...result, outcome: wait.promise };
@@ -137,10 +166,15 @@ export class Acceptor {
    * of the cache); no delay; a local worker that takes attempts; not a handler whose eager runs
    * keep stopping short.
    */
-  private prepareEager(req: InvocationRequest, id: string, seed: string): PreparedEager | undefined {
+  private prepareEager(
+    req: InvocationRequest,
+    id: string,
+    seed: string,
+  ): PreparedEager | undefined {
     const o = this.ctx.opts;
     if (!o.eagerCompletion || !o.localDispatch) return undefined;
-    if ((req.mode !== 'exclusive' && req.mode !== 'service') || (req.delayMs ?? 0) > 0) return undefined;
+    if ((req.mode !== 'exclusive' && req.mode !== 'service') || (req.delayMs ?? 0) > 0)
+      return undefined;
     const local = this.mailbox.freeLocal();
     if (!local) return undefined;
     const t = req.target;
@@ -236,7 +270,10 @@ export class Acceptor {
           state: ks.state,
           inbox: ks.inbox,
           workflow: req.mode === 'workflow' ? k.workflow(p, req.service, req.key ?? '') : undefined,
-          idempotency: idem !== '' ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem) : undefined,
+          idempotency:
+            idem !== ''
+              ? k.idempotency(p, req.service, req.key ?? '', req.handler, idem)
+              : undefined,
         },
         id: req.id,
         service: req.service,
@@ -308,18 +345,29 @@ export class Acceptor {
     unreserve();
     const deliverNow = async (completionJson: string | undefined): Promise<void> => {
       if (completionJson && req.caller) {
-        await this.deliver(req.caller.id, req.caller.index, JSON.parse(completionJson) as Completion, 'result');
+        await this.deliver(
+          req.caller.id,
+          req.caller.index,
+          JSON.parse(completionJson) as Completion,
+          'result',
+        );
       }
     };
     if (res.tag === 'dup') {
       await deliverNow(res.completion);
-      return { invocationId: res.id, status: 'PreviouslyAccepted', reason: res.reason, fresh: false };
+      return {
+        invocationId: res.id,
+        status: 'PreviouslyAccepted',
+        reason: res.reason,
+        fresh: false,
+      };
     }
     if (res.tag === 'exists') {
       await deliverNow(res.completion);
       return { invocationId: req.id, status: 'Accepted', fresh: false };
     }
-    if (res.status === 'ready' || res.status === 'delayed') await this.mailbox.dispatch(data, res.ds, res.delayMs);
+    if (res.status === 'ready' || res.status === 'delayed')
+      await this.mailbox.dispatch(data, res.ds, res.delayMs);
     return { invocationId: req.id, status: 'Accepted', fresh: true };
   }
 }

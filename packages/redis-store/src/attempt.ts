@@ -138,7 +138,8 @@ export class RedisAttempt implements Attempt {
   /** Ends the attempt at once: it was killed or paused (its writes are fenced off already). */
   stopNow(): void {
     this.stopHeartbeat();
-    if (!this.ac.signal.aborted) this.ac.abort(new LeaseLostError(this.invocation.id, 'stopped by kill or pause'));
+    if (!this.ac.signal.aborted)
+      this.ac.abort(new LeaseLostError(this.invocation.id, 'stopped by kill or pause'));
   }
 
   private lost(reply: { tag: 'fenced'; why: string }): never {
@@ -171,7 +172,13 @@ export class RedisAttempt implements Attempt {
     for (const e of effects) {
       switch (e.t) {
         case 'pget':
-          args.push(['pget', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name), e.index]);
+          args.push([
+            'pget',
+            k.promises(p, t.service, t.key ?? ''),
+            e.name,
+            k.promiseWaiters(p, t.service, t.key ?? '', e.name),
+            e.index,
+          ]);
           break;
         case 'ppeek':
           args.push(['ppeek', k.promises(p, t.service, t.key ?? ''), e.name, '', e.index]);
@@ -181,12 +188,19 @@ export class RedisAttempt implements Attempt {
           break;
         case 'presolve':
           args.push([
-            'presolve', k.promises(p, t.service, t.key ?? ''), e.name, k.promiseWaiters(p, t.service, t.key ?? '', e.name),
-            e.index, JSON.stringify(e.completion),
+            'presolve',
+            k.promises(p, t.service, t.key ?? ''),
+            e.name,
+            k.promiseWaiters(p, t.service, t.key ?? '', e.name),
+            e.index,
+            JSON.stringify(e.completion),
           ]);
           break;
         default: {
-          const m = JSON.stringify({ s: this.invocation.id, e: wireEffect(e) } satisfies OutboxItem);
+          const m = JSON.stringify({
+            s: this.invocation.id,
+            e: wireEffect(e),
+          } satisfies OutboxItem);
           members.push(m);
           args.push(['out', m]);
         }
@@ -216,7 +230,12 @@ export class RedisAttempt implements Attempt {
     };
   }
 
-  async commit(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[]): Promise<CommitResult> {
+  async commit(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult> {
     const eff = this.effectArgs(effects);
     const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
     const r = await commitEntries(this.store.redis, this.ks, w);
@@ -246,7 +265,11 @@ export class RedisAttempt implements Attempt {
     const eff = this.effectArgs(effects);
     await this.outbox;
     const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
-    const r = await suspendInvocation(this.store.redis, this.ks, { ...w, wakeAt: on.wakeAt, awaiting: on.awaiting });
+    const r = await suspendInvocation(this.store.redis, this.ks, {
+      ...w,
+      wakeAt: on.wakeAt,
+      awaiting: on.awaiting,
+    });
     if (r.tag === 'fenced') this.lost(r);
     applyOps(this.state, ops);
     this.observe(r.now);
@@ -262,7 +285,13 @@ export class RedisAttempt implements Attempt {
     return 'suspended';
   }
 
-  async complete(fromIndex: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void> {
+  async complete(
+    fromIndex: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void> {
     this.stopHeartbeat();
     const eff = this.effectArgs(effects);
     const t = this.invocation.target;
@@ -282,7 +311,11 @@ export class RedisAttempt implements Attempt {
     if (r.tag === 'fenced') this.lost(r);
     // The script published the outcome to every other watcher; this process's own it resolves here.
     this.store.resolveWaiters(this.invocation.id, outcome);
-    this.store.opts.hooks?.afterComplete?.({ invocationId: this.invocation.id, service: t.service, handler: t.handler });
+    this.store.opts.hooks?.afterComplete?.({
+      invocationId: this.invocation.id,
+      service: t.service,
+      handler: t.handler,
+    });
     this.performOutbox(eff.members);
     const next = r.nextId;
     if (exclusive) applyOps(this.state, ops);
@@ -306,7 +339,11 @@ export class RedisAttempt implements Attempt {
     await this.end('pause', failure, 0);
   }
 
-  private async end(kind: 'retry' | 'pause', failure: SerializedError, delayMs: number): Promise<void> {
+  private async end(
+    kind: 'retry' | 'pause',
+    failure: SerializedError,
+    delayMs: number,
+  ): Promise<void> {
     this.stopHeartbeat();
     await this.outbox;
     const r = await endAttempt(this.store.redis, this.ks, {

@@ -64,7 +64,8 @@ export class Attempts {
 
   /** Starts and runs an attempt for a mailbox job or a local dispatch (`local`: in a fast-path slot). */
   async run(data: JobData, executor: Executor, local?: LocalDispatch): Promise<void> {
-    if (this.ctx.life.wiped) throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
+    if (this.ctx.life.wiped)
+      throw new StoreError('Redis was wiped; not running invocations', 'REDIS_WIPED');
     const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
     const ks = scriptKeys(this.ctx.keys, p, data);
@@ -110,7 +111,11 @@ export class Attempts {
   ): Promise<void> {
     const inv: StartedInvocation = {
       id: data.i,
-      target: { service: lease.service, handler: lease.handler, ...(lease.key ? { key: lease.key } : {}) },
+      target: {
+        service: lease.service,
+        handler: lease.handler,
+        ...(lease.key ? { key: lease.key } : {}),
+      },
       mode: lease.mode,
       input: lease.input,
       headers: JSON.parse(lease.headers) as Record<string, string>,
@@ -139,7 +144,12 @@ export class Attempts {
     run: Executor | LocalDispatch,
   ): Promise<void> {
     const t = inv.target;
-    const info = { invocationId: inv.id, service: t.service, handler: t.handler, attempt: inv.attempt };
+    const info = {
+      invocationId: inv.id,
+      service: t.service,
+      handler: t.handler,
+      attempt: inv.attempt,
+    };
     this.ctx.opts.hooks?.afterStart?.(info);
     const inSlot = 'capacity' in run;
     const executor = inSlot ? run.executor : run;
@@ -172,7 +182,9 @@ export class Attempts {
       workerId: this.ctx.workerId,
       run: (data, lease, state) => {
         const ks = scriptKeys(keys, partitionOfId(data.i, opts.partitions)!, data);
-        void this.mailbox.inSlot(local, () => this.runLeased(data, ks, lease, local.executor, local, state));
+        void this.mailbox.inSlot(local, () =>
+          this.runLeased(data, ks, lease, local.executor, local, state),
+        );
       },
     };
   }

@@ -53,7 +53,10 @@ export async function checkRedis(ctx: StoreContext): Promise<Persistence> {
   } catch {
     // CONFIG may be disabled on managed Redis
   }
-  if (!aof) ctx.logger.warn('[latchkey] Redis has AOF off: acknowledged invocations are lost if Redis restarts');
+  if (!aof)
+    ctx.logger.warn(
+      '[latchkey] Redis has AOF off: acknowledged invocations are lost if Redis restarts',
+    );
   return { aof, appendfsync };
 }
 
@@ -67,7 +70,11 @@ export async function bootMarker(ctx: StoreContext): Promise<string | undefined>
  * Compares the boot marker with the one read at start (after a reconnect). When it vanished or
  * changed, Redis was wiped or replaced: sets `life.wiped` and calls `onWiped`.
  */
-export async function checkBootMarker(ctx: StoreContext, marker: string | undefined, onWiped: () => void): Promise<void> {
+export async function checkBootMarker(
+  ctx: StoreContext,
+  marker: string | undefined,
+  onWiped: () => void,
+): Promise<void> {
   try {
     const m = await ctx.redis.get(ctx.keys.boot);
     if (m !== marker) {

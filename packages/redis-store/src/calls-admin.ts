@@ -27,7 +27,14 @@ export async function deliverCompletion(
 ): Promise<DeliverReply> {
   const r = (await redis.deliverCompletion(
     inv,
-    a.id, a.index, a.completionJson, a.part, a.graceMs, a.completionChannel, a.want, a.cap,
+    a.id,
+    a.index,
+    a.completionJson,
+    a.part,
+    a.graceMs,
+    a.completionChannel,
+    a.want,
+    a.cap,
   )) as unknown[];
   return { tag: r[0] as DeliverReply['tag'], wakes: r[1] as Wakes };
 }
@@ -37,11 +44,23 @@ export type SignalReply = { tag: 'ok' | 'dup' | 'done' | 'gone'; wakes: Wakes };
 export async function resolveSignal(
   redis: ScriptedRedis,
   inv: string,
-  a: { id: string; name: string; completionJson: string; part: string; graceMs: number; completionChannel: string },
+  a: {
+    id: string;
+    name: string;
+    completionJson: string;
+    part: string;
+    graceMs: number;
+    completionChannel: string;
+  },
 ): Promise<SignalReply> {
   const r = (await redis.resolveSignal(
     inv,
-    a.id, a.name, a.completionJson, a.part, a.graceMs, a.completionChannel,
+    a.id,
+    a.name,
+    a.completionJson,
+    a.part,
+    a.graceMs,
+    a.completionChannel,
   )) as unknown[];
   return { tag: r[0] as SignalReply['tag'], wakes: r[1] as Wakes };
 }
@@ -81,13 +100,27 @@ export async function terminateInvocation(
     args[0] = 4;
     args.push(ks.inbox);
   }
-  args.push(a.id, a.kind, a.part, a.graceMs, '', a.completionChannel, a.failureJson, a.workflowState);
+  args.push(
+    a.id,
+    a.kind,
+    a.part,
+    a.graceMs,
+    '',
+    a.completionChannel,
+    a.failureJson,
+    a.workflowState,
+  );
   const r = (await redis.terminateInvocation(...args)) as unknown[];
   switch (r[0]) {
     case 'wake':
       return { tag: 'wake', wakes: r[1] as Wakes };
     case 'terminated':
-      return { tag: 'terminated', nextId: String(r[1]), nextDs: Number(r[2]), notify: Number(r[3]) === 1 };
+      return {
+        tag: 'terminated',
+        nextId: String(r[1]),
+        nextDs: Number(r[2]),
+        notify: Number(r[3]) === 1,
+      };
     case 'signalled':
       return { tag: 'signalled' };
     case 'done':
@@ -97,16 +130,29 @@ export async function terminateInvocation(
   }
 }
 
-export type ControlReply = { tag: 'paused' } | { tag: 'wake'; wakes: Wakes } | { tag: 'noop' | 'gone' };
+export type ControlReply =
+  { tag: 'paused' } | { tag: 'wake'; wakes: Wakes } | { tag: 'noop' | 'gone' };
 
 export async function controlInvocation(
   redis: ScriptedRedis,
   ks: ControlKeys,
-  a: { id: string; kind: 'pause' | 'resume'; graceMs: number; part: string; completionChannel: string },
+  a: {
+    id: string;
+    kind: 'pause' | 'resume';
+    graceMs: number;
+    part: string;
+    completionChannel: string;
+  },
 ): Promise<ControlReply> {
   const r = (await redis.controlInvocation(
-    ks.inv, ks.fence, ks.due,
-    a.id, a.kind, a.graceMs, a.part, a.completionChannel,
+    ks.inv,
+    ks.fence,
+    ks.due,
+    a.id,
+    a.kind,
+    a.graceMs,
+    a.part,
+    a.completionChannel,
   )) as unknown[];
   if (r[0] === 'wake') return { tag: 'wake', wakes: r[1] as Wakes };
   if (r[0] === 'paused') return { tag: 'paused' };
@@ -118,7 +164,13 @@ export async function purgeInvocation(
   inv: string,
   a: { id: string; part: string; workflowState: string; workflowFence: string },
 ): Promise<{ tag: 'purged' | 'running' | 'gone' }> {
-  const r = (await redis.purgeInvocation(inv, a.id, a.part, a.workflowState, a.workflowFence)) as unknown[];
+  const r = (await redis.purgeInvocation(
+    inv,
+    a.id,
+    a.part,
+    a.workflowState,
+    a.workflowFence,
+  )) as unknown[];
   return { tag: r[0] as 'purged' | 'running' | 'gone' };
 }
 
@@ -135,7 +187,8 @@ export async function patchState(
   return { tag: r[0] === 'ok' ? 'ok' : 'busy' };
 }
 
-export type AttachReply = { tag: 'completed'; completion: string } | { tag: 'ok' } | { tag: 'gone' };
+export type AttachReply =
+  { tag: 'completed'; completion: string } | { tag: 'ok' } | { tag: 'gone' };
 
 export async function attachInvocation(
   redis: ScriptedRedis,
@@ -184,9 +237,9 @@ export function queueReconcile(
   keys: { due: string; outbox: string },
   a: { part: string; max: number; graceMs: number },
 ): void {
-  (pipe as unknown as Record<'reconcilePartition', (...args: (string | number)[]) => void>).reconcilePartition(
-    keys.due, keys.outbox, a.part, a.max, a.graceMs,
-  );
+  (
+    pipe as unknown as Record<'reconcilePartition', (...args: (string | number)[]) => void>
+  ).reconcilePartition(keys.due, keys.outbox, a.part, a.max, a.graceMs);
 }
 
 export function decodeSweep(res: unknown): Sweep {

@@ -32,7 +32,13 @@ export function forEachWake(
   if (!wakes) return;
   for (let i = 0; i < wakes.length; i += 5) {
     const key = String(wakes[i + 3] ?? '');
-    fn(String(wakes[i]), Number(wakes[i + 1]), String(wakes[i + 2]), key, wakes[i + 4] as TargetMode);
+    fn(
+      String(wakes[i]),
+      Number(wakes[i + 1]),
+      String(wakes[i + 2]),
+      key,
+      wakes[i + 4] as TargetMode,
+    );
   }
 }
 
@@ -135,9 +141,24 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
   if (k.idempotency !== undefined) args.push(k.idempotency);
   args[0] = args.length - 1;
   args.push(
-    a.id, a.service, a.handler, a.key, a.mode, a.input, a.idempotencyKey, a.headersJson,
-    a.delayMs, a.graceMs, a.retentionJson, a.part, a.member, a.promises, a.workerId, a.leaseMs,
-    a.outcomeChannel, a.seed,
+    a.id,
+    a.service,
+    a.handler,
+    a.key,
+    a.mode,
+    a.input,
+    a.idempotencyKey,
+    a.headersJson,
+    a.delayMs,
+    a.graceMs,
+    a.retentionJson,
+    a.part,
+    a.member,
+    a.promises,
+    a.workerId,
+    a.leaseMs,
+    a.outcomeChannel,
+    a.seed,
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
@@ -175,10 +196,7 @@ function attemptKeys(ks: ScriptKeys, due: boolean, inbox: boolean): (string | nu
 }
 
 export type StartReply =
-  | { tag: 'skip'; why: string }
-  | { tag: 'busy' }
-  | { tag: 'early'; ms: number }
-  | Lease;
+  { tag: 'skip'; why: string } | { tag: 'busy' } | { tag: 'early'; ms: number } | Lease;
 
 export async function startAttempt(
   redis: ScriptedRedis,
@@ -213,8 +231,7 @@ export interface FencedWrite {
 }
 
 export type CommitReply =
-  | { tag: 'ok'; now: number; completions: Map<number, Completion>; wakes: Wakes }
-  | Fenced;
+  { tag: 'ok'; now: number; completions: Map<number, Completion>; wakes: Wakes } | Fenced;
 
 export async function commitEntries(
   redis: ScriptedRedis,
@@ -226,12 +243,23 @@ export async function commitEntries(
   for (const x of a.batch) args.push(x);
   const r = (await redis.commitEntries(...args)) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1]) };
-  return { tag: 'ok', now: Number(r[1]), completions: parseCompletions(r[2]), wakes: r[3] as Wakes };
+  return {
+    tag: 'ok',
+    now: Number(r[1]),
+    completions: parseCompletions(r[2]),
+    wakes: r[3] as Wakes,
+  };
 }
 
 export type SuspendReply =
   | { tag: 'ok'; now: number; ds: number; wakes: Wakes }
-  | { tag: 'resume'; now: number; completions: Map<number, Completion>; wakes: Wakes; cancelled: boolean }
+  | {
+      tag: 'resume';
+      now: number;
+      completions: Map<number, Completion>;
+      wakes: Wakes;
+      cancelled: boolean;
+    }
   | Fenced;
 
 export async function suspendInvocation(
@@ -278,7 +306,13 @@ export type CompleteReply =
 export async function completeInvocation(
   redis: ScriptedRedis,
   ks: ScriptKeys,
-  a: FencedWrite & { ok: boolean; payload: string; ownChannel: string; workerId: string; leaseMs: number },
+  a: FencedWrite & {
+    ok: boolean;
+    payload: string;
+    ownChannel: string;
+    workerId: string;
+    leaseMs: number;
+  },
 ): Promise<CompleteReply> {
   const args = attemptKeys(ks, true, true);
   args.push(a.id, a.epoch, a.fromIndex, a.ok ? 'ok' : 'err', a.payload);
@@ -301,11 +335,25 @@ export type EndReply = { tag: 'ok'; ds: number; delayMs: number } | Fenced;
 export async function endAttempt(
   redis: ScriptedRedis,
   ks: ScriptKeys,
-  a: { id: string; epoch: string; kind: 'retry' | 'pause'; failureJson: string; delayMs: number; graceMs: number },
+  a: {
+    id: string;
+    epoch: string;
+    kind: 'retry' | 'pause';
+    failureJson: string;
+    delayMs: number;
+    graceMs: number;
+  },
 ): Promise<EndReply> {
   const r = (await redis.endAttempt(
-    ks.inv, ks.fence, ks.due,
-    a.id, a.epoch, a.kind, a.failureJson, a.delayMs, a.graceMs,
+    ks.inv,
+    ks.fence,
+    ks.due,
+    a.id,
+    a.epoch,
+    a.kind,
+    a.failureJson,
+    a.delayMs,
+    a.graceMs,
   )) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1]) };
   return { tag: 'ok', ds: Number(r[1]), delayMs: Number(r[2]) };
@@ -318,7 +366,14 @@ export async function renewLease(
   ks: ScriptKeys,
   a: { id: string; epoch: string; leaseMs: number },
 ): Promise<RenewReply> {
-  const r = (await redis.renewLease(ks.inv, ks.fence, ks.due, a.id, a.epoch, a.leaseMs)) as unknown[];
+  const r = (await redis.renewLease(
+    ks.inv,
+    ks.fence,
+    ks.due,
+    a.id,
+    a.epoch,
+    a.leaseMs,
+  )) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: typeof r[1] === 'string' ? r[1] : 'fenced' };
   return { tag: 'ok', now: Number(r[1]) };
 }

@@ -24,7 +24,12 @@ const KILLED: SerializedError = {
   message: 'the invocation was killed',
   status: 409,
 };
-const CANCELLED: SerializedError = { name: 'CancelledError', code: 'CANCELLED', message: 'Cancelled', status: 409 };
+const CANCELLED: SerializedError = {
+  name: 'CancelledError',
+  code: 'CANCELLED',
+  message: 'Cancelled',
+  status: 409,
+};
 
 /** An invocation's control keys and target. */
 interface Controlled extends ControlKeys {
@@ -45,7 +50,10 @@ export class Control {
     this.deliveries = deliveries;
   }
 
-  async resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'> {
+  async resolveAwakeable(
+    awakeableId: string,
+    completion: Completion,
+  ): Promise<'ok' | 'refused' | 'full'> {
     const a = parseAwakeableId(awakeableId);
     if (!a) return 'refused';
     const r = await this.deliveries.deliver(a.invocationId, a.index, completion, awakeableId);
@@ -92,7 +100,8 @@ export class Control {
       case 'signalled':
         return true;
       case 'terminated': {
-        if (r.nextId !== '') await this.mailbox.dispatch({ i: r.nextId, s: c.svc, k: c.key, m: c.mode }, r.nextDs, 0);
+        if (r.nextId !== '')
+          await this.mailbox.dispatch({ i: r.nextId, s: c.svc, k: c.key, m: c.mode }, r.nextDs, 0);
         if (r.notify) await this.deliveries.deliverOutcome(id).catch(() => undefined);
         if (kind === 'kill') await this.killChildren(id, c.p);
         return true;
@@ -115,7 +124,8 @@ export class Control {
   }
 
   async cancel(invocationId: string, options: { token?: string } = {}): Promise<boolean> {
-    if (options.token !== undefined && !(await this.tokenMatches(invocationId, options.token))) return false;
+    if (options.token !== undefined && !(await this.tokenMatches(invocationId, options.token)))
+      return false;
     return this.terminate(invocationId, 'cancel');
   }
 
@@ -167,7 +177,11 @@ export class Control {
   async patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean> {
     const p = partitionOf(this.ctx.opts.partitions, service, key);
     const k = this.ctx.keys;
-    const r = await patchState(this.ctx.redis, { state: k.state(p, service, key), fence: k.fence(p, service, key) }, patch);
+    const r = await patchState(
+      this.ctx.redis,
+      { state: k.state(p, service, key), fence: k.fence(p, service, key) },
+      patch,
+    );
     return r.tag === 'ok';
   }
 }

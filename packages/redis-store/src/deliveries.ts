@@ -4,7 +4,12 @@
  */
 import type { Completion, SerializedError } from '@latchkey/core';
 import { parseAwakeableId } from '@latchkey/core/internal';
-import { ackDeliveries, attachInvocation, deliverCompletion, resolveSignal } from './calls-admin.js';
+import {
+  ackDeliveries,
+  attachInvocation,
+  deliverCompletion,
+  resolveSignal,
+} from './calls-admin.js';
 import type { StoreContext } from './context.js';
 import { partitionOfId } from './keys.js';
 import type { Mailbox } from './mailbox.js';
@@ -121,11 +126,14 @@ export class Deliveries {
         }
         const k = this.ctx.keys;
         const member = `${item.s}:${e.index}`;
-        const r = await attachInvocation(this.ctx.redis, k.inv(tp, e.id), { id: e.id, part: k.part(tp), member });
+        const r = await attachInvocation(this.ctx.redis, k.inv(tp, e.id), {
+          id: e.id,
+          part: k.part(tp),
+          member,
+        });
         if (r.tag === 'completed') {
           await this.deliver(item.s, e.index, JSON.parse(r.completion) as Completion, 'result');
-        }
-        else if (r.tag === 'gone') await this.deliver(item.s, e.index, notFound(e.id), 'result');
+        } else if (r.tag === 'gone') await this.deliver(item.s, e.index, notFound(e.id), 'result');
         break;
       }
       default:
@@ -150,7 +158,12 @@ export class Deliveries {
       await this.deliver(m.slice(0, sep), Number(m.slice(sep + 1)), c, 'result');
     }
     if (members.length > 0) {
-      await ackDeliveries(this.ctx.redis, { notify: k.notify(p, invocationId), due: k.due(p) }, invocationId, members);
+      await ackDeliveries(
+        this.ctx.redis,
+        { notify: k.notify(p, invocationId), due: k.due(p) },
+        invocationId,
+        members,
+      );
     }
   }
 }

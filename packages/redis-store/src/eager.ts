@@ -70,7 +70,10 @@ export class StateCache {
 }
 
 function declined(id: string): DurableError {
-  return new DurableError(`eager attempt of ${id} declined: the invocation is accepted the ordinary way`, ErrorCode.FENCED);
+  return new DurableError(
+    `eager attempt of ${id} declined: the invocation is accepted the ordinary way`,
+    ErrorCode.FENCED,
+  );
 }
 
 /**
@@ -138,7 +141,13 @@ export class EagerAttempt implements Attempt {
     return this.refused();
   }
 
-  complete(_from: number, entries: NewEntry[], ops: StateOp[], effects: Effect[], outcome: Outcome): Promise<void> {
+  complete(
+    _from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void> {
     if (effects.length > 0 || this.stopper.aborted) return this.refused();
     return new Promise((resolve, reject) => {
       this.commitment = { resolve, reject };

@@ -13,7 +13,10 @@ export class StoreError extends DurableError {
 /** Another worker took the invocation over: this writer's epoch is stale. */
 export class LeaseLostError extends DurableError {
   constructor(invocationId: string, reason: string) {
-    super(`lease lost for ${invocationId} (${reason}): another worker owns it now`, ErrorCode.FENCED);
+    super(
+      `lease lost for ${invocationId} (${reason}): another worker owns it now`,
+      ErrorCode.FENCED,
+    );
   }
   override get name(): string {
     return 'LeaseLostError';
@@ -25,6 +28,9 @@ export class LeaseLostError extends DurableError {
  * fence names another attempt, the epoch moved on, or the journal index does not fit) means this
  * attempt lost its lease.
  */
-export function fencedError(invocationId: string, reply: { tag: 'fenced'; why: string }): LeaseLostError {
+export function fencedError(
+  invocationId: string,
+  reply: { tag: 'fenced'; why: string },
+): LeaseLostError {
   return new LeaseLostError(invocationId, reply.why);
 }

@@ -33,5 +33,8 @@ export function childId(
   idempotencyKey?: string,
 ): string {
   const digest = deriveSecret(parentSeed, `child:${index}`);
-  return newInvocationId(partitionFor(partitions, target, idempotencyKey, digest[0]!), digest.subarray(1, 23));
+  return newInvocationId(
+    partitionFor(partitions, target, idempotencyKey, digest[0]!),
+    digest.subarray(1, 23),
+  );
 }

@@ -208,8 +208,10 @@ export function scriptKeys(k: Keys, p: number, data: JobData): ScriptKeys {
   const inv = k.inv(p, data.i);
   const journal = k.journal(p, data.i);
   const due = k.due(p);
-  if (data.m === 'service') return { p, inv, journal, fence: inv, due, state: undefined, inbox: undefined };
+  if (data.m === 'service')
+    return { p, inv, journal, fence: inv, due, state: undefined, inbox: undefined };
   const object = k.objectKeys(p, data.s, data.k);
-  if (data.m === 'shared') return { p, inv, journal, fence: inv, due, state: object.state, inbox: undefined };
+  if (data.m === 'shared')
+    return { p, inv, journal, fence: inv, due, state: object.state, inbox: undefined };
   return { p, inv, journal, fence: object.fence, due, state: object.state, inbox: object.inbox };
 }

@@ -53,7 +53,8 @@ export function freePort(): Promise<number> {
  */
 export function ensureDebianPackage(pkg: string, present: () => boolean, hint = ''): void {
   if (present()) return;
-  if (process.getuid?.() !== 0) throw new Error(`${pkg} is not installed; install the ${pkg} package${hint}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`${pkg} is not installed; install the ${pkg} package${hint}`);
   process.stderr.write(`${pkg} not found: installing the ${pkg} package with apt-get...\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   let r = spawnSync('apt-get', ['install', '-y', '-q', pkg], { stdio: 'inherit', env });
@@ -80,7 +81,11 @@ async function waitReady(url: string, proc: ChildProcess, deadlineMs: number): P
   const until = Date.now() + deadlineMs;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     r.on('error', () => undefined);
     try {
       await r.connect();
@@ -107,8 +112,11 @@ async function waitReady(url: string, proc: ChildProcess, deadlineMs: number): P
  */
 function watchdog(pid: number, removeDir: string | undefined): { end(): void } {
   // Then, for a temporary data directory: wait for the child to go, and remove the directory.
-  const script = 'cat >/dev/null; kill -TERM "$0" 2>/dev/null; [ -n "$1" ] || exit 0; while kill -0 "$0" 2>/dev/null; do sleep 0.1; done; rm -rf "$1"';
-  const w = spawn('sh', ['-c', script, String(pid), removeDir ?? ''], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const script =
+    'cat >/dev/null; kill -TERM "$0" 2>/dev/null; [ -n "$1" ] || exit 0; while kill -0 "$0" 2>/dev/null; do sleep 0.1; done; rm -rf "$1"';
+  const w = spawn('sh', ['-c', script, String(pid), removeDir ?? ''], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   w.on('error', () => undefined);
   w.stdin?.on('error', () => undefined);
   // Neither the watchdog nor its pipe keeps this process's event loop alive.
@@ -139,16 +147,26 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
 
   const launch = async (): Promise<void> => {
     const args = [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dir,
-      '--appendonly', 'yes',
-      '--appendfsync', options.appendfsync ?? 'everysec',
-      '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
-      '--protected-mode', 'yes',
-      '--loglevel', 'warning',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      options.appendfsync ?? 'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+      '--loglevel',
+      'warning',
     ];
     const p = spawn('redis-server', args, { stdio: options.verbose ? 'inherit' : 'ignore' });
     proc = p;

@@ -45,9 +45,13 @@ export class Mailbox {
   /** Opens the shard queues (after the boot checks passed, so a refused start writes nothing). */
   open(): void {
     for (let s = 0; s < this.ctx.opts.shards; s++) {
-      const q = new Queue('jobs', { connection: this.ctx.redis, prefix: this.ctx.keys.queuePrefix(s) });
+      const q = new Queue('jobs', {
+        connection: this.ctx.redis,
+        prefix: this.ctx.keys.queuePrefix(s),
+      });
       q.on('error', (e) => {
-        if (!this.ctx.life.closed) this.ctx.logger.warn(`[latchkey] mailbox queue error: ${e.message}`);
+        if (!this.ctx.life.closed)
+          this.ctx.logger.warn(`[latchkey] mailbox queue error: ${e.message}`);
       });
       this.queues.push(q);
     }
@@ -63,13 +67,23 @@ export class Mailbox {
   }
 
   private connectionOptions(): ConnectionOptions {
-    return { url: this.url, maxRetriesPerRequest: null, ...this.ctx.opts.redisOptions } as ConnectionOptions;
+    return {
+      url: this.url,
+      maxRetriesPerRequest: null,
+      ...this.ctx.opts.redisOptions,
+    } as ConnectionOptions;
   }
 
   /** This process's local fast path when it takes attempts (`force`: even past its capacity). */
   freeLocal(force = false): LocalDispatch | undefined {
     const local = this.local;
-    if (!local || local.closing || this.ctx.life.wiped || (!force && local.active >= local.capacity)) return undefined;
+    if (
+      !local ||
+      local.closing ||
+      this.ctx.life.wiped ||
+      (!force && local.active >= local.capacity)
+    )
+      return undefined;
     return local;
   }
 
@@ -131,7 +145,11 @@ export class Mailbox {
   }
 
   /** Starts the shard workers, the local fast path and the reconciler's timer. */
-  start(executor: Executor, options: WorkerOptions, reconcile: () => Promise<number>): WorkerHandle {
+  start(
+    executor: Executor,
+    options: WorkerOptions,
+    reconcile: () => Promise<number>,
+  ): WorkerHandle {
     const o = this.ctx.opts;
     const workers: Worker[] = [];
     const concurrency = options.concurrency ?? 32;
@@ -146,14 +164,20 @@ export class Mailbox {
         drainDelay: 5,
       });
       w.on('error', (e) => {
-        if (!this.ctx.life.closed) this.ctx.logger.warn(`[latchkey] mailbox worker error: ${e.message}`);
+        if (!this.ctx.life.closed)
+          this.ctx.logger.warn(`[latchkey] mailbox worker error: ${e.message}`);
       });
       workers.push(w);
       this.workers.push(w);
     }
     const timer = setInterval(() => void reconcile(), o.reconcileIntervalMs);
     timer.unref();
-    const local: LocalDispatch = { executor, capacity: concurrency * o.shards, active: 0, closing: false };
+    const local: LocalDispatch = {
+      executor,
+      capacity: concurrency * o.shards,
+      active: 0,
+      closing: false,
+    };
     if (o.localDispatch) this.local = local;
     return {
       close: async (timeoutMs = 30_000) => {

@@ -5,9 +5,20 @@ import type { NewEntry } from '@latchkey/core';
 /** Fault-injection points for crash tests: each runs synchronously at its point. */
 export interface StoreHooks {
   /** After a journal commit was acknowledged by Redis, before the handler continues. */
-  afterCommit?(info: { invocationId: string; service: string; handler: string; fromIndex: number; entries: NewEntry[] }): void;
+  afterCommit?(info: {
+    invocationId: string;
+    service: string;
+    handler: string;
+    fromIndex: number;
+    entries: NewEntry[];
+  }): void;
   /** After an attempt was leased (start script ran), before the handler runs. */
-  afterStart?(info: { invocationId: string; service: string; handler: string; attempt: number }): void;
+  afterStart?(info: {
+    invocationId: string;
+    service: string;
+    handler: string;
+    attempt: number;
+  }): void;
   /** After the completion script ran, before the mailbox job is acknowledged. */
   afterComplete?(info: { invocationId: string; service: string; handler: string }): void;
   /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */

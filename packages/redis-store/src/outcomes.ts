@@ -55,7 +55,10 @@ export class Outcomes {
    * outcome channel, or directly when this process completes the invocation. Callers then make
    * the process a watcher (`checkNow`), unless the accept script registers it for a fresh call.
    */
-  waitFor(invocationId: string, signal?: StopSignal): { promise: Promise<Outcome>; waiter: DroppableWaiter } {
+  waitFor(
+    invocationId: string,
+    signal?: StopSignal,
+  ): { promise: Promise<Outcome>; waiter: DroppableWaiter } {
     let set = this.waiters.get(invocationId);
     if (!set) this.waiters.set(invocationId, (set = new Set()));
     const waiters = set;
@@ -214,6 +217,7 @@ export class Outcomes {
 
   /** Rejects every waiter (the store closes). */
   rejectAll(): void {
-    for (const [, set] of this.waiters) for (const w of [...set]) w.reject(new StoreError('store closed', 'CLOSED'));
+    for (const [, set] of this.waiters)
+      for (const w of [...set]) w.reject(new StoreError('store closed', 'CLOSED'));
   }
 }

@@ -21,7 +21,12 @@ export class Queries {
   async describe(invocationId: string, withJournal = false): Promise<InvocationInfo | undefined> {
     const p = partitionOfId(invocationId, this.ctx.opts.partitions);
     if (p === undefined) return undefined;
-    const d = await readDescription(this.ctx.redis, this.ctx.keys.inv(p, invocationId), invocationId, withJournal);
+    const d = await readDescription(
+      this.ctx.redis,
+      this.ctx.keys.inv(p, invocationId),
+      invocationId,
+      withJournal,
+    );
     if (!d) return undefined;
     const info = d.info;
     if (withJournal) {
@@ -45,12 +50,16 @@ export class Queries {
     const { status, jf } = decodeProgress(res?.[0]?.[1]);
     if (!status) return undefined;
     // A journal written whole at completion is a field of the hash ('jf'), else it is a list.
-    const entries = jf ? (JSON.parse(jf) as Entry[]).slice(fromIndex) : parseEntries((res?.[1]?.[1] as string[]) ?? []);
+    const entries = jf
+      ? (JSON.parse(jf) as Entry[]).slice(fromIndex)
+      : parseEntries((res?.[1]?.[1] as string[]) ?? []);
     return { status, entries };
   }
 
   async lookup(
-    ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string },
+    ref:
+      | { service: string; handler: string; key?: string; idempotencyKey: string }
+      | { workflow: string; key: string },
   ): Promise<string | undefined> {
     const P = this.ctx.opts.partitions;
     const k = this.ctx.keys;
@@ -82,7 +91,13 @@ export class Queries {
     const out: InvocationInfo[] = [];
     let cursor = '0';
     do {
-      const [next, keys] = await this.ctx.redis.scan(cursor, 'MATCH', this.ctx.keys.allInvocations, 'COUNT', 1000);
+      const [next, keys] = await this.ctx.redis.scan(
+        cursor,
+        'MATCH',
+        this.ctx.keys.allInvocations,
+        'COUNT',
+        1000,
+      );
       cursor = next;
       for (const key of keys) {
         const id = key.slice(key.lastIndexOf(':') + 1);
@@ -99,6 +114,8 @@ export class Queries {
 
   async getState(service: string, key: string): Promise<Map<string, string>> {
     const p = partitionOf(this.ctx.opts.partitions, service, key);
-    return new Map(Object.entries(await this.ctx.redis.hgetall(this.ctx.keys.state(p, service, key))));
+    return new Map(
+      Object.entries(await this.ctx.redis.hgetall(this.ctx.keys.state(p, service, key))),
+    );
   }
 }

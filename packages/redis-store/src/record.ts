@@ -8,7 +8,18 @@ import type { Entry, InvocationInfo, InvocationStatus, Outcome, TargetMode } fro
 import { toSerializedError } from './wire.js';
 
 /** The fields `describe` reads: never the input, the headers or the secret seed. */
-const DESCRIBE_FIELDS = ['st', 'svc', 'h', 'key', 'mode', 'rc', 'ct', 'lastErr', 'out', 'err'] as const;
+const DESCRIBE_FIELDS = [
+  'st',
+  'svc',
+  'h',
+  'key',
+  'mode',
+  'rc',
+  'ct',
+  'lastErr',
+  'out',
+  'err',
+] as const;
 const DESCRIBE_WITH_JOURNAL = [...DESCRIBE_FIELDS, 'jf'] as const;
 
 /** A stored outcome (`out`/`err`) as an {@link Outcome}. */
@@ -51,7 +62,9 @@ export async function readOutcome(redis: Redis, inv: string): Promise<Outcome | 
 
 /** The outcome a watch script or an outcome message carries (`ok`: `out`, else `err` JSON). */
 export function decodeOutcome(ok: boolean, payload: string): Outcome {
-  return ok ? { ok: true, value: payload === '' ? undefined : payload } : { ok: false, error: toSerializedError(payload) };
+  return ok
+    ? { ok: true, value: payload === '' ? undefined : payload }
+    : { ok: false, error: toSerializedError(payload) };
 }
 
 /** An invocation's target and mode, or undefined when there is no such invocation. */
@@ -75,7 +88,10 @@ export function queueProgress(pipe: ReturnType<Redis['pipeline']>, inv: string):
 }
 
 /** Decodes {@link queueProgress}'s result: status, and the journal when held whole. */
-export function decodeProgress(res: unknown): { status: InvocationStatus | undefined; jf: string | undefined } {
+export function decodeProgress(res: unknown): {
+  status: InvocationStatus | undefined;
+  jf: string | undefined;
+} {
   const [st, jf] = (res as (string | null)[] | undefined) ?? [];
   return { status: (st || undefined) as InvocationStatus | undefined, jf: jf ?? undefined };
 }

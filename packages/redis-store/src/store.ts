@@ -65,7 +65,11 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions = {}) {
     const url = options.url ?? process.env['REDIS_URL'];
-    if (!url) throw new StoreError('no Redis configured: pass `url` or set REDIS_URL', 'REDIS_NOT_CONFIGURED');
+    if (!url)
+      throw new StoreError(
+        'no Redis configured: pass `url` or set REDIS_URL',
+        'REDIS_NOT_CONFIGURED',
+      );
     const o: Record<string, unknown> = { ...DEFAULTS };
     const envPrefix = process.env['LATCHKEY_PREFIX'];
     if (envPrefix) o['prefix'] = envPrefix;
@@ -73,7 +77,11 @@ export class RedisStore implements Store {
     const opts = o as unknown as StoreConfig;
     this.keys = new Keys(opts.prefix);
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const common: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true, ...options.redisOptions };
+    const common: RedisOptions = {
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+      ...options.redisOptions,
+    };
     const redis = new Redis(url, common);
     this.redis = defineScripts(opts.coalesceWrites ? coalesceWrites(redis) : redis);
     this.sub = new Redis(url, common);
@@ -92,7 +100,9 @@ export class RedisStore implements Store {
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
     this.outcomes = new Outcomes(ctx);
-    this.mailbox = new Mailbox(ctx, url, (data, executor, local) => this.attempts.run(data, executor, local));
+    this.mailbox = new Mailbox(ctx, url, (data, executor, local) =>
+      this.attempts.run(data, executor, local),
+    );
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
       acceptChild: (req) => this.acceptor.acceptWithId(req),
       cancel: (id) => this.controls.cancel(id),
@@ -103,7 +113,8 @@ export class RedisStore implements Store {
       outcomes: this.outcomes,
       attempts: this.attempts,
       stateCache,
-      deliver: (id, index, completion, want) => this.deliveries.deliver(id, index, completion, want),
+      deliver: (id, index, completion, want) =>
+        this.deliveries.deliver(id, index, completion, want),
     });
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
@@ -122,7 +133,10 @@ export class RedisStore implements Store {
     // Queues only after the checks passed, so a refused start writes nothing.
     this.mailbox.open();
     this.bootMarker = await bootMarker(this.ctx);
-    this.redis.on('ready', () => void checkBootMarker(this.ctx, this.bootMarker, () => this.mailbox.abandon()));
+    this.redis.on(
+      'ready',
+      () => void checkBootMarker(this.ctx, this.bootMarker, () => this.mailbox.abandon()),
+    );
     this.sub.on('message', (ch: string, msg: string) => this.outcomes.onMessage(ch, msg));
     this.sub.on('ready', () => void this.outcomes.recheckWaiters());
     await this.sub.subscribe(this.ctx.outcomeChannel, this.keys.completionChannel);
@@ -158,7 +172,9 @@ export class RedisStore implements Store {
   }
 
   lookup(
-    ref: { service: string; handler: string; key?: string; idempotencyKey: string } | { workflow: string; key: string },
+    ref:
+      | { service: string; handler: string; key?: string; idempotencyKey: string }
+      | { workflow: string; key: string },
   ): Promise<string | undefined> {
     return this.queries.lookup(ref);
   }
@@ -197,7 +213,10 @@ export class RedisStore implements Store {
     return this.deliveries.resolveSignal(invocationId, name, completion);
   }
 
-  resolveAwakeable(awakeableId: string, completion: Completion): Promise<'ok' | 'refused' | 'full'> {
+  resolveAwakeable(
+    awakeableId: string,
+    completion: Completion,
+  ): Promise<'ok' | 'refused' | 'full'> {
     return this.controls.resolveAwakeable(awakeableId, completion);
   }
 

@@ -4,5 +4,10 @@
  *
  * @module
  */
-export { startLocalRedis, ensureDebianPackage, ensureRedisServer, freePort } from './local-redis.js';
+export {
+  startLocalRedis,
+  ensureDebianPackage,
+  ensureRedisServer,
+  freePort,
+} from './local-redis.js';
 export type { LocalRedis, LocalRedisOptions } from './local-redis.js';

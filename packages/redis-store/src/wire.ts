@@ -107,7 +107,11 @@ export function retentionJson(journal: number, idempotency: number, workflow: nu
   return json;
 }
 
-export function batchArgs(entries: NewEntry[], ops: StateOp[], effects: (string | number)[][] = []): (string | number)[] {
+export function batchArgs(
+  entries: NewEntry[],
+  ops: StateOp[],
+  effects: (string | number)[][] = [],
+): (string | number)[] {
   const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
   for (const op of ops) {
     if (op.op === 'set') args.push('s', op.n, op.v);
@@ -155,7 +159,8 @@ export interface WireInvocation {
 }
 
 /** An effect as an outbox member stores it. */
-export type WireEffect = Exclude<Effect, { t: 'accept' }> | { t: 'accept'; index: number; req: WireInvocation };
+export type WireEffect =
+  Exclude<Effect, { t: 'accept' }> | { t: 'accept'; index: number; req: WireInvocation };
 
 /** The stored form of a child invocation request (same JSON, byte for byte, as before the merge). */
 export function wireInvocation(req: ChildInvocationRequest): WireInvocation {

@@ -6,12 +6,7 @@ import { bytesOf, encodeStored, isJson, type Serde } from '../define/serde.js';
 import { TerminalError, deserializeTerminalError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
-import type {
-  ChildInvocationRequest,
-  StartedInvocation,
-  Target,
-  TargetMode,
-} from '../store.js';
+import type { ChildInvocationRequest, StartedInvocation, Target, TargetMode } from '../store.js';
 import { decodeJson, type DurablePromise } from './durable-promise.js';
 import { dead, durable, journaled, record } from './journaled.js';
 import type { InvocationHandle } from './types.js';
@@ -166,7 +161,10 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** A call's or send's key and idempotency key must be well-formed Unicode (else a 400). */
 function checkNames(key: string | undefined, idempotencyKey: string | undefined): void {
-  for (const [what, v] of [['key', key], ['idempotency key', idempotencyKey]] as const) {
+  for (const [what, v] of [
+    ['key', key],
+    ['idempotency key', idempotencyKey],
+  ] as const) {
     if (v !== undefined && (typeof v !== 'string' || LONE_SURROGATE.test(v))) {
       const msg = `the ${what} of a call or send must be a well-formed Unicode string`;
       throw new TerminalError(msg, { errorCode: 400 });

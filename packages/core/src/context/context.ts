@@ -5,7 +5,13 @@ import { optionsOf } from '../define/rpc.js';
 import { DurableError, ErrorCode, TerminalError } from '../errors.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
 import type { StartedInvocation } from '../store.js';
-import { callTarget, checkTargetKey, sendTarget, type ContextDeps, type ContextEnv } from './calls.js';
+import {
+  callTarget,
+  checkTargetKey,
+  sendTarget,
+  type ContextDeps,
+  type ContextEnv,
+} from './calls.js';
 import { type DurablePromise, sleepPromise } from './durable-promise.js';
 import { journaled } from './journaled.js';
 import {
@@ -90,7 +96,8 @@ export class HandlerContext implements WorkflowContext {
 
   get key(): string {
     const k = this.inv.target.key;
-    if (k === undefined) throw new TerminalError('this handler has no key (it is a service handler)');
+    if (k === undefined)
+      throw new TerminalError('this handler has no key (it is a service handler)');
     return k;
   }
 
@@ -202,7 +209,13 @@ export class HandlerContext implements WorkflowContext {
   ): void {
     const r = this.runner;
     if (r.isEnded) return;
-    journaled(r, kind, name, () => undefined, (index) => r.fill(index, apply()));
+    journaled(
+      r,
+      kind,
+      name,
+      () => undefined,
+      (index) => r.fill(index, apply()),
+    );
   }
 
   private checkWritable(op: string): void {
@@ -214,7 +227,12 @@ export class HandlerContext implements WorkflowContext {
 
   // ------------------------------------------------------------------ calls and sends
 
-  private client<D>(kind: ServiceKind, def: { name: string }, key: string | undefined, oneWay: boolean): unknown {
+  private client<D>(
+    kind: ServiceKind,
+    def: { name: string },
+    key: string | undefined,
+    oneWay: boolean,
+  ): unknown {
     if (kind !== 'service') checkTargetKey(key);
     return new Proxy(
       {},
@@ -231,7 +249,9 @@ export class HandlerContext implements WorkflowContext {
     );
   }
 
-  serviceClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): Client<D> {
+  serviceClient<D extends Definition<'service', string, unknown>>(
+    def: D | { name: D['name'] },
+  ): Client<D> {
     return this.client('service', def, undefined, false) as Client<D>;
   }
   objectClient<D extends Definition<'object', string, unknown>>(
@@ -264,7 +284,12 @@ export class HandlerContext implements WorkflowContext {
     return this.client('workflow', def, key, true) as SendClient<D>;
   }
 
-  private generic(call: GenericCall): { kind: ServiceKind; service: string; handler: string; key: string | undefined } {
+  private generic(call: GenericCall): {
+    kind: ServiceKind;
+    service: string;
+    handler: string;
+    key: string | undefined;
+  } {
     const kind = this.deps.kindOf(call.service) ?? (call.key === undefined ? 'service' : 'object');
     return { kind, service: call.service, handler: call.method, key: call.key };
   }
@@ -312,7 +337,8 @@ export class HandlerContext implements WorkflowContext {
 }
 
 function checkStateName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('state key must be a non-empty string');
+  if (typeof name !== 'string' || name.length === 0)
+    throw new TypeError('state key must be a non-empty string');
 }
 
 /** A console that stays quiet while the handler replays (delegates everything else to `base`). */

@@ -1,5 +1,10 @@
 import { timerMs, type Duration } from '../define/duration.js';
-import { TerminalError, TimeoutError, deserializeTerminalError, isTerminalError } from '../errors.js';
+import {
+  TerminalError,
+  TimeoutError,
+  deserializeTerminalError,
+  isTerminalError,
+} from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import { never, type Completable, type JournalRunner } from '../runtime/journal-runner.js';
 import { durable } from './journaled.js';
@@ -30,7 +35,11 @@ export class DurablePromise<T> implements PromiseLike<T> {
    * @internal `completable` may be a function that creates the journal entry when the promise is
    * first awaited or combined (a workflow's `ctx.promise(name)`, awaited directly).
    */
-  constructor(runner: JournalRunner, completable: Completable | undefined | (() => Completable | undefined), decode: Decode<T>) {
+  constructor(
+    runner: JournalRunner,
+    completable: Completable | undefined | (() => Completable | undefined),
+    decode: Decode<T>,
+  ) {
     this.runner = runner;
     this.comp = completable;
     this.decode = decode;
@@ -100,7 +109,11 @@ export class DurablePromise<T> implements PromiseLike<T> {
 }
 
 /** Creates a durable sleep promise (shared by `ctx.sleep` and `orTimeout`). */
-export function sleepPromise(runner: JournalRunner, ms: number, name: string | undefined): DurablePromise<void> {
+export function sleepPromise(
+  runner: JournalRunner,
+  ms: number,
+  name: string | undefined,
+): DurablePromise<void> {
   const decode: Decode<void> = (done) => {
     if (!done.ok) throw deserializeTerminalError(done.e);
   };
@@ -122,9 +135,12 @@ export function sleepPromise(runner: JournalRunner, ms: number, name: string | u
 type CombKind = 'all' | 'race' | 'any' | 'allSettled' | 'orTimeout';
 
 /** A settled result of `allSettled`. */
-export type SettledResult<T> = { status: 'fulfilled'; value: T } | { status: 'rejected'; reason: unknown };
+export type SettledResult<T> =
+  { status: 'fulfilled'; value: T } | { status: 'rejected'; reason: unknown };
 
-function outcomeOf(p: DurablePromise<unknown>): { ok: true; value: unknown } | { ok: false; error: unknown } {
+function outcomeOf(
+  p: DurablePromise<unknown>,
+): { ok: true; value: unknown } | { ok: false; error: unknown } {
   const c = p.completable?.completion;
   if (!c) throw new Error('combinator child not settled');
   try {
@@ -135,7 +151,11 @@ function outcomeOf(p: DurablePromise<unknown>): { ok: true; value: unknown } | {
 }
 
 /** Decides a combinator from the children settled so far (`order`); undefined while undecided. */
-function evaluate(kind: CombKind, ps: DurablePromise<unknown>[], order: number[]): (() => unknown) | undefined {
+function evaluate(
+  kind: CombKind,
+  ps: DurablePromise<unknown>[],
+  order: number[],
+): (() => unknown) | undefined {
   const byIndex = new Map(ps.map((p) => [p.completable!.index, p]));
   const settled = order.map((i) => byIndex.get(i)!);
   switch (kind) {
@@ -183,14 +203,18 @@ function evaluate(kind: CombKind, ps: DurablePromise<unknown>[], order: number[]
       if (settled.length < ps.length) return undefined;
       const errors = ps.map((p) => (outcomeOf(p) as { error: unknown }).error);
       return () => {
-        throw new TerminalError(`all promises failed: ${errors.map((e) => (e as Error).message).join('; ')}`);
+        throw new TerminalError(
+          `all promises failed: ${errors.map((e) => (e as Error).message).join('; ')}`,
+        );
       };
     }
     case 'allSettled': {
       if (settled.length < ps.length) return undefined;
       const results: SettledResult<unknown>[] = ps.map((p) => {
         const o = outcomeOf(p);
-        return o.ok ? { status: 'fulfilled', value: o.value } : { status: 'rejected', reason: o.error };
+        return o.ok
+          ? { status: 'fulfilled', value: o.value }
+          : { status: 'rejected', reason: o.error };
       });
       return () => results;
     }
@@ -204,8 +228,10 @@ function evaluate(kind: CombKind, ps: DurablePromise<unknown>[], order: number[]
 export function combine(kind: CombKind, ps: DurablePromise<unknown>[]): DurablePromise<unknown> {
   const runner = ps.find((p) => p.runner)?.runner;
   if (!runner) throw new TypeError('combinators need at least one context promise');
-  if (ps.some((p) => p.runner !== runner)) throw new TypeError('cannot combine promises of different invocations');
-  if (runner.isEnded || ps.some((p) => p.completable === undefined)) return new DurablePromise(runner, undefined, () => undefined);
+  if (ps.some((p) => p.runner !== runner))
+    throw new TypeError('cannot combine promises of different invocations');
+  if (runner.isEnded || ps.some((p) => p.completable === undefined))
+    return new DurablePromise(runner, undefined, () => undefined);
   const { index, recorded } = runner.reserve('comb', kind);
   const cc = runner.register(index, 'comb');
   let decided: (() => unknown) | undefined;
@@ -237,7 +263,9 @@ export function combine(kind: CombKind, ps: DurablePromise<unknown>[]): DurableP
 /** Promise combinators over context promises, as Restate's `RestatePromise`. */
 export const RestatePromise = {
   /** Resolves with every value, or fails with the first failure. */
-  all<T extends readonly DurablePromise<unknown>[]>(ps: T): DurablePromise<{ [K in keyof T]: Awaited<T[K]> }> {
+  all<T extends readonly DurablePromise<unknown>[]>(
+    ps: T,
+  ): DurablePromise<{ [K in keyof T]: Awaited<T[K]> }> {
     if (ps.length === 0) throw new TypeError('RestatePromise.all needs at least one promise');
     return combine('all', [...ps]) as DurablePromise<{ [K in keyof T]: Awaited<T[K]> }>;
   },
@@ -252,8 +280,13 @@ export const RestatePromise = {
     return combine('any', [...ps]) as DurablePromise<Awaited<T[number]>>;
   },
   /** Resolves with every outcome once all settled. */
-  allSettled<T extends readonly DurablePromise<unknown>[]>(ps: T): DurablePromise<{ [K in keyof T]: SettledResult<Awaited<T[K]>> }> {
-    if (ps.length === 0) throw new TypeError('RestatePromise.allSettled needs at least one promise');
-    return combine('allSettled', [...ps]) as DurablePromise<{ [K in keyof T]: SettledResult<Awaited<T[K]>> }>;
+  allSettled<T extends readonly DurablePromise<unknown>[]>(
+    ps: T,
+  ): DurablePromise<{ [K in keyof T]: SettledResult<Awaited<T[K]>> }> {
+    if (ps.length === 0)
+      throw new TypeError('RestatePromise.allSettled needs at least one promise');
+    return combine('allSettled', [...ps]) as DurablePromise<{
+      [K in keyof T]: SettledResult<Awaited<T[K]>>;
+    }>;
   },
 };

@@ -42,12 +42,17 @@ export function newAwakeable<T>(env: ContextEnv): { id: string; promise: Durable
 export function completeAwakeable(env: ContextEnv, id: string, completion: Completion): void {
   const r = env.runner;
   if (r.isEnded) return;
-  journaled(r, 'awkResolve', id, () => undefined, (index) =>
-    record(r, index, {
-      entry: { k: 'awkResolve', n: id, ...outcomeFields(completion) },
-      effects: [{ t: 'awakeable', id, completion }],
-      flush: true,
-    }),
+  journaled(
+    r,
+    'awkResolve',
+    id,
+    () => undefined,
+    (index) =>
+      record(r, index, {
+        entry: { k: 'awkResolve', n: id, ...outcomeFields(completion) },
+        effects: [{ t: 'awakeable', id, completion }],
+        flush: true,
+      }),
   );
 }
 
@@ -63,12 +68,17 @@ export function completeSignal(
   if (typeof invocationId !== 'string' || typeof name !== 'string' || name.length === 0) {
     throw new TypeError('a signal needs an invocation id and a non-empty name');
   }
-  journaled(r, 'sigResolve', name, () => undefined, (index) =>
-    record(r, index, {
-      entry: { k: 'sigResolve', n: name, id: invocationId, ...outcomeFields(completion) },
-      effects: [{ t: 'signal', id: invocationId, name, completion }],
-      flush: true,
-    }),
+  journaled(
+    r,
+    'sigResolve',
+    name,
+    () => undefined,
+    (index) =>
+      record(r, index, {
+        entry: { k: 'sigResolve', n: name, id: invocationId, ...outcomeFields(completion) },
+        effects: [{ t: 'signal', id: invocationId, name, completion }],
+        flush: true,
+      }),
   );
 }
 
@@ -76,12 +86,17 @@ export function completeSignal(
 export function cancelInvocation(env: ContextEnv, invocationId: string): void {
   const r = env.runner;
   if (r.isEnded) return;
-  journaled(r, 'cancelInv', invocationId, () => undefined, (index) =>
-    record(r, index, {
-      entry: { k: 'cancelInv', n: invocationId },
-      effects: [{ t: 'cancel', id: invocationId }],
-      flush: true,
-    }),
+  journaled(
+    r,
+    'cancelInv',
+    invocationId,
+    () => undefined,
+    (index) =>
+      record(r, index, {
+        entry: { k: 'cancelInv', n: invocationId },
+        effects: [{ t: 'cancel', id: invocationId }],
+        flush: true,
+      }),
   );
 }
 

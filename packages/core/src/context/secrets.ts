@@ -24,7 +24,9 @@ const AWAKEABLE_SECRET_BYTES = 16;
  * The id is recorded in the entry; the store completes the awakeable only for the exact id.
  */
 export function awakeableId(invocationId: string, index: number, seed: string): string {
-  const secret = deriveSecret(seed, `awk:${index}`).subarray(0, AWAKEABLE_SECRET_BYTES).toString('hex');
+  const secret = deriveSecret(seed, `awk:${index}`)
+    .subarray(0, AWAKEABLE_SECRET_BYTES)
+    .toString('hex');
   return `sign_1${Buffer.from(`${invocationId}:${index}:${secret}`).toString('base64url')}`;
 }
 
@@ -38,7 +40,8 @@ const AWAKEABLE_BODY = /^(inv_[0-9A-Za-z]{1,80}):(\d{1,9})(?::([0-9a-f]{32}))?$/
  * parse); the store compares the whole id with the one recorded in the journal entry.
  */
 export function parseAwakeableId(id: string): { invocationId: string; index: number } | undefined {
-  if (typeof id !== 'string' || id.length > MAX_AWAKEABLE_ID || !id.startsWith('sign_1')) return undefined;
+  if (typeof id !== 'string' || id.length > MAX_AWAKEABLE_ID || !id.startsWith('sign_1'))
+    return undefined;
   const body = id.slice(6);
   if (!/^[A-Za-z0-9_-]+$/.test(body)) return undefined;
   const m = AWAKEABLE_BODY.exec(Buffer.from(body, 'base64url').toString('utf8'));

@@ -88,17 +88,33 @@ export interface Context {
    * const greeting = await ctx.serviceClient(greeter).greet({ name: 'Ada' });
    * ```
    */
-  serviceClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): Client<D>;
+  serviceClient<D extends Definition<'service', string, unknown>>(
+    def: D | { name: D['name'] },
+  ): Client<D>;
   /** A client for a virtual object's handlers at `key`. */
-  objectClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D>;
+  objectClient<D extends Definition<'object', string, unknown>>(
+    def: D | { name: D['name'] },
+    key: string,
+  ): Client<D>;
   /** A client for a workflow's handlers at `key` (`run` starts it once). */
-  workflowClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): Client<D>;
+  workflowClient<D extends Definition<'workflow', string, unknown>>(
+    def: D | { name: D['name'] },
+    key: string,
+  ): Client<D>;
   /** A one-way client for a service (optionally delayed with `rpc.sendOpts({ delay })`). */
-  serviceSendClient<D extends Definition<'service', string, unknown>>(def: D | { name: D['name'] }): SendClient<D>;
+  serviceSendClient<D extends Definition<'service', string, unknown>>(
+    def: D | { name: D['name'] },
+  ): SendClient<D>;
   /** A one-way client for a virtual object at `key`. */
-  objectSendClient<D extends Definition<'object', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D>;
+  objectSendClient<D extends Definition<'object', string, unknown>>(
+    def: D | { name: D['name'] },
+    key: string,
+  ): SendClient<D>;
   /** A one-way client for a workflow at `key`. */
-  workflowSendClient<D extends Definition<'workflow', string, unknown>>(def: D | { name: D['name'] }, key: string): SendClient<D>;
+  workflowSendClient<D extends Definition<'workflow', string, unknown>>(
+    def: D | { name: D['name'] },
+    key: string,
+  ): SendClient<D>;
   /** Calls any handler by name. */
   genericCall<O = unknown>(call: GenericCall): DurablePromise<O>;
   /** Sends to any handler by name. */
@@ -218,14 +234,22 @@ export interface SignalReference<V> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (...args: any[]) => any;
 type FnOf<H> = H extends HandlerWrapper<infer F> ? F : H;
-type InputOf<F> = F extends AnyFn ? (Parameters<F> extends [unknown, infer I, ...unknown[]] ? I : undefined) : never;
+type InputOf<F> = F extends AnyFn
+  ? Parameters<F> extends [unknown, infer I, ...unknown[]]
+    ? I
+    : undefined
+  : never;
 type OutputOf<F> = F extends AnyFn ? Awaited<ReturnType<F>> : never;
 type Args<I, O> = [I] extends [undefined] ? [input?: undefined, opts?: O] : [input: I, opts?: O];
 
 /** Typed request-response client of a definition. */
 export type Client<D> =
   D extends Definition<ServiceKind, string, infer H>
-    ? { [K in keyof H]: (...args: Args<InputOf<FnOf<H[K]>>, Opts>) => DurablePromise<OutputOf<FnOf<H[K]>>> }
+    ? {
+        [K in keyof H]: (
+          ...args: Args<InputOf<FnOf<H[K]>>, Opts>
+        ) => DurablePromise<OutputOf<FnOf<H[K]>>>;
+      }
     : never;
 
 /** Typed one-way client of a definition. */

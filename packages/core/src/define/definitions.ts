@@ -1,4 +1,10 @@
-import type { Context, ObjectContext, ObjectSharedContext, WorkflowContext, WorkflowSharedContext } from '../context/types.js';
+import type {
+  Context,
+  ObjectContext,
+  ObjectSharedContext,
+  WorkflowContext,
+  WorkflowSharedContext,
+} from '../context/types.js';
 import type { HandlerOptions, WorkflowOptions } from './options.js';
 import { toSerde, type Serde } from './serde.js';
 
@@ -38,7 +44,11 @@ type AnyFn = (ctx: any, input?: any) => Promise<unknown>;
 /** A handler function whose context is `C`; its input may be any type, or absent. */
 type HandlerFn<C> = (ctx: C, input: never) => Promise<unknown>;
 
-function wrap<F>(mode: HandlerMode | undefined, a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
+function wrap<F>(
+  mode: HandlerMode | undefined,
+  a: F | HandlerDefinitionOptions,
+  b?: F,
+): HandlerWrapper<F> {
   const [options, fn] = b === undefined ? [{}, a as F] : [a as HandlerDefinitionOptions, b];
   if (typeof fn !== 'function') throw new TypeError('handler must be a function');
   return { [HANDLER]: true, mode, fn, options };
@@ -61,21 +71,33 @@ interface Handlers {
   handler<F extends AnyFn>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
   object: {
     /** An exclusive object handler (the default for object handlers), with options. */
-    exclusive<F extends HandlerFn<ObjectContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    exclusive<F extends HandlerFn<ObjectContext>>(
+      options: HandlerDefinitionOptions,
+      fn: F,
+    ): HandlerWrapper<F>;
     /** An exclusive object handler (the default for object handlers). */
     exclusive<F extends HandlerFn<ObjectContext>>(fn: F): HandlerWrapper<F>;
     /** A shared object handler, with options: runs concurrently, reads committed state. */
-    shared<F extends HandlerFn<ObjectSharedContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    shared<F extends HandlerFn<ObjectSharedContext>>(
+      options: HandlerDefinitionOptions,
+      fn: F,
+    ): HandlerWrapper<F>;
     /** A shared object handler: runs concurrently, reads committed state. */
     shared<F extends HandlerFn<ObjectSharedContext>>(fn: F): HandlerWrapper<F>;
   };
   workflow: {
     /** The workflow's `run` handler (the default for a handler named `run`), with options. */
-    workflow<F extends HandlerFn<WorkflowContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    workflow<F extends HandlerFn<WorkflowContext>>(
+      options: HandlerDefinitionOptions,
+      fn: F,
+    ): HandlerWrapper<F>;
     /** The workflow's `run` handler (the default for a handler named `run`). */
     workflow<F extends HandlerFn<WorkflowContext>>(fn: F): HandlerWrapper<F>;
     /** A shared workflow handler, with options: queries state, resolves promises. */
-    shared<F extends HandlerFn<WorkflowSharedContext>>(options: HandlerDefinitionOptions, fn: F): HandlerWrapper<F>;
+    shared<F extends HandlerFn<WorkflowSharedContext>>(
+      options: HandlerDefinitionOptions,
+      fn: F,
+    ): HandlerWrapper<F>;
     /** A shared workflow handler: queries state, resolves promises. */
     shared<F extends HandlerFn<WorkflowSharedContext>>(fn: F): HandlerWrapper<F>;
   };
@@ -91,18 +113,30 @@ export const handlers: Handlers = {
     return wrap(undefined, options, fn);
   },
   object: {
-    exclusive<F extends HandlerFn<ObjectContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
+    exclusive<F extends HandlerFn<ObjectContext>>(
+      a: F | HandlerDefinitionOptions,
+      b?: F,
+    ): HandlerWrapper<F> {
       return wrap('exclusive', a, b);
     },
-    shared<F extends HandlerFn<ObjectSharedContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
+    shared<F extends HandlerFn<ObjectSharedContext>>(
+      a: F | HandlerDefinitionOptions,
+      b?: F,
+    ): HandlerWrapper<F> {
       return wrap('shared', a, b);
     },
   },
   workflow: {
-    workflow<F extends HandlerFn<WorkflowContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
+    workflow<F extends HandlerFn<WorkflowContext>>(
+      a: F | HandlerDefinitionOptions,
+      b?: F,
+    ): HandlerWrapper<F> {
       return wrap('workflow', a, b);
     },
-    shared<F extends HandlerFn<WorkflowSharedContext>>(a: F | HandlerDefinitionOptions, b?: F): HandlerWrapper<F> {
+    shared<F extends HandlerFn<WorkflowSharedContext>>(
+      a: F | HandlerDefinitionOptions,
+      b?: F,
+    ): HandlerWrapper<F> {
       return wrap('shared', a, b);
     },
   },
@@ -127,15 +161,31 @@ export interface Definition<K extends ServiceKind, N extends string, H> {
 }
 
 /** A stateless service. */
-export type ServiceDefinition<N extends string = string, H = HandlerMap> = Definition<'service', N, H>;
+export type ServiceDefinition<N extends string = string, H = HandlerMap> = Definition<
+  'service',
+  N,
+  H
+>;
 /** A virtual object. */
-export type VirtualObjectDefinition<N extends string = string, H = HandlerMap> = Definition<'object', N, H>;
+export type VirtualObjectDefinition<N extends string = string, H = HandlerMap> = Definition<
+  'object',
+  N,
+  H
+>;
 /** A workflow. */
-export type WorkflowDefinition<N extends string = string, H = HandlerMap> = Definition<'workflow', N, H>;
+export type WorkflowDefinition<N extends string = string, H = HandlerMap> = Definition<
+  'workflow',
+  N,
+  H
+>;
 /** Any definition. */
 export type AnyDefinition = Definition<ServiceKind, string, HandlerMap>;
 
-type ServiceHandlers<H> = { [K in keyof H]: H[K] extends HandlerWrapper<infer _F> ? H[K] : (ctx: Context, input: never) => Promise<unknown> };
+type ServiceHandlers<H> = {
+  [K in keyof H]: H[K] extends HandlerWrapper<infer _F>
+    ? H[K]
+    : (ctx: Context, input: never) => Promise<unknown>;
+};
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 function checkName(what: string, name: string): void {
@@ -150,7 +200,12 @@ function define<K extends ServiceKind, N extends string, H extends HandlerMap>(
 ): Definition<K, N, H> {
   checkName('service', spec.name);
   for (const h of Object.keys(spec.handlers)) checkName('handler', h);
-  return Object.freeze({ kind, name: spec.name, handlers: spec.handlers, options: spec.options ?? {} });
+  return Object.freeze({
+    kind,
+    name: spec.name,
+    handlers: spec.handlers,
+    options: spec.options ?? {},
+  });
 }
 
 /**
@@ -253,7 +308,11 @@ export function resolveHandlers(def: AnyDefinition): Map<string, HandlerSpec> {
       fn,
       input: toSerde(input),
       output: toSerde(output),
-      options: { ...def.options, ...rest, retryPolicy: { ...def.options.retryPolicy, ...rest.retryPolicy } },
+      options: {
+        ...def.options,
+        ...rest,
+        retryPolicy: { ...def.options.retryPolicy, ...rest.retryPolicy },
+      },
     });
   }
   return out;

@@ -44,6 +44,10 @@ export function timerMs(d: Duration, what: string): number {
   } catch {
     throw new TerminalError(`invalid ${what}: ${JSON.stringify(d)}`, { errorCode: 400 });
   }
-  if (ms > MAX_TIMER_MS) throw new TerminalError(`${what} of ${ms} ms exceeds the maximum of ${MAX_TIMER_MS} ms (100 years)`, { errorCode: 400 });
+  if (ms > MAX_TIMER_MS)
+    throw new TerminalError(
+      `${what} of ${ms} ms exceeds the maximum of ${MAX_TIMER_MS} ms (100 years)`,
+      { errorCode: 400 },
+    );
   return ms;
 }

@@ -29,7 +29,11 @@ export interface Serde<T> {
 
 /** A payload failed its schema; `issues` lists what is wrong, zod's way. */
 export class SerdeValidationError extends Error {
-  readonly issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; code?: string }>;
+  readonly issues: ReadonlyArray<{
+    path: ReadonlyArray<PropertyKey>;
+    message: string;
+    code?: string;
+  }>;
   constructor(message: string, issues: SerdeValidationError['issues']) {
     super(message);
     this.issues = issues;
@@ -67,7 +71,9 @@ function jsonSerde<T>(check: (value: unknown) => T, jsonSchema?: object): JsonSe
 }
 
 function invalid(issues: SerdeValidationError['issues']): SerdeValidationError {
-  const text = issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+  const text = issues
+    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
   return new SerdeValidationError(`invalid payload: ${text}`, issues);
 }
 
@@ -75,14 +81,26 @@ function zodSerde<T>(schema: z.ZodType<T>): JsonSerde<T> {
   return jsonSerde((value) => {
     const res = schema.safeParse(value);
     if (res.success) return res.data;
-    throw invalid(res.error.issues.map((i) => ({ path: i.path, message: i.message, code: i.code })));
+    throw invalid(
+      res.error.issues.map((i) => ({ path: i.path, message: i.message, code: i.code })),
+    );
   });
 }
 
 /** A Standard Schema validator (zod 4, valibot, arktype, …), as far as a serde needs one. */
 interface StandardSchema<T> {
   readonly '~standard': {
-    validate(value: unknown): { value: T; issues?: undefined } | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }> } | Promise<unknown>;
+    validate(
+      value: unknown,
+    ):
+      | { value: T; issues?: undefined }
+      | {
+          issues: ReadonlyArray<{
+            message: string;
+            path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>;
+          }>;
+        }
+      | Promise<unknown>;
   };
 }
 
@@ -90,9 +108,20 @@ function standardSerde<T>(schema: StandardSchema<T>): JsonSerde<T> {
   return jsonSerde((value) => {
     const res = schema['~standard'].validate(value);
     if (res instanceof Promise) throw new TypeError('serde.schema needs a synchronous schema');
-    const r = res as { value?: T; issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }> };
+    const r = res as {
+      value?: T;
+      issues?: ReadonlyArray<{
+        message: string;
+        path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>;
+      }>;
+    };
     if (!r.issues) return r.value as T;
-    throw invalid(r.issues.map((i) => ({ path: (i.path ?? []).map((p) => (typeof p === 'object' ? p.key : p)), message: i.message })));
+    throw invalid(
+      r.issues.map((i) => ({
+        path: (i.path ?? []).map((p) => (typeof p === 'object' ? p.key : p)),
+        message: i.message,
+      })),
+    );
   });
 }
 
@@ -157,7 +186,9 @@ export function checkOf(s: Serde<unknown> | undefined): ((value: unknown) => unk
  * else the bytes in base64. The handler's serde tells which, so nothing in the text marks it.
  */
 export function storedOf(s: Serde<unknown> | undefined, bytes: Uint8Array): string {
-  return isJson(s) ? fromUtf8.decode(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return isJson(s)
+    ? fromUtf8.decode(bytes)
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /** The bytes of a kept payload (see {@link storedOf}). */

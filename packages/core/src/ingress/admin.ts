@@ -57,9 +57,17 @@ export function isLoopback(host: string): boolean {
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
  */
-export function createAdmin(store: AdminStore, registry: Registry, options: AdminOptions = {}): Server {
+export function createAdmin(
+  store: AdminStore,
+  registry: Registry,
+  options: AdminOptions = {},
+): Server {
   const ops = new AdminOperations(store, registry);
-  const limits: BodyLimits = { maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, bodyTimeoutMs: 30_000, maxBufferedBodyBytes: 16 * 1024 * 1024 };
+  const limits: BodyLimits = {
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    bodyTimeoutMs: 30_000,
+    maxBufferedBodyBytes: 16 * 1024 * 1024,
+  };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
 
@@ -68,14 +76,16 @@ export function createAdmin(store: AdminStore, registry: Registry, options: Admi
       json(res, 200, { status: 'ok' });
       return;
     }
-    if (!authorized(req, options.token)) throw new IngressError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+    if (!authorized(req, options.token))
+      throw new IngressError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
     const url = parseTarget(req.url ?? '/');
     const segs = url.segs.map(decode);
     const query = url.query ?? new URLSearchParams();
     if (segs[0] === 'invocations') {
       if (segs.length === 1 && req.method === 'GET') {
         const status = query.get('status') ?? undefined;
-        if (status !== undefined && !STATUSES.has(status)) throw new IngressError(400, 'INVALID_STATUS', `unknown status ${status.slice(0, 64)}`);
+        if (status !== undefined && !STATUSES.has(status))
+          throw new IngressError(400, 'INVALID_STATUS', `unknown status ${status.slice(0, 64)}`);
         const limit = Number(query.get('limit') ?? 100);
         const list = await ops.list({
           ...(query.get('service') ? { service: query.get('service')! } : {}),
@@ -93,7 +103,8 @@ export function createAdmin(store: AdminStore, registry: Registry, options: Admi
       }
       if (segs.length === 3 && req.method === 'PATCH') {
         const op = segs[2];
-        if (!isControl(op)) throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
+        if (!isControl(op))
+          throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
         await ops.control(id, op);
         json(res, 200, { invocationId: id, [op]: true });
         return;
@@ -109,20 +120,32 @@ export function createAdmin(store: AdminStore, registry: Registry, options: Admi
         // JSON only: a browser page can send text/plain or a form across sites without asking.
         const ctype = String(req.headers['content-type'] ?? '');
         if (!/^application\/json\s*(;|$)/i.test(ctype)) {
-          throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', 'send the state patch as application/json');
+          throw new IngressError(
+            415,
+            'UNSUPPORTED_CONTENT_TYPE',
+            'send the state patch as application/json',
+          );
         }
         ops.checkStateTarget(service, key);
         const text = (await readBody(req, limits, budget)).toString('utf8');
         const body = text === '' ? undefined : parseJson(text, maxDepth);
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          throw new IngressError(400, 'INVALID_PATCH', 'the body must be a JSON object of state values (null deletes)');
+          throw new IngressError(
+            400,
+            'INVALID_PATCH',
+            'the body must be a JSON object of state values (null deletes)',
+          );
         }
         await ops.patchState(service, key, body as Record<string, unknown>);
         json(res, 200, { service, key, patched: Object.keys(body) });
         return;
       }
     }
-    throw new IngressError(404, 'NOT_FOUND', `no admin route ${String(req.method).slice(0, 16)} ${url.pathname.slice(0, 256)}`);
+    throw new IngressError(
+      404,
+      'NOT_FOUND',
+      `no admin route ${String(req.method).slice(0, 16)} ${url.pathname.slice(0, 256)}`,
+    );
   };
   return createServer((req, res) => {
     handle(req, res).catch((e: unknown) => answerFailure(req, res, e, options.logger));

@@ -32,11 +32,21 @@ export class BodyBudget {
  * as soon as the bytes read pass a limit or the time runs out. The caller answers the error and
  * discards the rest of the body (see `discardRest`).
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyBudget): Promise<Buffer> {
+export function readBody(
+  req: IncomingMessage,
+  limits: BodyLimits,
+  budget: BodyBudget,
+): Promise<Buffer> {
   const max = limits.maxBodyBytes;
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > max) {
-    return Promise.reject(new IngressError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max}`));
+    return Promise.reject(
+      new IngressError(
+        413,
+        'BODY_TOO_LARGE',
+        `request body of ${declared} bytes exceeds the limit of ${max}`,
+      ),
+    );
   }
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
@@ -57,11 +67,20 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyB
     };
     const onData = (chunk: Buffer): void => {
       if (size + chunk.length > max) {
-        refuse(new IngressError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`));
+        refuse(
+          new IngressError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`),
+        );
         return;
       }
       if (budget.held + chunk.length > budget.max) {
-        refuse(new IngressError(503, 'BODY_BUFFER_FULL', 'too many request bodies are arriving at once; retry later', { retryAfter: 1 }));
+        refuse(
+          new IngressError(
+            503,
+            'BODY_BUFFER_FULL',
+            'too many request bodies are arriving at once; retry later',
+            { retryAfter: 1 },
+          ),
+        );
         return;
       }
       size += chunk.length;
@@ -76,9 +95,17 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, budget: BodyB
       finish();
       reject(e);
     };
-    const onAborted = (): void => onError(Object.assign(new Error('client went away'), { name: 'AbortError' }));
+    const onAborted = (): void =>
+      onError(Object.assign(new Error('client went away'), { name: 'AbortError' }));
     const timer = setTimeout(
-      () => refuse(new IngressError(408, 'BODY_TIMEOUT', `the request body did not arrive within ${limits.bodyTimeoutMs} ms`)),
+      () =>
+        refuse(
+          new IngressError(
+            408,
+            'BODY_TIMEOUT',
+            `the request body did not arrive within ${limits.bodyTimeoutMs} ms`,
+          ),
+        ),
       limits.bodyTimeoutMs,
     );
     timer.unref();

@@ -15,7 +15,11 @@ const DAY = 86_400_000;
 const MAX_KEY_LENGTH = 1024;
 
 /** The credentials a request may carry that are never stored with an invocation. */
-export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'cookie', 'proxy-authorization'];
+export const CREDENTIAL_HEADERS: readonly string[] = [
+  'authorization',
+  'cookie',
+  'proxy-authorization',
+];
 
 /** Options of the rules both public ingresses apply (part of `serve()`'s options). */
 export interface IngressRules {
@@ -40,10 +44,19 @@ export interface Rules {
 /** Fills in the defaults of {@link IngressRules}. */
 export function ingressRules(o: IngressRules = {}): Rules {
   const maxDelayMs = o.maxDelay !== undefined ? durationMs(o.maxDelay) : 365 * DAY;
-  if (maxDelayMs > MAX_TIMER_MS) throw new TypeError(`maxDelay may not exceed ${MAX_TIMER_MS} ms (100 years)`);
+  if (maxDelayMs > MAX_TIMER_MS)
+    throw new TypeError(`maxDelay may not exceed ${MAX_TIMER_MS} ms (100 years)`);
   const maxJsonDepth = o.maxJsonDepth ?? 64;
-  if (!Number.isInteger(maxJsonDepth) || maxJsonDepth < 1) throw new TypeError('maxJsonDepth must be a positive integer');
-  return { maxDelayMs, maxJsonDepth, redact: new Set([...CREDENTIAL_HEADERS, ...(o.redactHeaders ?? []).map((h) => h.toLowerCase())]) };
+  if (!Number.isInteger(maxJsonDepth) || maxJsonDepth < 1)
+    throw new TypeError('maxJsonDepth must be a positive integer');
+  return {
+    maxDelayMs,
+    maxJsonDepth,
+    redact: new Set([
+      ...CREDENTIAL_HEADERS,
+      ...(o.redactHeaders ?? []).map((h) => h.toLowerCase()),
+    ]),
+  };
 }
 
 /**
@@ -57,7 +70,8 @@ export function jsonTooDeep(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
@@ -73,9 +87,19 @@ export function jsonTooDeep(text: string, max: number): boolean {
  * `__proto__` key an own data property (it never calls the prototype setter), so such payloads
  * arrive as plain data and reach no prototype.
  */
-export function parseJson(text: string, maxDepth: number, prefix = 'invalid JSON: ', extra: Record<string, unknown> = {}): unknown {
+export function parseJson(
+  text: string,
+  maxDepth: number,
+  prefix = 'invalid JSON: ',
+  extra: Record<string, unknown> = {},
+): unknown {
   if (jsonTooDeep(text, maxDepth)) {
-    throw new IngressError(400, 'JSON_TOO_DEEP', `the JSON nests deeper than ${maxDepth} levels`, extra);
+    throw new IngressError(
+      400,
+      'JSON_TOO_DEEP',
+      `the JSON nests deeper than ${maxDepth} levels`,
+      extra,
+    );
   }
   return parseChecked(text, prefix, extra);
 }
@@ -86,7 +110,11 @@ export function parseJson(text: string, maxDepth: number, prefix = 'invalid JSON
  */
 export function parseFrame(text: string, maxDepth: number): unknown {
   if (jsonTooDeep(text, maxDepth + 1)) {
-    throw new IngressError(400, 'JSON_TOO_DEEP', `the values in the frame nest deeper than ${maxDepth} levels`);
+    throw new IngressError(
+      400,
+      'JSON_TOO_DEEP',
+      `the values in the frame nest deeper than ${maxDepth} levels`,
+    );
   }
   return parseChecked(text, 'invalid JSON: ', {});
 }
@@ -107,17 +135,37 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** Checks an object/workflow key: non-empty, at most 1024 characters, well-formed Unicode, no control characters. */
 export function checkKey(key: string): void {
   if (key.length === 0) throw new IngressError(400, 'INVALID_KEY', 'the key must not be empty');
-  if (key.length > MAX_KEY_LENGTH) throw new IngressError(400, 'INVALID_KEY', `the key is longer than ${MAX_KEY_LENGTH} characters`);
-  if (CONTROL.test(key)) throw new IngressError(400, 'INVALID_KEY', 'the key contains control characters');
-  if (LONE_SURROGATE.test(key)) throw new IngressError(400, 'INVALID_KEY', 'the key is not well-formed Unicode (a lone surrogate)');
+  if (key.length > MAX_KEY_LENGTH)
+    throw new IngressError(
+      400,
+      'INVALID_KEY',
+      `the key is longer than ${MAX_KEY_LENGTH} characters`,
+    );
+  if (CONTROL.test(key))
+    throw new IngressError(400, 'INVALID_KEY', 'the key contains control characters');
+  if (LONE_SURROGATE.test(key))
+    throw new IngressError(
+      400,
+      'INVALID_KEY',
+      'the key is not well-formed Unicode (a lone surrogate)',
+    );
 }
 
 /** Checks an idempotency key: a string of 1 to 1024 characters, well-formed Unicode. */
 export function checkIdempotencyKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', `the idempotency key must be 1 to ${MAX_KEY_LENGTH} characters`);
+    throw new IngressError(
+      400,
+      'INVALID_IDEMPOTENCY_KEY',
+      `the idempotency key must be 1 to ${MAX_KEY_LENGTH} characters`,
+    );
   }
-  if (LONE_SURROGATE.test(key)) throw new IngressError(400, 'INVALID_IDEMPOTENCY_KEY', 'the idempotency key is not well-formed Unicode (a lone surrogate)');
+  if (LONE_SURROGATE.test(key))
+    throw new IngressError(
+      400,
+      'INVALID_IDEMPOTENCY_KEY',
+      'the idempotency key is not well-formed Unicode (a lone surrogate)',
+    );
 }
 
 /**
@@ -127,7 +175,12 @@ export function checkIdempotencyKey(key: unknown): asserts key is string {
 export function parseDelay(raw: string | number, maxMs: number): number {
   let ms: number | undefined;
   if (typeof raw === 'number') {
-    if (!Number.isFinite(raw) || raw < 0) throw new IngressError(400, 'INVALID_DELAY', `invalid delay ${raw}: a number of milliseconds, 0 or more`);
+    if (!Number.isFinite(raw) || raw < 0)
+      throw new IngressError(
+        400,
+        'INVALID_DELAY',
+        `invalid delay ${raw}: a number of milliseconds, 0 or more`,
+      );
     ms = Math.ceil(raw);
   } else {
     const s = raw.trim();
@@ -135,19 +188,29 @@ export function parseDelay(raw: string | number, maxMs: number): number {
       const simple = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s);
       const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(s);
       if (simple) {
-        const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY }[(simple[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd'];
+        const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY }[
+          (simple[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd'
+        ];
         ms = Math.ceil(Number(simple[1]) * unit);
       } else if (iso && s !== 'P' && !s.endsWith('T')) {
         ms = Math.ceil(
-          Number(iso[1] ?? 0) * DAY + Number(iso[2] ?? 0) * 3_600_000 + Number(iso[3] ?? 0) * 60_000 + Number(iso[4] ?? 0) * 1000,
+          Number(iso[1] ?? 0) * DAY +
+            Number(iso[2] ?? 0) * 3_600_000 +
+            Number(iso[3] ?? 0) * 60_000 +
+            Number(iso[4] ?? 0) * 1000,
         );
       }
     }
     if (ms === undefined) {
-      throw new IngressError(400, 'INVALID_DELAY', `invalid delay ${JSON.stringify(raw.slice(0, 64))}: use milliseconds, 10s-style or ISO 8601 (PT10S)`);
+      throw new IngressError(
+        400,
+        'INVALID_DELAY',
+        `invalid delay ${JSON.stringify(raw.slice(0, 64))}: use milliseconds, 10s-style or ISO 8601 (PT10S)`,
+      );
     }
   }
-  if (!(ms <= maxMs)) throw new IngressError(400, 'INVALID_DELAY', `the delay exceeds the maximum of ${maxMs} ms`);
+  if (!(ms <= maxMs))
+    throw new IngressError(400, 'INVALID_DELAY', `the delay exceeds the maximum of ${maxMs} ms`);
   return ms;
 }
 
@@ -160,7 +223,10 @@ const MAX_HEADER_VALUE = 8192;
  * The headers stored with an invocation (and shown to its handler as `ctx.request().headers`):
  * from an HTTP request, every string header but `content-*` and the redacted ones (credentials).
  */
-export function httpHeaders(all: Record<string, string | string[] | undefined>, rules: Rules): Record<string, string> {
+export function httpHeaders(
+  all: Record<string, string | string[] | undefined>,
+  rules: Rules,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const k in all) {
     const v = all[k];
@@ -178,12 +244,26 @@ export function frameHeaders(raw: unknown, rules: Rules): Record<string, string>
     throw new IngressError(400, 'INVALID_HEADERS', 'headers must be a JSON object of strings');
   }
   const entries = Object.entries(raw as Record<string, unknown>);
-  if (entries.length > MAX_HEADERS) throw new IngressError(400, 'INVALID_HEADERS', `at most ${MAX_HEADERS} headers`);
+  if (entries.length > MAX_HEADERS)
+    throw new IngressError(400, 'INVALID_HEADERS', `at most ${MAX_HEADERS} headers`);
   const headers: Record<string, string> = {};
   for (const [name, v] of entries) {
-    if (!HEADER_NAME.test(name)) throw new IngressError(400, 'INVALID_HEADERS', 'a header name must be an HTTP token of 1 to 256 characters');
-    if (typeof v !== 'string' || v.length > MAX_HEADER_VALUE || CONTROL.test(v.replace(/\t/g, ' '))) {
-      throw new IngressError(400, 'INVALID_HEADERS', `header '${name}' must be a string of at most ${MAX_HEADER_VALUE} characters without control characters`);
+    if (!HEADER_NAME.test(name))
+      throw new IngressError(
+        400,
+        'INVALID_HEADERS',
+        'a header name must be an HTTP token of 1 to 256 characters',
+      );
+    if (
+      typeof v !== 'string' ||
+      v.length > MAX_HEADER_VALUE ||
+      CONTROL.test(v.replace(/\t/g, ' '))
+    ) {
+      throw new IngressError(
+        400,
+        'INVALID_HEADERS',
+        `header '${name}' must be a string of at most ${MAX_HEADER_VALUE} characters without control characters`,
+      );
     }
     const lower = name.toLowerCase();
     if (!rules.redact.has(lower)) headers[lower] = v;
@@ -192,19 +272,32 @@ export function frameHeaders(raw: unknown, rules: Rules): Record<string, string>
 }
 
 /** Finds the handler a request names (HTTP path or WebSocket frame); a private one is not found. */
-export function findHandler(registry: Registry, service: unknown, handler: unknown, key: unknown): { spec: HandlerSpec; key: string | undefined } {
+export function findHandler(
+  registry: Registry,
+  service: unknown,
+  handler: unknown,
+  key: unknown,
+): { spec: HandlerSpec; key: string | undefined } {
   if (typeof service !== 'string' || typeof handler !== 'string') {
     throw new IngressError(400, 'INVALID_FRAME', 'service and handler must be strings');
   }
   const def = registry.service(service);
-  if (!def) throw new IngressError(404, 'NOT_FOUND', `service '${service.slice(0, 256)}' not found`);
+  if (!def)
+    throw new IngressError(404, 'NOT_FOUND', `service '${service.slice(0, 256)}' not found`);
   const spec = registry.handler(service, handler);
-  if (!spec || spec.options.ingressPrivate) throw new IngressError(404, 'NOT_FOUND', `handler '${service}/${handler.slice(0, 256)}' not found`);
+  if (!spec || spec.options.ingressPrivate)
+    throw new IngressError(
+      404,
+      'NOT_FOUND',
+      `handler '${service}/${handler.slice(0, 256)}' not found`,
+    );
   if (def.kind === 'service') {
-    if (key !== undefined) throw new IngressError(400, 'INVALID_KEY', `service '${service}' takes no key`);
+    if (key !== undefined)
+      throw new IngressError(400, 'INVALID_KEY', `service '${service}' takes no key`);
     return { spec, key: undefined };
   }
-  if (typeof key !== 'string') throw new IngressError(400, 'INVALID_KEY', `'${service}' needs a string key`);
+  if (typeof key !== 'string')
+    throw new IngressError(400, 'INVALID_KEY', `'${service}' needs a string key`);
   checkKey(key);
   return { spec, key };
 }
@@ -237,7 +330,8 @@ export type Payload = { json: unknown } | { bytes: Uint8Array };
 function storedInput(spec: HandlerSpec, payload: Payload): string {
   const serde = spec.input;
   if (isJson(serde)) {
-    if (!('json' in payload)) throw new IngressError(400, 'INVALID_INPUT', 'this handler takes JSON');
+    if (!('json' in payload))
+      throw new IngressError(400, 'INVALID_INPUT', 'this handler takes JSON');
     const check = checkOf(serde);
     const value = check ? check(payload.json) : payload.json;
     return value === undefined ? '' : JSON.stringify(value);
@@ -245,8 +339,14 @@ function storedInput(spec: HandlerSpec, payload: Payload): string {
   let bytes: Uint8Array;
   if ('bytes' in payload) bytes = payload.bytes;
   else if (payload.json === undefined) bytes = new Uint8Array(0);
-  else if (typeof payload.json === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(payload.json)) bytes = new Uint8Array(Buffer.from(payload.json, 'base64'));
-  else throw new IngressError(400, 'INVALID_INPUT', `this handler takes ${serde!.contentType ?? 'bytes'}: over the WebSocket, give its input as a base64 string`);
+  else if (typeof payload.json === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(payload.json))
+    bytes = new Uint8Array(Buffer.from(payload.json, 'base64'));
+  else
+    throw new IngressError(
+      400,
+      'INVALID_INPUT',
+      `this handler takes ${serde!.contentType ?? 'bytes'}: over the WebSocket, give its input as a base64 string`,
+    );
   serde!.deserialize(bytes);
   return storedOf(serde, bytes);
 }
@@ -260,7 +360,12 @@ export function buildRequest(
   key: string | undefined,
   payload: Payload,
   rules: Rules,
-  opts: { send: boolean; delay?: string | number; idempotencyKey?: unknown; headers?: Record<string, string> },
+  opts: {
+    send: boolean;
+    delay?: string | number;
+    idempotencyKey?: unknown;
+    headers?: Record<string, string>;
+  },
 ): InvocationRequest {
   let input: string;
   try {
@@ -268,12 +373,15 @@ export function buildRequest(
   } catch (e) {
     if (e instanceof IngressError) throw e;
     if (e instanceof SerdeValidationError) {
-      throw new IngressError(400, 'INVALID_INPUT', e.message, { issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })) });
+      throw new IngressError(400, 'INVALID_INPUT', e.message, {
+        issues: e.issues.map((i) => ({ ...i, path: i.path.map(String) })),
+      });
     }
     throw new IngressError(400, 'INVALID_INPUT', (e as Error).message);
   }
   const delayMs = opts.delay === undefined ? 0 : parseDelay(opts.delay, rules.maxDelayMs);
-  if (delayMs > 0 && !opts.send) throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
+  if (delayMs > 0 && !opts.send)
+    throw new IngressError(400, 'INVALID_DELAY', 'delay is only allowed on sends');
   const idempotencyKey = opts.idempotencyKey;
   if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
   const o = spec.options;
@@ -285,7 +393,8 @@ export function buildRequest(
     ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     delayMs,
     journalRetentionMs: o.journalRetention !== undefined ? durationMs(o.journalRetention) : DAY,
-    idempotencyRetentionMs: o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
+    idempotencyRetentionMs:
+      o.idempotencyRetention !== undefined ? durationMs(o.idempotencyRetention) : DAY,
     workflowRetentionMs: o.workflowRetention !== undefined ? durationMs(o.workflowRetention) : DAY,
   };
 }
@@ -294,10 +403,23 @@ export function buildRequest(
  * Checks the reference of an attach/output/subscribe request by idempotency key or workflow id
  * (every name reaches the store's key layout, which takes only well-formed ones).
  */
-export function checkReference(ref: { service?: unknown; handler?: unknown; workflow?: unknown; key?: unknown; idempotencyKey?: unknown }): void {
+export function checkReference(ref: {
+  service?: unknown;
+  handler?: unknown;
+  workflow?: unknown;
+  key?: unknown;
+  idempotencyKey?: unknown;
+}): void {
   for (const name of [ref.service, ref.handler, ref.workflow]) {
-    if (name !== undefined && (typeof name !== 'string' || LONE_SURROGATE.test(name) || name.length > MAX_KEY_LENGTH)) {
-      throw new IngressError(400, 'INVALID_REFERENCE', `service, handler and workflow names must be strings of at most ${MAX_KEY_LENGTH} characters in well-formed Unicode`);
+    if (
+      name !== undefined &&
+      (typeof name !== 'string' || LONE_SURROGATE.test(name) || name.length > MAX_KEY_LENGTH)
+    ) {
+      throw new IngressError(
+        400,
+        'INVALID_REFERENCE',
+        `service, handler and workflow names must be strings of at most ${MAX_KEY_LENGTH} characters in well-formed Unicode`,
+      );
     }
   }
   if (ref.key !== undefined) checkKey(ref.key as string);

@@ -112,8 +112,7 @@ export type AcceptedFrame = {
  * `encoding: 'base64'` (an output serde that is not JSON); or its failure.
  */
 export type ResultFrame = { id: string; type: 'result'; invocationId: string } & (
-  | { ok: true; value?: unknown; encoding?: 'base64' }
-  | { ok: false; error: ErrorBody }
+  { ok: true; value?: unknown; encoding?: 'base64' } | { ok: false; error: ErrorBody }
 );
 export type SubscribedFrame = { id: string; type: 'subscribed'; invocationId: string };
 export type EventFrame = { id: string; type: 'event'; invocationId: string; event: ProgressEvent };

@@ -7,7 +7,12 @@ import { discardRest } from './body.js';
 import { IngressError, clientError, internalError } from '../errors.js';
 
 /** Sends a JSON answer (`id`: the `x-restate-id` header). */
-export function send(res: ServerResponse, status: number, body: string | undefined, id?: string): void {
+export function send(
+  res: ServerResponse,
+  status: number,
+  body: string | undefined,
+  id?: string,
+): void {
   if (res.headersSent) return;
   // With its length known up front, Node sends the head and the body in one write (no chunked framing).
   const length = body === undefined ? 0 : Buffer.byteLength(body);
@@ -21,9 +26,19 @@ export function send(res: ServerResponse, status: number, body: string | undefin
 }
 
 /** Sends bytes with a content type (a handler whose output serde is not JSON). */
-export function sendBytes(res: ServerResponse, status: number, contentType: string, body: Uint8Array, id: string): void {
+export function sendBytes(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: Uint8Array,
+  id: string,
+): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': contentType, 'content-length': body.byteLength, 'x-restate-id': id });
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': body.byteLength,
+    'x-restate-id': id,
+  });
   res.end(body);
 }
 
@@ -71,7 +86,11 @@ const NEEDS_URL_PARSER = /\/\.|%2e|\\/i;
  * split as they are; one with dot segments or backslashes goes through the WHATWG URL parser,
  * which resolves them as it always did here.
  */
-export function parseTarget(raw: string): { pathname: string; segs: string[]; query: URLSearchParams | undefined } {
+export function parseTarget(raw: string): {
+  pathname: string;
+  segs: string[];
+  query: URLSearchParams | undefined;
+} {
   const h = raw.indexOf('#');
   const target = h >= 0 ? raw.slice(0, h) : raw;
   const q = target.indexOf('?');
@@ -96,7 +115,10 @@ export function decode(seg: string): string {
   try {
     return decodeURIComponent(seg);
   } catch {
-    throw new IngressError(400, 'INVALID_PATH', `malformed percent-encoding in ${JSON.stringify(seg)}`);
+    throw new IngressError(
+      400,
+      'INVALID_PATH',
+      `malformed percent-encoding in ${JSON.stringify(seg)}`,
+    );
   }
 }
-

@@ -56,9 +56,18 @@ function resolveRoute(registry: Registry, segs: string[], forceSend: boolean | u
     rest--;
   }
   if (rest !== (keyed ? 2 : 1)) {
-    throw new IngressError(404, 'NOT_FOUND', keyed ? `use /${svcName}/{key}/{handler}` : `use /${svcName}/{handler}`);
+    throw new IngressError(
+      404,
+      'NOT_FOUND',
+      keyed ? `use /${svcName}/{key}/{handler}` : `use /${svcName}/{handler}`,
+    );
   }
-  const found = findHandler(registry, svcName, decode(segs[rest]!), keyed ? decode(segs[1]!) : undefined);
+  const found = findHandler(
+    registry,
+    svcName,
+    decode(segs[rest]!),
+    keyed ? decode(segs[1]!) : undefined,
+  );
   return { spec: found.spec, key: found.key, send };
 }
 
@@ -89,31 +98,53 @@ async function attachTarget(
     const keyed = def ? def.kind !== 'service' : mid.length === 4;
     if ((keyed && mid.length === 4) || (!keyed && mid.length === 3)) {
       const [service, a, b, c] = mid as [string, string, string, string?];
-      const ref = keyed ? { service, key: a, handler: b, idempotencyKey: c! } : { service, handler: a, idempotencyKey: b };
+      const ref = keyed
+        ? { service, key: a, handler: b, idempotencyKey: c! }
+        : { service, handler: a, idempotencyKey: b };
       return { op: last, ref };
     }
     throw new IngressError(404, 'NOT_FOUND', `unknown path /${segs.join('/').slice(0, 512)}`);
   }
-  if (method === 'GET' && segs[1] === 'workflow' && segs.length === 5 && (last === 'attach' || last === 'output')) {
+  if (
+    method === 'GET' &&
+    segs[1] === 'workflow' &&
+    segs.length === 5 &&
+    (last === 'attach' || last === 'output')
+  ) {
     return { op: last, ref: { workflow: decode(segs[2]!), key: decode(segs[3]!) } };
   }
   if ((segs[1] === 'attach' || segs[1] === 'output') && method === 'GET' && segs.length === 3) {
     return { op: segs[1], ref: { invocationId: decode(segs[2]!) } };
   }
-  if ((segs[1] === 'attach' || segs[1] === 'output' || segs[1] === 'lookup') && method === 'POST' && segs.length === 2) {
+  if (
+    (segs[1] === 'attach' || segs[1] === 'output' || segs[1] === 'lookup') &&
+    method === 'POST' &&
+    segs.length === 2
+  ) {
     const body = (await read()) as Record<string, unknown> | undefined;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
-    const str = (k: string): string | undefined => (typeof body[k] === 'string' ? (body[k]) : undefined);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new IngressError(400, 'INVALID_REFERENCE', 'the body must be a JSON object');
+    const str = (k: string): string | undefined =>
+      typeof body[k] === 'string' ? body[k] : undefined;
     if (str('invocationId')) return { op: segs[1], ref: { invocationId: str('invocationId')! } };
     // Restate's current shape names a workflow `{target: 'workflow', workflowName, workflowKey}`.
     const workflow = str('workflow') ?? str('workflowName');
     const wfKey = str('key') ?? str('workflowKey');
-    if (workflow && wfKey !== undefined && (body['target'] === undefined || body['target'] === 'workflow')) {
+    if (
+      workflow &&
+      wfKey !== undefined &&
+      (body['target'] === undefined || body['target'] === 'workflow')
+    ) {
       return { op: segs[1], ref: { workflow, key: wfKey } };
     }
     if (str('service') && str('handler') && str('idempotencyKey')) {
       const key = str('key');
-      const ref = { service: str('service')!, handler: str('handler')!, idempotencyKey: str('idempotencyKey')!, ...(key !== undefined ? { key } : {}) };
+      const ref = {
+        service: str('service')!,
+        handler: str('handler')!,
+        idempotencyKey: str('idempotencyKey')!,
+        ...(key !== undefined ? { key } : {}),
+      };
       return { op: segs[1], ref };
     }
     throw new IngressError(
@@ -126,10 +157,21 @@ async function attachTarget(
 }
 
 /** Writes an outcome as Restate's ingress does: 200 with the JSON value, or the error status. */
-export function writeOutcome(res: ServerResponse, id: string, o: Outcome, output?: Serde<unknown>): void {
+export function writeOutcome(
+  res: ServerResponse,
+  id: string,
+  o: Outcome,
+  output?: Serde<unknown>,
+): void {
   if (o.ok && !isJson(output)) {
     // A handler whose output serde is not JSON answers its bytes, with the serde's content type.
-    sendBytes(res, 200, output!.contentType ?? 'application/octet-stream', bytesOf(output, o.value ?? ''), id);
+    sendBytes(
+      res,
+      200,
+      output!.contentType ?? 'application/octet-stream',
+      bytesOf(output, o.value ?? ''),
+      id,
+    );
   } else if (o.ok) {
     send(res, 200, o.value ?? 'null', id);
   } else {
@@ -142,7 +184,11 @@ export function writeOutcome(res: ServerResponse, id: string, o: Outcome, output
  * The HTTP ingress: `POST /{service}/{key?}/{handler}` returns the result,
  * `.../send` returns the invocation id (Restate's paths and status codes).
  */
-export function createIngress(registry: Registry, store: IngressStore, options: IngressOptions = {}): Server {
+export function createIngress(
+  registry: Registry,
+  store: IngressStore,
+  options: IngressOptions = {},
+): Server {
   const ops = new IngressOperations(registry, store);
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? INGRESS_BODY_LIMITS.maxBodyBytes,
@@ -151,7 +197,8 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
   };
   const rules = options.rules ?? ingressRules();
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
-  const body = async (req: IncomingMessage): Promise<string> => (await readBody(req, limits, budget)).toString('utf8');
+  const body = async (req: IncomingMessage): Promise<string> =>
+    (await readBody(req, limits, budget)).toString('utf8');
   /** The body as JSON (undefined when empty). */
   const json = async (req: IncomingMessage): Promise<unknown> => {
     const text = await body(req);
@@ -165,12 +212,19 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
       send(res, 200, '{"status":"ok"}');
       return;
     }
-    const target = segs[0] === 'restate' ? await attachTarget(registry, segs, req, () => json(req)) : undefined;
+    const target =
+      segs[0] === 'restate' ? await attachTarget(registry, segs, req, () => json(req)) : undefined;
     if (target) {
       const id = await ops.lookup(target.ref);
-      if (id === undefined) throw new IngressError(404, 'NOT_FOUND', `no invocation found for ${url.pathname.slice(0, 512)}`);
+      if (id === undefined)
+        throw new IngressError(
+          404,
+          'NOT_FOUND',
+          `no invocation found for ${url.pathname.slice(0, 512)}`,
+        );
       const found = await ops.findById(id);
-      if (!found) throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
+      if (!found)
+        throw new IngressError(404, 'NOT_FOUND', `invocation ${id.slice(0, 256)} not found`);
       if (target.op === 'lookup') {
         send(res, 200, JSON.stringify({ invocationId: id }));
         return;
@@ -182,11 +236,21 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
       writeOutcome(res, id, outcome, found.output);
       return;
     }
-    if (req.method !== 'POST') throw new IngressError(405, 'METHOD_NOT_ALLOWED', `${String(req.method).slice(0, 32)} is not allowed here`);
-    if (segs[0] === 'restate' && (segs[1] === 'awakeables' || segs[1] === 'a') && segs.length === 4) {
+    if (req.method !== 'POST')
+      throw new IngressError(
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${String(req.method).slice(0, 32)} is not allowed here`,
+      );
+    if (
+      segs[0] === 'restate' &&
+      (segs[1] === 'awakeables' || segs[1] === 'a') &&
+      segs.length === 4
+    ) {
       const id = decode(segs[2]!);
       const op = segs[3];
-      if (op !== 'resolve' && op !== 'reject') throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname.slice(0, 512)}`);
+      if (op !== 'resolve' && op !== 'reject')
+        throw new IngressError(404, 'NOT_FOUND', `unknown path ${url.pathname.slice(0, 512)}`);
       const text = await body(req);
       if (op === 'resolve') {
         // The value is kept as its text, once checked to be JSON.
@@ -210,9 +274,15 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
       let input: unknown;
       if (text.length > 0) {
         if (ctype !== '' && !/^application\/(.+\+)?json\b/i.test(ctype)) {
-          throw new IngressError(415, 'UNSUPPORTED_CONTENT_TYPE', `content-type ${ctype.slice(0, 128)} is not supported; send application/json`);
+          throw new IngressError(
+            415,
+            'UNSUPPORTED_CONTENT_TYPE',
+            `content-type ${ctype.slice(0, 128)} is not supported; send application/json`,
+          );
         }
-        input = parseJson(text, rules.maxJsonDepth, 'Failed to deserialize input: ', { source: 'invocation' });
+        input = parseJson(text, rules.maxJsonDepth, 'Failed to deserialize input: ', {
+          source: 'invocation',
+        });
       }
       payload = { json: input };
     } else {
@@ -224,7 +294,9 @@ export function createIngress(registry: Registry, store: IngressStore, options: 
     const request = buildRequest(route.spec, route.key, payload, rules, {
       send: route.send,
       ...(delayRaw !== null ? { delay: delayRaw } : {}),
-      ...(typeof idemHeader === 'string' && idemHeader.length > 0 ? { idempotencyKey: idemHeader } : {}),
+      ...(typeof idemHeader === 'string' && idemHeader.length > 0
+        ? { idempotencyKey: idemHeader }
+        : {}),
       headers: httpHeaders(req.headers, rules),
     });
     if (route.send) {
@@ -271,7 +343,11 @@ function whileConnected(req: IncomingMessage): { stopper: Stopper; done(): void 
   };
 }
 
-function attachWhileConnected(ops: IngressOperations, id: string, req: IncomingMessage): Promise<Outcome> {
+function attachWhileConnected(
+  ops: IngressOperations,
+  id: string,
+  req: IncomingMessage,
+): Promise<Outcome> {
   const gone = whileConnected(req);
   return ops.attach(id, gone.stopper.signal).finally(() => gone.done());
 }

@@ -26,7 +26,9 @@ interface Watcher {
 const NAMELESS = new Set<string>(['attach', 'cancelInv', 'awkResolve']);
 
 function describeEntry(e: Entry): { k: string; n?: string } {
-  return 'n' in e && typeof e.n === 'string' && !NAMELESS.has(e.k) ? { k: e.k, n: e.n } : { k: e.k };
+  return 'n' in e && typeof e.n === 'string' && !NAMELESS.has(e.k)
+    ? { k: e.k, n: e.n }
+    : { k: e.k };
 }
 
 /** The progress pollers of one ingress process. */
@@ -45,7 +47,10 @@ export class ProgressWatchers {
    * process. A late subscriber first gets every entry reported so far and the
    * current status, so each subscriber sees the whole journal.
    */
-  watch(invocationId: string, listener: (e: ProgressEvent) => void): { stop(): void; flush(): Promise<void> } {
+  watch(
+    invocationId: string,
+    listener: (e: ProgressEvent) => void,
+  ): { stop(): void; flush(): Promise<void> } {
     let w = this.watchers.get(invocationId);
     if (!w) {
       const nw: Watcher = {

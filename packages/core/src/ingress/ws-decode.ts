@@ -81,8 +81,7 @@ export function decodeInvoke(f: RawFrame, registry: Registry, rules: Rules): Dec
  * or `service` + `handler` + `idempotencyKey` (+ `key`).
  */
 export function decodeRef(f: RawFrame): InvocationRef {
-  const str = (k: string): string | undefined =>
-    typeof f[k] === 'string' ? (f[k]) : undefined;
+  const str = (k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
   const invocationId = str('invocationId');
   if (invocationId) return { invocationId };
   const workflow = str('workflow');

@@ -51,10 +51,21 @@ export interface WebSocketOptions {
  * A `result` frame. The value of a handler whose output serde is not JSON is its bytes in base64,
  * marked `encoding: 'base64'`.
  */
-function resultFrame(id: string, invocationId: string, o: Outcome, output?: Serde<unknown>): ResultFrame {
+function resultFrame(
+  id: string,
+  invocationId: string,
+  o: Outcome,
+  output?: Serde<unknown>,
+): ResultFrame {
   const head = { id, type: 'result', invocationId } as const;
-  if (o.ok && !isJson(output)) return { ...head, ok: true, value: o.value ?? '', encoding: 'base64' };
-  if (o.ok) return { ...head, ok: true, ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }) };
+  if (o.ok && !isJson(output))
+    return { ...head, ok: true, value: o.value ?? '', encoding: 'base64' };
+  if (o.ok)
+    return {
+      ...head,
+      ok: true,
+      ...(o.value === undefined ? {} : { value: JSON.parse(o.value) as unknown }),
+    };
   return { ...head, ok: false, error: errorBody(o.error) };
 }
 
@@ -106,19 +117,33 @@ export function attachWebSocket(
   const path = options.path ?? '/ws';
   const maxOpen = options.maxOpenRequests ?? 1000;
   const maxSubs = options.maxSubscriptions ?? 100;
-  const allowed = options.allowedOrigins === '*' ? '*' : new Set((options.allowedOrigins ?? []).map((o) => o.toLowerCase()));
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrame, perMessageDeflate: false });
+  const allowed =
+    options.allowedOrigins === '*'
+      ? '*'
+      : new Set((options.allowedOrigins ?? []).map((o) => o.toLowerCase()));
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxFrame,
+    perMessageDeflate: false,
+  });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((q >= 0 ? url.slice(0, q) : url) !== path) {
-      refuseUpgrade(socket, new IngressError(404, 'NOT_FOUND', `WebSocket upgrades are served on ${path} only`));
+      refuseUpgrade(
+        socket,
+        new IngressError(404, 'NOT_FOUND', `WebSocket upgrades are served on ${path} only`),
+      );
       return;
     }
     if (!originAllowed(req, allowed)) {
       refuseUpgrade(
         socket,
-        new IngressError(403, 'ORIGIN_NOT_ALLOWED', 'this origin may not open a WebSocket here (see the allowedOrigins option)'),
+        new IngressError(
+          403,
+          'ORIGIN_NOT_ALLOWED',
+          'this origin may not open a WebSocket here (see the allowedOrigins option)',
+        ),
       );
       return;
     }
@@ -157,7 +182,9 @@ export function attachWebSocket(
       let err = clientError(e);
       if (!err) {
         // An unexpected failure names no internals to the client (the details go to the log).
-        options.logger?.error(`[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`);
+        options.logger?.error(
+          `[latchkey] WebSocket ingress error: ${(e as Error).stack ?? String(e)}`,
+        );
         err = internalError();
       }
       send({ ...(id !== undefined ? { id } : {}), type: 'error', ...err.body() });
@@ -190,14 +217,20 @@ export function attachWebSocket(
 
     const subscribe = async (f: RawFrame, id: string): Promise<void> => {
       const tooMany = (): IngressError =>
-        new IngressError(429, 'TOO_MANY_SUBSCRIPTIONS', `a socket may hold at most ${maxSubs} subscriptions`);
+        new IngressError(
+          429,
+          'TOO_MANY_SUBSCRIPTIONS',
+          `a socket may hold at most ${maxSubs} subscriptions`,
+        );
       if (subscriptions.size >= maxSubs) throw tooMany();
       const { info, output } = await target(f);
       if (subscriptions.size >= maxSubs) throw tooMany();
       const inv = info.id;
       send({ id, type: 'subscribed', invocationId: inv });
       const ac = new Stopper();
-      const watcher = ops.watch(inv, (event) => send({ id, type: 'event', invocationId: inv, event }));
+      const watcher = ops.watch(inv, (event) =>
+        send({ id, type: 'event', invocationId: inv, event }),
+      );
       const stop = (): void => {
         ac.abort();
         watcher.stop();
@@ -266,7 +299,10 @@ export function attachWebSocket(
         case 'rejectAwakeable': {
           const a = decodeAwakeable(f);
           if (a.type === 'resolveAwakeable') {
-            await ops.resolveAwakeable(a.awakeableId, a.value === undefined ? undefined : JSON.stringify(a.value));
+            await ops.resolveAwakeable(
+              a.awakeableId,
+              a.value === undefined ? undefined : JSON.stringify(a.value),
+            );
           } else await ops.rejectAwakeable(a.awakeableId, a.reason ?? 'rejected');
           send({ id, type: 'ok' });
           return;
@@ -286,7 +322,10 @@ export function attachWebSocket(
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {
-        fail(undefined, new IngressError(400, 'INVALID_FRAME', 'binary frames are not supported; send JSON text'));
+        fail(
+          undefined,
+          new IngressError(400, 'INVALID_FRAME', 'binary frames are not supported; send JSON text'),
+        );
         return;
       }
       let frame: RawFrame;
@@ -302,7 +341,14 @@ export function attachWebSocket(
         return;
       }
       if (open.size + handling >= maxOpen) {
-        fail(id, new IngressError(429, 'TOO_MANY_REQUESTS', `a socket may have at most ${maxOpen} requests open at once`));
+        fail(
+          id,
+          new IngressError(
+            429,
+            'TOO_MANY_REQUESTS',
+            `a socket may have at most ${maxOpen} requests open at once`,
+          ),
+        );
         return;
       }
       handling++;

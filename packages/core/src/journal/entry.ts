@@ -1,4 +1,8 @@
-import { NonDeterminismError, type JournalEntryDescription, type SerializedError } from '../errors.js';
+import {
+  NonDeterminismError,
+  type JournalEntryDescription,
+  type SerializedError,
+} from '../errors.js';
 import type { ChildInvocationRequest } from '../store/invocation.js';
 
 /**
@@ -87,7 +91,13 @@ export type OutgoingInvocation = ChildInvocationRequest;
 export type EntryKind = Entry['k'];
 
 /** The entry kinds that only read or write the invocation's state. */
-const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>(['get', 'set', 'clear', 'clearAll', 'keys']);
+const STATE_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>([
+  'get',
+  'set',
+  'clear',
+  'clearAll',
+  'keys',
+]);
 
 /** True for an entry kind that only reads or writes state (all an eager attempt admits). */
 export function isStateKind(kind: EntryKind): boolean {
@@ -95,7 +105,8 @@ export function isStateKind(kind: EntryKind): boolean {
 }
 
 /** A state mutation derived from an entry, applied atomically with it. */
-export type StateOp = { op: 'set'; n: string; v: string } | { op: 'clear'; n: string } | { op: 'clearAll' };
+export type StateOp =
+  { op: 'set'; n: string; v: string } | { op: 'clear'; n: string } | { op: 'clearAll' };
 
 /** The state mutations a batch of entries implies, in order (values JSON-encoded). */
 export function stateOpsOf(entries: readonly NewEntry[]): StateOp[] {
@@ -117,7 +128,12 @@ export function describe(e: { k: string; n?: string | undefined }): JournalEntry
  * Checks that the recorded entry at `index` matches what the handler asks for
  * now; throws {@link NonDeterminismError} naming both otherwise.
  */
-export function matchEntry(index: number, recorded: Entry, kind: EntryKind, name: string | undefined): void {
+export function matchEntry(
+  index: number,
+  recorded: Entry,
+  kind: EntryKind,
+  name: string | undefined,
+): void {
   const recordedName = 'n' in recorded ? recorded.n : undefined;
   if (recorded.k !== kind || recordedName !== name) {
     throw new NonDeterminismError(index, describe(recorded), describe({ k: kind, n: name }));

@@ -2,22 +2,11 @@ import type { Completion, Effect, Entry, EntryKind, NewEntry } from './entry.js'
 
 /** Why an attempt stopped before its handler returned. */
 export type Interrupt =
-  | { kind: 'suspended' }
-  | { kind: 'fenced' }
-  | { kind: 'failed'; error: Error };
+  { kind: 'suspended' } | { kind: 'fenced' } | { kind: 'failed'; error: Error };
 
 /** Kinds of completable entries: their outcome settles after the entry is created. */
 export type CompletableKind =
-  | 'run'
-  | 'sleep'
-  | 'call'
-  | 'awk'
-  | 'sig'
-  | 'pget'
-  | 'ppeek'
-  | 'presolve'
-  | 'attach'
-  | 'comb';
+  'run' | 'sleep' | 'call' | 'awk' | 'sig' | 'pget' | 'ppeek' | 'presolve' | 'attach' | 'comb';
 
 /** One entry whose outcome arrives later: a step result, a timer, a call result, an awakeable… */
 export interface Completable {

@@ -73,10 +73,18 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
   const active = new Set<JournalRunner>();
   const resolveTarget: TargetResolver = (service, handler, kind) => {
     const spec = registry.handler(service, handler);
-    if (spec) return { mode: spec.mode, options: spec.options, input: spec.input, output: spec.output };
+    if (spec)
+      return { mode: spec.mode, options: spec.options, input: spec.input, output: spec.output };
     const def = registry.service(service);
     const k = def?.kind ?? kind;
-    const mode = k === 'service' ? 'service' : k === 'object' ? 'exclusive' : handler === 'run' ? 'workflow' : 'shared';
+    const mode =
+      k === 'service'
+        ? 'service'
+        : k === 'object'
+          ? 'exclusive'
+          : handler === 'run'
+            ? 'workflow'
+            : 'shared';
     return { mode, options: def?.options ?? {} };
   };
   const kindOf = (service: string): ServiceKind | undefined => registry.service(service)?.kind;
@@ -88,16 +96,29 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     const warn = (line: string): void => (held ? held.console() : logger).warn(line);
     const spec = registry.handler(inv.target.service, inv.target.handler);
     if (!spec) {
-      const err = new TerminalError(`no handler ${inv.target.service}/${inv.target.handler} is registered`, { errorCode: 404 });
-      await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: serializeError(err) });
+      const err = new TerminalError(
+        `no handler ${inv.target.service}/${inv.target.handler} is registered`,
+        { errorCode: 404 },
+      );
+      await attempt.complete(inv.journal.length, [], [], [], {
+        ok: false,
+        error: serializeError(err),
+      });
       return;
     }
     const maxAttempts = spec.options.retryPolicy?.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
     if (inv.attempt > maxAttempts) {
       // Earlier attempts were lost with their workers (crash loops count too).
-      const failure = { name: 'WorkerLost', code: ErrorCode.WORKER_LOST, message: `${inv.attempt - 1} attempts were lost with their workers` };
+      const failure = {
+        name: 'WorkerLost',
+        code: ErrorCode.WORKER_LOST,
+        message: `${inv.attempt - 1} attempts were lost with their workers`,
+      };
       if (spec.options.retryPolicy?.onMaxAttempts === 'kill') {
-        await attempt.complete(inv.journal.length, [], [], [], { ok: false, error: { ...failure, status: 500 } });
+        await attempt.complete(inv.journal.length, [], [], [], {
+          ok: false,
+          error: { ...failure, status: 500 },
+        });
       } else {
         await attempt.pause(failure);
       }
@@ -105,9 +126,15 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     }
     const inactivityMs =
       options.inactivityTimeoutMs ??
-      (spec.options.inactivityTimeout !== undefined ? durationMs(spec.options.inactivityTimeout) : DEFAULT_INACTIVITY_MS);
+      (spec.options.inactivityTimeout !== undefined
+        ? durationMs(spec.options.inactivityTimeout)
+        : DEFAULT_INACTIVITY_MS);
     // The executor-wide timeout 0 ("always suspend", a test mode) also suspends after every step.
-    const runner = new JournalRunner(attempt, hurried ? 0 : inactivityMs, options.inactivityTimeoutMs === 0);
+    const runner = new JournalRunner(
+      attempt,
+      hurried ? 0 : inactivityMs,
+      options.inactivityTimeoutMs === 0,
+    );
     if (!held) {
       // An eager attempt ends within its event-loop turn: there is nothing for hurry() to shorten.
       active.add(runner);
@@ -160,7 +187,13 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
         first.kind === 'returned'
           ? { ok: true, value: first.value }
           : { ok: false, error: serializeError(first.error) };
-      await attempt.complete(rest.from, rest.entries, stateOpsOf(rest.entries), rest.effects, outcome);
+      await attempt.complete(
+        rest.from,
+        rest.entries,
+        stateOpsOf(rest.entries),
+        rest.effects,
+        outcome,
+      );
       held?.release();
     } catch (e) {
       if (isFenced(e)) return;
@@ -177,18 +210,27 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
         await attempt.pause(failure);
         return;
       }
-      const decision = nextRetry(spec!.options.retryPolicy, inv.attempt, isRetryableError(error) ? error.retryAfter : undefined);
+      const decision = nextRetry(
+        spec!.options.retryPolicy,
+        inv.attempt,
+        isRetryableError(error) ? error.retryAfter : undefined,
+      );
       if (decision.kind === 'retry') {
         warn(
           `[${inv.target.service}/${inv.target.handler}][${inv.id}] attempt ${inv.attempt} failed, retrying in ${decision.delayMs} ms: ${error.message}`,
         );
         await attempt.retry(failure, decision.delayMs);
       } else if (decision.kind === 'pause') {
-        warn(`[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`);
+        warn(
+          `[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`,
+        );
         await attempt.pause(failure);
       } else {
         const rest = await runner.drain();
-        await attempt.complete(rest.from, [], [], [], { ok: false, error: { ...failure, status: failure.status ?? 500 } });
+        await attempt.complete(rest.from, [], [], [], {
+          ok: false,
+          error: { ...failure, status: failure.status ?? 500 },
+        });
       }
     }
   };

@@ -2,7 +2,10 @@ import { resolveHandlers, type AnyDefinition, type HandlerSpec } from '../define
 
 /** The services a process serves, resolved for lookup by name. */
 export class Registry {
-  private readonly services = new Map<string, { def: AnyDefinition; handlers: Map<string, HandlerSpec> }>();
+  private readonly services = new Map<
+    string,
+    { def: AnyDefinition; handlers: Map<string, HandlerSpec> }
+  >();
 
   constructor(defs: readonly AnyDefinition[]) {
     for (const def of defs) {

@@ -18,8 +18,12 @@ export function nextRetry(
   const max = policy?.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
   if (attempt >= max) return { kind: policy?.onMaxAttempts === 'kill' ? 'kill' : 'pause' };
   if (retryAfterMs !== undefined) return { kind: 'retry', delayMs: Math.max(0, retryAfterMs) };
-  const initial = policy?.initialInterval !== undefined ? durationMs(policy.initialInterval) : DEFAULT_RETRY.initialMs;
+  const initial =
+    policy?.initialInterval !== undefined
+      ? durationMs(policy.initialInterval)
+      : DEFAULT_RETRY.initialMs;
   const factor = policy?.exponentiationFactor ?? DEFAULT_RETRY.factor;
-  const cap = policy?.maxInterval !== undefined ? durationMs(policy.maxInterval) : DEFAULT_RETRY.maxMs;
+  const cap =
+    policy?.maxInterval !== undefined ? durationMs(policy.maxInterval) : DEFAULT_RETRY.maxMs;
   return { kind: 'retry', delayMs: Math.min(cap, initial * factor ** Math.max(0, attempt - 1)) };
 }

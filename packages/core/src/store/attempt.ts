@@ -139,4 +139,3 @@ export interface WorkerHandle {
   /** Stops taking work, lets running attempts finish (up to `timeoutMs`), then stops. */
   close(timeoutMs?: number): Promise<void>;
 }
-

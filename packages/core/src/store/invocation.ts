@@ -65,8 +65,7 @@ export interface Accepted {
 
 /** How an invocation ended. */
 export type Outcome =
-  | { ok: true; value: string | undefined }
-  | { ok: false; error: SerializedError };
+  { ok: true; value: string | undefined } | { ok: false; error: SerializedError };
 
 /** Lifecycle states of an invocation. */
 export type InvocationStatus =
