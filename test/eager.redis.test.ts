@@ -27,13 +27,7 @@ import {
   type ObjectSharedContext,
 } from '@latchkey/core';
 import { createHash } from 'node:crypto';
-import {
-  Keys,
-  createRedisStore,
-  partitionOfId,
-  scriptSources,
-  type RedisStore,
-} from '@latchkey/redis-store';
+import { Keys, createRedisStore, partitionOfId, scriptSources } from '@latchkey/redis-store';
 import { connect, type LatchkeyClient } from '@latchkey/client';
 import { services as eagerServices } from './fixtures/eager-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';

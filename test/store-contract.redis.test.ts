@@ -17,6 +17,6 @@ afterAll(async () => {
 storeContract('Redis store', () => {
   const prefix = newPrefix();
   prefixes.push(prefix);
-  const logger = quietLogger as Console;
+  const logger = quietLogger;
   return createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger });
 });

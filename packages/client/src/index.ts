@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 export { connect } from './client.js';
-export type { LatchkeyClient } from './client.js';
+export type { LatchkeyClient } from './types.js';
 export { CallError } from './errors.js';
 export type {
   AnyObject,

@@ -246,3 +246,146 @@ export interface GenericRequest {
   key?: string;
   input?: unknown;
 }
+
+/**
+ * A client of Latchkey's WebSocket ingress (docs/PROTOCOL.md): typed calls,
+ * sends, workflow submission, attach/output, live progress subscriptions,
+ * awakeables and cancellation, multiplexed over one WebSocket.
+ *
+ * @remarks
+ * The client reconnects on its own (exponential backoff) and never loses a
+ * result: after a reconnection it re-sends every open request: a call that
+ * was accepted is re-sent as an `attach` by invocation id (a result that
+ * completed while the socket was down arrives at once), subscriptions are
+ * re-sent as `subscribe` (events already yielded are skipped), and requests
+ * issued while disconnected are queued and sent in order.
+ *
+ * A call or send that was sent but not yet `accepted` when the socket dropped
+ * is ambiguous: the server may or may not have started it. The client gives
+ * every call and send an idempotency key (unless `idempotencyKeys: false` or
+ * one was given), so it simply re-sends the request: the server dedupes it and
+ * answers the first invocation's id and result. A workflow's `run` gets no
+ * generated key (the workflow id dedupes it); an ambiguous `run` call is
+ * re-sent as a `submit` followed by an `attach`, so it attaches to the
+ * workflow run instead of failing with 409 (even if, unknown to the client,
+ * someone else had started that workflow id first). With
+ * `idempotencyKeys: false` an ambiguous call or send without key fails with
+ * `AMBIGUOUS` instead. Awakeable resolutions and cancellations are re-sent
+ * as well; if the first one had been applied, the re-sent one fails with 404.
+ * A re-sent `submit` answers `PreviouslyAccepted` if the first one arrived.
+ *
+ * Timeouts and aborts only stop the client from waiting: an invocation that
+ * was accepted keeps running (cancel it with {@link LatchkeyClient.cancel}).
+ */
+export interface LatchkeyClient {
+  /** The connection's state: `connecting`, `open`, `reconnecting` (waiting to retry) or `closed`. */
+  readonly state: ConnectionState;
+  /** Resolves when the socket is open (at once if it is); rejects once the client is closed. */
+  ready(): Promise<void>;
+  /**
+   * Closes the socket for good: open requests fail with `CLIENT_CLOSED`,
+   * subscriptions end with that error.
+   */
+  close(): Promise<void>;
+
+  /**
+   * A typed request-response client of a service: one method per handler,
+   * `(input, opts?) => Promise<result>`.
+   *
+   * @example
+   * ```ts
+   * const greeting = await client.serviceClient(greeter).greet({ name: 'Ada' });
+   * ```
+   */
+  serviceClient<D extends AnyService>(def: DefinitionRef<D>): HandlerClient<D>;
+  /** A typed request-response client of a virtual object at `key`. */
+  objectClient<D extends AnyObject>(def: DefinitionRef<D>, key: string): HandlerClient<D>;
+  /**
+   * A typed request-response client of a workflow at `key`. Calling `run`
+   * starts the workflow and waits for its result (409 if that workflow id
+   * already ran, unless an `idempotencyKey` is given); the other handlers are
+   * its shared handlers.
+   */
+  workflowClient<D extends AnyWorkflow>(def: DefinitionRef<D>, key: string): HandlerClient<D>;
+  /**
+   * A typed one-way client of a service: each method starts an invocation and
+   * resolves with its id once the server accepted it.
+   *
+   * @example
+   * ```ts
+   * const { invocationId } = await client.serviceSendClient(mailer).send(msg, { delay: 60_000 });
+   * ```
+   */
+  serviceSendClient<D extends AnyService>(def: DefinitionRef<D>): HandlerSendClient<D>;
+  /** A typed one-way client of a virtual object at `key`. */
+  objectSendClient<D extends AnyObject>(def: DefinitionRef<D>, key: string): HandlerSendClient<D>;
+  /** A typed one-way client of a workflow at `key`. */
+  workflowSendClient<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+  ): HandlerSendClient<D>;
+  /** Calls any handler by name and waits for its result. */
+  call<T = unknown>(request: GenericRequest, opts?: CallOptions): Promise<T>;
+  /** Starts any handler by name without waiting for its result. */
+  send(request: GenericRequest, opts?: SendOptions): Promise<SendResult>;
+
+  /**
+   * Starts workflow `key` (once: a workflow id already submitted answers
+   * `PreviouslyAccepted` with the existing invocation id).
+   *
+   * @example
+   * ```ts
+   * const { invocationId } = await client.workflowSubmit(signup, 'user-42', 'ada@example.com');
+   * const account = await client.workflowAttach(signup, 'user-42');
+   * ```
+   */
+  workflowSubmit<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    ...args: SubmitArgs<D>
+  ): Promise<SendResult>;
+  /** Waits for the result of workflow `key`'s run. */
+  workflowAttach<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<HandlerOutput<D, 'run'>>;
+  /**
+   * The result of workflow `key`'s run if it completed (`{ ready: true, result }`),
+   * else `{ ready: false }`; rejects with the workflow's failure.
+   */
+  workflowOutput<D extends AnyWorkflow>(
+    def: DefinitionRef<D>,
+    key: string,
+    opts?: RequestOptions,
+  ): Promise<Output<HandlerOutput<D, 'run'>>>;
+  /** Waits for the result of an invocation (by id, workflow + key, or idempotency key). */
+  attach<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Promise<T>;
+  /** The result of an invocation if it completed, without waiting. */
+  output<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Promise<Output<T>>;
+  /**
+   * Subscribes to an invocation's progress: an async iterator of status and
+   * journal events that ends with the result.
+   *
+   * @example
+   * ```ts
+   * for await (const ev of client.subscribe({ workflow: 'signup', key: 'user-42' })) {
+   *   if (ev.kind === 'journal') console.log('step', ev.entry.n);
+   *   if (ev.kind === 'result') console.log(ev.ok ? ev.value : ev.error.message);
+   * }
+   * ```
+   */
+  subscribe<T = unknown>(target: InvocationTarget, opts?: RequestOptions): Subscription<T>;
+  /** Resolves an awakeable (its id comes from `ctx.awakeable()`). */
+  resolveAwakeable(awakeableId: string, value?: unknown, opts?: RequestOptions): Promise<void>;
+  /** Rejects an awakeable: the awaiting handler gets a `TerminalError` with `reason`. */
+  rejectAwakeable(awakeableId: string, reason: string, opts?: RequestOptions): Promise<void>;
+  /**
+   * Requests cancellation of an invocation (its callers get 409 once it ends). The public ingress
+   * cancels only an invocation the requester started: this client sends the cancel token the
+   * server gave it when it started the invocation (kept for its most recent 10,000 invocations),
+   * or `opts.token` (e.g. a `SendResult.cancelToken` kept elsewhere). Without one the server
+   * answers 404; operators cancel anything through the admin API.
+   */
+  cancel(invocationId: string, opts?: RequestOptions & { token?: string }): Promise<void>;
+}

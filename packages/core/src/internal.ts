@@ -11,7 +11,7 @@ export { nextRetry, DEFAULT_RETRY } from './runtime/retry.js';
 export { isStateKind, matchEntry, stateOpsOf } from './journal/entry.js';
 export { createIngress } from './ingress/http.js';
 export { IngressError } from './errors.js';
-export { checkKey, ingressRules, jsonTooDeep, parseDelay } from './ingress/common.js';
+export { checkKey, ingressRules, jsonTooDeep, parseDelay } from './ingress/input.js';
 export { resolveHandlers } from './define/definitions.js';
 export type { HandlerSpec } from './define/definitions.js';
 export { HandlerContext } from './context/context.js';

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
 import { createAdmin, isLoopback } from './ingress/admin.js';
-import { ingressRules, type IngressRules } from './ingress/common.js';
+import { ingressRules, type IngressRules } from './ingress/input.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';

@@ -90,9 +90,7 @@ function zodSerde<T>(schema: z.ZodType<T>): JsonSerde<T> {
 /** A Standard Schema validator (zod 4, valibot, arktype, …), as far as a serde needs one. */
 interface StandardSchema<T> {
   readonly '~standard': {
-    validate(
-      value: unknown,
-    ):
+    validate(value: unknown):
       | { value: T; issues?: undefined }
       | {
           issues: ReadonlyArray<{

@@ -6,7 +6,7 @@
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
 import type { AdminStore, InvocationInfo, InvocationStatus } from '../store.js';
-import { checkKey } from './common.js';
+import { checkKey } from './input.js';
 
 /** What the admin API needs of the store (the store's admin-facing interface). */
 export type { AdminStore };

@@ -4,7 +4,7 @@ import type { Registry } from '../runtime/registry.js';
 import type { InvocationStatus } from '../store.js';
 import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { IngressError } from '../errors.js';
-import { parseJson } from './common.js';
+import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 

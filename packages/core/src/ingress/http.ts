@@ -7,15 +7,8 @@ import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { answerFailure, decode, parseTarget, send, sendBytes } from './http-base.js';
 import { bytesOf, isJson, type Serde } from '../define/serde.js';
 import { IngressError, errorBody } from '../errors.js';
-import {
-  buildRequest,
-  findHandler,
-  httpHeaders,
-  ingressRules,
-  parseJson,
-  type Payload,
-  type Rules,
-} from './common.js';
+import { buildRequest, findHandler, type Payload } from './common.js';
+import { httpHeaders, ingressRules, parseJson, type Rules } from './input.js';
 import type { InvocationRef } from './frames.js';
 import { IngressOperations, type IngressStore } from './operations.js';
 

@@ -7,7 +7,8 @@ import type { Serde } from '../define/serde.js';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
 import type { InvocationRequest } from '../store.js';
-import { buildRequest, findHandler, frameHeaders, parseFrame, type Rules } from './common.js';
+import { buildRequest, findHandler } from './common.js';
+import { frameHeaders, parseFrame, type Rules } from './input.js';
 import {
   MAX_REQUEST_ID,
   type CancelFrame,

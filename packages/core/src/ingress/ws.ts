@@ -5,7 +5,7 @@ import type { Registry } from '../runtime/registry.js';
 import type { Accepted, Outcome } from '../store.js';
 import { isJson, type Serde } from '../define/serde.js';
 import { IngressError, clientError, errorBody, internalError } from '../errors.js';
-import { ingressRules, type Rules } from './common.js';
+import { ingressRules, type Rules } from './input.js';
 import { Stopper } from '../runtime/stop-signal.js';
 import type { ResultFrame, ServerFrame } from './frames.js';
 import { IngressOperations, type IngressStore, type Visible } from './operations.js';
