@@ -102,3 +102,7 @@ export { endpoint } from './endpoint.js';
 export type { Endpoint } from './endpoint.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
 export type { WebSocketOptions } from './ingress/ws.js';
+
+// The admin API's description of services (`GET /services`, `GET /services/{service}`)
+export type { HandlerInfo, HandlerOptionsInfo, ServiceInfo } from './ingress/service-info.js';
+export type { JsonSchema } from './define/json-schema.js';

@@ -28,6 +28,10 @@ export interface HandlerDefinitionOptions extends WorkflowOptions {
    * Checked at run time only: the handler's output type is its function's return type.
    */
   output?: unknown;
+  /** What the handler does, for people reading it (shown by the admin API, as in Restate). */
+  description?: string;
+  /** Free-form metadata (shown by the admin API, as in Restate). */
+  metadata?: Record<string, string>;
 }
 
 /** A handler function with options attached. */
@@ -158,6 +162,10 @@ export interface Definition<K extends ServiceKind, N extends string, H> {
   readonly name: N;
   readonly handlers: H;
   readonly options: WorkflowOptions;
+  /** What the service does (shown by the admin API). */
+  readonly description?: string;
+  /** Free-form metadata (shown by the admin API). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** A stateless service. */
@@ -196,7 +204,13 @@ function checkName(what: string, name: string): void {
 
 function define<K extends ServiceKind, N extends string, H extends HandlerMap>(
   kind: K,
-  spec: { name: N; handlers: H; options?: WorkflowOptions },
+  spec: {
+    name: N;
+    handlers: H;
+    options?: WorkflowOptions;
+    description?: string;
+    metadata?: Record<string, string>;
+  },
 ): Definition<K, N, H> {
   checkName('service', spec.name);
   for (const h of Object.keys(spec.handlers)) checkName('handler', h);
@@ -205,6 +219,8 @@ function define<K extends ServiceKind, N extends string, H extends HandlerMap>(
     name: spec.name,
     handlers: spec.handlers,
     options: spec.options ?? {},
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    ...(spec.metadata !== undefined ? { metadata: { ...spec.metadata } } : {}),
   });
 }
 
@@ -220,9 +236,9 @@ export function service<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H & ServiceHandlers<H>;
   options?: HandlerOptions;
-  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  /** What it does, for people reading it (Restate's; shown by the admin API). */
   description?: string;
-  /** Restate's free-form metadata (not used by Latchkey yet). */
+  /** Restate's free-form metadata (shown by the admin API). */
   metadata?: Record<string, string>;
 }): ServiceDefinition<N, H> {
   return define('service', spec);
@@ -247,9 +263,9 @@ export function object<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H;
   options?: HandlerOptions;
-  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  /** What it does, for people reading it (Restate's; shown by the admin API). */
   description?: string;
-  /** Restate's free-form metadata (not used by Latchkey yet). */
+  /** Restate's free-form metadata (shown by the admin API). */
   metadata?: Record<string, string>;
 }): VirtualObjectDefinition<N, H> {
   return define('object', spec);
@@ -263,9 +279,9 @@ export function workflow<N extends string, H extends HandlerMap>(spec: {
   name: N;
   handlers: H;
   options?: WorkflowOptions;
-  /** Restate's description, for people reading the definition (not used by Latchkey yet). */
+  /** What it does, for people reading it (Restate's; shown by the admin API). */
   description?: string;
-  /** Restate's free-form metadata (not used by Latchkey yet). */
+  /** Restate's free-form metadata (shown by the admin API). */
   metadata?: Record<string, string>;
 }): WorkflowDefinition<N, H> {
   if (!('run' in spec.handlers)) throw new TypeError(`workflow ${spec.name} needs a 'run' handler`);
@@ -283,6 +299,9 @@ export interface HandlerSpec {
   readonly input: Serde<unknown> | undefined;
   readonly output: Serde<unknown> | undefined;
   readonly options: WorkflowOptions;
+  /** The handler's description and metadata (`handlers.handler({ description, metadata }, fn)`). */
+  readonly description?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** Resolves a definition's handlers (merging service and handler options). */
@@ -299,7 +318,7 @@ export function resolveHandlers(def: AnyDefinition): Map<string, HandlerSpec> {
     if (def.kind === 'workflow' && mode === 'workflow' && name !== 'run') {
       throw new TypeError(`workflow ${def.name}: only 'run' can be the workflow handler`);
     }
-    const { input, output, ...rest } = hopts;
+    const { input, output, description, metadata, ...rest } = hopts;
     out.set(name, {
       service: def.name,
       serviceKind: def.kind,
@@ -313,6 +332,8 @@ export function resolveHandlers(def: AnyDefinition): Map<string, HandlerSpec> {
         ...rest,
         retryPolicy: { ...def.options.retryPolicy, ...rest.retryPolicy },
       },
+      ...(description !== undefined ? { description } : {}),
+      ...(metadata !== undefined ? { metadata: { ...metadata } } : {}),
     });
   }
   return out;

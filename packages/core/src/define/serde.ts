@@ -53,6 +53,11 @@ const fromUtf8 = new TextDecoder();
  */
 export interface JsonSerde<T> extends Serde<T> {
   readonly contentType: 'application/json';
+  /**
+   * The zod schema or Standard Schema the serde checks with, when it was made from one: kept so
+   * the admin API can describe the payload (its JSON Schema, through zod's `toJSONSchema`).
+   */
+  readonly schema?: unknown;
   /** Checks (and may transform) a decoded JSON value; throws {@link SerdeValidationError}. */
   check(value: unknown): T;
 }
@@ -78,13 +83,14 @@ function invalid(issues: SerdeValidationError['issues']): SerdeValidationError {
 }
 
 function zodSerde<T>(schema: z.ZodType<T>): JsonSerde<T> {
-  return jsonSerde((value) => {
+  const serde = jsonSerde((value) => {
     const res = schema.safeParse(value);
     if (res.success) return res.data;
     throw invalid(
       res.error.issues.map((i) => ({ path: i.path, message: i.message, code: i.code })),
     );
   });
+  return { ...serde, schema };
 }
 
 /** A Standard Schema validator (zod 4, valibot, arktype, …), as far as a serde needs one. */
@@ -103,7 +109,7 @@ interface StandardSchema<T> {
 }
 
 function standardSerde<T>(schema: StandardSchema<T>): JsonSerde<T> {
-  return jsonSerde((value) => {
+  const serde = jsonSerde((value) => {
     const res = schema['~standard'].validate(value);
     if (res instanceof Promise) throw new TypeError('serde.schema needs a synchronous schema');
     const r = res as {
@@ -121,6 +127,7 @@ function standardSerde<T>(schema: StandardSchema<T>): JsonSerde<T> {
       })),
     );
   });
+  return { ...serde, schema };
 }
 
 const binarySerde: Serde<Uint8Array> = {

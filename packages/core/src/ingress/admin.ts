@@ -7,6 +7,7 @@ import { IngressError } from '../errors.js';
 import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
+import { ServiceCatalog, servicesRoute } from './service-info.js';
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -53,6 +54,8 @@ export function isLoopback(host: string): boolean {
  * - `GET /invocations?service=&key=&status=&limit=`
  * - `GET /invocations/{id}` (status, target, attempts, last failure, journal, completions)
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
+ * - `GET /services`, `GET /services/{service}` (handlers, kinds, options, JSON Schemas) and
+ *   `GET /openapi.json` (the ingress's routes; see `service-info.ts`)
  * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
@@ -63,6 +66,7 @@ export function createAdmin(
   options: AdminOptions = {},
 ): Server {
   const ops = new AdminOperations(store, registry);
+  const catalog = new ServiceCatalog(registry);
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     bodyTimeoutMs: 30_000,
@@ -81,6 +85,11 @@ export function createAdmin(
     const url = parseTarget(req.url ?? '/');
     const segs = url.segs.map(decode);
     const query = url.query ?? new URLSearchParams();
+    const described = servicesRoute(catalog, req.method, segs);
+    if (described !== undefined) {
+      json(res, 200, described);
+      return;
+    }
     if (segs[0] === 'invocations') {
       if (segs.length === 1 && req.method === 'GET') {
         const status = query.get('status') ?? undefined;
