@@ -39,7 +39,13 @@ function keyParam(def: AnyDefinition): object[] {
   if (def.kind === 'service') return [];
   const what = def.kind === 'workflow' ? 'workflow id' : 'object key';
   return [
-    { name: 'key', in: 'path', required: true, description: `The ${what}.`, schema: { type: 'string' } },
+    {
+      name: 'key',
+      in: 'path',
+      required: true,
+      description: `The ${what}.`,
+      schema: { type: 'string' },
+    },
   ];
 }
 
@@ -48,7 +54,8 @@ function describe(spec: HandlerSpec): Record<string, string> {
 }
 
 function pathItems(def: AnyDefinition, spec: HandlerSpec): Record<string, object> {
-  const base = def.kind === 'service' ? `/${def.name}/${spec.name}` : `/${def.name}/{key}/${spec.name}`;
+  const base =
+    def.kind === 'service' ? `/${def.name}/${spec.name}` : `/${def.name}/{key}/${spec.name}`;
   const params = keyParam(def);
   const body = requestBody(spec);
   const tags = [def.name];
@@ -88,9 +95,12 @@ function pathItems(def: AnyDefinition, spec: HandlerSpec): Record<string, object
       ...(body ? { requestBody: body } : {}),
       responses: {
         '202': {
-          description: 'Accepted (or previously accepted, for a repeated idempotency key or workflow id).',
+          description:
+            'Accepted (or previously accepted, for a repeated idempotency key or workflow id).',
           headers: { 'x-restate-id': { $ref: '#/components/headers/InvocationId' } },
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/SendResponse' } } },
+          content: {
+            'application/json': { schema: { $ref: '#/components/schemas/SendResponse' } },
+          },
         },
         '400': ERROR,
         '404': ERROR,
@@ -107,7 +117,11 @@ function pathItems(def: AnyDefinition, spec: HandlerSpec): Record<string, object
         summary: `Wait for the result of workflow ${def.name} with this id`,
         tags,
         parameters: wfParams,
-        responses: { '200': resultResponse(spec, 'The workflow ended: its output.'), '404': ERROR, default: ERROR },
+        responses: {
+          '200': resultResponse(spec, 'The workflow ended: its output.'),
+          '404': ERROR,
+          default: ERROR,
+        },
       },
     };
     items[`/restate/workflow/${def.name}/{key}/output`] = {
@@ -143,7 +157,7 @@ const COMPONENTS = {
       in: 'query',
       required: false,
       description:
-        'Start the invocation later: milliseconds, `10s`/`5m`/`250ms`, or ISO 8601 (`PT10S`); at most the ingress\'s `maxDelay` (default 365 days).',
+        "Start the invocation later: milliseconds, `10s`/`5m`/`250ms`, or ISO 8601 (`PT10S`); at most the ingress's `maxDelay` (default 365 days).",
       schema: { type: 'string' },
     },
   },

@@ -72,7 +72,11 @@ function retryInfo(p: RetryPolicy | undefined): HandlerOptionsInfo['retryPolicy'
   if (!p) return undefined;
   const info = defined({
     maxAttempts:
-      p.maxAttempts === undefined ? undefined : Number.isFinite(p.maxAttempts) ? p.maxAttempts : null,
+      p.maxAttempts === undefined
+        ? undefined
+        : Number.isFinite(p.maxAttempts)
+          ? p.maxAttempts
+          : null,
     initialIntervalMs: ms(p.initialInterval),
     exponentiationFactor: p.exponentiationFactor,
     maxIntervalMs: ms(p.maxInterval),
