@@ -46,10 +46,13 @@ async function detail(id: string): Promise<any> {
 describe('a workflow whose charge step keeps failing', () => {
   it('inv ls --status backing-off lists it, with its target and last failure', async () => {
     const id = await failingRun('story-ls');
-    const r = await runCli(['inv', 'ls', '--status', 'backing-off'], env);
-    expect(r.code).toBe(0);
-    const row = r.stdout.split('\n').find((l) => l.startsWith(id));
-    expect(row).toBeDefined();
+    // Between attempts it is backing-off; during one (a few ms) running: poll the table.
+    const row = await until('the table lists it', async () => {
+      const r = await runCli(['inv', 'ls', '--status', 'backing-off'], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^ID\s+TARGET\s+STATUS\s+ATTEMPTS/);
+      return r.stdout.split('\n').find((l) => l.startsWith(id));
+    });
     expect(row).toContain('checkout/story-ls/run');
     expect(row).toContain('backing-off');
     expect(row).toMatch(/gateway down \d+/);
@@ -62,25 +65,27 @@ describe('a workflow whose charge step keeps failing', () => {
       const v = await detail(id);
       return v.attempts >= 2 && v.status === 'backing-off' ? v : undefined;
     });
-    // Admin API v2: `failure` with the step, the attempt and the next retry.
+    const r = await runCli(['inv', 'describe', id], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Invocation ${id}`);
+    expect(r.stdout).toMatch(/target\s+checkout\/story-describe\/run/);
+    expect(r.stdout).toMatch(/status\s+(backing-off|running)/);
+    expect(r.stdout).toMatch(/attempts\s+\d+/);
+    expect(r.stdout).toMatch(/gateway down \d+/);
+    // The journal timeline: the committed reserve step.
+    expect(r.stdout).toMatch(/#\s+KIND\s+NAME\s+RECORDED\s+DURATION\s+VALUE/);
+    expect(r.stdout).toMatch(/0\s+run\s+reserve\s+.*"reserved order-story-describe"/);
+
+    // From here on: the admin API v2's `failure` (step, attempt, stack) and `nextRetryAt`.
     expect(d.failure.step).toMatchObject({ index: 1, kind: 'run', name: 'charge' });
     expect(d.failure.attempt).toBeGreaterThanOrEqual(2);
     expect(d.failure.error.message).toMatch(/^gateway down \d+$/);
     expect(d.failure.error.stack).toContain('gateway down');
     expect(d.nextRetryAt).toBeGreaterThanOrEqual(d.failure.at);
-
-    const r = await runCli(['inv', 'describe', id], env);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`Invocation ${id}`);
-    expect(r.stdout).toMatch(/target\s+checkout\/story-describe\/run/);
-    expect(r.stdout).toMatch(/status\s+backing-off/);
-    expect(r.stdout).toMatch(/attempts\s+\d+/);
     expect(r.stdout).toMatch(/next retry\s+\d{4}-\d\d-\d\dT/);
     expect(r.stdout).toMatch(/step\s+entry 1 run 'charge'/);
     expect(r.stdout).toMatch(/error\s+gateway down \d+/);
-    // The journal timeline: the committed reserve step.
-    expect(r.stdout).toMatch(/#\s+KIND\s+NAME\s+RECORDED\s+DURATION\s+VALUE/);
-    expect(r.stdout).toMatch(/0\s+run\s+reserve\s+.*"reserved order-story-describe"/);
+    expect(r.stdout).toMatch(/^\s+at .*cli-services\.mjs/m);
     await runCli(['inv', 'kill', id], env);
   });
 
@@ -118,30 +123,33 @@ describe('a workflow whose charge step keeps failing', () => {
   // Needs POST /invocations/bulk/{op} (docs/ADMIN-API.md), built in parallel.
   it('inv kill by filter: --dry-run lists and changes nothing, --yes kills', async () => {
     const id = await failingRun('story-bulk');
-    const dry = await runCli(
-      [
-        'inv',
-        'kill',
-        '--status',
-        'backing-off',
-        '--service',
-        'checkout',
-        '--dry-run',
-        '-o',
-        'json',
-      ],
-      env,
-    );
-    expect(dry.code).toBe(0);
-    expect(json(dry)).toMatchObject({ dryRun: true });
-    expect(json(dry).applied).toContain(id);
+    const dry = await until('the dry run lists it', async () => {
+      const r = await runCli(
+        [
+          'inv',
+          'kill',
+          '--status',
+          'backing-off',
+          '--service',
+          'checkout',
+          '--dry-run',
+          '-o',
+          'json',
+        ],
+        env,
+      );
+      expect(r.code).toBe(0);
+      return json(r).applied.includes(id) ? json(r) : undefined;
+    });
+    expect(dry).toMatchObject({ dryRun: true });
     expect((await detail(id)).status).not.toBe('completed');
+    // By key (a status filter could miss it during an attempt).
     const r = await runCli(
-      ['inv', 'kill', '--status', 'backing-off', '--service', 'checkout', '--yes'],
+      ['inv', 'kill', '--service', 'checkout', '--key', 'story-bulk', '--yes'],
       env,
     );
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/matched; killed: \d+/);
+    expect(r.stdout).toMatch(/^1 matched; killed: 1\n/);
     await until('completed', async () => (await detail(id)).status === 'completed');
   });
 });
