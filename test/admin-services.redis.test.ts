@@ -27,6 +27,8 @@ import {
 import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js';
 
 const redisUrl = inject('redisUrl');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers whose shape is under test
+type Any = any;
 const TOKEN = 'services-token';
 
 const Order = z.object({
@@ -104,7 +106,7 @@ afterAll(async () => {
 async function adminGet(
   path: string,
   token: string | null = TOKEN,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: Any }> {
   const res = await fetch(
     `${admin}${path}`,
     token ? { headers: { authorization: `Bearer ${token}` } } : {},
@@ -117,7 +119,7 @@ describe('GET /services', () => {
     const { status, body } = await adminGet('/services');
     expect(status).toBe(200);
     expect(
-      body.services.map((s: any) => [s.name, s.kind, s.handlers.map((h: any) => h.name)]),
+      body.services.map((s: Any) => [s.name, s.kind, s.handlers.map((h: Any) => h.name)]),
     ).toEqual([
       ['shop', 'service', ['quote', 'anything', 'bytes', 'internal']],
       ['counter', 'object', ['add', 'get']],
@@ -127,7 +129,7 @@ describe('GET /services', () => {
 
   it('GET /services/{service}: handler kinds per definition kind', async () => {
     const kinds = async (name: string): Promise<unknown> =>
-      (await adminGet(`/services/${name}`)).body.handlers.map((h: any) => h.kind);
+      (await adminGet(`/services/${name}`)).body.handlers.map((h: Any) => h.kind);
     expect(await kinds('shop')).toEqual([null, null, null, null]);
     expect(await kinds('counter')).toEqual(['exclusive', 'shared']);
     expect(await kinds('signup')).toEqual(['workflow', 'shared']);
@@ -142,7 +144,7 @@ describe('GET /services', () => {
       description: 'Prices orders',
       metadata: { team: 'payments' },
     });
-    const quote = body.handlers.find((h: any) => h.name === 'quote');
+    const quote = body.handlers.find((h: Any) => h.name === 'quote');
     expect(quote.input).toEqual(z.toJSONSchema(Order, { io: 'input' }));
     expect(quote.output).toEqual(z.toJSONSchema(Quote, { io: 'output' }));
     // Input side: `qty` has a default, so a client may leave it out.
@@ -164,7 +166,7 @@ describe('GET /services', () => {
 
   it('a handler without schema takes anything ({}); bytes say their content type; private is marked', async () => {
     const { body } = await adminGet('/services/shop');
-    const by = (n: string): any => body.handlers.find((h: any) => h.name === n);
+    const by = (n: string): Any => body.handlers.find((h: Any) => h.name === n);
     expect(by('anything')).toMatchObject({ input: {}, output: {}, private: false, options: {} });
     expect(by('bytes')).toMatchObject({
       input: {},
@@ -200,7 +202,7 @@ function brokenRefs(doc: unknown): string[] {
     else if (typeof v === 'object' && v !== null) {
       for (const [k, x] of Object.entries(v)) {
         if (k === '$ref' && typeof x === 'string') {
-          let at: any = doc;
+          let at: Any = doc;
           for (const part of x.replace(/^#\//, '').split('/')) at = at?.[part];
           if (at === undefined) broken.push(x);
         } else walk(x);
@@ -239,8 +241,8 @@ describe('GET /openapi.json', () => {
       ].sort(),
     );
     expect(brokenRefs(body)).toEqual([]);
-    const ids = Object.values(body.paths).flatMap((item: any) =>
-      Object.values(item).map((op: any) => op.operationId),
+    const ids = Object.values(body.paths).flatMap((item: Any) =>
+      Object.values(item).map((op: Any) => op.operationId),
     );
     expect(new Set(ids).size).toBe(ids.length);
   });

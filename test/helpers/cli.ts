@@ -99,8 +99,8 @@ export async function startServe(
     { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const deadline = Date.now() + timeoutMs;
   for (;;) {

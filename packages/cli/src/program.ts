@@ -111,7 +111,7 @@ export function buildProgram(io: Io = processIo()): Command {
 export async function run(argv: readonly string[], io: Io = processIo()): Promise<ExitCode> {
   const program = buildProgram(io);
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return ExitCode.OK;
   } catch (e) {
     if (e instanceof CommanderError) {

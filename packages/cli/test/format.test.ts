@@ -46,6 +46,7 @@ describe('table', () => {
         ['x', ''],
       ],
     );
+    // eslint-disable-next-line no-control-regex -- colour codes are what it removes
     expect(out.split('\n').map((l) => l.replace(/\u001b\[\d+m/g, ''))).toEqual([
       'A   LONGER',
       'xx  y',

@@ -33,7 +33,7 @@ export function schemaSummary(schema: unknown, depth = 3): string {
   if (Array.isArray(union)) return union.map((s) => schemaSummary(s, depth)).join(' | ');
   const type = schema['type'];
   if (Array.isArray(type))
-    return type.map((t) => schemaSummary({ ...schema, type: t }, depth)).join(' | ');
+    return (type as unknown[]).map((t) => schemaSummary({ ...schema, type: t }, depth)).join(' | ');
   switch (type) {
     case 'string':
     case 'number':

@@ -43,7 +43,7 @@ export function jsonSchemaOf(s: Serde<unknown> | undefined, side: SchemaSide): J
   const schema = (s as { schema?: unknown }).schema;
   try {
     if (isZod(schema)) {
-      return z.toJSONSchema(schema, { io: side, unrepresentable: 'any' }) as JsonSchema;
+      return z.toJSONSchema(schema, { io: side, unrepresentable: 'any' });
     }
     const standard = standardJsonSchema(schema, side);
     if (standard) return standard;
