@@ -65,7 +65,8 @@ export class AdminApi {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      const c = (e as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (e as Error).message;
       throw new CliError(
         ExitCode.FAILURE,
         `cannot reach the admin API at ${this.url} (${cause}); is the server running? (set LATCHKEY_ADMIN_URL or --admin-url)`,
