@@ -213,6 +213,19 @@ describe('output and exit codes', () => {
     expect(json(await runCli(['inv', 'describe', id, '-o', 'json'], env)).id).toBe(id);
   });
 
+  // Needs GET /invocations/counts (docs/ADMIN-API.md), built in parallel.
+  it('inv counts: a table, and -o json the API answer', async () => {
+    await post(served.ingressUrl, '/shop/quote', { sku: 'a', qty: 1 });
+    const r = await runCli(['inv', 'counts', '-o', 'json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const counts = json(r);
+    expect(counts.total).toBeGreaterThanOrEqual(1);
+    expect(counts.byService.shop).toBeGreaterThanOrEqual(1);
+    const table = await runCli(['inv', 'counts'], env);
+    expect(table.stdout).toMatch(/^total \d+\n\nSTATUS\s+COUNT\n/);
+    expect(table.stdout).toMatch(/\nshop\s+\d+\n/);
+  });
+
   it.each([
     ['an unknown command', ['frobnicate']],
     ['an unknown option', ['inv', 'ls', '--frob']],

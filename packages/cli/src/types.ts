@@ -84,6 +84,13 @@ export interface InvocationDetail extends InvocationSummary {
   journal?: Array<Record<string, unknown>>;
 }
 
+/** `GET /invocations/counts`. */
+export interface InvocationCounts {
+  total: number;
+  byStatus: Record<string, number>;
+  byService?: Record<string, number>;
+}
+
 /** `POST /invocations/bulk/{op}`. */
 export interface BulkResult {
   dryRun: boolean;

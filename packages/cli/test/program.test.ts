@@ -61,6 +61,7 @@ describe('exit codes', () => {
     [['inv', 'ls', '--limit', '0']],
     [['inv', 'restart', 'inv_1', '--keep-prefix', '-1']],
     [['inv', 'describe']],
+    [['inv', 'ls', '--created-after', 'yesterday']],
     [['inv', 'ls', '--key', 'k']],
     [['inv', 'kill', 'inv_1', '--status', 'paused']],
     [['inv', 'kill', 'inv_1', '--dry-run']],

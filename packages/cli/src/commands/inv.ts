@@ -4,23 +4,17 @@
  */
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
+import { addFilters, filterQuery, type FilterOptions } from '../filters.js';
 import { seg } from '../api.js';
 import { CliError, ExitCode, usage } from '../exit.js';
-import { formatBulk, formatInvocation, formatInvocationList } from '../format/invocations.js';
+import {
+  formatBulk,
+  formatCounts,
+  formatInvocation,
+  formatInvocationList,
+} from '../format/invocations.js';
 import { outputOption, wholeNumber, type CommandContext, type Program } from '../program.js';
-import type { BulkResult, InvocationDetail, InvocationList } from '../types.js';
-
-/** Statuses an invocation may have (docs/ADMIN-API.md). */
-export const STATUSES = [
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-] as const;
+import type { BulkResult, InvocationCounts, InvocationDetail, InvocationList } from '../types.js';
 
 /** The actions on invocations: the command's name, the API's operation, the past tense. */
 const ACTIONS = [
@@ -56,45 +50,6 @@ const ACTIONS = [
     what: 'restart a completed invocation as a new one, same input',
   },
 ] as const;
-
-/** The filters of `GET /invocations` and of bulk actions, as the command line spells them. */
-interface FilterOptions {
-  status?: string;
-  service?: string;
-  handler?: string;
-  key?: string;
-  idempotencyKey?: string;
-}
-
-function addFilters(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--status <status>', 'only invocations in this status').choices(STATUSES))
-    .option('--service <name>', 'only invocations of this service, object or workflow')
-    .option('--handler <name>', 'only invocations of this handler (with --service)')
-    .option('--key <key>', 'only invocations of this object or workflow key (with --service)')
-    .option(
-      '--idempotency-key <key>',
-      'only the invocation with this idempotency key (with --service)',
-    );
-}
-
-/** The filters as query parameters; a usage error for those that need `--service` without it. */
-export function filterQuery(o: FilterOptions): Record<string, string> {
-  for (const [flag, v] of [
-    ['--handler', o.handler],
-    ['--key', o.key],
-    ['--idempotency-key', o.idempotencyKey],
-  ] as const) {
-    if (v !== undefined && o.service === undefined) throw usage(`${flag} needs --service`);
-  }
-  const q: Record<string, string> = {};
-  if (o.status !== undefined) q['status'] = o.status;
-  if (o.service !== undefined) q['service'] = o.service;
-  if (o.handler !== undefined) q['handler'] = o.handler;
-  if (o.key !== undefined) q['key'] = o.key;
-  if (o.idempotencyKey !== undefined) q['idempotencyKey'] = o.idempotencyKey;
-  return q;
-}
 
 /** Asks a yes/no question on the terminal; true for `y` or `yes`. */
 export function confirm(c: CommandContext, question: string): Promise<boolean> {
@@ -217,6 +172,19 @@ export function registerInv(program: Command, p: Program): void {
         c.show(list, (v) => formatInvocationList(v, c.style, Date.now()));
       },
     );
+
+  inv
+    .command('counts')
+    .description('how many invocations there are, per status and per service')
+    .option('--service <name>', 'per status of this service only')
+    .addOption(outputOption())
+    .action(async (o: { service?: string }, cmd: Command) => {
+      const c = p.context(cmd);
+      const counts = await c.api.get<InvocationCounts>('/invocations/counts', {
+        service: o.service,
+      });
+      c.show(counts, (v) => formatCounts(v, c.style));
+    });
 
   inv
     .command('describe <id>')

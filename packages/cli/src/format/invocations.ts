@@ -7,6 +7,7 @@ import { clip, fields, table, PLAIN, type Style } from '../output.js';
 import type {
   ApiErrorInfo,
   BulkResult,
+  InvocationCounts,
   InvocationDetail,
   InvocationList,
   Preview,
@@ -192,6 +193,38 @@ export function formatInvocation(d: InvocationDetail, style: Style, now: number)
     out += d.outcome.ok
       ? `  ${style.green('ok')} ${previewText(d.outcome.value, 200)}\n`
       : `  ${style.red('failed')} ${errorText(d.outcome.error)}\n`;
+  }
+  return out;
+}
+
+/** `inv counts`: the total, then a row per status (in lifecycle order) and per service. */
+export function formatCounts(c: InvocationCounts, style: Style): string {
+  const order = [
+    'delayed',
+    'queued',
+    'ready',
+    'running',
+    'suspended',
+    'backing-off',
+    'paused',
+    'completed',
+  ];
+  const statuses = Object.keys(c.byStatus).sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  let out = `${style.bold('total')} ${c.total}\n\n`;
+  out += table(
+    ['STATUS', 'COUNT'],
+    statuses.map((s) => [statusText(s, style), String(c.byStatus[s])]),
+    style,
+  );
+  const services = Object.keys(c.byService ?? {}).sort();
+  if (services.length > 0) {
+    out +=
+      '\n' +
+      table(
+        ['SERVICE', 'COUNT'],
+        services.map((s) => [s, String(c.byService![s])]),
+        style,
+      );
   }
   return out;
 }
