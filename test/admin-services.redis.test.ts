@@ -194,6 +194,28 @@ describe('GET /services', () => {
   });
 });
 
+describe('hostile requests to the services routes', () => {
+  it.each([
+    ['GET', '/services/%ZZ', 400, 'INVALID_PATH'],
+    ['GET', `/services/${'x'.repeat(5000)}`, 404, 'NOT_FOUND'],
+    ['GET', '/services/shop/extra', 404, 'NOT_FOUND'],
+    ['POST', '/services', 404, 'NOT_FOUND'],
+    ['DELETE', '/services/shop', 404, 'NOT_FOUND'],
+    ['PUT', '/openapi.json', 404, 'NOT_FOUND'],
+  ])('%s %s → %d %s', async (method, path, status, code) => {
+    const res = await fetch(`${admin}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res.status).toBe(status);
+    const body = (await res.json()) as { errorCode: string; message: string };
+    expect(body.errorCode).toBe(code);
+    expect(body.message.length).toBeLessThan(600);
+    // Still serving.
+    expect((await adminGet('/services')).status).toBe(200);
+  });
+});
+
 /** Every `$ref` in a document, resolved against it; the unresolvable ones. */
 function brokenRefs(doc: unknown): string[] {
   const broken: string[] = [];
