@@ -35,7 +35,7 @@ const ACTIONS = [
     name: 'resume',
     op: 'resume',
     done: 'resumed',
-    what: 'resume a paused invocation, or retry a backing-off one now',
+    what: 'resume a paused invocation (a fresh set of attempts)',
   },
   {
     name: 'purge',
