@@ -263,6 +263,16 @@ describe('GET /openapi.json', () => {
       ].sort(),
     );
     expect(brokenRefs(body)).toEqual([]);
+    // Every templated path declares its `key` as a required path parameter.
+    for (const [path, item] of Object.entries(body.paths as Record<string, Record<string, Any>>)) {
+      for (const op of Object.values(item)) {
+        const declared = (op.parameters ?? []).some(
+          (p: Any) => p.name === 'key' && p.in === 'path' && p.required === true,
+        );
+        expect(declared, path).toBe(path.includes('{key}'));
+        expect(Object.keys(op.responses).length, path).toBeGreaterThan(0);
+      }
+    }
     const ids = Object.values(body.paths).flatMap((item: Any) =>
       Object.values(item).map((op: Any) => op.operationId),
     );
