@@ -77,6 +77,10 @@ export type {
   AttemptListener,
   ChildInvocationRequest,
   CommitResult,
+  EventFilter,
+  EventWatch,
+  InvocationEvent,
+  StoreEvent,
   SuspendOn,
   Executor,
   IngressStore,
@@ -102,3 +106,4 @@ export { endpoint } from './endpoint.js';
 export type { Endpoint } from './endpoint.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
 export type { WebSocketOptions } from './ingress/ws.js';
+export type { EventStreamOptions } from './ingress/admin-events.js';
