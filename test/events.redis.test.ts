@@ -1,0 +1,216 @@
+/**
+ * Live events (docs/ADMIN-API.md "Live updates"): the scripts publish status changes and journal
+ * commits on one channel while some process listens, and nothing while nobody does;
+ * `GET /events` on the admin port streams them (filters, token, a bounded number of streams, a
+ * closed stream frees its listener). The WebSocket `subscribe` follows the same events instead of
+ * polling: see `events-ws.redis.test.ts`.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { LatchkeyServer } from '@latchkey/core';
+import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
+import { startMonitor } from './helpers/monitor.js';
+import { openEvents, type EventReader } from './helpers/sse.js';
+import { wsServices } from './helpers/ws-services.js';
+
+const redisUrl = inject('redisUrl');
+const TOKEN = 'events-token';
+/** Short, so the tests see a process's interest expire once it has no listener. */
+const FLAG_TTL_MS = 1500;
+const PARTITIONS = 16;
+
+type Ev = Record<string, unknown>;
+
+describe('live events', () => {
+  const prefix = newPrefix();
+  let server: LatchkeyServer;
+  let admin: string;
+  let redis: Redis;
+  const readers: EventReader[] = [];
+  const open = async (path: string, token: string | undefined = TOKEN): Promise<EventReader> => {
+    const r = await openEvents(admin, path, token);
+    readers.push(r);
+    return r;
+  };
+  const ready = (r: EventReader): Promise<unknown> =>
+    until('the stream is ready', () => r.comments.includes('ready'));
+  /** Flags set by some listening process, over every partition. */
+  const flags = async (): Promise<number> => {
+    let n = 0;
+    for (let p = 0; p < PARTITIONS; p++) n += await redis.exists(`${prefix}:{${p}}:ev`);
+    return n;
+  };
+  const send = async (path: string, body: unknown): Promise<string> => {
+    const r = await post(server.url, path, body);
+    expect(r.status).toBe(202);
+    return (r.body as { invocationId: string }).invocationId;
+  };
+  const of = (r: EventReader, id: string): Ev[] => r.events.filter((e) => e['id'] === id);
+
+  beforeAll(async () => {
+    server = await startServer(redisUrl, prefix, wsServices, {
+      store: { eventsFlagTtlMs: FLAG_TTL_MS },
+      serve: { admin: { port: 0, token: TOKEN, maxEventStreams: 2 } },
+    });
+    admin = server.adminUrl!;
+    redis = new Redis(redisUrl);
+  });
+  afterAll(async () => {
+    for (const r of readers) r.close();
+    await server.close();
+    redis.disconnect();
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  it('GET /events streams each status change and journal commit of a workflow as it happens', async () => {
+    const r = await open('/events');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/event-stream/);
+    await ready(r);
+    const key = `gates-${Date.now()}`;
+    const id = await send(`/twoGates/${key}/run/send`, null);
+    // Step `a` is committed, then the run waits for gate `one`.
+    await until('the first step committed', () =>
+      of(r, id).some((e) => e['type'] === 'journal' && Number(e['length']) >= 2),
+    );
+    const before = of(r, id).length;
+    expect((await post(server.url, `/twoGates/${key}/open`, 'one')).status).toBe(200);
+    await until('step b committed after the gate opened', () =>
+      of(r, id)
+        .slice(before)
+        .some((e) => e['type'] === 'journal'),
+    );
+    expect((await post(server.url, `/twoGates/${key}/open`, 'two')).status).toBe(200);
+    await until('the run completed', () => of(r, id).some((e) => e['status'] === 'completed'));
+
+    const events = of(r, id);
+    const statuses = events.filter((e) => e['type'] === 'status');
+    expect(statuses[0]).toMatchObject({
+      type: 'status',
+      id,
+      service: 'twoGates',
+      handler: 'run',
+      key,
+    });
+    expect(statuses.map((e) => e['status'])).toContain('running');
+    expect(statuses[statuses.length - 1]!['status']).toBe('completed');
+    // Journal lengths only grow, and reach the whole journal.
+    const lengths = events.filter((e) => e['type'] === 'journal').map((e) => Number(e['length']));
+    for (let i = 1; i < lengths.length; i++) expect(lengths[i]).toBeGreaterThan(lengths[i - 1]!);
+    const info = await server.store.describe(id, true);
+    expect(lengths[lengths.length - 1]).toBe(info!.journal!.length);
+    for (const e of events) {
+      expect(typeof e['at']).toBe('number');
+      expect(e['at']).toBeGreaterThan(info!.createdAt - 1);
+    }
+    // The completion comes after the last journal event.
+    const lastJournal = events.map((e) => e['type']).lastIndexOf('journal');
+    expect(events.findIndex((e) => e['status'] === 'completed')).toBeGreaterThan(lastJournal);
+    r.close();
+  });
+
+  it('filters by service and by invocation id', async () => {
+    const key = `filter-${Date.now()}`;
+    const byService = await open('/events?service=counter');
+    await ready(byService);
+    const gates = await send(`/twoGates/${key}/run/send`, null);
+    const byId = await open(`/events?id=${gates}`);
+    await ready(byId);
+    const added = await send(`/counter/${key}/add/send`, 2);
+    expect((await post(server.url, `/twoGates/${key}/open`, 'one')).status).toBe(200);
+    expect((await post(server.url, `/twoGates/${key}/open`, 'two')).status).toBe(200);
+    await until('the counter add completed', () =>
+      of(byService, added).some((e) => e['status'] === 'completed'),
+    );
+    await until('the run completed', () =>
+      of(byId, gates).some((e) => e['status'] === 'completed'),
+    );
+    expect(byService.events.length).toBeGreaterThan(0);
+    for (const e of byService.events) expect(e['service']).toBe('counter');
+    expect(byId.events.length).toBeGreaterThan(0);
+    for (const e of byId.events) expect(e['id']).toBe(gates);
+    byService.close();
+    byId.close();
+  });
+
+  it('refuses a missing token, a bad filter and a stream beyond the limit, changing nothing; a closed stream frees its place and its listener', async () => {
+    const rows: [string, string | undefined, number, string][] = [
+      ['/events', undefined, 401, 'UNAUTHORIZED'],
+      ['/events', 'wrong-token', 401, 'UNAUTHORIZED'],
+      ['/events?status=running', TOKEN, 400, 'INVALID_FILTER'],
+      ['/events?service=', TOKEN, 400, 'INVALID_FILTER'],
+      ['/events?id=a&id=b', TOKEN, 400, 'INVALID_FILTER'],
+      [`/events?service=${'s'.repeat(300)}`, TOKEN, 400, 'INVALID_FILTER'],
+    ];
+    for (const [path, token, status, code] of rows) {
+      const r = await open(path, token);
+      expect(r.status, path).toBe(status);
+      expect(await r.body, path).toMatchObject({ errorCode: code });
+    }
+    // None of them listened: nobody registered interest.
+    await until('no interest is registered', async () => (await flags()) === 0, 30_000, 200);
+
+    const a = await open('/events');
+    const b = await open('/events?service=counter');
+    await Promise.all([ready(a), ready(b)]);
+    expect(await flags()).toBe(PARTITIONS);
+    const third = await open('/events');
+    expect(third.status).toBe(429);
+    expect(await third.body).toMatchObject({ code: 429, errorCode: 'TOO_MANY_STREAMS' });
+    // A client that leaves frees its place at once.
+    a.close();
+    const again = await until('a stream is served again', async () => {
+      const r = await open('/events');
+      if (r.status === 200) return r;
+      r.close();
+      return undefined;
+    });
+    await ready(again);
+    again.close();
+    b.close();
+    // With its last listener gone the process stops renewing its interest: the flags expire.
+    await until('the interest expired', async () => (await flags()) === 0, 30_000, 200);
+  });
+
+  it('publishes nothing while nobody listens, and every change once someone does', async () => {
+    await until('no interest is registered', async () => (await flags()) === 0, 30_000, 200);
+    const channel = `${prefix}:ev`;
+    const mon = await startMonitor(redisUrl);
+    try {
+      const key = `quiet-${Date.now()}`;
+      const quiet = await send(`/counter/${key}/add/send`, 1);
+      expect((await server.store.awaitOutcome(quiet)).ok).toBe(true);
+      await mon.caughtUp();
+      const published = (): string[] =>
+        mon.commands
+          .filter((c) => c.args[0]?.toLowerCase() === 'publish' && c.args[1] === channel)
+          .map((c) => c.args[2]!);
+      expect(published()).toEqual([]);
+      // The scripts looked at the flag (inside Lua: no round trip of its own).
+      const flagReads = mon.commands.filter(
+        (c) => c.args[0]?.toLowerCase() === 'get' && /:\{\d+\}:ev$/.test(c.args[1] ?? ''),
+      );
+      expect(flagReads.length).toBeGreaterThan(0);
+      expect(flagReads.every((c) => c.source === 'lua')).toBe(true);
+
+      const r = await open('/events');
+      await ready(r);
+      const heard = await send(`/counter/${key}/add/send`, 1);
+      await until('the add completed, heard', () =>
+        of(r, heard).some((e) => e['status'] === 'completed'),
+      );
+      await mon.caughtUp();
+      const msgs = published();
+      expect(msgs.length).toBeGreaterThan(0);
+      expect(msgs.every((m) => m.split('\n')[1] === heard)).toBe(true);
+      expect(
+        mon.commands
+          .filter((c) => c.args[0]?.toLowerCase() === 'publish' && c.args[1] === channel)
+          .every((c) => c.source === 'lua'),
+      ).toBe(true);
+      r.close();
+    } finally {
+      mon.close();
+    }
+  });
+});
