@@ -27,8 +27,9 @@ describe('live events', () => {
   let admin: string;
   let redis: Redis;
   const readers: EventReader[] = [];
-  const open = async (path: string, token: string | undefined = TOKEN): Promise<EventReader> => {
-    const r = await openEvents(admin, path, token);
+  /** Opens a stream with the token (`null`: without any). */
+  const open = async (path: string, token: string | null = TOKEN): Promise<EventReader> => {
+    const r = await openEvents(admin, path, token ?? undefined);
     readers.push(r);
     return r;
   };
@@ -134,8 +135,8 @@ describe('live events', () => {
   });
 
   it('refuses a missing token, a bad filter and a stream beyond the limit, changing nothing; a closed stream frees its place and its listener', async () => {
-    const rows: [string, string | undefined, number, string][] = [
-      ['/events', undefined, 401, 'UNAUTHORIZED'],
+    const rows: [string, string | null, number, string][] = [
+      ['/events', null, 401, 'UNAUTHORIZED'],
       ['/events', 'wrong-token', 401, 'UNAUTHORIZED'],
       ['/events?status=running', TOKEN, 400, 'INVALID_FILTER'],
       ['/events?service=', TOKEN, 400, 'INVALID_FILTER'],
