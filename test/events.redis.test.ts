@@ -18,6 +18,8 @@ const TOKEN = 'events-token';
 /** Short, so the tests see a process's interest expire once it has no listener. */
 const FLAG_TTL_MS = 1500;
 const PARTITIONS = 16;
+/** The streams' keep-alive period here (the default is 15 s). */
+const KEEP_ALIVE_MS = 400;
 
 type Ev = Record<string, unknown>;
 
@@ -51,7 +53,9 @@ describe('live events', () => {
   beforeAll(async () => {
     server = await startServer(redisUrl, prefix, wsServices, {
       store: { eventsFlagTtlMs: FLAG_TTL_MS },
-      serve: { admin: { port: 0, token: TOKEN, maxEventStreams: 2 } },
+      serve: {
+        admin: { port: 0, token: TOKEN, maxEventStreams: 2, eventKeepAliveMs: KEEP_ALIVE_MS },
+      },
     });
     admin = server.adminUrl!;
     redis = new Redis(redisUrl);
@@ -171,6 +175,35 @@ describe('live events', () => {
     b.close();
     // With its last listener gone the process stops renewing its interest: the flags expire.
     await until('the interest expired', async () => (await flags()) === 0, 30_000, 200);
+  });
+
+  it('keeps an idle stream alive with a comment every eventKeepAliveMs, none earlier', async () => {
+    const opened = Date.now();
+    const r = await open('/events?id=inv_00nothingwilleverhappenhere');
+    const times: number[] = [];
+    r.onComment = (c) => {
+      if (c === 'keep-alive') times.push(Date.now());
+    };
+    await until('two keep-alive comments', () => times.length >= 2, 10_000);
+    expect(times[0]! - opened).toBeGreaterThanOrEqual(KEEP_ALIVE_MS - 5);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(KEEP_ALIVE_MS - 5);
+    expect(r.events).toEqual([]);
+    r.close();
+  });
+
+  it('tells streams to resync when the server may have missed events (its subscriber reconnected)', async () => {
+    const r = await open('/events');
+    await ready(r);
+    // Drop every pub/sub connection (this file has the Redis to itself): ioredis reconnects.
+    expect(await redis.client('KILL', 'TYPE', 'pubsub')).toBeGreaterThan(0);
+    await until('a resync event', () => r.events.some((e) => e['type'] === 'resync'));
+    // Events flow again afterwards.
+    const key = `resync-${Date.now()}`;
+    const id = await send(`/counter/${key}/add/send`, 1);
+    await until('the add completed, heard after the reconnect', () =>
+      of(r, id).some((e) => e['status'] === 'completed'),
+    );
+    r.close();
   });
 
   it('publishes nothing while nobody listens, and every change once someone does', async () => {

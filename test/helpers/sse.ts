@@ -13,6 +13,8 @@ export interface EventReader {
   /** The body of a refused request, parsed, once it ended. */
   readonly body: Promise<Record<string, unknown> | undefined>;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Called with each comment as it arrives. */
+  onComment: (comment: string) => void;
   /** Closes the connection (as a client that leaves). */
   close(): void;
 }
@@ -52,19 +54,25 @@ export function openEvents(base: string, path: string, token?: string): Promise<
             for (const line of block.split('\n')) {
               if (line.startsWith('data: '))
                 events.push(JSON.parse(line.slice(6)) as Record<string, unknown>);
-              else if (line.startsWith(':')) comments.push(line.slice(1).trim());
+              else if (line.startsWith(':')) {
+                const c = line.slice(1).trim();
+                comments.push(c);
+                reader.onComment(c);
+              }
             }
           }
         });
         res.on('error', () => undefined);
-        resolve({
+        const reader: EventReader = {
           status: res.statusCode ?? 0,
           events,
           comments,
           body,
           headers: res.headers,
+          onComment: () => undefined,
           close: () => req.destroy(),
-        });
+        };
+        resolve(reader);
       },
     );
     req.on('error', reject);
