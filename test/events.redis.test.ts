@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
+import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { startMonitor } from './helpers/monitor.js';
 import { openEvents, type EventReader } from './helpers/sse.js';
@@ -25,6 +26,7 @@ type Ev = Record<string, unknown>;
 
 describe('live events', () => {
   const prefix = newPrefix();
+  const keys = new Keys(prefix);
   let server: LatchkeyServer;
   let admin: string;
   let redis: Redis;
@@ -40,7 +42,7 @@ describe('live events', () => {
   /** Flags set by some listening process, over every partition. */
   const flags = async (): Promise<number> => {
     let n = 0;
-    for (let p = 0; p < PARTITIONS; p++) n += await redis.exists(`${prefix}:{${p}}:ev`);
+    for (let p = 0; p < PARTITIONS; p++) n += await redis.exists(keys.eventsFlag(p));
     return n;
   };
   const send = async (path: string, body: unknown): Promise<string> => {
@@ -208,7 +210,7 @@ describe('live events', () => {
 
   it('publishes nothing while nobody listens, and every change once someone does', async () => {
     await until('no interest is registered', async () => (await flags()) === 0, 30_000, 200);
-    const channel = `${prefix}:ev`;
+    const channel = keys.eventsChannel;
     const mon = await startMonitor(redisUrl);
     try {
       const key = `quiet-${Date.now()}`;
@@ -221,8 +223,9 @@ describe('live events', () => {
           .map((c) => c.args[2]!);
       expect(published()).toEqual([]);
       // The scripts looked at the flag (inside Lua: no round trip of its own).
+      const flagKeys = new Set(Array.from({ length: PARTITIONS }, (_, p) => keys.eventsFlag(p)));
       const flagReads = mon.commands.filter(
-        (c) => c.args[0]?.toLowerCase() === 'get' && /:\{\d+\}:ev$/.test(c.args[1] ?? ''),
+        (c) => c.args[0]?.toLowerCase() === 'get' && flagKeys.has(c.args[1] ?? ''),
       );
       expect(flagReads.length).toBeGreaterThan(0);
       expect(flagReads.every((c) => c.source === 'lua')).toBe(true);

@@ -22,6 +22,7 @@ import {
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '@latchkey/core';
+import { Keys } from '@latchkey/redis-store';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import { commandStats, diff, sum } from './redis-stats.js';
 
@@ -160,7 +161,7 @@ try {
   // Status changes of the released runs, as the scripts publish them.
   const listener = new Redis(url);
   const published = { status: 0, journal: 0 };
-  await listener.subscribe(`${prefix}:ev`);
+  await listener.subscribe(new Keys(prefix).eventsChannel);
   listener.on('message', (_ch: string, msg: string) => {
     if (msg.startsWith('s\n')) published.status++;
     else published.journal++;
