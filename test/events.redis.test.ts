@@ -7,9 +7,17 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { LatchkeyServer } from '@latchkey/core';
+import {
+  handlers,
+  object,
+  service,
+  type Context,
+  type LatchkeyServer,
+  type ObjectContext,
+} from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
+import { admin as adminCall } from './helpers/control.js';
 import { startMonitor } from './helpers/monitor.js';
 import { openEvents, type EventReader } from './helpers/sse.js';
 import { wsServices } from './helpers/ws-services.js';
@@ -23,6 +31,37 @@ const PARTITIONS = 16;
 const KEEP_ALIVE_MS = 400;
 
 type Ev = Record<string, unknown>;
+
+/** Awakeable ids of `evobj.hold` runs (workers run in this process), by invocation id. */
+const held = new Map<string, string>();
+
+/** An object whose `hold` keeps its key until its awakeable is resolved (or it is killed). */
+const evobj = object({
+  name: 'evobj',
+  handlers: {
+    hold: async (ctx: ObjectContext) => {
+      const a = ctx.awakeable<string>();
+      await ctx.run('publish', () => void held.set(ctx.request().id, a.id));
+      return await a.promise;
+    },
+    add: async (_ctx: ObjectContext, n: number) => n,
+  },
+});
+
+/** Always fails (retryable): backs off once, then pauses (2 attempts). */
+const evflaky = service({
+  name: 'evflaky',
+  handlers: {
+    fail: handlers.handler(
+      { retryPolicy: { maxAttempts: 2, initialInterval: 50 } },
+      async (ctx: Context) => {
+        await ctx.run('try', () => {
+          throw new Error('broken');
+        });
+      },
+    ),
+  },
+});
 
 describe('live events', () => {
   const prefix = newPrefix();
@@ -53,7 +92,7 @@ describe('live events', () => {
   const of = (r: EventReader, id: string): Ev[] => r.events.filter((e) => e['id'] === id);
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, wsServices, {
+    server = await startServer(redisUrl, prefix, [...wsServices, evobj, evflaky], {
       store: { eventsFlagTtlMs: FLAG_TTL_MS },
       serve: {
         admin: { port: 0, token: TOKEN, maxEventStreams: 2, eventKeepAliveMs: KEEP_ALIVE_MS },
@@ -177,6 +216,55 @@ describe('live events', () => {
     b.close();
     // With its last listener gone the process stops renewing its interest: the flags expire.
     await until('the interest expired', async () => (await flags()) === 0, 30_000, 200);
+  });
+
+  it('every status the scripts set reaches the stream, and each script still does its work while someone listens', async () => {
+    const r = await open('/events');
+    await ready(r);
+    const statuses = (id: string): unknown[] =>
+      of(r, id)
+        .filter((e) => e['type'] === 'status')
+        .map((e) => e['status']);
+    const saw = (id: string, status: string): Promise<unknown> =>
+      until(`${id} ${status}`, () => statuses(id).includes(status));
+    const key = `all-${Date.now()}`;
+    const hold = await send(`/evobj/${key}/hold/send`, null);
+    await until('the hold published its awakeable', () => held.get(hold));
+    // Behind the held key: queued at once, or (delayed) queued by the start script once due.
+    const queued = await send(`/evobj/${key}/add/send`, 1);
+    const delayedQueued = await send(`/evobj/${key}/add/send?delay=100`, 2);
+    const delayed = await send(`/evobj/${key}-free/add/send?delay=100`, 3);
+    const flaky = await send('/evflaky/fail/send', null);
+    await saw(queued, 'queued');
+    await saw(delayedQueued, 'queued');
+    await saw(delayed, 'completed');
+    // A retry backs off, and the last failed attempt pauses it.
+    await saw(flaky, 'paused');
+    // An operator pauses the waiting hold and resumes it.
+    const auth = { token: TOKEN };
+    expect((await adminCall(admin, 'PATCH', `/invocations/${hold}/pause`, auth)).status).toBe(200);
+    await saw(hold, 'paused');
+    expect((await adminCall(admin, 'PATCH', `/invocations/${hold}/resume`, auth)).status).toBe(200);
+    await saw(hold, 'ready');
+    // Kill frees the key: the queued ones run in order.
+    expect((await adminCall(admin, 'PATCH', `/invocations/${hold}/kill`, auth)).status).toBe(200);
+    expect((await adminCall(admin, 'PATCH', `/invocations/${flaky}/kill`, auth)).status).toBe(200);
+    for (const id of [hold, queued, delayedQueued, flaky]) await saw(id, 'completed');
+
+    expect(statuses(queued)).toEqual(expect.arrayContaining(['queued', 'completed']));
+    expect(statuses(delayedQueued)).toEqual(expect.arrayContaining(['delayed', 'queued']));
+    expect(statuses(delayed)[0]).toBe('delayed');
+    expect(statuses(flaky)).toEqual(expect.arrayContaining(['backing-off', 'paused', 'completed']));
+    for (const id of [queued, delayedQueued, delayed]) {
+      const o = await server.store.awaitOutcome(id);
+      expect(o.ok, id).toBe(true);
+    }
+    const killed = await server.store.awaitOutcome(hold);
+    expect(killed.ok).toBe(false);
+    // Every status event names its target.
+    for (const e of r.events.filter((x) => x['type'] === 'status' && x['id'] === queued))
+      expect(e).toMatchObject({ service: 'evobj', handler: 'add', key });
+    r.close();
   });
 
   it('keeps an idle stream alive with a comment every eventKeepAliveMs, none earlier', async () => {
