@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
 import { createAdmin, isLoopback } from './ingress/admin.js';
-import type { EventStreamOptions } from './ingress/admin-events.js';
+import { eventStreamOptions, type EventStreamOptions } from './ingress/admin-events.js';
 import { ingressRules, type IngressRules } from './ingress/input.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
@@ -165,7 +165,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   let adminUrl: string | undefined;
   if (opts.admin) {
     const a = createAdmin(store, registry, {
-      ...opts.admin,
+      ...eventStreamOptions(opts.admin),
       logger,
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),

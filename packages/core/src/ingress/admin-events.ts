@@ -22,6 +22,15 @@ export interface EventStreamOptions {
   maxEventBufferedBytes?: number;
 }
 
+/** The {@link EventStreamOptions} among other options (those given, nothing else). */
+export function eventStreamOptions(o: EventStreamOptions): EventStreamOptions {
+  const out: EventStreamOptions = {};
+  if (o.maxEventStreams !== undefined) out.maxEventStreams = o.maxEventStreams;
+  if (o.eventKeepAliveMs !== undefined) out.eventKeepAliveMs = o.eventKeepAliveMs;
+  if (o.maxEventBufferedBytes !== undefined) out.maxEventBufferedBytes = o.maxEventBufferedBytes;
+  return out;
+}
+
 /** The query parameters `GET /events` takes. */
 const PARAMS = new Set(['service', 'id']);
 /** The longest filter value accepted (a service name is at most 128 characters, an id less). */
