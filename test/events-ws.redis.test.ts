@@ -4,7 +4,9 @@
  * commands/s). Idle subscriptions cost next to nothing; progress and the result still arrive.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
+import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { FrameSocket, type Frame } from './helpers/frames.js';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
@@ -13,8 +15,8 @@ import { wsServices } from './helpers/ws-services.js';
 const redisUrl = inject('redisUrl');
 /** Idle subscriptions measured. */
 const N = 200;
-/** How long the commands are counted (ms). */
-const WINDOW_MS = 4000;
+/** How long the commands are counted (ms): longer than the interest renewal period (5 s), so one is in it. */
+const WINDOW_MS = 6000;
 
 describe('WebSocket subscriptions without polling', () => {
   const prefix = newPrefix();
@@ -129,3 +131,50 @@ function statusOf(f: Frame): string | undefined {
   const e = f['event'] as { kind: string; status?: string } | undefined;
   return e?.kind === 'status' ? e.status : undefined;
 }
+
+describe('WebSocket subscriptions free their listeners', () => {
+  const prefix = newPrefix();
+  const keys = new Keys(prefix);
+  let server: LatchkeyServer;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    // A short interest TTL: the test sees it expire once nobody listens.
+    server = await startServer(redisUrl, prefix, wsServices, { store: { eventsFlagTtlMs: 1500 } });
+    redis = new Redis(redisUrl);
+  });
+  afterAll(async () => {
+    await server.close();
+    redis.disconnect();
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  const listening = async (): Promise<boolean> => (await redis.exists(keys.eventsFlag(0))) === 1;
+
+  it('the interest lasts while a subscription does, through an unsubscribe, and ends with the socket', async () => {
+    const stamp = Date.now();
+    const ids: string[] = [];
+    for (const k of [`a-${stamp}`, `b-${stamp}`]) {
+      const r = await post(server.url, `/twoGates/${k}/run/send`, null);
+      ids.push((r.body as { invocationId: string }).invocationId);
+    }
+    expect(await listening()).toBe(false);
+    const socket = await FrameSocket.open(server.url);
+    for (const [i, id] of ids.entries())
+      expect(
+        await socket.request({ id: `s${i}`, type: 'subscribe', invocationId: id }),
+      ).toMatchObject({ type: 'subscribed' });
+    await until('the interest is registered', listening);
+    expect(
+      await socket.request({ id: 'u0', type: 'unsubscribe', subscription: 's0' }),
+    ).toMatchObject({ type: 'unsubscribed' });
+    // One subscription left: the interest is still renewed well past its TTL.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await listening()).toBe(true);
+    socket.ws.terminate();
+    await until(
+      'the interest expired with the last subscription',
+      async () => !(await listening()),
+    );
+  });
+});
