@@ -77,6 +77,10 @@ export type {
   AttemptListener,
   ChildInvocationRequest,
   CommitResult,
+  EventFilter,
+  EventWatch,
+  InvocationEvent,
+  StoreEvent,
   SuspendOn,
   Executor,
   IngressStore,
@@ -106,3 +110,4 @@ export type { WebSocketOptions } from './ingress/ws.js';
 // The admin API's description of services (`GET /services`, `GET /services/{service}`)
 export type { HandlerInfo, HandlerOptionsInfo, ServiceInfo } from './ingress/service-info.js';
 export type { JsonSchema } from './define/json-schema.js';
+export type { EventStreamOptions } from './ingress/admin-events.js';

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AnyDefinition } from './define/definitions.js';
 import { durationMs, type Duration } from './define/duration.js';
 import { createAdmin, isLoopback } from './ingress/admin.js';
+import { eventStreamOptions, type EventStreamOptions } from './ingress/admin-events.js';
 import { ingressRules, type IngressRules } from './ingress/input.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
@@ -55,9 +56,10 @@ export interface ServeOptions extends IngressRules {
   /**
    * Runs the admin API on its own port (`0` = a free port); off unless given. Its host defaults to
    * `127.0.0.1`; on any other address it needs a token (`token` or `LATCHKEY_ADMIN_TOKEN`), else
-   * `serve()` refuses to start.
+   * `serve()` refuses to start. The limits of its live event streams (`GET /events`) are
+   * {@link EventStreamOptions}.
    */
-  admin?: { port: number; host?: string; token?: string };
+  admin?: { port: number; host?: string; token?: string } & EventStreamOptions;
   logger?: Console;
 }
 
@@ -163,6 +165,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   let adminUrl: string | undefined;
   if (opts.admin) {
     const a = createAdmin(store, registry, {
+      ...eventStreamOptions(opts.admin),
       logger,
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),

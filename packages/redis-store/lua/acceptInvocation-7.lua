@@ -108,6 +108,8 @@ if ARGV[19] ~= '' and delay == 0 and member == '' then
     field('rep', ep)
     if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 23, 23 + n), ',') .. ']') end
     redis.call('HSET', k_inv, unpack(h))
+    if n > 0 then emit_journal(part, id, n, now) end
+    emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
     if nops > 0 then apply_ops(k_state, 24 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
@@ -159,6 +161,7 @@ else
 end
 field('st', st)
 redis.call('HSET', k_inv, unpack(h))
+emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
 if deadline then redis.call('ZADD', k_due, deadline, id) end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end

@@ -45,6 +45,7 @@ if jf then
 else
   redis.call('HSET', inv, 'st', 'completed', outField, ARGV[5], 'ft', now, 'lease', 0)
 end
+emit_status(part, id, 'completed', now)
 -- A fenced completion holds its key: it is the head of the key's inbox.
 -- The fence check read its epoch: ep (the worker knows the key's state after this batch).
 local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], true, jlen, ARGV[10], ARGV[11], ep)

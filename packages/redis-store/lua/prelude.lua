@@ -21,6 +21,44 @@ local function ms_string(v)
   return string.format('%.0f', v)
 end
 
+-- Live events (ARCHITECTURE.md "Live events"): while some process listens, the partition's flag
+-- key (KEY_EVENTS) holds the events channel's name, kept alive with a short TTL by the listening
+-- processes, and the scripts publish every status change and journal commit there. Nobody
+-- listening costs one GET per script call that changes something; the flag is read once per call
+-- (nil: not read yet, '' : nobody listens).
+local events_chan
+local function events_channel(part)
+  if events_chan == nil then events_chan = redis.call('GET', part .. KEY_EVENTS) or '' end
+  return events_chan
+end
+
+-- Publishes invocation `id`'s new status `st`: 's\n<id>\n<st>\n<at>\n<svc>\n<handler>\n<key>'
+-- (names cannot hold a newline; the key, last, may). svc, h, key: its target (read here when
+-- svc is nil); now: the store clock (read here when nil).
+local function emit_status(part, id, st, now, svc, h, key)
+  local ch = events_channel(part)
+  if ch == '' then return end
+  if svc == nil then
+    local f = redis.call('HMGET', part .. KEY_INV .. id, 'svc', 'h', 'key')
+    svc, h, key = f[1] or '', f[2] or '', f[3]
+  end
+  redis.call('PUBLISH', ch, 's\n' .. id .. '\n' .. st .. '\n' .. ms_string(now or now_ms()) .. '\n' .. svc .. '\n' .. (h or '') .. '\n' .. (key or ''))
+end
+
+-- Publishes that invocation `id`'s journal holds `len` entries after a commit:
+-- 'j\n<id>\n<len>\n<at>\n<svc>'.
+local function emit_journal(part, id, len, now)
+  local ch = events_channel(part)
+  if ch == '' then return end
+  local svc = redis.call('HGET', part .. KEY_INV .. id, 'svc') or ''
+  redis.call('PUBLISH', ch, 'j\n' .. id .. '\n' .. len .. '\n' .. ms_string(now) .. '\n' .. svc)
+end
+
+-- The partition prefix of an invocation hash's key (for scripts given no prefix).
+local function part_of(inv, id)
+  return string.sub(inv, 1, #inv - #KEY_INV - #id)
+end
+
 -- Reads fields of a hash with one HMGET into a table keyed by field name (absent = nil).
 local function hmget_named(key, names)
   local v = redis.call('HMGET', key, unpack(names))
@@ -63,6 +101,7 @@ local function wake(part, id, now, grace, states)
   if not f[1] or not states[f[1]] then return nil end
   local ds = redis.call('HINCRBY', inv, 'ds', 1)
   redis.call('HSET', inv, 'st', 'ready')
+  emit_status(part, id, 'ready', now)
   redis.call('ZADD', part .. KEY_DUE, now + grace, id)
   return {id, ds, f[2], f[3], f[4]}
 end
@@ -163,6 +202,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
     end
     redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
   end
+  emit_status(part, id, 'running', now, d.svc, d.h, d.key)
   redis.call('ZADD', due, expiry, id)
   local journal, comps, state = {}, {}, {}
   if d.rep then journal = redis.call('LRANGE', journal_key, 0, -1) end
@@ -232,6 +272,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
           redis.call('HDEL', fence, 'owner')
           nds = redis.call('HINCRBY', nk, 'ds', 1)
           redis.call('HSET', nk, 'st', 'ready')
+          emit_status(part, nxt, 'ready', now)
           redis.call('ZADD', due, now + grace, nxt)
         end
       else
@@ -435,5 +476,6 @@ local function commit_batch(jk, sk, from, base, part, id, grace, chan, to_field)
   end
   if nops > 0 then apply_ops(sk, base + 2 + n, nops) end
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
+  if n > 0 then emit_journal(part, id, from + n, now) end
   return 'ok', comps, wakes, now, from + appended, jf
 end

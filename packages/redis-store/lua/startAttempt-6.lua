@@ -47,6 +47,7 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
 end
 if st == 'queued' and redis.call('LINDEX', KEYS[6], 0) ~= id then
   redis.call('HSET', inv, 'st', 'queued')
+  if d.st ~= 'queued' then emit_status(ARGV[5], id, 'queued', now, d.svc, d.h, d.key) end
   redis.call('ZREM', KEYS[4], id)
   return {'skip', 'queued'}
 end

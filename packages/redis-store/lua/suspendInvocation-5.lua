@@ -32,4 +32,5 @@ else
   redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', 0, 'lease', 0)
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
+emit_status(ARGV[6], ARGV[1], 'suspended', now)
 return {'ok', now, ds, wakes}

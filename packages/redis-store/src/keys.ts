@@ -21,9 +21,11 @@
  * <prefix>:{<p>}:pw:<svc>:<key>:<name>     waiters of one workflow promise ('<invocationId>:<index>')
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
+ * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
  * <prefix>:boot                            boot marker
  * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
  * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
+ * <prefix>:ev                              pub/sub channel of live events (status changes, journal commits)
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
@@ -98,6 +100,8 @@ export const KEY = {
   promiseWaiters: 'pw:',
   due: 'due',
   outbox: 'outbox',
+  /** The partition's live events flag (see `events.ts`). */
+  events: 'ev',
   /** After a workflow's promises key: the set naming its promise waiter sets. */
   promiseSets: ':w',
 } as const;
@@ -186,6 +190,14 @@ export class Keys {
   /** A SCAN pattern of every invocation hash. */
   get allInvocations(): string {
     return `${this.prefix}:{*}:${KEY.inv}*`;
+  }
+  /** The live events flag of partition p: holds {@link eventsChannel} while a process listens. */
+  eventsFlag(p: number): string {
+    return `${this.part(p)}${KEY.events}`;
+  }
+  /** The channel the scripts publish live events on (see `events.ts`). */
+  get eventsChannel(): string {
+    return `${this.prefix}:ev`;
   }
   get completionChannel(): string {
     return `${this.prefix}:cmp`;

@@ -75,6 +75,13 @@ export interface RedisStoreOptions {
    * (call results, promise values) are never refused.
    */
   maxCompletions?: number;
+  /**
+   * Live events (`Store.watchEvents`): how long a listening process's interest lasts in Redis
+   * (ms) unless renewed; it renews every third of it while it has listeners. The scripts publish
+   * events while some process's interest lasts, so after the last listener leaves they go on
+   * publishing for at most this long. Default 15,000.
+   */
+  eventsFlagTtlMs?: number;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -95,6 +102,7 @@ export const DEFAULTS = {
   coalesceWrites: true,
   eagerCompletion: true,
   maxCompletions: 10_000,
+  eventsFlagTtlMs: 15_000,
 };
 
 /** A store's options with the defaults filled in. */

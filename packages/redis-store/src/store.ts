@@ -10,6 +10,8 @@ import type {
   Accepted,
   Completion,
   Entry,
+  EventFilter,
+  EventWatch,
   Executor,
   InvocationInfo,
   InvocationRequest,
@@ -17,6 +19,7 @@ import type {
   Outcome,
   StopSignal,
   Store,
+  StoreEvent,
   WorkerHandle,
   WorkerOptions,
 } from '@latchkey/core';
@@ -27,6 +30,7 @@ import { coalesceWrites } from './coalesce.js';
 import type { StoreContext } from './context.js';
 import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
+import { Events } from './events.js';
 import { StateCache } from './eager.js';
 import { StoreError } from './errors.js';
 import { Keys } from './keys.js';
@@ -58,6 +62,7 @@ export class RedisStore implements Store {
   private readonly deliveries: Deliveries;
   private readonly controls: Control;
   private readonly queries: Queries;
+  private readonly events: Events;
   private bootMarker: string | undefined;
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -118,6 +123,7 @@ export class RedisStore implements Store {
     });
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
+    this.events = new Events(ctx, this.sub);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -137,8 +143,15 @@ export class RedisStore implements Store {
       'ready',
       () => void checkBootMarker(this.ctx, this.bootMarker, () => this.mailbox.abandon()),
     );
-    this.sub.on('message', (ch: string, msg: string) => this.outcomes.onMessage(ch, msg));
-    this.sub.on('ready', () => void this.outcomes.recheckWaiters());
+    const eventsChannel = this.keys.eventsChannel;
+    this.sub.on('message', (ch: string, msg: string) => {
+      if (ch === eventsChannel) this.events.onMessage(msg);
+      else this.outcomes.onMessage(ch, msg);
+    });
+    this.sub.on('ready', () => {
+      void this.outcomes.recheckWaiters();
+      this.events.onReconnect();
+    });
     await this.sub.subscribe(this.ctx.outcomeChannel, this.keys.completionChannel);
   }
 
@@ -169,6 +182,10 @@ export class RedisStore implements Store {
     fromIndex: number,
   ): Promise<{ status: InvocationStatus; entries: Entry[] } | undefined> {
     return this.queries.progress(invocationId, fromIndex);
+  }
+
+  watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch {
+    return this.events.watch(filter, listener);
   }
 
   lookup(
@@ -267,6 +284,7 @@ export class RedisStore implements Store {
     if (this.ctx.life.closed) return;
     this.ctx.life.closed = true;
     this.outcomes.rejectAll();
+    this.events.close();
     await this.mailbox.close();
     this.sub.disconnect();
     await this.redis.quit().catch(() => undefined);

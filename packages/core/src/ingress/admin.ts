@@ -8,9 +8,10 @@ import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 import { ServiceCatalog, servicesRoute } from './service-info.js';
+import { EventStreams, type EventStreamOptions } from './admin-events.js';
 
 /** Options of the admin API. */
-export interface AdminOptions {
+export interface AdminOptions extends EventStreamOptions {
   /**
    * Bearer token required on every request except `GET /health`; none = open, which `serve()`
    * allows only on a loopback address.
@@ -51,6 +52,7 @@ export function isLoopback(host: string): boolean {
  * Every route but `GET /health` checks the token first, before anything of the request is parsed.
  *
  * - `GET /health`
+ * - `GET /events?service=&id=` (live events, `text/event-stream`; see `admin-events.ts`)
  * - `GET /invocations?service=&key=&status=&limit=`
  * - `GET /invocations/{id}` (status, target, attempts, last failure, journal, completions)
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
@@ -67,6 +69,7 @@ export function createAdmin(
 ): Server {
   const ops = new AdminOperations(store, registry);
   const catalog = new ServiceCatalog(registry);
+  const streams = new EventStreams(store, options);
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     bodyTimeoutMs: 30_000,
@@ -88,6 +91,10 @@ export function createAdmin(
     const described = servicesRoute(catalog, req.method, segs);
     if (described !== undefined) {
       json(res, 200, described);
+      return;
+    }
+    if (segs[0] === 'events' && segs.length === 1 && req.method === 'GET') {
+      streams.serve(req, res, query);
       return;
     }
     if (segs[0] === 'invocations') {

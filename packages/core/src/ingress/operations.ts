@@ -48,10 +48,11 @@ export class IngressOperations {
   private readonly store: IngressStore;
   private readonly progress: ProgressWatchers;
 
-  constructor(registry: Registry, store: IngressStore, pollMs = 200) {
+  /** @param progressRereadMs - see {@link ProgressWatchers}. */
+  constructor(registry: Registry, store: IngressStore, progressRereadMs?: number) {
     this.registry = registry;
     this.store = store;
-    this.progress = new ProgressWatchers(store, pollMs);
+    this.progress = new ProgressWatchers(store, progressRereadMs);
   }
 
   /** Starts an invocation without waiting for it (a send, a workflow submission). */
@@ -134,7 +135,8 @@ export class IngressOperations {
 
   /**
    * Watches an invocation's progress: every journal entry (kind and name) and status change, the
-   * ones so far first. One poller per invocation in this process serves all its watchers.
+   * ones so far first. One watcher per invocation in this process, fed by the store's live
+   * events, serves all its subscribers.
    */
   watch(invocationId: string, listener: (e: ProgressEvent) => void): ProgressWatch {
     return this.progress.watch(invocationId, listener);
@@ -199,7 +201,7 @@ export class IngressOperations {
     }
   }
 
-  /** Stops every progress poller. */
+  /** Stops every progress watcher. */
   close(): void {
     this.progress.close();
   }

@@ -31,8 +31,12 @@ export interface WebSocketOptions {
   logger?: Pick<Console, 'error'>;
   /** Ping period (ms); a socket that missed the previous ping is closed. Default 15 s. */
   heartbeatMs?: number;
-  /** How often a subscribed invocation's progress is polled (ms). Default 200. */
-  pollMs?: number;
+  /**
+   * Subscriptions follow the store's live events; as a safety net against a lost event, each
+   * subscribed invocation's progress is also read about this often (ms, jittered; 0 = never).
+   * Default 60 s.
+   */
+  progressRereadMs?: number;
   /** The path upgrades are served on; others are answered 404. Default `/ws`. */
   path?: string;
   /**
@@ -113,7 +117,6 @@ export function attachWebSocket(
   const maxFrame = options.maxFrameBytes ?? 1024 * 1024;
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const pollMs = options.pollMs ?? 200;
   const path = options.path ?? '/ws';
   const maxOpen = options.maxOpenRequests ?? 1000;
   const maxSubs = options.maxSubscriptions ?? 100;
@@ -150,7 +153,7 @@ export function attachWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const alive = new WeakMap<WebSocket, boolean>();
-  const ops = new IngressOperations(registry, store, pollMs);
+  const ops = new IngressOperations(registry, store, options.progressRereadMs);
 
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
     alive.set(ws, true);

@@ -6,6 +6,7 @@
 import type { Completion, Entry } from '../journal/entry.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
 import type { Executor, WorkerHandle, WorkerOptions } from './attempt.js';
+import type { EventFilter, EventWatch, StoreEvent } from './events.js';
 import type {
   Accepted,
   InvocationInfo,
@@ -56,6 +57,12 @@ export interface IngressStore {
    * wrong.
    */
   cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
+  /**
+   * Listens to live events (status changes, journal commits) of the invocations `filter` names,
+   * from every process that uses the store: the store hears them once per process, however many
+   * listeners it has. Close the watch to stop; a lost event is announced by a `resync` event.
+   */
+  watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch;
 }
 
 /** What the admin API (an operator) asks of the store. */
@@ -81,6 +88,8 @@ export interface AdminStore {
    * when the key is busy.
    */
   patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean>;
+  /** Listens to live events (see {@link IngressStore.watchEvents}). */
+  watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch;
 }
 
 /** What the process that hosts workers asks of the store: its lifecycle. */

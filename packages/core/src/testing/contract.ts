@@ -23,6 +23,7 @@ import {
   until,
   valueOf,
 } from './contract-services.js';
+import { eventCases } from './contract-events.js';
 
 /** Options of {@link storeContract}. */
 export interface StoreContractOptions {
@@ -79,6 +80,8 @@ export function storeContract(
     const greet = { service: greeter.name, handler: 'greet' };
     const add = (key: string) => ({ service: counter.name, handler: 'add', key });
     const hold = (key: string) => ({ service: counter.name, handler: 'hold', key });
+
+    eventCases(() => store);
 
     it('accepts an invocation, runs it and reports its outcome and status', async () => {
       const a = await store.accept(request(greet, 'ada'));

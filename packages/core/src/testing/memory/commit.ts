@@ -28,6 +28,7 @@ export function commitBatch(
         : stored(e),
     );
   }
+  if (entries.length > 0) engine.events.journal(rec);
   if (rec.target.key !== undefined && ops.length > 0) {
     const state = engine.slot(rec.target.service, rec.target.key).state;
     for (const op of ops) {

@@ -22,6 +22,7 @@ import {
   type KeySlot,
   type Rec,
 } from './records.js';
+import { MemoryEvents } from './events.js';
 
 export class Engine {
   readonly recs = new Map<string, Rec>();
@@ -31,6 +32,8 @@ export class Engine {
   readonly waiters = new Map<string, Set<(o: Outcome) => void>>();
   private readonly ready: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Live events (status changes, journal commits). */
+  readonly events = new MemoryEvents();
   /** Called when an invocation became ready (the workers take it). */
   onReady: () => void = () => undefined;
 
@@ -152,6 +155,7 @@ export class Engine {
     } else {
       this.enqueue(rec);
     }
+    this.events.track(rec);
     return { invocationId: id, status: 'Accepted', fresh: true };
   }
 

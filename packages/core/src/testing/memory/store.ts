@@ -15,6 +15,7 @@ import type {
   Outcome,
 } from '../../store/invocation.js';
 import type { Store } from '../../store/store.js';
+import type { EventFilter, EventWatch, StoreEvent } from '../../store/events.js';
 import { MemoryStoreAttempt } from './attempt.js';
 import { Engine } from './engine.js';
 import type { Rec } from './records.js';
@@ -100,6 +101,10 @@ export class MemoryStore implements Store {
         ? `wf\u0000${ref.workflow}\u0000${ref.key}`
         : ['idem', ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey].join('\u0000');
     return Promise.resolve(this.engine.records.get(name));
+  }
+
+  watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch {
+    return this.engine.events.watch(filter, listener);
   }
 
   progress(
