@@ -75,6 +75,13 @@ export interface RedisStoreOptions {
    * (call results, promise values) are never refused.
    */
   maxCompletions?: number;
+  /**
+   * The most index entries one partition examines for a page of the admin API's listing when
+   * filters the chosen index does not answer are checked against each invocation (default 2,000;
+   * never fewer than the page's limit). A page that reaches it ends there, with a cursor for the
+   * rest; it bounds how long one listing script runs in Redis.
+   */
+  listExamineLimit?: number;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -95,6 +102,7 @@ export const DEFAULTS = {
   coalesceWrites: true,
   eagerCompletion: true,
   maxCompletions: 10_000,
+  listExamineLimit: 2000,
 };
 
 /** A store's options with the defaults filled in. */
