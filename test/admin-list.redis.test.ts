@@ -132,7 +132,7 @@ describe('admin listing', () => {
     const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
-    await sendDelayed(base, 2);
+    for (const key of ['k1', 'k2']) expect((await post(base, `/box/${key}/put`, key)).status).toBe(200);
     const cursorByCreation = (await list(a, 'limit=1')).nextCursor!;
     expect(cursorByCreation).toBeDefined();
     const rows: [method: 'GET' | 'DELETE', path: string, status: number, code: string][] = [
