@@ -71,8 +71,7 @@ const vote = workflow({
   options: { workflowRetention: 400, journalRetention: 400 },
   handlers: {
     run: async (ctx: WorkflowContext) => `voted:${await ctx.promise<string>('ballot').get()}`,
-    cast: async (ctx: WorkflowSharedContext, v: string) =>
-      ctx.promise<string>('ballot').resolve(v),
+    cast: async (ctx: WorkflowSharedContext, v: string) => ctx.promise<string>('ballot').resolve(v),
   },
 });
 
@@ -84,12 +83,17 @@ type Page = { invocations: InvocationSummary[]; nextCursor?: string };
 
 async function list(base: string, query: string): Promise<Page> {
   const r = await admin<Page>(base, 'GET', `/invocations?${query}`);
-  if (r.status !== 200) throw new Error(`GET /invocations?${query}: ${r.status} ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    throw new Error(`GET /invocations?${query}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }
 
 /** Every page of a query through the cursor. */
-async function allPages(base: string, query: string, between?: () => Promise<void>): Promise<string[]> {
+async function allPages(
+  base: string,
+  query: string,
+  between?: () => Promise<void>,
+): Promise<string[]> {
   const seen: string[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < 1000; i++) {
@@ -119,7 +123,12 @@ async function indexEntriesOf(prefix: string, id: string): Promise<string[]> {
   for (const k of await scanKeys(redis, prefix)) {
     if (!k.includes(':ix:')) continue;
     const type = await redis.type(k);
-    const members = type === 'zset' ? await redis.zrange(k, 0, -1) : type === 'set' ? await redis.smembers(k) : [];
+    const members =
+      type === 'zset'
+        ? await redis.zrange(k, 0, -1)
+        : type === 'set'
+          ? await redis.smembers(k)
+          : [];
     for (const m of members) if (m === id || m.startsWith(`${id}:`)) out.push(`${k} ${m}`);
   }
   return out;
@@ -132,7 +141,8 @@ describe('admin listing', () => {
     const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
-    for (const key of ['k1', 'k2']) expect((await post(base, `/box/${key}/put`, key)).status).toBe(200);
+    for (const key of ['k1', 'k2'])
+      expect((await post(base, `/box/${key}/put`, key)).status).toBe(200);
     const cursorByCreation = (await list(a, 'limit=1')).nextCursor!;
     expect(cursorByCreation).toBeDefined();
     const rows: [method: 'GET' | 'DELETE', path: string, status: number, code: string][] = [
@@ -144,7 +154,12 @@ describe('admin listing', () => {
       ['GET', '/invocations?limit=ten', 400, 'INVALID_LIMIT'],
       ['GET', '/invocations?order=up', 400, 'INVALID_ORDER'],
       ['GET', '/invocations?cursor=!!!', 400, 'INVALID_CURSOR'],
-      ['GET', `/invocations?cursor=${Buffer.from('c.x.inv_1').toString('base64url')}`, 400, 'INVALID_CURSOR'],
+      [
+        'GET',
+        `/invocations?cursor=${Buffer.from('c.x.inv_1').toString('base64url')}`,
+        400,
+        'INVALID_CURSOR',
+      ],
       ['GET', `/invocations?cursor=${'A'.repeat(300)}`, 400, 'INVALID_CURSOR'],
       // A cursor of a page by creation time, given to a query by status (modified time).
       ['GET', `/invocations?status=delayed&cursor=${cursorByCreation}`, 400, 'INVALID_CURSOR'],
@@ -161,7 +176,12 @@ describe('admin listing', () => {
       ['GET', `/invocations?service=${'s'.repeat(1025)}`, 400, 'INVALID_NAME'],
       ['GET', `/invocations?service=box&key=${'k'.repeat(1025)}`, 400, 'INVALID_KEY'],
       ['GET', '/invocations?service=box&key=a%0Ab', 400, 'INVALID_KEY'],
-      ['GET', `/invocations?service=box&idempotencyKey=${'i'.repeat(1025)}`, 400, 'INVALID_IDEMPOTENCY_KEY'],
+      [
+        'GET',
+        `/invocations?service=box&idempotencyKey=${'i'.repeat(1025)}`,
+        400,
+        'INVALID_IDEMPOTENCY_KEY',
+      ],
       ['GET', '/invocations/counts?status=running', 400, 'INVALID_QUERY'],
       ['GET', '/invocations/counts?service=%7F', 400, 'INVALID_NAME'],
       ['GET', '/services/box/keys?limit=0', 400, 'INVALID_LIMIT'],
@@ -221,8 +241,14 @@ describe('admin listing', () => {
     });
     expect(page.nextCursor).toBeUndefined();
     const first = (await list(a, 'service=echo&order=asc')).invocations[0]!;
-    expect(await ids(`service=echo&createdAfter=${first.createdAt - 1}&createdBefore=${first.createdAt + 1}`)).toContain(first.id);
-    expect(await ids(`modifiedBefore=${first.modifiedAt}&service=echo&order=asc`)).not.toContain(first.id);
+    expect(
+      await ids(
+        `service=echo&createdAfter=${first.createdAt - 1}&createdBefore=${first.createdAt + 1}`,
+      ),
+    ).toContain(first.id);
+    expect(await ids(`modifiedBefore=${first.modifiedAt}&service=echo&order=asc`)).not.toContain(
+      first.id,
+    );
     // Empty values are no filter.
     expect((await ids('status=&service=')).length).toBe(5);
 
@@ -257,7 +283,9 @@ describe('admin listing', () => {
     for (const id of made) expect(seen).toContain(id);
     // By status, oldest change first: an invocation that stays delayed is seen exactly once; one
     // killed meanwhile at most once.
-    const before = new Set((await list(a, 'status=delayed&limit=1000')).invocations.map((s) => s.id));
+    const before = new Set(
+      (await list(a, 'status=delayed&limit=1000')).invocations.map((s) => s.id),
+    );
     const killed = new Set<string>();
     const byStatus = await allPages(a, 'status=delayed&order=asc&limit=5', async () => {
       const victim = [...before].find((id) => !killed.has(id) && made.indexOf(id) % 2 === 1);
@@ -277,7 +305,8 @@ describe('admin listing', () => {
     const { server } = await setupControl(redisUrl, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
-    for (const key of ['b', 'a', 'é', 'c']) expect((await post(base, `/box/${encodeURIComponent(key)}/put`, key)).status).toBe(200);
+    for (const key of ['b', 'a', 'é', 'c'])
+      expect((await post(base, `/box/${encodeURIComponent(key)}/put`, key)).status).toBe(200);
     const hold = await post(base, '/box/h/hold/send');
     const holdId = (hold.body as { invocationId: string }).invocationId;
     await log.waitFor(/^awk:/);
@@ -299,12 +328,20 @@ describe('admin listing', () => {
     const paged: string[] = [];
     let cursor: string | undefined;
     do {
-      const r = await admin<KeyPage>(a, 'GET', `/services/box/keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const r = await admin<KeyPage>(
+        a,
+        'GET',
+        `/services/box/keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       paged.push(...r.body.keys.map((x) => x.key));
       cursor = r.body.nextCursor;
     } while (cursor);
     expect(paged).toEqual(['a', 'b', 'c', 'h', 'é']);
-    const q = await admin<{ holder: string; queue: InvocationSummary[] }>(a, 'GET', '/services/box/keys/h/queue');
+    const q = await admin<{ holder: string; queue: InvocationSummary[] }>(
+      a,
+      'GET',
+      '/services/box/keys/h/queue',
+    );
     expect(q.body.holder).toBe(holdId);
     expect(q.body.queue.map((s) => [s.id, s.status])).toEqual(queued.map((id) => [id, 'queued']));
 
@@ -312,9 +349,18 @@ describe('admin listing', () => {
     const busy = await admin<{ errorCode: string }>(a, 'DELETE', '/services/box/state/h');
     expect([busy.status, busy.body.errorCode]).toEqual([409, 'KEY_BUSY']);
     const cleared = await admin(a, 'DELETE', '/services/box/state/b');
-    expect(cleared).toMatchObject({ status: 200, body: { service: 'box', key: 'b', cleared: true } });
-    expect((await admin(a, 'GET', '/services/box/state/b')).body).toEqual({ service: 'box', key: 'b', state: {} });
-    expect((await admin<KeyPage>(a, 'GET', '/services/box/keys')).body.keys.map((x) => x.key)).toEqual(['a', 'c', 'h', 'é']);
+    expect(cleared).toMatchObject({
+      status: 200,
+      body: { service: 'box', key: 'b', cleared: true },
+    });
+    expect((await admin(a, 'GET', '/services/box/state/b')).body).toEqual({
+      service: 'box',
+      key: 'b',
+      state: {},
+    });
+    expect(
+      (await admin<KeyPage>(a, 'GET', '/services/box/keys')).body.keys.map((x) => x.key),
+    ).toEqual(['a', 'c', 'h', 'é']);
     await admin(a, 'PATCH', `/invocations/${holdId}/kill`);
     for (const id of queued) await untilCompleted(a, id);
 
@@ -322,14 +368,19 @@ describe('admin listing', () => {
     const run = await post(base, '/vote/w1/run/send');
     const runId = (run.body as { invocationId: string }).invocationId;
     const promises = async (full = '') =>
-      (await admin<{ promises: unknown[] }>(a, 'GET', `/services/vote/keys/w1/promises${full}`)).body.promises;
+      (await admin<{ promises: unknown[] }>(a, 'GET', `/services/vote/keys/w1/promises${full}`))
+        .body.promises;
     await until('the pending promise', async () => (await promises()).length === 1);
     expect(await promises()).toEqual([{ name: 'ballot', state: 'pending' }]);
     const long = 'x'.repeat(3000);
     expect((await post(base, '/vote/w1/cast', long)).status).toBe(200);
     await untilCompleted(a, runId);
     expect(await promises()).toEqual([
-      { name: 'ballot', state: 'resolved', value: { json: `"${'x'.repeat(1023)}`, truncated: true, bytes: 3002 } },
+      {
+        name: 'ballot',
+        state: 'resolved',
+        value: { json: `"${'x'.repeat(1023)}`, truncated: true, bytes: 3002 },
+      },
     ]);
     expect(await promises('?full=1')).toEqual([
       { name: 'ballot', state: 'resolved', value: { json: JSON.stringify(long) } },
@@ -391,7 +442,8 @@ describe('admin listing', () => {
     expect(ids).toHaveLength(N);
     const stats = async () => {
       const info = await redis.info('commandstats');
-      const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+      const calls = (name: string) =>
+        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
       return { scan: calls('scan'), keys: calls('keys') };
     };
     const before = await stats();
@@ -413,7 +465,9 @@ describe('admin listing', () => {
     expect(boxKey.invocations).toHaveLength(50);
     expect(boxKey.invocations.every((s) => s.target.key === 'k10')).toBe(true);
     expect(delayedShout.invocations).toHaveLength(50);
-    expect(delayedShout.invocations.every((s) => s.status === 'delayed' && s.target.handler === 'shout')).toBe(true);
+    expect(
+      delayedShout.invocations.every((s) => s.status === 'delayed' && s.target.handler === 'shout'),
+    ).toBe(true);
     expect(counts).toEqual({
       total: N,
       byStatus: { delayed: N },

@@ -372,9 +372,9 @@ describe.concurrent('a parent killed while it waits for its child', () => {
       if (outbox) {
         // The accept performed again (its acknowledgement lost) starts no second child and changes no result.
         await replayOutbox(env, outbox, childId);
-        expect((await env.ingress.store.list({ service: 'commchild' })).invocations.map((i) => i.id)).toEqual([
-          childId,
-        ]);
+        expect(
+          (await env.ingress.store.list({ service: 'commchild' })).invocations.map((i) => i.id),
+        ).toEqual([childId]);
         expect(await fxCount(env, `${childId}:main`)).toBe(1);
         expect((await describeInv(env, parentId)).outcome).toEqual(parent.outcome);
       }
@@ -570,9 +570,11 @@ describe.concurrent('a delayed send across a worker restart', () => {
       expect(arrivedAt - sentAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(arrivedAt - child.createdAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(child.createdAt).toBeGreaterThanOrEqual(sentAt);
-      const targets = (await env.ingress.store.list({
-        service: c.object ? 'commlate' : 'commtarget',
-      })).invocations;
+      const targets = (
+        await env.ingress.store.list({
+          service: c.object ? 'commlate' : 'commtarget',
+        })
+      ).invocations;
       expect(targets.map((i) => i.id)).toEqual([childId]);
     });
   }

@@ -18,7 +18,16 @@ import { Keys, createRedisStore } from '@latchkey/redis-store';
 import { seedInvocations, startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 
 const PARTITIONS = 16;
-const STATUSES = ['delayed', 'queued', 'ready', 'running', 'suspended', 'backing-off', 'paused', 'completed'];
+const STATUSES = [
+  'delayed',
+  'queued',
+  'ready',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+  'completed',
+];
 const BOX_KEYS = 1000;
 
 function target(i: number) {
@@ -37,7 +46,11 @@ function indexKeys(k: Keys): string[] {
       for (const st of STATUSES) out.push(k.ixServiceStatus(p, svc, st));
     }
     for (const st of STATUSES) out.push(k.ixStatus(p, st));
-    out.push(k.ixHandler(p, 'echo', 'say'), k.ixHandler(p, 'echo', 'shout'), k.ixHandler(p, 'box', 'put'));
+    out.push(
+      k.ixHandler(p, 'echo', 'say'),
+      k.ixHandler(p, 'echo', 'shout'),
+      k.ixHandler(p, 'box', 'put'),
+    );
   }
   for (let i = 0; i < BOX_KEYS; i++) {
     const key = `k${i}`;
@@ -60,7 +73,10 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function timeIt(samples: number, fn: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+async function timeIt(
+  samples: number,
+  fn: () => Promise<unknown>,
+): Promise<{ p50: number; p99: number }> {
   const ms: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t = performance.now();
@@ -84,7 +100,11 @@ async function main(): Promise<void> {
   const counts = values.counts.split(',').map((s) => Number(s.trim()));
   const samples = Number(values.samples);
   const limit = Number(values.limit);
-  if (counts.some((n) => !Number.isInteger(n) || n < 1) || !(samples >= 1) || !(limit >= 1 && limit <= 1000))
+  if (
+    counts.some((n) => !Number.isInteger(n) || n < 1) ||
+    !(samples >= 1) ||
+    !(limit >= 1 && limit <= 1000)
+  )
     throw new Error('--counts: positive integers; --samples >= 1; --limit 1..1000');
   let local: LocalRedis | undefined;
   const url = process.env['REDIS_URL'] ?? (local = await startLocalRedis()).url;
@@ -92,13 +112,18 @@ async function main(): Promise<void> {
   const seeder = new Redis(url);
   const prefix = `bench-list-${randomUUID().slice(0, 8)}`;
   const keys = new Keys(prefix);
-  const store = createRedisStore({ url, prefix, partitions: PARTITIONS, logger: { warn() {}, error() {}, info() {} } });
+  const store = createRedisStore({
+    url,
+    prefix,
+    partitions: PARTITIONS,
+    logger: { warn() {}, error() {}, info() {} },
+  });
   await store.init();
   const queries: [string, ListQuery][] = [
     ['unfiltered page', { limit }],
     ['service + handler', { service: 'echo', handler: 'shout', limit }],
     ['status + service', { status: 'delayed', service: 'box', limit }],
-    ['object key', { service: 'box', key: 'k7', limit }],
+    ['object key', { service: 'box', key: 'k10', limit }],
     ['idempotency key (hash-checked)', { service: 'echo', idempotencyKey: 'none', limit }],
   ];
   process.stdout.write(
@@ -111,7 +136,12 @@ async function main(): Promise<void> {
       const more = n - seeded;
       if (more > 0) {
         const offset = seeded;
-        await seedInvocations(seeder, { prefix, count: more, target: (i) => target(offset + i), batch: 5000 });
+        await seedInvocations(seeder, {
+          prefix,
+          count: more,
+          target: (i) => target(offset + i),
+          batch: 5000,
+        });
       }
       seeded = n;
       const seedS = (performance.now() - t0) / 1000;
@@ -129,7 +159,9 @@ async function main(): Promise<void> {
       const all = await timeIt(samples, () => store.counts());
       process.stdout.write(`  ${'counts'.padEnd(34)}${fmt(all.p50)} ${fmt(all.p99)}\n`);
       const one = await timeIt(samples, () => store.counts({ service: 'box' }));
-      process.stdout.write(`  ${'counts of a service'.padEnd(34)}${fmt(one.p50)} ${fmt(one.p99)}\n`);
+      process.stdout.write(
+        `  ${'counts of a service'.padEnd(34)}${fmt(one.p50)} ${fmt(one.p99)}\n`,
+      );
     }
   } finally {
     await store.close();

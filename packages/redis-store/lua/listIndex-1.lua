@@ -57,7 +57,8 @@ local function matches(id)
   return true
 end
 local out, examined, offset = {}, 0, 0
-local chunk = math.max(16, math.min(most, limit * 2))
+-- Without filters every id examined matches: read as many as the page needs (and more on a tie).
+local chunk = #fields == 0 and limit + 1 or math.max(16, math.min(most, limit * 2))
 while true do
   local got
   if desc then

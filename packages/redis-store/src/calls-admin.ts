@@ -185,7 +185,14 @@ export async function patchState(
     args.push(name, v === null || v === undefined ? '' : JSON.stringify(v));
   }
   const n = args.length / 2;
-  const r = (await redis.patchState(keys.state, keys.fence, n, ...args, keys.keyIndex, key)) as unknown[];
+  const r = (await redis.patchState(
+    keys.state,
+    keys.fence,
+    n,
+    ...args,
+    keys.keyIndex,
+    key,
+  )) as unknown[];
   return { tag: r[0] === 'ok' ? 'ok' : 'busy' };
 }
 

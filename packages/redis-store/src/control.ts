@@ -179,7 +179,11 @@ export class Control {
     const k = this.ctx.keys;
     const r = await patchState(
       this.ctx.redis,
-      { state: k.state(p, service, key), fence: k.fence(p, service, key), keyIndex: k.ixKeys(p, service) },
+      {
+        state: k.state(p, service, key),
+        fence: k.fence(p, service, key),
+        keyIndex: k.ixKeys(p, service),
+      },
       key,
       patch,
     );

@@ -82,8 +82,7 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   let low: number | undefined;
   let high: number | undefined;
   if (st !== undefined) {
-    index =
-      svc !== undefined ? (p) => k.ixServiceStatus(p, svc, st) : (p) => k.ixStatus(p, st);
+    index = svc !== undefined ? (p) => k.ixServiceStatus(p, svc, st) : (p) => k.ixStatus(p, st);
     if (q.handler !== undefined) exact.push([F.handler, q.handler]);
     if (q.key !== undefined) exact.push([F.key, q.key]);
     if (q.createdAfter !== undefined || q.createdBefore !== undefined)
@@ -141,7 +140,8 @@ export class Listing {
     // Start at the cursor (skipping what comes before it among equal scores) when it lies inside
     // the range; else at the range's own start.
     const open = desc ? pl.high : pl.low;
-    const inside = open === undefined || (pos !== undefined && (desc ? pos.at < open : pos.at > open));
+    const inside =
+      open === undefined || (pos !== undefined && (desc ? pos.at < open : pos.at > open));
     const tie = pos !== undefined && inside ? pos : undefined;
     const start = tie ? String(tie.at) : open !== undefined ? `(${open}` : desc ? '+inf' : '-inf';
     const close = desc ? pl.low : pl.high;
@@ -185,7 +185,9 @@ export class Listing {
     const P = this.ctx.opts.partitions;
     const p =
       q.key !== undefined ? partitionOf(P, service, q.key) : partitionOf(P, service, handler, idem);
-    const id = await this.ctx.redis.get(this.ctx.keys.idempotency(p, service, q.key ?? '', handler, idem));
+    const id = await this.ctx.redis.get(
+      this.ctx.keys.idempotency(p, service, q.key ?? '', handler, idem),
+    );
     // An object's invocation with an idempotency key has a record by key: without the key, walk.
     if (id === null) return q.key !== undefined ? null : undefined;
     const [s] = await this.summaries([id]);

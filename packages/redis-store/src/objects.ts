@@ -35,8 +35,14 @@ export class Objects {
   }
 
   /** A page of a service's keys that have state, a holder or an inbox. */
-  async listKeys(service: string, page: { cursor?: string; limit?: number } = {}): Promise<KeyPage> {
-    const limit = Math.min(Math.max(1, Math.floor(page.limit ?? LIST_LIMIT_DEFAULT)), LIST_LIMIT_MAX);
+  async listKeys(
+    service: string,
+    page: { cursor?: string; limit?: number } = {},
+  ): Promise<KeyPage> {
+    const limit = Math.min(
+      Math.max(1, Math.floor(page.limit ?? LIST_LIMIT_DEFAULT)),
+      LIST_LIMIT_MAX,
+    );
     const after = page.cursor !== undefined ? decodeKeyCursor(page.cursor) : undefined;
     if (page.cursor !== undefined && after === undefined)
       throw new StoreError('the cursor is not a cursor of keys', 'INVALID_CURSOR');

@@ -51,8 +51,7 @@ const MAX_NAME = 1024;
 const MAX_TIME = 8.64e15;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const LONE_SURROGATE =
-  /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function bad(kind: ErrorCode, message: string): IngressError {
   return new IngressError(400, kind, message);
@@ -92,7 +91,10 @@ function checkName(what: 'service' | 'handler', name: string): void {
 function parseTime(name: string, raw: string): number {
   const n = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
   if (!(n <= MAX_TIME))
-    throw bad(ErrorCode.INVALID_TIME, `${name} must be a time in ms since the epoch (0 to 8.64e15)`);
+    throw bad(
+      ErrorCode.INVALID_TIME,
+      `${name} must be a time in ms since the epoch (0 to 8.64e15)`,
+    );
   return n;
 }
 
@@ -150,7 +152,10 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
   if (limit !== undefined) {
     const n = /^\d{1,7}$/.test(limit) ? Number(limit) : NaN;
     if (!(n >= 1 && n <= LIST_LIMIT_MAX))
-      throw bad(ErrorCode.INVALID_LIMIT, `limit must be a whole number from 1 to ${LIST_LIMIT_MAX}`);
+      throw bad(
+        ErrorCode.INVALID_LIMIT,
+        `limit must be a whole number from 1 to ${LIST_LIMIT_MAX}`,
+      );
     q.limit = n;
   } else {
     q.limit = LIST_LIMIT_DEFAULT;

@@ -99,9 +99,9 @@ export function listingCases(current: () => Store): void {
     expect((await one({ service: svc, modifiedAfter: m })).sort()).toEqual(
       where((s) => s.modifiedAt > m),
     );
-    expect((await one({ service: svc, status: 'completed', modifiedBefore: m + 1 })).sort()).toEqual(
-      where((s) => s.modifiedAt <= m),
-    );
+    expect(
+      (await one({ service: svc, status: 'completed', modifiedBefore: m + 1 })).sort(),
+    ).toEqual(where((s) => s.modifiedAt <= m));
     expect(await one({ service: svc, createdAfter: t + 1, createdBefore: t + 1 })).toEqual([]);
     await store.kill(held.invocationId);
   });
@@ -206,7 +206,9 @@ export function listingCases(current: () => Store): void {
 
   it("lists a workflow run's promises: pending, resolved and rejected", async () => {
     const store = current();
-    const run = await store.accept(request({ service: approval.name, handler: 'run', key: 'w' }, null));
+    const run = await store.accept(
+      request({ service: approval.name, handler: 'run', key: 'w' }, null),
+    );
     expect(
       await until('the pending promise', async () => {
         const ps = await store.promises(approval.name, 'w');
