@@ -218,7 +218,20 @@ describe('admin listing', () => {
     expect(put.status).toBe(200);
     const putId = put.headers.get('x-restate-id')!;
 
+    // A key the scripts must name exactly as the store's key layout does (percent-encoded).
+    const odd = "a b/é:{x}'()*!~%";
+    const oddPut = await post(base, `/box/${encodeURIComponent(odd)}/put`, 'v2');
+    expect(oddPut.status).toBe(200);
+    const oddId = oddPut.headers.get('x-restate-id')!;
     const ids = async (q: string) => (await list(a, q)).invocations.map((s) => s.id);
+    expect(await ids(`service=box&key=${encodeURIComponent(odd)}`)).toEqual([oddId]);
+    expect(
+      (await admin<KeyPage>(a, 'GET', '/services/box/keys')).body.keys.map((k) => k.key),
+    ).toEqual([odd, 'k1']);
+    expect((await ids('service=box')).sort()).toEqual([putId, oddId].sort());
+    expect(
+      await ids(`service=box&key=${encodeURIComponent(odd)}&handler=put&status=completed`),
+    ).toEqual([oddId]);
     expect(await ids('service=echo&handler=shout')).toEqual([...delayed].reverse());
     expect(await ids('service=echo&handler=shout&order=asc')).toEqual(delayed);
     expect(await ids('service=echo&handler=say')).toEqual([saidId]);
@@ -228,8 +241,8 @@ describe('admin listing', () => {
     expect(await ids('service=box&key=k1')).toEqual([putId]);
     expect(await ids('service=box&key=k2')).toEqual([]);
     expect((await ids('status=delayed')).sort()).toEqual([...delayed].sort());
-    expect(await ids('status=completed&service=box')).toEqual([putId]);
-    expect((await ids('status=completed')).sort()).toEqual([saidId, putId].sort());
+    expect((await ids('status=completed&service=box')).sort()).toEqual([putId, oddId].sort());
+    expect((await ids('status=completed')).sort()).toEqual([saidId, putId, oddId].sort());
     const page = await list(a, 'service=echo&handler=say');
     expect(page.invocations[0]).toMatchObject({
       id: saidId,
@@ -250,13 +263,13 @@ describe('admin listing', () => {
       first.id,
     );
     // Empty values are no filter.
-    expect((await ids('status=&service=')).length).toBe(5);
+    expect((await ids('status=&service=')).length).toBe(6);
 
     const counts = await admin<InvocationCounts>(a, 'GET', '/invocations/counts');
     expect(counts.body).toEqual({
-      total: 5,
-      byStatus: { delayed: 3, completed: 2 },
-      byService: { echo: 4, box: 1 },
+      total: 6,
+      byStatus: { delayed: 3, completed: 3 },
+      byService: { echo: 4, box: 2 },
     });
     const echoCounts = await admin<InvocationCounts>(a, 'GET', '/invocations/counts?service=echo');
     expect(echoCounts.body).toEqual({
