@@ -256,9 +256,8 @@ end
 
 -- Everything that follows an invocation's completion, whether it completed itself or was
 -- killed or cancelled: retention TTLs (record, journal, completions, idempotency record, index
--- entries through ix:exp; a
--- workflow run's state, run record, fence and promises), freeing its key (or leaving the
--- inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
+-- entries through ix:exp; a workflow run's state, run record, fence and promises), freeing its
+-- key (or leaving the inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
 -- while its outcome is still owed to callers. `d` holds the invocation's FINISH_FIELDS;
 -- `state` is the workflow's state key; `at_head` is true when the caller knows the invocation
 -- holds its key (a fenced completion), nil to look; `jlen` is the journal's length when known

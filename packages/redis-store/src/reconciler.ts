@@ -40,7 +40,11 @@ export async function reconcile(
       const keys = { due: k.due(p), outbox: k.outbox(p) };
       queueReconcile(pipe, keys, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
     }
-    const [results] = await Promise.all([pipe.exec().then((r) => r ?? []), expireIndexes(ctx)]);
+    // The index sweep's failure never costs the dispatches of this sweep: it runs again next time.
+    const [results] = await Promise.all([
+      pipe.exec().then((r) => r ?? []),
+      expireIndexes(ctx).catch(() => undefined),
+    ]);
     let n = 0;
     for (const [p, [err, res]] of results.entries()) {
       if (err) continue;
