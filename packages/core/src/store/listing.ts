@@ -143,10 +143,14 @@ export function encodeKeyCursor(key: string): string {
 
 /** The key a keys cursor names, or undefined when malformed. */
 export function decodeKeyCursor(cursor: string): string | undefined {
-  if (cursor.length === 0 || cursor.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(cursor))
+  // A key of 1,024 characters is at most 4 KiB of UTF-8: its cursor, under 6 KiB.
+  if (cursor.length === 0 || cursor.length > 6000 || !/^[A-Za-z0-9_-]+$/.test(cursor))
     return undefined;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith('k.') || text.length < 3 || text.includes('\uFFFD')) return undefined;
+  const bytes = Buffer.from(cursor, 'base64url');
+  const text = bytes.toString('utf8');
+  // Well-formed UTF-8 only: the text encodes back to exactly those bytes.
+  if (!text.startsWith('k.') || text.length < 3 || !Buffer.from(text, 'utf8').equals(bytes))
+    return undefined;
   return text.slice(2);
 }
 
