@@ -214,7 +214,7 @@ describe('admin listing', () => {
     expect(said.status).toBe(200);
     const saidId = said.headers.get('x-restate-id')!;
     const delayed = await sendDelayed(base, 3, 'shout');
-    const put = await post(base, '/box/k1/put', 'v1');
+    const put = await post(base, '/box/k1/put', 'v1', { 'idempotency-key': 'ik2' });
     expect(put.status).toBe(200);
     const putId = put.headers.get('x-restate-id')!;
 
@@ -238,6 +238,11 @@ describe('admin listing', () => {
     expect(await ids('service=echo&idempotencyKey=ik1')).toEqual([saidId]);
     expect(await ids('service=echo&handler=say&idempotencyKey=ik1')).toEqual([saidId]);
     expect(await ids('service=echo&handler=say&idempotencyKey=nope')).toEqual([]);
+    expect(await ids('service=echo&idempotencyKey=nope')).toEqual([]);
+    // An object's idempotency key: by its record with the key, by its index without.
+    expect(await ids('service=box&key=k1&idempotencyKey=ik2')).toEqual([putId]);
+    expect(await ids('service=box&idempotencyKey=ik2')).toEqual([putId]);
+    expect(await ids('service=box&key=k2&idempotencyKey=ik2')).toEqual([]);
     expect(await ids('service=box&key=k1')).toEqual([putId]);
     expect(await ids('service=box&key=k2')).toEqual([]);
     expect((await ids('status=delayed')).sort()).toEqual([...delayed].sort());

@@ -8,11 +8,16 @@
 import type { ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { InvocationStatus } from '../store/invocation.js';
+import type { Registry } from '../runtime/registry.js';
 import {
   LIST_LIMIT_DEFAULT,
   LIST_LIMIT_MAX,
   decodeListCursor,
+  encodeListCursor,
   listSortField,
+  positionBefore,
+  type InvocationSummary,
+  type ListPage,
   type ListQuery,
 } from '../store/listing.js';
 import type { AdminStore } from '../store/store.js';
@@ -179,6 +184,45 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
 }
 
 /**
+ * A page by idempotency key without a handler, for a service this process serves whose records
+ * name the invocation directly (a plain service, or an object's or workflow's key given): one
+ * lookup per handler instead of a walk of the service's index. Undefined when that does not apply.
+ */
+async function byIdempotencyKey(
+  q: ListQuery,
+  store: Pick<AdminStore, 'list' | 'lookup'>,
+  registry: Registry,
+): Promise<ListPage | undefined> {
+  const { idempotencyKey, service, key } = q;
+  if (idempotencyKey === undefined || service === undefined || q.handler !== undefined)
+    return undefined;
+  const def = registry.service(service);
+  if (!def || (def.kind !== 'service' && key === undefined)) return undefined;
+  // The handlers whose record names an invocation; only those are listed (each a direct read).
+  const named = (
+    await Promise.all(
+      Object.keys(def.handlers).map(async (handler) => {
+        const ref = { service, handler, idempotencyKey, ...(key !== undefined ? { key } : {}) };
+        return (await store.lookup(ref)) !== undefined ? [handler] : [];
+      }),
+    )
+  ).flat();
+  const order = q.order ?? 'desc';
+  const field = listSortField(q);
+  const found = (await Promise.all(named.map((handler) => store.list({ ...q, handler })))).flatMap(
+    (page) => page.invocations,
+  );
+  const at = (s: InvocationSummary) => ({ at: s[field], id: s.id });
+  found.sort((a, b) => (positionBefore(at(a), at(b), order) ? -1 : 1));
+  const limit = q.limit ?? LIST_LIMIT_DEFAULT;
+  const invocations = found.slice(0, limit);
+  const last = invocations.at(-1);
+  return found.length > limit && last
+    ? { invocations, nextCursor: encodeListCursor(field, at(last)) }
+    : { invocations };
+}
+
+/**
  * Answers the listing's routes: `GET /invocations` and `GET /invocations/counts`. Returns false
  * for any other request.
  */
@@ -186,12 +230,14 @@ export async function routeListing(
   method: string | undefined,
   segs: string[],
   params: URLSearchParams,
-  store: Pick<AdminStore, 'list' | 'counts'>,
+  deps: { store: Pick<AdminStore, 'list' | 'counts' | 'lookup'>; registry: Registry },
   res: ServerResponse,
 ): Promise<boolean> {
   if (method !== 'GET' || segs[0] !== 'invocations') return false;
+  const { store, registry } = deps;
   if (segs.length === 1) {
-    sendJson(res, 200, await store.list(parseListQuery(params)));
+    const q = parseListQuery(params);
+    sendJson(res, 200, (await byIdempotencyKey(q, store, registry)) ?? (await store.list(q)));
     return true;
   }
   if (segs.length === 2 && segs[1] === 'counts') {

@@ -81,7 +81,7 @@ export function createAdmin(
     const segs = url.segs.map(decode);
     const query = url.query ?? new URLSearchParams();
     // ---- The indexed listing and the object/workflow views (admin-list.ts, admin-objects.ts).
-    if (await routeListing(req.method, segs, query, store, res)) return;
+    if (await routeListing(req.method, segs, query, { store, registry }, res)) return;
     if (await routeObjects(req.method, segs, query, { store, registry, previewBytes }, res)) return;
     // ----
     if (segs[0] === 'invocations') {

@@ -84,6 +84,8 @@ export interface AdminStore {
   listKeys(service: string, page?: { cursor?: string; limit?: number }): Promise<KeyPage>;
   /** A key's holder and the invocations queued behind it, in the order they will run (at most `limit`, default 1,000). */
   keyQueue(service: string, key: string, limit?: number): Promise<KeyQueue>;
+  /** The invocation an idempotency key or a workflow id names (see {@link IngressStore.lookup}). */
+  lookup(ref: InvocationRef): Promise<string | undefined>;
   /** A workflow run's durable promises (its key's), by name. */
   promises(workflow: string, key: string): Promise<PromiseInfo[]>;
   /** Requests cancellation (see {@link IngressStore.cancel}; the admin passes no token). */
