@@ -366,15 +366,15 @@ describe.concurrent('a parent killed while it waits for its child', () => {
       });
       expect(await fxCount(env, `${parentId}:after`)).toBe(1);
       // ...and exactly one child invocation exists.
-      const children = await env.ingress.store.list({ service: 'commchild' });
+      const children = (await env.ingress.store.list({ service: 'commchild' })).invocations;
       expect(children.map((i) => i.id)).toEqual([childId]);
 
       if (outbox) {
         // The accept performed again (its acknowledgement lost) starts no second child and changes no result.
         await replayOutbox(env, outbox, childId);
-        expect((await env.ingress.store.list({ service: 'commchild' })).map((i) => i.id)).toEqual([
-          childId,
-        ]);
+        expect(
+          (await env.ingress.store.list({ service: 'commchild' })).invocations.map((i) => i.id),
+        ).toEqual([childId]);
         expect(await fxCount(env, `${childId}:main`)).toBe(1);
         expect((await describeInv(env, parentId)).outcome).toEqual(parent.outcome);
       }
@@ -473,7 +473,7 @@ describe.concurrent(
         expect(got.status).toBe(200);
         expect(got.body).toEqual([msg]);
         // Exactly one add invocation exists (the other one is the msgs call above).
-        const adds = (await env.ingress.store.list({ service: 'comminbox' })).filter(
+        const adds = (await env.ingress.store.list({ service: 'comminbox' })).invocations.filter(
           (i) => i.target.handler === 'add',
         );
         expect(adds.map((i) => i.id)).toEqual([out.sentId]);
@@ -570,9 +570,11 @@ describe.concurrent('a delayed send across a worker restart', () => {
       expect(arrivedAt - sentAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(arrivedAt - child.createdAt).toBeGreaterThanOrEqual(DELAY_MS);
       expect(child.createdAt).toBeGreaterThanOrEqual(sentAt);
-      const targets = await env.ingress.store.list({
-        service: c.object ? 'commlate' : 'commtarget',
-      });
+      const targets = (
+        await env.ingress.store.list({
+          service: c.object ? 'commlate' : 'commtarget',
+        })
+      ).invocations;
       expect(targets.map((i) => i.id)).toEqual([childId]);
     });
   }

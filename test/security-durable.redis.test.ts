@@ -500,7 +500,8 @@ describe('the public ingress cannot bend a journal', () => {
         await until('the awakeable', () => published.get('wait:cx1'));
         const id = await until(
           'the invocation',
-          async () => (await server.store.list({ service: 'sd_wait', key: 'cx1' }))[0]?.id,
+          async () =>
+            (await server.store.list({ service: 'sd_wait', key: 'cx1' })).invocations[0]?.id,
         );
         const before = await atRest();
         for (const f of [{}, { token: 'not-the-token' }, { token: '' }]) {

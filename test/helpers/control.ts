@@ -53,7 +53,7 @@ export interface Answer<T = unknown> {
 /** Calls the admin API (with `token` as a bearer token when given). */
 export async function admin<T = unknown>(
   base: string,
-  method: 'GET' | 'POST' | 'PATCH',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   opts: { token?: string; body?: unknown; authorization?: string } = {},
 ): Promise<Answer<T>> {
@@ -103,13 +103,13 @@ export async function describeInv(
   return r.body;
 }
 
-/** `GET /invocations?...` */
+/** `GET /invocations?...`: one page, oldest first unless the query gives an `order`. */
 export async function listInv(
   base: string,
   query: Record<string, string>,
   token?: string,
 ): Promise<AdminInvocation[]> {
-  const qs = new URLSearchParams(query).toString();
+  const qs = new URLSearchParams({ order: 'asc', ...query }).toString();
   const r = await admin<{ invocations: AdminInvocation[] }>(
     base,
     'GET',

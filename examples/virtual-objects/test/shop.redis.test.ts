@@ -70,7 +70,7 @@ describe('virtual objects: cart and inventory', () => {
     expect(await stock(mug)).toEqual({ stock: 10, backorders: [] });
     expect(await stock(tea)).toEqual({ stock: 1, backorders: [orderId] });
     // Exactly one reserve invocation per product, sent by the checkout.
-    const reserves = (await server.store.list({ service: 'inventory' })).filter(
+    const reserves = (await server.store.list({ service: 'inventory' })).invocations.filter(
       (i) => i.target.handler === 'reserve',
     );
     expect(reserves.map((i) => i.target.key).sort()).toEqual([mug, tea].sort());

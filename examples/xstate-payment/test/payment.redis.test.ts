@@ -254,7 +254,7 @@ describe('XState payment flow as a durable virtual object', () => {
     await until(
       'the late result to be delivered',
       async () =>
-        (await env.ingress.store.list({ service: 'payment', key })).some(
+        (await env.ingress.store.list({ service: 'payment', key })).invocations.some(
           (i) => i.target.handler === '_settle' && i.status === 'completed',
         ),
       30_000,

@@ -69,6 +69,13 @@ export const ErrorCode = {
   INVALID_STATUS: 'INVALID_STATUS',
   INVALID_PATCH: 'INVALID_PATCH',
   INVALID_FILTER: 'INVALID_FILTER',
+  // The admin API's listing: a query parameter unknown, repeated or missing what it needs
+  // (`INVALID_QUERY`), a malformed limit, cursor, order or time bound.
+  INVALID_QUERY: 'INVALID_QUERY',
+  INVALID_LIMIT: 'INVALID_LIMIT',
+  INVALID_CURSOR: 'INVALID_CURSOR',
+  INVALID_ORDER: 'INVALID_ORDER',
+  INVALID_TIME: 'INVALID_TIME',
   INVALID_FRAME: 'INVALID_FRAME',
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
   DUPLICATE_ID: 'DUPLICATE_ID',
@@ -352,6 +359,8 @@ const STORE_REFUSALS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.REDIS_WIPED]: 503,
   // A name the store has no key for (the ingresses' checks refuse such names already).
   [ErrorCode.INVALID_NAME]: 400,
+  // A list cursor the store cannot read (the admin API checks cursors before).
+  [ErrorCode.INVALID_CURSOR]: 400,
 };
 
 /**

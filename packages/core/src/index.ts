@@ -88,7 +88,6 @@ export type {
   InvocationRef,
   InvocationRequest,
   InvocationStatus,
-  ListFilter,
   Outcome,
   StartedInvocation,
   Store,
@@ -99,6 +98,19 @@ export type {
   WorkerStore,
 } from './store.js';
 export type { StopSignal } from './runtime/stop-signal.js';
+// The admin API's listing (for store implementations and tools)
+export type {
+  InvocationCounts,
+  InvocationSummary,
+  KeyInfo,
+  KeyPage,
+  KeyQueue,
+  ListPage,
+  ListPosition,
+  ListQuery,
+  PromiseInfo,
+} from './store/listing.js';
+export { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './store/listing.js';
 
 // Running
 export { serve } from './serve.js';

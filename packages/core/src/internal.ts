@@ -17,3 +17,12 @@ export type { HandlerSpec } from './define/definitions.js';
 export { HandlerContext } from './context/context.js';
 export { awakeableId, cancelToken, deriveSecret, parseAwakeableId } from './context/secrets.js';
 export { MAX_TIMER_MS, timerMs } from './define/duration.js';
+export {
+  decodeKeyCursor,
+  decodeListCursor,
+  encodeKeyCursor,
+  encodeListCursor,
+  listSortField,
+  matchesQuery,
+  positionBefore,
+} from './store/listing.js';

@@ -57,9 +57,10 @@ export interface ServeOptions extends IngressRules {
    * Runs the admin API on its own port (`0` = a free port); off unless given. Its host defaults to
    * `127.0.0.1`; on any other address it needs a token (`token` or `LATCHKEY_ADMIN_TOKEN`), else
    * `serve()` refuses to start. The limits of its live event streams (`GET /events`) are
-   * {@link EventStreamOptions}.
+   * {@link EventStreamOptions}. `previewBytes`: how much of a JSON value the admin views show
+   * before cutting it (default 1,024).
    */
-  admin?: { port: number; host?: string; token?: string } & EventStreamOptions;
+  admin?: { port: number; host?: string; token?: string; previewBytes?: number } & EventStreamOptions;
   logger?: Console;
 }
 
@@ -169,6 +170,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       logger,
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),
+      ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

@@ -3,3 +3,4 @@ export type * from './store/invocation.js';
 export type * from './store/attempt.js';
 export type * from './store/store.js';
 export type * from './store/events.js';
+export type * from './store/listing.js';

@@ -31,7 +31,8 @@
   A caller (ARGV 13) is registered in the invocation's notify set (also on 'dup'/'exists'); when
   that invocation has already completed, its completion is returned for immediate delivery.
   Invariant: an exclusive/workflow invocation enters its key's inbox in acceptance order,
-  or (delayed) when its delay expires.
+  or (delayed) when its delay expires. A new invocation is filed in its partition's indexes
+  (index_new, set_status); an eagerly completed one is also scheduled in ix:exp.
 ]]
 local id, mode, idem, part, member = ARGV[1], ARGV[5], ARGV[7], ARGV[12], ARGV[13]
 local k_inv, k_due, k_fence = KEYS[1], KEYS[2], KEYS[3]
@@ -101,13 +102,13 @@ if ARGV[19] ~= '' and delay == 0 and member == '' then
   if ep then
     local n = tonumber(ARGV[22])
     local nops = tonumber(ARGV[23 + n])
-    field('st', 'completed')
     field(ARGV[20] == 'ok' and 'out' or 'err', ARGV[21])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
     if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 23, 23 + n), ',') .. ']') end
-    redis.call('HSET', k_inv, unpack(h))
+    set_status(k_inv, id, 'completed', now, unpack(h))
+    index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
     if nops > 0 then apply_ops(k_state, 24 + n, nops) end
@@ -118,6 +119,7 @@ if ARGV[19] ~= '' and delay == 0 and member == '' then
       redis.call('PEXPIRE', k_idem, ret.idempotency)
     end
     redis.call('PEXPIRE', k_inv, keep)
+    index_expire(part, id, ARGV[2], ARGV[3], ARGV[4], now + keep)
     return {'done', tostring(ep), now}
   end
 end
@@ -159,8 +161,8 @@ if leased then
 else
   field('ep', 0)
 end
-field('st', st)
-redis.call('HSET', k_inv, unpack(h))
+set_status(k_inv, id, st, now, unpack(h))
+index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
 emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
 if deadline then redis.call('ZADD', k_due, deadline, id) end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end

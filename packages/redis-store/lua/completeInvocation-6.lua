@@ -41,9 +41,9 @@ local r, comps, wakes, now, jlen, jf = commit_batch(KEYS[2], KEYS[5], tonumber(A
 if r == 'gap' then return {'fenced', 'journal index'} end
 local outField = ARGV[4] == 'ok' and 'out' or 'err'
 if jf then
-  redis.call('HSET', inv, 'st', 'completed', outField, ARGV[5], 'ft', now, 'lease', 0, 'jf', jf)
+  set_status(inv, id, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0, 'jf', jf)
 else
-  redis.call('HSET', inv, 'st', 'completed', outField, ARGV[5], 'ft', now, 'lease', 0)
+  set_status(inv, id, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0)
 end
 emit_status(part, id, 'completed', now)
 -- A fenced completion holds its key: it is the head of the key's inbox.

@@ -14,7 +14,7 @@ if ARGV[2] == 'pause' then
   local mode = redis.call('HGET', KEYS[1], 'mode')
   local keyed = mode == 'exclusive' or mode == 'workflow'
   if not keyed or redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then redis.call('HINCRBY', KEYS[2], 'ep', 1) end
-  redis.call('HSET', KEYS[1], 'st', 'paused', 'lease', 0)
+  set_status(KEYS[1], ARGV[1], 'paused', now_ms(), 'lease', 0)
   emit_status(ARGV[4], ARGV[1], 'paused')
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\nstop')

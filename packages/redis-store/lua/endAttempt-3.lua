@@ -9,7 +9,7 @@ if not running_fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
 end
 local now = now_ms()
 if ARGV[3] == 'pause' then
-  redis.call('HSET', KEYS[1], 'st', 'paused', 'lastErr', ARGV[4], 'lease', 0)
+  set_status(KEYS[1], ARGV[1], 'paused', now, 'lastErr', ARGV[4], 'lease', 0)
   emit_status(part_of(KEYS[1], ARGV[1]), ARGV[1], 'paused', now)
   redis.call('HINCRBY', KEYS[1], 'rc', 1)
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -18,7 +18,7 @@ end
 local delay = clamp_ms(ARGV[5])
 local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 redis.call('HINCRBY', KEYS[1], 'rc', 1)
-redis.call('HSET', KEYS[1], 'st', 'backing-off', 'wake', ms_string(now + delay), 'lastErr', ARGV[4], 'lease', 0)
+set_status(KEYS[1], ARGV[1], 'backing-off', now, 'wake', ms_string(now + delay), 'lastErr', ARGV[4], 'lease', 0)
 emit_status(part_of(KEYS[1], ARGV[1]), ARGV[1], 'backing-off', now)
 redis.call('ZADD', KEYS[3], now + delay + tonumber(ARGV[6]), ARGV[1])
 -- The mailbox job wakes it within a day; startAttempt dispatches it again until it is due.

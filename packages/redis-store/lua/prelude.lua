@@ -67,6 +67,88 @@ local function hmget_named(key, names)
   return t
 end
 
+-- A user-supplied name as the key layout writes it (keys.ts `enc`, encodeURIComponent): every byte
+-- but A-Z a-z 0-9 - _ . ! ~ * ' ( ) as %XX. (The same as encodeURIComponent's for well-formed
+-- Unicode, the only kind of name that reaches a script.)
+local function enc(s)
+  return (string.gsub(s, "[^A-Za-z0-9%-_%.!~%*'%(%)]", function(c) return string.format('%%%02X', string.byte(c)) end))
+end
+
+-- The partition prefix ('<prefix>:{p}:') of invocation hash `inv` of invocation `id`.
+local function part_of(inv, id)
+  return string.sub(inv, 1, #inv - #KEY_INV - #id)
+end
+
+-- Every write of an invocation's status goes through here: field 'st', the time of the change
+-- 'mt' (the record's modifiedAt), the further fields `...` (name, value pairs) in the same HSET,
+-- and the status indexes ix:st:<status> and ix:ss:<svc>:<status>, both scored by 'mt'. A write
+-- of the status the invocation already has writes only the further fields.
+local function set_status(inv, id, new, now, ...)
+  local f = redis.call('HMGET', inv, 'st', 'svc')
+  if f[1] == new then
+    if select('#', ...) > 0 then redis.call('HSET', inv, ...) end
+    return
+  end
+  redis.call('HSET', inv, 'st', new, 'mt', now, ...)
+  local part = part_of(inv, id)
+  local s = enc(f[2] or redis.call('HGET', inv, 'svc'))
+  if f[1] then
+    redis.call('ZREM', part .. KEY_IX_STATUS .. f[1], id)
+    redis.call('ZREM', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. f[1], id)
+  end
+  redis.call('ZADD', part .. KEY_IX_STATUS .. new, now, id)
+  redis.call('ZADD', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. new, now, id)
+end
+
+-- Files a new invocation in its partition's creation-time indexes (scored by `now`, its 'ct'):
+-- all, by service, by service and handler, by object/workflow key; an exclusive or workflow
+-- invocation's key joins the service's keys (ix:keys); the service joins ix:svcs.
+local function index_new(part, id, svc, h, key, mode, now)
+  local s = enc(svc)
+  redis.call('ZADD', part .. KEY_IX_ALL, now, id)
+  redis.call('ZADD', part .. KEY_IX_SERVICE .. s, now, id)
+  redis.call('ZADD', part .. KEY_IX_HANDLER .. s .. ':' .. enc(h), now, id)
+  if key ~= '' then
+    redis.call('ZADD', part .. KEY_IX_KEY .. s .. ':' .. enc(key), now, id)
+    if mode == 'exclusive' or mode == 'workflow' then redis.call('ZADD', part .. KEY_IX_KEYS .. s, 0, key) end
+  end
+  redis.call('SADD', part .. KEY_IX_SERVICES, s)
+end
+
+-- Schedules the removal of a completed invocation's index entries at `at` (when its record
+-- expires): ix:exp holds '<id>:<svc>:<handler>:<key>' (names encoded, so ':' separates them),
+-- everything expireIndexes needs once the record is gone.
+local function index_expire(part, id, svc, h, key, at)
+  redis.call('ZADD', part .. KEY_IX_EXPIRY, at, id .. ':' .. enc(svc) .. ':' .. enc(h) .. ':' .. enc(key or ''))
+end
+
+-- Drops a key (encoded `ek`) of service `s` (encoded) from the service's keys (ix:keys) when it
+-- has no state, holder or inbox left.
+local function prune_key(part, s, ek)
+  local suffix = s .. ':' .. ek
+  if redis.call('EXISTS', part .. KEY_STATE .. suffix, part .. KEY_INBOX .. suffix) > 0 then return end
+  if redis.call('HGET', part .. KEY_FENCE .. suffix, 'owner') then return end
+  local key = string.gsub(ek, '%%(%x%x)', function(x) return string.char(tonumber(x, 16)) end)
+  redis.call('ZREM', part .. KEY_IX_KEYS .. s, key)
+end
+
+-- Removes invocation `id` from every index of its partition: `s`, `eh`, `ek` are its service,
+-- handler and key encoded, `st` its status; forgets the service when it has no invocation left,
+-- and its key when the key has nothing left (prune_key).
+local function index_drop(part, id, s, eh, ek, st)
+  redis.call('ZREM', part .. KEY_IX_ALL, id)
+  redis.call('ZREM', part .. KEY_IX_SERVICE .. s, id)
+  redis.call('ZREM', part .. KEY_IX_HANDLER .. s .. ':' .. eh, id)
+  if ek ~= '' then
+    redis.call('ZREM', part .. KEY_IX_KEY .. s .. ':' .. ek, id)
+    prune_key(part, s, ek)
+  end
+  redis.call('ZREM', part .. KEY_IX_STATUS .. st, id)
+  redis.call('ZREM', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. st, id)
+  redis.call('ZREM', part .. KEY_IX_EXPIRY, id .. ':' .. s .. ':' .. eh .. ':' .. ek)
+  if redis.call('EXISTS', part .. KEY_IX_SERVICE .. s) == 0 then redis.call('SREM', part .. KEY_IX_SERVICES, s) end
+end
+
 -- The fence: the hash `fk` names the current owner and epoch of a key (for
 -- exclusive/workflow invocations, the object key's meta hash; otherwise the
 -- invocation's own hash). A write is allowed only from that owner at that epoch.
@@ -100,7 +182,7 @@ local function wake(part, id, now, grace, states)
   local f = redis.call('HMGET', inv, 'st', 'svc', 'key', 'mode')
   if not f[1] or not states[f[1]] then return nil end
   local ds = redis.call('HINCRBY', inv, 'ds', 1)
-  redis.call('HSET', inv, 'st', 'ready')
+  set_status(inv, id, 'ready', now)
   emit_status(part, id, 'ready', now)
   redis.call('ZADD', part .. KEY_DUE, now + grace, id)
   return {id, ds, f[2], f[3], f[4]}
@@ -175,7 +257,7 @@ end
 --   wn: its notify set (nt:) has members; wo: its watcher set (ow:) has members;
 --   hc: its completions hash (c:) exists. Every script that adds to one of them sets the flag,
 --   so a completion probes only what exists.
-local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk', 'wn', 'wo', 'hc'}
+local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk', 'wn', 'wo', 'hc', 'svc', 'h', 'key'}
 
 -- Leases invocation `id` to `worker` for one attempt and loads what the attempt needs
 -- (startAttempt's 'run' reply). `d` holds the invocation's LEASE_FIELDS. Bumps the fence epoch,
@@ -191,7 +273,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
   if fence == inv then
     -- A non-exclusive invocation is its own fence: one write for epoch and lease.
     ep = tonumber(d.ep or '0') + 1
-    redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep, 'ep', ep)
+    set_status(inv, id, 'running', now, 'lease', expiry, 'w', worker, 'rep', ep, 'ep', ep)
   else
     if fence_ep then
       ep = tonumber(fence_ep) + 1
@@ -200,7 +282,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
       ep = redis.call('HINCRBY', fence, 'ep', 1)
       redis.call('HSET', fence, 'owner', id)
     end
-    redis.call('HSET', inv, 'st', 'running', 'lease', expiry, 'w', worker, 'rep', ep)
+    set_status(inv, id, 'running', now, 'lease', expiry, 'w', worker, 'rep', ep)
   end
   emit_status(part, id, 'running', now, d.svc, d.h, d.key)
   redis.call('ZADD', due, expiry, id)
@@ -213,9 +295,9 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
 end
 
 -- Everything that follows an invocation's completion, whether it completed itself or was
--- killed or cancelled: retention TTLs (record, journal, completions, idempotency record; a
--- workflow run's state, run record, fence and promises), freeing its key (or leaving the
--- inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
+-- killed or cancelled: retention TTLs (record, journal, completions, idempotency record, index
+-- entries through ix:exp; a workflow run's state, run record, fence and promises), freeing its
+-- key (or leaving the inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
 -- while its outcome is still owed to callers. `d` holds the invocation's FINISH_FIELDS;
 -- `state` is the workflow's state key; `at_head` is true when the caller knows the invocation
 -- holds its key (a fenced completion), nil to look; `jlen` is the journal's length when known
@@ -232,6 +314,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
   if d.idem ~= '' and ret.idempotency > keep then keep = ret.idempotency end
   if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
   redis.call('PEXPIRE', inv, keep)
+  index_expire(part, id, d.svc, d.h, d.key, now + keep)
   if jlen == nil or jlen > 0 then redis.call('PEXPIRE', part .. KEY_JOURNAL .. id, keep) end
   if d.hc then redis.call('PEXPIRE', part .. KEY_COMPLETIONS .. id, keep) end
   if d.idemk then redis.call('PEXPIRE', d.idemk, ret.idempotency) end
@@ -271,7 +354,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
         else
           redis.call('HDEL', fence, 'owner')
           nds = redis.call('HINCRBY', nk, 'ds', 1)
-          redis.call('HSET', nk, 'st', 'ready')
+          set_status(nk, nxt, 'ready', now)
           emit_status(part, nxt, 'ready', now)
           redis.call('ZADD', due, now + grace, nxt)
         end

@@ -1,12 +1,13 @@
 --[[
   Removes a completed invocation early: record, journal, completions, notify and watcher sets,
-  idempotency record; for a workflow run also its run record, state and promises.
+  idempotency record, its entries in the partition's indexes (and in ix:exp); for a workflow run
+  also its run record, state and promises.
   KEYS[1] invocation hash
   ARGV: 1 id, 2 partition prefix, 3 workflow state key, 4 workflow fence key ('' unless a workflow run)
   Returns {'gone'}, {'running', status} or {'purged'}.
 ]]
 local inv = KEYS[1]
-local f = redis.call('HMGET', inv, 'st', 'idemk', 'wfk', 'prk')
+local f = redis.call('HMGET', inv, 'st', 'idemk', 'wfk', 'prk', 'svc', 'h', 'key')
 if not f[1] then return {'gone'} end
 if f[1] ~= 'completed' then return {'running', f[1]} end
 local part, id = ARGV[2], ARGV[1]
@@ -22,4 +23,6 @@ if f[3] then
   if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
 end
+-- Last: a workflow's key has nothing left now, and leaves the service's keys.
+index_drop(part, id, enc(f[5]), enc(f[6]), enc(f[7] or ''), 'completed')
 return {'purged'}

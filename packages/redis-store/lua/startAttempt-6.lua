@@ -42,11 +42,13 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
   end
   if st == 'delayed' and keyed then
     redis.call('RPUSH', KEYS[6], id)
+    -- The key has an inbox again: it is one of the service's keys (the index may have pruned it).
+    redis.call('ZADD', ARGV[5] .. KEY_IX_KEYS .. enc(d.svc), 0, d.key)
     st = 'queued'
   end
 end
 if st == 'queued' and redis.call('LINDEX', KEYS[6], 0) ~= id then
-  redis.call('HSET', inv, 'st', 'queued')
+  set_status(inv, id, 'queued', now)
   if d.st ~= 'queued' then emit_status(ARGV[5], id, 'queued', now, d.svc, d.h, d.key) end
   redis.call('ZREM', KEYS[4], id)
   return {'skip', 'queued'}

@@ -26,10 +26,10 @@ end
 local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 if ARGV[4] ~= '' then
   local wake = now + clamp_ms((tonumber(ARGV[4]) or now) - now)
-  redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', ms_string(wake), 'lease', 0)
+  set_status(KEYS[1], ARGV[1], 'suspended', now, 'wake', ms_string(wake), 'lease', 0)
   redis.call('ZADD', KEYS[4], wake + tonumber(ARGV[5]), ARGV[1])
 else
-  redis.call('HSET', KEYS[1], 'st', 'suspended', 'wake', 0, 'lease', 0)
+  set_status(KEYS[1], ARGV[1], 'suspended', now, 'wake', 0, 'lease', 0)
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
 emit_status(ARGV[6], ARGV[1], 'suspended', now)

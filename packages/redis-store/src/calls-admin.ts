@@ -176,14 +176,23 @@ export async function purgeInvocation(
 
 export async function patchState(
   redis: ScriptedRedis,
-  keys: { state: string; fence: string },
+  keys: { state: string; fence: string; keyIndex: string },
+  key: string,
   patch: Record<string, unknown>,
 ): Promise<{ tag: 'ok' | 'busy' }> {
   const args: string[] = [];
   for (const [name, v] of Object.entries(patch)) {
     args.push(name, v === null || v === undefined ? '' : JSON.stringify(v));
   }
-  const r = (await redis.patchState(keys.state, keys.fence, args.length / 2, ...args)) as unknown[];
+  const n = args.length / 2;
+  const r = (await redis.patchState(
+    keys.state,
+    keys.fence,
+    n,
+    ...args,
+    keys.keyIndex,
+    key,
+  )) as unknown[];
   return { tag: r[0] === 'ok' ? 'ok' : 'busy' };
 }
 

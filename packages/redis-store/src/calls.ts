@@ -132,7 +132,8 @@ export type AcceptReply =
   | { tag: 'run'; epoch: string; now: number; state: string[] }
   | { tag: 'done'; epoch: string; now: number };
 
-export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Promise<AcceptReply> {
+/** The key count, KEYS and ARGV of an accept script call, in the order its header documents. */
+export function acceptArgs(a: AcceptCall): (string | number)[] {
   const k = a.keys;
   const args: (string | number)[] = [3, k.inv, k.due, k.fence];
   if (k.state !== undefined) args.push(k.state);
@@ -162,7 +163,11 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
-  const r = (await redis.acceptInvocation(...args)) as unknown[];
+  return args;
+}
+
+export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Promise<AcceptReply> {
+  const r = (await redis.acceptInvocation(...acceptArgs(a))) as unknown[];
   switch (r[0]) {
     case 'dup':
       return {

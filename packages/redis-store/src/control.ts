@@ -179,7 +179,12 @@ export class Control {
     const k = this.ctx.keys;
     const r = await patchState(
       this.ctx.redis,
-      { state: k.state(p, service, key), fence: k.fence(p, service, key) },
+      {
+        state: k.state(p, service, key),
+        fence: k.fence(p, service, key),
+        keyIndex: k.ixKeys(p, service),
+      },
+      key,
       patch,
     );
     return r.tag === 'ok';

@@ -22,6 +22,15 @@
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
  * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
+ * <prefix>:{<p>}:ix:all                    index: every invocation (id -> created at)
+ * <prefix>:{<p>}:ix:svc:<svc>              index: invocations of a service (id -> created at)
+ * <prefix>:{<p>}:ix:h:<svc>:<h>            index: invocations of a handler (id -> created at)
+ * <prefix>:{<p>}:ix:key:<svc>:<key>        index: invocations of an object/workflow key (id -> created at)
+ * <prefix>:{<p>}:ix:st:<status>            index: invocations in a status (id -> modified at)
+ * <prefix>:{<p>}:ix:ss:<svc>:<status>      index: a service's invocations in a status (id -> modified at)
+ * <prefix>:{<p>}:ix:svcs                   set: services with indexed invocations (encoded names)
+ * <prefix>:{<p>}:ix:exp                    zset: completed invocations' index entries -> expiry time
+ * <prefix>:{<p>}:ix:keys:<svc>             zset: keys of an object/workflow (score 0, raw key)
  * <prefix>:boot                            boot marker
  * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
  * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
@@ -102,6 +111,24 @@ export const KEY = {
   outbox: 'outbox',
   /** The partition's live events flag (see `events.ts`). */
   events: 'ev',
+  /** Index (zset id -> created at) of every invocation. */
+  ixAll: 'ix:all',
+  /** Index (zset id -> created at) by service: `ix:svc:<svc>`. */
+  ixService: 'ix:svc:',
+  /** Index (zset id -> created at) by service and handler: `ix:h:<svc>:<handler>`. */
+  ixHandler: 'ix:h:',
+  /** Index (zset id -> created at) by object/workflow key: `ix:key:<svc>:<key>`. */
+  ixKey: 'ix:key:',
+  /** Index (zset id -> modified at) by status: `ix:st:<status>`. */
+  ixStatus: 'ix:st:',
+  /** Index (zset id -> modified at) by service and status: `ix:ss:<svc>:<status>`. */
+  ixServiceStatus: 'ix:ss:',
+  /** Set of the (encoded) services that have index entries. */
+  ixServices: 'ix:svcs',
+  /** Zset of completed invocations' index entries (`<id>:<svc>:<handler>:<key>`) -> expiry time. */
+  ixExpiry: 'ix:exp',
+  /** Zset (score 0) of the keys of an object or workflow: `ix:keys:<svc>`. */
+  ixKeys: 'ix:keys:',
   /** After a workflow's promises key: the set naming its promise waiter sets. */
   promiseSets: ':w',
 } as const;
@@ -184,12 +211,40 @@ export class Keys {
   promises(p: number, svc: string, key: string): string {
     return `${this.part(p)}${KEY.promises}${this.objectSuffix(svc, key)}`;
   }
+  /** The set naming a workflow's promise waiter sets. */
+  promiseSets(p: number, svc: string, key: string): string {
+    return `${this.promises(p, svc, key)}${KEY.promiseSets}`;
+  }
   promiseWaiters(p: number, svc: string, key: string, name: string): string {
     return `${this.part(p)}${KEY.promiseWaiters}${this.objectSuffix(svc, key)}:${enc(name)}`;
   }
-  /** A SCAN pattern of every invocation hash. */
-  get allInvocations(): string {
-    return `${this.prefix}:{*}:${KEY.inv}*`;
+  /** The index of every invocation of partition p. */
+  ixAll(p: number): string {
+    return `${this.part(p)}${KEY.ixAll}`;
+  }
+  ixService(p: number, svc: string): string {
+    return `${this.part(p)}${KEY.ixService}${enc(svc)}`;
+  }
+  ixHandler(p: number, svc: string, handler: string): string {
+    return `${this.part(p)}${KEY.ixHandler}${enc(svc)}:${enc(handler)}`;
+  }
+  ixKey(p: number, svc: string, key: string): string {
+    return `${this.part(p)}${KEY.ixKey}${this.objectSuffix(svc, key)}`;
+  }
+  ixStatus(p: number, status: string): string {
+    return `${this.part(p)}${KEY.ixStatus}${status}`;
+  }
+  ixServiceStatus(p: number, svc: string, status: string): string {
+    return `${this.part(p)}${KEY.ixServiceStatus}${enc(svc)}:${status}`;
+  }
+  ixServices(p: number): string {
+    return `${this.part(p)}${KEY.ixServices}`;
+  }
+  ixExpiry(p: number): string {
+    return `${this.part(p)}${KEY.ixExpiry}`;
+  }
+  ixKeys(p: number, svc: string): string {
+    return `${this.part(p)}${KEY.ixKeys}${enc(svc)}`;
   }
   /** The live events flag of partition p: holds {@link eventsChannel} while a process listens. */
   eventsFlag(p: number): string {

@@ -82,6 +82,13 @@ export interface RedisStoreOptions {
    * publishing for at most this long. Default 15,000.
    */
   eventsFlagTtlMs?: number;
+  /**
+   * The most index entries one partition examines for a page of the admin API's listing when
+   * filters the chosen index does not answer are checked against each invocation (default 2,000;
+   * never fewer than the page's limit). A page that reaches it ends there, with a cursor for the
+   * rest; it bounds how long one listing script runs in Redis.
+   */
+  listExamineLimit?: number;
   /** A name for this process in invocation records. */
   workerId?: string;
   /** Where warnings go. */
@@ -103,6 +110,7 @@ export const DEFAULTS = {
   eagerCompletion: true,
   maxCompletions: 10_000,
   eventsFlagTtlMs: 15_000,
+  listExamineLimit: 2000,
 };
 
 /** A store's options with the defaults filled in. */

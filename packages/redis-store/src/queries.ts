@@ -1,4 +1,4 @@
-/** Reads for the ingresses and the admin port: describe, list, progress, lookup, state. */
+/** Reads for the ingresses and the admin port: describe, progress, lookup, state (listing: `listing.ts`). */
 import type { Entry, InvocationInfo, InvocationStatus } from '@latchkey/core';
 import type { StoreContext } from './context.js';
 import type { ArrivalOrder } from './eager.js';
@@ -79,37 +79,6 @@ export class Queries {
     const reply = this.ctx.redis.get(name);
     turn?.issued();
     return (await reply) ?? undefined;
-  }
-
-  async list(filter: {
-    service?: string;
-    key?: string;
-    status?: InvocationStatus;
-    limit?: number;
-  }): Promise<InvocationInfo[]> {
-    const limit = filter.limit ?? 100;
-    const out: InvocationInfo[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.ctx.redis.scan(
-        cursor,
-        'MATCH',
-        this.ctx.keys.allInvocations,
-        'COUNT',
-        1000,
-      );
-      cursor = next;
-      for (const key of keys) {
-        const id = key.slice(key.lastIndexOf(':') + 1);
-        const info = await this.describe(id);
-        if (!info) continue;
-        if (filter.service !== undefined && info.target.service !== filter.service) continue;
-        if (filter.key !== undefined && info.target.key !== filter.key) continue;
-        if (filter.status !== undefined && info.status !== filter.status) continue;
-        out.push(info);
-      }
-    } while (cursor !== '0');
-    return out.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
   }
 
   async getState(service: string, key: string): Promise<Map<string, string>> {

@@ -1,10 +1,12 @@
 /**
  * The reconciler: one sweep over every partition (one pipeline) that closes every crash window
  * between Redis and the mailbox: overdue invocations are dispatched again, outcomes still owed
- * to callers are delivered, and outbox effects a crash left behind are performed.
+ * to callers are delivered, outbox effects a crash left behind are performed, and the index
+ * entries of expired invocations are removed.
  */
 import { decodeSweep, queueReconcile } from './calls-admin.js';
 import { forEachWake } from './calls.js';
+import { queueExpireIndexes } from './calls-index.js';
 import type { StoreContext } from './context.js';
 import type { Deliveries } from './deliveries.js';
 import type { Mailbox } from './mailbox.js';
@@ -12,6 +14,18 @@ import type { JobData } from './wire.js';
 
 /** Most items of each kind one partition's sweep returns. */
 const SWEEP_MAX = 100;
+/** Most expired invocations one partition's sweep removes from the indexes (see expireIndexes). */
+const EXPIRE_MAX = 2000;
+
+/** Removes the index entries of expired invocations: one pipeline over the partitions. */
+async function expireIndexes(ctx: StoreContext): Promise<void> {
+  const k = ctx.keys;
+  const pipe = ctx.redis.pipeline();
+  for (let p = 0; p < ctx.opts.partitions; p++) {
+    queueExpireIndexes(pipe, k.ixExpiry(p), { part: k.part(p), max: EXPIRE_MAX });
+  }
+  await pipe.exec();
+}
 
 export async function reconcile(
   ctx: StoreContext,
@@ -26,7 +40,11 @@ export async function reconcile(
       const keys = { due: k.due(p), outbox: k.outbox(p) };
       queueReconcile(pipe, keys, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
     }
-    const results = (await pipe.exec()) ?? [];
+    // The index sweep's failure never costs the dispatches of this sweep: it runs again next time.
+    const [results] = await Promise.all([
+      pipe.exec().then((r) => r ?? []),
+      expireIndexes(ctx).catch(() => undefined),
+    ]);
     let n = 0;
     for (const [p, [err, res]] of results.entries()) {
       if (err) continue;

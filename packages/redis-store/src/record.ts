@@ -4,7 +4,14 @@
  * these functions; the Lua scripts are its writers.
  */
 import type { Redis } from 'ioredis';
-import type { Entry, InvocationInfo, InvocationStatus, Outcome, TargetMode } from '@latchkey/core';
+import type {
+  Entry,
+  InvocationInfo,
+  InvocationStatus,
+  InvocationSummary,
+  Outcome,
+  TargetMode,
+} from '@latchkey/core';
 import { toSerializedError } from './wire.js';
 
 /** The fields `describe` reads: never the input, the headers or the secret seed. */
@@ -94,4 +101,61 @@ export function decodeProgress(res: unknown): {
 } {
   const [st, jf] = (res as (string | null)[] | undefined) ?? [];
   return { status: (st || undefined) as InvocationStatus | undefined, jf: jf ?? undefined };
+}
+
+/**
+ * The hash fields the list filters check (an index answers the others): status, service,
+ * handler, key, idempotency key, created and modified time (`mt`, written with every status
+ * change; see `set_status` in prelude.lua).
+ */
+export const FILTER_FIELD = {
+  status: 'st',
+  service: 'svc',
+  handler: 'h',
+  key: 'key',
+  idempotencyKey: 'idem',
+  createdAt: 'ct',
+  modifiedAt: 'mt',
+} as const;
+
+/** The fields of an {@link InvocationSummary}: never the input, the headers or the seed. */
+const SUMMARY_FIELDS = [
+  'st',
+  'svc',
+  'h',
+  'key',
+  'mode',
+  'rc',
+  'ct',
+  'mt',
+  'idem',
+  'wake',
+  'lastErr',
+] as const;
+
+/** Queues the read of an invocation's summary on a pipeline; decode with {@link decodeSummary}. */
+export function queueSummary(pipe: ReturnType<Redis['pipeline']>, inv: string): void {
+  pipe.hmget(inv, ...SUMMARY_FIELDS);
+}
+
+/** An invocation's summary from {@link queueSummary}'s result; undefined when it is gone. */
+export function decodeSummary(id: string, res: unknown): InvocationSummary | undefined {
+  const f = (res as (string | null)[] | undefined) ?? [];
+  const [st, svc, h, key, mode, rc, ct, mt, idem, wake, lastErr] = f;
+  if (!st) return undefined;
+  const createdAt = Number(ct);
+  const s: InvocationSummary = {
+    id,
+    target: { service: svc!, handler: h!, ...(key ? { key } : {}) },
+    mode: mode as TargetMode,
+    status: st as InvocationStatus,
+    attempts: Number(rc ?? 0),
+    createdAt,
+    // A record written before 'mt' existed: its creation.
+    modifiedAt: mt ? Number(mt) : createdAt,
+  };
+  if (idem) s.idempotencyKey = idem;
+  if (st === 'backing-off' && wake) s.nextRetryAt = Number(wake);
+  if (lastErr) s.lastFailure = toSerializedError(lastErr);
+  return s;
 }

@@ -27,6 +27,11 @@ const SCRIPTS = {
   ackDeliveries: 2,
   watchOutcome: 1,
   resolveSignal: 1,
+  // The admin API's indexes (listing, keys, their expiry) and state clearing.
+  listIndex: 1,
+  listKeys: 1,
+  expireIndexes: 1,
+  clearState: 2,
 } as const;
 
 /** A script name. */

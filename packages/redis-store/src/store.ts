@@ -1,6 +1,7 @@
 /**
  * `RedisStore`, the facade: builds the shared {@link StoreContext}, wires the rooms (boot,
- * accept, mailbox, attempts, outcomes, deliveries, control, queries, reconciler) and implements
+ * accept, mailbox, attempts, outcomes, deliveries, control, queries, listing, objects,
+ * reconciler) and implements
  * core's `Store` by handing each call to the room that does it.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,8 +16,14 @@ import type {
   Executor,
   InvocationInfo,
   InvocationRequest,
+  InvocationCounts,
   InvocationStatus,
+  KeyPage,
+  KeyQueue,
+  ListPage,
+  ListQuery,
   Outcome,
+  PromiseInfo,
   StopSignal,
   Store,
   StoreEvent,
@@ -38,6 +45,8 @@ import { Mailbox } from './mailbox.js';
 import { DEFAULTS, type RedisStoreOptions, type StoreConfig } from './options.js';
 import { Outcomes } from './outcomes.js';
 import { Queries } from './queries.js';
+import { Listing } from './listing.js';
+import { Objects } from './objects.js';
 import { reconcile } from './reconciler.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { JobData } from './wire.js';
@@ -63,6 +72,8 @@ export class RedisStore implements Store {
   private readonly controls: Control;
   private readonly queries: Queries;
   private readonly events: Events;
+  private readonly listing: Listing;
+  private readonly objects: Objects;
   private bootMarker: string | undefined;
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -124,6 +135,8 @@ export class RedisStore implements Store {
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
     this.events = new Events(ctx, this.sub);
+    this.listing = new Listing(ctx);
+    this.objects = new Objects(ctx, this.listing);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -200,13 +213,30 @@ export class RedisStore implements Store {
     return this.queries.getState(service, key);
   }
 
-  list(filter: {
-    service?: string;
-    key?: string;
-    status?: InvocationStatus;
-    limit?: number;
-  }): Promise<InvocationInfo[]> {
-    return this.queries.list(filter);
+  // ---------------------------------------------------------------- admin listing and objects
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.listing.list(query);
+  }
+
+  counts(filter?: { service?: string }): Promise<InvocationCounts> {
+    return this.listing.counts(filter);
+  }
+
+  listKeys(service: string, page?: { cursor?: string; limit?: number }): Promise<KeyPage> {
+    return this.objects.listKeys(service, page);
+  }
+
+  keyQueue(service: string, key: string, limit?: number): Promise<KeyQueue> {
+    return this.objects.keyQueue(service, key, limit);
+  }
+
+  promises(workflow: string, key: string): Promise<PromiseInfo[]> {
+    return this.objects.promises(workflow, key);
+  }
+
+  clearState(service: string, key: string): Promise<boolean> {
+    return this.objects.clearState(service, key);
   }
 
   // ---------------------------------------------------------------- deliveries and control

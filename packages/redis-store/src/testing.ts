@@ -1,6 +1,7 @@
 /**
  * Test and quickstart tooling, kept out of the main entry (`@latchkey/redis-store/testing`): a
- * private redis-server on a free port, and the apt-get based installers it may use.
+ * private redis-server on a free port, the apt-get based installers it may use, and seeding a store
+ * with many invocations (`seedInvocations`, for load tests of the admin listing).
  *
  * @module
  */
@@ -11,3 +12,5 @@ export {
   freePort,
 } from './local-redis.js';
 export type { LocalRedis, LocalRedisOptions } from './local-redis.js';
+export { seedInvocations } from './seed.js';
+export type { SeedOptions, SeedTarget } from './seed.js';

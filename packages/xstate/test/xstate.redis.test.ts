@@ -226,14 +226,15 @@ describe('@latchkey/xstate', () => {
     expect(arrived.context.arrivals).toBe(1);
     // Both timer messages were delivered; the stale one changed nothing.
     const timers = await until('both timer messages to be handled', async () => {
-      const list = (await server.store.list({ service: 'blink', key })).filter(
+      const list = (await server.store.list({ service: 'blink', key })).invocations.filter(
         (i) => i.target.handler === '_timer',
       );
       return list.length === 2 && list.every((i) => i.status === 'completed') ? list : undefined;
     });
+    const outcomes = await Promise.all(timers.map((t) => server.store.describe(t.id)));
     expect(
-      timers
-        .map((t) => (t.outcome as { ok: boolean; value?: string }).value)
+      outcomes
+        .map((t) => (t?.outcome as { ok: boolean; value?: string }).value)
         .filter((v) => v === 'null'),
     ).toHaveLength(1);
     expect((await ok(`/blink/${key}/snapshot`)).context.arrivals).toBe(1);
@@ -246,7 +247,7 @@ describe('@latchkey/xstate', () => {
     // Subscribed before the event that meets it.
     const later = call(`/blink/${key}/waitFor`, { condition: 'state:c', timeout: 30_000 });
     await until('the waitFor subscription', async () =>
-      (await server.store.list({ service: 'blink', key })).some(
+      (await server.store.list({ service: 'blink', key })).invocations.some(
         (i) => i.target.handler === '_subscribe' && i.status === 'completed',
       ),
     );
@@ -276,7 +277,7 @@ describe('@latchkey/xstate', () => {
     const done = await ok(`/nested/${key}/waitFor`, { condition: 'done', timeout: 30_000 });
     expect(done.value).toBe('finished');
     expect(done.context).toEqual({ squared: 49, doubled: 98 });
-    const steps = (await server.store.list({ service: 'nested', key })).filter(
+    const steps = (await server.store.list({ service: 'nested', key })).invocations.filter(
       (i) => i.target.handler === '_promise',
     );
     expect(steps).toHaveLength(2);

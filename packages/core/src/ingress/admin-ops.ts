@@ -5,7 +5,7 @@
  */
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
-import type { AdminStore, InvocationInfo, InvocationStatus } from '../store.js';
+import type { AdminStore, InvocationInfo } from '../store.js';
 import { checkKey } from './input.js';
 
 /** What the admin API needs of the store (the store's admin-facing interface). */
@@ -35,16 +35,6 @@ export class AdminOperations {
   constructor(store: AdminStore, registry: Registry) {
     this.store = store;
     this.registry = registry;
-  }
-
-  /** Invocations matching the filters (exact matches), at most `limit`. */
-  list(filter: {
-    service?: string;
-    key?: string;
-    status?: InvocationStatus;
-    limit: number;
-  }): Promise<InvocationInfo[]> {
-    return this.store.list(filter);
   }
 
   /** An invocation with its journal; 404 when unknown. */

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from '../runtime/registry.js';
-import type { InvocationStatus } from '../store.js';
 import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { IngressError } from '../errors.js';
 import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
+import { routeListing } from './admin-list.js';
+import { PREVIEW_BYTES, routeObjects } from './admin-objects.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 import { ServiceCatalog, servicesRoute } from './service-info.js';
 import { EventStreams, type EventStreamOptions } from './admin-events.js';
@@ -21,19 +22,13 @@ export interface AdminOptions extends EventStreamOptions {
   maxBodyBytes?: number;
   /** Deepest JSON nesting of a request body; default 64. */
   maxJsonDepth?: number;
+  /**
+   * How many bytes of a JSON value a view shows before cutting it (a preview; `?full=1` shows
+   * values whole); default 1,024.
+   */
+  previewBytes?: number;
   logger?: Pick<Console, 'error'>;
 }
-
-const STATUSES = new Set<string>([
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-] satisfies InvocationStatus[]);
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
   if (!token) return true;
@@ -53,7 +48,7 @@ export function isLoopback(host: string): boolean {
  *
  * - `GET /health`
  * - `GET /events?service=&id=` (live events, `text/event-stream`; see `admin-events.ts`)
- * - `GET /invocations?service=&key=&status=&limit=`
+ * - `GET /invocations` (filters, order, cursor: `admin-list.ts`), `GET /invocations/counts`
  * - `GET /invocations/{id}` (status, target, attempts, last failure, journal, completions)
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
  * - `GET /services`, `GET /services/{service}` (handlers, kinds, options, JSON Schemas) and
@@ -61,6 +56,9 @@ export function isLoopback(host: string): boolean {
  * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
+ * - `GET /services/{service}/keys`, `GET /services/{service}/keys/{key}/queue`,
+ *   `GET /services/{workflow}/keys/{key}/promises`, `DELETE /services/{service}/state/{key}`
+ *   (`admin-objects.ts`)
  */
 export function createAdmin(
   store: AdminStore,
@@ -77,6 +75,7 @@ export function createAdmin(
   };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
+  const previewBytes = options.previewBytes ?? PREVIEW_BYTES;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
@@ -97,21 +96,11 @@ export function createAdmin(
       streams.serve(req, res, query);
       return;
     }
+    // ---- The indexed listing and the object/workflow views (admin-list.ts, admin-objects.ts).
+    if (await routeListing(req.method, segs, query, { store, registry }, res)) return;
+    if (await routeObjects(req.method, segs, query, { store, registry, previewBytes }, res)) return;
+    // ----
     if (segs[0] === 'invocations') {
-      if (segs.length === 1 && req.method === 'GET') {
-        const status = query.get('status') ?? undefined;
-        if (status !== undefined && !STATUSES.has(status))
-          throw new IngressError(400, 'INVALID_STATUS', `unknown status ${status.slice(0, 64)}`);
-        const limit = Number(query.get('limit') ?? 100);
-        const list = await ops.list({
-          ...(query.get('service') ? { service: query.get('service')! } : {}),
-          ...(query.get('key') ? { key: query.get('key')! } : {}),
-          ...(status ? { status: status as InvocationStatus } : {}),
-          limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 10_000) : 100,
-        });
-        json(res, 200, { invocations: list });
-        return;
-      }
       const id = segs[1]!;
       if (segs.length === 2 && req.method === 'GET') {
         json(res, 200, await ops.describe(id));

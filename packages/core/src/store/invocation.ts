@@ -96,12 +96,3 @@ export interface InvocationInfo {
 export type InvocationRef =
   | { service: string; handler: string; key?: string; idempotencyKey: string }
   | { workflow: string; key: string };
-
-/** The filters of `Store.list` (exact matches). */
-export interface ListFilter {
-  service?: string;
-  key?: string;
-  status?: InvocationStatus;
-  /** At most this many, oldest first (default 100). */
-  limit?: number;
-}

@@ -13,9 +13,16 @@ import type {
   InvocationRef,
   InvocationRequest,
   InvocationStatus,
-  ListFilter,
   Outcome,
 } from './invocation.js';
+import type {
+  InvocationCounts,
+  KeyPage,
+  KeyQueue,
+  ListPage,
+  ListQuery,
+  PromiseInfo,
+} from './listing.js';
 
 /** What the public ingresses (HTTP, WebSocket) ask of the store. */
 export interface IngressStore {
@@ -69,8 +76,25 @@ export interface IngressStore {
 export interface AdminStore {
   /** Looks up an invocation (with its journal when asked). */
   describe(invocationId: string, withJournal?: boolean): Promise<InvocationInfo | undefined>;
-  /** Lists invocations (filters are exact matches), oldest first. */
-  list(filter: ListFilter): Promise<InvocationInfo[]>;
+  /**
+   * A page of invocations matching a query (see {@link ListQuery}: filters, order, cursor),
+   * answered from the store's indexes. An invalid cursor is a `DurableError` of kind
+   * `INVALID_CURSOR` (the admin API checks cursors before).
+   */
+  list(query: ListQuery): Promise<ListPage>;
+  /** How many invocations there are, by status and by service (of one service, when given). */
+  counts(filter?: { service?: string }): Promise<InvocationCounts>;
+  /**
+   * A page of the keys of an object or workflow that have state, a holder or an inbox, in byte
+   * order of their UTF-8; `cursor` is the `nextCursor` of the previous page.
+   */
+  listKeys(service: string, page?: { cursor?: string; limit?: number }): Promise<KeyPage>;
+  /** A key's holder and the invocations queued behind it, in the order they will run (at most `limit`, default 1,000). */
+  keyQueue(service: string, key: string, limit?: number): Promise<KeyQueue>;
+  /** The invocation an idempotency key or a workflow id names (see {@link IngressStore.lookup}). */
+  lookup(ref: InvocationRef): Promise<string | undefined>;
+  /** A workflow run's durable promises (its key's), by name. */
+  promises(workflow: string, key: string): Promise<PromiseInfo[]>;
   /** Requests cancellation (see {@link IngressStore.cancel}; the admin passes no token). */
   cancel(invocationId: string, options?: { token?: string }): Promise<boolean>;
   /** Ends an invocation and its call tree at once, failing callers with 409 and freeing its key. */
@@ -90,6 +114,8 @@ export interface AdminStore {
   patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean>;
   /** Listens to live events (see {@link IngressStore.watchEvents}). */
   watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch;
+  /** Clears all of a key's state while no exclusive handler holds it. False when the key is busy. */
+  clearState(service: string, key: string): Promise<boolean>;
 }
 
 /** What the process that hosts workers asks of the store: its lifecycle. */

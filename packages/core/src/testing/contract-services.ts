@@ -7,6 +7,7 @@ import type {
   ObjectContext,
   ObjectSharedContext,
   WorkflowContext,
+  WorkflowSharedContext,
 } from '../context/types.js';
 import { handlers, object, service, workflow } from '../define/definitions.js';
 import { Registry } from '../runtime/registry.js';
@@ -81,7 +82,21 @@ export const sleeper = workflow({
   },
 });
 
-export const registry = new Registry([greeter, caller, flaky, counter, sleeper]);
+/** A workflow that waits for its durable promise 'ok' (resolved by `approve`). */
+export const approval = workflow({
+  name: 'contract_approval',
+  handlers: {
+    run: async (ctx: WorkflowContext) => `approved:${await ctx.promise<string>('ok').get()}`,
+    approve: handlers.workflow.shared(async (ctx: WorkflowSharedContext, v: string) =>
+      ctx.promise<string>('ok').resolve(v),
+    ),
+    deny: handlers.workflow.shared(async (ctx: WorkflowSharedContext, why: string) =>
+      ctx.promise<string>('no').reject(why),
+    ),
+  },
+});
+
+export const registry = new Registry([greeter, caller, flaky, counter, sleeper, approval]);
 
 const DAY = 86_400_000;
 

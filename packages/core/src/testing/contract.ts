@@ -24,6 +24,7 @@ import {
   valueOf,
 } from './contract-services.js';
 import { eventCases } from './contract-events.js';
+import { listingCases } from './contract-listing.js';
 
 /** Options of {@link storeContract}. */
 export interface StoreContractOptions {
@@ -256,33 +257,7 @@ export function storeContract(
       expect(await store.purge(id)).toBe(false);
     });
 
-    it('lists invocations by service, key and status, oldest first, up to a limit', async () => {
-      const g1 = await store.accept(request(greet, 'a'));
-      await store.awaitOutcome(g1.invocationId);
-      const g2 = await store.accept(request(greet, 'b'));
-      await store.awaitOutcome(g2.invocationId);
-      const c1 = await store.accept(request(add('l'), 1));
-      await store.awaitOutcome(c1.invocationId);
-      const held = await store.accept(request(hold('l2'), null));
-      await awakeableOf(store, held.invocationId);
-      const ids = (xs: { id: string }[]) => xs.map((x) => x.id).sort();
-      const oldestFirst = (xs: { createdAt: number }[]) =>
-        xs.every((x, i) => i === 0 || xs[i - 1]!.createdAt <= x.createdAt);
-      const greets = await store.list({ service: greeter.name });
-      expect(ids(greets)).toEqual([g1.invocationId, g2.invocationId].sort());
-      expect(oldestFirst(greets)).toBe(true);
-      const one = await store.list({ service: greeter.name, limit: 1 });
-      expect(one).toHaveLength(1);
-      expect(one[0]!.createdAt).toBe(Math.min(...greets.map((x) => x.createdAt)));
-      expect(ids(await store.list({ service: counter.name, key: 'l' }))).toEqual([c1.invocationId]);
-      const completed = await store.list({ status: 'completed' });
-      expect(ids(completed)).toEqual([g1.invocationId, g2.invocationId, c1.invocationId].sort());
-      expect(oldestFirst(completed)).toBe(true);
-      const waiting = await store.list({ service: counter.name, key: 'l2' });
-      expect(ids(waiting)).toEqual([held.invocationId]);
-      expect(WAITING).toContain(waiting[0]!.status);
-      await store.kill(held.invocationId);
-    });
+    listingCases(() => store);
 
     it('completes a call between two handlers', async () => {
       const a = await store.accept(request({ service: caller.name, handler: 'callGreeter' }, 'cy'));

@@ -15,7 +15,7 @@ import type {
 import type { Outcome, Target } from '../../store/invocation.js';
 import { commitBatch } from './commit.js';
 import type { Engine } from './engine.js';
-import type { Rec } from './records.js';
+import { setStatus, type Rec } from './records.js';
 
 export class MemoryStoreAttempt implements Attempt {
   readonly invocation: StartedInvocation;
@@ -28,7 +28,7 @@ export class MemoryStoreAttempt implements Attempt {
     this.engine = engine;
     this.rec = rec;
     this.epoch = ++rec.epoch;
-    rec.status = 'running';
+    setStatus(rec, 'running');
     rec.started = true;
     rec.stop = () => this.stopper.abort(this.fenced('stopped'));
     const t = rec.target;
@@ -149,6 +149,7 @@ export class MemoryStoreAttempt implements Attempt {
       this.rec.failures++;
       this.rec.lastFailure = failure;
       this.release('backing-off');
+      this.rec.retryAt = Date.now() + delayMs;
       this.engine.wakeLater(this.rec, delayMs, 'backing-off');
       return Promise.resolve();
     } catch (e) {
@@ -169,7 +170,7 @@ export class MemoryStoreAttempt implements Attempt {
 
   /** Ends the attempt's hold on the record, leaving it in `status`. */
   private release(status: 'suspended' | 'backing-off' | 'paused'): void {
-    this.rec.status = status;
+    setStatus(this.rec, status);
     delete this.rec.listener;
     delete this.rec.stop;
   }

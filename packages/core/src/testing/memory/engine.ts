@@ -18,6 +18,7 @@ import {
   KILLED,
   completionOf,
   isKeyed,
+  setStatus,
   stored,
   type KeySlot,
   type Rec,
@@ -58,6 +59,16 @@ export class Engine {
       this.slots.set(name, s);
     }
     return s;
+  }
+
+  /** The keys of a service that have a slot, with their slots. */
+  slotsOf(service: string): [string, KeySlot][] {
+    const prefix = `${service}\u0000`;
+    const out: [string, KeySlot][] = [];
+    for (const [name, s] of this.slots) {
+      if (name.startsWith(prefix)) out.push([name.slice(prefix.length), s]);
+    }
+    return out;
   }
 
   dropSlot(service: string, key: string): void {
@@ -119,6 +130,7 @@ export class Engine {
       const r = 'workflow' as const;
       return { invocationId: prevRun, status: 'PreviouslyAccepted', reason: r, fresh: false };
     }
+    const now = Date.now();
     const rec: Rec = {
       id,
       target: { ...t },
@@ -126,7 +138,11 @@ export class Engine {
       input: req.input,
       headers: { ...req.headers },
       seed,
-      createdAt: Date.now(),
+      createdAt: now,
+      modifiedAt: now,
+      ...(req.idempotencyKey !== undefined && req.idempotencyKey !== ''
+        ? { idempotencyKey: req.idempotencyKey }
+        : {}),
       status: 'ready',
       failures: 0,
       started: false,
@@ -147,7 +163,7 @@ export class Engine {
     this.recs.set(id, rec);
     const delay = Math.max(0, req.delayMs ?? 0);
     if (delay > 0) {
-      rec.status = 'delayed';
+      setStatus(rec, 'delayed');
       rec.timer = this.at(delay, () => {
         delete rec.timer;
         if (rec.status === 'delayed') this.enqueue(rec);
@@ -173,12 +189,12 @@ export class Engine {
     const inbox = this.slot(rec.target.service, rec.target.key ?? '').inbox;
     inbox.push(rec.id);
     if (inbox[0] === rec.id) this.makeReady(rec);
-    else rec.status = 'queued';
+    else setStatus(rec, 'queued');
   }
 
   makeReady(rec: Rec): void {
     this.clearTimer(rec);
-    rec.status = 'ready';
+    setStatus(rec, 'ready');
     this.ready.push(rec.id);
     this.onReady();
   }
@@ -257,7 +273,7 @@ export class Engine {
   complete(rec: Rec, outcome: Outcome): void {
     this.clearTimer(rec);
     rec.epoch++;
-    rec.status = 'completed';
+    setStatus(rec, 'completed');
     rec.outcome = stored(outcome);
     delete rec.listener;
     rec.stop?.();

@@ -13,6 +13,11 @@ export interface Rec {
   headers: Record<string, string>;
   seed: string;
   createdAt: number;
+  /** When its status last changed (see {@link setStatus}). */
+  modifiedAt: number;
+  idempotencyKey?: string;
+  /** When a `backing-off` invocation is retried. */
+  retryAt?: number;
   status: InvocationStatus;
   /** Attempts that failed with a retryable error (or were lost). */
   failures: number;
@@ -78,6 +83,13 @@ export function completionOf(o: Outcome): Completion {
 /** A copy as the store keeps it: through JSON, as a real store would. */
 export function stored<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** Every status change goes through here: it records the time of the change. */
+export function setStatus(rec: Rec, status: InvocationStatus): void {
+  if (rec.status === status) return;
+  rec.status = status;
+  rec.modifiedAt = Date.now();
 }
 
 export function isKeyed(mode: TargetMode): boolean {

@@ -11,14 +11,22 @@ import type {
   InvocationRef,
   InvocationRequest,
   InvocationStatus,
-  ListFilter,
   Outcome,
 } from '../../store/invocation.js';
+import type {
+  InvocationCounts,
+  KeyPage,
+  KeyQueue,
+  ListPage,
+  ListQuery,
+  PromiseInfo,
+} from '../../store/listing.js';
 import type { Store } from '../../store/store.js';
 import type { EventFilter, EventWatch, StoreEvent } from '../../store/events.js';
 import { MemoryStoreAttempt } from './attempt.js';
 import { Engine } from './engine.js';
-import type { Rec } from './records.js';
+import { countsOf, keysPage, listPage, promisesOf, queueOf } from './listing.js';
+import { setStatus, type Rec } from './records.js';
 
 /** A worker started on the in-memory store. */
 interface MemoryWorker {
@@ -136,16 +144,40 @@ export class MemoryStore implements Store {
 
   // ------------------------------------------------------------------ admin side
 
-  list(filter: ListFilter): Promise<InvocationInfo[]> {
-    const out: InvocationInfo[] = [];
-    for (const rec of this.engine.recs.values()) {
-      if (filter.service !== undefined && rec.target.service !== filter.service) continue;
-      if (filter.key !== undefined && rec.target.key !== filter.key) continue;
-      if (filter.status !== undefined && rec.status !== filter.status) continue;
-      out.push(info(rec, false));
+  list(query: ListQuery): Promise<ListPage> {
+    try {
+      return Promise.resolve(listPage(this.engine, query));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    out.sort((a, b) => a.createdAt - b.createdAt);
-    return Promise.resolve(out.slice(0, filter.limit ?? 100));
+  }
+
+  counts(filter?: { service?: string }): Promise<InvocationCounts> {
+    return Promise.resolve(countsOf(this.engine, filter));
+  }
+
+  listKeys(service: string, page?: { cursor?: string; limit?: number }): Promise<KeyPage> {
+    try {
+      return Promise.resolve(keysPage(this.engine, service, page));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  keyQueue(service: string, key: string, limit?: number): Promise<KeyQueue> {
+    return Promise.resolve(queueOf(this.engine, service, key, limit));
+  }
+
+  promises(workflow: string, key: string): Promise<PromiseInfo[]> {
+    return Promise.resolve(promisesOf(this.engine, workflow, key));
+  }
+
+  clearState(service: string, key: string): Promise<boolean> {
+    const slot = this.engine.slot(service, key);
+    const head = this.engine.recs.get(slot.inbox[0] ?? '');
+    if (head?.started) return Promise.resolve(false);
+    slot.state.clear();
+    return Promise.resolve(true);
   }
 
   kill(invocationId: string): Promise<boolean> {
@@ -162,7 +194,7 @@ export class MemoryStore implements Store {
     delete rec.stop;
     delete rec.listener;
     this.engine.clearTimer(rec);
-    rec.status = 'paused';
+    setStatus(rec, 'paused');
     return Promise.resolve(true);
   }
 
@@ -254,7 +286,7 @@ export class MemoryStore implements Store {
     delete rec.stop;
     delete rec.listener;
     rec.failures++;
-    rec.status = 'backing-off';
+    setStatus(rec, 'backing-off');
     this.engine.wakeLater(rec, LOST_RETRY_MS, 'backing-off');
   }
 

@@ -1,0 +1,257 @@
+/**
+ * The admin API's listing of invocations and their counts, answered from the partitions' indexes
+ * (`ix:*`, kept by the scripts; ARCHITECTURE.md "Indexes"), never by scanning the keyspace.
+ *
+ * A page: the most selective index the query allows is walked on every partition it may hold
+ * entries in (one pipeline of `listIndex` scripts, which check the other filters against each
+ * invocation's hash), the shares are merged in order, and the page's summaries are read (one
+ * pipeline of HMGET): two round trips.
+ */
+import {
+  LIST_LIMIT_DEFAULT,
+  LIST_LIMIT_MAX,
+  type InvocationCounts,
+  type InvocationStatus,
+  type InvocationSummary,
+  type ListPage,
+  type ListQuery,
+} from '@latchkey/core';
+import {
+  decodeListCursor,
+  encodeListCursor,
+  listSortField,
+  matchesQuery,
+  positionBefore,
+} from '@latchkey/core/internal';
+import {
+  decodeWalk,
+  queueWalk,
+  type ExactFilter,
+  type RangeFilter,
+  type Scored,
+} from './calls-index.js';
+import type { StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { partitionOf, partitionOfId, type Keys } from './keys.js';
+import { mergeShares } from './merge.js';
+import { FILTER_FIELD as F, decodeSummary, queueSummary } from './record.js';
+
+const STATUSES: InvocationStatus[] = [
+  'delayed',
+  'queued',
+  'ready',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+  'completed',
+];
+
+/** How a query is answered: the index walked, on which partitions, what the hash must match. */
+interface Plan {
+  index: (p: number) => string;
+  partitions: number[];
+  exact: ExactFilter[];
+  ranges: RangeFilter[];
+  /** Exclusive bounds of the index's scores. */
+  low: number | undefined;
+  high: number | undefined;
+}
+
+function max(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+}
+function min(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+/**
+ * Picks the index: with a status, the status index (of the service, when given; scored by the
+ * modified time); else the key's, the handler's, the service's or the partition's whole index
+ * (scored by the creation time). A modified time is never before the creation time, so a bound on
+ * one also bounds the other's index.
+ */
+function plan(k: Keys, partitions: number, q: ListQuery): Plan {
+  const all = Array.from({ length: partitions }, (_, p) => p);
+  const exact: ExactFilter[] = [];
+  const ranges: RangeFilter[] = [];
+  const svc = q.service;
+  const st = q.status;
+  let index: (p: number) => string;
+  let parts = all;
+  let low: number | undefined;
+  let high: number | undefined;
+  if (st !== undefined) {
+    index = svc !== undefined ? (p) => k.ixServiceStatus(p, svc, st) : (p) => k.ixStatus(p, st);
+    if (q.handler !== undefined) exact.push([F.handler, q.handler]);
+    if (q.key !== undefined) exact.push([F.key, q.key]);
+    if (q.createdAfter !== undefined || q.createdBefore !== undefined)
+      ranges.push([F.createdAt, q.createdAfter, q.createdBefore]);
+    low = max(q.modifiedAfter, q.createdAfter);
+    high = q.modifiedBefore;
+  } else {
+    if (svc !== undefined && q.key !== undefined) {
+      const key = q.key;
+      index = (p) => k.ixKey(p, svc, key);
+      if (q.handler !== undefined) exact.push([F.handler, q.handler]);
+    } else if (svc !== undefined && q.handler !== undefined) {
+      const h = q.handler;
+      index = (p) => k.ixHandler(p, svc, h);
+    } else if (svc !== undefined) {
+      index = (p) => k.ixService(p, svc);
+    } else {
+      index = (p) => k.ixAll(p);
+    }
+    if (q.modifiedAfter !== undefined || q.modifiedBefore !== undefined)
+      ranges.push([F.modifiedAt, q.modifiedAfter, q.modifiedBefore]);
+    low = q.createdAfter;
+    high = min(q.createdBefore, q.modifiedBefore);
+  }
+  // An object's or workflow's key lives in one partition.
+  if (svc !== undefined && q.key !== undefined) parts = [partitionOf(partitions, svc, q.key)];
+  if (q.idempotencyKey !== undefined) exact.push([F.idempotencyKey, q.idempotencyKey]);
+  return { index, partitions: parts, exact, ranges, low, high };
+}
+
+/** Lists and counts invocations from the indexes. */
+export class Listing {
+  private readonly ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
+
+  async list(q: ListQuery): Promise<ListPage> {
+    const limit = Math.min(Math.max(1, Math.floor(q.limit ?? LIST_LIMIT_DEFAULT)), LIST_LIMIT_MAX);
+    const order = q.order ?? 'desc';
+    const field = listSortField(q);
+    const pos = q.cursor !== undefined ? decodeListCursor(q.cursor, field) : undefined;
+    if (q.cursor !== undefined && !pos)
+      throw new StoreError('the cursor is not one of this query', 'INVALID_CURSOR');
+    const direct = await this.byIdempotencyKey(q);
+    if (direct !== undefined) {
+      const at = direct && (field === 'createdAt' ? direct.createdAt : direct.modifiedAt);
+      const after = !direct || !pos || positionBefore(pos, { at: at!, id: direct.id }, order);
+      return { invocations: direct && after ? [direct] : [] };
+    }
+    const k = this.ctx.keys;
+    const pl = plan(k, this.ctx.opts.partitions, q);
+    const desc = order === 'desc';
+    // Start at the cursor (skipping what comes before it among equal scores) when it lies inside
+    // the range; else at the range's own start.
+    const open = desc ? pl.high : pl.low;
+    const inside =
+      open === undefined || (pos !== undefined && (desc ? pos.at < open : pos.at > open));
+    const tie = pos !== undefined && inside ? pos : undefined;
+    const start = tie ? String(tie.at) : open !== undefined ? `(${open}` : desc ? '+inf' : '-inf';
+    const close = desc ? pl.low : pl.high;
+    const end = close !== undefined ? `(${close}` : desc ? '-inf' : '+inf';
+    const most = Math.max(limit, this.ctx.opts.listExamineLimit);
+    const walks = this.ctx.redis.pipeline();
+    for (const p of pl.partitions) {
+      queueWalk(walks, pl.index(p), {
+        part: k.part(p),
+        order,
+        start,
+        end,
+        tie,
+        limit,
+        most,
+        exact: pl.exact,
+        ranges: pl.ranges,
+      });
+    }
+    const shares = ((await walks.exec()) ?? []).map(([err, res]) => {
+      if (err) throw err;
+      return decodeWalk(res);
+    });
+    const before = (a: Scored, b: Scored): boolean => positionBefore(a, b, order);
+    const { page, next } = mergeShares(shares, before, limit);
+    const invocations = (await this.summaries(page.map((s) => s.id))).filter(
+      (s): s is InvocationSummary => s !== undefined && matchesQuery(s, q),
+    );
+    const out: ListPage = { invocations };
+    if (next) out.nextCursor = encodeListCursor(field, next);
+    return out;
+  }
+
+  /**
+   * With an idempotency key, a handler and a service, the invocation its record names (or null
+   * for none); undefined when the query cannot be answered so (then the indexes are walked).
+   */
+  private async byIdempotencyKey(q: ListQuery): Promise<InvocationSummary | null | undefined> {
+    const { service, handler, idempotencyKey: idem } = q;
+    if (service === undefined || handler === undefined || idem === undefined) return undefined;
+    const P = this.ctx.opts.partitions;
+    const p =
+      q.key !== undefined ? partitionOf(P, service, q.key) : partitionOf(P, service, handler, idem);
+    const id = await this.ctx.redis.get(
+      this.ctx.keys.idempotency(p, service, q.key ?? '', handler, idem),
+    );
+    // An object's invocation with an idempotency key has a record by key: without the key, walk.
+    if (id === null) return q.key !== undefined ? null : undefined;
+    const [s] = await this.summaries([id]);
+    return s && matchesQuery(s, q) ? s : null;
+  }
+
+  /** The summaries of invocations by id (undefined for one that is gone), one pipeline. */
+  async summaries(ids: string[]): Promise<(InvocationSummary | undefined)[]> {
+    if (ids.length === 0) return [];
+    const k = this.ctx.keys;
+    const pipe = this.ctx.redis.pipeline();
+    const P = this.ctx.opts.partitions;
+    const known = ids.filter((id) => partitionOfId(id, P) !== undefined);
+    for (const id of known) queueSummary(pipe, k.inv(partitionOfId(id, P)!, id));
+    const res = known.length > 0 ? ((await pipe.exec()) ?? []) : [];
+    const got = new Map(known.map((id, i) => [id, decodeSummary(id, res[i]?.[1])]));
+    return ids.map((id) => got.get(id));
+  }
+
+  /** Counts from the indexes' cardinalities: one or two pipelines of ZCARD over the partitions. */
+  async counts(filter: { service?: string } = {}): Promise<InvocationCounts> {
+    const k = this.ctx.keys;
+    const P = this.ctx.opts.partitions;
+    const svc = filter.service;
+    const pipe = this.ctx.redis.pipeline();
+    for (let p = 0; p < P; p++) {
+      pipe.zcard(svc !== undefined ? k.ixService(p, svc) : k.ixAll(p));
+      for (const st of STATUSES)
+        pipe.zcard(svc !== undefined ? k.ixServiceStatus(p, svc, st) : k.ixStatus(p, st));
+      if (svc === undefined) pipe.smembers(k.ixServices(p));
+    }
+    const res = (await pipe.exec()) ?? [];
+    const value = (i: number): unknown => {
+      const [err, v] = res[i] ?? [];
+      if (err) throw err;
+      return v;
+    };
+    const per = STATUSES.length + (svc === undefined ? 2 : 1);
+    const counts: InvocationCounts = { total: 0, byStatus: {}, byService: {} };
+    const services: [number, string][] = [];
+    for (let p = 0; p < P; p++) {
+      counts.total += Number(value(p * per));
+      STATUSES.forEach((st, j) => {
+        const n = Number(value(p * per + 1 + j));
+        if (n > 0) counts.byStatus[st] = (counts.byStatus[st] ?? 0) + n;
+      });
+      if (svc === undefined) {
+        for (const s of value(p * per + 1 + STATUSES.length) as string[]) services.push([p, s]);
+      }
+    }
+    if (svc !== undefined) {
+      if (counts.total > 0) counts.byService[svc] = counts.total;
+      return counts;
+    }
+    if (services.length === 0) return counts;
+    // ix:svcs holds the names encoded, as the keys do.
+    const cards = this.ctx.redis.pipeline();
+    for (const [p, s] of services) cards.zcard(k.ixService(p, decodeURIComponent(s)));
+    const got = (await cards.exec()) ?? [];
+    services.forEach(([, s], i) => {
+      const n = Number(got[i]?.[1] ?? 0);
+      const name = decodeURIComponent(s);
+      if (n > 0) counts.byService[name] = (counts.byService[name] ?? 0) + n;
+    });
+    return counts;
+  }
+}
