@@ -68,6 +68,12 @@ export const ErrorCode = {
   INVALID_AWAKEABLE_ID: 'INVALID_AWAKEABLE_ID',
   INVALID_STATUS: 'INVALID_STATUS',
   INVALID_PATCH: 'INVALID_PATCH',
+  /** Admin: a `restart-as-new` prefix that cannot be kept (too long, or an entry without result). */
+  INVALID_PREFIX: 'INVALID_PREFIX',
+  /** Admin: a bulk action without any filter, or with a malformed one. */
+  INVALID_FILTER: 'INVALID_FILTER',
+  /** Admin: a malformed action body (`keepPrefix`, `dryRun`, `limit`). */
+  INVALID_BODY: 'INVALID_BODY',
   INVALID_FRAME: 'INVALID_FRAME',
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
   DUPLICATE_ID: 'DUPLICATE_ID',

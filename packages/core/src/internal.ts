@@ -17,3 +17,6 @@ export type { HandlerSpec } from './define/definitions.js';
 export { HandlerContext } from './context/context.js';
 export { awakeableId, cancelToken, deriveSecret, parseAwakeableId } from './context/secrets.js';
 export { MAX_TIMER_MS, timerMs } from './define/duration.js';
+export { noteStepMs, stepMsOf } from './journal/entry-meta.js';
+export { prefixProblem } from './store/detail.js';
+export { detailView, preview, timeline } from './ingress/admin-view.js';

@@ -2,3 +2,4 @@
 export type * from './store/invocation.js';
 export type * from './store/attempt.js';
 export type * from './store/store.js';
+export type * from './store/detail.js';
