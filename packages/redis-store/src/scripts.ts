@@ -27,6 +27,7 @@ const SCRIPTS = {
   ackDeliveries: 2,
   watchOutcome: 1,
   resolveSignal: 1,
+  restartInvocation: 5,
 } as const;
 
 /** A script name. */

@@ -11,16 +11,20 @@ import type {
   Completion,
   Entry,
   Executor,
+  InvocationDetail,
   InvocationInfo,
   InvocationRequest,
   InvocationStatus,
   Outcome,
+  RestartOptions,
+  RestartResult,
   StopSignal,
   Store,
   WorkerHandle,
   WorkerOptions,
 } from '@latchkey/core';
 import { Acceptor } from './accept.js';
+import { AdminDetail } from './admin-detail.js';
 import { Attempts } from './attempts.js';
 import { bootMarker, checkBootMarker, checkRedis, ready, type Persistence } from './boot.js';
 import { coalesceWrites } from './coalesce.js';
@@ -58,6 +62,7 @@ export class RedisStore implements Store {
   private readonly deliveries: Deliveries;
   private readonly controls: Control;
   private readonly queries: Queries;
+  private readonly details: AdminDetail;
   private bootMarker: string | undefined;
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -118,6 +123,7 @@ export class RedisStore implements Store {
     });
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
+    this.details = new AdminDetail(ctx, this.mailbox);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -242,6 +248,14 @@ export class RedisStore implements Store {
 
   patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean> {
     return this.controls.patchState(service, key, patch);
+  }
+
+  inspect(invocationId: string): Promise<InvocationDetail | undefined> {
+    return this.details.inspect(invocationId);
+  }
+
+  restartAsNew(invocationId: string, options?: RestartOptions): Promise<RestartResult> {
+    return this.details.restartAsNew(invocationId, options);
   }
 
   // ---------------------------------------------------------------- worker side
