@@ -57,7 +57,15 @@ export interface ServeOptions extends IngressRules {
    * `127.0.0.1`; on any other address it needs a token (`token` or `LATCHKEY_ADMIN_TOKEN`), else
    * `serve()` refuses to start.
    */
-  admin?: { port: number; host?: string; token?: string };
+  admin?: {
+    port: number;
+    host?: string;
+    token?: string;
+    /** Bytes of JSON a value shows in an invocation's detail before it is cut (default 1,024). */
+    previewBytes?: number;
+    /** Default and largest `limit` of a bulk action (default 1,000). */
+    maxBulk?: number;
+  };
   logger?: Console;
 }
 
@@ -166,6 +174,8 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       logger,
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),
+      ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
+      ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,8 @@ import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { IngressError } from '../errors.js';
 import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
+import { invocationRoute, type InvocationRoutes } from './admin-invocations.js';
+import { DEFAULT_PREVIEW_BYTES } from './admin-view.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 
 /** Options of the admin API. */
@@ -19,6 +21,13 @@ export interface AdminOptions {
   maxBodyBytes?: number;
   /** Deepest JSON nesting of a request body; default 64. */
   maxJsonDepth?: number;
+  /**
+   * Bytes of JSON text a value (input, result, journaled value) shows in `GET /invocations/{id}`
+   * before it is cut (`?full=1` shows every value whole); default 1,024.
+   */
+  previewBytes?: number;
+  /** Default and largest `limit` of a bulk action (`POST /invocations/bulk/{op}`); default 1,000. */
+  maxBulk?: number;
   logger?: Pick<Console, 'error'>;
 }
 
@@ -51,8 +60,11 @@ export function isLoopback(host: string): boolean {
  *
  * - `GET /health`
  * - `GET /invocations?service=&key=&status=&limit=`
- * - `GET /invocations/{id}` (status, target, attempts, last failure, journal, completions)
+ * - `GET /invocations/{id}[?full=1]` (status, target, attempts, timestamps, parent and children,
+ *   last failure with its step, the journal as a timeline; see `admin-invocations.ts`)
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
+ * - `POST /invocations/{id}/restart-as-new` (`{ keepPrefix }`), `POST /invocations/bulk/{op}`
+ *   with filters as query parameters and `{ dryRun, limit }`
  * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
@@ -70,6 +82,16 @@ export function createAdmin(
   };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
+  // Invocation detail, restart-as-new and bulk actions (admin-invocations.ts).
+  const invocations: InvocationRoutes = {
+    store,
+    statuses: STATUSES,
+    previewBytes: options.previewBytes ?? DEFAULT_PREVIEW_BYTES,
+    maxBulk: options.maxBulk ?? 1000,
+    limits,
+    budget,
+    maxJsonDepth: maxDepth,
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
@@ -96,11 +118,8 @@ export function createAdmin(
         json(res, 200, { invocations: list });
         return;
       }
+      if (await invocationRoute(invocations, req, res, segs, query)) return;
       const id = segs[1]!;
-      if (segs.length === 2 && req.method === 'GET') {
-        json(res, 200, await ops.describe(id));
-        return;
-      }
       if (segs.length === 3 && req.method === 'PATCH') {
         const op = segs[2];
         if (!isControl(op))
