@@ -122,7 +122,8 @@ interface Detail {
 
 async function detail(base: string, id: string, query = ''): Promise<Detail> {
   const r = await admin<Detail>(base, 'GET', `/invocations/${id}${query}`);
-  if (r.status !== 200) throw new Error(`GET ${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    throw new Error(`GET ${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
 
@@ -194,7 +195,10 @@ describe('admin API: invocation detail', () => {
     expect(r.body).toBe('ok');
     const d = await detail(a, r.headers.get('x-restate-id')!);
     expect(d.attempts).toBe(1);
-    expect(d.failure).toMatchObject({ attempt: 1, error: { name: 'TypeError', message: 'broke outside' } });
+    expect(d.failure).toMatchObject({
+      attempt: 1,
+      error: { name: 'TypeError', message: 'broke outside' },
+    });
     expect(d.failure!.step).toBeUndefined();
     expect(d.failure!.error.stack).toContain('broke outside');
     expect(d.timeline.map((t) => [t.kind, t.name])).toEqual([['run', 'before']]);
@@ -213,11 +217,20 @@ describe('admin API: invocation detail', () => {
       [2, 'call', 'echo/hi'],
       [3, 'send', 'echo/hi'],
     ]);
-    const [slow, nap, call, send] = d.timeline as [Detail['timeline'][0], Detail['timeline'][0], Detail['timeline'][0], Detail['timeline'][0]];
+    const [slow, nap, call, send] = d.timeline as [
+      Detail['timeline'][0],
+      Detail['timeline'][0],
+      Detail['timeline'][0],
+      Detail['timeline'][0],
+    ];
     for (const t of d.timeline) expect(t.recordedAt).toBeGreaterThanOrEqual(d.firstStartedAt!);
     // The step ran for its 60 ms timer (Date.now may round down by a millisecond).
     expect(slow.durationMs).toBeGreaterThanOrEqual(59);
-    expect(slow.value).toEqual({ json: JSON.stringify('x'.repeat(3000)).slice(0, 1024), truncated: true, bytes: 3002 });
+    expect(slow.value).toEqual({
+      json: JSON.stringify('x'.repeat(3000)).slice(0, 1024),
+      truncated: true,
+      bytes: 3002,
+    });
     expect(nap.due).toBeGreaterThanOrEqual(nap.recordedAt! + 120);
     expect(nap.durationMs).toBe(nap.due! - nap.recordedAt!);
     expect(call.value).toEqual({ json: JSON.stringify('hi call') });
@@ -259,7 +272,11 @@ describe('admin API: restart-as-new and bulk actions', () => {
     expect(k.outcome).toEqual({ ok: true, value: JSON.stringify([1, 3]) });
     expect(await log.all()).toEqual(['one:t1', 'two:t1', 'two:t1']);
     expect((await detail(a, kept.body.invocationId)).restartedFrom).toBe(id);
-    const fresh = await admin<{ invocationId: string }>(a, 'POST', `/invocations/${id}/restart-as-new`);
+    const fresh = await admin<{ invocationId: string }>(
+      a,
+      'POST',
+      `/invocations/${id}/restart-as-new`,
+    );
     expect(fresh.status).toBe(200);
     const f = await untilCompleted(a, fresh.body.invocationId);
     expect(f.outcome).toEqual({ ok: true, value: JSON.stringify([4, 5]) });
@@ -274,12 +291,14 @@ describe('admin API: restart-as-new and bulk actions', () => {
       ids.push(r.headers.get('x-restate-id')!);
     }
     const other = (await post(server.url, '/tour/twice', 'x')).headers.get('x-restate-id')!;
-    const dry = await admin<{ dryRun: boolean; matched: number; applied: string[]; failed: unknown[] }>(
-      a,
-      'POST',
-      '/invocations/bulk/purge?service=echo&status=completed',
-      { body: { dryRun: true } },
-    );
+    const dry = await admin<{
+      dryRun: boolean;
+      matched: number;
+      applied: string[];
+      failed: unknown[];
+    }>(a, 'POST', '/invocations/bulk/purge?service=echo&status=completed', {
+      body: { dryRun: true },
+    });
     expect(dry.status).toBe(200);
     expect(dry.body).toMatchObject({ dryRun: true, matched: 3, failed: [] });
     expect([...dry.body.applied].sort()).toEqual([...ids].sort());
@@ -304,7 +323,9 @@ describe('admin API: restart-as-new and bulk actions', () => {
       '/invocations/bulk/pause?service=tour&handler=twice',
     );
     expect(refused.body.applied).toEqual([]);
-    expect(refused.body.failed).toEqual([{ id: other, code: 'CONFLICT', message: expect.any(String) }]);
+    expect(refused.body.failed).toEqual([
+      { id: other, code: 'CONFLICT', message: expect.any(String) },
+    ]);
   });
 
   it('refuses hostile input with a precise status and code, and changes nothing', async () => {
@@ -314,36 +335,140 @@ describe('admin API: restart-as-new and bulk actions', () => {
     const running = await submit(server.url, '/signup/w3/run/send', 'c@example.com');
     await until('backing off', async () => (await detail(a, running)).status === 'backing-off');
     const raw = async (path: string, body: string, ctype: string) => {
-      const res = await fetch(`${a}${path}`, { method: 'POST', headers: { 'content-type': ctype }, body });
+      const res = await fetch(`${a}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': ctype },
+        body,
+      });
       return { status: res.status, body: (await res.json()) as { errorCode: string } };
     };
     const restart = `/invocations/${id}/restart-as-new`;
     const rows: [string, () => Promise<{ status: number; body: unknown }>, number, string][] = [
-      ['a prefix longer than the journal', () => admin(a, 'POST', restart, { body: { keepPrefix: 3 } }), 400, 'INVALID_PREFIX'],
-      ['a negative prefix', () => admin(a, 'POST', restart, { body: { keepPrefix: -1 } }), 400, 'INVALID_PREFIX'],
-      ['a prefix that is no number', () => admin(a, 'POST', restart, { body: { keepPrefix: '1' } }), 400, 'INVALID_PREFIX'],
-      ['an unknown body field', () => admin(a, 'POST', restart, { body: { keep: 1 } }), 400, 'INVALID_BODY'],
-      ['a body that is no object', () => admin(a, 'POST', restart, { body: [1] }), 400, 'INVALID_BODY'],
-      ['malformed JSON', () => raw(restart, '{"keepPrefix":', 'application/json'), 400, 'INVALID_JSON'],
-      ['a text body', () => raw(restart, 'keepPrefix=1', 'text/plain'), 415, 'UNSUPPORTED_CONTENT_TYPE'],
-      ['restart of a running invocation', () => admin(a, 'POST', `/invocations/${running}/restart-as-new`), 409, 'CONFLICT'],
-      ['restart of an unknown invocation', () => admin(a, 'POST', `/invocations/inv_00${'A'.repeat(20)}/restart-as-new`), 404, 'NOT_FOUND'],
-      ['restart of a malformed id', () => admin(a, 'POST', '/invocations/not-an-id/restart-as-new'), 404, 'NOT_FOUND'],
-      ['an unknown bulk operation', () => admin(a, 'POST', '/invocations/bulk/explode?service=tour'), 404, 'NOT_FOUND'],
-      ['a bulk action without a filter', () => admin(a, 'POST', '/invocations/bulk/kill'), 400, 'INVALID_FILTER'],
-      ['a handler filter without service', () => admin(a, 'POST', '/invocations/bulk/kill?handler=twice'), 400, 'INVALID_FILTER'],
-      ['an unknown filter', () => admin(a, 'POST', '/invocations/bulk/kill?colour=red'), 400, 'INVALID_FILTER'],
-      ['a malformed time filter', () => admin(a, 'POST', '/invocations/bulk/kill?createdAfter=yesterday'), 400, 'INVALID_FILTER'],
-      ['an unknown status', () => admin(a, 'POST', '/invocations/bulk/kill?status=zombie'), 400, 'INVALID_STATUS'],
-      ['a zero limit', () => admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { limit: 0 } }), 400, 'INVALID_BODY'],
-      ['a limit above the largest', () => admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { limit: 1_000_000 } }), 400, 'INVALID_BODY'],
-      ['a dry run that is no boolean', () => admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { dryRun: 'yes' } }), 400, 'INVALID_BODY'],
+      [
+        'a prefix longer than the journal',
+        () => admin(a, 'POST', restart, { body: { keepPrefix: 3 } }),
+        400,
+        'INVALID_PREFIX',
+      ],
+      [
+        'a negative prefix',
+        () => admin(a, 'POST', restart, { body: { keepPrefix: -1 } }),
+        400,
+        'INVALID_PREFIX',
+      ],
+      [
+        'a prefix that is no number',
+        () => admin(a, 'POST', restart, { body: { keepPrefix: '1' } }),
+        400,
+        'INVALID_PREFIX',
+      ],
+      [
+        'an unknown body field',
+        () => admin(a, 'POST', restart, { body: { keep: 1 } }),
+        400,
+        'INVALID_BODY',
+      ],
+      [
+        'a body that is no object',
+        () => admin(a, 'POST', restart, { body: [1] }),
+        400,
+        'INVALID_BODY',
+      ],
+      [
+        'malformed JSON',
+        () => raw(restart, '{"keepPrefix":', 'application/json'),
+        400,
+        'INVALID_JSON',
+      ],
+      [
+        'a text body',
+        () => raw(restart, 'keepPrefix=1', 'text/plain'),
+        415,
+        'UNSUPPORTED_CONTENT_TYPE',
+      ],
+      [
+        'restart of a running invocation',
+        () => admin(a, 'POST', `/invocations/${running}/restart-as-new`),
+        409,
+        'CONFLICT',
+      ],
+      [
+        'restart of an unknown invocation',
+        () => admin(a, 'POST', `/invocations/inv_00${'A'.repeat(20)}/restart-as-new`),
+        404,
+        'NOT_FOUND',
+      ],
+      [
+        'restart of a malformed id',
+        () => admin(a, 'POST', '/invocations/not-an-id/restart-as-new'),
+        404,
+        'NOT_FOUND',
+      ],
+      [
+        'an unknown bulk operation',
+        () => admin(a, 'POST', '/invocations/bulk/explode?service=tour'),
+        404,
+        'NOT_FOUND',
+      ],
+      [
+        'a bulk action without a filter',
+        () => admin(a, 'POST', '/invocations/bulk/kill'),
+        400,
+        'INVALID_FILTER',
+      ],
+      [
+        'a handler filter without service',
+        () => admin(a, 'POST', '/invocations/bulk/kill?handler=twice'),
+        400,
+        'INVALID_FILTER',
+      ],
+      [
+        'an unknown filter',
+        () => admin(a, 'POST', '/invocations/bulk/kill?colour=red'),
+        400,
+        'INVALID_FILTER',
+      ],
+      [
+        'a malformed time filter',
+        () => admin(a, 'POST', '/invocations/bulk/kill?createdAfter=yesterday'),
+        400,
+        'INVALID_FILTER',
+      ],
+      [
+        'an unknown status',
+        () => admin(a, 'POST', '/invocations/bulk/kill?status=zombie'),
+        400,
+        'INVALID_STATUS',
+      ],
+      [
+        'a zero limit',
+        () => admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { limit: 0 } }),
+        400,
+        'INVALID_BODY',
+      ],
+      [
+        'a limit above the largest',
+        () =>
+          admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { limit: 1_000_000 } }),
+        400,
+        'INVALID_BODY',
+      ],
+      [
+        'a dry run that is no boolean',
+        () => admin(a, 'POST', '/invocations/bulk/kill?service=tour', { body: { dryRun: 'yes' } }),
+        400,
+        'INVALID_BODY',
+      ],
     ];
     const keysBefore = (await scanKeys(log.redis, prefix)).sort();
     const before = await detail(a, id);
     for (const [what, send, status, code] of rows) {
       const r = await send();
-      expect([what, r.status, (r.body as { errorCode?: string }).errorCode]).toEqual([what, status, code]);
+      expect([what, r.status, (r.body as { errorCode?: string }).errorCode]).toEqual([
+        what,
+        status,
+        code,
+      ]);
     }
     // Nothing changed: no key added or removed, the invocations as they were.
     expect((await scanKeys(log.redis, prefix)).filter((k) => !k.includes(':{q')).sort()).toEqual(

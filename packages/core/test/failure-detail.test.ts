@@ -9,6 +9,7 @@ import {
   MAX_FAILURE_STACK,
   handlers,
   service,
+  type Completion,
   type Context,
   type InvocationDetail,
 } from '@latchkey/core';
@@ -109,7 +110,7 @@ describe('restart prefixes', () => {
     { k: 'awk' as const, id: 'sign_1x' },
     { k: 'signal' as const, n: 'cancel' as const, v: [3] },
   ];
-  const done = new Map([[1, { ok: true as const, v: '1' }]]);
+  const done = new Map<number, Completion>([[1, { ok: true, v: '1' }]]);
 
   it.each([
     [0, undefined],
@@ -124,8 +125,10 @@ describe('restart prefixes', () => {
   });
 
   it('never keeps a cancellation', () => {
-    const all = new Map([...done, [3, { ok: true as const }]]);
-    expect(prefixProblem(journal, all, 5)).toBe('entry 4 is a cancellation: keep at most 4 entries');
+    const all = new Map<number, Completion>([...done, [3, { ok: true }]]);
+    expect(prefixProblem(journal, all, 5)).toBe(
+      'entry 4 is a cancellation: keep at most 4 entries',
+    );
   });
 });
 

@@ -35,7 +35,8 @@ export class AdminDetail {
   async restartAsNew(id: string, options: RestartOptions = {}): Promise<RestartResult> {
     const p = partitionOfId(id, this.ctx.opts.partitions);
     const old = p === undefined ? undefined : await this.inspect(id);
-    if (p === undefined || !old) return { ok: false, reason: 'gone', message: `no invocation ${id}` };
+    if (p === undefined || !old)
+      return { ok: false, reason: 'gone', message: `no invocation ${id}` };
     const refused = refusal(old, options.keepPrefix ?? 0);
     if (refused) return refused;
     const n = options.keepPrefix ?? 0;
@@ -85,7 +86,8 @@ function refusal(old: InvocationDetail, n: number): RestartResult | undefined {
   if (old.status !== 'completed') {
     return { ok: false, reason: 'not-completed', message: notCompleted(old.id, old.status) };
   }
-  if (old.mode === 'workflow') return { ok: false, reason: 'workflow', message: workflowRun(old.id) };
+  if (old.mode === 'workflow')
+    return { ok: false, reason: 'workflow', message: workflowRun(old.id) };
   const problem = prefixProblem(old.journal, old.completions, n);
   return problem ? { ok: false, reason: 'prefix', message: problem } : undefined;
 }

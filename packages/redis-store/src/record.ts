@@ -206,7 +206,9 @@ export function decodeDetail(
   const h = raw.hash;
   if (!h.st) return undefined;
   const status = h.st as InvocationStatus;
-  const journal = h.jf ? (JSON.parse(h.jf) as Entry[]) : raw.journal.map((e) => JSON.parse(e) as Entry);
+  const journal = h.jf
+    ? (JSON.parse(h.jf) as Entry[])
+    : raw.journal.map((e) => JSON.parse(e) as Entry);
   const d: InvocationDetail = {
     id,
     target: { service: h.svc!, handler: h.h!, ...(h.key ? { key: h.key } : {}) },

@@ -66,7 +66,11 @@ export async function invocationRoute(
     const body = await readObject(r, req, ['keepPrefix']);
     const keepPrefix = body['keepPrefix'] ?? 0;
     if (!Number.isSafeInteger(keepPrefix) || (keepPrefix as number) < 0) {
-      throw new IngressError(400, ErrorCode.INVALID_PREFIX, 'keepPrefix must be a whole number, at least 0');
+      throw new IngressError(
+        400,
+        ErrorCode.INVALID_PREFIX,
+        'keepPrefix must be a whole number, at least 0',
+      );
     }
     const id = segs[1]!;
     const done = await r.store.restartAsNew(id, { keepPrefix: keepPrefix as number });
@@ -120,9 +124,15 @@ export async function matchBulk(
       if (f.createdAfter !== undefined && !(i.createdAt > f.createdAfter)) return false;
       if (f.createdBefore !== undefined && !(i.createdAt < f.createdBefore)) return false;
       const modified = field(i, 'modifiedAt');
-      if (f.modifiedAfter !== undefined && !(typeof modified === 'number' && modified > f.modifiedAfter))
+      if (
+        f.modifiedAfter !== undefined &&
+        !(typeof modified === 'number' && modified > f.modifiedAfter)
+      )
         return false;
-      if (f.modifiedBefore !== undefined && !(typeof modified === 'number' && modified < f.modifiedBefore))
+      if (
+        f.modifiedBefore !== undefined &&
+        !(typeof modified === 'number' && modified < f.modifiedBefore)
+      )
         return false;
       return true;
     })
@@ -173,14 +183,19 @@ export function parseBulkFilter(query: URLSearchParams, statuses: ReadonlySet<st
   const status = query.get('status');
   if (status !== null) {
     if (!statuses.has(status)) {
-      throw new IngressError(400, ErrorCode.INVALID_STATUS, `unknown status ${status.slice(0, 64)}`);
+      throw new IngressError(
+        400,
+        ErrorCode.INVALID_STATUS,
+        `unknown status ${status.slice(0, 64)}`,
+      );
     }
     f.status = status as InvocationStatus;
   }
   for (const name of TEXT_FILTERS) {
     const v = query.get(name);
     if (v === null) continue;
-    if (v === '' || v.length > 1024) throw badFilter(`filter ${name} must be 1 to 1,024 characters`);
+    if (v === '' || v.length > 1024)
+      throw badFilter(`filter ${name} must be 1 to 1,024 characters`);
     f[name] = v;
   }
   for (const name of TIME_FILTERS) {
@@ -213,14 +228,19 @@ async function readObject(
   if (text.trim() === '') return {};
   const ctype = String(req.headers['content-type'] ?? '');
   if (!/^application\/json\s*(;|$)/i.test(ctype)) {
-    throw new IngressError(415, ErrorCode.UNSUPPORTED_CONTENT_TYPE, 'send the body as application/json');
+    throw new IngressError(
+      415,
+      ErrorCode.UNSUPPORTED_CONTENT_TYPE,
+      'send the body as application/json',
+    );
   }
   const body = parseJson(text, r.maxJsonDepth);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badBody('the body must be a JSON object');
   }
   for (const k of Object.keys(body)) {
-    if (!allowed.includes(k)) throw badBody(`unknown field ${k.slice(0, 64)} (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw badBody(`unknown field ${k.slice(0, 64)} (allowed: ${allowed.join(', ')})`);
   }
   return body as Record<string, unknown>;
 }

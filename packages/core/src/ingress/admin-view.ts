@@ -164,8 +164,13 @@ export function detailView(d: InvocationDetail, o: ViewOptions): Record<string, 
       : { ok: false, error: d.outcome.error };
   }
   if (failure) {
-    const f: { attempt: number; at?: number; step?: StepRef; error: unknown; nextRetryAt?: number } =
-      { attempt: failure.attempt, error: failure.error };
+    const f: {
+      attempt: number;
+      at?: number;
+      step?: StepRef;
+      error: unknown;
+      nextRetryAt?: number;
+    } = { attempt: failure.attempt, error: failure.error };
     if (failure.at !== undefined) f.at = failure.at;
     if (failure.step) f.step = failure.step;
     if (d.nextRetryAt !== undefined) f.nextRetryAt = d.nextRetryAt;

@@ -83,7 +83,9 @@ export function adminContract(store: () => Store): void {
   it('refuses restart-as-new of unknown, unfinished and workflow invocations and bad prefixes', async () => {
     const unknown = await store().restartAsNew(`inv_00${'A'.repeat(20)}`);
     expect(unknown).toMatchObject({ ok: false, reason: 'gone' });
-    const held = await store().accept(request({ service: counter.name, handler: 'hold', key: 'rs' }, null));
+    const held = await store().accept(
+      request({ service: counter.name, handler: 'hold', key: 'rs' }, null),
+    );
     const awk = await awakeableOf(store(), held.invocationId);
     expect(await store().restartAsNew(held.invocationId)).toMatchObject({
       ok: false,

@@ -177,7 +177,11 @@ export class MemoryStoreAttempt implements Attempt {
   private keepFailure(failure: SerializedError, detail: FailureDetail | undefined): void {
     const error = stored(failure) as FailureRecord['error'];
     if (detail?.stack !== undefined) error.stack = detail.stack;
-    const rec: FailureRecord = { attempt: detail?.attempt ?? this.rec.failures, at: Date.now(), error };
+    const rec: FailureRecord = {
+      attempt: detail?.attempt ?? this.rec.failures,
+      at: Date.now(),
+      error,
+    };
     if (detail?.step) rec.step = { ...detail.step };
     this.rec.seen.failure = rec;
   }

@@ -25,7 +25,10 @@ export function commitBatch(
   entries.forEach((e, i) => {
     // When each entry was recorded and how long a step ran, for operators (`inspect`).
     const ms = stepMsOf(e);
-    rec.seen.times[rec.journal.length + i] = { recordedAt: now, ...(ms !== undefined ? { stepMs: ms } : {}) };
+    rec.seen.times[rec.journal.length + i] = {
+      recordedAt: now,
+      ...(ms !== undefined ? { stepMs: ms } : {}),
+    };
   });
   for (const e of entries) {
     rec.journal.push(
