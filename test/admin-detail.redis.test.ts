@@ -14,7 +14,15 @@
  * - hostile input: a precise status and code, and nothing changed.
  */
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
-import { handlers, service, workflow, type Context, type WorkflowContext } from '@latchkey/core';
+import {
+  handlers,
+  object,
+  service,
+  workflow,
+  type Context,
+  type ObjectContext,
+  type WorkflowContext,
+} from '@latchkey/core';
 import { post, until } from './helpers/harness.js';
 import { EventLog, admin, scanKeys, setupControl, untilCompleted } from './helpers/control.js';
 
@@ -83,7 +91,24 @@ const tour = service({
   },
 });
 
-const services = [signup, echo, tour];
+const box = object({
+  name: 'box',
+  handlers: {
+    /** One counted step and a state write. */
+    put: async (ctx: ObjectContext, v: string) => {
+      const n = await ctx.run('count', () => log.add(`put:${v}`));
+      ctx.set('v', `${v}#${n}`);
+      return n;
+    },
+    /** Holds the key until its awakeable is resolved. */
+    hold: async (ctx: ObjectContext) => {
+      const a = ctx.awakeable<string>();
+      return a.promise;
+    },
+  },
+});
+
+const services = [signup, echo, tour, box];
 
 interface Detail {
   id: string;
@@ -280,6 +305,38 @@ describe('admin API: restart-as-new and bulk actions', () => {
     expect(fresh.status).toBe(200);
     const f = await untilCompleted(a, fresh.body.invocationId);
     expect(f.outcome).toEqual({ ok: true, value: JSON.stringify([4, 5]) });
+  });
+
+  it("restarts an object's invocation behind the invocation holding its key", async () => {
+    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const a = server.adminUrl;
+    const put = await post(server.url, '/box/k/put', 'a');
+    expect(put.body).toBe(1);
+    const holder = await submit(server.url, '/box/k/hold/send', null);
+    const awk = await until('the holder waits on its awakeable', async () => {
+      const j = (await detail(a, holder)) as unknown as { journal: { k: string; id?: string }[] };
+      return j.journal.find((e) => e.k === 'awk')?.id;
+    });
+    const r = await admin<{ invocationId: string }>(
+      a,
+      'POST',
+      `/invocations/${put.headers.get('x-restate-id')!}/restart-as-new`,
+    );
+    expect(r.status).toBe(200);
+    const again = r.body.invocationId;
+    // Queued behind the holder: its step has not run again.
+    await until('queued', async () => (await detail(a, again)).status === 'queued');
+    expect(await log.all()).toEqual(['put:a']);
+    const res = await post(server.url, `/restate/awakeables/${awk}/resolve`, 'go');
+    expect(res.status).toBeLessThan(300);
+    const done = await untilCompleted(a, again);
+    expect(done.outcome).toEqual({ ok: true, value: '2' });
+    const state = await admin<{ state: Record<string, unknown> }>(
+      a,
+      'GET',
+      '/services/box/state/k',
+    );
+    expect(state.body.state).toEqual({ v: 'a#2' });
   });
 
   it('applies an action by filter; a dry run changes nothing', async () => {

@@ -5,9 +5,12 @@ import type { StepRef } from '../store/detail.js';
 
 const steps = new WeakMap<Error, StepRef>();
 
-/** Marks `error` as the failure of the step `step` (a `ctx.run` closure); returns it. */
+/**
+ * Marks `error` as the failure of the step `step` (a `ctx.run` closure); returns it. The latest
+ * mark wins: an error object thrown again (a shared constant) names the step that threw it last.
+ */
 export function failedInStep(error: Error, step: StepRef): Error {
-  if (!steps.has(error)) steps.set(error, step);
+  steps.set(error, step);
   return error;
 }
 
