@@ -230,7 +230,7 @@ describe('admin API: invocation detail', () => {
   });
 
   it('shows the journal as a timeline: times, durations, previews, children and the parent', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
     const a = server.adminUrl;
     const r = await post(server.url, '/tour/go', 3000);
     expect(r.status).toBe(200);
@@ -270,10 +270,32 @@ describe('admin API: invocation detail', () => {
     expect(d.result?.value).toMatchObject({ truncated: true, bytes: 3000 + 'hi call:'.length + 2 });
     const child = await detail(a, call.childId!);
     expect(child.invokedBy).toEqual({ id, index: 2 });
+    const sent = await until('the sent child', async () => {
+      const r = await admin<Detail>(a, 'GET', `/invocations/${send.childId!}`);
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect(sent.invokedBy).toEqual({ id, index: 3 });
     // Every value whole.
     const full = await detail(a, id, '?full=1');
     expect(full.timeline[0]!.value).toEqual({ json: JSON.stringify('x'.repeat(3000)) });
     expect(JSON.parse(full.result!.value!.json)).toBe(`hi call:${'x'.repeat(3000)}`);
+
+    // An invocation stored before these fields existed still describes, without them.
+    const [inv] = (await scanKeys(log.redis, prefix)).filter((k) => k.endsWith(`:inv:${id}`));
+    const fields = (await log.redis.hkeys(inv!)).filter((f) =>
+      /^(fst|lst|fail|fat|by|rsf|[td]:\d+)$/.test(f),
+    );
+    expect(fields.length).toBeGreaterThan(0);
+    await log.redis.hdel(inv!, ...fields);
+    const old = await detail(a, id);
+    expect(old.timeline.map((t) => [t.kind, t.recordedAt, t.childId])).toEqual([
+      ['run', undefined, undefined],
+      ['sleep', undefined, undefined],
+      ['call', undefined, call.childId],
+      ['send', undefined, send.childId],
+    ]);
+    expect(old.firstStartedAt).toBeUndefined();
+    expect(old.result).toEqual(d.result);
   });
 });
 
