@@ -122,7 +122,8 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
           error: { ...failure, status: 500 },
         });
       } else {
-        await attempt.pause(failure);
+        // Its detail replaces the last failure's (no step, no stack: nobody saw those attempts fail).
+        await attempt.pause(failure, { attempt: inv.attempt - 1 });
       }
       return;
     }
