@@ -405,6 +405,22 @@ describe('admin API: restart-as-new and bulk actions', () => {
     expect(refused.body.failed).toEqual([
       { id: other, code: 'CONFLICT', message: expect.any(String) },
     ]);
+    // Restart-as-new by filter: the matching completed invocation starts again.
+    const restarted = await admin<{ applied: string[]; failed: unknown[] }>(
+      a,
+      'POST',
+      '/invocations/bulk/restart-as-new?service=tour&handler=twice&status=completed',
+    );
+    expect(restarted.body).toMatchObject({
+      dryRun: false,
+      matched: 1,
+      applied: [other],
+      failed: [],
+    });
+    await until(
+      'the restarted run',
+      async () => (await log.all()).filter((e) => e === 'two:x').length === 2,
+    );
   });
 
   it('refuses hostile input with a precise status and code, and changes nothing', async () => {

@@ -62,7 +62,12 @@ export async function invocationRoute(
     json(res, 200, detailView(detail, { previewBytes: r.previewBytes, full }));
     return true;
   }
-  if (segs.length === 3 && segs[2] === 'restart-as-new' && req.method === 'POST') {
+  if (
+    segs.length === 3 &&
+    segs[1] !== 'bulk' &&
+    segs[2] === 'restart-as-new' &&
+    req.method === 'POST'
+  ) {
     const body = await readObject(r, req, ['keepPrefix']);
     const keepPrefix = body['keepPrefix'] ?? 0;
     if (!Number.isSafeInteger(keepPrefix) || (keepPrefix as number) < 0) {
