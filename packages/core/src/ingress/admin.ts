@@ -49,6 +49,12 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/** A limit option: a whole number of at least 1, else the server refuses to start. */
+function positive(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${name} must be a whole number >= 1`);
+  return v;
+}
+
 /** Whether `host` names this machine's loopback interface only. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
@@ -86,8 +92,8 @@ export function createAdmin(
   const invocations: InvocationRoutes = {
     store,
     statuses: STATUSES,
-    previewBytes: options.previewBytes ?? DEFAULT_PREVIEW_BYTES,
-    maxBulk: options.maxBulk ?? 1000,
+    previewBytes: positive('admin.previewBytes', options.previewBytes ?? DEFAULT_PREVIEW_BYTES),
+    maxBulk: positive('admin.maxBulk', options.maxBulk ?? 1000),
     limits,
     budget,
     maxJsonDepth: maxDepth,
