@@ -76,6 +76,10 @@ export const ErrorCode = {
   INVALID_CURSOR: 'INVALID_CURSOR',
   INVALID_ORDER: 'INVALID_ORDER',
   INVALID_TIME: 'INVALID_TIME',
+  /** Admin: a `restart-as-new` prefix that cannot be kept (too long, or an entry without result). */
+  INVALID_PREFIX: 'INVALID_PREFIX',
+  /** Admin: a malformed action body (`keepPrefix`, `dryRun`, `limit`). */
+  INVALID_BODY: 'INVALID_BODY',
   INVALID_FRAME: 'INVALID_FRAME',
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
   DUPLICATE_ID: 'DUPLICATE_ID',

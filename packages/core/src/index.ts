@@ -96,7 +96,15 @@ export type {
   WorkerHandle,
   WorkerOptions,
   WorkerStore,
+  EntryTimes,
+  FailureDetail,
+  FailureRecord,
+  InvocationDetail,
+  RestartOptions,
+  RestartResult,
+  StepRef,
 } from './store.js';
+export { MAX_FAILURE_MESSAGE, MAX_FAILURE_STACK } from './store/detail.js';
 export type { StopSignal } from './runtime/stop-signal.js';
 // The admin API's listing (for store implementations and tools)
 export type {

@@ -26,3 +26,6 @@ export {
   matchesQuery,
   positionBefore,
 } from './store/listing.js';
+export { noteStepMs, stepMsOf } from './journal/entry-meta.js';
+export { prefixProblem } from './store/detail.js';
+export { detailView, preview, timeline } from './ingress/admin-view.js';

@@ -60,7 +60,15 @@ export interface ServeOptions extends IngressRules {
    * {@link EventStreamOptions}. `previewBytes`: how much of a JSON value the admin views show
    * before cutting it (default 1,024).
    */
-  admin?: { port: number; host?: string; token?: string; previewBytes?: number } & EventStreamOptions;
+  admin?: {
+    port: number;
+    host?: string;
+    token?: string;
+    /** Bytes of JSON a value shows in the admin views before it is cut (default 1,024). */
+    previewBytes?: number;
+    /** Default and largest `limit` of a bulk action (default 1,000). */
+    maxBulk?: number;
+  } & EventStreamOptions;
   logger?: Console;
 }
 
@@ -171,6 +179,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),
       ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
+      ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

@@ -4,3 +4,4 @@ export type * from './store/attempt.js';
 export type * from './store/store.js';
 export type * from './store/events.js';
 export type * from './store/listing.js';
+export type * from './store/detail.js';

@@ -8,6 +8,7 @@ import type {
   Effect,
   Entry,
   EntryKind,
+  FailureDetail,
   NewEntry,
   Outcome,
   SerializedError,
@@ -153,13 +154,18 @@ export class MemoryAttempt implements Attempt {
     return Promise.resolve();
   }
 
-  retry(failure: SerializedError, delayMs: number): Promise<void> {
+  /** The failure details `retry` and `pause` were given (kept apart from `calls`). */
+  readonly failureDetails: (FailureDetail | undefined)[] = [];
+
+  retry(failure: SerializedError, delayMs: number, detail?: FailureDetail): Promise<void> {
+    this.failureDetails.push(detail);
     this.calls.push({ kind: 'retry', failure, delayMs });
     this.endResolve();
     return Promise.resolve();
   }
 
-  pause(failure: SerializedError): Promise<void> {
+  pause(failure: SerializedError, detail?: FailureDetail): Promise<void> {
+    this.failureDetails.push(detail);
     this.calls.push({ kind: 'pause', failure });
     this.endResolve();
     return Promise.resolve();

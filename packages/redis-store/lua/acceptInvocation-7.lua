@@ -14,9 +14,11 @@
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
         17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
         18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
-        19 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
-           none; any value for a service), 20 its outcome 'ok'|'err', 21 value or error JSON,
-           22.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
+        19 the handler invocation and journal index that called or sent it ('<id>:<index>', or ''),
+           kept as 'by' for operators,
+        20 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 21 its outcome 'ok'|'err', 22 value or error JSON,
+           23.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
@@ -24,7 +26,7 @@
                                                     (delayMs: at most a day; a longer delay is dispatched
                                                     again from startAttempt's 'early')
     {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
-                                                    18..): the key was free and its fence at that epoch
+                                                    20..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
                                                     that worker for its first attempt (as startAttempt would;
                                                     the caller knows the rest, the journal is empty)
@@ -80,17 +82,17 @@ if mode == 'workflow' then
   field('wfk', k_wf)
   field('prk', ARGV[14])
 end
--- Eager completion (ARGV 19 set; see Attempt.eager): the caller ran the handler already, against
--- the key's state at fence epoch ARGV 19. When the key is free, nobody is queued for it and its
+-- Eager completion (ARGV 20 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 20. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
 -- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
 -- Otherwise nothing of the eager run is used and the accept goes on as usual.
-if ARGV[19] ~= '' and delay == 0 and member == '' then
+if ARGV[20] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
     local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[19] and redis.call('EXISTS', k_inbox) == 0 then
-      ep = tonumber(ARGV[19]) + 1
+    if not fence[1] and (fence[2] or '0') == ARGV[20] and redis.call('EXISTS', k_inbox) == 0 then
+      ep = tonumber(ARGV[20]) + 1
       redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
     end
@@ -100,18 +102,21 @@ if ARGV[19] ~= '' and delay == 0 and member == '' then
     field('ep', 1)
   end
   if ep then
-    local n = tonumber(ARGV[22])
-    local nops = tonumber(ARGV[23 + n])
-    field(ARGV[20] == 'ok' and 'out' or 'err', ARGV[21])
+    local n = tonumber(ARGV[23])
+    local nops = tonumber(ARGV[24 + n])
+    field(ARGV[21] == 'ok' and 'out' or 'err', ARGV[22])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
-    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 23, 23 + n), ',') .. ']') end
+    -- Attempt times for operators: its one attempt ran just before.
+    field('fst', now)
+    field('lst', now)
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 24, 24 + n), ',') .. ']') end
     set_status(k_inv, id, 'completed', now, unpack(h))
     index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
-    if nops > 0 then apply_ops(k_state, 24 + n, nops) end
+    if nops > 0 then apply_ops(k_state, 25 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
@@ -139,6 +144,8 @@ else
   st, deadline = 'ready', now + grace
 end
 if member ~= '' then field('wn', 1) end
+-- Who invoked it, for operators (the admin API's invokedBy): '<id>:<index>' of a call or send.
+if ARGV[19] ~= '' then field('by', ARGV[19]) end
 if ARGV[17] ~= '' then field('wo', 1) end
 -- Leased at once to the accepting process (its first attempt; see startAttempt for the fields).
 local leased = st == 'ready' and ARGV[15] ~= ''
@@ -146,6 +153,9 @@ local ep = 0
 if leased then
   st = 'running'
   deadline = now + tonumber(ARGV[16])
+  -- Attempt times for operators (as lease() keeps them).
+  field('fst', now)
+  field('lst', now)
   if keyed then
     ep = redis.call('HINCRBY', k_fence, 'ep', 1)
     redis.call('HSET', k_fence, 'owner', id)

@@ -1,13 +1,17 @@
 --[[
   Ends an attempt without completing: retry after a backoff, or pause.
   KEYS[1] invocation hash  KEYS[2] fence hash  KEYS[3] due zset
-  ARGV: 1 id, 2 epoch, 3 'retry'|'pause', 4 failure JSON, 5 delay ms, 6 grace ms
+  ARGV: 1 id, 2 epoch, 3 'retry'|'pause', 4 failure JSON, 5 delay ms, 6 grace ms,
+        7 failure detail JSON ({attempt, step?, stack?}; '' or absent for none)
+  The detail is kept as 'fail' with the time of the failure as 'fat' (the admin API's `failure`).
   Returns {'ok', dispatchSeq, delayMs (at most a day)} or {'fenced', reason}.
 ]]
 if not running_fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
   return {'fenced', 'epoch'}
 end
 local now = now_ms()
+-- The last failure's detail for operators (where it failed, its stack), with its time.
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'fail', ARGV[7], 'fat', ms_string(now)) end
 if ARGV[3] == 'pause' then
   set_status(KEYS[1], ARGV[1], 'paused', now, 'lastErr', ARGV[4], 'lease', 0)
   emit_status(part_of(KEYS[1], ARGV[1]), ARGV[1], 'paused', now)

@@ -241,8 +241,9 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes, want,
   if redis.call('HEXISTS', ck, idx) == 1 then return 'dup' end
   if cap and redis.call('HLEN', ck) >= cap then return 'full' end
   redis.call('HSET', ck, idx, completion)
-  -- 'hc': the invocation has completions (loaded by its next attempt, expired with it).
-  redis.call('HSET', inv, 'hc', 1)
+  -- 'hc': the invocation has completions (loaded by its next attempt, expired with it);
+  -- 'd:<idx>': when this completion arrived (the admin API's timeline).
+  redis.call('HSET', inv, 'hc', 1, 'd:' .. idx, now)
   local w = wake(part, id, now, grace, WAKEABLE)
   if w then
     for _, x in ipairs(w) do table.insert(wakes, x) end
@@ -265,7 +266,7 @@ local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk'
 -- lease's expiry. An invocation that never ran (no 'rep') has neither journal nor completions.
 -- `fence_ep`: the key fence's current epoch when the caller has read it (one write instead of
 -- two); `with_state` false: the caller knows the key's state, the reply carries none.
-local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep', 'rs'}
+local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep', 'rs', 'fst'}
 local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now, fence_ep, with_state)
   local mode = d.mode
   local expiry = now + tonumber(lease_ms)
@@ -285,6 +286,12 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
     set_status(inv, id, 'running', now, 'lease', expiry, 'w', worker, 'rep', ep)
   end
   emit_status(part, id, 'running', now, d.svc, d.h, d.key)
+  -- Attempt times for operators: the first start once ('fst'), the latest start ('lst') always.
+  if d.fst then
+    redis.call('HSET', inv, 'lst', now)
+  else
+    redis.call('HSET', inv, 'fst', now, 'lst', now)
+  end
   redis.call('ZADD', due, expiry, id)
   local journal, comps, state = {}, {}, {}
   if d.rep then journal = redis.call('LRANGE', journal_key, 0, -1) end
@@ -524,7 +531,8 @@ local function apply_effects(first, count, part, id, now, grace, chan, comps, wa
 end
 
 -- Commits a batch at journal index `from`: entries, state ops, effects, laid out
--- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples...
+-- from ARGV[base] as: n, entries..., nops, op triples..., neffects, effect 6-tuples..., and
+-- optionally the batch's step durations ('<index>:<ms>,...'), kept with its time as 't:<from>'.
 -- Returns status ('ok', 'dup' for a batch already committed by a retried call,
 -- 'gap' for a stale writer), completions, wakes, the store clock it used and the journal
 -- list's length after the batch. The entries go in first: RPUSH's reply is the index check, and
@@ -560,5 +568,14 @@ local function commit_batch(jk, sk, from, base, part, id, grace, chan, to_field)
   if nops > 0 then apply_ops(sk, base + 2 + n, nops) end
   if neff > 0 then apply_effects(effBase + 1, neff, part, id, now, grace, chan, comps, wakes) end
   if n > 0 then emit_journal(part, id, from + n, now) end
+  if n > 0 then
+    -- When this batch was committed, for operators (the admin API's timeline): field 't:<from>' is
+    -- '<now>', or '<now>|<steps>' with the batch's step durations ('<index>:<ms>,...', measured by
+    -- the runtime), the optional last element of the batch.
+    local meta = ARGV[effBase + 1 + 6 * neff]
+    local t = ms_string(now)
+    if meta and meta ~= '' then t = t .. '|' .. meta end
+    redis.call('HSET', part .. KEY_INV .. id, 't:' .. from, t)
+  end
   return 'ok', comps, wakes, now, from + appended, jf
 end

@@ -58,5 +58,7 @@ if st == 'running' then
   -- The previous attempt's lease expired: its worker was lost. That attempt counts.
   rc = redis.call('HINCRBY', inv, 'rc', 1)
   redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
+  -- Its detail for operators: which attempt, and when (no step, no stack: nobody saw it fail).
+  redis.call('HSET', inv, 'fail', '{"attempt":' .. rc .. '}', 'fat', ms_string(now))
 end
 return lease(inv, d, rc, KEYS[2], KEYS[5], KEYS[3], KEYS[4], ARGV[5], id, ARGV[2], ARGV[3], now)

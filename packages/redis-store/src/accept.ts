@@ -292,6 +292,7 @@ export class Acceptor {
         ),
         part: k.part(p),
         member: req.caller ? `${req.caller.id}:${req.caller.index}` : '',
+        invokedBy: req.parent ? `${req.parent.id}:${req.parent.index}` : '',
         promises: workflow ? k.promises(p, req.service, req.key!) : '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,

@@ -1,4 +1,5 @@
 import type {
+  FailureDetail,
   Attempt,
   AttemptListener,
   CommitResult,
@@ -237,7 +238,7 @@ export class RedisAttempt implements Attempt {
     effects: Effect[],
   ): Promise<CommitResult> {
     const eff = this.effectArgs(effects);
-    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args, fromIndex));
     const r = await commitEntries(this.store.redis, this.ks, w);
     if (r.tag === 'fenced') this.lost(r);
     applyOps(this.state, ops);
@@ -264,7 +265,7 @@ export class RedisAttempt implements Attempt {
   ): Promise<'suspended' | (CommitResult & { cancelled: boolean })> {
     const eff = this.effectArgs(effects);
     await this.outbox;
-    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args, fromIndex));
     const r = await suspendInvocation(this.store.redis, this.ks, {
       ...w,
       wakeAt: on.wakeAt,
@@ -299,7 +300,7 @@ export class RedisAttempt implements Attempt {
     // the key is leased to this worker by the same script (no start script, no mailbox job).
     const exclusive = this.data.m === 'exclusive' || this.data.m === 'workflow';
     const slot = exclusive ? this.store.nextSlot(this.inSlot) : undefined;
-    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args));
+    const w = this.write(fromIndex, batchArgs(entries, ops, eff.args, fromIndex));
     const r = await completeInvocation(this.store.redis, this.ks, {
       ...w,
       ok: outcome.ok,
@@ -331,18 +332,19 @@ export class RedisAttempt implements Attempt {
     await this.outbox;
   }
 
-  async retry(failure: SerializedError, delayMs: number): Promise<void> {
-    await this.end('retry', failure, delayMs);
+  async retry(failure: SerializedError, delayMs: number, detail?: FailureDetail): Promise<void> {
+    await this.end('retry', failure, delayMs, detail);
   }
 
-  async pause(failure: SerializedError): Promise<void> {
-    await this.end('pause', failure, 0);
+  async pause(failure: SerializedError, detail?: FailureDetail): Promise<void> {
+    await this.end('pause', failure, 0, detail);
   }
 
   private async end(
     kind: 'retry' | 'pause',
     failure: SerializedError,
     delayMs: number,
+    detail: FailureDetail | undefined,
   ): Promise<void> {
     this.stopHeartbeat();
     await this.outbox;
@@ -352,6 +354,7 @@ export class RedisAttempt implements Attempt {
       kind,
       failureJson: JSON.stringify(failure),
       delayMs: Math.round(delayMs),
+      detailJson: detail ? JSON.stringify(detail) : '',
       graceMs: this.store.opts.graceMs,
     });
     if (r.tag === 'fenced') this.lost(r);

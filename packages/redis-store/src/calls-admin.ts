@@ -255,3 +255,44 @@ export function decodeSweep(res: unknown): Sweep {
   const [flat, deliver, outbox] = res as [unknown, string[], string[]];
   return { dispatch: flat as Wakes, deliver, outbox };
 }
+
+export type RestartReply =
+  | { tag: 'ok'; ds: number }
+  | { tag: 'gone' }
+  | { tag: 'running'; status: string }
+  | { tag: 'workflow' }
+  | { tag: 'exists' };
+
+/** `restartInvocation-5.lua`: a completed invocation started again as a new one. */
+export async function restartInvocation(
+  redis: ScriptedRedis,
+  keys: { oldInv: string; inv: string; journal: string; completions: string; due: string },
+  a: {
+    oldId: string;
+    id: string;
+    seed: string;
+    graceMs: number;
+    /** The kept entries, as stored (JSON). */
+    entries: string[];
+    /** The kept entries' completions: index → completion JSON. */
+    completions: [number, string][];
+  },
+): Promise<RestartReply> {
+  const args: (string | number)[] = [keys.oldInv, keys.inv, keys.journal, keys.completions];
+  args.push(keys.due, a.oldId, a.id, a.seed, a.graceMs, a.entries.length, ...a.entries);
+  args.push(a.completions.length);
+  for (const [i, c] of a.completions) args.push(i, c);
+  const r = (await redis.restartInvocation(...args)) as unknown[];
+  switch (r[0]) {
+    case 'ok':
+      return { tag: 'ok', ds: Number(r[1]) };
+    case 'running':
+      return { tag: 'running', status: String(r[1]) };
+    case 'workflow':
+    case 'exists':
+    case 'gone':
+      return { tag: r[0] };
+    default:
+      return { tag: 'gone' };
+  }
+}

@@ -121,6 +121,8 @@ export interface AcceptCall {
   leaseMs: number;
   outcomeChannel: string;
   seed: string;
+  /** `<id>:<index>` of the handler invocation that called or sent it, or ''. */
+  invokedBy: string;
   /** An eager run's epoch, outcome and batch (see `eagerArgs`), or undefined. */
   eager: (string | number)[] | undefined;
 }
@@ -160,6 +162,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.leaseMs,
     a.outcomeChannel,
     a.seed,
+    a.invokedBy,
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
@@ -347,6 +350,8 @@ export async function endAttempt(
     failureJson: string;
     delayMs: number;
     graceMs: number;
+    /** The failure's detail for operators (`FailureDetail` JSON), or ''. */
+    detailJson: string;
   },
 ): Promise<EndReply> {
   const r = (await redis.endAttempt(
@@ -359,6 +364,7 @@ export async function endAttempt(
     a.failureJson,
     a.delayMs,
     a.graceMs,
+    a.detailJson,
   )) as unknown[];
   if (r[0] !== 'ok') return { tag: 'fenced', why: String(r[1]) };
   return { tag: 'ok', ds: Number(r[1]), delayMs: Number(r[2]) };

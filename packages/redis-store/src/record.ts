@@ -6,13 +6,17 @@
 import type { Redis } from 'ioredis';
 import type {
   Entry,
+  EntryTimes,
+  FailureDetail,
+  FailureRecord,
+  InvocationDetail,
   InvocationInfo,
   InvocationStatus,
   InvocationSummary,
   Outcome,
   TargetMode,
 } from '@latchkey/core';
-import { toSerializedError } from './wire.js';
+import { parseCompletions, toSerializedError } from './wire.js';
 
 /** The fields `describe` reads: never the input, the headers or the secret seed. */
 const DESCRIBE_FIELDS = [
@@ -158,4 +162,138 @@ export function decodeSummary(id: string, res: unknown): InvocationSummary | und
   if (st === 'backing-off' && wake) s.nextRetryAt = Number(wake);
   if (lastErr) s.lastFailure = toSerializedError(lastErr);
   return s;
+}
+
+/** The pipeline of `inspect`: the whole invocation hash, its journal list and completions. */
+export async function readDetailRaw(
+  redis: Redis,
+  keys: { inv: string; journal: string; completions: string },
+): Promise<{ hash: Record<string, string>; journal: string[]; completions: string[] }> {
+  const res = await redis
+    .pipeline()
+    .hgetall(keys.inv)
+    .lrange(keys.journal, 0, -1)
+    .hgetall(keys.completions)
+    .exec();
+  const at = (i: number): unknown => {
+    const [err, v] = res?.[i] ?? [null, undefined];
+    if (err) throw err;
+    return v;
+  };
+  const comps = (at(2) ?? {}) as Record<string, string>;
+  return {
+    hash: (at(0) ?? {}) as Record<string, string>,
+    journal: (at(1) ?? []) as string[],
+    completions: Object.entries(comps).flat(),
+  };
+}
+
+/** A time field (ms) as a number, or undefined when absent or not a number. */
+function time(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Per-entry times from the hash: 't:<from>' ('<ms>' or '<ms>|<index>:<stepMs>,...', one per
+ * committed batch), 'd:<index>' (a completion's arrival); a journal kept whole ('jf') without
+ * batch times was recorded at completion ('ft').
+ */
+function entryTimes(h: Record<string, string>, length: number, whole: boolean): EntryTimes[] {
+  const times: EntryTimes[] = Array.from({ length }, () => ({}));
+  const batches: [number, number][] = [];
+  for (const [field, v] of Object.entries(h)) {
+    if (field.startsWith('t:')) {
+      const from = Number(field.slice(2));
+      const [at, steps] = v.split('|');
+      const t = time(at);
+      if (Number.isSafeInteger(from) && t !== undefined) batches.push([from, t]);
+      for (const s of steps ? steps.split(',') : []) {
+        const [i, ms] = s.split(':').map(Number);
+        const e = times[i!];
+        if (e && Number.isFinite(ms)) e.stepMs = ms!;
+      }
+    } else if (field.startsWith('d:')) {
+      const e = times[Number(field.slice(2))];
+      const t = time(v);
+      if (e && t !== undefined) e.completedAt = t;
+    }
+  }
+  batches.sort((a, b) => a[0] - b[0]);
+  if (batches.length === 0 && whole) {
+    const ft = time(h.ft);
+    if (ft !== undefined) batches.push([0, ft]);
+  }
+  for (let b = 0; b < batches.length; b++) {
+    const [from, t] = batches[b]!;
+    const to = Math.min(batches[b + 1]?.[0] ?? length, length);
+    for (let i = from; i < to; i++) times[i]!.recordedAt = t;
+  }
+  return times;
+}
+
+/** The last failed attempt: 'lastErr' with its detail ('fail': attempt, step, stack; 'fat'). */
+function failureOf(h: Record<string, string>): FailureRecord | undefined {
+  if (!h.lastErr) return undefined;
+  let detail: Partial<FailureDetail> = {};
+  try {
+    if (h.fail) detail = JSON.parse(h.fail) as FailureDetail;
+  } catch {
+    detail = {};
+  }
+  const rec: FailureRecord = {
+    attempt: typeof detail.attempt === 'number' ? detail.attempt : Number(h.rc ?? 0),
+    error: toSerializedError(h.lastErr),
+  };
+  const at = time(h.fat);
+  if (at !== undefined) rec.at = at;
+  if (detail.step) rec.step = detail.step;
+  if (typeof detail.stack === 'string') rec.error.stack = detail.stack;
+  return rec;
+}
+
+/**
+ * An invocation as an operator sees it, from {@link readDetailRaw}'s reads; undefined when it
+ * does not exist. Never the secret seed ('rs').
+ */
+export function decodeDetail(
+  id: string,
+  raw: { hash: Record<string, string>; journal: string[]; completions: string[] },
+): InvocationDetail | undefined {
+  const h = raw.hash;
+  if (!h.st) return undefined;
+  const status = h.st as InvocationStatus;
+  const journal = h.jf
+    ? (JSON.parse(h.jf) as Entry[])
+    : raw.journal.map((e) => JSON.parse(e) as Entry);
+  const d: InvocationDetail = {
+    id,
+    target: { service: h.svc!, handler: h.h!, ...(h.key ? { key: h.key } : {}) },
+    mode: h.mode as TargetMode,
+    status,
+    attempts: Number(h.rc ?? 0),
+    createdAt: Number(h.ct),
+    journal,
+    times: entryTimes(h, journal.length, h.jf !== undefined),
+    completions: parseCompletions(raw.completions),
+  };
+  if (h.lastErr) d.lastFailure = toSerializedError(h.lastErr);
+  if (status === 'completed') d.outcome = outcomeOf(h.out, h.err);
+  if (h.in !== undefined) d.input = h.in;
+  const fst = time(h.fst);
+  if (fst !== undefined) d.firstStartedAt = fst;
+  const lst = time(h.lst);
+  if (lst !== undefined) d.lastStartedAt = lst;
+  const ft = time(h.ft);
+  if (status === 'completed' && ft !== undefined) d.completedAt = ft;
+  const wake = time(h.wake);
+  if (status === 'backing-off' && wake !== undefined) d.nextRetryAt = wake;
+  const by = h.by ? /^(.+):(\d+)$/.exec(h.by) : null;
+  if (by) d.invokedBy = { id: by[1]!, index: Number(by[2]) };
+  if (h.idem) d.idempotencyKey = h.idem;
+  if (h.rsf) d.restartedFrom = h.rsf;
+  const failure = failureOf(h);
+  if (failure) d.failure = failure;
+  return d;
 }

@@ -32,6 +32,7 @@ const SCRIPTS = {
   listKeys: 1,
   expireIndexes: 1,
   clearState: 2,
+  restartInvocation: 5,
 } as const;
 
 /** A script name. */

@@ -100,6 +100,7 @@ export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<str
           leaseMs: DEFAULTS.leaseMs,
           outcomeChannel: '',
           seed: randomBytes(16).toString('base64url'),
+          invokedBy: '',
           eager: undefined,
         }),
       );

@@ -14,6 +14,7 @@ import type {
   EventFilter,
   EventWatch,
   Executor,
+  InvocationDetail,
   InvocationInfo,
   InvocationRequest,
   InvocationCounts,
@@ -24,6 +25,8 @@ import type {
   ListQuery,
   Outcome,
   PromiseInfo,
+  RestartOptions,
+  RestartResult,
   StopSignal,
   Store,
   StoreEvent,
@@ -31,6 +34,7 @@ import type {
   WorkerOptions,
 } from '@latchkey/core';
 import { Acceptor } from './accept.js';
+import { AdminDetail } from './admin-detail.js';
 import { Attempts } from './attempts.js';
 import { bootMarker, checkBootMarker, checkRedis, ready, type Persistence } from './boot.js';
 import { coalesceWrites } from './coalesce.js';
@@ -74,6 +78,7 @@ export class RedisStore implements Store {
   private readonly events: Events;
   private readonly listing: Listing;
   private readonly objects: Objects;
+  private readonly details: AdminDetail;
   private bootMarker: string | undefined;
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -137,6 +142,7 @@ export class RedisStore implements Store {
     this.events = new Events(ctx, this.sub);
     this.listing = new Listing(ctx);
     this.objects = new Objects(ctx, this.listing);
+    this.details = new AdminDetail(ctx, this.mailbox);
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -289,6 +295,14 @@ export class RedisStore implements Store {
 
   patchState(service: string, key: string, patch: Record<string, unknown>): Promise<boolean> {
     return this.controls.patchState(service, key, patch);
+  }
+
+  inspect(invocationId: string): Promise<InvocationDetail | undefined> {
+    return this.details.inspect(invocationId);
+  }
+
+  restartAsNew(invocationId: string, options?: RestartOptions): Promise<RestartResult> {
+    return this.details.restartAsNew(invocationId, options);
   }
 
   // ---------------------------------------------------------------- worker side

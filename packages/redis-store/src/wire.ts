@@ -14,6 +14,7 @@ import type {
   StateOp,
   TargetMode,
 } from '@latchkey/core';
+import { stepMsOf } from '@latchkey/core/internal';
 
 /**
  * Random bytes for a new invocation, drawn 39 at a time from a pool refilled in large blocks (one
@@ -111,6 +112,7 @@ export function batchArgs(
   entries: NewEntry[],
   ops: StateOp[],
   effects: (string | number)[][] = [],
+  from = 0,
 ): (string | number)[] {
   const args: (string | number)[] = [entries.length, ...entries.map(encodeEntry), ops.length];
   for (const op of ops) {
@@ -120,6 +122,13 @@ export function batchArgs(
   }
   args.push(effects.length);
   for (const e of effects) args.push(...e, ...Array<string>(6 - e.length).fill(''));
+  // The batch's step durations, for operators (see `commit_batch`): only when it has steps.
+  let steps = '';
+  for (let i = 0; i < entries.length; i++) {
+    const ms = stepMsOf(entries[i]!);
+    if (ms !== undefined) steps += `${steps === '' ? '' : ','}${from + i}:${ms}`;
+  }
+  if (steps !== '') args.push(steps);
   return args;
 }
 
@@ -156,6 +165,8 @@ export interface WireInvocation {
   idempotencyKey?: string;
   caller?: { id: string; index: number };
   delayMs?: number;
+  /** The handler invocation and entry that called or sent it (for operators). */
+  parent?: { id: string; index: number };
 }
 
 /** An effect as an outbox member stores it. */
@@ -180,6 +191,7 @@ export function wireInvocation(req: ChildInvocationRequest): WireInvocation {
   if (req.idempotencyKey !== undefined) w.idempotencyKey = req.idempotencyKey;
   if (req.caller !== undefined) w.caller = req.caller;
   if (req.delayMs !== undefined) w.delayMs = req.delayMs;
+  if (req.parent !== undefined) w.parent = req.parent;
   return w;
 }
 

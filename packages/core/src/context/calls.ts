@@ -119,6 +119,7 @@ export function callTarget<T>(
     fresh: (index, childId) => {
       const req = outgoing(env, t, input, opts, childId!);
       req.caller = { id: env.inv.id, index };
+      req.parent = { id: env.inv.id, index };
       const entry = { k: 'call' as const, n: `${t.service}/${t.handler}`, id: childId! };
       return { entry, effects: [{ t: 'accept', index, req }], flush: true };
     },
@@ -147,6 +148,7 @@ export function sendTarget(
       const childId = env.deps.childId(index, targetOf(t), opts?.idempotencyKey);
       const req = outgoing(env, t, input, opts, childId);
       if (delayMs !== undefined) req.delayMs = delayMs;
+      req.parent = { id: env.inv.id, index };
       const entry = { k: 'send' as const, n: name, id: childId };
       record(r, index, { entry, effects: [{ t: 'accept', index, req }] });
       const committed = r.flushThrough(index).then(() => childId);

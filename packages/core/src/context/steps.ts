@@ -1,6 +1,8 @@
 import { durationMs } from '../define/duration.js';
 import { TerminalError, ensureError, isTerminalError, serializeError } from '../errors.js';
-import type { Completion } from '../journal/entry.js';
+import type { Completion, NewEntry } from '../journal/entry.js';
+import { noteStepMs } from '../journal/entry-meta.js';
+import { failedInStep } from '../runtime/failure.js';
 import { never, type JournalRunner } from '../runtime/journal-runner.js';
 import { type DurablePromise, decodeJson } from './durable-promise.js';
 import { durable } from './journaled.js';
@@ -64,6 +66,8 @@ async function executeStep<T>(
     if (r.isEnded) return;
   }
   r.beginStep();
+  // The closure's duration, for operators (the admin API's timeline); never replayed.
+  const started = Date.now();
   let done: Completion;
   let value: unknown;
   try {
@@ -71,21 +75,20 @@ async function executeStep<T>(
     done = recordedResult(value, undefined);
   } catch (e) {
     if (!isTerminalError(e)) {
-      // No result is recorded: the attempt fails and the step runs again on retry.
+      // No result is recorded: the attempt fails (in this step) and the step runs again on retry.
       r.endStep();
-      r.fail(e);
+      r.fail(failedInStep(ensureError(e), { index, kind: 'run', name }));
       return;
     }
     done = { ok: false, e: serializeError(e) };
   }
   r.endStep();
   if (r.isEnded) return;
-  r.fill(
-    index,
-    done.ok
-      ? { k: 'run', n: name, ...(value === undefined ? {} : { v: value }) }
-      : { k: 'run', n: name, e: done.e },
-  );
+  const entry: NewEntry = done.ok
+    ? { k: 'run', n: name, ...(value === undefined ? {} : { v: value }) }
+    : { k: 'run', n: name, e: done.e };
+  noteStepMs(entry, Date.now() - started);
+  r.fill(index, entry);
   try {
     await r.flushThrough(index);
     // Always-suspend mode: the step's result is replayed from the journal by the next attempt.

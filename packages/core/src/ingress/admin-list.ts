@@ -24,7 +24,7 @@ import type { AdminStore } from '../store/store.js';
 import { sendJson } from './http-base.js';
 import { checkIdempotencyKey, checkKey } from './input.js';
 
-const STATUSES: ReadonlySet<string> = new Set<InvocationStatus>([
+export const STATUSES: ReadonlySet<string> = new Set<InvocationStatus>([
   'delayed',
   'queued',
   'ready',

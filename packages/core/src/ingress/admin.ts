@@ -5,8 +5,10 @@ import { BodyBudget, readBody, type BodyLimits } from './body.js';
 import { IngressError } from '../errors.js';
 import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
-import { routeListing } from './admin-list.js';
-import { PREVIEW_BYTES, routeObjects } from './admin-objects.js';
+import { routeListing, STATUSES } from './admin-list.js';
+import { routeObjects } from './admin-objects.js';
+import { invocationRoute, type InvocationRoutes } from './admin-invocations.js';
+import { DEFAULT_PREVIEW_BYTES } from './admin-view.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 import { ServiceCatalog, servicesRoute } from './service-info.js';
 import { EventStreams, type EventStreamOptions } from './admin-events.js';
@@ -23,10 +25,12 @@ export interface AdminOptions extends EventStreamOptions {
   /** Deepest JSON nesting of a request body; default 64. */
   maxJsonDepth?: number;
   /**
-   * How many bytes of a JSON value a view shows before cutting it (a preview; `?full=1` shows
-   * values whole); default 1,024.
+   * Bytes of JSON text a value (input, result, journaled value, promise, state) shows in the
+   * admin views before it is cut (`?full=1` shows every value whole); default 1,024.
    */
   previewBytes?: number;
+  /** Default and largest `limit` of a bulk action (`POST /invocations/bulk/{op}`); default 1,000. */
+  maxBulk?: number;
   logger?: Pick<Console, 'error'>;
 }
 
@@ -35,6 +39,12 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
   const got = Buffer.from(String(req.headers.authorization ?? ''));
   const want = Buffer.from(`Bearer ${token}`);
   return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** A limit option: a whole number of at least 1, else the server refuses to start. */
+function positive(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${name} must be a whole number >= 1`);
+  return v;
 }
 
 /** Whether `host` names this machine's loopback interface only. */
@@ -53,6 +63,12 @@ export function isLoopback(host: string): boolean {
  * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
  * - `GET /services`, `GET /services/{service}` (handlers, kinds, options, JSON Schemas) and
  *   `GET /openapi.json` (the ingress's routes; see `service-info.ts`)
+ * - `GET /invocations?service=&key=&status=&limit=`
+ * - `GET /invocations/{id}[?full=1]` (status, target, attempts, timestamps, parent and children,
+ *   last failure with its step, the journal as a timeline; see `admin-invocations.ts`)
+ * - `PATCH /invocations/{id}/cancel|kill|pause|resume|purge`
+ * - `POST /invocations/{id}/restart-as-new` (`{ keepPrefix }`), `POST /invocations/bulk/{op}`
+ *   with filters as query parameters and `{ dryRun, limit }`
  * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
@@ -75,7 +91,17 @@ export function createAdmin(
   };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
-  const previewBytes = options.previewBytes ?? PREVIEW_BYTES;
+  const previewBytes = positive('admin.previewBytes', options.previewBytes ?? DEFAULT_PREVIEW_BYTES);
+  // Invocation detail, restart-as-new and bulk actions (admin-invocations.ts).
+  const invocations: InvocationRoutes = {
+    store,
+    statuses: STATUSES,
+    previewBytes,
+    maxBulk: positive('admin.maxBulk', options.maxBulk ?? 1000),
+    limits,
+    budget,
+    maxJsonDepth: maxDepth,
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
@@ -101,11 +127,8 @@ export function createAdmin(
     if (await routeObjects(req.method, segs, query, { store, registry, previewBytes }, res)) return;
     // ----
     if (segs[0] === 'invocations') {
+      if (await invocationRoute(invocations, req, res, segs, query)) return;
       const id = segs[1]!;
-      if (segs.length === 2 && req.method === 'GET') {
-        json(res, 200, await ops.describe(id));
-        return;
-      }
       if (segs.length === 3 && req.method === 'PATCH') {
         const op = segs[2];
         if (!isControl(op))

@@ -12,6 +12,8 @@ import {
   serializeError,
 } from '../errors.js';
 import { stateOpsOf } from '../journal/entry.js';
+import { boundedError, failureDetail } from '../store/detail.js';
+import { stepOfFailure } from './failure.js';
 import type { Attempt, Executor, Outcome } from '../store.js';
 import { JournalRunner } from './journal-runner.js';
 import type { Registry } from './registry.js';
@@ -120,7 +122,8 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
           error: { ...failure, status: 500 },
         });
       } else {
-        await attempt.pause(failure);
+        // Its detail replaces the last failure's (no step, no stack: nobody saw those attempts fail).
+        await attempt.pause(failure, { attempt: inv.attempt - 1 });
       }
       return;
     }
@@ -204,10 +207,12 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
 
     async function failAttempt(error: Error): Promise<void> {
       if (isFenced(error) || attempt.signal.aborted) return;
-      const failure = serializeError(error);
+      const failure = boundedError(serializeError(error));
+      // Where it failed (the step, also when nothing was committed), kept with the failure.
+      const detail = failureDetail(inv.attempt, error, stepOfFailure(error));
       if (isPauseError(error)) {
         warn(`[${inv.id}] paused by the handler: ${error.message}`);
-        await attempt.pause(failure);
+        await attempt.pause(failure, detail);
         return;
       }
       const decision = nextRetry(
@@ -219,12 +224,12 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
         warn(
           `[${inv.target.service}/${inv.target.handler}][${inv.id}] attempt ${inv.attempt} failed, retrying in ${decision.delayMs} ms: ${error.message}`,
         );
-        await attempt.retry(failure, decision.delayMs);
+        await attempt.retry(failure, decision.delayMs, detail);
       } else if (decision.kind === 'pause') {
         warn(
           `[${inv.id}] retries exhausted after ${inv.attempt} attempts; paused: ${error.message}`,
         );
-        await attempt.pause(failure);
+        await attempt.pause(failure, detail);
       } else {
         const rest = await runner.drain();
         await attempt.complete(rest.from, [], [], [], {

@@ -5,6 +5,7 @@
 import type { SerializedError } from '../errors.js';
 import type { Completion, Effect, Entry, EntryKind, NewEntry, StateOp } from '../journal/entry.js';
 import type { SuspendOn } from '../journal/replay-types.js';
+import type { FailureDetail } from './detail.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
 import type { Outcome, Target, TargetMode } from './invocation.js';
 
@@ -108,13 +109,16 @@ export interface Attempt {
   listen(listener: AttemptListener): void;
   /** The deterministic id of the invocation started by the entry at `index`. */
   childId(index: number, target: Target, idempotencyKey?: string): string;
-  /** Ends this attempt with a retryable failure; the store retries after `delayMs`. */
-  retry(failure: SerializedError, delayMs: number): Promise<void>;
+  /**
+   * Ends this attempt with a retryable failure; the store retries after `delayMs`. `detail`
+   * (the attempt, the step it failed in, the stack) is kept as the invocation's last failure.
+   */
+  retry(failure: SerializedError, delayMs: number, detail?: FailureDetail): Promise<void>;
   /**
    * Ends this attempt and pauses the invocation (retries exhausted with
-   * `onMaxAttempts: 'pause'`).
+   * `onMaxAttempts: 'pause'`); `detail` as for {@link Attempt.retry}.
    */
-  pause(failure: SerializedError): Promise<void>;
+  pause(failure: SerializedError, detail?: FailureDetail): Promise<void>;
 }
 
 /** Runs attempts: what a worker hands each leased invocation to. */

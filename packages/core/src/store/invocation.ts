@@ -37,6 +37,11 @@ export interface InvocationRequest {
   delayMs?: number;
   /** For a call between handlers: the invocation and journal index its outcome completes. */
   caller?: { id: string; index: number };
+  /**
+   * For a call or send between handlers: the invocation and journal index that started it (the
+   * admin API's `invokedBy`; kept for operators, nothing else reads it).
+   */
+  parent?: { id: string; index: number };
   /** Retention (ms) of the completed record/journal. */
   journalRetentionMs: number;
   /** Retention (ms) of the idempotency record, when an idempotency key is given. */

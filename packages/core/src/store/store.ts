@@ -7,6 +7,7 @@ import type { Completion, Entry } from '../journal/entry.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
 import type { Executor, WorkerHandle, WorkerOptions } from './attempt.js';
 import type { EventFilter, EventWatch, StoreEvent } from './events.js';
+import type { InvocationDetail, RestartOptions, RestartResult } from './detail.js';
 import type {
   Accepted,
   InvocationInfo,
@@ -116,6 +117,19 @@ export interface AdminStore {
   watchEvents(filter: EventFilter, listener: (e: StoreEvent) => void): EventWatch;
   /** Clears all of a key's state while no exclusive handler holds it. False when the key is busy. */
   clearState(service: string, key: string): Promise<boolean>;
+  /**
+   * An invocation as an operator sees it: journal with per-entry times, completions, input,
+   * timestamps, parent, idempotency key and last failure. Undefined when unknown.
+   */
+  inspect(invocationId: string): Promise<InvocationDetail | undefined>;
+  /**
+   * Starts a completed invocation again as a new invocation (a fresh id and seed, no idempotency
+   * key) with the same target, input and headers; with `keepPrefix`, its journal starts with
+   * that many entries of the old one (and their completions), which its first attempt replays
+   * (see `prefixProblem` for the prefixes that can be kept). A workflow run is refused (it runs
+   * once per workflow id). The old invocation is untouched.
+   */
+  restartAsNew(invocationId: string, options?: RestartOptions): Promise<RestartResult>;
 }
 
 /** What the process that hosts workers asks of the store: its lifecycle. */

@@ -96,7 +96,46 @@ export const approval = workflow({
   },
 });
 
-export const registry = new Registry([greeter, caller, flaky, counter, sleeper, approval]);
+/** How many times each step closure of {@link stepper} ran, by `<input>:<step>`. */
+export const stepRuns = new Map<string, number>();
+const ran = (key: string): number => {
+  const n = (stepRuns.get(key) ?? 0) + 1;
+  stepRuns.set(key, n);
+  return n;
+};
+
+/** A service of steps: one whose second step fails twice, one of two counted steps. */
+export const stepper = service({
+  name: 'contract_stepper',
+  handlers: {
+    charge: handlers.handler(
+      { retryPolicy: { initialInterval: 10, maxInterval: 20, maxAttempts: 10 } },
+      async (ctx: Context, tag: string) => {
+        await ctx.run('prep', () => ran(`${tag}:prep`));
+        return ctx.run('charge', () => {
+          const n = ran(`${tag}:charge`);
+          if (n <= 2) throw new Error(`gateway down ${n}`);
+          return `charged:${n}`;
+        });
+      },
+    ),
+    twoSteps: async (ctx: Context, tag: string) => {
+      const one = await ctx.run('one', () => ran(`${tag}:one`));
+      const two = await ctx.run('two', () => ran(`${tag}:two`));
+      return `${one}/${two}`;
+    },
+  },
+});
+
+export const registry = new Registry([
+  greeter,
+  caller,
+  flaky,
+  counter,
+  sleeper,
+  approval,
+  stepper,
+]);
 
 const DAY = 86_400_000;
 

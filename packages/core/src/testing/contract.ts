@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awakeableId } from '../context/secrets.js';
+import { adminContract } from './contract-admin.js';
 import { createExecutor } from '../runtime/invoker.js';
 import type { WorkerHandle } from '../store/attempt.js';
 import type { InvocationStatus } from '../store/invocation.js';
@@ -280,5 +281,7 @@ export function storeContract(
       expect(info.attempts).toBe(1);
       expect(info.lastFailure).toMatchObject({ message: 'transient' });
     });
+
+    adminContract(() => store);
   });
 }

@@ -13,9 +13,10 @@ import type {
   SuspendOn,
 } from '../../store/attempt.js';
 import type { Outcome, Target } from '../../store/invocation.js';
+import type { FailureDetail, FailureRecord } from '../../store/detail.js';
 import { commitBatch } from './commit.js';
 import type { Engine } from './engine.js';
-import { setStatus, type Rec } from './records.js';
+import { setStatus, stored, type Rec } from './records.js';
 
 export class MemoryStoreAttempt implements Attempt {
   readonly invocation: StartedInvocation;
@@ -30,6 +31,8 @@ export class MemoryStoreAttempt implements Attempt {
     this.epoch = ++rec.epoch;
     setStatus(rec, 'running');
     rec.started = true;
+    rec.seen.firstStartedAt ??= Date.now();
+    rec.seen.lastStartedAt = Date.now();
     rec.stop = () => this.stopper.abort(this.fenced('stopped'));
     const t = rec.target;
     const state =
@@ -143,11 +146,13 @@ export class MemoryStoreAttempt implements Attempt {
     }
   }
 
-  retry(failure: SerializedError, delayMs: number): Promise<void> {
+  retry(failure: SerializedError, delayMs: number, detail?: FailureDetail): Promise<void> {
     try {
       this.check(this.rec.journal.length);
       this.rec.failures++;
       this.rec.lastFailure = failure;
+      this.keepFailure(failure, detail);
+      this.rec.seen.nextRetryAt = Date.now() + Math.max(0, delayMs);
       this.release('backing-off');
       this.rec.retryAt = Date.now() + delayMs;
       this.engine.wakeLater(this.rec, delayMs, 'backing-off');
@@ -157,15 +162,29 @@ export class MemoryStoreAttempt implements Attempt {
     }
   }
 
-  pause(failure: SerializedError): Promise<void> {
+  pause(failure: SerializedError, detail?: FailureDetail): Promise<void> {
     try {
       this.check(this.rec.journal.length);
       this.rec.lastFailure = failure;
+      this.keepFailure(failure, detail);
       this.release('paused');
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** The failure as `inspect` reports it (with its detail when the runtime gave one). */
+  private keepFailure(failure: SerializedError, detail: FailureDetail | undefined): void {
+    const error = stored(failure) as FailureRecord['error'];
+    if (detail?.stack !== undefined) error.stack = detail.stack;
+    const rec: FailureRecord = {
+      attempt: detail?.attempt ?? this.rec.failures,
+      at: Date.now(),
+      error,
+    };
+    if (detail?.step) rec.step = { ...detail.step };
+    this.rec.seen.failure = rec;
   }
 
   /** Ends the attempt's hold on the record, leaving it in `status`. */

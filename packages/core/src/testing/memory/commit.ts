@@ -5,6 +5,7 @@
 import { parseAwakeableId } from '../../context/secrets.js';
 import { ErrorCode, type SerializedError } from '../../errors.js';
 import type { Completion, Effect, NewEntry, StateOp } from '../../journal/entry.js';
+import { stepMsOf } from '../../journal/entry-meta.js';
 import type { Engine } from './engine.js';
 import { PROMISE_TAKEN, stored, waitersOf, type KeySlot, type Rec } from './records.js';
 
@@ -21,6 +22,14 @@ export function commitBatch(
   effects: Effect[],
 ): { now: number; completions: Map<number, Completion> } {
   const now = Date.now();
+  entries.forEach((e, i) => {
+    // When each entry was recorded and how long a step ran, for operators (`inspect`).
+    const ms = stepMsOf(e);
+    rec.seen.times[rec.journal.length + i] = {
+      recordedAt: now,
+      ...(ms !== undefined ? { stepMs: ms } : {}),
+    };
+  });
   for (const e of entries) {
     rec.journal.push(
       e.k === 'sleep'

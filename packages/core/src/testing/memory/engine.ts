@@ -154,7 +154,11 @@ export class Engine {
       cancelRequested: false,
       callers: req.caller ? [{ ...req.caller }] : [],
       records: [],
+      seen: { times: [] },
     };
+    const parent = req.parent ?? req.caller;
+    if (parent) rec.seen.invokedBy = { id: parent.id, index: parent.index };
+    if (req.idempotencyKey) rec.seen.idempotencyKey = req.idempotencyKey;
     for (const name of [idem, wf]) {
       if (name === undefined) continue;
       this.records.set(name, id);
@@ -249,6 +253,7 @@ export class Engine {
     if (rec.completions.has(index)) return 'dup';
     const copy = stored(c);
     rec.completions.set(index, copy);
+    (rec.seen.times[index] ??= {}).completedAt = Date.now();
     if (!this.wake(rec, ['suspended']) && rec.status === 'running') {
       rec.listener?.completion(index, copy);
     }
@@ -275,6 +280,7 @@ export class Engine {
     rec.epoch++;
     setStatus(rec, 'completed');
     rec.outcome = stored(outcome);
+    rec.seen.completedAt = Date.now();
     delete rec.listener;
     rec.stop?.();
     delete rec.stop;

@@ -2,6 +2,7 @@
 import type { SerializedError } from '../../errors.js';
 import type { Completion, Entry } from '../../journal/entry.js';
 import type { AttemptListener } from '../../store/attempt.js';
+import type { EntryTimes, FailureRecord } from '../../store/detail.js';
 import type { InvocationStatus, Outcome, Target, TargetMode } from '../../store/invocation.js';
 
 /** One invocation. */
@@ -41,6 +42,22 @@ export interface Rec {
   timer?: NodeJS.Timeout;
   /** Dedupe records naming this invocation (removed by purge). */
   records: string[];
+  /** What an operator sees beyond the above (`inspect`). */
+  seen: Seen;
+}
+
+/** An invocation's times, parent and last failure, as `inspect` reports them. */
+export interface Seen {
+  /** Per journal entry. */
+  times: EntryTimes[];
+  firstStartedAt?: number;
+  lastStartedAt?: number;
+  completedAt?: number;
+  nextRetryAt?: number;
+  invokedBy?: { id: string; index: number };
+  idempotencyKey?: string;
+  restartedFrom?: string;
+  failure?: FailureRecord;
 }
 
 /** An object's or workflow's key. */

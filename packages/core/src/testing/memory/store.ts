@@ -23,7 +23,9 @@ import type {
 } from '../../store/listing.js';
 import type { Store } from '../../store/store.js';
 import type { EventFilter, EventWatch, StoreEvent } from '../../store/events.js';
+import type { InvocationDetail, RestartOptions, RestartResult } from '../../store/detail.js';
 import { MemoryStoreAttempt } from './attempt.js';
+import { inspectRec, restartRec } from './detail.js';
 import { Engine } from './engine.js';
 import { countsOf, keysPage, listPage, promisesOf, queueOf } from './listing.js';
 import { setStatus, type Rec } from './records.js';
@@ -232,6 +234,15 @@ export class MemoryStore implements Store {
       else slot.state.set(name, JSON.stringify(v));
     }
     return Promise.resolve(true);
+  }
+
+  inspect(invocationId: string): Promise<InvocationDetail | undefined> {
+    const rec = this.engine.recs.get(invocationId);
+    return Promise.resolve(rec ? inspectRec(rec) : undefined);
+  }
+
+  restartAsNew(invocationId: string, options?: RestartOptions): Promise<RestartResult> {
+    return Promise.resolve(restartRec(this.engine, invocationId, options));
   }
 
   // ------------------------------------------------------------------ worker side
