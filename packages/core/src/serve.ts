@@ -57,7 +57,13 @@ export interface ServeOptions extends IngressRules {
    * `127.0.0.1`; on any other address it needs a token (`token` or `LATCHKEY_ADMIN_TOKEN`), else
    * `serve()` refuses to start.
    */
-  admin?: { port: number; host?: string; token?: string };
+  admin?: {
+    port: number;
+    host?: string;
+    token?: string;
+    /** Serve the web UI at `/ui` on the admin port; default true. */
+    ui?: boolean;
+  };
   logger?: Console;
 }
 
@@ -166,6 +172,8 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       logger,
       maxJsonDepth: rules.maxJsonDepth,
       ...(adminToken ? { token: adminToken } : {}),
+      ...(opts.admin.ui === false ? { ui: false } : {}),
+      invoke: { store, rules },
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

@@ -7,6 +7,10 @@ import { IngressError } from '../errors.js';
 import { parseJson } from './input.js';
 import { AdminOperations, isControl, type AdminStore } from './admin-ops.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
+import { createUiHandler, isUiTarget } from './admin-ui.js';
+import { createInvoke } from './admin-invoke.js';
+import type { Rules } from './input.js';
+import type { IngressStore } from './operations.js';
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -20,6 +24,13 @@ export interface AdminOptions {
   /** Deepest JSON nesting of a request body; default 64. */
   maxJsonDepth?: number;
   logger?: Pick<Console, 'error'>;
+  /** Serve the web UI at `/ui` (its files without a token, its API calls with it); default true. */
+  ui?: boolean;
+  /**
+   * The ingress's store and rules: with them the admin port also serves
+   * `POST /services/{service}/handlers/{handler}/invoke` (`admin-invoke.ts`).
+   */
+  invoke?: { store: IngressStore; rules: Rules };
 }
 
 const STATUSES = new Set<string>([
@@ -56,6 +67,8 @@ export function isLoopback(host: string): boolean {
  * - `GET /services/{service}/state/{key}`, `POST /services/{service}/state/{key}` with an
  *   `application/json` body `{ name: value | null }` (null deletes; refused with 409 while a
  *   handler holds the key; 404 for a service this process does not serve or that has no state)
+ * - `POST /services/{service}/handlers/{handler}/invoke` with `{ key?, input }` (with `invoke`)
+ * - the web UI's files at `/ui` (GET/HEAD, no token; unless `ui` is false)
  */
 export function createAdmin(
   store: AdminStore,
@@ -70,10 +83,19 @@ export function createAdmin(
   };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
+  const ui = options.ui === false ? undefined : createUiHandler();
+  const invoke = options.invoke
+    ? createInvoke({ registry, ...options.invoke, limits, budget })
+    : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
       json(res, 200, { status: 'ok' });
+      return;
+    }
+    // The UI's files hold no data: served without the token (the page asks for it).
+    if (ui && isUiTarget(req.url ?? '')) {
+      ui(req, res);
       return;
     }
     if (!authorized(req, options.token))
@@ -107,6 +129,12 @@ export function createAdmin(
           throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
         await ops.control(id, op);
         json(res, 200, { invocationId: id, [op]: true });
+        return;
+      }
+    }
+    if (invoke && segs[0] === 'services' && segs[2] === 'handlers' && segs[4] === 'invoke') {
+      if (segs.length === 5 && req.method === 'POST') {
+        await invoke(req, res, segs[1]!, segs[3]!);
         return;
       }
     }
