@@ -226,6 +226,11 @@ describe('the web UI in Chromium', () => {
 
   // ---- Parts that need routes of docs/ADMIN-API.md beyond the v1 admin API.
 
+  it('follows GET /events, not a poll (live mode)', async () => {
+    const page = await signedIn('/invocations');
+    await page.waitForSelector('#live[data-mode="live"]', { timeout: WAIT });
+  });
+
   it('shows counts per status (GET /invocations/counts)', async () => {
     await send('/ui_payment/counts-1/run/send', { amount: 1 });
     const page = await signedIn('/invocations');
