@@ -150,15 +150,24 @@ try {
   const page = await context.newPage();
   await page.goto(`${server.adminUrl}/ui/#token=${TOKEN}`);
   await page.waitForSelector('#invocations table', { timeout: 30_000 });
+  // [file, route, what to do on the page first]
   const shots = [
     ['invocations', '/invocations'],
     ['invocation', `/invocations/${failing.invocationId}`],
     ['objects', '/objects/cart'],
     ['object-key', '/objects/cart/alice'],
     ['workflows', '/workflows/approval/doc-9'],
-    ['services', '/services/greeter'],
+    [
+      'services',
+      '/services/greeter',
+      async () => {
+        // The form checks the input against the schema before sending anything.
+        await page.click('form.invoke button[type=submit]', { timeout: 15_000 });
+        await page.waitForSelector('form.invoke .issues', { timeout: 15_000 });
+      },
+    ],
   ];
-  for (const [name, route] of shots) {
+  for (const [name, route, act] of shots) {
     await page.evaluate(`location.hash = ${JSON.stringify(`#${route}`)}`);
     // Every section has answered (or shown why not).
     await page
@@ -170,6 +179,7 @@ try {
         },
       )
       .catch(() => undefined);
+    if (act) await act().catch((e) => console.error(`${name}: ${e.message}`));
     const file = new URL(`${name}.png`, OUT);
     await page.screenshot({ path: file.pathname, fullPage: true });
     console.log(`wrote docs/ui/${name}.png`);

@@ -71,10 +71,10 @@ export function sample(schema: unknown, depth = 0): unknown {
   }
 }
 
-function schemaBlock(title: string, schema: unknown): HTMLElement {
+function schemaBlock(title: string, schema: unknown, open = false): HTMLElement {
   return h(
     'details',
-    null,
+    { open },
     h('summary', null, title),
     h('pre', { class: 'schema' }, JSON.stringify(schema ?? {}, null, 2)),
   );
@@ -178,7 +178,7 @@ function handlerCard(svc: ServiceInfo, handler: HandlerInfo): HTMLElement {
           : undefined,
       ],
     ]),
-    schemaBlock('Input schema', handler.input),
+    schemaBlock('Input schema', handler.input, true),
     schemaBlock('Output schema', handler.output),
     handler.private ? null : invokeForm(svc, handler),
   );
