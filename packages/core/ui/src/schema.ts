@@ -28,6 +28,10 @@ function fits(type: string, v: unknown): boolean {
   return t === type || (type === 'number' && t === 'integer');
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function at(path: string, key: string | number): string {
   return typeof key === 'number'
     ? `${path}[${key}]`
@@ -91,9 +95,9 @@ function check(
   if (typeof v === 'string') {
     const len = [...v].length;
     if (typeof s['minLength'] === 'number' && len < s['minLength'])
-      out.push({ path, message: `at least ${s['minLength']} characters` });
+      out.push({ path, message: `at least ${plural(s['minLength'], 'character')}` });
     if (typeof s['maxLength'] === 'number' && len > s['maxLength'])
-      out.push({ path, message: `at most ${s['maxLength']} characters` });
+      out.push({ path, message: `at most ${plural(s['maxLength'], 'character')}` });
     if (typeof s['pattern'] === 'string') {
       let re: RegExp | undefined;
       try {
@@ -117,9 +121,9 @@ function check(
   }
   if (Array.isArray(v)) {
     if (typeof s['minItems'] === 'number' && v.length < s['minItems'])
-      out.push({ path, message: `at least ${s['minItems']} items` });
+      out.push({ path, message: `at least ${plural(s['minItems'], 'item')}` });
     if (typeof s['maxItems'] === 'number' && v.length > s['maxItems'])
-      out.push({ path, message: `at most ${s['maxItems']} items` });
+      out.push({ path, message: `at most ${plural(s['maxItems'], 'item')}` });
     const prefix = Array.isArray(s['prefixItems']) ? (s['prefixItems'] as unknown[]) : [];
     v.forEach((item, i) => {
       if (i < prefix.length) sub(prefix[i], item, at(path, i));
