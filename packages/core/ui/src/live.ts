@@ -5,19 +5,9 @@
  * next one starts only after the last one answered (a slow API is not piled on).
  */
 import { apiUrl, authHeaders, getToken } from './api.js';
+import { EventStreamParser, type AdminEvent } from './sse.js';
 
-/** One event of `GET /events` (docs/ADMIN-API.md, "Live updates"). */
-export interface AdminEvent {
-  /** `status` or `journal` (others may come). */
-  type: string;
-  id?: string;
-  status?: string;
-  service?: string;
-  handler?: string;
-  key?: string;
-  length?: number;
-  at?: number;
-}
+export type { AdminEvent };
 
 /** How a page is kept fresh right now (shown to the operator). */
 export type LiveMode = 'connecting' | 'live' | 'polling' | 'reconnecting' | 'stopped';
@@ -34,34 +24,6 @@ export interface LiveOptions {
   settleMs?: number;
   /** Told whenever the mode changes. */
   onMode?: (mode: LiveMode) => void;
-}
-
-/** Splits a text/event-stream into the JSON payloads of its `data:` lines. */
-export class EventStreamParser {
-  private buf = '';
-  /** Feeds a chunk; returns the events it completed. */
-  push(chunk: string): AdminEvent[] {
-    this.buf += chunk.replace(/\r\n?/g, '\n');
-    const out: AdminEvent[] = [];
-    let end: number;
-    while ((end = this.buf.indexOf('\n\n')) >= 0) {
-      const block = this.buf.slice(0, end);
-      this.buf = this.buf.slice(end + 2);
-      const data = block
-        .split('\n')
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).replace(/^ /, ''))
-        .join('\n');
-      if (data === '') continue;
-      try {
-        const v = JSON.parse(data) as unknown;
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(v as AdminEvent);
-      } catch {
-        // not JSON: ignore the event, the next re-read catches up
-      }
-    }
-    return out;
-  }
 }
 
 /**

@@ -8,25 +8,12 @@ import { api } from '../api.js';
 import { h, replace, table } from '../dom.js';
 import { fmtBytes, prettyJson, utf8Length } from '../format.js';
 import { confirmButton, failureBox, failureText, section } from '../page.js';
+import { statePatch } from '../state-patch.js';
 
 /** Values longer than this are not drawn until asked (a huge value must not hang the page). */
 const SHOW_LIMIT = 64 * 1024;
 /** A state larger than this is not put in the editor (edit it with the CLI). */
 const EDIT_LIMIT = 1024 * 1024;
-
-/** The patch that turns `before` into `after`: changed or new names, removed ones as null. */
-export function statePatch(
-  before: Record<string, unknown>,
-  after: Record<string, unknown>,
-): Record<string, unknown> {
-  const patch: Record<string, unknown> = {};
-  for (const name of Object.keys(before)) if (!Object.hasOwn(after, name)) patch[name] = null;
-  for (const [name, v] of Object.entries(after)) {
-    if (!Object.hasOwn(before, name) || JSON.stringify(before[name]) !== JSON.stringify(v))
-      patch[name] = v;
-  }
-  return patch;
-}
 
 function valueCell(text: string): HTMLElement {
   if (text.length <= SHOW_LIMIT) return h('pre', { class: 'inline state-value' }, prettyJson(text));
@@ -154,7 +141,7 @@ export function stateEditor(service: string, key: string): HTMLElement {
       h(
         'p',
         { class: 'note' },
-        'The whole state as one JSON object. Saving sends what changed (a removed name is deleted); ',
+        'The whole state as one JSON object. Saving sends what changed (a removed name, or null, deletes); ',
         'the server refuses while an exclusive handler holds the key.',
       ),
       editor,
