@@ -285,6 +285,37 @@ describe('the web UI in Chromium', () => {
     expect(await page.textContent('#outcome')).toContain('Hello Ada');
   });
 
+  it('kills every match of the filters after a dry run (POST /invocations/bulk/{op})', async () => {
+    const ids = [
+      await send('/restate/send/ui_sleepy/nap', undefined),
+      await send('/restate/send/ui_sleepy/nap', undefined),
+    ];
+    const page = await signedIn('/invocations?service=ui_sleepy');
+    await page.click('#page details.bulk-box summary', { timeout: WAIT });
+    await page.selectOption('#bulk-op', 'kill');
+    await page.click('#bulk-preview');
+    await page.waitForSelector('#bulk-apply', { timeout: WAIT });
+    expect(await page.textContent('#bulk-apply')).toBe('kill 2');
+    // The dry run changed nothing.
+    for (const id of ids) {
+      const r = await admin<{ status: string }>(server.adminUrl, 'GET', `/invocations/${id}`, {
+        token: TOKEN,
+      });
+      expect(r.body.status).not.toBe('completed');
+    }
+    await page.click('#bulk-apply');
+    await page.waitForSelector('#bulk-result .ok', { timeout: WAIT });
+    expect(await page.textContent('#bulk-result .ok')).toBe('kill: 2 done');
+    for (const id of ids) {
+      await until(`${id} to be killed`, async () => {
+        const r = await admin<{ status: string }>(server.adminUrl, 'GET', `/invocations/${id}`, {
+          token: TOKEN,
+        });
+        return r.body.status === 'completed';
+      });
+    }
+  });
+
   it('threw no script errors in any page', () => {
     expect(errors).toEqual([]);
   });

@@ -63,6 +63,17 @@ export const napper = service({
   },
 });
 
+/** Sleeps for an hour too: runs to end in bulk. */
+export const sleepy = service({
+  name: 'ui_sleepy',
+  handlers: {
+    nap: async (ctx: Context) => {
+      await ctx.sleep(3_600_000);
+      return 'woke';
+    },
+  },
+});
+
 /** Greets a name of at least one character (a zod schema the invoke form checks first). */
 export const greeter = service({
   name: 'ui_greeter',
@@ -86,4 +97,4 @@ export const approval = workflow({
 });
 
 /** Every service of the UI tests. */
-export const uiServices = [payment, counter, napper, greeter, approval];
+export const uiServices = [payment, counter, napper, sleepy, greeter, approval];

@@ -7,6 +7,7 @@ import { h, link, replace, routeHref, table } from '../dom.js';
 import { fmtAgo, fmtError, fmtTarget, statusBadge } from '../format.js';
 import { keepFresh } from '../live.js';
 import { failureBox, showLive, type Page } from '../page.js';
+import { bulkBar } from './bulk.js';
 import { STATUSES, type Counts, type InvocationPage, type InvocationSummary } from '../types.js';
 
 /** The filters of the list that live in the address. */
@@ -173,6 +174,7 @@ export function invocationsPage(query: URLSearchParams): Page {
     null,
     h('h1', null, 'Invocations'),
     filterForm(query),
+    h('details', { class: 'bulk-box' }, h('summary', null, 'Act on every match'), bulkBar(filter)),
     countsEl,
     listEl,
     pager,
