@@ -12,11 +12,13 @@
  *
  * Every wait polls the DOM with a deadline; nothing sleeps.
  */
+import { existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { deletePrefix, newPrefix, post, until } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
-import { openChromium } from './helpers/chromium.mjs';
+import { ensureDebianPackage } from '@latchkey/redis-store/testing';
+import { CHROMIUM, openChromium } from './helpers/chromium.mjs';
 import { XSS, uiServices } from './helpers/ui-services.js';
 
 const redisUrl = inject('redisUrl');
@@ -32,6 +34,7 @@ describe('the web UI in Chromium', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
+    ensureDebianPackage('chromium', () => existsSync(CHROMIUM));
     server = await startAdminServer(redisUrl, prefix, uiServices, { token: TOKEN });
     chrome = await openChromium();
   }, 120_000);
