@@ -8,7 +8,8 @@
  * - a state edit saved in the UI is what the handler reads next;
  * - cancel from the UI ends a run;
  * - markup in an error message or a state value is shown as text, never run;
- * - counts per status, keys, a workflow's promises and the invoke form (each needs its route).
+ * - following `GET /events`, counts per status, keys, a workflow's promises, the invoke form and
+ *   bulk actions (each needs its route of docs/ADMIN-API.md).
  *
  * Every wait polls the DOM with a deadline; nothing sleeps.
  */
@@ -44,6 +45,7 @@ describe('the web UI in Chromium', () => {
   });
   afterAll(async () => {
     await chrome?.close();
+    if (!server) return;
     // Stop the runs that would retry or sleep on.
     const list = await admin<{ invocations: Array<{ id: string; status: string }> }>(
       server.adminUrl,
@@ -54,7 +56,7 @@ describe('the web UI in Chromium', () => {
     for (const inv of list.body.invocations ?? [])
       if (inv.status !== 'completed')
         await admin(server.adminUrl, 'PATCH', `/invocations/${inv.id}/kill`, { token: TOKEN });
-    await server?.close();
+    await server.close();
     await deletePrefix(redisUrl, prefix);
   });
 
