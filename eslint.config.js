@@ -214,6 +214,21 @@ export default defineConfig(
     },
   },
   {
+    // The web UI renders hostile data (state values, error messages): text nodes and attributes
+    // only (ui/src/dom.ts), never markup.
+    files: ['packages/core/ui/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln'].map((property) => ({
+          property,
+          message: 'build DOM with h()/append() from ui/src/dom.ts: text, never markup.',
+        })),
+      ],
+      'no-eval': 'error',
+    },
+  },
+  {
     // The client runs in browsers too: from core it takes types and the wire protocol only.
     files: ['packages/client/**'],
     rules: {

@@ -68,6 +68,8 @@ export interface ServeOptions extends IngressRules {
     previewBytes?: number;
     /** Default and largest `limit` of a bulk action (default 1,000). */
     maxBulk?: number;
+    /** Serve the web UI at `/ui` on the admin port; default true. */
+    ui?: boolean;
   } & EventStreamOptions;
   logger?: Console;
 }
@@ -180,6 +182,8 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       ...(adminToken ? { token: adminToken } : {}),
       ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
       ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
+      ...(opts.admin.ui === false ? { ui: false } : {}),
+      invoke: { store, rules },
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,10 @@ import { DEFAULT_PREVIEW_BYTES } from './admin-view.js';
 import { answerFailure, decode, parseTarget, sendJson as json } from './http-base.js';
 import { ServiceCatalog, servicesRoute } from './service-info.js';
 import { EventStreams, type EventStreamOptions } from './admin-events.js';
+import { createUiHandler, isUiTarget } from './admin-ui.js';
+import { createInvoke } from './admin-invoke.js';
+import type { Rules } from './input.js';
+import type { IngressStore } from './operations.js';
 
 /** Options of the admin API. */
 export interface AdminOptions extends EventStreamOptions {
@@ -32,6 +36,13 @@ export interface AdminOptions extends EventStreamOptions {
   /** Default and largest `limit` of a bulk action (`POST /invocations/bulk/{op}`); default 1,000. */
   maxBulk?: number;
   logger?: Pick<Console, 'error'>;
+  /** Serve the web UI at `/ui` (its files without a token, its API calls with it); default true. */
+  ui?: boolean;
+  /**
+   * The ingress's store and rules: with them the admin port also serves
+   * `POST /services/{service}/handlers/{handler}/invoke` (`admin-invoke.ts`).
+   */
+  invoke?: { store: IngressStore; rules: Rules };
 }
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
@@ -75,6 +86,8 @@ export function isLoopback(host: string): boolean {
  * - `GET /services/{service}/keys`, `GET /services/{service}/keys/{key}/queue`,
  *   `GET /services/{workflow}/keys/{key}/promises`, `DELETE /services/{service}/state/{key}`
  *   (`admin-objects.ts`)
+ * - `POST /services/{service}/handlers/{handler}/invoke` with `{ key?, input }` (with `invoke`)
+ * - the web UI's files at `/ui` (GET/HEAD, no token; unless `ui` is false)
  */
 export function createAdmin(
   store: AdminStore,
@@ -102,10 +115,19 @@ export function createAdmin(
     budget,
     maxJsonDepth: maxDepth,
   };
+  const ui = options.ui === false ? undefined : createUiHandler();
+  const invoke = options.invoke
+    ? createInvoke({ registry, ...options.invoke, limits, budget })
+    : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method === 'GET' && req.url === '/health') {
       json(res, 200, { status: 'ok' });
+      return;
+    }
+    // The UI's files hold no data: served without the token (the page asks for it).
+    if (ui && isUiTarget(req.url ?? '')) {
+      ui(req, res);
       return;
     }
     if (!authorized(req, options.token))
@@ -135,6 +157,12 @@ export function createAdmin(
           throw new IngressError(404, 'NOT_FOUND', `unknown operation ${String(op).slice(0, 64)}`);
         await ops.control(id, op);
         json(res, 200, { invocationId: id, [op]: true });
+        return;
+      }
+    }
+    if (invoke && segs[0] === 'services' && segs[2] === 'handlers' && segs[4] === 'invoke') {
+      if (segs.length === 5 && req.method === 'POST') {
+        await invoke(req, res, segs[1]!, segs[3]!);
         return;
       }
     }
