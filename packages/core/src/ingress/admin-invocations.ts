@@ -5,12 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
-import type {
-  AdminStore,
-  InvocationStatus,
-  InvocationSummary,
-  RestartResult,
-} from '../store.js';
+import type { AdminStore, InvocationStatus, InvocationSummary, RestartResult } from '../store.js';
 import { isControl, type Control } from './admin-ops.js';
 import { detailView } from './admin-view.js';
 import { readBody, type BodyBudget, type BodyLimits } from './body.js';

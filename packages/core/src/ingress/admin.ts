@@ -104,7 +104,10 @@ export function createAdmin(
   };
   const budget = new BodyBudget(limits.maxBufferedBodyBytes);
   const maxDepth = options.maxJsonDepth ?? 64;
-  const previewBytes = positive('admin.previewBytes', options.previewBytes ?? DEFAULT_PREVIEW_BYTES);
+  const previewBytes = positive(
+    'admin.previewBytes',
+    options.previewBytes ?? DEFAULT_PREVIEW_BYTES,
+  );
   // Invocation detail, restart-as-new and bulk actions (admin-invocations.ts).
   const invocations: InvocationRoutes = {
     store,

@@ -127,15 +127,7 @@ export const stepper = service({
   },
 });
 
-export const registry = new Registry([
-  greeter,
-  caller,
-  flaky,
-  counter,
-  sleeper,
-  approval,
-  stepper,
-]);
+export const registry = new Registry([greeter, caller, flaky, counter, sleeper, approval, stepper]);
 
 const DAY = 86_400_000;
 
