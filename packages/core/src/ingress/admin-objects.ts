@@ -12,29 +12,7 @@ import type { AdminStore } from '../store/store.js';
 import { queryValues } from './admin-list.js';
 import { sendJson } from './http-base.js';
 import { checkKey } from './input.js';
-
-/** A JSON value as the admin API shows it: whole, or its first bytes (see {@link preview}). */
-export interface Preview {
-  json: string;
-  truncated?: true;
-  /** The whole JSON text's length in bytes, when truncated. */
-  bytes?: number;
-}
-
-/** The default of `admin.previewBytes`: how much of a value a preview shows. */
-export const PREVIEW_BYTES = 1024;
-
-/**
- * A JSON text as a {@link Preview}: whole when it has at most `maxBytes` bytes of UTF-8 (or
- * `maxBytes` is undefined: `?full=1`), else its first bytes, cut at a character boundary.
- */
-export function preview(json: string, maxBytes: number | undefined): Preview {
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (maxBytes === undefined || bytes <= maxBytes) return { json };
-  const cut = Buffer.from(json, 'utf8').subarray(0, maxBytes).toString('utf8');
-  // A cut inside a character leaves U+FFFD at the end: drop it.
-  return { json: cut.replace(/\uFFFD+$/, ''), truncated: true, bytes };
-}
+import { preview, type Preview } from './admin-view.js';
 
 /** One promise of a workflow run, as `GET …/promises` answers it. */
 interface PromiseView {
@@ -115,12 +93,12 @@ export async function routeObjects(
     const key = segs[3]!;
     checkKey(key);
     const full = parseFull(queryValues(params, ['full']).get('full'));
-    const max = full ? undefined : deps.previewBytes;
+    const view = { previewBytes: deps.previewBytes, full };
     const promises = (await store.promises(service, key)).map((p): PromiseView => {
       const c = p.completion;
       if (!c) return { name: p.name, state: 'pending' };
       if (!c.ok) return { name: p.name, state: 'rejected', error: c.e };
-      return { name: p.name, state: 'resolved', value: preview(c.v ?? 'null', max) };
+      return { name: p.name, state: 'resolved', value: preview(c.v ?? 'null', view) };
     });
     sendJson(res, 200, { promises });
     return true;
