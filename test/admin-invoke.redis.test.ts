@@ -167,7 +167,12 @@ describe('POST /services/{service}/handlers/{handler}/invoke', () => {
   let server: Awaited<ReturnType<typeof startAdminServer>>;
   let redis: Redis;
   beforeAll(async () => {
-    server = await startAdminServer(redisUrl, prefix, [...uiServices, hidden], { token: TOKEN });
+    // A stalled-job check period longer than the file: BullMQ's periodic stalled-check marker
+    // would otherwise come and go under the prefix between a request's two keyspace snapshots.
+    server = await startAdminServer(redisUrl, prefix, [...uiServices, hidden], {
+      token: TOKEN,
+      store: { stalledIntervalMs: 600_000 },
+    });
     redis = new Redis(redisUrl);
     // A first invocation, so the mailbox's keys exist before the rows compare keyspaces.
     expect((await post(server.url, '/ui_counter/warm/add', 1)).status).toBe(200);
