@@ -54,7 +54,7 @@ local function emit_journal(part, id, len, now)
   redis.call('PUBLISH', ch, 'j\n' .. id .. '\n' .. len .. '\n' .. ms_string(now) .. '\n' .. svc)
 end
 
--- The partition prefix of an invocation hash's key (for scripts given no prefix).
+-- The partition prefix ('<prefix>:{p}:') of invocation hash `inv` of invocation `id`.
 local function part_of(inv, id)
   return string.sub(inv, 1, #inv - #KEY_INV - #id)
 end
@@ -72,11 +72,6 @@ end
 -- Unicode, the only kind of name that reaches a script.)
 local function enc(s)
   return (string.gsub(s, "[^A-Za-z0-9%-_%.!~%*'%(%)]", function(c) return string.format('%%%02X', string.byte(c)) end))
-end
-
--- The partition prefix ('<prefix>:{p}:') of invocation hash `inv` of invocation `id`.
-local function part_of(inv, id)
-  return string.sub(inv, 1, #inv - #KEY_INV - #id)
 end
 
 -- Every write of an invocation's status goes through here: field 'st', the time of the change
