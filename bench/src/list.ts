@@ -13,21 +13,12 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import type { ListQuery } from '@latchkey/core';
+import { INVOCATION_STATUSES, type ListQuery } from '@latchkey/core';
 import { Keys, createRedisStore } from '@latchkey/redis-store';
 import { seedInvocations, startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 
 const PARTITIONS = 16;
-const STATUSES = [
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-];
+const STATUSES = INVOCATION_STATUSES;
 const BOX_KEYS = 1000;
 
 function target(i: number) {

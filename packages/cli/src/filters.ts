@@ -3,19 +3,11 @@
  * spells them, and the query they become.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { INVOCATION_STATUSES } from '@latchkey/core';
 import { usage } from './exit.js';
 
 /** Statuses an invocation may have. */
-export const STATUSES = [
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-] as const;
+export const STATUSES = INVOCATION_STATUSES;
 
 /** The filters, as commander parses them. */
 export interface FilterOptions {

@@ -118,7 +118,7 @@ export type {
   ListQuery,
   PromiseInfo,
 } from './store/listing.js';
-export { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './store/listing.js';
+export { INVOCATION_STATUSES, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './store/listing.js';
 
 // Running
 export { serve } from './serve.js';

@@ -22,6 +22,7 @@ import type {
   StoreEvent,
 } from '@latchkey/core';
 import type { Redis } from 'ioredis';
+import { INVOCATION_STATUSES } from '@latchkey/core';
 import type { StoreContext } from './context.js';
 
 type Listener = (e: StoreEvent) => void;
@@ -31,16 +32,7 @@ interface Registration {
   listener: Listener;
 }
 
-const STATUSES: ReadonlySet<string> = new Set<InvocationStatus>([
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-]);
+const STATUSES: ReadonlySet<string> = new Set<string>(INVOCATION_STATUSES);
 
 /**
  * Decodes one message of the events channel (see `emit_status` and `emit_journal` in

@@ -8,10 +8,10 @@
  * pipeline of HMGET): two round trips.
  */
 import {
+  INVOCATION_STATUSES,
   LIST_LIMIT_DEFAULT,
   LIST_LIMIT_MAX,
   type InvocationCounts,
-  type InvocationStatus,
   type InvocationSummary,
   type ListPage,
   type ListQuery,
@@ -36,16 +36,7 @@ import { partitionOf, partitionOfId, type Keys } from './keys.js';
 import { mergeShares } from './merge.js';
 import { FILTER_FIELD as F, decodeSummary, queueSummary } from './record.js';
 
-const STATUSES: InvocationStatus[] = [
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-];
+const STATUSES = INVOCATION_STATUSES;
 
 /** How a query is answered: the index walked, on which partitions, what the hash must match. */
 interface Plan {

@@ -14,6 +14,7 @@ import type {
   TargetInfo,
   TimelineItem,
 } from '../types.js';
+import { INVOCATION_STATUSES } from '@latchkey/core';
 import { clockTime, duration, relative, timeWithRelative } from './time.js';
 
 /** Widest value preview in a timeline row (characters). */
@@ -199,16 +200,7 @@ export function formatInvocation(d: InvocationDetail, style: Style, now: number)
 
 /** `inv counts`: the total, then a row per status (in lifecycle order) and per service. */
 export function formatCounts(c: InvocationCounts, style: Style): string {
-  const order = [
-    'delayed',
-    'queued',
-    'ready',
-    'running',
-    'suspended',
-    'backing-off',
-    'paused',
-    'completed',
-  ];
+  const order: readonly string[] = INVOCATION_STATUSES;
   const statuses = Object.keys(c.byStatus).sort((a, b) => order.indexOf(a) - order.indexOf(b));
   let out = `${style.bold('total')} ${c.total}\n\n`;
   out += table(

@@ -5,7 +5,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
-import type { AdminStore, InvocationStatus, InvocationSummary, RestartResult } from '../store.js';
+import type {
+  AdminStore,
+  InvocationStatus,
+  InvocationSummary,
+  ListQuery,
+  RestartResult,
+} from '../store.js';
 import { isControl, type Control } from './admin-ops.js';
 import { detailView } from './admin-view.js';
 import { readBody, type BodyBudget, type BodyLimits } from './body.js';
@@ -26,17 +32,7 @@ export interface InvocationRoutes {
 }
 
 /** The filters of a bulk action (those of `GET /invocations`). */
-export interface BulkFilter {
-  status?: InvocationStatus;
-  service?: string;
-  handler?: string;
-  key?: string;
-  idempotencyKey?: string;
-  createdAfter?: number;
-  createdBefore?: number;
-  modifiedAfter?: number;
-  modifiedBefore?: number;
-}
+export type BulkFilter = Omit<ListQuery, 'limit' | 'order' | 'cursor'>;
 
 /** The operations a bulk action applies. */
 export type BulkOp = Control | 'restart-as-new';

@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { InvocationStatus } from '../store/invocation.js';
+import { INVOCATION_STATUSES } from '../store/listing.js';
 import type { Registry } from '../runtime/registry.js';
 import {
   LIST_LIMIT_DEFAULT,
@@ -24,16 +25,7 @@ import type { AdminStore } from '../store/store.js';
 import { sendJson } from './http-base.js';
 import { checkIdempotencyKey, checkKey } from './input.js';
 
-export const STATUSES: ReadonlySet<string> = new Set<InvocationStatus>([
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-]);
+export const STATUSES: ReadonlySet<string> = new Set<string>(INVOCATION_STATUSES);
 
 /** The filters of the listing (also those of bulk actions). */
 const FILTERS = [

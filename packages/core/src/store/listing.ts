@@ -7,6 +7,18 @@ import type { SerializedError } from '../errors.js';
 import type { Completion } from '../journal/entry.js';
 import type { InvocationStatus, Target, TargetMode } from './invocation.js';
 
+/** Every status an invocation may have, in lifecycle order. */
+export const INVOCATION_STATUSES: readonly InvocationStatus[] = [
+  'delayed',
+  'queued',
+  'ready',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+  'completed',
+];
+
 /** The most invocations (or keys) one page may hold. */
 export const LIST_LIMIT_MAX = 1000;
 /** How many invocations (or keys) a page holds when the query does not say. */

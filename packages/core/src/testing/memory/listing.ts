@@ -5,7 +5,7 @@
  * (`store/listing.ts`).
  */
 import { DurableError, ErrorCode } from '../../errors.js';
-import type { InvocationStatus } from '../../store/invocation.js';
+import { INVOCATION_STATUSES } from '../../store/listing.js';
 import {
   LIST_LIMIT_DEFAULT,
   LIST_LIMIT_MAX,
@@ -75,17 +75,6 @@ export function listPage(engine: Engine, q: ListQuery): ListPage {
   return { invocations };
 }
 
-const STATUSES: InvocationStatus[] = [
-  'delayed',
-  'queued',
-  'ready',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-];
-
 /** How many invocations there are, by status and by service (see `AdminStore.counts`). */
 export function countsOf(engine: Engine, filter: { service?: string } = {}): InvocationCounts {
   const c: InvocationCounts = { total: 0, byStatus: {}, byService: {} };
@@ -98,7 +87,8 @@ export function countsOf(engine: Engine, filter: { service?: string } = {}): Inv
   }
   // The same key order as a store that counts status by status.
   const byStatus: InvocationCounts['byStatus'] = {};
-  for (const st of STATUSES) if (c.byStatus[st] !== undefined) byStatus[st] = c.byStatus[st];
+  for (const st of INVOCATION_STATUSES)
+    if (c.byStatus[st] !== undefined) byStatus[st] = c.byStatus[st];
   c.byStatus = byStatus;
   return c;
 }
