@@ -33,6 +33,24 @@ export interface StartedInvocation {
    * client): `ctx.rand`, awakeable ids and child invocation ids derive from it.
    */
   seed: string;
+  /**
+   * The trace context the invocation was accepted under (W3C `traceparent`, then `;` and the
+   * `tracestate` when there is one): every attempt's span is its child, so all attempts of one
+   * invocation form one trace. Absent when nobody traced the request.
+   */
+  trace?: string;
+  /** When the invocation was accepted (store clock, ms), when the store knows it. */
+  createdAt?: number;
+  /**
+   * When the invocation last became ready to run (store clock, ms): the attempt's queue wait is
+   * `now - readyAt`. Absent when the store does not know it.
+   */
+  readyAt?: number;
+  /**
+   * The previous attempt was lost with its worker (its lease expired): when it started (store
+   * clock, ms), so that its span can be recorded by the attempt that took over.
+   */
+  lostAttemptStartedAt?: number;
 }
 
 /** Receives what arrives for a running attempt from outside. */

@@ -42,6 +42,12 @@ export interface InvocationRequest {
    * admin API's `invokedBy`; kept for operators, nothing else reads it).
    */
   parent?: { id: string; index: number };
+  /**
+   * The trace context to start the invocation under (W3C `traceparent`, then `;` and the
+   * `tracestate` when there is one); kept with the invocation so every attempt, on any worker,
+   * continues the same trace.
+   */
+  trace?: string;
   /** Retention (ms) of the completed record/journal. */
   journalRetentionMs: number;
   /** Retention (ms) of the idempotency record, when an idempotency key is given. */
