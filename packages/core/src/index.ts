@@ -126,6 +126,9 @@ export { endpoint } from './endpoint.js';
 export type { Endpoint } from './endpoint.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
 export type { WebSocketOptions } from './ingress/ws.js';
+// Tracing (docs/TRACING.md)
+export type { TracingOption } from './telemetry/tracing.js';
+export { TRACE_ATTR, TRACE_EVENT } from './telemetry/tracing.js';
 
 // The admin API's description of services (`GET /services`, `GET /services/{service}`)
 export type { HandlerInfo, HandlerOptionsInfo, ServiceInfo } from './ingress/service-info.js';

@@ -29,3 +29,10 @@ export {
 export { noteStepMs, stepMsOf } from './journal/entry-meta.js';
 export { prefixProblem } from './store/detail.js';
 export { detailView, preview, timeline } from './ingress/admin-view.js';
+export {
+  traceIdOf,
+  parseTraceparent,
+  encodeTrace,
+  decodeTrace,
+} from './telemetry/trace-context.js';
+export { Tracing } from './telemetry/tracing.js';

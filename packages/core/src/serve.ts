@@ -9,6 +9,7 @@ import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
 import { Registry } from './runtime/registry.js';
+import { Tracing, type TracingOption } from './telemetry/tracing.js';
 import type { Store, WorkerHandle } from './store.js';
 
 /**
@@ -72,6 +73,13 @@ export interface ServeOptions extends IngressRules {
     ui?: boolean;
   } & EventStreamOptions;
   logger?: Console;
+  /**
+   * OpenTelemetry tracing (docs/TRACING.md). Default: spans go to the tracer provider the
+   * application registered globally (none registered: the API's no-op, nearly free), as
+   * `trace.getTracer('latchkey')`; `{ tracer }` uses that tracer instead; `false` turns every
+   * tracing call off. A client's `traceparent`/`tracestate` is honoured either way the spans go.
+   */
+  tracing?: TracingOption;
 }
 
 /** What {@link serve} returns. */
@@ -129,6 +137,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   const store = opts.store ?? (await loadRedisStore(opts));
   await store.init();
   const logger = opts.logger ?? console;
+  const tracing = Tracing.of(opts.tracing);
   const envTimeout = process.env['LATCHKEY_INACTIVITY_TIMEOUT'];
   const inactivityTimeoutMs =
     opts.inactivityTimeout !== undefined
@@ -141,6 +150,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     const executor = createExecutor(registry, {
       ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
       logger,
+      tracing,
     });
     worker = await store.startWorker(executor, {
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
@@ -153,6 +163,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     const s = createIngress(registry, store, {
       logger,
       rules,
+      tracing,
       ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
       ...(opts.bodyTimeout !== undefined ? { bodyTimeoutMs: durationMs(opts.bodyTimeout) } : {}),
       ...(opts.maxBufferedBodyBytes !== undefined
@@ -161,7 +172,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     });
     s.maxConnections = opts.maxConnections ?? 10_000;
     server = s;
-    wsIngress = attachWebSocket(s, registry, store, { logger, ...opts.webSocket }, rules);
+    wsIngress = attachWebSocket(s, registry, store, { logger, ...opts.webSocket }, rules, tracing);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.listen(
@@ -183,7 +194,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
       ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
       ...(opts.admin.ui === false ? { ui: false } : {}),
-      invoke: { store, rules },
+      invoke: { store, rules, tracing },
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

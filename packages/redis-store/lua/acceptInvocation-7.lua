@@ -16,9 +16,10 @@
         18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
         19 the handler invocation and journal index that called or sent it ('<id>:<index>', or ''),
            kept as 'by' for operators,
-        20 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
-           none; any value for a service), 21 its outcome 'ok'|'err', 22 value or error JSON,
-           23.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
+        20 the trace context ('traceparent[;tracestate]', or ''), kept as 'tc',
+        21 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 22 its outcome 'ok'|'err', 23 value or error JSON,
+           24.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
@@ -26,7 +27,7 @@
                                                     (delayMs: at most a day; a longer delay is dispatched
                                                     again from startAttempt's 'early')
     {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
-                                                    20..): the key was free and its fence at that epoch
+                                                    21..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
                                                     that worker for its first attempt (as startAttempt would;
                                                     the caller knows the rest, the journal is empty)
@@ -78,21 +79,23 @@ local function field(k, v)
   h[#h + 1] = v
 end
 if idem ~= '' then field('idemk', k_idem) end
+-- The trace context it runs under ('tc': traceparent[;tracestate]), for every attempt's span.
+if ARGV[20] ~= '' then field('tc', ARGV[20]) end
 if mode == 'workflow' then
   field('wfk', k_wf)
   field('prk', ARGV[14])
 end
--- Eager completion (ARGV 20 set; see Attempt.eager): the caller ran the handler already, against
--- the key's state at fence epoch ARGV 20. When the key is free, nobody is queued for it and its
+-- Eager completion (ARGV 21 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 21. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
 -- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
 -- Otherwise nothing of the eager run is used and the accept goes on as usual.
-if ARGV[20] ~= '' and delay == 0 and member == '' then
+if ARGV[21] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
     local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[20] and redis.call('EXISTS', k_inbox) == 0 then
-      ep = tonumber(ARGV[20]) + 1
+    if not fence[1] and (fence[2] or '0') == ARGV[21] and redis.call('EXISTS', k_inbox) == 0 then
+      ep = tonumber(ARGV[21]) + 1
       redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
     end
@@ -102,21 +105,21 @@ if ARGV[20] ~= '' and delay == 0 and member == '' then
     field('ep', 1)
   end
   if ep then
-    local n = tonumber(ARGV[23])
-    local nops = tonumber(ARGV[24 + n])
-    field(ARGV[21] == 'ok' and 'out' or 'err', ARGV[22])
+    local n = tonumber(ARGV[24])
+    local nops = tonumber(ARGV[25 + n])
+    field(ARGV[22] == 'ok' and 'out' or 'err', ARGV[23])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
     -- Attempt times for operators: its one attempt ran just before.
     field('fst', now)
     field('lst', now)
-    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 24, 24 + n), ',') .. ']') end
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 25, 25 + n), ',') .. ']') end
     set_status(k_inv, id, 'completed', now, unpack(h))
     index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
-    if nops > 0 then apply_ops(k_state, 25 + n, nops) end
+    if nops > 0 then apply_ops(k_state, 26 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then

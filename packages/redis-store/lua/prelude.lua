@@ -261,7 +261,9 @@ local FINISH_FIELDS = {'st', 'rep', 'mode', 'ret', 'idem', 'idemk', 'wfk', 'prk'
 -- lease's expiry. An invocation that never ran (no 'rep') has neither journal nor completions.
 -- `fence_ep`: the key fence's current epoch when the caller has read it (one write instead of
 -- two); `with_state` false: the caller knows the key's state, the reply carries none.
-local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep', 'rs', 'fst'}
+-- `d.ready`: when it became ready to run (the caller knows; else now); `d.lost`: when the attempt
+-- lost with its worker had started (startAttempt sets it), for that attempt's span.
+local LEASE_FIELDS = {'mode', 'rc', 'in', 'hdr', 'svc', 'h', 'key', 'cx', 'rep', 'hc', 'ep', 'rs', 'fst', 'lst', 'tc', 'ct'}
 local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, worker, lease_ms, now, fence_ep, with_state)
   local mode = d.mode
   local expiry = now + tonumber(lease_ms)
@@ -293,7 +295,8 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
   if mode ~= 'service' and with_state ~= false then state = redis.call('HGETALL', state_key) end
   if d.hc then comps = redis.call('HGETALL', part .. KEY_COMPLETIONS .. id) end
   local cx = d.cx == '1' and 1 or 0
-  return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx, d.rs or ''}
+  return {'run', tostring(ep), rc + 1, now, d['in'], d.hdr, d.svc, d.h, d.key, mode, journal, state, comps, cx, d.rs or '',
+    d.tc or '', d.ct or '', d.ready or now, d.lost or ''}
 end
 
 -- Everything that follows an invocation's completion, whether it completed itself or was

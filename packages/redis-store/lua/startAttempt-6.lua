@@ -12,14 +12,16 @@
                              time): ms in [1, one day], so its caller never dispatches it again at
                              once; its deadline in `due` moves to the wake time
     {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[],
-     completions[] (flat index, json), cancel requested (0|1), random seed}
+     completions[] (flat index, json), cancel requested (0|1), random seed, trace context ('' for
+     none), accepted at (ms), ready at (ms: when it became ready to run), the lost previous
+     attempt's start (ms; '' unless its lease expired)}
   ARGV 5: partition prefix (for the completions hash).
   Invariant: bumps the fence epoch, so every earlier holder's writes are refused. Taking over an
   attempt whose lease expired counts that lost attempt (rc + 1, lastErr WORKER_LOST).
 ]]
 local id = ARGV[1]
 local inv = KEYS[1]
-local d = hmget_named(inv, {'st', 'lease', 'wake', unpack(LEASE_FIELDS)})
+local d = hmget_named(inv, {'st', 'lease', 'wake', 'mt', unpack(LEASE_FIELDS)})
 local st = d.st
 if not st then return {'skip', 'gone'} end
 if st == 'completed' or st == 'paused' then
@@ -60,5 +62,12 @@ if st == 'running' then
   redis.call('HSET', inv, 'lastErr', '{"name":"WorkerLost","code":"WORKER_LOST","message":"the worker running the previous attempt was lost (lease expired)"}')
   -- Its detail for operators: which attempt, and when (no step, no stack: nobody saw it fail).
   redis.call('HSET', inv, 'fail', '{"attempt":' .. rc .. '}', 'fat', ms_string(now))
+  d.lost = d.lst
+  d.ready = d.lease
+elseif d.st == 'ready' or d.st == 'queued' then
+  d.ready = d.mt
+else
+  -- Due by its wake time (delayed, backing off, suspended).
+  d.ready = d.wake
 end
 return lease(inv, d, rc, KEYS[2], KEYS[5], KEYS[3], KEYS[4], ARGV[5], id, ARGV[2], ARGV[3], now)

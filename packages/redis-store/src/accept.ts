@@ -128,6 +128,7 @@ export class Acceptor {
       if (req.headers !== undefined) out.headers = req.headers;
       if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
       if (req.delayMs !== undefined) out.delayMs = req.delayMs;
+      if (req.trace !== undefined) out.trace = req.trace;
       accepted = await this.acceptWithId(
         out,
         wait !== undefined,
@@ -203,6 +204,7 @@ export class Acceptor {
       completions: new Map(),
       cancelRequested: false,
       seed,
+      ...(req.trace !== undefined ? { trace: req.trace } : {}),
     });
     return { attempt, committed, executor: local.executor, handlerKey, misses };
   }
@@ -293,6 +295,7 @@ export class Acceptor {
         part: k.part(p),
         member: req.caller ? `${req.caller.id}:${req.caller.index}` : '',
         invokedBy: req.parent ? `${req.parent.id}:${req.parent.index}` : '',
+        trace: req.trace ?? '',
         promises: workflow ? k.promises(p, req.service, req.key!) : '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,
@@ -335,7 +338,10 @@ export class Acceptor {
         completions: new Map(),
         cancelRequested: false,
         seed,
+        createdAt: res.now,
+        readyAt: res.now,
       };
+      if (req.trace !== undefined) inv.trace = req.trace;
       const epoch = res.epoch;
       const now = res.now;
       void this.mailbox

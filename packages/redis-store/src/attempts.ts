@@ -128,6 +128,11 @@ export class Attempts {
       // An invocation accepted before seeds were drawn has none: its id stands in (as it did then).
       seed: lease.seed || data.i,
     };
+    if (Number.isFinite(lease.readyAt)) inv.readyAt = lease.readyAt;
+    if (lease.trace !== '') inv.trace = lease.trace;
+    if (!Number.isNaN(lease.createdAt)) inv.createdAt = lease.createdAt;
+    if (lease.lostAttemptStartedAt !== undefined)
+      inv.lostAttemptStartedAt = lease.lostAttemptStartedAt;
     await this.runAttempt(data, ks, inv, lease.epoch, lease.now, local ?? executor);
   }
 

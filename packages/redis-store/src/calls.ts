@@ -7,7 +7,10 @@
  */
 import type { Completion, TargetMode } from '@latchkey/core';
 import type { ScriptedRedis } from './scripts.js';
+import { decodeLease, type Lease } from './calls-lease.js';
 import { parseCompletions, type ScriptKeys } from './wire.js';
+
+export type { Lease } from './calls-lease.js';
 
 /** A reply of a fenced write refused: another attempt holds the fence (see `fencedError`). */
 export interface Fenced {
@@ -40,49 +43,6 @@ export function forEachWake(
       wakes[i + 4] as TargetMode,
     );
   }
-}
-
-/** What a leasing script (start, accept's successor in complete) hands an attempt. */
-export interface Lease {
-  tag: 'run';
-  epoch: string;
-  attempt: number;
-  now: number;
-  input: string;
-  /** The request headers, as JSON. */
-  headers: string;
-  service: string;
-  handler: string;
-  key: string;
-  mode: TargetMode;
-  journal: string[];
-  /** The key's state, flat (HGETALL): empty when the reply leaves it out. */
-  state: string[];
-  completions: Map<number, Completion>;
-  cancelRequested: boolean;
-  /** The invocation's seed ('' for one accepted before seeds were drawn). */
-  seed: string;
-}
-
-/** `lease()`'s reply in the prelude: `{'run', epoch, attempt, now, input, headers, svc, ...}`. */
-function decodeLease(r: unknown[]): Lease {
-  return {
-    tag: 'run',
-    epoch: r[1] as string,
-    attempt: Number(r[2]),
-    now: Number(r[3]),
-    input: r[4] as string,
-    headers: r[5] as string,
-    service: r[6] as string,
-    handler: r[7] as string,
-    key: (r[8] as string | undefined) ?? '',
-    mode: r[9] as TargetMode,
-    journal: r[10] as string[],
-    state: r[11] as string[],
-    completions: parseCompletions(r[12]),
-    cancelRequested: Number(r[13]) === 1,
-    seed: (r[14] as string | undefined) ?? '',
-  };
 }
 
 /** An accept (`acceptInvocation-7.lua`; its header documents every field). */
@@ -123,6 +83,8 @@ export interface AcceptCall {
   seed: string;
   /** `<id>:<index>` of the handler invocation that called or sent it, or ''. */
   invokedBy: string;
+  /** The trace context to keep ('traceparent[;tracestate]'), or ''. */
+  trace: string;
   /** An eager run's epoch, outcome and batch (see `eagerArgs`), or undefined. */
   eager: (string | number)[] | undefined;
 }
@@ -163,6 +125,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.outcomeChannel,
     a.seed,
     a.invokedBy,
+    a.trace,
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');

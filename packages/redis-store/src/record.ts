@@ -16,6 +16,7 @@ import type {
   Outcome,
   TargetMode,
 } from '@latchkey/core';
+import { traceIdOf } from '@latchkey/core/internal';
 import { parseCompletions, toSerializedError } from './wire.js';
 
 /** The fields `describe` reads: never the input, the headers or the secret seed. */
@@ -293,6 +294,8 @@ export function decodeDetail(
   if (by) d.invokedBy = { id: by[1]!, index: Number(by[2]) };
   if (h.idem) d.idempotencyKey = h.idem;
   if (h.rsf) d.restartedFrom = h.rsf;
+  const traceId = traceIdOf(h.tc);
+  if (traceId !== undefined) d.traceId = traceId;
   const failure = failureOf(h);
   if (failure) d.failure = failure;
   return d;

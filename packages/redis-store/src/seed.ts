@@ -101,6 +101,7 @@ export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<str
           outcomeChannel: '',
           seed: randomBytes(16).toString('base64url'),
           invokedBy: '',
+          trace: '',
           eager: undefined,
         }),
       );

@@ -167,6 +167,8 @@ export interface WireInvocation {
   delayMs?: number;
   /** The handler invocation and entry that called or sent it (for operators). */
   parent?: { id: string; index: number };
+  /** The trace context it starts under (`InvocationRequest.trace`). */
+  trace?: string;
 }
 
 /** An effect as an outbox member stores it. */
@@ -192,6 +194,7 @@ export function wireInvocation(req: ChildInvocationRequest): WireInvocation {
   if (req.caller !== undefined) w.caller = req.caller;
   if (req.delayMs !== undefined) w.delayMs = req.delayMs;
   if (req.parent !== undefined) w.parent = req.parent;
+  if (req.trace !== undefined) w.trace = req.trace;
   return w;
 }
 

@@ -120,6 +120,8 @@ export function callTarget<T>(
       const req = outgoing(env, t, input, opts, childId!);
       req.caller = { id: env.inv.id, index };
       req.parent = { id: env.inv.id, index };
+      const trace = r.trace?.child('call', req.target, index);
+      if (trace !== undefined) req.trace = trace;
       const entry = { k: 'call' as const, n: `${t.service}/${t.handler}`, id: childId! };
       return { entry, effects: [{ t: 'accept', index, req }], flush: true };
     },
@@ -149,6 +151,8 @@ export function sendTarget(
       const req = outgoing(env, t, input, opts, childId);
       if (delayMs !== undefined) req.delayMs = delayMs;
       req.parent = { id: env.inv.id, index };
+      const trace = r.trace?.child('send', req.target, index);
+      if (trace !== undefined) req.trace = trace;
       const entry = { k: 'send' as const, n: name, id: childId };
       record(r, index, { entry, effects: [{ t: 'accept', index, req }] });
       const committed = r.flushThrough(index).then(() => childId);

@@ -13,6 +13,7 @@ export interface NewRecord {
 /** Journals a new entry at a reserved index (committing it now when `flush`). */
 export function record(r: JournalRunner, index: number, rec: NewRecord): void {
   r.fill(index, rec.entry, rec.effects);
+  r.trace?.entry(index, rec.entry, r.storeNow());
   if (rec.flush === true) r.flushThrough(index).catch(() => undefined);
 }
 

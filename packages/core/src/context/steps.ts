@@ -68,20 +68,25 @@ async function executeStep<T>(
   r.beginStep();
   // The closure's duration, for operators (the admin API's timeline); never replayed.
   const started = Date.now();
+  // Its span (the closure runs in the span's context): only a step that runs has one.
+  const span = r.trace?.run(name, index);
+  const act = span ? (): T | Promise<T> => span.within(action) : action;
   let done: Completion;
   let value: unknown;
   try {
-    value = roundTrip(await execute(r, action, options));
+    value = roundTrip(await execute(r, act, options));
     done = recordedResult(value, undefined);
   } catch (e) {
     if (!isTerminalError(e)) {
       // No result is recorded: the attempt fails (in this step) and the step runs again on retry.
       r.endStep();
+      span?.end(serializeError(ensureError(e)), true);
       r.fail(failedInStep(ensureError(e), { index, kind: 'run', name }));
       return;
     }
     done = { ok: false, e: serializeError(e) };
   }
+  span?.end(done.ok ? undefined : done.e);
   r.endStep();
   if (r.isEnded) return;
   const entry: NewEntry = done.ok

@@ -6,6 +6,7 @@
  * key, delay), so it can start nothing a client of the ingress could not; a private handler is
  * not found here either. No request header is stored with the invocation.
  */
+import type { Tracing } from '../telemetry/tracing.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
@@ -25,6 +26,8 @@ export interface InvokeDeps {
   rules: Rules;
   limits: BodyLimits;
   budget: BodyBudget;
+  /** Traces each invoke (an `ingress` span). */
+  tracing?: Tracing | undefined;
 }
 
 /** The answer of the invoke route: the invocation started (or the earlier one a key matched). */
@@ -43,7 +46,7 @@ export interface InvokeAnswer {
 export function createInvoke(
   deps: InvokeDeps,
 ): (req: IncomingMessage, res: ServerResponse, service: string, handler: string) => Promise<void> {
-  const ops = new IngressOperations(deps.registry, deps.store);
+  const ops = new IngressOperations(deps.registry, deps.store, undefined, deps.tracing);
   return async (req, res, service, handler) => {
     const spec = deps.registry.handler(service, handler);
     if (!deps.registry.service(service))

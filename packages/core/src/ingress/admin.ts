@@ -1,3 +1,4 @@
+import type { Tracing } from '../telemetry/tracing.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from '../runtime/registry.js';
@@ -42,7 +43,7 @@ export interface AdminOptions extends EventStreamOptions {
    * The ingress's store and rules: with them the admin port also serves
    * `POST /services/{service}/handlers/{handler}/invoke` (`admin-invoke.ts`).
    */
-  invoke?: { store: IngressStore; rules: Rules };
+  invoke?: { store: IngressStore; rules: Rules; tracing?: Tracing | undefined };
 }
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {

@@ -1,3 +1,4 @@
+import type { Tracing } from '../telemetry/tracing.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { HandlerSpec } from '../define/definitions.js';
 import type { Registry } from '../runtime/registry.js';
@@ -17,6 +18,8 @@ export interface IngressOptions extends Partial<BodyLimits> {
   /** The rules both public ingresses apply (see `ingressRules`). */
   rules?: Rules;
   logger?: Pick<Console, 'warn' | 'error'>;
+  /** Traces each request that starts an invocation (see `serve`'s `tracing`). */
+  tracing?: Tracing | undefined;
 }
 
 /** Body limits of the public ingress: 10 MiB per body, 30 s to arrive, 128 MiB held at once. */
@@ -182,7 +185,7 @@ export function createIngress(
   store: IngressStore,
   options: IngressOptions = {},
 ): Server {
-  const ops = new IngressOperations(registry, store);
+  const ops = new IngressOperations(registry, store, undefined, options.tracing);
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? INGRESS_BODY_LIMITS.maxBodyBytes,
     bodyTimeoutMs: options.bodyTimeoutMs ?? INGRESS_BODY_LIMITS.bodyTimeoutMs,

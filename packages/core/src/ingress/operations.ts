@@ -19,6 +19,7 @@ import type {
   InvocationRequest,
   Outcome,
 } from '../store.js';
+import type { IngressTrace, Tracing } from '../telemetry/tracing.js';
 import { checkReference, outputOf, publicTarget } from './common.js';
 import type { InvocationRef, ProgressEvent } from './frames.js';
 import { ProgressWatchers } from './progress.js';
@@ -42,22 +43,61 @@ export interface ProgressWatch {
   flush(): Promise<void>;
 }
 
+/** What a refused or failed request's span records of the error. */
+function refusal(e: unknown): { code?: string; message: string } {
+  const err = e as { code?: unknown; message?: unknown };
+  return {
+    ...(typeof err.code === 'string' ? { code: err.code } : {}),
+    message: typeof err.message === 'string' ? err.message : String(e),
+  };
+}
+
 /** The operations of the public ingresses (HTTP and WebSocket) on one registry and store. */
 export class IngressOperations {
   private readonly registry: Registry;
   private readonly store: IngressStore;
   private readonly progress: ProgressWatchers;
+  private readonly tracing: Tracing | undefined;
 
-  /** @param progressRereadMs - see {@link ProgressWatchers}. */
-  constructor(registry: Registry, store: IngressStore, progressRereadMs?: number) {
+  /**
+   * @param progressRereadMs - see {@link ProgressWatchers}.
+   * @param tracing - traces each request to start an invocation (an `ingress` span).
+   */
+  constructor(
+    registry: Registry,
+    store: IngressStore,
+    progressRereadMs?: number,
+    tracing?: Tracing,
+  ) {
     this.registry = registry;
     this.store = store;
     this.progress = new ProgressWatchers(store, progressRereadMs);
+    this.tracing = tracing;
+  }
+
+  /**
+   * The request's `ingress` span, under the client's `traceparent`; the invocation is kept under
+   * the span's context (so every attempt continues the client's trace).
+   */
+  private traced(request: InvocationRequest): IngressTrace | undefined {
+    const t = this.tracing?.ingress(request.target, request.headers);
+    if (t) request.trace = t.kept;
+    return t;
   }
 
   /** Starts an invocation without waiting for it (a send, a workflow submission). */
-  send(request: InvocationRequest): Promise<Accepted> {
-    return this.store.accept(request);
+  async send(request: InvocationRequest): Promise<Accepted> {
+    const t = this.traced(request);
+    if (!t) return this.store.accept(request);
+    try {
+      const accepted = await this.store.accept(request);
+      t.accepted(accepted);
+      t.end();
+      return accepted;
+    } catch (e) {
+      t.end(refusal(e));
+      throw e;
+    }
   }
 
   /**
@@ -70,7 +110,22 @@ export class IngressOperations {
     stop: Stopper,
     extra: Record<string, unknown> = {},
   ): Promise<AcceptedCall> {
-    const accepted = await this.store.accept(request, { awaitOutcome: stop.signal });
+    const t = this.traced(request);
+    let accepted: Accepted & { outcome?: Promise<Outcome> };
+    try {
+      accepted = await this.store.accept(request, { awaitOutcome: stop.signal });
+    } catch (e) {
+      t?.end(refusal(e));
+      throw e;
+    }
+    if (t) {
+      // The span lasts until the caller has its answer (or stops waiting).
+      t.accepted(accepted);
+      accepted.outcome?.then(
+        (o) => t.end(o.ok ? undefined : o.error),
+        (e: unknown) => t.end(refusal(e)),
+      );
+    }
     if (
       accepted.status === 'PreviouslyAccepted' &&
       accepted.reason === 'workflow' &&

@@ -1,3 +1,4 @@
+import type { Tracing } from '../telemetry/tracing.js';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -113,6 +114,7 @@ export function attachWebSocket(
   store: IngressStore,
   options: WebSocketOptions = {},
   rules: Rules = ingressRules(),
+  tracing?: Tracing,
 ): { close(): Promise<void> } {
   const maxFrame = options.maxFrameBytes ?? 1024 * 1024;
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
@@ -153,7 +155,7 @@ export function attachWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const alive = new WeakMap<WebSocket, boolean>();
-  const ops = new IngressOperations(registry, store, options.progressRereadMs);
+  const ops = new IngressOperations(registry, store, options.progressRereadMs, tracing);
 
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
     alive.set(ws, true);

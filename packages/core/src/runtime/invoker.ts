@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api';
 import { HandlerContext, type TargetResolver } from '../context/context.js';
 import type { ServiceKind } from '../define/definitions.js';
 import { durationMs } from '../define/duration.js';
@@ -13,6 +14,8 @@ import {
 } from '../errors.js';
 import { stateOpsOf } from '../journal/entry.js';
 import { boundedError, failureDetail } from '../store/detail.js';
+import { tracedAttempt } from '../telemetry/traced-attempt.js';
+import type { AttemptTrace, Tracing } from '../telemetry/tracing.js';
 import { stepOfFailure } from './failure.js';
 import type { Attempt, Executor, Outcome } from '../store.js';
 import { JournalRunner } from './journal-runner.js';
@@ -25,6 +28,8 @@ export interface ExecutorOptions {
   inactivityTimeoutMs?: number;
   /** Where handler consoles and runtime warnings go. */
   logger?: Console;
+  /** The tracer of attempts (none: attempts are not traced). */
+  tracing?: Tracing | undefined;
 }
 
 const DEFAULT_INACTIVITY_MS = 60_000;
@@ -90,7 +95,17 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     return { mode, options: def?.options ?? {} };
   };
   const kindOf = (service: string): ServiceKind | undefined => registry.service(service)?.kind;
+  const tracing = options.tracing;
   const run = async (attempt: Attempt): Promise<void> => {
+    const trace = tracing?.attempt(attempt.invocation, Date.now());
+    if (!trace) return runAttempt(attempt, undefined);
+    try {
+      await runAttempt(tracedAttempt(attempt, trace), trace);
+    } finally {
+      trace.end(attempt.signal.aborted, attempt.eager === true);
+    }
+  };
+  const runAttempt = async (attempt: Attempt, trace: AttemptTrace | undefined): Promise<void> => {
     const inv = attempt.invocation;
     // An eager attempt's console lines are written only once it is committed (see Attempt.eager).
     const held = attempt.eager === true ? new HeldConsole(logger) : undefined;
@@ -138,6 +153,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       hurried ? 0 : inactivityMs,
       options.inactivityTimeoutMs === 0,
     );
+    runner.trace = trace;
     if (!held) {
       // An eager attempt ends within its event-loop turn: there is nothing for hurry() to shorten.
       active.add(runner);
@@ -152,7 +168,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       inputSerde: spec.input,
     });
 
-    const handlerDone = (async () => {
+    const body = async (): Promise<string | undefined> => {
       let input: unknown;
       try {
         input = decodeStored(spec.input, inv.input);
@@ -162,7 +178,9 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       }
       // The result as it is kept: JSON text, or the output serde's bytes in base64.
       return encodeStored(spec.output, await spec.fn(ctx, input));
-    })().then(
+    };
+    // A traced handler runs in its attempt span's context: its own spans nest under the attempt.
+    const handlerDone = (trace ? context.with(trace.context, body) : body()).then(
       (value) => ({ kind: 'returned' as const, value }),
       (error: unknown) => ({ kind: 'threw' as const, error }),
     );

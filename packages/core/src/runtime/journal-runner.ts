@@ -17,6 +17,7 @@ import type {
   SuspendOn,
 } from '../journal/replay-types.js';
 import type { Attempt } from '../store.js';
+import type { AttemptTrace } from '../telemetry/tracing.js';
 import { MAX_DELAY, realTimers, type Timers } from './timers.js';
 
 export type { Timers } from './timers.js';
@@ -49,6 +50,8 @@ export interface Batch {
  */
 export class JournalRunner {
   private readonly r: Replayer;
+  /** The attempt's spans, when it is traced (set by the executor). */
+  trace: AttemptTrace | undefined;
   private readonly attempt: Attempt;
   private readonly timers: Timers;
   private waiters: FlushWaiter[] = [];

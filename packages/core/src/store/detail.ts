@@ -76,6 +76,11 @@ export interface InvocationDetail extends InvocationInfo {
   idempotencyKey?: string;
   /** The invocation this one was restarted from (`restartAsNew`). */
   restartedFrom?: string;
+  /**
+   * The trace its spans belong to (W3C trace id, 32 hex digits), when it was accepted under a
+   * trace context (a client's `traceparent`, or tracing on in the accepting process).
+   */
+  traceId?: string;
   /** Where and how its last failed attempt failed. */
   failure?: FailureRecord;
 }

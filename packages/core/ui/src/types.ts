@@ -86,6 +86,8 @@ export interface InvocationDetail extends InvocationSummary {
   lastStartedAt?: number;
   completedAt?: number;
   invokedBy?: { id: string; index?: number };
+  /** The W3C trace id of its spans, when it was traced. */
+  traceId?: string;
   children?: Array<{ id: string; index?: number; kind?: string; target?: Target }>;
   workflowKey?: string;
   input?: Preview | string;

@@ -52,6 +52,9 @@ export class MemoryStoreAttempt implements Attempt {
       completions: new Map(rec.completions),
       cancelRequested: rec.cancelRequested,
       seed: rec.seed,
+      createdAt: rec.createdAt,
+      readyAt: rec.modifiedAt,
+      ...(rec.trace !== undefined ? { trace: rec.trace } : {}),
     };
   }
 

@@ -1,4 +1,5 @@
 /** The in-memory store's `inspect` and `restartAsNew` (see `AdminStore`). */
+import { traceIdOf } from '../../telemetry/trace-context.js';
 import type { Completion } from '../../journal/entry.js';
 import {
   prefixProblem,
@@ -33,6 +34,8 @@ export function inspectRec(rec: Rec): InvocationDetail {
   if (s.invokedBy) d.invokedBy = { ...s.invokedBy };
   if (s.idempotencyKey !== undefined) d.idempotencyKey = s.idempotencyKey;
   if (s.restartedFrom !== undefined) d.restartedFrom = s.restartedFrom;
+  const traceId = traceIdOf(rec.trace);
+  if (traceId !== undefined) d.traceId = traceId;
   if (s.failure) d.failure = stored(s.failure);
   return d;
 }

@@ -138,6 +138,7 @@ export class Engine {
       input: req.input,
       headers: { ...req.headers },
       seed,
+      ...(req.trace !== undefined ? { trace: req.trace } : {}),
       createdAt: now,
       modifiedAt: now,
       ...(req.idempotencyKey !== undefined && req.idempotencyKey !== ''

@@ -13,6 +13,8 @@ export interface Rec {
   input: string;
   headers: Record<string, string>;
   seed: string;
+  /** The trace context it was accepted under (`InvocationRequest.trace`). */
+  trace?: string;
   createdAt: number;
   /** When its status last changed (see {@link setStatus}). */
   modifiedAt: number;

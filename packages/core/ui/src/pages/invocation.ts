@@ -83,6 +83,10 @@ function details(inv: InvocationDetail): HTMLElement {
     ['Attempts', String(inv.attempts ?? 0)],
     ['Idempotency key', inv.idempotencyKey],
     ['Workflow key', inv.workflowKey],
+    [
+      'Trace',
+      inv.traceId !== undefined ? h('span', { class: 'id trace-id' }, inv.traceId) : undefined,
+    ],
     ['Created', when(inv.createdAt)],
     ['First started', when(inv.firstStartedAt)],
     ['Last started', when(inv.lastStartedAt)],
