@@ -156,6 +156,21 @@ describe('the web UI in Chromium', () => {
     expect(await page.evaluate(() => document.querySelectorAll('img').length)).toBe(0);
   });
 
+  it("shows the trace id of a run accepted under a client's traceparent", async () => {
+    const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const r = await post(
+      server.url,
+      '/ui_payment/traced-1/run/send',
+      { amount: 3 },
+      { traceparent: `00-${traceId}-1122334455667788-01` },
+    );
+    expect(r.status).toBe(202);
+    const id = (r.body as { invocationId: string }).invocationId;
+    const page = await signedIn(`/invocations/${id}`);
+    await page.waitForSelector('#detail .trace-id', { timeout: WAIT });
+    expect(await page.textContent('#detail .trace-id')).toBe(traceId);
+  });
+
   it('saves a state edit that the handler reads next', async () => {
     expect((await post(server.url, '/ui_counter/c1/add', 1)).body).toBe(1);
     const page = await signedIn('/objects/ui_counter/c1');
