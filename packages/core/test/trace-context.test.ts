@@ -2,6 +2,11 @@
  * W3C trace context as Latchkey reads and keeps it, and what tracing costs with no provider: no
  * span at all for an untraced attempt, the client's context carried on for a traced one.
  */
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import {
   decodeTrace,
@@ -96,5 +101,26 @@ describe('tracing with no tracer provider registered', () => {
       { traceparent: TP },
     )!;
     expect(traceIdOf(ingress.kept)).toBe(TRACE);
+  });
+});
+
+describe('a client trace context not trusted (clientContext: false)', () => {
+  it("starts a new trace for the request, linked to the client's context", () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const tracing = Tracing.of({ tracer: provider.getTracer('t'), clientContext: false })!;
+    const t = tracing.ingress({ service: 's', handler: 'h' }, { traceparent: TP })!;
+    t.end();
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.spanContext().traceId).not.toBe(TRACE);
+    expect(span!.parentSpanContext).toBeUndefined();
+    expect(span!.links.map((l) => l.context.spanId)).toEqual([SPAN]);
+    expect(traceIdOf(t.kept)).toBe(span!.spanContext().traceId);
+    // Trusted (the default): the client's span is the parent.
+    const trusted = Tracing.of({ tracer: provider.getTracer('t') })!;
+    trusted.ingress({ service: 's', handler: 'h' }, { traceparent: TP })!.end();
+    expect(exporter.getFinishedSpans()[1]!.parentSpanContext?.spanId).toBe(SPAN);
   });
 });

@@ -16,7 +16,9 @@ import {
   isSpanContextValid,
   trace,
   type Context,
+  type Link,
   type Span,
+  type SpanOptions,
   type Tracer,
 } from '@opentelemetry/api';
 import type { NewEntry } from '../journal/entry.js';
@@ -24,8 +26,13 @@ import type { SerializedError } from '../errors.js';
 import type { Accepted, Outcome, StartedInvocation, SuspendOn, Target } from '../store.js';
 import { decodeTrace, encodeTrace, parseTraceparent } from './trace-context.js';
 
-/** How a process traces: `false` turns every tracing call off; else the tracer to use. */
-export type TracingOption = boolean | { tracer?: Tracer };
+/**
+ * How a process traces: `false` turns every tracing call off; else the tracer to use (default: the
+ * global provider's) and whether a client's `traceparent` becomes the parent of its request's span
+ * (`clientContext`, default true; false: each request starts a new trace, linked to the client's
+ * context, so a public client cannot put its requests into someone else's trace).
+ */
+export type TracingOption = boolean | { tracer?: Tracer; clientContext?: boolean };
 
 /** Span attribute and event names (see docs/TRACING.md). */
 export const TRACE_ATTR = {
@@ -83,9 +90,11 @@ function live(span: Span): boolean {
 /** The tracer of one process and the spans it starts outside attempts. */
 export class Tracing {
   private readonly tracer: Tracer;
+  private readonly clientContext: boolean;
 
-  private constructor(tracer: Tracer) {
+  private constructor(tracer: Tracer, clientContext: boolean) {
     this.tracer = tracer;
+    this.clientContext = clientContext;
   }
 
   /**
@@ -95,32 +104,46 @@ export class Tracing {
    */
   static of(option: TracingOption | undefined): Tracing | undefined {
     if (option === false) return undefined;
-    const given = typeof option === 'object' ? option.tracer : undefined;
-    return new Tracing(given ?? trace.getTracer('latchkey'));
+    const o = typeof option === 'object' ? option : {};
+    return new Tracing(o.tracer ?? trace.getTracer('latchkey'), o.clientContext !== false);
   }
 
   /** Starts a span under `parent`; undefined when it neither records nor carries a context. */
-  start(name: string, kind: SpanKind, parent: Context, startTime?: number): Span | undefined {
-    const span = this.tracer.startSpan(
-      name,
-      startTime === undefined ? { kind } : { kind, startTime },
-      parent,
-    );
+  start(
+    name: string,
+    kind: SpanKind,
+    parent: Context,
+    startTime?: number,
+    links?: Link[],
+  ): Span | undefined {
+    const options: SpanOptions = { kind };
+    if (startTime !== undefined) options.startTime = startTime;
+    if (links) options.links = links;
+    const span = this.tracer.startSpan(name, options, parent);
     return live(span) ? span : undefined;
   }
 
   /**
    * The span of a client's request to start `target`, under the caller's context: the active
    * span when the application's HTTP instrumentation made one, else the request's `traceparent`
-   * and `tracestate` headers. Its context is what the invocation is kept under.
+   * and `tracestate` headers (with `clientContext: false`, a link to them from a new trace). Its
+   * context is what the invocation is kept under.
    */
   ingress(target: Target, headers: Record<string, string> | undefined): IngressTrace | undefined {
     let parent = context.active();
+    let links: Link[] | undefined;
     if (!trace.getSpan(parent)) {
       const sc = parseTraceparent(headers?.['traceparent'], headers?.['tracestate']);
-      parent = sc ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT;
+      parent = sc && this.clientContext ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT;
+      if (sc && !this.clientContext) links = [{ context: sc }];
     }
-    const span = this.start(`ingress ${targetName(target)}`, SpanKind.SERVER, parent);
+    const span = this.start(
+      `ingress ${targetName(target)}`,
+      SpanKind.SERVER,
+      parent,
+      undefined,
+      links,
+    );
     if (!span) return undefined;
     if (span.isRecording()) targetAttrs(span, target);
     return new IngressTrace(span);
