@@ -96,6 +96,8 @@ export type {
   WorkerHandle,
   WorkerOptions,
   WorkerStore,
+  StoreObserver,
+  QueueDepth,
   EntryTimes,
   FailureDetail,
   FailureRecord,
@@ -129,6 +131,8 @@ export type { WebSocketOptions } from './ingress/ws.js';
 // Tracing (docs/TRACING.md)
 export type { TracingOption } from './telemetry/tracing.js';
 export { TRACE_ATTR, TRACE_EVENT } from './telemetry/tracing.js';
+// Metrics (docs/METRICS.md)
+export type { MetricsOption } from './telemetry/metrics.js';
 
 // The admin API's description of services (`GET /services`, `GET /services/{service}`)
 export type { HandlerInfo, HandlerOptionsInfo, ServiceInfo } from './ingress/service-info.js';

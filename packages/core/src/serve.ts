@@ -9,6 +9,7 @@ import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
 import { Registry } from './runtime/registry.js';
+import { Metrics, type MetricsOption } from './telemetry/metrics.js';
 import { Tracing, type TracingOption } from './telemetry/tracing.js';
 import type { Store, WorkerHandle } from './store.js';
 
@@ -80,6 +81,13 @@ export interface ServeOptions extends IngressRules {
    * tracing call off. A client's `traceparent`/`tracestate` is honoured either way the spans go.
    */
   tracing?: TracingOption;
+  /**
+   * Prometheus metrics (docs/METRICS.md), served at `GET /metrics` on the admin port. Default: on
+   * when the admin API runs; `false`: none; `{ registry }` adds them to a `prom-client` registry
+   * of the application's (to serve with its own); `defaultMetrics: false` leaves out
+   * prom-client's process metrics (CPU, memory, event loop).
+   */
+  metrics?: MetricsOption;
 }
 
 /** What {@link serve} returns. */
@@ -138,6 +146,12 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   await store.init();
   const logger = opts.logger ?? console;
   const tracing = Tracing.of(opts.tracing);
+  const metrics = Metrics.of(opts.metrics, opts.admin !== undefined);
+  if (metrics) {
+    store.observe?.(metrics);
+    metrics.readFrom(store, store.queueDepths?.bind(store));
+  }
+  const telemetry = { tracing, metrics };
   const envTimeout = process.env['LATCHKEY_INACTIVITY_TIMEOUT'];
   const inactivityTimeoutMs =
     opts.inactivityTimeout !== undefined
@@ -151,6 +165,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
       logger,
       tracing,
+      metrics,
     });
     worker = await store.startWorker(executor, {
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
@@ -163,7 +178,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     const s = createIngress(registry, store, {
       logger,
       rules,
-      tracing,
+      telemetry,
       ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
       ...(opts.bodyTimeout !== undefined ? { bodyTimeoutMs: durationMs(opts.bodyTimeout) } : {}),
       ...(opts.maxBufferedBodyBytes !== undefined
@@ -172,7 +187,14 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
     });
     s.maxConnections = opts.maxConnections ?? 10_000;
     server = s;
-    wsIngress = attachWebSocket(s, registry, store, { logger, ...opts.webSocket }, rules, tracing);
+    wsIngress = attachWebSocket(
+      s,
+      registry,
+      store,
+      { logger, ...opts.webSocket },
+      rules,
+      telemetry,
+    );
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.listen(
@@ -194,7 +216,8 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       ...(opts.admin.previewBytes !== undefined ? { previewBytes: opts.admin.previewBytes } : {}),
       ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
       ...(opts.admin.ui === false ? { ui: false } : {}),
-      invoke: { store, rules, tracing },
+      invoke: { store, rules, telemetry },
+      ...(metrics ? { metrics } : {}),
     });
     admin = a;
     await new Promise<void>((resolve, reject) => {

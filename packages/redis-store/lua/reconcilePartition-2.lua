@@ -7,13 +7,17 @@
   not pile up.
   KEYS[1] due zset  KEYS[2] outbox zset
   ARGV: 1 partition prefix, 2 max items, 3 grace ms
-  Returns {dispatch{id, ds, svc, key, mode, ...}, deliver{id, ...}, outbox{member, ...}}.
+  Returns {dispatch{id, ds, svc, key, mode, ...}, deliver{id, ...}, outbox{member, ...}, lag}:
+  lag = how far past its deadline the most overdue invocation was (ms), -1 when none was.
 ]]
 local now = now_ms()
 local grace = tonumber(ARGV[3])
 local dispatch, deliver_ids, outbox = {}, {}, {}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local lag = -1
+if #due > 0 then lag = now - tonumber(due[2]) end
+for i = 1, #due, 2 do
+  local id = due[i]
   local inv = ARGV[1] .. KEY_INV .. id
   local f = redis.call('HMGET', inv, 'st', 'svc', 'key', 'mode')
   local st = f[1]
@@ -36,4 +40,4 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0,
   redis.call('ZADD', KEYS[2], now + grace, m)
   table.insert(outbox, m)
 end
-return {dispatch, deliver_ids, outbox}
+return {dispatch, deliver_ids, outbox, lag}

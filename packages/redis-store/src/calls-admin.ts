@@ -238,6 +238,8 @@ export interface Sweep {
   deliver: string[];
   /** Overdue outbox members. */
   outbox: string[];
+  /** How far past its deadline the most overdue invocation was (ms); absent when none was. */
+  lagMs?: number;
 }
 
 /** Queues one partition's sweep on a pipeline; decode its result with {@link decodeSweep}. */
@@ -252,8 +254,10 @@ export function queueReconcile(
 }
 
 export function decodeSweep(res: unknown): Sweep {
-  const [flat, deliver, outbox] = res as [unknown, string[], string[]];
-  return { dispatch: flat as Wakes, deliver, outbox };
+  const [flat, deliver, outbox, lag] = res as [unknown, string[], string[], number | undefined];
+  const sweep: Sweep = { dispatch: flat as Wakes, deliver, outbox };
+  if (typeof lag === 'number' && lag >= 0) sweep.lagMs = lag;
+  return sweep;
 }
 
 export type RestartReply =

@@ -3,6 +3,7 @@
  * options and this process's identity. Built once by `RedisStore` (the facade) and handed to
  * each module; no module imports another's class, they get what they need as callbacks.
  */
+import type { StoreObserver } from '@latchkey/core';
 import type { Keys } from './keys.js';
 import type { StoreConfig } from './options.js';
 import type { ScriptedRedis } from './scripts.js';
@@ -18,4 +19,11 @@ export interface StoreContext {
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   /** `wiped`: the boot marker vanished (Redis was wiped or replaced); `closed`: the store closed. */
   readonly life: { wiped: boolean; closed: boolean };
+  /** Who the store reports its script latency and sweeps to (`Store.observe`), once set. */
+  readonly watch: ScriptWatch;
+}
+
+/** The holder of a store's observer (set after the store is built, read on every script call). */
+export interface ScriptWatch {
+  observer?: StoreObserver | undefined;
 }

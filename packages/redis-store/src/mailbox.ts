@@ -5,7 +5,7 @@
  * round trip (the slot accounting is here too).
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { Executor, WorkerHandle, WorkerOptions } from '@latchkey/core';
+import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchkey/core';
 import { forEachWake, type Wakes } from './calls.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -55,6 +55,16 @@ export class Mailbox {
       });
       this.queues.push(q);
     }
+  }
+
+  /** Each shard queue's jobs by state (named by its shard: `jobs:<shard>`). */
+  async depths(): Promise<QueueDepth[]> {
+    return Promise.all(
+      this.queues.map(async (q, s) => ({
+        queue: `jobs:${s}`,
+        counts: await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed'),
+      })),
+    );
   }
 
   /** Stops taking jobs at once (Redis was wiped). */

@@ -51,6 +51,13 @@ export async function reconcile(
       const sweep = decodeSweep(res);
       const jobs: [JobData, number][] = [];
       forEachWake(sweep.dispatch, (i, ds, s, key, m) => jobs.push([{ i, s, k: key, m }, ds]));
+      const found = {
+        dispatch: jobs.length,
+        deliver: sweep.deliver.length,
+        outbox: sweep.outbox.length,
+      };
+      if (sweep.lagMs !== undefined || found.dispatch + found.deliver + found.outbox > 0)
+        ctx.watch.observer?.swept(sweep.lagMs, found);
       for (const [data, ds] of jobs) {
         n++;
         await mailbox.dispatch(data, ds, 0);

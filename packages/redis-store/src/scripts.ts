@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, type Redis } from 'ioredis';
+import type { ScriptWatch } from './context.js';
 import { luaKeyNames } from './keys.js';
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
@@ -211,7 +212,7 @@ function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
  * itself, sent as {@link ScriptCommand}s. A pipeline takes the connection's script functions
  * over and calls them on itself: those calls go to ioredis's own (queued in the pipeline).
  */
-export function defineScripts(redis: Redis): ScriptedRedis {
+export function defineScripts(redis: Redis, watch?: ScriptWatch): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   for (const [name, lua] of load()) {
     const keys = VARIABLE_KEYS.has(name) ? undefined : SCRIPTS[name];
@@ -221,7 +222,15 @@ export function defineScripts(redis: Redis): ScriptedRedis {
     const sha = createHash('sha1').update(lua).digest('hex');
     const direct = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
     scripted[name] = function (this: unknown, ...args: (string | number)[]) {
-      return this === redis ? direct(...args) : queued.apply(this, args);
+      if (this !== redis) return queued.apply(this, args);
+      const observer = watch?.observer;
+      if (!observer) return direct(...args);
+      // Timed for metrics: the round trip as this process sees it, whatever the reply.
+      const t0 = performance.now();
+      const reply = direct(...args);
+      const done = (): void => observer.script(name, (performance.now() - t0) / 1000);
+      reply.then(done, done);
+      return reply;
     };
   }
   return scripted;

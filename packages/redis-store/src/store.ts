@@ -25,11 +25,13 @@ import type {
   ListQuery,
   Outcome,
   PromiseInfo,
+  QueueDepth,
   RestartOptions,
   RestartResult,
   StopSignal,
   Store,
   StoreEvent,
+  StoreObserver,
   WorkerHandle,
   WorkerOptions,
 } from '@latchkey/core';
@@ -38,7 +40,7 @@ import { AdminDetail } from './admin-detail.js';
 import { Attempts } from './attempts.js';
 import { bootMarker, checkBootMarker, checkRedis, ready, type Persistence } from './boot.js';
 import { coalesceWrites } from './coalesce.js';
-import type { StoreContext } from './context.js';
+import type { ScriptWatch, StoreContext } from './context.js';
 import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
 import { Events } from './events.js';
@@ -104,7 +106,8 @@ export class RedisStore implements Store {
       ...options.redisOptions,
     };
     const redis = new Redis(url, common);
-    this.redis = defineScripts(opts.coalesceWrites ? coalesceWrites(redis) : redis);
+    const watch: ScriptWatch = {};
+    this.redis = defineScripts(opts.coalesceWrites ? coalesceWrites(redis) : redis, watch);
     this.sub = new Redis(url, common);
     this.redis.on('error', () => undefined);
     this.sub.on('error', () => undefined);
@@ -117,6 +120,7 @@ export class RedisStore implements Store {
       outcomeChannel: this.keys.outcomeChannel(`${workerId}:${randomUUID().slice(0, 8)}`),
       logger: options.logger ?? console,
       life: { wiped: false, closed: false },
+      watch,
     };
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
@@ -320,6 +324,16 @@ export class RedisStore implements Store {
   }
 
   /** One reconciler sweep over every partition (one pipeline). */
+  /** Reports script latency and reconciler sweeps to `observer` (metrics; see docs/METRICS.md). */
+  observe(observer: StoreObserver): void {
+    this.ctx.watch.observer = observer;
+  }
+
+  /** The mailbox shard queues' jobs by state (BullMQ `getJobCounts`), for metrics. */
+  queueDepths(): Promise<QueueDepth[]> {
+    return this.mailbox.depths();
+  }
+
   reconcile(): Promise<number> {
     return reconcile(this.ctx, this.mailbox, this.deliveries);
   }

@@ -3,6 +3,7 @@
  * timeline, previews, `?full=1`), `POST /invocations/{id}/restart-as-new` and
  * `POST /invocations/bulk/{op}` with a dry run. `admin.ts` hands these routes here.
  */
+import type { Metrics } from '../telemetry/metrics.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
 import type {
@@ -29,6 +30,8 @@ export interface InvocationRoutes {
   limits: BodyLimits;
   budget: BodyBudget;
   maxJsonDepth: number;
+  /** Counts the invocations a bulk kill ended. */
+  metrics?: Metrics | undefined;
 }
 
 /** The filters of a bulk action (those of `GET /invocations`). */
@@ -92,7 +95,7 @@ export async function invocationRoute(
     if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > r.maxBulk) {
       throw badBody(`limit must be a whole number from 1 to ${r.maxBulk}`);
     }
-    json(res, 200, await bulk(r.store, op, filter, limit as number, dryRun));
+    json(res, 200, await bulk(r, op, filter, limit as number, dryRun));
     return true;
   }
   return false;
@@ -121,12 +124,13 @@ export async function matchBulk(
 
 /** Applies `op` to every matching invocation (or, in a dry run, only lists them). */
 async function bulk(
-  store: AdminStore,
+  r: InvocationRoutes,
   op: BulkOp,
   filter: BulkFilter,
   limit: number,
   dryRun: boolean,
 ): Promise<{ dryRun: boolean; matched: number; applied: string[]; failed: unknown[] }> {
+  const store = r.store;
   const matched = await matchBulk(store, filter, limit);
   const applied: string[] = [];
   const failed: { id: string; code: ErrorCode; message: string }[] = [];
@@ -143,6 +147,7 @@ async function bulk(
         const message = `cannot ${op} invocation ${inv.id} in status ${inv.status}`;
         throw new IngressError(409, ErrorCode.CONFLICT, message);
       }
+      if (op === 'kill') r.metrics?.ended(inv.target.service, inv.target.handler, 'killed');
       applied.push(inv.id);
     } catch (e) {
       if (!(e instanceof IngressError)) throw e;

@@ -6,7 +6,6 @@
  * key, delay), so it can start nothing a client of the ingress could not; a private handler is
  * not found here either. No request header is stored with the invocation.
  */
-import type { Tracing } from '../telemetry/tracing.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
@@ -14,7 +13,7 @@ import { readBody, type BodyBudget, type BodyLimits } from './body.js';
 import { buildRequest, findHandler } from './common.js';
 import { sendJson } from './http-base.js';
 import { parseJson, type Rules } from './input.js';
-import { IngressOperations, type IngressStore } from './operations.js';
+import { IngressOperations, type IngressStore, type Telemetry } from './operations.js';
 
 /** The fields of an invoke request's body. */
 const FIELDS = new Set(['key', 'input', 'idempotencyKey', 'delay']);
@@ -26,8 +25,8 @@ export interface InvokeDeps {
   rules: Rules;
   limits: BodyLimits;
   budget: BodyBudget;
-  /** Traces each invoke (an `ingress` span). */
-  tracing?: Tracing | undefined;
+  /** Traces and counts each invoke. */
+  telemetry?: Telemetry | undefined;
 }
 
 /** The answer of the invoke route: the invocation started (or the earlier one a key matched). */
@@ -46,7 +45,10 @@ export interface InvokeAnswer {
 export function createInvoke(
   deps: InvokeDeps,
 ): (req: IncomingMessage, res: ServerResponse, service: string, handler: string) => Promise<void> {
-  const ops = new IngressOperations(deps.registry, deps.store, undefined, deps.tracing);
+  const ops = new IngressOperations(deps.registry, deps.store, {
+    transport: 'admin',
+    ...deps.telemetry,
+  });
   return async (req, res, service, handler) => {
     const spec = deps.registry.handler(service, handler);
     if (!deps.registry.service(service))

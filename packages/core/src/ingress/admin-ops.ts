@@ -3,6 +3,7 @@
  * invocations, read and patch object state. Each takes typed input and returns a typed result or
  * throws an {@link IngressError}.
  */
+import type { Metrics } from '../telemetry/metrics.js';
 import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
 import type { AdminStore, InvocationInfo } from '../store.js';
@@ -31,10 +32,12 @@ export function isControl(op: string | undefined): op is Control {
 export class AdminOperations {
   private readonly store: AdminStore;
   private readonly registry: Registry;
+  private readonly metrics: Metrics | undefined;
 
-  constructor(store: AdminStore, registry: Registry) {
+  constructor(store: AdminStore, registry: Registry, metrics?: Metrics) {
     this.store = store;
     this.registry = registry;
+    this.metrics = metrics;
   }
 
   /** An invocation with its journal; 404 when unknown. */
@@ -52,6 +55,7 @@ export class AdminOperations {
       const message = `cannot ${op} invocation ${id} in status ${info.status}`;
       throw new IngressError(409, ErrorCode.CONFLICT, message);
     }
+    if (op === 'kill') this.metrics?.ended(info.target.service, info.target.handler, 'killed');
   }
 
   /** The committed state of an object or workflow key (JSON values). */

@@ -1,4 +1,3 @@
-import type { Tracing } from '../telemetry/tracing.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from '../runtime/registry.js';
@@ -16,7 +15,8 @@ import { EventStreams, type EventStreamOptions } from './admin-events.js';
 import { createUiHandler, isUiTarget } from './admin-ui.js';
 import { createInvoke } from './admin-invoke.js';
 import type { Rules } from './input.js';
-import type { IngressStore } from './operations.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { IngressStore, Telemetry } from './operations.js';
 
 /** Options of the admin API. */
 export interface AdminOptions extends EventStreamOptions {
@@ -43,7 +43,9 @@ export interface AdminOptions extends EventStreamOptions {
    * The ingress's store and rules: with them the admin port also serves
    * `POST /services/{service}/handlers/{handler}/invoke` (`admin-invoke.ts`).
    */
-  invoke?: { store: IngressStore; rules: Rules; tracing?: Tracing | undefined };
+  invoke?: { store: IngressStore; rules: Rules; telemetry?: Telemetry | undefined };
+  /** Serves `GET /metrics` (Prometheus text) and counts kills. */
+  metrics?: Metrics;
 }
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
@@ -95,7 +97,7 @@ export function createAdmin(
   registry: Registry,
   options: AdminOptions = {},
 ): Server {
-  const ops = new AdminOperations(store, registry);
+  const ops = new AdminOperations(store, registry, options.metrics);
   const catalog = new ServiceCatalog(registry);
   const streams = new EventStreams(store, options);
   const limits: BodyLimits = {
@@ -118,6 +120,7 @@ export function createAdmin(
     limits,
     budget,
     maxJsonDepth: maxDepth,
+    metrics: options.metrics,
   };
   const ui = options.ui === false ? undefined : createUiHandler();
   const invoke = options.invoke
@@ -139,6 +142,12 @@ export function createAdmin(
     const url = parseTarget(req.url ?? '/');
     const segs = url.segs.map(decode);
     const query = url.query ?? new URLSearchParams();
+    if (options.metrics && req.method === 'GET' && segs.length === 1 && segs[0] === 'metrics') {
+      const { contentType, text } = await options.metrics.scrape();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
     const described = servicesRoute(catalog, req.method, segs);
     if (described !== undefined) {
       json(res, 200, described);

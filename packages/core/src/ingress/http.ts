@@ -1,4 +1,3 @@
-import type { Tracing } from '../telemetry/tracing.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { HandlerSpec } from '../define/definitions.js';
 import type { Registry } from '../runtime/registry.js';
@@ -11,15 +10,15 @@ import { IngressError, errorBody } from '../errors.js';
 import { buildRequest, findHandler, type Payload } from './common.js';
 import { httpHeaders, ingressRules, parseJson, type Rules } from './input.js';
 import type { InvocationRef } from './frames.js';
-import { IngressOperations, type IngressStore } from './operations.js';
+import { IngressOperations, type IngressStore, type Telemetry } from './operations.js';
 
 /** Options of the HTTP ingress. */
 export interface IngressOptions extends Partial<BodyLimits> {
   /** The rules both public ingresses apply (see `ingressRules`). */
   rules?: Rules;
   logger?: Pick<Console, 'warn' | 'error'>;
-  /** Traces each request that starts an invocation (see `serve`'s `tracing`). */
-  tracing?: Tracing | undefined;
+  /** Traces and counts each request that starts an invocation (see `serve`'s options). */
+  telemetry?: Telemetry | undefined;
 }
 
 /** Body limits of the public ingress: 10 MiB per body, 30 s to arrive, 128 MiB held at once. */
@@ -185,7 +184,7 @@ export function createIngress(
   store: IngressStore,
   options: IngressOptions = {},
 ): Server {
-  const ops = new IngressOperations(registry, store, undefined, options.tracing);
+  const ops = new IngressOperations(registry, store, { transport: 'http', ...options.telemetry });
   const limits: BodyLimits = {
     maxBodyBytes: options.maxBodyBytes ?? INGRESS_BODY_LIMITS.maxBodyBytes,
     bodyTimeoutMs: options.bodyTimeoutMs ?? INGRESS_BODY_LIMITS.bodyTimeoutMs,

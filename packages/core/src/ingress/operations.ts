@@ -19,6 +19,7 @@ import type {
   InvocationRequest,
   Outcome,
 } from '../store.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { IngressTrace, Tracing } from '../telemetry/tracing.js';
 import { checkReference, outputOf, publicTarget } from './common.js';
 import type { InvocationRef, ProgressEvent } from './frames.js';
@@ -52,27 +53,49 @@ function refusal(e: unknown): { code?: string; message: string } {
   };
 }
 
+/** Which ingress a request came through (a label of the request metrics). */
+export type Transport = 'http' | 'ws' | 'admin';
+
+/** What watches a process: its tracing and its metrics (each optional). */
+export interface Telemetry {
+  /** Traces each request to start an invocation (an `ingress` span). */
+  tracing?: Tracing | undefined;
+  /** Counts requests and accepted invocations. */
+  metrics?: Metrics | undefined;
+}
+
+/** What the ingress core runs with besides the registry and the store. */
+export interface OperationsOptions extends Telemetry {
+  transport: Transport;
+  /** See {@link ProgressWatchers}. */
+  progressRereadMs?: number | undefined;
+}
+
 /** The operations of the public ingresses (HTTP and WebSocket) on one registry and store. */
 export class IngressOperations {
   private readonly registry: Registry;
   private readonly store: IngressStore;
   private readonly progress: ProgressWatchers;
   private readonly tracing: Tracing | undefined;
+  private readonly metrics: Metrics | undefined;
+  private readonly transport: Transport;
 
-  /**
-   * @param progressRereadMs - see {@link ProgressWatchers}.
-   * @param tracing - traces each request to start an invocation (an `ingress` span).
-   */
-  constructor(
-    registry: Registry,
-    store: IngressStore,
-    progressRereadMs?: number,
-    tracing?: Tracing,
-  ) {
+  constructor(registry: Registry, store: IngressStore, options: OperationsOptions) {
     this.registry = registry;
     this.store = store;
-    this.progress = new ProgressWatchers(store, progressRereadMs);
-    this.tracing = tracing;
+    this.progress = new ProgressWatchers(store, options.progressRereadMs);
+    this.tracing = options.tracing;
+    this.metrics = options.metrics;
+    this.transport = options.transport;
+  }
+
+  /** Counts an accepted request (a fresh invocation, or one an earlier invocation matched). */
+  private counted(request: InvocationRequest, a: Accepted): void {
+    const m = this.metrics;
+    if (!m) return;
+    const fresh = a.status === 'Accepted';
+    m.request(this.transport, fresh ? 'accepted' : 'duplicate');
+    if (fresh) m.accepted(request.target.service, request.target.handler);
   }
 
   /**
@@ -88,16 +111,19 @@ export class IngressOperations {
   /** Starts an invocation without waiting for it (a send, a workflow submission). */
   async send(request: InvocationRequest): Promise<Accepted> {
     const t = this.traced(request);
-    if (!t) return this.store.accept(request);
+    let accepted: Accepted;
     try {
-      const accepted = await this.store.accept(request);
-      t.accepted(accepted);
-      t.end();
-      return accepted;
+      accepted = await this.store.accept(request);
     } catch (e) {
-      t.end(refusal(e));
+      t?.end(refusal(e));
       throw e;
     }
+    this.counted(request, accepted);
+    if (t) {
+      t.accepted(accepted);
+      t.end();
+    }
+    return accepted;
   }
 
   /**
@@ -118,6 +144,7 @@ export class IngressOperations {
       t?.end(refusal(e));
       throw e;
     }
+    this.counted(request, accepted);
     if (t) {
       // The span lasts until the caller has its answer (or stops waiting).
       t.accepted(accepted);

@@ -1,4 +1,3 @@
-import type { Tracing } from '../telemetry/tracing.js';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -9,7 +8,13 @@ import { IngressError, clientError, errorBody, internalError } from '../errors.j
 import { ingressRules, type Rules } from './input.js';
 import { Stopper } from '../runtime/stop-signal.js';
 import type { ResultFrame, ServerFrame } from './frames.js';
-import { IngressOperations, type IngressStore, type Visible } from './operations.js';
+import { originAllowed, refuseUpgrade } from './ws-upgrade.js';
+import {
+  IngressOperations,
+  type IngressStore,
+  type Telemetry,
+  type Visible,
+} from './operations.js';
 import {
   decodeAwakeable,
   decodeCancel,
@@ -75,36 +80,6 @@ function resultFrame(
 }
 
 /**
- * Refuses an upgrade with a JSON answer and closes the socket once it is written: an upgrade socket
- * is paused and outside the HTTP server's timeouts, so one left half-open (its unread body filling
- * the buffer) would never see its client leave.
- */
-function refuseUpgrade(socket: Duplex, e: IngressError): void {
-  const status = e.status;
-  const body = JSON.stringify(e.body());
-  const reason = status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Bad Request';
-  socket.once('error', () => undefined);
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
-/** Whether a socket's `Origin` may open it (see {@link WebSocketOptions.allowedOrigins}). */
-function originAllowed(req: IncomingMessage, allowed: ReadonlySet<string> | '*'): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined || allowed === '*') return true;
-  const o = origin.toLowerCase();
-  if (allowed.has(o)) return true;
-  try {
-    // The ingress's own pages: same host and port as the request was sent to.
-    return new URL(o).host === String(req.headers.host ?? '').toLowerCase();
-  } catch {
-    return false;
-  }
-}
-
-/**
  * Serves the WebSocket protocol on an HTTP server's upgrades: calls, sends,
  * workflow submission, attach/output, live subscriptions, awakeables, cancel.
  */
@@ -114,7 +89,7 @@ export function attachWebSocket(
   store: IngressStore,
   options: WebSocketOptions = {},
   rules: Rules = ingressRules(),
-  tracing?: Tracing,
+  telemetry: Telemetry = {},
 ): { close(): Promise<void> } {
   const maxFrame = options.maxFrameBytes ?? 1024 * 1024;
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
@@ -155,9 +130,16 @@ export function attachWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const alive = new WeakMap<WebSocket, boolean>();
-  const ops = new IngressOperations(registry, store, options.progressRereadMs, tracing);
+  const ops = new IngressOperations(registry, store, {
+    transport: 'ws',
+    progressRereadMs: options.progressRereadMs,
+    ...telemetry,
+  });
 
+  const metrics = telemetry.metrics;
   wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => {
+    metrics?.wsConnection(1);
+    ws.once('close', () => metrics?.wsConnection(-1));
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
     /** Requests waiting for a result or holding a subscription, by request id. */
@@ -239,10 +221,11 @@ export function attachWebSocket(
       const stop = (): void => {
         ac.abort();
         watcher.stop();
-        subscriptions.delete(id);
+        if (subscriptions.delete(id)) metrics?.wsSubscription(-1);
       };
       open.set(id, stop);
       subscriptions.add(id);
+      metrics?.wsSubscription(1);
       ops
         .attach(inv, ac.signal)
         .then(async (o) => {

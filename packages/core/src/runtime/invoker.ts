@@ -14,7 +14,8 @@ import {
 } from '../errors.js';
 import { stateOpsOf } from '../journal/entry.js';
 import { boundedError, failureDetail } from '../store/detail.js';
-import { tracedAttempt } from '../telemetry/traced-attempt.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { observeAttempt } from '../telemetry/observed-attempt.js';
 import type { AttemptTrace, Tracing } from '../telemetry/tracing.js';
 import { stepOfFailure } from './failure.js';
 import type { Attempt, Executor, Outcome } from '../store.js';
@@ -30,6 +31,8 @@ export interface ExecutorOptions {
   logger?: Console;
   /** The tracer of attempts (none: attempts are not traced). */
   tracing?: Tracing | undefined;
+  /** Where attempts are counted and timed (none: they are not). */
+  metrics?: Metrics | undefined;
 }
 
 const DEFAULT_INACTIVITY_MS = 60_000;
@@ -95,14 +98,14 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     return { mode, options: def?.options ?? {} };
   };
   const kindOf = (service: string): ServiceKind | undefined => registry.service(service)?.kind;
-  const tracing = options.tracing;
+  const { tracing, metrics } = options;
   const run = async (attempt: Attempt): Promise<void> => {
-    const trace = tracing?.attempt(attempt.invocation, Date.now());
-    if (!trace) return runAttempt(attempt, undefined);
+    const observed = observeAttempt(attempt, tracing, metrics);
+    if (!observed) return runAttempt(attempt, undefined);
     try {
-      await runAttempt(tracedAttempt(attempt, trace), trace);
+      await runAttempt(observed.attempt, observed.trace);
     } finally {
-      trace.end(attempt.signal.aborted, attempt.eager === true);
+      observed.end();
     }
   };
   const runAttempt = async (attempt: Attempt, trace: AttemptTrace | undefined): Promise<void> => {

@@ -140,6 +140,33 @@ export interface WorkerStore {
   startWorker(executor: Executor, options?: WorkerOptions): Promise<WorkerHandle>;
   /** Releases connections. */
   close(): Promise<void>;
+  /**
+   * Reports the store's own work (script latency, the reconciler's sweeps) to `observer` from now
+   * on (see docs/METRICS.md); a store without any such work need not implement it.
+   */
+  observe?(observer: StoreObserver): void;
+  /** The mailbox queues' jobs by state, for metrics (a store without queues need not have it). */
+  queueDepths?(): Promise<QueueDepth[]>;
+}
+
+/** What a store reports to metrics (`WorkerStore.observe`). */
+export interface StoreObserver {
+  /** A Lua script (or an equivalent backend call) named `name` took `seconds`, round trip. */
+  script(name: string, seconds: number): void;
+  /**
+   * A reconciler sweep of one partition: how far past its deadline the most overdue invocation was
+   * (undefined: nothing was overdue), and what it handed out again.
+   */
+  swept(
+    lagMs: number | undefined,
+    counts: { dispatch: number; deliver: number; outbox: number },
+  ): void;
+}
+
+/** One mailbox queue's jobs by state (`WorkerStore.queueDepths`). */
+export interface QueueDepth {
+  queue: string;
+  counts: Record<string, number>;
 }
 
 /**
