@@ -4,11 +4,22 @@
  * port, or (LK_ROLE) only one of them: `ingress` runs no workers, `worker` no
  * ingress (the production shape: separate ingress and worker processes).
  * Env: LK_REDIS_URL, LK_PREFIX, LK_STORE_OPTIONS (JSON), LK_ROLE
- * (`all`, the default, `ingress` or `worker`).
- * Sends `{ ready: true, url }` once serving (`url` empty for a worker); closes
- * on SIGTERM or when the parent goes away.
+ * (`all`, the default, `ingress` or `worker`), LK_TRACING (the tracing overhead
+ * script's configurations: `default`, the default, passes no tracing option, so
+ * Latchkey uses whatever global provider there is, none here; `off` passes
+ * `tracing: false`; `api` registers a global SDK provider whose exporter drops
+ * every span, `tracing-provider.ts`).
+ * Sends `{ ready: true, url }` once serving (`url` empty for a worker;
+ * answers a `{ spans: true }` message with `{ spans: n }`, the spans exported so
+ * far, 0 unless `api`); closes on SIGTERM or when the parent goes away.
  */
-import { serve, type Context, type ObjectContext, type WorkflowContext } from '@latchkey/core';
+import {
+  serve,
+  type Context,
+  type ObjectContext,
+  type ServeOptions,
+  type WorkflowContext,
+} from '@latchkey/core';
 import type { BenchContext, BenchObjectContext } from './bench-services.js';
 import { services } from './services.js';
 
@@ -27,7 +38,17 @@ const role = process.env['LK_ROLE'] ?? 'all';
 if (role !== 'all' && role !== 'ingress' && role !== 'worker')
   throw new Error(`LK_ROLE must be all, ingress or worker, got ${role}`);
 
-const server = await serve({
+const tracingMode = process.env['LK_TRACING'] ?? 'default';
+if (tracingMode !== 'default' && tracingMode !== 'off' && tracingMode !== 'api')
+  throw new Error(`LK_TRACING must be default, off or api, got ${tracingMode}`);
+// Loaded only for `api`, so the other configurations never load the SDK.
+const tracing =
+  tracingMode === 'api'
+    ? (await import('./tracing-provider.js')).registerDroppingProvider()
+    : undefined;
+
+// `tracing: false` through a loosely typed object until ServeOptions has the option (issue 17).
+const options: ServeOptions & Record<string, unknown> = {
   services,
   redis,
   port: role === 'worker' ? false : 0,
@@ -35,21 +56,33 @@ const server = await serve({
   workers: role !== 'ingress',
   handleSignals: false,
   storeOptions: { ...storeOptions, prefix: process.env['LK_PREFIX'] ?? 'lk' },
-});
+  ...(tracingMode === 'off' ? { tracing: false } : {}),
+};
+const server = await serve(options);
 
 let closing = false;
 const close = (): void => {
   if (closing) return;
   closing = true;
-  server.close().then(
-    () => process.exit(0),
-    (e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  server
+    .close()
+    .then(() => tracing?.provider.shutdown())
+    .then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGTERM', close);
 process.on('SIGINT', close);
 process.on('disconnect', close);
+process.on('message', (m: { spans?: boolean }) => {
+  if (!m.spans) return;
+  Promise.resolve(tracing?.provider.forceFlush()).then(
+    () => process.send?.({ spans: tracing?.exporter.exported ?? 0 }),
+    (e: unknown) => console.error(e),
+  );
+});
 process.send?.({ ready: true, url: role === 'worker' ? '' : server.url });

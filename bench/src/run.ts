@@ -8,7 +8,6 @@
  * See bench/README.md for what every number means.
  */
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
@@ -17,18 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
-import {
-  counterKeys,
-  type CheckJob,
-  type CheckResult,
-  type LoadJob,
-  type LoadResult,
-  type ScenarioName,
-  type Transport,
-} from './load.js';
+import { counterKeys, type LoadJob, type ScenarioName, type Transport } from './load.js';
 import {
   MonitorSampler,
   addScaled,
@@ -42,6 +32,14 @@ import {
   type Counts,
   type MonitorCounts,
 } from './redis-stats.js';
+import {
+  LoadWorker,
+  QUIET_CPU_SHARE,
+  QUIET_MAX_WAIT_MS,
+  percentile,
+  procCpuMs,
+  waitQuiet,
+} from './measure.js';
 import { printMemory, runMemory } from './memory.js';
 import {
   startBullmq,
@@ -245,36 +243,6 @@ function latchkeyShape(opt: Options): string {
   return `${n} process${n > 1 ? 'es' : ''} running serve() (workers + ingress${n > 1 ? ', clients spread over the ingresses' : ''})`;
 }
 
-/** Runs load jobs one at a time on the worker thread. */
-class LoadWorker {
-  private readonly worker = new Worker(new URL('./load.js', import.meta.url));
-
-  run(job: LoadJob): Promise<LoadResult>;
-  run(job: CheckJob): Promise<CheckResult>;
-  run(job: LoadJob | CheckJob): Promise<LoadResult | CheckResult> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (
-        m: { ok: true; res: LoadResult | CheckResult } | { ok: false; error: string },
-      ): void => {
-        this.worker.off('error', onError);
-        if (m.ok) resolve(m.res);
-        else reject(new Error(m.error));
-      };
-      const onError = (e: Error): void => {
-        this.worker.off('message', onMessage);
-        reject(e);
-      };
-      this.worker.once('message', onMessage);
-      this.worker.once('error', onError);
-      this.worker.postMessage(job);
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.worker.terminate();
-  }
-}
-
 /** Calls of each script and the commands run inside it, per invocation, most commands first. */
 function scriptTable(
   m: MonitorCounts,
@@ -299,31 +267,6 @@ function scriptTable(
   return out;
 }
 
-const CLK_TCK = ((): number => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
-
-/** Before a timed window: every system's processes together use under this share of one core... */
-const QUIET_CPU_SHARE = 0.05;
-/** ...over a sample this long... */
-const QUIET_SAMPLE_MS = 300;
-/** ...or this much time has passed. */
-const QUIET_MAX_WAIT_MS = 20_000;
-
-/** CPU time (ms) a process has used, from /proc (Linux); undefined elsewhere. */
-function procCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Resident set size (MiB) of a process, from /proc. */
 function procRssMiB(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
@@ -333,11 +276,6 @@ function procRssMiB(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
@@ -682,21 +620,8 @@ async function main(): Promise<void> {
       return [...all.values()];
     };
     const quietWaits: number[] = [];
-    const waitQuiet = async (): Promise<void> => {
-      const t0 = performance.now();
-      const procs = everyProc();
-      for (;;) {
-        const a = procs.map((p) => procCpuMs(p.pid) ?? 0);
-        const s0 = performance.now();
-        await sleep(QUIET_SAMPLE_MS);
-        const used = procs.reduce((sum, p, i) => sum + (procCpuMs(p.pid) ?? 0) - a[i]!, 0);
-        if (
-          used / (performance.now() - s0) < QUIET_CPU_SHARE ||
-          performance.now() - t0 > QUIET_MAX_WAIT_MS
-        )
-          break;
-      }
-      quietWaits.push(performance.now() - t0);
+    const waitQuietAll = async (): Promise<void> => {
+      quietWaits.push(await waitQuiet(everyProc().map((p) => p.pid)));
     };
     await sleep(settleMs);
 
@@ -738,7 +663,7 @@ async function main(): Promise<void> {
       const redisRow = system !== 'restate';
       const procs = procsOf(system);
       await sleep(settleMs);
-      await waitQuiet();
+      await waitQuietAll();
       const before = redisRow ? await commandStats(admin) : undefined;
       const cpuClient0 = process.cpuUsage();
       const cpu0 = procs.map((p) => procCpuMs(p.pid));

@@ -107,6 +107,8 @@ async function forkReady<M extends { ready: true }>(
 export interface LatchkeySystem extends System {
   /** Ingress base URLs, one per process with an ingress. */
   readonly urls: string[];
+  /** The processes themselves, in the order of `procs` (for IPC: `latchkey-server.ts`). */
+  readonly children: ChildProcess[];
 }
 
 export async function startLatchkey(opts: {
@@ -118,6 +120,8 @@ export async function startLatchkey(opts: {
   storeOptions: Record<string, unknown>;
   /** Write a CPU profile of each process into this directory. */
   cpuProfDir?: string | undefined;
+  /** More environment for the processes (e.g. LK_TRACING, see `latchkey-server.ts`). */
+  env?: Record<string, string>;
 }): Promise<LatchkeySystem> {
   const children: ChildProcess[] = [];
   const procs: Proc[] = [];
@@ -148,6 +152,7 @@ export async function startLatchkey(opts: {
           LK_PREFIX: opts.prefix,
           LK_STORE_OPTIONS: JSON.stringify(opts.storeOptions),
           LK_ROLE: role,
+          ...opts.env,
         },
         60_000,
         opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
@@ -160,7 +165,7 @@ export async function startLatchkey(opts: {
     await stop();
     throw e;
   }
-  return { procs, urls, stop };
+  return { procs, urls, children, stop };
 }
 
 /** The raw BullMQ baseline: one worker process with a no-op processor. */
