@@ -8,7 +8,7 @@
  * script's configurations: `default`, the default, passes no tracing option, so
  * Latchkey uses whatever global provider there is, none here; `off` passes
  * `tracing: false`; `api` registers a global SDK provider whose exporter drops
- * every span, `tracing-provider.ts`).
+ * every span, `tracing-provider.ts`), LK_METRICS (`1`: `metrics: true`).
  * Sends `{ ready: true, url }` once serving (`url` empty for a worker;
  * answers a `{ spans: true }` message with `{ spans: n }`, the spans exported so
  * far, 0 unless `api`); closes on SIGTERM or when the parent goes away.
@@ -47,8 +47,8 @@ const tracing =
     ? (await import('./tracing-provider.js')).registerDroppingProvider()
     : undefined;
 
-// `tracing: false` through a loosely typed object until ServeOptions has the option (issue 17).
-const options: ServeOptions & Record<string, unknown> = {
+// LK_METRICS=1: Prometheus metrics on (as with an admin port), else off (no admin port here).
+const options: ServeOptions = {
   services,
   redis,
   port: role === 'worker' ? false : 0,
@@ -57,6 +57,7 @@ const options: ServeOptions & Record<string, unknown> = {
   handleSignals: false,
   storeOptions: { ...storeOptions, prefix: process.env['LK_PREFIX'] ?? 'lk' },
   ...(tracingMode === 'off' ? { tracing: false } : {}),
+  ...(process.env['LK_METRICS'] === '1' ? { metrics: true } : {}),
 };
 const server = await serve(options);
 

@@ -5,7 +5,8 @@
  *
  * - `off`: `serve({ tracing: false })`, no tracing call at all (the baseline);
  * - `noop`: the default with no provider registered, every call into the API's no-op;
- * - `api`: an SDK provider registered globally, spans batched and dropped (`tracing-provider.ts`).
+ * - `api`: an SDK provider registered globally, spans batched and dropped (`tracing-provider.ts`);
+ * - `metrics`: as `noop`, with `metrics: true` (what the admin port turns on by default).
  *
  *   node bench/dist/tracing.js [--duration 5] [--concurrency 1,64] [--rounds 3]
  *
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
 import type { ScenarioName } from './load.js';
-import { LoadWorker, percentile, waitQuiet } from './measure.js';
+import { LoadWorker, percentile, procCpuMs, waitQuiet } from './measure.js';
 import { startLatchkey, type LatchkeySystem } from './systems.js';
 
 /** The configurations, in the order they are reported; `off` is the baseline. */
@@ -30,6 +31,11 @@ const CONFIGS = {
     env: 'api',
     label: '(c) api',
     meaning: 'global BasicTracerProvider + BatchSpanProcessor, exporter drops spans',
+  },
+  metrics: {
+    env: 'default',
+    label: '(d) metrics',
+    meaning: 'as (b), and metrics: true (Prometheus counters and histograms, no scrape)',
   },
 } as const;
 type ConfigName = keyof typeof CONFIGS;
@@ -121,6 +127,8 @@ function options(): Options {
 /** One timed window. */
 interface Window {
   throughput: number;
+  /** CPU time of the Latchkey process per invocation (µs), from /proc. */
+  cpuUs: number;
   p50: number;
   p99: number;
   ok: number;
@@ -140,6 +148,11 @@ interface Row extends Window {
   pairedVsOffPercent?: number;
   /** 1/throughput − 1/throughput of `off`, in µs of wall time per invocation. */
   addedUsPerInvocation?: number;
+  /** Every round's Latchkey CPU µs per invocation, and their median. */
+  cpuRuns: number[];
+  cpuMedianUs: number;
+  /** The median CPU µs per invocation against `off`'s, in %. */
+  cpuVsOffPercent?: number;
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
@@ -180,6 +193,8 @@ function table(rows: Row[]): string {
     'inv/s vs (a)',
     'paired',
     'µs/inv vs (a)',
+    'CPU µs/inv',
+    'CPU vs (a)',
   ];
   const body = rows.map((r) => [
     CONFIGS[r.config].label,
@@ -191,6 +206,8 @@ function table(rows: Row[]): string {
     r.config === 'off' ? 'baseline' : signed(r.vsOffPercent, 1, ' %'),
     r.config === 'off' ? '' : signed(r.pairedVsOffPercent, 1, ' %'),
     r.config === 'off' ? 'baseline' : signed(r.addedUsPerInvocation, 1, ' µs'),
+    r.cpuMedianUs.toFixed(1),
+    r.config === 'off' ? 'baseline' : signed(r.cpuVsOffPercent, 1, ' %'),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string =>
@@ -223,7 +240,7 @@ async function main(): Promise<void> {
           prefix: `lkt-${run}-${config}`,
           processes: 1,
           storeOptions: {},
-          env: { LK_TRACING: CONFIGS[config].env },
+          env: { LK_TRACING: CONFIGS[config].env, LK_METRICS: config === 'metrics' ? '1' : '' },
         }),
       );
     }
@@ -235,6 +252,8 @@ async function main(): Promise<void> {
       concurrency: number,
       durationMs: number,
     ): Promise<Window> => {
+      const pid = systems.get(config)!.procs[0]?.pid;
+      const cpu0 = procCpuMs(pid);
       const res = await load.run({
         kind: 'load',
         transport: 'http',
@@ -246,10 +265,15 @@ async function main(): Promise<void> {
         keys: 1,
         requestTimeoutMs: opt.requestTimeoutMs,
       });
+      const cpu1 = procCpuMs(pid);
       invocations.set(config, invocations.get(config)! + res.ok);
       const lat = res.latencies.sort();
       return {
         throughput: (res.ok / res.elapsedMs) * 1000,
+        cpuUs:
+          cpu0 !== undefined && cpu1 !== undefined && res.ok > 0
+            ? ((cpu1 - cpu0) * 1000) / res.ok
+            : NaN,
         p50: percentile(lat, 0.5),
         p99: percentile(lat, 0.99),
         ok: res.ok,
@@ -280,13 +304,18 @@ async function main(): Promise<void> {
           const runs = windows.get(config)!.map((w) => w.throughput);
           const m = median(windows.get(config)!);
           const spreadPercent = ((Math.max(...runs) - Math.min(...runs)) / m.throughput) * 100;
-          return { config, ...m, runs, spreadPercent };
+          const cpuRuns = windows.get(config)!.map((w) => w.cpuUs);
+          const cpuMedianUs = [...cpuRuns].sort((a, b) => a - b)[
+            Math.floor((cpuRuns.length - 1) / 2)
+          ]!;
+          return { config, ...m, runs, spreadPercent, cpuRuns, cpuMedianUs };
         });
         const off = rows.find((r) => r.config === 'off');
         for (const r of rows) {
           if (!off || r === off) continue;
           r.vsOffPercent = (r.throughput / off.throughput - 1) * 100;
           r.addedUsPerInvocation = (1 / r.throughput - 1 / off.throughput) * 1e6;
+          r.cpuVsOffPercent = (r.cpuMedianUs / off.cpuMedianUs - 1) * 100;
           const ratios = r.runs.map((x, i) => x / off.runs[i]!).sort((a, b) => a - b);
           r.pairedVsOffPercent = (ratios[Math.floor((ratios.length - 1) / 2)]! - 1) * 100;
         }
@@ -318,6 +347,11 @@ async function main(): Promise<void> {
             `(paired ${signed(noop.pairedVsOffPercent, 1, ' %')}, ` +
             `rounds spread up to ${noise.toFixed(0)} %)`,
         );
+        // CPU per invocation moves far less with the machine than throughput does.
+        console.log(
+          `  by CPU of the Latchkey process: (b) ${noop.cpuMedianUs.toFixed(1)} vs (a) ` +
+            `${off.cpuMedianUs.toFixed(1)} µs/inv = ${signed(noop.cpuVsOffPercent, 1, ' %')}`,
+        );
       }
       const errors = rows.reduce((n, r) => n + r.errors, 0);
       if (errors > 0) {
@@ -333,7 +367,9 @@ async function main(): Promise<void> {
         '                this cancels drifts of the machine; issue 17 wants (b) within 2 %\n' +
         'µs/inv vs (a) = 1/inv/s − 1/inv/s of (a), in µs of wall time per invocation at that concurrency: the cost\n' +
         '                a configuration adds to each invocation (at c=64 invocations overlap, so it is throughput\n' +
-        '                cost, not latency; below the spread it is noise)',
+        '                cost, not latency; below the spread it is noise)\n' +
+        "CPU µs/inv    = CPU time (user + system, /proc) of the configuration's Latchkey process in the window,\n" +
+        "                per invocation (the median round); CPU vs (a): against (a)'s, in %",
     );
     if (spans !== undefined) {
       const n = invocations.get('api')!;

@@ -108,17 +108,27 @@ export class IngressOperations {
     return t;
   }
 
-  /** Starts an invocation without waiting for it (a send, a workflow submission). */
-  async send(request: InvocationRequest): Promise<Accepted> {
-    const t = this.traced(request);
-    let accepted: Accepted;
+  /** The store's accept, counted, and its failure recorded on the request's span. */
+  private async accept(
+    request: InvocationRequest,
+    t: IngressTrace | undefined,
+    awaitOutcome?: StopSignal,
+  ): Promise<Accepted & { outcome?: Promise<Outcome> }> {
+    let accepted;
     try {
-      accepted = await this.store.accept(request);
+      accepted = await this.store.accept(request, awaitOutcome ? { awaitOutcome } : undefined);
     } catch (e) {
       t?.end(refusal(e));
       throw e;
     }
     this.counted(request, accepted);
+    return accepted;
+  }
+
+  /** Starts an invocation without waiting for it (a send, a workflow submission). */
+  async send(request: InvocationRequest): Promise<Accepted> {
+    const t = this.traced(request);
+    const accepted = await this.accept(request, t);
     if (t) {
       t.accepted(accepted);
       t.end();
@@ -137,14 +147,7 @@ export class IngressOperations {
     extra: Record<string, unknown> = {},
   ): Promise<AcceptedCall> {
     const t = this.traced(request);
-    let accepted: Accepted & { outcome?: Promise<Outcome> };
-    try {
-      accepted = await this.store.accept(request, { awaitOutcome: stop.signal });
-    } catch (e) {
-      t?.end(refusal(e));
-      throw e;
-    }
-    this.counted(request, accepted);
+    const accepted = await this.accept(request, t, stop.signal);
     if (t) {
       // The span lasts until the caller has its answer (or stops waiting).
       t.accepted(accepted);
