@@ -201,6 +201,13 @@ describe('GET /metrics', () => {
     const attempts = (svc: string, h: string, outcome: string): number =>
       sample(s, 'latchkey_attempt_duration_seconds_count', { ...t(svc, h), outcome });
     expect(attempts('m_ok', 'go', 'completed')).toBe(N + 2);
+    // Buckets are cumulative: the last (+Inf) holds every observation, and none holds more.
+    const okAttempts = { ...t('m_ok', 'go'), outcome: 'completed' };
+    const inf = { ...okAttempts, le: '+Inf' };
+    expect(sample(s, 'latchkey_attempt_duration_seconds_bucket', inf)).toBe(N + 2);
+    expect(
+      sample(s, 'latchkey_attempt_duration_seconds_bucket', { ...okAttempts, le: '0.001' }),
+    ).toBeLessThanOrEqual(N + 2);
     expect(attempts('m_retry', 'go', 'retry')).toBe(1);
     expect(attempts('m_retry', 'go', 'completed')).toBe(1);
     expect(attempts('m_sleeper', 'run', 'suspended')).toBeGreaterThanOrEqual(1);

@@ -36,3 +36,4 @@ export {
   decodeTrace,
 } from './telemetry/trace-context.js';
 export { Tracing } from './telemetry/tracing.js';
+export { Metrics } from './telemetry/metrics.js';

@@ -3,20 +3,14 @@
  * own (several servers may run in one process). Labels are bounded: service, handler and small
  * fixed sets (outcome, result, status, script, queue state); never an invocation id or a key.
  *
- * Hot path: one label child per (service, handler[, outcome]) is looked up once and kept, so an
- * observation is a map lookup and an increment.
+ * Hot path: counters and histograms are `metrics-series.ts`' (an observation is a lookup in nested
+ * maps and an increment); prom-client formats them, with its gauges, at scrape time.
  */
-import {
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  collectDefaultMetrics,
-  type CounterConfiguration,
-} from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdminStore } from '../store.js';
 import { INVOCATION_STATUSES } from '../store/listing.js';
 import type { QueueDepth, StoreObserver } from '../store/store.js';
+import { FastCounter, FastHistogram } from './metrics-series.js';
 
 /**
  * Metrics of a process (`serve`'s `metrics`): `false` for none; `true` or options: a registry to
@@ -41,28 +35,6 @@ const SCRIPT_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
 
-interface Inc {
-  inc(n?: number): void;
-}
-interface Obs {
-  observe(v: number): void;
-}
-
-/** Label children kept by their label values joined with NUL (names never hold one). */
-class Children<C> {
-  private readonly map = new Map<string, C>();
-  private readonly make: (values: string[]) => C;
-  constructor(make: (values: string[]) => C) {
-    this.make = make;
-  }
-  get(...values: string[]): C {
-    const k = values.join('\u0000');
-    let c = this.map.get(k);
-    if (c === undefined) this.map.set(k, (c = this.make(values)));
-    return c;
-  }
-}
-
 /** Where the scrape-time gauges read (see {@link Metrics.readFrom}). */
 interface Sources {
   store?: AdminStore;
@@ -72,92 +44,83 @@ interface Sources {
 /** The metrics of one process, and its `/metrics` text. */
 export class Metrics implements StoreObserver {
   readonly registry: Registry;
-  private readonly acceptedC: Children<Inc>;
-  private readonly endedC: Children<Inc>;
-  private readonly retriesC: Children<Inc>;
-  private readonly attemptH: Children<Obs>;
-  private readonly invocationH: Children<Obs>;
-  private readonly queueWaitH: Children<Obs>;
-  private readonly scriptH: Children<Obs>;
-  private readonly redispatchedC: Children<Inc>;
-  private readonly lagH: Histogram;
+  private readonly acceptedC: FastCounter;
+  private readonly endedC: FastCounter;
+  private readonly retriesC: FastCounter;
+  private readonly attemptH: FastHistogram;
+  private readonly invocationH: FastHistogram;
+  private readonly queueWaitH: FastHistogram;
+  private readonly scriptH: FastHistogram;
+  private readonly redispatchedC: FastCounter;
+  private readonly lagH: FastHistogram;
   private readonly wsConnections: Gauge;
   private readonly wsSubscriptions: Gauge;
-  private readonly ingressRequests: Children<Inc>;
+  private readonly ingressRequests: FastCounter;
   private sources: Sources = {};
 
   private constructor(registry: Registry, defaults: boolean) {
     this.registry = registry;
     const r = [registry];
-    const counter = (c: CounterConfiguration<string>): Counter =>
-      new Counter({ ...c, registers: r });
     const byTarget = ['service', 'handler'];
-    const accepted = counter({
-      name: 'latchkey_invocations_accepted_total',
-      help: 'Invocations accepted: from clients (ingresses, admin invoke) and from handlers (calls and sends, counted when journaled).',
-      labelNames: byTarget,
-    });
-    this.acceptedC = new Children((v) => accepted.labels(...v));
-    const ended = counter({
-      name: 'latchkey_invocations_ended_total',
-      help: 'Invocations ended, by how: completed (a result), failed (a terminal error, also after retries ran out or a cancellation), killed (by an operator).',
-      labelNames: [...byTarget, 'result'],
-    });
-    this.endedC = new Children((v) => ended.labels(...v));
-    const retries = counter({
-      name: 'latchkey_retries_total',
-      help: 'Attempts that failed with a retryable error and were scheduled again.',
-      labelNames: byTarget,
-    });
-    this.retriesC = new Children((v) => retries.labels(...v));
-    const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
-      new Histogram({ name, help, labelNames, buckets, registers: r });
-    const attempt = histogram(
+    const counter = (name: string, help: string, labels: string[]): FastCounter =>
+      new FastCounter(registry, name, help, labels);
+    const histogram = (name: string, help: string, labels: string[], buckets: number[]) =>
+      new FastHistogram(registry, name, help, labels, buckets);
+    this.acceptedC = counter(
+      'latchkey_invocations_accepted_total',
+      'Invocations accepted: from clients (ingresses, admin invoke) and from handlers (calls and sends, counted when journaled).',
+      byTarget,
+    );
+    this.endedC = counter(
+      'latchkey_invocations_ended_total',
+      'Invocations ended, by how: completed (a result), failed (a terminal error, also after retries ran out or a cancellation), killed (by an operator).',
+      [...byTarget, 'result'],
+    );
+    this.retriesC = counter(
+      'latchkey_retries_total',
+      'Attempts that failed with a retryable error and were scheduled again.',
+      byTarget,
+    );
+    this.attemptH = histogram(
       'latchkey_attempt_duration_seconds',
       'Duration of attempts (lease to end), by how each ended.',
       [...byTarget, 'outcome'],
       DURATION_BUCKETS,
     );
-    this.attemptH = new Children((v) => attempt.labels(...v));
-    const invocation = histogram(
+    this.invocationH = histogram(
       'latchkey_invocation_duration_seconds',
       'Accept to completion, by result (success or failure).',
       [...byTarget, 'result'],
       DURATION_BUCKETS,
     );
-    this.invocationH = new Children((v) => invocation.labels(...v));
-    const wait = histogram(
+    this.queueWaitH = histogram(
       'latchkey_queue_wait_seconds',
       'Ready to running: from when an invocation became ready (accepted, woken, due after a backoff) to its attempt starting.',
       byTarget,
       DURATION_BUCKETS,
     );
-    this.queueWaitH = new Children((v) => wait.labels(...v));
-    const script = histogram(
+    this.scriptH = histogram(
       'latchkey_redis_script_duration_seconds',
       'Round trip of each Latchkey Lua script call, as the process sees it.',
       ['script'],
       SCRIPT_BUCKETS,
     );
-    this.scriptH = new Children((v) => script.labels(...v));
-    const redispatched = counter({
-      name: 'latchkey_reconciler_redispatched_total',
-      help: 'Work the reconciler handed out again: overdue invocations (dispatch), outcomes still owed (deliver), outbox effects (outbox).',
-      labelNames: ['kind'],
-    });
-    this.redispatchedC = new Children((v) => redispatched.labels(...v));
+    this.redispatchedC = counter(
+      'latchkey_reconciler_redispatched_total',
+      'Work the reconciler handed out again: overdue invocations (dispatch), outcomes still owed (deliver), outbox effects (outbox).',
+      ['kind'],
+    );
     this.lagH = histogram(
       'latchkey_reconciler_lag_seconds',
       'Per partition sweep that found overdue work: how far past its deadline the most overdue invocation was.',
       [],
       DURATION_BUCKETS,
     );
-    const ingressRequests = counter({
-      name: 'latchkey_ingress_requests_total',
-      help: 'Requests to start an invocation through an ingress (http, ws, admin invoke) that the store answered: accepted (a new invocation) or duplicate (an earlier one matched its idempotency key or workflow id).',
-      labelNames: ['transport', 'answer'],
-    });
-    this.ingressRequests = new Children((v) => ingressRequests.labels(...v));
+    this.ingressRequests = counter(
+      'latchkey_ingress_requests_total',
+      'Requests to start an invocation through an ingress (http, ws, admin invoke) that the store answered: accepted (a new invocation) or duplicate (an earlier one matched its idempotency key or workflow id).',
+      ['transport', 'answer'],
+    );
     this.wsConnections = new Gauge({
       name: 'latchkey_ws_connections',
       help: 'Open WebSocket ingress connections.',
@@ -215,32 +178,32 @@ export class Metrics implements StoreObserver {
   }
 
   accepted(service: string, handler: string): void {
-    this.acceptedC.get(service, handler).inc();
+    this.acceptedC.inc(service, handler);
   }
 
   /** A request to start an invocation, through `transport`, and how it was answered. */
   request(transport: 'http' | 'ws' | 'admin', answer: 'accepted' | 'duplicate'): void {
-    this.ingressRequests.get(transport, answer).inc();
+    this.ingressRequests.inc(transport, answer);
   }
 
   ended(service: string, handler: string, how: EndKind): void {
-    this.endedC.get(service, handler, how).inc();
+    this.endedC.inc(service, handler, how);
   }
 
   retried(service: string, handler: string): void {
-    this.retriesC.get(service, handler).inc();
+    this.retriesC.inc(service, handler);
   }
 
   attempt(service: string, handler: string, outcome: AttemptOutcome, seconds: number): void {
-    this.attemptH.get(service, handler, outcome).observe(seconds);
+    this.attemptH.observe(seconds, service, handler, outcome);
   }
 
   invocation(service: string, handler: string, ok: boolean, seconds: number): void {
-    this.invocationH.get(service, handler, ok ? 'success' : 'failure').observe(seconds);
+    this.invocationH.observe(seconds, service, handler, ok ? 'success' : 'failure');
   }
 
   queueWait(service: string, handler: string, seconds: number): void {
-    this.queueWaitH.get(service, handler).observe(seconds);
+    this.queueWaitH.observe(seconds, service, handler);
   }
 
   wsConnection(delta: 1 | -1): void {
@@ -252,7 +215,7 @@ export class Metrics implements StoreObserver {
   }
 
   script(name: string, seconds: number): void {
-    this.scriptH.get(name).observe(seconds);
+    this.scriptH.observe(seconds, name);
   }
 
   swept(
@@ -260,8 +223,8 @@ export class Metrics implements StoreObserver {
     counts: { dispatch: number; deliver: number; outbox: number },
   ): void {
     if (lagMs !== undefined && lagMs >= 0) this.lagH.observe(lagMs / 1000);
-    if (counts.dispatch) this.redispatchedC.get('dispatch').inc(counts.dispatch);
-    if (counts.deliver) this.redispatchedC.get('deliver').inc(counts.deliver);
-    if (counts.outbox) this.redispatchedC.get('outbox').inc(counts.outbox);
+    if (counts.dispatch) this.redispatchedC.add('dispatch', counts.dispatch);
+    if (counts.deliver) this.redispatchedC.add('deliver', counts.deliver);
+    if (counts.outbox) this.redispatchedC.add('outbox', counts.outbox);
   }
 }
