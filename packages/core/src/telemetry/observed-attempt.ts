@@ -2,10 +2,21 @@
  * What watches an attempt: its spans (tracing) and its metrics. The executor hands each attempt
  * to {@link observeAttempt} and runs the attempt it gets back; `end()` once the attempt is over.
  */
-import type { Effect } from '../journal/entry.js';
-import type { Attempt } from '../store.js';
+import type { SerializedError } from '../errors.js';
+import type { Effect, EntryKind, NewEntry, StateOp } from '../journal/entry.js';
+import type { StopSignal } from '../runtime/stop-signal.js';
+import type {
+  Attempt,
+  AttemptListener,
+  CommitResult,
+  FailureDetail,
+  Outcome,
+  StartedInvocation,
+  SuspendOn,
+  Target,
+} from '../store.js';
 import type { Metrics, AttemptOutcome } from './metrics.js';
-import { tracedAttempt } from './traced-attempt.js';
+import { TracedAttempt } from './traced-attempt.js';
 import type { AttemptTrace, Tracing } from './tracing.js';
 
 /** An attempt as the executor runs it, with its trace (if traced). */
@@ -25,8 +36,8 @@ export function observeAttempt(
   const trace = tracing?.attempt(attempt.invocation, Date.now());
   if (!trace && !metrics) return undefined;
   const metered = metrics ? new MeteredAttempt(attempt, metrics) : undefined;
-  let a = metered ? metered.attempt : attempt;
-  if (trace) a = tracedAttempt(a, trace);
+  let a: Attempt = metered ?? attempt;
+  if (trace) a = new TracedAttempt(a, trace);
   return {
     attempt: a,
     trace,
@@ -37,67 +48,111 @@ export function observeAttempt(
   };
 }
 
-/** Counts and times one attempt: queue wait at its start, its duration and outcome at its end. */
-class MeteredAttempt {
-  readonly attempt: Attempt;
-  private readonly m: Metrics;
+/**
+ * Counts and times one attempt: queue wait at its start, its duration and outcome at its end. A
+ * class, not an object of closures: as one, it cost the bench's no-op call about 40 µs of CPU
+ * per invocation (the runtime's call sites on the attempt lost their one stable shape).
+ */
+class MeteredAttempt implements Attempt {
   private readonly base: Attempt;
+  private readonly m: Metrics;
   private readonly started = performance.now();
   private outcome: AttemptOutcome | undefined;
+  readonly invocation: StartedInvocation;
+  readonly signal: StopSignal;
+  readonly eager: boolean | undefined;
+  readonly admits: ((kind: EntryKind) => boolean) | undefined;
 
   constructor(base: Attempt, m: Metrics) {
     this.base = base;
     this.m = m;
-    const inv = base.invocation;
-    const { service, handler } = inv.target;
+    const inv = (this.invocation = base.invocation);
+    this.signal = base.signal;
+    this.eager = base.eager;
+    this.admits = base.admits ? (kind): boolean => base.admits!(kind) : undefined;
     if (inv.readyAt !== undefined && inv.now >= inv.readyAt)
-      m.queueWait(service, handler, (inv.now - inv.readyAt) / 1000);
-    const children = (effects: Effect[]): void => {
-      for (const e of effects)
-        if (e.t === 'accept') m.accepted(e.req.target.service, e.req.target.handler);
-    };
-    this.attempt = {
-      invocation: inv,
-      signal: base.signal,
-      eager: base.eager,
-      storeNow: () => base.storeNow(),
-      commit: async (from, entries, ops, effects) => {
-        const r = await base.commit(from, entries, ops, effects);
-        children(effects);
-        return r;
-      },
-      suspend: async (from, entries, ops, effects, on) => {
-        const r = await base.suspend(from, entries, ops, effects, on);
-        children(effects);
-        if (r === 'suspended') this.outcome = 'suspended';
-        return r;
-      },
-      complete: async (from, entries, ops, effects, outcome) => {
-        await base.complete(from, entries, ops, effects, outcome);
-        children(effects);
-        this.outcome = 'completed';
-        m.ended(service, handler, outcome.ok ? 'completed' : 'failed');
-        const since = inv.createdAt ?? inv.now;
-        m.invocation(service, handler, outcome.ok, Math.max(0, base.storeNow() - since) / 1000);
-      },
-      listen: (l) => base.listen(l),
-      childId: (index, target, idem) => base.childId(index, target, idem),
-      retry: async (failure, delayMs, detail) => {
-        await base.retry(failure, delayMs, detail);
-        this.outcome = 'retry';
-        m.retried(service, handler);
-      },
-      pause: async (failure, detail) => {
-        await base.pause(failure, detail);
-        this.outcome = 'paused';
-      },
-    };
-    if (base.admits) this.attempt.admits = (kind) => base.admits!(kind);
+      m.queueWait(inv.target.service, inv.target.handler, (inv.now - inv.readyAt) / 1000);
   }
 
+  /** Counts the child invocations a write started (calls and sends). */
+  private children(effects: Effect[]): void {
+    for (const e of effects)
+      if (e.t === 'accept') this.m.accepted(e.req.target.service, e.req.target.handler);
+  }
+
+  storeNow(): number {
+    return this.base.storeNow();
+  }
+
+  async commit(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+  ): Promise<CommitResult> {
+    const r = await this.base.commit(from, entries, ops, effects);
+    this.children(effects);
+    return r;
+  }
+
+  async suspend(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    on: SuspendOn,
+  ): Promise<'suspended' | (CommitResult & { cancelled: boolean })> {
+    const r = await this.base.suspend(from, entries, ops, effects, on);
+    this.children(effects);
+    if (r === 'suspended') this.outcome = 'suspended';
+    return r;
+  }
+
+  async complete(
+    from: number,
+    entries: NewEntry[],
+    ops: StateOp[],
+    effects: Effect[],
+    outcome: Outcome,
+  ): Promise<void> {
+    await this.base.complete(from, entries, ops, effects, outcome);
+    this.children(effects);
+    this.outcome = 'completed';
+    const inv = this.invocation;
+    const { service, handler } = inv.target;
+    this.m.ended(service, handler, outcome.ok ? 'completed' : 'failed');
+    const since = inv.createdAt ?? inv.now;
+    this.m.invocation(
+      service,
+      handler,
+      outcome.ok,
+      Math.max(0, this.base.storeNow() - since) / 1000,
+    );
+  }
+
+  listen(l: AttemptListener): void {
+    this.base.listen(l);
+  }
+
+  childId(index: number, target: Target, idempotencyKey?: string): string {
+    return this.base.childId(index, target, idempotencyKey);
+  }
+
+  async retry(failure: SerializedError, delayMs: number, detail?: FailureDetail): Promise<void> {
+    await this.base.retry(failure, delayMs, detail);
+    this.outcome = 'retry';
+    this.m.retried(this.invocation.target.service, this.invocation.target.handler);
+  }
+
+  async pause(failure: SerializedError, detail?: FailureDetail): Promise<void> {
+    await this.base.pause(failure, detail);
+    this.outcome = 'paused';
+  }
+
+  /** Records the attempt's duration and how it ended (lease lost or eager refused: nothing said). */
   end(): void {
-    const { service, handler } = this.base.invocation.target;
-    const outcome = this.outcome ?? (this.base.eager === true ? 'eager-refused' : 'lease-lost');
+    const { service, handler } = this.invocation.target;
+    const outcome = this.outcome ?? (this.eager === true ? 'eager-refused' : 'lease-lost');
     this.m.attempt(service, handler, outcome, (performance.now() - this.started) / 1000);
   }
 }
