@@ -213,6 +213,20 @@ describe('output and exit codes', () => {
     expect(json(await runCli(['inv', 'describe', id, '-o', 'json'], env)).id).toBe(id);
   });
 
+  it("inv describe shows the trace id of an invocation accepted under a client's traceparent", async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const sent = await post(
+      served.ingressUrl,
+      '/shop/quote/send',
+      { sku: 'a', qty: 3 },
+      { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    );
+    const id = (sent.body as { invocationId: string }).invocationId;
+    const r = await runCli(['inv', 'describe', id], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`\\btrace\\s+${traceId}\\b`));
+  });
+
   // Needs GET /invocations/counts (docs/ADMIN-API.md), built in parallel.
   it('inv counts: a table, and -o json the API answer', async () => {
     await post(served.ingressUrl, '/shop/quote', { sku: 'a', qty: 1 });

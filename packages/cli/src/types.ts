@@ -74,6 +74,8 @@ export interface InvocationDetail extends InvocationSummary {
   lastStartedAt?: number;
   completedAt?: number;
   invokedBy?: { id: string; index?: number };
+  /** The W3C trace id of its spans, when it was accepted under a trace context. */
+  traceId?: string;
   children?: Array<{ id: string; index?: number; kind?: string; target?: TargetInfo }>;
   workflowKey?: string;
   input?: Preview;

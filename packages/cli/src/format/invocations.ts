@@ -129,6 +129,7 @@ function header(d: InvocationDetail, style: Style, now: number): string {
     ['completed', timeWithRelative(d.completedAt, now)],
     ['idempotency key', d.idempotencyKey],
     ['workflow key', d.workflowKey],
+    ['trace', d.traceId],
     [
       'invoked by',
       d.invokedBy
