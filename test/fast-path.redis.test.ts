@@ -72,14 +72,15 @@ function scriptsFor(mon: Monitor, id: string): string[][] {
   return scripts(mon).filter((a) => a[3 + Number(a[2])] === id);
 }
 
-/** Outcome publishes (`<prefix>:done:<process>` channels) that name the invocation. */
+/** Outcome publishes (`<prefix>:{<p>}:done:<process>` channels) that name the invocation. */
 function outcomePublishes(mon: Monitor, prefix: string, id: string): string[][] {
   return mon.commands
     .map((c) => c.args)
     .filter(
       (a) =>
-        a[0]!.toLowerCase() === 'publish' &&
-        String(a[1]).startsWith(`${prefix}:done:`) &&
+        a[0]!.toLowerCase() === 'spublish' &&
+        String(a[1]).startsWith(`${prefix}:{`) &&
+        String(a[1]).includes('}:done:') &&
         String(a[2]).startsWith(`${id}\n`),
     );
 }

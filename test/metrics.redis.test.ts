@@ -18,6 +18,7 @@ import {
   type LatchkeyServer,
   type WorkflowContext,
 } from '@latchkey/core';
+import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, until } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
 import { FrameSocket } from './helpers/frames.js';
@@ -153,7 +154,7 @@ describe('GET /metrics', () => {
     // how overdue it was.
     const redis = new Redis(redisUrl);
     const p = parseInt(runId.slice(4, 6), 36);
-    await redis.zadd(`${prefix}:{${p}}:due`, Date.now() - 60_000, runId);
+    await redis.zadd(new Keys(prefix).due(p), Date.now() - 60_000, runId);
     redis.disconnect();
     const swept = await until('a sweep to hand the run out again', async () => {
       const r = (await scrape()).samples;

@@ -9,6 +9,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { object, type LatchkeyServer, type ObjectContext } from '@latchkey/core';
+import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
 import { FrameSocket } from './helpers/frames.js';
@@ -48,7 +49,7 @@ afterAll(async () => {
 /** The trace context kept with an invocation (its hash's `tc`), or null. */
 async function kept(id: string): Promise<string | null> {
   const p = parseInt(id.slice(4, 6), 36);
-  return redis.hget(`${prefix}:{${p}}:inv:${id}`, 'tc');
+  return redis.hget(new Keys(prefix).inv(p, id), 'tc');
 }
 
 async function send(key: string, headers: Record<string, string>): Promise<string> {

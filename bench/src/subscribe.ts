@@ -161,8 +161,9 @@ try {
   // Status changes of the released runs, as the scripts publish them.
   const listener = new Redis(url);
   const published = { status: 0, journal: 0 };
-  await listener.subscribe(new Keys(prefix).eventsChannel);
-  listener.on('message', (_ch: string, msg: string) => {
+  const keys = new Keys(prefix);
+  for (let p = 0; p < 16; p++) await listener.ssubscribe(keys.eventsChannel(p));
+  listener.on('smessage', (_ch: string, msg: string) => {
     if (msg.startsWith('s\n')) published.status++;
     else published.journal++;
   });

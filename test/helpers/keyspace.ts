@@ -66,7 +66,7 @@ export async function canonicalDigests(
  * it has listeners (a WebSocket subscription, an admin event stream) and expiring on their own
  * afterwards, whatever the requests of the moment. Not data: snapshots leave them out.
  */
-const EVENTS_FLAG = /:\{\d+\}:ev$/;
+const EVENTS_FLAG = /:\{[\d.]+\}:ev$/;
 
 /**
  * Every key matching `<prefix>:*` (KEYS, as the test prefix holds few keys) with its content

@@ -7,14 +7,15 @@
  * `CancelledError` 409, a `TimeoutError` 408); Latchkey's machine-readable kind of error
  * (`TERMINAL`, `CANCELLED`, `FENCED`, …; see {@link ErrorCode}) is its `kind`.
  *
- * Guards (`isTerminalError`, …) use `Symbol.for` brands so they keep working
- * when two copies of this package are loaded.
+ * Guards (`isTerminalError`, …) use `Symbol.for` brands so they keep working when two copies of
+ * this package are loaded.
  */
 
 const BRAND = Symbol.for('latchkey.error');
 const TERMINAL = Symbol.for('latchkey.TerminalError');
 const RETRYABLE = Symbol.for('latchkey.RetryableError');
 const NON_DETERMINISM = Symbol.for('latchkey.NonDeterminismError');
+const PAUSE = Symbol.for('latchkey.PauseError');
 
 /**
  * Stable, machine-readable kinds of error (an error's `kind`, the `errorCode` of an ingress answer,
@@ -39,6 +40,9 @@ export const ErrorCode = {
   REDIS_UNREACHABLE: 'REDIS_UNREACHABLE',
   REDIS_NOT_CONFIGURED: 'REDIS_NOT_CONFIGURED',
   REDIS_EVICTION_POLICY: 'REDIS_EVICTION_POLICY',
+  REDIS_VERSION: 'REDIS_VERSION',
+  PARTITIONS_MISMATCH: 'PARTITIONS_MISMATCH',
+  NOT_REPLICATED: 'NOT_REPLICATED',
   INVALID_NAME: 'INVALID_NAME',
   INVALID_ID: 'INVALID_ID',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
@@ -195,8 +199,6 @@ export class RetryableError extends DurableError {
     return new RetryableError(ensureError(cause).message, { ...options, cause });
   }
 }
-
-const PAUSE = Symbol.for('latchkey.PauseError');
 
 /**
  * Pauses the invocation at once instead of retrying it (as Restate's `PauseError`):
@@ -361,6 +363,8 @@ export class IngressError extends DurableError {
 /** HTTP statuses of the store's refusals a client may see (anything else is a 500). */
 const STORE_REFUSALS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.REDIS_WIPED]: 503,
+  // `durability: 'replicated'`: no replica confirmed the write in time (the client may retry).
+  [ErrorCode.NOT_REPLICATED]: 503,
   // A name the store has no key for (the ingresses' checks refuse such names already).
   [ErrorCode.INVALID_NAME]: 400,
   // A list cursor the store cannot read (the admin API checks cursors before).

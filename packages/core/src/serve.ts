@@ -21,8 +21,12 @@ import type { Store, WorkerHandle } from './store.js';
 export interface ServeOptions extends IngressRules {
   /** The services, objects and workflows to serve. */
   services: AnyDefinition[];
-  /** Redis URL; defaults to `REDIS_URL`. Ignored when `store` is given. */
-  redis?: string;
+  /**
+   * Where the data lives: a Redis URL, or `{ cluster: ['host:port', …] }` (a Redis Cluster's seed
+   * nodes; docs/SCALING.md). Defaults to `REDIS_URL`, else `REDIS_CLUSTER_NODES`. Ignored when
+   * `store` is given.
+   */
+  redis?: string | { url: string } | { cluster: string[] };
   /** Options passed to `createRedisStore` (prefix, partitions, lease timings, hooks…). */
   storeOptions?: Record<string, unknown>;
   /** A store to use instead of Redis (e.g. one already created). */
@@ -116,7 +120,7 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
     );
   }
   return mod.createRedisStore({
-    ...(opts.redis !== undefined ? { url: opts.redis } : {}),
+    ...(typeof opts.redis === 'string' ? { url: opts.redis } : opts.redis),
     ...opts.storeOptions,
   });
 }

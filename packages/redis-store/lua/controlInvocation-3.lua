@@ -17,7 +17,7 @@ if ARGV[2] == 'pause' then
   set_status(KEYS[1], ARGV[1], 'paused', now_ms(), 'lease', 0)
   emit_status(ARGV[4], ARGV[1], 'paused')
   redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\nstop')
+  redis.call('SPUBLISH', ARGV[5], ARGV[1] .. '\nstop')
   return {'paused'}
 end
 if st ~= 'paused' then return {'noop', st} end

@@ -42,7 +42,7 @@ local function emit_status(part, id, st, now, svc, h, key)
     local f = redis.call('HMGET', part .. KEY_INV .. id, 'svc', 'h', 'key')
     svc, h, key = f[1] or '', f[2] or '', f[3]
   end
-  redis.call('PUBLISH', ch, 's\n' .. id .. '\n' .. st .. '\n' .. ms_string(now or now_ms()) .. '\n' .. svc .. '\n' .. (h or '') .. '\n' .. (key or ''))
+  redis.call('SPUBLISH', ch, 's\n' .. id .. '\n' .. st .. '\n' .. ms_string(now or now_ms()) .. '\n' .. svc .. '\n' .. (h or '') .. '\n' .. (key or ''))
 end
 
 -- Publishes that invocation `id`'s journal holds `len` entries after a commit:
@@ -51,7 +51,7 @@ local function emit_journal(part, id, len, now)
   local ch = events_channel(part)
   if ch == '' then return end
   local svc = redis.call('HGET', part .. KEY_INV .. id, 'svc') or ''
-  redis.call('PUBLISH', ch, 'j\n' .. id .. '\n' .. len .. '\n' .. ms_string(now) .. '\n' .. svc)
+  redis.call('SPUBLISH', ch, 'j\n' .. id .. '\n' .. len .. '\n' .. ms_string(now) .. '\n' .. svc)
 end
 
 -- The partition prefix ('<prefix>:{p}:') of invocation hash `inv` of invocation `id`.
@@ -244,7 +244,7 @@ local function deliver(part, id, idx, completion, now, grace, chan, wakes, want,
     for _, x in ipairs(w) do table.insert(wakes, x) end
   elseif st == 'running' then
     -- Only a running attempt is told; a paused one sees the completion when resumed.
-    redis.call('PUBLISH', chan, id .. '\n' .. idx .. '\n' .. completion)
+    redis.call('SPUBLISH', chan, id .. '\n' .. idx .. '\n' .. completion)
   end
   return 'ok'
 end
@@ -392,7 +392,7 @@ local function publish_outcome(part, id, watched, msg, own)
   if #chans == 0 then return end
   if string.len(msg) > 65536 then msg = id end
   for _, ch in ipairs(chans) do
-    if ch ~= own then redis.call('PUBLISH', ch, msg) end
+    if ch ~= own then redis.call('SPUBLISH', ch, msg) end
   end
   redis.call('DEL', wk)
 end

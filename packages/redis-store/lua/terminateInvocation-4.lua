@@ -24,7 +24,7 @@ local grace = tonumber(ARGV[4])
 if kind == 'cancel' and d.rep then
   redis.call('HSET', inv, 'cx', 1)
   if st == 'running' then
-    redis.call('PUBLISH', ARGV[6], id .. '\ncancel')
+    redis.call('SPUBLISH', ARGV[6], id .. '\ncancel')
     return {'signalled'}
   end
   local w = wake(part, id, now, grace, {suspended = true, ['backing-off'] = true, paused = true})
@@ -38,7 +38,7 @@ if not keyed or redis.call('HGET', KEYS[2], 'owner') == id then redis.call('HINC
 set_status(inv, id, 'completed', now, 'err', ARGV[7], 'ft', now, 'lease', 0)
 emit_status(part, id, 'completed', now)
 -- Tell a running attempt to stop at once (its writes are already fenced off).
-redis.call('PUBLISH', ARGV[6], id .. '\nstop')
+redis.call('SPUBLISH', ARGV[6], id .. '\nstop')
 local nextId, nds, notify = finish(part, id, d, now, grace, KEYS[4], KEYS[2], KEYS[3], ARGV[8])
 publish_outcome(part, id, d.wo, id .. '\nerr\n' .. ARGV[7], '')
 return {'terminated', nextId, nds, notify}

@@ -299,7 +299,7 @@ export class Acceptor {
         promises: workflow ? k.promises(p, req.service, req.key!) : '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,
-        outcomeChannel: watch ? c.outcomeChannel : '',
+        outcomeChannel: watch ? c.outcomeChannel(p) : '',
         seed,
         eager: eager ? eagerArgs(eager) : undefined,
       });

@@ -51,8 +51,8 @@ export interface AttemptHost {
   readonly redis: ScriptedRedis;
   readonly keys: Keys;
   readonly opts: StoreConfig;
-  /** This process's outcome channel (its waiters the attempt resolves itself on completion). */
-  readonly outcomeChannel: string;
+  /** This process's outcome channel of a partition (its waiters the attempt resolves itself on completion). */
+  readonly outcomeChannel: (p: number) => string;
   listen(id: string, listener: AttemptListener | undefined): void;
   childId(parentSeed: string, index: number, target: Target, idempotencyKey?: string): string;
   performOutbox(p: number, member: string): Promise<void>;
@@ -226,7 +226,7 @@ export class RedisAttempt implements Attempt {
       fromIndex,
       part: this.store.keys.part(this.ks.p),
       graceMs: this.store.opts.graceMs,
-      completionChannel: this.store.keys.completionChannel,
+      completionChannel: this.store.keys.completionChannel(this.ks.p),
       batch,
     };
   }
@@ -305,7 +305,7 @@ export class RedisAttempt implements Attempt {
       ...w,
       ok: outcome.ok,
       payload: outcome.ok ? (outcome.value ?? '') : JSON.stringify(outcome.error),
-      ownChannel: this.store.outcomeChannel,
+      ownChannel: this.store.outcomeChannel(this.ks.p),
       workerId: slot ? slot.workerId : '',
       leaseMs: this.store.opts.leaseMs,
     });

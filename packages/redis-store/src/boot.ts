@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { masters } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 
@@ -35,29 +36,72 @@ export interface Persistence {
   appendfsync: string;
 }
 
-/** Refuses a Redis that may evict; reports (and warns about) its persistence. */
+/**
+ * Refuses a Redis that may evict or is older than 7 (sharded pub/sub); reports (and warns about)
+ * its persistence. On a cluster every master is asked (each holds a share of the partitions).
+ */
 export async function checkRedis(ctx: StoreContext): Promise<Persistence> {
-  const info = await ctx.redis.info();
+  const each = await Promise.all(masters(ctx.redis).map((node) => checkServer(node)));
+  const aof = each.every((s) => s.aof);
+  const appendfsync = each[0]?.appendfsync ?? '';
+  if (!aof)
+    ctx.logger.warn(
+      '[latchkey] Redis has AOF off: acknowledged invocations are lost if Redis restarts',
+    );
+  return { aof, appendfsync };
+}
+
+async function checkServer(node: Redis): Promise<Persistence> {
+  const info = await node.info();
+  const where = node.options.port
+    ? ` (${node.options.host ?? 'localhost'}:${node.options.port})`
+    : '';
+  const version = /redis_version:(\d+)/.exec(info)?.[1];
+  if (version !== undefined && Number(version) < 7) {
+    throw new StoreError(
+      `Redis${where} is version ${/redis_version:(\S+)/.exec(info)?.[1]}; Latchkey needs Redis 7 or later (sharded pub/sub)`,
+      'REDIS_VERSION',
+    );
+  }
   const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
   if (policy !== undefined && policy !== 'noeviction') {
     throw new StoreError(
-      `Redis maxmemory-policy is ${policy}; Latchkey needs noeviction (evicted journals would be silently lost)`,
+      `Redis${where} maxmemory-policy is ${policy}; Latchkey needs noeviction (evicted journals would be silently lost)`,
       'REDIS_EVICTION_POLICY',
     );
   }
   const aof = /aof_enabled:(\d)/.exec(info)?.[1] === '1';
   let appendfsync = '';
   try {
-    const cfg = (await ctx.redis.config('GET', 'appendfsync')) as string[];
+    const cfg = (await node.config('GET', 'appendfsync')) as string[];
     appendfsync = cfg[1] ?? '';
   } catch {
     // CONFIG may be disabled on managed Redis
   }
-  if (!aof)
-    ctx.logger.warn(
-      '[latchkey] Redis has AOF off: acknowledged invocations are lost if Redis restarts',
-    );
   return { aof, appendfsync };
+}
+
+/**
+ * The partition count of the store's data: stored at its first start (`<prefix>:layout`), kept
+ * for the life of the data (every key and invocation id names its partition). `given`: the
+ * process was configured with its own number, which must then be the stored one.
+ */
+export async function checkLayout(ctx: StoreContext, given: boolean): Promise<number> {
+  const mine = ctx.opts.partitions;
+  await ctx.redis.set(ctx.keys.layout, `partitions=${mine}`, 'NX');
+  const stored = await ctx.redis.get(ctx.keys.layout);
+  const n = Number(/^partitions=(\d+)$/.exec(stored ?? '')?.[1]);
+  if (!Number.isInteger(n) || n < 1)
+    throw new StoreError(
+      `${ctx.keys.layout} holds '${stored}', not a partition count`,
+      'PARTITIONS_MISMATCH',
+    );
+  if (n !== mine && given)
+    throw new StoreError(
+      `this store's data (prefix '${ctx.keys.prefix}') has ${n} partitions, but this process is configured with ${mine}; partitions are fixed for the life of the data: start it with ${n} (or without the option)`,
+      'PARTITIONS_MISMATCH',
+    );
+  return n;
 }
 
 /** Writes the boot marker unless there is one, and returns the one Redis holds. */

@@ -89,7 +89,7 @@ export class Control {
       kind,
       part: k.part(c.p),
       graceMs: this.ctx.opts.graceMs,
-      completionChannel: k.completionChannel,
+      completionChannel: k.completionChannel(c.p),
       failureJson: JSON.stringify(kind === 'kill' ? KILLED : CANCELLED),
       workflowState: c.mode === 'workflow' ? k.state(c.p, c.svc, c.key) : '',
     });
@@ -154,7 +154,7 @@ export class Control {
       kind,
       graceMs: this.ctx.opts.graceMs,
       part: k.part(c.p),
-      completionChannel: k.completionChannel,
+      completionChannel: k.completionChannel(c.p),
     });
     if (r.tag === 'wake') await this.mailbox.dispatchWakes(r.wakes);
     return r.tag === 'wake' || r.tag === 'paused';

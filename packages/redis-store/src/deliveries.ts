@@ -67,7 +67,7 @@ export class Deliveries {
       completionJson: JSON.stringify(completion),
       part: c.keys.part(p),
       graceMs: c.opts.graceMs,
-      completionChannel: c.keys.completionChannel,
+      completionChannel: c.keys.completionChannel(p),
       want,
       cap: want === 'result' || want === 'pget' ? '' : c.opts.maxCompletions,
     });
@@ -93,7 +93,7 @@ export class Deliveries {
       completionJson: JSON.stringify(completion),
       part: c.keys.part(p),
       graceMs: c.opts.graceMs,
-      completionChannel: c.keys.completionChannel,
+      completionChannel: c.keys.completionChannel(p),
     });
     await this.mailbox.dispatchWakes(r.wakes);
     return r.tag;

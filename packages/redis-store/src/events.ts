@@ -23,6 +23,7 @@ import type {
 } from '@latchkey/core';
 import type { Redis } from 'ioredis';
 import { INVOCATION_STATUSES } from '@latchkey/core';
+import { partitionBatch } from './connection.js';
 import type { StoreContext } from './context.js';
 
 type Listener = (e: StoreEvent) => void;
@@ -145,7 +146,10 @@ export class Events {
 
   /** The first listener: subscribe (once) and register the interest now, then keep it alive. */
   private start(): Promise<void> {
-    this.subscribed ??= this.sub.subscribe(this.ctx.keys.eventsChannel).then(
+    const { keys, opts } = this.ctx;
+    const channels = Array.from({ length: opts.partitions }, (_, p) => keys.eventsChannel(p));
+    // One SSUBSCRIBE per partition: each channel is its partition's (on a cluster, its master's).
+    this.subscribed ??= Promise.all(channels.map((ch) => this.sub.ssubscribe(ch))).then(
       () => undefined,
       () => {
         // Redis unreachable: subscribe again on the next watch; ioredis re-subscribes on reconnect.
@@ -177,9 +181,9 @@ export class Events {
   private renew(): Promise<void> {
     if (this.renewing) return this.renewing;
     const { redis, keys, opts } = this.ctx;
-    const pipe = redis.pipeline();
+    const pipe = partitionBatch(redis);
     for (let p = 0; p < opts.partitions; p++)
-      pipe.set(keys.eventsFlag(p), keys.eventsChannel, 'PX', opts.eventsFlagTtlMs);
+      pipe.set(keys.eventsFlag(p), keys.eventsChannel(p), 'PX', opts.eventsFlagTtlMs);
     const started = Date.now();
     this.renewing = pipe.exec().then(
       () => {

@@ -1,7 +1,7 @@
 /**
  * The Redis key layout. Every key an invocation's scripts touch carries the
- * hash tag of its partition, `{<p>}`, so one script never crosses slots and
- * the same code runs on a Redis Cluster. User-supplied names (service, key,
+ * hash tag of its partition, `{<t>}` (see {@link partitionTag}), so one script never crosses slots
+ * and the same code runs on a Redis Cluster. User-supplied names (service, key,
  * handler, idempotency key) are percent-encoded, which never emits `{`, `}` or
  * `:`, so they can neither choose the hash tag nor collide with internal keys.
  *
@@ -21,6 +21,7 @@
  * <prefix>:{<p>}:pw:<svc>:<key>:<name>     waiters of one workflow promise ('<invocationId>:<index>')
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
+ * <prefix>:{<p>}:wb                        replication barrier (durability 'replicated')
  * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
  * <prefix>:{<p>}:ix:all                    index: every invocation (id -> created at)
  * <prefix>:{<p>}:ix:svc:<svc>              index: invocations of a service (id -> created at)
@@ -31,13 +32,15 @@
  * <prefix>:{<p>}:ix:svcs                   set: services with indexed invocations (encoded names)
  * <prefix>:{<p>}:ix:exp                    zset: completed invocations' index entries -> expiry time
  * <prefix>:{<p>}:ix:keys:<svc>             zset: keys of an object/workflow (score 0, raw key)
+ * <prefix>:{<p>}:done:<process>            sharded channel: outcomes for one process's waiters
+ * <prefix>:{<p>}:cmp                       sharded channel: completions/cancels for running attempts
+ * <prefix>:{<p>}:evc                       sharded channel: live events (status changes, journal commits)
  * <prefix>:boot                            boot marker
- * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
- * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
- * <prefix>:ev                              pub/sub channel of live events (status changes, journal commits)
+ * <prefix>:layout                          the partition count the data was created with
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
+import calculateSlot from 'cluster-key-slot';
 import { StoreError } from './errors.js';
 import type { JobData, ScriptKeys } from './wire.js';
 
@@ -109,6 +112,8 @@ export const KEY = {
   promiseWaiters: 'pw:',
   due: 'due',
   outbox: 'outbox',
+  /** The partition's replication barrier: written before a WAIT that must cover others' writes (see `durability.ts`). */
+  barrier: 'wb',
   /** The partition's live events flag (see `events.ts`). */
   events: 'ev',
   /** Index (zset id -> created at) of every invocation. */
@@ -133,6 +138,9 @@ export const KEY = {
   promiseSets: ':w',
 } as const;
 
+/** The partitions' sharded pub/sub channels: each name after the partition's `<prefix>:{<tag>}:`. */
+const CHANNEL = { events: 'evc', completion: 'cmp', outcome: 'done:' } as const;
+
 /**
  * The Lua definitions of {@link KEY}, one `local KEY_<NAME> = '<value>'` each (`promiseSets` is
  * `KEY_PROMISE_SETS`): the scripts build partition key names only from these, as
@@ -147,16 +155,50 @@ export function luaKeyNames(): string {
   return lines.join('\n');
 }
 
+/** Redis Cluster's number of hash slots. */
+const SLOTS = 16384;
+
+/**
+ * The hash tag of partition `p` of `partitions`: `p` itself when its slot already lies in the
+ * partition's share of the slot space (`[p, p + 1) × 16384 / partitions`), else the first `p.<n>`
+ * whose slot does. A cluster's slots are assigned to masters in contiguous ranges
+ * (`redis-cli --cluster create` splits them evenly), so the partitions spread evenly over the
+ * masters instead of where CRC16 happens to put `{0}`, `{1}`, ...
+ */
+export function partitionTag(p: number, partitions: number): string {
+  const low = Math.floor((p * SLOTS) / partitions);
+  const high = Math.max(low + 1, Math.floor(((p + 1) * SLOTS) / partitions));
+  const inRange = (tag: string): boolean => {
+    const slot = calculateSlot(tag);
+    return slot >= low && slot < high;
+  };
+  if (inRange(String(p))) return String(p);
+  for (let n = 0; ; n++) if (inRange(`${p}.${n}`)) return `${p}.${n}`;
+}
+
 /** Key names under one prefix. */
 export class Keys {
   readonly prefix: string;
-  constructor(prefix: string) {
+  /** Each partition's `<prefix>:{<tag>}:`, computed once per partition count. */
+  private parts: string[] = [];
+  constructor(prefix: string, partitions = 16) {
     this.prefix = prefix;
+    this.setPartitions(partitions);
   }
 
-  /** `<prefix>:{p}:`, the start of every key of partition p. */
+  /** Lays the keys out for `partitions` partitions (at start-up, once Redis said how many). */
+  setPartitions(partitions: number): void {
+    this.parts = Array.from(
+      { length: partitions },
+      (_, p) => `${this.prefix}:{${partitionTag(p, partitions)}}:`,
+    );
+  }
+
+  /** `<prefix>:{<tag>}:`, the start of every key of partition p. */
   part(p: number): string {
-    return `${this.prefix}:{${p}}:`;
+    const part = this.parts[p];
+    if (part === undefined) throw new StoreError(`no partition ${p}`, 'INTERNAL');
+    return part;
   }
   inv(p: number, id: string): string {
     return `${this.part(p)}${KEY.inv}${id}`;
@@ -246,23 +288,46 @@ export class Keys {
   ixKeys(p: number, svc: string): string {
     return `${this.part(p)}${KEY.ixKeys}${enc(svc)}`;
   }
+  /** The replication barrier of partition p (see `durability.ts`). */
+  barrier(p: number): string {
+    return `${this.part(p)}${KEY.barrier}`;
+  }
   /** The live events flag of partition p: holds {@link eventsChannel} while a process listens. */
   eventsFlag(p: number): string {
     return `${this.part(p)}${KEY.events}`;
   }
-  /** The channel the scripts publish live events on (see `events.ts`). */
-  get eventsChannel(): string {
-    return `${this.prefix}:ev`;
+  /**
+   * The sharded channel the scripts of partition p publish live events on (see `events.ts`).
+   * Every channel is a partition's: a script publishes (SPUBLISH) only in its own slot, so on a
+   * cluster a message goes to the partition's shard, not to every node.
+   */
+  eventsChannel(p: number): string {
+    return `${this.part(p)}${CHANNEL.events}`;
   }
-  get completionChannel(): string {
-    return `${this.prefix}:cmp`;
+  /** The sharded channel of completions and cancels for attempts running on partition p. */
+  completionChannel(p: number): string {
+    return `${this.part(p)}${CHANNEL.completion}`;
+  }
+  /** The sharded channel on which one process (`process`) hears the outcomes of partition p it waits for. */
+  outcomeChannel(p: number, process: string): string {
+    return `${this.part(p)}${CHANNEL.outcome}${process}`;
+  }
+  /** Which channel of ours `channel` is: its kind and partition prefix (undefined: not ours). */
+  channelKind(channel: string): 'events' | 'completion' | 'outcome' | undefined {
+    const at = channel.indexOf('}:');
+    if (at < 0) return undefined;
+    const rest = channel.slice(at + 2);
+    if (rest === CHANNEL.events) return 'events';
+    if (rest === CHANNEL.completion) return 'completion';
+    if (rest.startsWith(CHANNEL.outcome)) return 'outcome';
+    return undefined;
   }
   get boot(): string {
     return `${this.prefix}:boot`;
   }
-  /** The channel on which one process (store instance) hears the outcomes it waits for. */
-  outcomeChannel(workerId: string): string {
-    return `${this.prefix}:done:${workerId}`;
+  /** The partition count the data was created with (set once, at first start). */
+  get layout(): string {
+    return `${this.prefix}:layout`;
   }
   /** BullMQ prefix of mailbox shard n (its own hash tag). */
   queuePrefix(shard: number): string {

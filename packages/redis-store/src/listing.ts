@@ -30,6 +30,7 @@ import {
   type RangeFilter,
   type Scored,
 } from './calls-index.js';
+import { partitionBatch } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { partitionOf, partitionOfId, type Keys } from './keys.js';
@@ -138,7 +139,7 @@ export class Listing {
     const close = desc ? pl.low : pl.high;
     const end = close !== undefined ? `(${close}` : desc ? '-inf' : '+inf';
     const most = Math.max(limit, this.ctx.opts.listExamineLimit);
-    const walks = this.ctx.redis.pipeline();
+    const walks = partitionBatch(this.ctx.redis);
     for (const p of pl.partitions) {
       queueWalk(walks, pl.index(p), {
         part: k.part(p),
@@ -189,7 +190,7 @@ export class Listing {
   async summaries(ids: string[]): Promise<(InvocationSummary | undefined)[]> {
     if (ids.length === 0) return [];
     const k = this.ctx.keys;
-    const pipe = this.ctx.redis.pipeline();
+    const pipe = partitionBatch(this.ctx.redis);
     const P = this.ctx.opts.partitions;
     const known = ids.filter((id) => partitionOfId(id, P) !== undefined);
     for (const id of known) queueSummary(pipe, k.inv(partitionOfId(id, P)!, id));
@@ -203,7 +204,7 @@ export class Listing {
     const k = this.ctx.keys;
     const P = this.ctx.opts.partitions;
     const svc = filter.service;
-    const pipe = this.ctx.redis.pipeline();
+    const pipe = partitionBatch(this.ctx.redis);
     for (let p = 0; p < P; p++) {
       pipe.zcard(svc !== undefined ? k.ixService(p, svc) : k.ixAll(p));
       for (const st of STATUSES)
@@ -235,7 +236,7 @@ export class Listing {
     }
     if (services.length === 0) return counts;
     // ix:svcs holds the names encoded, as the keys do.
-    const cards = this.ctx.redis.pipeline();
+    const cards = partitionBatch(this.ctx.redis);
     for (const [p, s] of services) cards.zcard(k.ixService(p, decodeURIComponent(s)));
     const got = (await cards.exec()) ?? [];
     services.forEach(([, s], i) => {

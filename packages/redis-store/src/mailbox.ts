@@ -7,6 +7,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchkey/core';
 import { forEachWake, type Wakes } from './calls.js';
+import { connect, type RedisTarget } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { partitionOfId } from './keys.js';
@@ -26,7 +27,9 @@ export type RunJob = (data: JobData, executor: Executor, local?: LocalDispatch) 
 
 export class Mailbox {
   private readonly ctx: StoreContext;
-  private readonly url: string;
+  private readonly target: RedisTarget;
+  /** Cluster connections made for the shard workers (BullMQ leaves a given connection open). */
+  private readonly owned: { disconnect(): void }[] = [];
   private readonly runJob: RunJob;
   private readonly queues: Queue[] = [];
   private readonly workers: Worker[] = [];
@@ -36,9 +39,9 @@ export class Mailbox {
   private stopping = false;
   private drained: (() => void) | undefined;
 
-  constructor(ctx: StoreContext, url: string, runJob: RunJob) {
+  constructor(ctx: StoreContext, target: RedisTarget, runJob: RunJob) {
     this.ctx = ctx;
-    this.url = url;
+    this.target = target;
     this.runJob = runJob;
   }
 
@@ -74,14 +77,20 @@ export class Mailbox {
 
   async close(): Promise<void> {
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
+    for (const c of this.owned.splice(0)) c.disconnect();
   }
 
+  /**
+   * A shard worker's connection: options for one server (BullMQ opens and closes its own), or a
+   * cluster connection of ours (BullMQ cannot open one from options; closed with the mailbox).
+   */
   private connectionOptions(): ConnectionOptions {
-    return {
-      url: this.url,
-      maxRetriesPerRequest: null,
-      ...this.ctx.opts.redisOptions,
-    } as ConnectionOptions;
+    const options = { maxRetriesPerRequest: null, ...this.ctx.opts.redisOptions };
+    if ('url' in this.target) return { url: this.target.url, ...options } as ConnectionOptions;
+    const cluster = connect(this.target, options);
+    cluster.on('error', () => undefined);
+    this.owned.push(cluster);
+    return cluster;
   }
 
   /** This process's local fast path when it takes attempts (`force`: even past its capacity). */

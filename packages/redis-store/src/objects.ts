@@ -14,6 +14,7 @@ import {
 } from '@latchkey/core';
 import { decodeKeyCursor, encodeKeyCursor } from '@latchkey/core/internal';
 import { clearState, decodeKeys, queueKeys, type KeyRow } from './calls-index.js';
+import { partitionBatch } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { enc, partitionOf } from './keys.js';
@@ -47,7 +48,7 @@ export class Objects {
     if (page.cursor !== undefined && after === undefined)
       throw new StoreError('the cursor is not a cursor of keys', 'INVALID_CURSOR');
     const k = this.ctx.keys;
-    const pipe = this.ctx.redis.pipeline();
+    const pipe = partitionBatch(this.ctx.redis);
     for (let p = 0; p < this.ctx.opts.partitions; p++) {
       queueKeys(pipe, k.ixKeys(p, service), {
         part: k.part(p),

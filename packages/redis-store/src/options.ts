@@ -1,6 +1,7 @@
 // The options of a Redis store (createRedisStore) and their defaults.
 import type { RedisOptions } from 'ioredis';
 import type { NewEntry } from '@latchkey/core';
+import type { Replicated } from './durability.js';
 
 /** Fault-injection points for crash tests: each runs synchronously at its point. */
 export interface StoreHooks {
@@ -29,11 +30,22 @@ export interface StoreHooks {
 export interface RedisStoreOptions {
   /** Redis URL; defaults to `REDIS_URL`. */
   url?: string;
+  /**
+   * A Redis Cluster instead of one server: its seed nodes, `host:port` (the others are found from
+   * them). Defaults to `REDIS_CLUSTER_NODES` (comma-separated) when neither this, `url` nor
+   * `REDIS_URL` is set. Needs Redis 7 or later (sharded pub/sub); see docs/SCALING.md.
+   */
+  cluster?: readonly string[];
   /** Extra ioredis options. */
   redisOptions?: RedisOptions;
   /** Key prefix; default `LATCHKEY_PREFIX`, else `lk`. */
   prefix?: string;
-  /** Number of partitions (hash tags). Fixed for the life of the data; default 16. */
+  /**
+   * Number of partitions (hash tags: on a cluster, the most masters the work spreads over). Chosen
+   * when the store's data is first created and kept in Redis (`<prefix>:layout`): a process
+   * started without this option uses the stored number, one configured with another refuses to
+   * start (`PARTITIONS_MISMATCH`). Default 16.
+   */
   partitions?: number;
   /** Number of BullMQ mailbox queues; default 4. */
   shards?: number;
@@ -49,6 +61,15 @@ export interface RedisStoreOptions {
   stalledIntervalMs?: number;
   /** BullMQ `maxStalledCount`; default 1. Exceeding it never fails an invocation: the reconciler takes over. */
   maxStalledCount?: number;
+  /**
+   * When a write counts as done (docs/SCALING.md "Durability"). `'primary'` (default): when the
+   * master applied it; Redis replicates asynchronously, so a failover may lose the last writes
+   * acknowledged before it. `'replicated'`: every script's write is followed by `WAIT` (one per
+   * master per event-loop turn) and counts once 1 replica acknowledged it, within 2,000 ms, else
+   * it fails with `NOT_REPLICATED` (an accept is then answered 503, an attempt retried); or give
+   * `{ replicas, timeoutMs }`.
+   */
+  durability?: 'primary' | 'replicated' | Replicated;
   /** Test hooks. */
   hooks?: StoreHooks;
   /**

@@ -40,7 +40,7 @@ export class Outcomes {
 
   /** Handles a pub/sub message of the outcome or the completion channel. */
   onMessage(channel: string, msg: string): void {
-    if (channel === this.ctx.outcomeChannel) this.onDone(msg);
+    if (this.ctx.keys.channelKind(channel) === 'outcome') this.onDone(msg);
     else this.onCompletion(msg);
   }
 
@@ -113,7 +113,7 @@ export class Outcomes {
     const r = await watchOutcome(this.ctx.redis, k.inv(p, invocationId), {
       id: invocationId,
       part: k.part(p),
-      channel: this.ctx.outcomeChannel,
+      channel: this.ctx.outcomeChannel(p),
     });
     return r.tag === 'completed' ? decodeOutcome(r.ok, r.payload) : undefined;
   }
@@ -145,7 +145,20 @@ export class Outcomes {
     const rest = msg.slice(nl + 1);
     const nl2 = rest.indexOf('\n');
     const o = decodeOutcome(rest.slice(0, nl2) === 'ok', rest.slice(nl2 + 1));
-    for (const w of [...set]) w.resolve(o);
+    const replication = this.ctx.replication;
+    const p = partitionOfId(id, this.ctx.opts.partitions);
+    if (!replication || p === undefined) {
+      for (const w of [...set]) w.resolve(o);
+      return;
+    }
+    // Published by the completing script before its own WAIT: answered once a replica has it.
+    replication.barrier(this.ctx.keys.barrier(p)).then(
+      () => {
+        for (const w of [...set]) w.resolve(o);
+      },
+      // Not confirmed: the waiters stay; a reconnect's recheck or their caller's retry answers.
+      () => undefined,
+    );
   }
 
   private onCompletion(msg: string): void {

@@ -4,6 +4,7 @@
  * to callers are delivered, outbox effects a crash left behind are performed, and the index
  * entries of expired invocations are removed.
  */
+import { partitionBatch } from './connection.js';
 import { decodeSweep, queueReconcile } from './calls-admin.js';
 import { forEachWake } from './calls.js';
 import { queueExpireIndexes } from './calls-index.js';
@@ -20,7 +21,7 @@ const EXPIRE_MAX = 2000;
 /** Removes the index entries of expired invocations: one pipeline over the partitions. */
 async function expireIndexes(ctx: StoreContext): Promise<void> {
   const k = ctx.keys;
-  const pipe = ctx.redis.pipeline();
+  const pipe = partitionBatch(ctx.redis);
   for (let p = 0; p < ctx.opts.partitions; p++) {
     queueExpireIndexes(pipe, k.ixExpiry(p), { part: k.part(p), max: EXPIRE_MAX });
   }
@@ -35,7 +36,7 @@ export async function reconcile(
   if (ctx.life.wiped || ctx.life.closed) return 0;
   try {
     const k = ctx.keys;
-    const pipe = ctx.redis.pipeline();
+    const pipe = partitionBatch(ctx.redis);
     for (let p = 0; p < ctx.opts.partitions; p++) {
       const keys = { due: k.due(p), outbox: k.outbox(p) };
       queueReconcile(pipe, keys, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });

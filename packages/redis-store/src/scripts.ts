@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, type Redis } from 'ioredis';
 import type { ScriptWatch } from './context.js';
+import type { Replication } from './durability.js';
 import { luaKeyNames } from './keys.js';
 
 const LUA_DIR = new URL('../lua/', import.meta.url);
@@ -52,6 +53,9 @@ const VARIABLE_KEYS: ReadonlySet<ScriptName> = new Set<ScriptName>([
   'completeInvocation',
   'terminateInvocation',
 ]);
+
+/** Scripts that only read (no WAIT after them with `durability: 'replicated'`). */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['listIndex', 'listKeys']);
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -212,7 +216,11 @@ function scriptFunction(redis: Redis, script: LoadedScript): ScriptFn {
  * itself, sent as {@link ScriptCommand}s. A pipeline takes the connection's script functions
  * over and calls them on itself: those calls go to ioredis's own (queued in the pipeline).
  */
-export function defineScripts(redis: Redis, watch?: ScriptWatch): ScriptedRedis {
+export function defineScripts(
+  redis: Redis,
+  watch?: ScriptWatch,
+  replication?: Replication,
+): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   for (const [name, lua] of load()) {
     const keys = VARIABLE_KEYS.has(name) ? undefined : SCRIPTS[name];
@@ -220,7 +228,13 @@ export function defineScripts(redis: Redis, watch?: ScriptWatch): ScriptedRedis 
     redis.defineCommand(name, keys === undefined ? { lua } : { numberOfKeys: keys, lua });
     const queued = scripted[name];
     const sha = createHash('sha1').update(lua).digest('hex');
-    const direct = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
+    const unreplicated = scriptFunction(redis, { lua, sha, keys, sockets: new WeakSet() });
+    // With `durability: 'replicated'`, a write's reply counts once a replica has it.
+    const direct: ScriptFn =
+      replication && !READ_ONLY.has(name)
+        ? (...args) =>
+            replication.after(unreplicated(...args), String(args[keys === undefined ? 1 : 0]))
+        : unreplicated;
     scripted[name] = function (this: unknown, ...args: (string | number)[]) {
       if (this !== redis) return queued.apply(this, args);
       const observer = watch?.observer;

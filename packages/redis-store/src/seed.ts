@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { TargetMode } from '@latchkey/core';
 import { acceptArgs } from './calls.js';
+import { partitionBatch } from './connection.js';
 import { Keys, newInvocationId, partitionOf } from './keys.js';
 import { DEFAULTS } from './options.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
@@ -46,13 +47,13 @@ const DAY = 86_400_000;
  */
 export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<string[]> {
   const scripted: ScriptedRedis = defineScripts(redis);
-  const keys = new Keys(o.prefix);
   const P = o.partitions ?? DEFAULTS.partitions;
+  const keys = new Keys(o.prefix, P);
   const batch = o.batch ?? 2000;
   const retention = JSON.stringify({ journal: DAY, idempotency: DAY, workflow: DAY });
   const ids: string[] = [];
   for (let from = 0; from < o.count; from += batch) {
-    const pipe = scripted.pipeline() as unknown as Record<
+    const pipe = partitionBatch(scripted) as unknown as Record<
       'acceptInvocation',
       (...args: (string | number)[]) => void
     > & { exec(): Promise<[Error | null, unknown][] | null> };

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type {
   Accepted,
   Completion,
@@ -38,14 +38,22 @@ import type {
 import { Acceptor } from './accept.js';
 import { AdminDetail } from './admin-detail.js';
 import { Attempts } from './attempts.js';
-import { bootMarker, checkBootMarker, checkRedis, ready, type Persistence } from './boot.js';
+import {
+  bootMarker,
+  checkBootMarker,
+  checkLayout,
+  checkRedis,
+  ready,
+  type Persistence,
+} from './boot.js';
 import { coalesceWrites } from './coalesce.js';
+import { connect, isCluster, redisTarget } from './connection.js';
 import type { ScriptWatch, StoreContext } from './context.js';
 import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
+import { Replication } from './durability.js';
 import { Events } from './events.js';
 import { StateCache } from './eager.js';
-import { StoreError } from './errors.js';
 import { Keys } from './keys.js';
 import { Mailbox } from './mailbox.js';
 import { DEFAULTS, type RedisStoreOptions, type StoreConfig } from './options.js';
@@ -82,33 +90,51 @@ export class RedisStore implements Store {
   private readonly objects: Objects;
   private readonly details: AdminDetail;
   private bootMarker: string | undefined;
+  /** Whether `partitions` was configured (else the number stored in Redis is used). */
+  private readonly partitionsGiven: boolean;
+  /** This store instance's name in its outcome channels (unique even when two share a workerId). */
+  private readonly instance: string;
+  /** This process's outcome channel of each partition. */
+  private outcomeChannels: string[] = [];
   private initialized = false;
   /** What Redis reported at start-up. */
   persistence: Persistence = { aof: false, appendfsync: '' };
 
   constructor(options: RedisStoreOptions = {}) {
-    const url = options.url ?? process.env['REDIS_URL'];
-    if (!url)
-      throw new StoreError(
-        'no Redis configured: pass `url` or set REDIS_URL',
-        'REDIS_NOT_CONFIGURED',
-      );
+    const target = redisTarget(options);
     const o: Record<string, unknown> = { ...DEFAULTS };
     const envPrefix = process.env['LATCHKEY_PREFIX'];
     if (envPrefix) o['prefix'] = envPrefix;
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
     const opts = o as unknown as StoreConfig;
-    this.keys = new Keys(opts.prefix);
+    this.keys = new Keys(opts.prefix, opts.partitions);
+    this.partitionsGiven = options.partitions !== undefined;
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.instance = `${workerId}:${randomUUID().slice(0, 8)}`;
     const common: RedisOptions = {
       maxRetriesPerRequest: null,
       lazyConnect: true,
       ...options.redisOptions,
     };
-    const redis = new Redis(url, common);
+    const redis = connect(target, common);
+    // On a cluster each master's connection coalesces its own writes.
+    if (opts.coalesceWrites && isCluster(redis))
+      redis.on('+node', (node: Redis) => coalesceWrites(node));
     const watch: ScriptWatch = {};
-    this.redis = defineScripts(opts.coalesceWrites ? coalesceWrites(redis) : redis, watch);
-    this.sub = new Redis(url, common);
+    const durability = options.durability ?? 'primary';
+    const replication =
+      durability === 'primary'
+        ? undefined
+        : new Replication(
+            redis,
+            durability === 'replicated' ? { replicas: 1, timeoutMs: 2000 } : durability,
+          );
+    this.redis = defineScripts(
+      opts.coalesceWrites && !isCluster(redis) ? coalesceWrites(redis) : redis,
+      watch,
+      replication,
+    );
+    this.sub = connect(target, common, true);
     this.redis.on('error', () => undefined);
     this.sub.on('error', () => undefined);
     this.ctx = {
@@ -117,15 +143,16 @@ export class RedisStore implements Store {
       opts,
       workerId,
       // Unique per instance even when two share a workerId.
-      outcomeChannel: this.keys.outcomeChannel(`${workerId}:${randomUUID().slice(0, 8)}`),
+      outcomeChannel: (p) => this.outcomeChannels[p] ?? this.keys.outcomeChannel(p, this.instance),
       logger: options.logger ?? console,
       life: { wiped: false, closed: false },
       watch,
+      replication,
     };
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
     this.outcomes = new Outcomes(ctx);
-    this.mailbox = new Mailbox(ctx, url, (data, executor, local) =>
+    this.mailbox = new Mailbox(ctx, target, (data, executor, local) =>
       this.attempts.run(data, executor, local),
     );
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
@@ -159,6 +186,14 @@ export class RedisStore implements Store {
     this.initialized = true;
     await Promise.all([ready(this.redis), ready(this.sub)]);
     this.persistence = await checkRedis(this.ctx);
+    const partitions = await checkLayout(this.ctx, this.partitionsGiven);
+    if (partitions !== this.ctx.opts.partitions) {
+      (this.ctx.opts as { partitions: number }).partitions = partitions;
+      this.keys.setPartitions(partitions);
+    }
+    this.outcomeChannels = Array.from({ length: partitions }, (_, p) =>
+      this.keys.outcomeChannel(p, this.instance),
+    );
     // Queues only after the checks passed, so a refused start writes nothing.
     this.mailbox.open();
     this.bootMarker = await bootMarker(this.ctx);
@@ -166,16 +201,21 @@ export class RedisStore implements Store {
       'ready',
       () => void checkBootMarker(this.ctx, this.bootMarker, () => this.mailbox.abandon()),
     );
-    const eventsChannel = this.keys.eventsChannel;
-    this.sub.on('message', (ch: string, msg: string) => {
-      if (ch === eventsChannel) this.events.onMessage(msg);
-      else this.outcomes.onMessage(ch, msg);
+    this.sub.on('smessage', (ch: string, msg: string) => {
+      const kind = this.keys.channelKind(ch);
+      if (kind === 'events') this.events.onMessage(msg);
+      else if (kind !== undefined) this.outcomes.onMessage(ch, msg);
     });
     this.sub.on('ready', () => {
       void this.outcomes.recheckWaiters();
       this.events.onReconnect();
     });
-    await this.sub.subscribe(this.ctx.outcomeChannel, this.keys.completionChannel);
+    // Each partition's channels share its slot: one SSUBSCRIBE each (on a cluster, to its master).
+    await Promise.all(
+      this.outcomeChannels.map((own, p) =>
+        this.sub.ssubscribe(own, this.keys.completionChannel(p)),
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- ingress side

@@ -1,7 +1,8 @@
 /**
  * `latchkey serve <module>`: runs the services a module exports (its default export or its
- * `services` export) with the ingress and the admin API, on the Redis of `REDIS_URL` or on a
- * private redis-server started for the purpose and stopped on exit (SIGINT and SIGTERM included).
+ * `services` export) with the ingress and the admin API, on the Redis of `REDIS_URL` (or the
+ * cluster of `REDIS_CLUSTER_NODES`) or on a private redis-server started for the purpose and
+ * stopped on exit (SIGINT and SIGTERM included).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -89,7 +90,7 @@ export function registerServe(program: Command, p: Program): void {
   program
     .command('serve <module>')
     .description(
-      'serve the services a module exports (default export or `services`: an array of definitions), with the admin API; starts a private redis-server when REDIS_URL is unset',
+      'serve the services a module exports (default export or `services`: an array of definitions), with the admin API; starts a private redis-server when neither REDIS_URL nor REDIS_CLUSTER_NODES is set',
     )
     .option(
       '--port <port>',
@@ -110,7 +111,8 @@ export function registerServe(program: Command, p: Program): void {
       const stopped = untilSignal();
       let redis: LocalRedis | undefined;
       let redisUrl = io.env['REDIS_URL'] || undefined;
-      if (!redisUrl) {
+      const clusterNodes = io.env['REDIS_CLUSTER_NODES'] || undefined;
+      if (!redisUrl && !clusterNodes) {
         redis = await startLocalRedis();
         redisUrl = redis.url;
       }
@@ -118,7 +120,7 @@ export function registerServe(program: Command, p: Program): void {
       try {
         server = await serve({
           services,
-          redis: redisUrl,
+          redis: redisUrl ?? { cluster: clusterNodes!.split(',').map((s) => s.trim()) },
           port: o.port,
           ...(o.host !== undefined ? { host: o.host } : {}),
           admin: {
@@ -138,7 +140,7 @@ export function registerServe(program: Command, p: Program): void {
         `latchkey: serving ${names} from ${file}\n` +
           `  ingress  ${server.url}\n` +
           `  admin    ${server.adminUrl ?? '(none)'}\n` +
-          `  redis    ${redactUrl(redisUrl)}${redis ? ' (a private redis-server, stopped on exit)' : ''}\n`,
+          `  redis    ${redisUrl ? redactUrl(redisUrl) : `cluster ${clusterNodes}`}${redis ? ' (a private redis-server, stopped on exit)' : ''}\n`,
       );
       const sig = await stopped;
       io.stderr.write(`latchkey: ${sig}, stopping\n`);

@@ -1,0 +1,75 @@
+/**
+ * The store's layout: the partition count is chosen when the data is first created, kept in
+ * Redis, adopted by a process configured without one and refused (before anything is written)
+ * to a process configured with another; every partition's hash tag lands in its own share of
+ * the slot space, so the partitions spread evenly over a cluster's masters.
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createRedisStore, Keys, partitionTag, type RedisStore } from '@latchkey/redis-store';
+import calculateSlot from 'cluster-key-slot';
+import { deletePrefix, newPrefix, quietLogger } from './helpers/harness.js';
+
+/** Any prefix: only the hash tag decides a key's slot. */
+const prefixOf = (p: number): string => `lk-${p}:`;
+
+const redisUrl = inject('redisUrl');
+
+describe('the partition layout', () => {
+  const stores: RedisStore[] = [];
+  const prefixes: string[] = [];
+  const open = (prefix: string, partitions?: number): RedisStore => {
+    const s = createRedisStore({
+      url: redisUrl,
+      prefix,
+      logger: quietLogger,
+      ...(partitions !== undefined ? { partitions } : {}),
+    });
+    stores.push(s);
+    return s;
+  };
+
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    for (const p of prefixes.splice(0)) await deletePrefix(redisUrl, p);
+  });
+
+  it('is kept at first start, adopted without an option, refused when configured otherwise', async () => {
+    const prefix = newPrefix();
+    prefixes.push(prefix);
+    await open(prefix, 8).init();
+    const redis = new Redis(redisUrl);
+    try {
+      expect(await redis.get(`${prefix}:layout`)).toBe('partitions=8');
+      const before = (await redis.keys(`${prefix}:*`)).sort();
+
+      const other = open(prefix, 16);
+      await expect(other.init()).rejects.toMatchObject({ kind: 'PARTITIONS_MISMATCH' });
+      // Refused before its mailbox or boot marker: nothing written.
+      expect((await redis.keys(`${prefix}:*`)).sort()).toEqual(before);
+
+      const adopting = open(prefix);
+      await adopting.init();
+      expect(adopting.keys.part(7)).toBe(new Keys(prefix, 8).part(7));
+      expect(() => adopting.keys.part(8)).toThrow(/no partition 8/);
+      expect(await redis.get(`${prefix}:layout`)).toBe('partitions=8');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("puts each partition's hash tag in its share of the 16,384 slots", () => {
+    for (const partitions of [1, 3, 16, 64]) {
+      const tags = new Set<string>();
+      for (let p = 0; p < partitions; p++) {
+        const tag = partitionTag(p, partitions);
+        tags.add(tag);
+        // The key's slot as ioredis (and Redis) compute it: CRC16 of the hash tag.
+        const slot = calculateSlot(`${prefixOf(p)}{${tag}}:due`);
+        expect(slot).toBeGreaterThanOrEqual(Math.floor((p * 16384) / partitions));
+        expect(slot).toBeLessThan(Math.floor(((p + 1) * 16384) / partitions));
+      }
+      expect(tags.size).toBe(partitions);
+    }
+  });
+});
