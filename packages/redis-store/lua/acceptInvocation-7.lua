@@ -17,17 +17,21 @@
         19 the handler invocation and journal index that called or sent it ('<id>:<index>', or ''),
            kept as 'by' for operators,
         20 the trace context ('traceparent[;tracestate]', or ''), kept as 'tc',
-        21 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
-           none; any value for a service), 22 its outcome 'ok'|'err', 23 value or error JSON,
-           24.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
+        21 hand-off channel: another process's worker to wake when the invocation is ready and not
+           leased here ('' for none; '<prefix>:{p}:hand:<worker>', this partition's tag, so the
+           SPUBLISH stays on the script's slot), 22 the hand-off message ('<ds>\n<job data JSON>'),
+        23 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 24 its outcome 'ok'|'err', 25 value or error JSON,
+           26.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
-    {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+    {'ok', status, dispatchSeq, delayMs, handed}    accepted; dispatch when status is 'ready' or 'delayed'
                                                     (delayMs: at most a day; a longer delay is dispatched
-                                                    again from startAttempt's 'early')
+                                                    again from startAttempt's 'early'), unless 'handed'
+                                                    (the subscribers the hand-off message reached) > 0
     {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
-                                                    21..): the key was free and its fence at that epoch
+                                                    23..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
                                                     that worker for its first attempt (as startAttempt would;
                                                     the caller knows the rest, the journal is empty)
@@ -85,17 +89,17 @@ if mode == 'workflow' then
   field('wfk', k_wf)
   field('prk', ARGV[14])
 end
--- Eager completion (ARGV 21 set; see Attempt.eager): the caller ran the handler already, against
--- the key's state at fence epoch ARGV 21. When the key is free, nobody is queued for it and its
+-- Eager completion (ARGV 23 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 23. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
 -- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
 -- Otherwise nothing of the eager run is used and the accept goes on as usual.
-if ARGV[21] ~= '' and delay == 0 and member == '' then
+if ARGV[23] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
     local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[21] and redis.call('EXISTS', k_inbox) == 0 then
-      ep = tonumber(ARGV[21]) + 1
+    if not fence[1] and (fence[2] or '0') == ARGV[23] and redis.call('EXISTS', k_inbox) == 0 then
+      ep = tonumber(ARGV[23]) + 1
       redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
     end
@@ -105,21 +109,21 @@ if ARGV[21] ~= '' and delay == 0 and member == '' then
     field('ep', 1)
   end
   if ep then
-    local n = tonumber(ARGV[24])
-    local nops = tonumber(ARGV[25 + n])
-    field(ARGV[22] == 'ok' and 'out' or 'err', ARGV[23])
+    local n = tonumber(ARGV[26])
+    local nops = tonumber(ARGV[27 + n])
+    field(ARGV[24] == 'ok' and 'out' or 'err', ARGV[25])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
     -- Attempt times for operators: its one attempt ran just before.
     field('fst', now)
     field('lst', now)
-    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 25, 25 + n), ',') .. ']') end
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 27, 27 + n), ',') .. ']') end
     set_status(k_inv, id, 'completed', now, unpack(h))
     index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
-    if nops > 0 then apply_ops(k_state, 26 + n, nops) end
+    if nops > 0 then apply_ops(k_state, 28 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
@@ -185,4 +189,9 @@ if leased then
   if mode ~= 'service' then state = redis.call('HGETALL', k_state) end
   return {'run', tostring(ep), now, state}
 end
-return {'ok', st, 1, delay}
+-- The cheap hand-off (see mailbox.ts): a ready invocation not leased here wakes another process's
+-- worker at once; the reply says how many subscribers heard it (0: its caller adds the mailbox
+-- job). The start script still decides; a lost message costs the grace period.
+local handed = 0
+if st == 'ready' and ARGV[21] ~= '' then handed = redis.call('SPUBLISH', ARGV[21], ARGV[22]) end
+return {'ok', st, 1, delay, handed}

@@ -85,6 +85,11 @@ export interface AcceptCall {
   invokedBy: string;
   /** The trace context to keep ('traceparent[;tracestate]'), or ''. */
   trace: string;
+  /**
+   * The hand-off (see `Handoffs`): the channel of another process's worker to wake when the
+   * invocation is ready and not leased here, and the message; undefined for none.
+   */
+  handoff?: { channel: string; message: string } | undefined;
   /** An eager run's epoch, outcome and batch (see `eagerArgs`), or undefined. */
   eager: (string | number)[] | undefined;
 }
@@ -92,7 +97,14 @@ export interface AcceptCall {
 export type AcceptReply =
   | { tag: 'dup'; id: string; reason: 'idempotency' | 'workflow'; completion: string }
   | { tag: 'exists'; completion: string }
-  | { tag: 'ok'; status: string; ds: number; delayMs: number }
+  | {
+      tag: 'ok';
+      status: string;
+      ds: number;
+      delayMs: number;
+      /** How many subscribers the hand-off message reached (0: none sent, or nobody heard it). */
+      handed: number;
+    }
   | { tag: 'run'; epoch: string; now: number; state: string[] }
   | { tag: 'done'; epoch: string; now: number };
 
@@ -126,6 +138,8 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.seed,
     a.invokedBy,
     a.trace,
+    a.handoff?.channel ?? '',
+    a.handoff?.message ?? '',
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
@@ -149,7 +163,13 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
     case 'done':
       return { tag: 'done', epoch: r[1] as string, now: Number(r[2]) };
     default:
-      return { tag: 'ok', status: r[1] as string, ds: Number(r[2]), delayMs: Number(r[3]) };
+      return {
+        tag: 'ok',
+        status: r[1] as string,
+        ds: Number(r[2]),
+        delayMs: Number(r[3]),
+        handed: Number(r[4] ?? 0),
+      };
   }
 }
 

@@ -32,6 +32,8 @@
  * <prefix>:{<p>}:ix:exp                    zset: completed invocations' index entries -> expiry time
  * <prefix>:{<p>}:ix:keys:<svc>             zset: keys of an object/workflow (score 0, raw key)
  * <prefix>:boot                            boot marker
+ * <prefix>:workers                         zset: worker processes taking hand-offs -> expiry (Redis ms)
+ * <prefix>:{<p>}:hand:<worker>             sharded pub/sub channel: hand-offs of partition p to one worker
  * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
  * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
  * <prefix>:ev                              pub/sub channel of live events (status changes, journal commits)
@@ -259,6 +261,18 @@ export class Keys {
   }
   get boot(): string {
     return `${this.prefix}:boot`;
+  }
+  /** The registry of worker processes that take hand-offs (see `handoff.ts`). */
+  get workers(): string {
+    return `${this.prefix}:workers`;
+  }
+  /**
+   * The sharded channel (SPUBLISH/SSUBSCRIBE) on which worker `worker` hears the hand-offs of
+   * partition p: it carries the partition's hash tag, so a script of that partition may publish
+   * to it and a Redis Cluster routes it to the partition's shard.
+   */
+  handoffChannel(p: number, worker: string): string {
+    return `${this.part(p)}hand:${worker}`;
   }
   /** The channel on which one process (store instance) hears the outcomes it waits for. */
   outcomeChannel(workerId: string): string {

@@ -2,13 +2,15 @@
  * The mailbox: BullMQ delivers, Redis decides. A job (`{i, s, k, m}`) is only a wake-up ("look
  * at this invocation"); the start script decides whether there is anything to run. Also this
  * process's local fast path: with a free worker slot, an attempt starts here without a mailbox
- * round trip (the slot accounting is here too).
+ * round trip (the slot accounting is here too); without one, the hand-off to another process's
+ * worker (`handoff.ts`) before a BullMQ job.
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchkey/core';
 import { forEachWake, type Wakes } from './calls.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
+import type { HandoffTarget, Handoffs } from './handoff.js';
 import { partitionOfId } from './keys.js';
 import { DAY_MS, type JobData } from './wire.js';
 
@@ -28,6 +30,7 @@ export class Mailbox {
   private readonly ctx: StoreContext;
   private readonly url: string;
   private readonly runJob: RunJob;
+  private readonly handoffs: Handoffs;
   private readonly queues: Queue[] = [];
   private readonly workers: Worker[] = [];
   /** The local fast path of this process's worker (see `dispatch`). */
@@ -36,10 +39,11 @@ export class Mailbox {
   private stopping = false;
   private drained: (() => void) | undefined;
 
-  constructor(ctx: StoreContext, url: string, runJob: RunJob) {
+  constructor(ctx: StoreContext, url: string, runJob: RunJob, handoffs: Handoffs) {
     this.ctx = ctx;
     this.url = url;
     this.runJob = runJob;
+    this.handoffs = handoffs;
   }
 
   /** Opens the shard queues (after the boot checks passed, so a refused start writes nothing). */
@@ -69,10 +73,12 @@ export class Mailbox {
 
   /** Stops taking jobs at once (Redis was wiped). */
   abandon(): void {
+    void this.handoffs.stop();
     for (const w of this.workers) void w.close(true).catch(() => undefined);
   }
 
   async close(): Promise<void> {
+    await this.handoffs.stop();
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
   }
 
@@ -108,7 +114,21 @@ export class Mailbox {
       });
   }
 
-  /** Adds the mailbox job that wakes a worker for an invocation. */
+  /**
+   * A worker of another process for an accept script to hand a ready invocation to (see
+   * `Handoffs.target`), when this process has no free slot; `unheard` when its message reached
+   * nobody (the caller then dispatches).
+   */
+  handoffTarget(p: number, data: JobData, ds: number): HandoffTarget | undefined {
+    return this.freeLocal() ? undefined : this.handoffs.target(p, data, ds);
+  }
+
+  /** The worker named by a hand-off's channel did not hear it: skip it until the next read. */
+  unheard(t: HandoffTarget): void {
+    this.handoffs.unheard(t.channel);
+  }
+
+  /** Wakes a worker for an invocation: here, by a hand-off to another process, or a mailbox job. */
   async dispatch(data: JobData, ds: number, delayMs: number, suffix = ''): Promise<void> {
     const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
@@ -120,6 +140,19 @@ export class Mailbox {
       void this.inSlot(local, () => this.runJob(data, local.executor, local));
       return;
     }
+    // The hand-off: one message to a live worker of another process, covered like a lost job too.
+    if (delayMs <= 0 && (await this.handoffs.send(p, data, ds))) return;
+    await this.enqueue(p, data, ds, delayMs, suffix);
+  }
+
+  /** Adds the mailbox job that wakes a worker for an invocation. */
+  private async enqueue(
+    p: number,
+    data: JobData,
+    ds: number,
+    delayMs: number,
+    suffix = '',
+  ): Promise<void> {
     const q = this.queues[p % this.ctx.opts.shards]!;
     await q.add('run', data, {
       jobId: `${data.i}-${ds}${suffix}`,
@@ -128,6 +161,30 @@ export class Mailbox {
       removeOnComplete: true,
       removeOnFail: true,
       attempts: 1,
+    });
+  }
+
+  /**
+   * Takes a hand-off from another process: in a free slot of the local fast path, or (none free,
+   * or closing) as a mailbox job for whichever worker frees a slot first.
+   */
+  private takeHandoff(data: JobData, ds: number): void {
+    const local = this.freeLocal();
+    this.ctx.opts.hooks?.afterHandoff?.({
+      invocationId: data.i,
+      service: data.s,
+      local: local !== undefined,
+    });
+    if (local) {
+      void this.inSlot(local, () => this.runJob(data, local.executor, local));
+      return;
+    }
+    const p = partitionOfId(data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    this.enqueue(p, data, ds, 0).catch((e: unknown) => {
+      // Left to the reconciler: the invocation's deadline in `due` stands.
+      if (!this.ctx.life.closed)
+        this.ctx.logger.warn(`[latchkey] hand-off to the mailbox failed: ${String(e)}`);
     });
   }
 
@@ -154,12 +211,15 @@ export class Mailbox {
     }
   }
 
-  /** Starts the shard workers, the local fast path and the reconciler's timer. */
-  start(
+  /**
+   * Starts the shard workers, the local fast path, the hand-offs it takes (with the local fast
+   * path and `handoff` on) and the reconciler's timer.
+   */
+  async start(
     executor: Executor,
     options: WorkerOptions,
     reconcile: () => Promise<number>,
-  ): WorkerHandle {
+  ): Promise<WorkerHandle> {
     const o = this.ctx.opts;
     const workers: Worker[] = [];
     const concurrency = options.concurrency ?? 32;
@@ -189,11 +249,15 @@ export class Mailbox {
       closing: false,
     };
     if (o.localDispatch) this.local = local;
+    if (o.localDispatch && o.handoff)
+      await this.handoffs.listen((data, ds) => this.takeHandoff(data, ds));
     return {
       close: async (timeoutMs = 30_000) => {
         clearInterval(timer);
         local.closing = true;
         this.stopping = true;
+        // Hand-offs still on their way become mailbox jobs (closing: no free slot).
+        await this.handoffs.stop();
         // Attempts waiting on timers suspend now; running ones finish (up to timeoutMs).
         executor.hurry();
         let t: NodeJS.Timeout | undefined;

@@ -34,6 +34,8 @@ const SCRIPTS = {
   expireIndexes: 1,
   clearState: 2,
   restartInvocation: 5,
+  // The registry of workers taking hand-offs.
+  announceWorker: 1,
 } as const;
 
 /** A script name. */

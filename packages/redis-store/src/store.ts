@@ -44,6 +44,7 @@ import type { ScriptWatch, StoreContext } from './context.js';
 import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
 import { Events } from './events.js';
+import { Handoffs } from './handoff.js';
 import { StateCache } from './eager.js';
 import { StoreError } from './errors.js';
 import { Keys } from './keys.js';
@@ -125,8 +126,11 @@ export class RedisStore implements Store {
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
     this.outcomes = new Outcomes(ctx);
-    this.mailbox = new Mailbox(ctx, url, (data, executor, local) =>
-      this.attempts.run(data, executor, local),
+    this.mailbox = new Mailbox(
+      ctx,
+      url,
+      (data, executor, local) => this.attempts.run(data, executor, local),
+      new Handoffs(ctx, this.sub),
     );
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
       acceptChild: (req) => this.acceptor.acceptWithId(req),
@@ -312,7 +316,7 @@ export class RedisStore implements Store {
   // ---------------------------------------------------------------- worker side
 
   startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return Promise.resolve(this.mailbox.start(executor, options, () => this.reconcile()));
+    return this.mailbox.start(executor, options, () => this.reconcile());
   }
 
   /**
