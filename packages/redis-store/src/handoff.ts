@@ -140,9 +140,7 @@ export class Handoffs {
     const channels: string[] = [];
     for (let p = 0; p < this.ctx.opts.partitions; p++)
       channels.push(this.ctx.keys.handoffChannel(p, this.name));
-    await Promise.all(
-      channels.map((c) => this.sub.sunsubscribe(c).catch(() => undefined)),
-    );
+    await Promise.all(channels.map((c) => this.sub.sunsubscribe(c).catch(() => undefined)));
     this.sub.off('smessage', this.onMessage);
     this.receiver = undefined;
   }

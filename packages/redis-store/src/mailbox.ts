@@ -46,8 +46,11 @@ export class Mailbox {
     this.handoffs = handoffs;
   }
 
-  /** Opens the shard queues (after the boot checks passed, so a refused start writes nothing). */
-  open(): void {
+  /**
+   * Opens the shard queues (after the boot checks passed, so a refused start writes nothing) and
+   * reads which workers take hand-offs.
+   */
+  async open(): Promise<void> {
     for (let s = 0; s < this.ctx.opts.shards; s++) {
       const q = new Queue('jobs', {
         connection: this.ctx.redis,
@@ -59,6 +62,7 @@ export class Mailbox {
       });
       this.queues.push(q);
     }
+    if (this.ctx.opts.handoff) await this.handoffs.refresh();
   }
 
   /** Each shard queue's jobs by state (named by its shard: `jobs:<shard>`). */

@@ -164,7 +164,7 @@ export class RedisStore implements Store {
     await Promise.all([ready(this.redis), ready(this.sub)]);
     this.persistence = await checkRedis(this.ctx);
     // Queues only after the checks passed, so a refused start writes nothing.
-    this.mailbox.open();
+    await this.mailbox.open();
     this.bootMarker = await bootMarker(this.ctx);
     this.redis.on(
       'ready',
