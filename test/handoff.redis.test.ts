@@ -5,9 +5,9 @@
  * - invocations accepted by an ingress-only process run on worker processes, and no mailbox job is
  *   ever added for them (BullMQ's own event stream says so); the accept script published the
  *   hand-offs itself;
- * - a worker SIGKILLed right after a hand-off reached it costs time only: the reconciler
- *   dispatches the invocation again and every closure ran exactly once;
- * - a worker with no free slot turns the hand-off into a mailbox job;
+ * - a worker SIGKILLed right after a hand-off lease reached it costs time only: the lease
+ *   expires, the reconciler dispatches the invocation again and every closure ran exactly once;
+ * - a worker with no free slot hands the lease back and adds a mailbox job;
  * - a completion that an ingress-only process delivers to a suspended invocation wakes it by a
  *   hand-off too.
  */
@@ -30,7 +30,7 @@ import {
 
 const redisUrl = inject('redisUrl');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
-/** Deadline for recovery after a kill (grace 1.5 s + reconciler, on a loaded machine). */
+/** Deadline for recovery after a kill (lease 2 s + reconciler, on a loaded machine). */
 const RECOVERY_MS = 60_000;
 const SHARDS = 4;
 
@@ -147,7 +147,12 @@ describe('the hand-off from an ingress-only process', () => {
       (c) => c.source === 'lua' && c.args[0]!.toLowerCase() === 'spublish',
     );
     const channels = new Map<string, string>();
-    for (const c of handoffs) channels.set(JSON.parse(c.args[2]!.split('\n')[1]!).i, c.args[1]!);
+    // A lease message: 'L<epoch>\n<now>\n<start JSON>\n<state>\n<input>'.
+    for (const c of handoffs) {
+      const msg = c.args[2]!;
+      expect(msg[0]).toBe('L');
+      channels.set((JSON.parse(msg.split('\n')[2]!) as { i: string }).i, c.args[1]!);
+    }
     const workersUsed = new Set<string>();
     for (const id of ids) {
       const ch = channels.get(id);
@@ -158,6 +163,21 @@ describe('the hand-off from an ingress-only process', () => {
       expect(await closureRuns(env, id, 'work')).toBe(1);
     }
     expect(workersUsed.size).toBe(2);
+
+    // Above 64 KiB of input the message is only a wake-up: the worker's start script leases it.
+    const big = 'x'.repeat(70_000);
+    const r = await post(ingress.url, '/stally/work', big);
+    expect(r.body).toBe(`done:${big}:1`);
+    const bigId = r.headers.get('x-restate-id')!;
+    await mon.caughtUp();
+    const wake = mon.commands.find(
+      (c) =>
+        c.source === 'lua' &&
+        c.args[0]!.toLowerCase() === 'spublish' &&
+        c.args[2]!.includes(`"i":"${bigId}"`),
+    );
+    expect(wake?.args[2]!.startsWith('W1\n')).toBe(true);
+    expect((await addedJobs(env)).has(bigId)).toBe(false);
   });
 
   it('loses only time when the worker dies right after a hand-off reached it', async ({
@@ -190,7 +210,8 @@ describe('the hand-off from an ingress-only process', () => {
     expect(doomed.output).toContain('FAULT after-handoff:stally');
     // Accepted while no worker lives: nobody hears a hand-off, so they become mailbox jobs.
     for (let i = 1; i < 5; i++) ids.push(await send(`k${i}`));
-    expect((await ingress.store.describe(ids[0]!))?.status).toBe('ready');
+    // The accept script leased the first to the doomed worker along with the hand-off.
+    expect((await ingress.store.describe(ids[0]!))?.status).toBe('running');
 
     await worker(env);
     for (const id of ids) await completed(ingress, id);
@@ -201,6 +222,10 @@ describe('the hand-off from an ingress-only process', () => {
       // The doomed worker died before it started anything: every closure ran exactly once.
       expect(await closureRuns(env, id, 'work')).toBe(1);
     }
+    // Its lease expired unused: one lost attempt, as for a worker lost after its start script.
+    const first = await ingress.store.describe(ids[0]!);
+    expect(first?.attempts).toBe(1);
+    expect(first?.lastFailure?.code).toBe('WORKER_LOST');
   });
 });
 
@@ -271,6 +296,8 @@ describe('the hand-off into in-process workers', () => {
     await completed(ingress, first);
     await completed(ingress, second);
     expect((await get(ingress.url, `/restate/invocation/${second}/attach`)).body).toBe('held:b');
+    // The lease handed back never ran: it is not counted as an attempt.
+    expect((await ingress.store.describe(second))?.attempts).toBe(0);
   });
 
   it('wakes a suspended invocation by a hand-off when an ingress-only process resolves its awakeable', async ({

@@ -25,6 +25,7 @@ import {
   type PreparedEager,
 } from './eager.js';
 import { StoreError } from './errors.js';
+import { startJson } from './handoff.js';
 import { partitionFor } from './ids.js';
 import { newInvocationId, partitionOfId, scriptKeys } from './keys.js';
 import type { Mailbox } from './mailbox.js';
@@ -265,7 +266,9 @@ export class Acceptor {
     // Without a free slot here, the script itself wakes a worker of another process when the
     // invocation is ready (a fresh invocation's dispatch sequence is 1).
     const handoff =
-      local || (req.delayMs ?? 0) > 0 ? undefined : this.mailbox.handoffTarget(p, data, 1);
+      local || (req.delayMs ?? 0) > 0
+        ? undefined
+        : this.mailbox.handoffTarget(p, () => startJson({ ...req, seed }));
     let res;
     try {
       const reply = acceptInvocation(c.redis, {

@@ -86,10 +86,10 @@ export interface AcceptCall {
   /** The trace context to keep ('traceparent[;tracestate]'), or ''. */
   trace: string;
   /**
-   * The hand-off (see `Handoffs`): the channel of another process's worker to wake when the
-   * invocation is ready and not leased here, and the message; undefined for none.
+   * The hand-off (see `handoff.ts`): another process's worker to hand the invocation to when it
+   * is ready and not leased here; undefined for none.
    */
-  handoff?: { channel: string; message: string } | undefined;
+  handoff?: { channel: string; worker: string; start: string } | undefined;
   /** An eager run's epoch, outcome and batch (see `eagerArgs`), or undefined. */
   eager: (string | number)[] | undefined;
 }
@@ -139,7 +139,8 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.invokedBy,
     a.trace,
     a.handoff?.channel ?? '',
-    a.handoff?.message ?? '',
+    a.handoff?.worker ?? '',
+    a.handoff?.start ?? '',
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
@@ -207,6 +208,24 @@ export async function startAttempt(
     default:
       return { tag: 'skip', why: String(r[1]) };
   }
+}
+
+/** Hands back a hand-off lease its worker never used (`releaseLease-3.lua`). */
+export async function releaseLease(
+  redis: ScriptedRedis,
+  ks: ScriptKeys,
+  a: { id: string; epoch: string; graceMs: number; part: string },
+): Promise<{ tag: 'ok'; ds: number } | { tag: 'fenced' }> {
+  const r = (await redis.releaseLease(
+    ks.inv,
+    ks.fence,
+    ks.due,
+    a.id,
+    a.epoch,
+    a.graceMs,
+    a.part,
+  )) as unknown[];
+  return r[0] === 'ok' ? { tag: 'ok', ds: Number(r[1]) } : { tag: 'fenced' };
 }
 
 /** The arguments every fenced write of an attempt carries. */

@@ -2,8 +2,14 @@
  * The cheap hand-off: a process that makes an invocation ready without a free worker slot of its
  * own (an ingress-only process, above all) wakes a worker of another process with one sharded
  * pub/sub message instead of a BullMQ job cycle (add, blocking pop, `moveToActive`,
- * `moveToFinished`). The message is only a wake-up, as a job is: the receiving worker runs the
- * start script in a free slot of its local fast path, or adds the mailbox job when it has none.
+ * `moveToFinished`). Two kinds of message:
+ * - a wake-up (`W<ds>\n<job data JSON>`), as a job is: the receiving worker runs the start script
+ *   in a free slot of its local fast path, or adds the mailbox job when it has none;
+ * - a lease (`L<epoch>\n<now>\n<start JSON>\n<state JSON>\n<input>`), from an accept script:
+ *   the script leased the fresh invocation to that worker as `startAttempt` would (only when
+ *   somebody heard the message) and sent everything its first attempt needs, so the worker starts
+ *   at once; with no free slot it hands the lease back (`releaseLease`) and adds the mailbox job.
+ *   Above 64 KiB of input and state the accept script sends a wake-up instead.
  *
  * Worker processes announce themselves in a registry (`<prefix>:workers`, expiry on the Redis
  * clock, renewed every second) and listen on one channel per partition,
@@ -16,22 +22,109 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { StartedInvocation, TargetMode } from '@latchkey/core';
 import { announceWorker } from './calls-admin.js';
 import type { StoreContext } from './context.js';
-import type { JobData } from './wire.js';
+import { stateMap, type JobData } from './wire.js';
 
 /** How long a worker's announcement lasts unless renewed (ms); it renews every third. */
 const ANNOUNCE_TTL_MS = 3000;
 /** How old a process's list of live workers may get before it reads the registry again (ms). */
 const REFRESH_MS = 1000;
 
-/** Takes a hand-off (the invocation and its dispatch sequence) in the receiving worker. */
-export type HandoffReceiver = (data: JobData, ds: number) => void;
+/** A fresh invocation leased to this worker by an accept script, from its hand-off message. */
+export interface HandedLease {
+  data: JobData;
+  inv: StartedInvocation;
+  epoch: string;
+  now: number;
+}
 
-/** A worker chosen for a hand-off: its channel for the partition and the message. */
+/** Takes hand-offs in the receiving worker: wake-ups and leases. */
+export interface HandoffReceiver {
+  wake(data: JobData, ds: number): void;
+  lease(l: HandedLease): void;
+}
+
+/**
+ * What an accept script needs to hand a fresh invocation over (`acceptInvocation`'s ARGV 21-23):
+ * the chosen worker's channel for the partition, its name (the lease's `w`), and the start JSON.
+ */
 export interface HandoffTarget {
   channel: string;
-  message: string;
+  worker: string;
+  start: string;
+}
+
+/** The start JSON of a lease message: what a fresh invocation's first attempt needs but its input. */
+interface StartJson {
+  i: string;
+  s: string;
+  h: string;
+  k: string;
+  m: TargetMode;
+  /** True for a keyed target (`k` may be '' then too). */
+  kd?: 1;
+  hdr: Record<string, string>;
+  rs: string;
+  tc?: string;
+}
+
+/** The start JSON of a fresh invocation (see {@link HandoffTarget}). */
+export function startJson(inv: {
+  id: string;
+  service: string;
+  handler: string;
+  key?: string | undefined;
+  mode: TargetMode;
+  headers?: Record<string, string> | undefined;
+  seed: string;
+  trace?: string | undefined;
+}): string {
+  const j: StartJson = {
+    i: inv.id,
+    s: inv.service,
+    h: inv.handler,
+    k: inv.key ?? '',
+    m: inv.mode,
+    hdr: inv.headers ?? {},
+    rs: inv.seed,
+  };
+  if (inv.key !== undefined) j.kd = 1;
+  if (inv.trace !== undefined) j.tc = inv.trace;
+  return JSON.stringify(j);
+}
+
+/** Decodes a lease message after its `L` (see the module's comment), or undefined. */
+function decodeLease(msg: string): HandedLease | undefined {
+  const cut: number[] = [];
+  let at = 0;
+  for (let n = 0; n < 4; n++) {
+    at = msg.indexOf('\n', at);
+    if (at < 0) return undefined;
+    cut.push(at++);
+  }
+  const [a, b, c, d] = cut as [number, number, number, number];
+  const j = JSON.parse(msg.slice(b + 1, c)) as StartJson;
+  const now = Number(msg.slice(a + 1, b));
+  const inv: StartedInvocation = {
+    id: j.i,
+    target: { service: j.s, handler: j.h, ...(j.kd ? { key: j.k } : {}) },
+    mode: j.m,
+    input: msg.slice(d + 1),
+    headers: j.hdr,
+    attempt: 1,
+    journal: [],
+    state: stateMap(JSON.parse(msg.slice(c + 1, d)) as string[]),
+    now,
+    completions: new Map(),
+    cancelRequested: false,
+    seed: j.rs,
+    createdAt: now,
+    readyAt: now,
+  };
+  if (j.tc !== undefined) inv.trace = j.tc;
+  return { data: { i: j.i, s: j.s, k: j.k, m: j.m }, inv, epoch: msg.slice(1, a), now };
 }
 
 export class Handoffs {
@@ -56,34 +149,43 @@ export class Handoffs {
   }
 
   /**
-   * A live worker of another process to hand an invocation of partition p to (round robin), or
-   * undefined for none known. Reads the registry again (in the background) when it is stale.
+   * A live worker of another process to hand an invocation to (round robin), or undefined for
+   * none known. Reads the registry again (in the background) when it is stale.
    */
-  target(p: number, data: JobData, ds: number): HandoffTarget | undefined {
+  private pick(): string | undefined {
     if (!this.ctx.opts.handoff || this.ctx.life.closed) return undefined;
     if (Date.now() - this.readAt > REFRESH_MS) void this.refresh();
     const n = this.peers.length;
     if (n === 0) return undefined;
     this.turn = (this.turn + 1) % n;
-    return {
-      channel: this.ctx.keys.handoffChannel(p, this.peers[this.turn]!),
-      message: `${ds}\n${JSON.stringify(data)}`,
-    };
+    return this.peers[this.turn];
   }
 
-  /** Hands an invocation to a live worker of another process; false when nobody heard it. */
+  /** A worker for an accept script to hand a fresh invocation of partition p to, or undefined. */
+  target(p: number, start: () => string): HandoffTarget | undefined {
+    const w = this.pick();
+    return w === undefined
+      ? undefined
+      : { channel: this.ctx.keys.handoffChannel(p, w), worker: w, start: start() };
+  }
+
+  /** Wakes a live worker of another process for an invocation; false when nobody heard it. */
   async send(p: number, data: JobData, ds: number): Promise<boolean> {
-    const t = this.target(p, data, ds);
-    if (!t) return false;
-    const heard = Number(await this.ctx.redis.spublish(t.channel, t.message));
+    const w = this.pick();
+    if (w === undefined) return false;
+    const heard = Number(
+      await this.ctx.redis.spublish(
+        this.ctx.keys.handoffChannel(p, w),
+        `W${ds}\n${JSON.stringify(data)}`,
+      ),
+    );
     if (heard > 0) return true;
-    this.unheard(t.channel);
+    this.unheard(w);
     return false;
   }
 
-  /** Nobody listens on that channel (its worker died or left): skip it until the next read. */
-  unheard(channel: string): void {
-    const worker = channel.slice(channel.lastIndexOf(':') + 1);
+  /** Nobody listens on that worker's channels (it died or left): skip it until the next read. */
+  unheard(worker: string): void {
     this.peers = this.peers.filter((w) => w !== worker);
   }
 
@@ -146,16 +248,21 @@ export class Handoffs {
   }
 
   private readonly onMessage = (channel: string, msg: string): void => {
-    if (!this.receiver || !channel.endsWith(this.suffix)) return;
-    const nl = msg.indexOf('\n');
-    let data: JobData;
+    const receiver = this.receiver;
+    if (!receiver || !channel.endsWith(this.suffix)) return;
     try {
-      data = JSON.parse(msg.slice(nl + 1)) as JobData;
+      if (msg[0] === 'L') {
+        const l = decodeLease(msg);
+        if (l) receiver.lease(l);
+        return;
+      }
+      const nl = msg.indexOf('\n');
+      const data = JSON.parse(msg.slice(nl + 1)) as JobData;
+      const ds = Number(msg.slice(1, nl));
+      if (msg[0] === 'W' && typeof data.i === 'string' && Number.isFinite(ds))
+        receiver.wake({ i: data.i, s: data.s, k: data.k, m: data.m }, ds);
     } catch {
-      return;
+      // Not a message of ours: only Latchkey's scripts and stores publish on these channels.
     }
-    const ds = Number(msg.slice(0, nl));
-    if (typeof data.i !== 'string' || !Number.isFinite(ds)) return;
-    this.receiver(data, ds);
   };
 }

@@ -10,8 +10,9 @@ import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchke
 import { forEachWake, type Wakes } from './calls.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import type { HandoffTarget, Handoffs } from './handoff.js';
-import { partitionOfId } from './keys.js';
+import { releaseLease } from './calls.js';
+import type { HandedLease, HandoffTarget, Handoffs } from './handoff.js';
+import { partitionOfId, scriptKeys } from './keys.js';
 import { DAY_MS, type JobData } from './wire.js';
 
 /** The local fast path of a process's worker: attempts it starts itself, up to `capacity`. */
@@ -23,13 +24,17 @@ export interface LocalDispatch {
   idle?: () => void;
 }
 
-/** Starts and runs an attempt for a job (`local`: in a fast-path slot); see `Attempts.process`. */
+/** Starts and runs an attempt for a job (`local`: in a fast-path slot); see `Attempts.run`. */
 export type RunJob = (data: JobData, executor: Executor, local?: LocalDispatch) => Promise<void>;
+
+/** Runs the first attempt of a hand-off lease in a fast-path slot; see `Attempts.runHanded`. */
+export type RunHanded = (l: HandedLease, local: LocalDispatch) => Promise<void>;
 
 export class Mailbox {
   private readonly ctx: StoreContext;
   private readonly url: string;
   private readonly runJob: RunJob;
+  private readonly runHanded: RunHanded;
   private readonly handoffs: Handoffs;
   private readonly queues: Queue[] = [];
   private readonly workers: Worker[] = [];
@@ -39,10 +44,16 @@ export class Mailbox {
   private stopping = false;
   private drained: (() => void) | undefined;
 
-  constructor(ctx: StoreContext, url: string, runJob: RunJob, handoffs: Handoffs) {
+  constructor(
+    ctx: StoreContext,
+    url: string,
+    run: { job: RunJob; handed: RunHanded },
+    handoffs: Handoffs,
+  ) {
     this.ctx = ctx;
     this.url = url;
-    this.runJob = runJob;
+    this.runJob = run.job;
+    this.runHanded = run.handed;
     this.handoffs = handoffs;
   }
 
@@ -123,13 +134,13 @@ export class Mailbox {
    * `Handoffs.target`), when this process has no free slot; `unheard` when its message reached
    * nobody (the caller then dispatches).
    */
-  handoffTarget(p: number, data: JobData, ds: number): HandoffTarget | undefined {
-    return this.freeLocal() ? undefined : this.handoffs.target(p, data, ds);
+  handoffTarget(p: number, start: () => string): HandoffTarget | undefined {
+    return this.freeLocal() ? undefined : this.handoffs.target(p, start);
   }
 
-  /** The worker named by a hand-off's channel did not hear it: skip it until the next read. */
+  /** The worker of a hand-off did not hear it: skip it until the registry is read again. */
   unheard(t: HandoffTarget): void {
-    this.handoffs.unheard(t.channel);
+    this.handoffs.unheard(t.worker);
   }
 
   /** Wakes a worker for an invocation: here, by a hand-off to another process, or a mailbox job. */
@@ -172,7 +183,7 @@ export class Mailbox {
    * Takes a hand-off from another process: in a free slot of the local fast path, or (none free,
    * or closing) as a mailbox job for whichever worker frees a slot first.
    */
-  private takeHandoff(data: JobData, ds: number): void {
+  private takeWake(data: JobData, ds: number): void {
     const local = this.freeLocal();
     this.ctx.opts.hooks?.afterHandoff?.({
       invocationId: data.i,
@@ -190,6 +201,38 @@ export class Mailbox {
       if (!this.ctx.life.closed)
         this.ctx.logger.warn(`[latchkey] hand-off to the mailbox failed: ${String(e)}`);
     });
+  }
+
+  /**
+   * Takes a fresh invocation an accept script leased to this worker: its first attempt in a free
+   * slot, or (none free, or closing) the lease handed back and a mailbox job instead.
+   */
+  private takeLease(l: HandedLease): void {
+    const local = this.freeLocal();
+    this.ctx.opts.hooks?.afterHandoff?.({
+      invocationId: l.data.i,
+      service: l.data.s,
+      local: local !== undefined,
+    });
+    if (local) {
+      void this.inSlot(local, () => this.runHanded(l, local));
+      return;
+    }
+    const p = partitionOfId(l.data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    const ks = scriptKeys(this.ctx.keys, p, l.data);
+    releaseLease(this.ctx.redis, ks, {
+      id: l.data.i,
+      epoch: l.epoch,
+      graceMs: this.ctx.opts.graceMs,
+      part: this.ctx.keys.part(p),
+    })
+      .then((r) => (r.tag === 'ok' ? this.enqueue(p, l.data, r.ds, 0) : undefined))
+      .catch((e: unknown) => {
+        // Left to the reconciler: the lease expires, and its deadline in `due` with it.
+        if (!this.ctx.life.closed)
+          this.ctx.logger.warn(`[latchkey] handing back a hand-off lease failed: ${String(e)}`);
+      });
   }
 
   /** Dispatches the invocations a script made ready (its wake tuples). */
@@ -254,7 +297,10 @@ export class Mailbox {
     };
     if (o.localDispatch) this.local = local;
     if (o.localDispatch && o.handoff)
-      await this.handoffs.listen((data, ds) => this.takeHandoff(data, ds));
+      await this.handoffs.listen({
+        wake: (data, ds) => this.takeWake(data, ds),
+        lease: (l) => this.takeLease(l),
+      });
     return {
       close: async (timeoutMs = 30_000) => {
         clearInterval(timer);

@@ -129,7 +129,10 @@ export class RedisStore implements Store {
     this.mailbox = new Mailbox(
       ctx,
       url,
-      (data, executor, local) => this.attempts.run(data, executor, local),
+      {
+        job: (data, executor, local) => this.attempts.run(data, executor, local),
+        handed: (l, local) => this.attempts.runHanded(l, local),
+      },
       new Handoffs(ctx, this.sub),
     );
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
