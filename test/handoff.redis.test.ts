@@ -7,7 +7,8 @@
  *   hand-offs itself;
  * - a worker SIGKILLed right after a hand-off lease reached it costs time only: the lease
  *   expires, the reconciler dispatches the invocation again and every closure ran exactly once;
- * - a worker with no free slot hands the lease back and adds a mailbox job;
+ * - a worker with no free slot hands the lease back and adds a mailbox job, and once it announced
+ *   no free slot, nobody hands it anything;
  * - a completion that an ingress-only process delivers to a suspended invocation wakes it by a
  *   hand-off too.
  */
@@ -73,10 +74,10 @@ async function server(
 
 /** Waits until `n` worker processes announced that they take hand-offs. */
 async function announced(env: Env, n: number): Promise<void> {
-  await until(`${n} workers in the hand-off registry`, async () => {
-    const live = await env.redis.zrangebyscore(`${env.prefix}:workers`, Date.now(), '+inf');
-    return live.length === n;
-  });
+  await until(
+    `${n} workers in the hand-off registry`,
+    async () => (await env.redis.hlen(`${env.prefix}:workers`)) === n,
+  );
 }
 
 /** Ids of the mailbox jobs BullMQ added (its `added` events, every shard), by invocation id. */
@@ -280,24 +281,43 @@ describe('the hand-off into in-process workers', () => {
       expect(r.status).toBe(202);
       return (r.body as { invocationId: string }).invocationId;
     };
-    const first = await send('a');
-    await until(
-      'the first to run in the slot',
-      async () =>
-        heard.some((h) => h.invocationId === first && h.local) &&
-        (await ingress.store.describe(first))?.status === 'running',
+    // Both sent at once: the registry still shows the worker's one slot free, so both are handed
+    // to it; one runs in the slot, the other's lease is handed back and becomes a mailbox job.
+    const ids = await Promise.all([send('a'), send('b')]);
+    const [ran, queued] = await until('both hand-offs to reach the worker', () => {
+      const local = heard.find((h) => h.local);
+      const full = heard.find((h) => !h.local);
+      return local && full ? [local.invocationId, full.invocationId] : undefined;
+    });
+    expect(new Set([ran, queued])).toEqual(new Set(ids));
+    await until('its mailbox job', async () => (await addedJobs(env, 1)).has(queued!));
+
+    // Once the worker announced no free slot, a process that reads the registry hands it nothing:
+    // the mailbox job at once, no hand-off (and so no lease to hand back).
+    await until('the worker to announce no free slot', async () =>
+      (
+        await env.redis.hget(
+          `${env.prefix}:workers`,
+          (await env.redis.hkeys(`${env.prefix}:workers`))[0]!,
+        )
+      )?.endsWith(':0'),
     );
-    const second = await send('b');
-    await until('the second hand-off to reach the full worker', () =>
-      heard.some((h) => h.invocationId === second && !h.local),
-    );
-    await until('its mailbox job', async () => (await addedJobs(env, 1)).has(second));
+    const late = await server(env, [gate], { workers: false, store });
+    const r = await post(late.url, '/gate/hold/send', 'c');
+    const third = (r.body as { invocationId: string }).invocationId;
+    ids.push(third);
+    await until('its mailbox job', async () => (await addedJobs(env, 1)).has(third));
+    expect(heard.some((h) => h.invocationId === third)).toBe(false);
     openGate();
-    await completed(ingress, first);
-    await completed(ingress, second);
-    expect((await get(ingress.url, `/restate/invocation/${second}/attach`)).body).toBe('held:b');
+    await completed(ingress, ran!);
+    await completed(ingress, queued!);
+    await completed(ingress, third);
+    for (const [i, id] of ids.entries())
+      expect((await get(ingress.url, `/restate/invocation/${id}/attach`)).body).toBe(
+        `held:${'abc'[i]}`,
+      );
     // The lease handed back never ran: it is not counted as an attempt.
-    expect((await ingress.store.describe(second))?.attempts).toBe(0);
+    expect((await ingress.store.describe(queued!))?.attempts).toBe(0);
   });
 
   it('wakes a suspended invocation by a hand-off when an ingress-only process resolves its awakeable', async ({

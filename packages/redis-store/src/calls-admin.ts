@@ -303,14 +303,16 @@ export async function restartInvocation(
 }
 
 /**
- * Announces (`ttlMs` > 0), renews or withdraws (`ttlMs` 0) a worker in the hand-off registry, or
- * only reads it (`worker` ''); resolves with the live workers.
+ * Announces (`ttlMs` > 0, with its free slots), renews or withdraws (`ttlMs` 0) a worker in the
+ * hand-off registry, or only reads it (`worker` ''); resolves with the live workers' free slots.
  */
 export async function announceWorker(
   redis: ScriptedRedis,
   registry: string,
-  worker: string,
-  ttlMs: number,
-): Promise<string[]> {
-  return (await redis.announceWorker(registry, worker, ttlMs)) as string[];
+  a: { worker: string; ttlMs: number; free: number },
+): Promise<Map<string, number>> {
+  const r = (await redis.announceWorker(registry, a.worker, a.ttlMs, a.free)) as string[];
+  const live = new Map<string, number>();
+  for (let i = 0; i + 1 < r.length; i += 2) live.set(r[i]!, Number(r[i + 1]));
+  return live;
 }

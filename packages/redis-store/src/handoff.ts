@@ -12,7 +12,8 @@
  *   Above 64 KiB of input and state the accept script sends a wake-up instead.
  *
  * Worker processes announce themselves in a registry (`<prefix>:workers`, expiry on the Redis
- * clock, renewed every second) and listen on one channel per partition,
+ * clock and free slots, renewed every second; a process hands off only to workers that had free
+ * slots when last read, else it adds the mailbox job) and listen on one channel per partition,
  * `<prefix>:{p}:hand:<worker>`: it carries the partition's hash tag, so the accept script of that
  * partition publishes to it itself (`SPUBLISH`; its reply says whether anybody heard it) and a
  * Redis Cluster keeps the message on the partition's shard. Other callers (reconciler, deliveries,
@@ -132,12 +133,14 @@ export class Handoffs {
   private readonly sub: Redis;
   /** This process's name in the registry and in its channels' names (when it takes hand-offs). */
   readonly name = randomBytes(8).toString('hex');
-  /** Live workers of other processes, as last read. */
+  /** Live workers of other processes with free slots, as last read. */
   private peers: string[] = [];
   private turn = 0;
   private readAt = -Infinity;
   private reading: Promise<void> | undefined;
   private receiver: HandoffReceiver | undefined;
+  /** This worker's free slots, for its announcements. */
+  private free: () => number = () => 0;
   private announcing = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly suffix: string;
@@ -193,11 +196,16 @@ export class Handoffs {
   refresh(): Promise<void> {
     if (this.reading) return this.reading;
     this.readAt = Date.now();
-    const me = this.announcing ? this.name : '';
-    this.reading = announceWorker(this.ctx.redis, this.ctx.keys.workers, me, ANNOUNCE_TTL_MS)
+    const a = this.announcing
+      ? { worker: this.name, ttlMs: ANNOUNCE_TTL_MS, free: this.free() }
+      : { worker: '', ttlMs: 0, free: 0 };
+    this.reading = announceWorker(this.ctx.redis, this.ctx.keys.workers, a)
       .then(
         (live) => {
-          this.peers = live.filter((w) => w !== this.name);
+          // Saturated workers (none free when they announced) get no hand-offs until they have.
+          const peers: string[] = [];
+          for (const [w, free] of live) if (w !== this.name && free > 0) peers.push(w);
+          this.peers = peers;
         },
         () => undefined,
       )
@@ -209,11 +217,12 @@ export class Handoffs {
 
   /**
    * Takes hand-offs from now on: listens on this process's channel of every partition, then
-   * announces itself (so nobody publishes before it listens) and renews that every third of the
-   * announcement's life.
+   * announces itself with its free slots (so nobody publishes before it listens) and renews that
+   * every third of the announcement's life.
    */
-  async listen(receiver: HandoffReceiver): Promise<void> {
+  async listen(receiver: HandoffReceiver, free: () => number): Promise<void> {
     this.receiver = receiver;
+    this.free = free;
     this.sub.on('smessage', this.onMessage);
     // One SSUBSCRIBE per partition: on a Redis Cluster one command's channels share a slot.
     const subs: Promise<unknown>[] = [];
@@ -236,9 +245,11 @@ export class Handoffs {
     this.announcing = false;
     clearInterval(this.timer);
     await this.reading;
-    await announceWorker(this.ctx.redis, this.ctx.keys.workers, this.name, 0).catch(
-      () => undefined,
-    );
+    await announceWorker(this.ctx.redis, this.ctx.keys.workers, {
+      worker: this.name,
+      ttlMs: 0,
+      free: 0,
+    }).catch(() => undefined);
     const channels: string[] = [];
     for (let p = 0; p < this.ctx.opts.partitions; p++)
       channels.push(this.ctx.keys.handoffChannel(p, this.name));

@@ -297,10 +297,13 @@ export class Mailbox {
     };
     if (o.localDispatch) this.local = local;
     if (o.localDispatch && o.handoff)
-      await this.handoffs.listen({
-        wake: (data, ds) => this.takeWake(data, ds),
-        lease: (l) => this.takeLease(l),
-      });
+      await this.handoffs.listen(
+        {
+          wake: (data, ds) => this.takeWake(data, ds),
+          lease: (l) => this.takeLease(l),
+        },
+        () => Math.max(0, local.capacity - local.active),
+      );
     return {
       close: async (timeoutMs = 30_000) => {
         clearInterval(timer);
