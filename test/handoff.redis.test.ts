@@ -290,7 +290,7 @@ describe('the hand-off into in-process workers', () => {
       return local && full ? [local.invocationId, full.invocationId] : undefined;
     });
     expect(new Set([ran, queued])).toEqual(new Set(ids));
-    await until('its mailbox job', async () => (await addedJobs(env, 1)).has(queued!));
+    await until('its mailbox job', async () => (await addedJobs(env, 1)).has(queued));
 
     // Once the worker announced no free slot, a process that reads the registry hands it nothing:
     // the mailbox job at once, no hand-off (and so no lease to hand back).
@@ -309,15 +309,15 @@ describe('the hand-off into in-process workers', () => {
     await until('its mailbox job', async () => (await addedJobs(env, 1)).has(third));
     expect(heard.some((h) => h.invocationId === third)).toBe(false);
     openGate();
-    await completed(ingress, ran!);
-    await completed(ingress, queued!);
+    await completed(ingress, ran);
+    await completed(ingress, queued);
     await completed(ingress, third);
     for (const [i, id] of ids.entries())
       expect((await get(ingress.url, `/restate/invocation/${id}/attach`)).body).toBe(
         `held:${'abc'[i]}`,
       );
     // The lease handed back never ran: it is not counted as an attempt.
-    expect((await ingress.store.describe(queued!))?.attempts).toBe(0);
+    expect((await ingress.store.describe(queued))?.attempts).toBe(0);
   });
 
   it('wakes a suspended invocation by a hand-off when an ingress-only process resolves its awakeable', async ({
