@@ -1097,6 +1097,37 @@ async function main(): Promise<void> {
           `${fx(r.redis!.totalPerInvocation, 1)} including inside scripts (${r.invocations} invocations, concurrency ${r.concurrency})`,
       );
     }
+    // Issue 18's targets for the split layout (the hand-off), where this run measured them.
+    const splitTargets: { target: string; value: string; met?: boolean }[] = [];
+    if (opt.latchkeySplit) {
+      for (const [scenario, what] of [
+        ['noop', 'no-op call'],
+        ['workflow', '3-step workflow'],
+      ] as const) {
+        const hi = find(scenario, 'latchkey', cMax);
+        const q = hi ? ratios(hi)['throughputVsRestate'] : undefined;
+        if (q !== undefined)
+          splitTargets.push({
+            target: `${what}: ≥ 5× Restate's throughput at c=${cMax}`,
+            value: `${q}×`,
+            met: q >= 5,
+          });
+        const lo = find(scenario, 'latchkey', cMin);
+        const p = lo ? ratios(lo)['p50VsRestate'] : undefined;
+        if (p !== undefined)
+          splitTargets.push({
+            target: `${what}: p50 at c=${cMin} ≤ 1/4 of Restate's`,
+            value: `${p}×`,
+            met: p <= 1 / 4,
+          });
+      }
+    }
+    if (splitTargets.length > 0) {
+      console.log('');
+      console.log(`Targets (issue 18, the split layout: ${latchkeyShape(opt)}):`);
+      for (const t of splitTargets)
+        console.log(`  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`);
+    }
     if (targets.length > 0) {
       console.log('');
       console.log(
@@ -1144,6 +1175,7 @@ async function main(): Promise<void> {
         : {}),
       rows: rows.map((r) => ({ ...r, ratios: ratios(r) })),
       targets,
+      splitTargets,
     };
     mkdirSync(dirname(resolve(opt.out)), { recursive: true });
     writeFileSync(opt.out, `${JSON.stringify(result, null, 2)}\n`);

@@ -17,17 +17,23 @@
         19 the handler invocation and journal index that called or sent it ('<id>:<index>', or ''),
            kept as 'by' for operators,
         20 the trace context ('traceparent[;tracestate]', or ''), kept as 'tc',
-        21 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
-           none; any value for a service), 22 its outcome 'ok'|'err', 23 value or error JSON,
-           24.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
+        21 hand-off channel: another process's worker to hand the invocation to when it is ready
+           and not leased here ('' for none; '<prefix>:{p}:hand:<worker>', this partition's tag, so
+           the SPUBLISH stays on the script's slot), 22 that worker's name (the lease's 'w'),
+           23 the start JSON of the hand-off message (see handoff.ts),
+        24 eager completion: the key fence's epoch the caller's eager run read its state at ('' for
+           none; any value for a service), 25 its outcome 'ok'|'err', 26 value or error JSON,
+           27.. its batch as commitEntries takes it: n, n journal entries, nops, op triples, 0 effects
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
-    {'ok', status, dispatchSeq, delayMs}            accepted; dispatch when status is 'ready' or 'delayed'
+    {'ok', status, dispatchSeq, delayMs, handed}    accepted; dispatch when status is 'ready' or 'delayed'
                                                     (delayMs: at most a day; a longer delay is dispatched
-                                                    again from startAttempt's 'early')
+                                                    again from startAttempt's 'early'), unless 'handed'
+                                                    (the subscribers the hand-off message reached) > 0;
+                                                    status 'running': leased to the hand-off's worker
     {'done', epoch, now}                            accepted and completed with the eager run's outcome (ARGV
-                                                    21..): the key was free and its fence at that epoch
+                                                    24..): the key was free and its fence at that epoch
     {'run', epoch, now, state[]}                    accepted and, being ready with ARGV 15 set, leased to
                                                     that worker for its first attempt (as startAttempt would;
                                                     the caller knows the rest, the journal is empty)
@@ -85,17 +91,17 @@ if mode == 'workflow' then
   field('wfk', k_wf)
   field('prk', ARGV[14])
 end
--- Eager completion (ARGV 21 set; see Attempt.eager): the caller ran the handler already, against
--- the key's state at fence epoch ARGV 21. When the key is free, nobody is queued for it and its
+-- Eager completion (ARGV 24 set; see Attempt.eager): the caller ran the handler already, against
+-- the key's state at fence epoch ARGV 24. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored
 -- completed at once: journal ('jf'), state ops, outcome; the epoch moves on, as for an attempt.
 -- Otherwise nothing of the eager run is used and the accept goes on as usual.
-if ARGV[21] ~= '' and delay == 0 and member == '' then
+if ARGV[24] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
     local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[21] and redis.call('EXISTS', k_inbox) == 0 then
-      ep = tonumber(ARGV[21]) + 1
+    if not fence[1] and (fence[2] or '0') == ARGV[24] and redis.call('EXISTS', k_inbox) == 0 then
+      ep = tonumber(ARGV[24]) + 1
       redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
     end
@@ -105,21 +111,21 @@ if ARGV[21] ~= '' and delay == 0 and member == '' then
     field('ep', 1)
   end
   if ep then
-    local n = tonumber(ARGV[24])
-    local nops = tonumber(ARGV[25 + n])
-    field(ARGV[22] == 'ok' and 'out' or 'err', ARGV[23])
+    local n = tonumber(ARGV[27])
+    local nops = tonumber(ARGV[28 + n])
+    field(ARGV[25] == 'ok' and 'out' or 'err', ARGV[26])
     field('ft', now)
     field('lease', 0)
     field('rep', ep)
     -- Attempt times for operators: its one attempt ran just before.
     field('fst', now)
     field('lst', now)
-    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 25, 25 + n), ',') .. ']') end
+    if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 28, 28 + n), ',') .. ']') end
     set_status(k_inv, id, 'completed', now, unpack(h))
     index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
-    if nops > 0 then apply_ops(k_state, 26 + n, nops) end
+    if nops > 0 then apply_ops(k_state, 29 + n, nops) end
     local ret = cjson.decode(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
@@ -150,8 +156,32 @@ if member ~= '' then field('wn', 1) end
 -- Who invoked it, for operators (the admin API's invokedBy): '<id>:<index>' of a call or send.
 if ARGV[19] ~= '' then field('by', ARGV[19]) end
 if ARGV[17] ~= '' then field('wo', 1) end
--- Leased at once to the accepting process (its first attempt; see startAttempt for the fields).
-local leased = st == 'ready' and ARGV[15] ~= ''
+-- The cheap hand-off (see handoff.ts): a ready invocation not leased here goes to another
+-- process's worker in one message. With at most 64 KiB of input and state it is leased to that
+-- worker below, exactly when somebody heard the message ('L': everything its first attempt needs);
+-- otherwise the message is a wake-up ('W') and the worker's start script leases it. Nobody heard
+-- it ('handed' 0): the caller dispatches it.
+local handed, hand_lease, hand_state = 0, false, nil
+if st == 'ready' and ARGV[15] == '' and ARGV[21] ~= '' then
+  local state = {}
+  if mode ~= 'service' then state = redis.call('HGETALL', k_state) end
+  local size = #ARGV[6] + #ARGV[23]
+  for i = 1, #state do size = size + #state[i] end
+  if size <= 65536 then
+    -- The epoch the lease below moves the fence to.
+    local ep1 = 1
+    if keyed then ep1 = tonumber(redis.call('HGET', k_fence, 'ep') or '0') + 1 end
+    local sj = #state > 0 and cjson.encode(state) or '[]'
+    handed = redis.call('SPUBLISH', ARGV[21], 'L' .. ep1 .. '\n' .. now .. '\n' .. ARGV[23] .. '\n' .. sj .. '\n' .. ARGV[6])
+    hand_lease = handed > 0
+  else
+    handed = redis.call('SPUBLISH', ARGV[21], 'W1\n' .. ARGV[23])
+  end
+end
+-- Leased at once to the accepting process (its first attempt; see startAttempt for the fields),
+-- or to the worker a lease message reached.
+local leased = st == 'ready' and (ARGV[15] ~= '' or hand_lease)
+local worker = hand_lease and ARGV[22] or ARGV[15]
 local ep = 0
 if leased then
   st = 'running'
@@ -169,7 +199,7 @@ if leased then
     field('ep', 1)
   end
   field('lease', deadline)
-  field('w', ARGV[15])
+  field('w', worker)
   field('rep', ep)
 else
   field('ep', 0)
@@ -180,9 +210,9 @@ emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
 if deadline then redis.call('ZADD', k_due, deadline, id) end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end
-if leased then
+if leased and not hand_lease then
   local state = {}
   if mode ~= 'service' then state = redis.call('HGETALL', k_state) end
   return {'run', tostring(ep), now, state}
 end
-return {'ok', st, 1, delay}
+return {'ok', st, 1, delay, handed}

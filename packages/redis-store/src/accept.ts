@@ -25,6 +25,7 @@ import {
   type PreparedEager,
 } from './eager.js';
 import { StoreError } from './errors.js';
+import { startJson } from './handoff.js';
 import { partitionFor } from './ids.js';
 import { newInvocationId, partitionOfId, scriptKeys } from './keys.js';
 import type { Mailbox } from './mailbox.js';
@@ -262,6 +263,12 @@ export class Acceptor {
       if (ownsEarly) this.outcomes.release(req.id);
     };
     const workflow = req.mode === 'workflow' && keyed;
+    // Without a free slot here, the script itself wakes a worker of another process when the
+    // invocation is ready (a fresh invocation's dispatch sequence is 1).
+    const handoff =
+      local || (req.delayMs ?? 0) > 0
+        ? undefined
+        : this.mailbox.handoffTarget(p, () => startJson({ ...req, seed }));
     let res;
     try {
       const reply = acceptInvocation(c.redis, {
@@ -301,6 +308,7 @@ export class Acceptor {
         leaseMs: c.opts.leaseMs,
         outcomeChannel: watch ? c.outcomeChannel(p) : '',
         seed,
+        handoff,
         eager: eager ? eagerArgs(eager) : undefined,
       });
       issued?.();
@@ -373,7 +381,8 @@ export class Acceptor {
       await deliverNow(res.completion);
       return { invocationId: req.id, status: 'Accepted', fresh: false };
     }
-    if (res.status === 'ready' || res.status === 'delayed')
+    if (handoff && res.status === 'ready' && res.handed === 0) this.mailbox.unheard(handoff);
+    if ((res.status === 'ready' && res.handed === 0) || res.status === 'delayed')
       await this.mailbox.dispatch(data, res.ds, res.delayMs);
     return { invocationId: req.id, status: 'Accepted', fresh: true };
   }

@@ -9,6 +9,7 @@ import { startAttempt, type Lease } from './calls.js';
 import type { StoreContext } from './context.js';
 import { type StateCache, stateKey } from './eager.js';
 import { StoreError } from './errors.js';
+import type { HandedLease } from './handoff.js';
 import { childId } from './ids.js';
 import { partitionOfId, scriptKeys } from './keys.js';
 import type { LocalDispatch, Mailbox } from './mailbox.js';
@@ -98,6 +99,23 @@ export class Attempts {
     }
     if (res.tag !== 'run') return;
     await this.runLeased(data, ks, res, executor, local);
+  }
+
+  /**
+   * Runs the first attempt of a fresh invocation that an accept script leased to this worker
+   * through a hand-off (see `handoff.ts`), in a fast-path slot.
+   */
+  async runHanded(l: HandedLease, local: LocalDispatch): Promise<void> {
+    const p = partitionOfId(l.data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    // As in run: completions published before the attempt listens are kept.
+    const ownsEarly = this.outcomes.hold(l.data.i);
+    try {
+      const ks = scriptKeys(this.ctx.keys, p, l.data);
+      await this.runAttempt(l.data, ks, l.inv, l.epoch, l.now, local);
+    } finally {
+      if (ownsEarly) this.outcomes.release(l.data.i);
+    }
   }
 
   /** Runs an attempt from a lease (`state`: the key's state, when the lease leaves it out). */

@@ -1,7 +1,8 @@
 /**
  * The typed script layer, everything off an attempt's own path: deliveries, signals, control,
- * purge, state patches, attaches, outcome watches and the reconciler's sweep. As in `calls.ts`:
- * named fields in, in the order the script's header documents, and the reply decoded once here.
+ * purge, state patches, attaches, outcome watches, the reconciler's sweep and the hand-off
+ * registry. As in `calls.ts`: named fields in, in the order the script's header documents, and
+ * the reply decoded once here.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { Wakes } from './calls.js';
@@ -299,4 +300,19 @@ export async function restartInvocation(
     default:
       return { tag: 'gone' };
   }
+}
+
+/**
+ * Announces (`ttlMs` > 0, with its free slots), renews or withdraws (`ttlMs` 0) a worker in the
+ * hand-off registry, or only reads it (`worker` ''); resolves with the live workers' free slots.
+ */
+export async function announceWorker(
+  redis: ScriptedRedis,
+  registry: string,
+  a: { worker: string; ttlMs: number; free: number },
+): Promise<Map<string, number>> {
+  const r = (await redis.announceWorker(registry, a.worker, a.ttlMs, a.free)) as string[];
+  const live = new Map<string, number>();
+  for (let i = 0; i + 1 < r.length; i += 2) live.set(r[i]!, Number(r[i + 1]));
+  return live;
 }

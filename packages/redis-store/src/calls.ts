@@ -85,6 +85,11 @@ export interface AcceptCall {
   invokedBy: string;
   /** The trace context to keep ('traceparent[;tracestate]'), or ''. */
   trace: string;
+  /**
+   * The hand-off (see `handoff.ts`): another process's worker to hand the invocation to when it
+   * is ready and not leased here; undefined for none.
+   */
+  handoff?: { channel: string; worker: string; start: string } | undefined;
   /** An eager run's epoch, outcome and batch (see `eagerArgs`), or undefined. */
   eager: (string | number)[] | undefined;
 }
@@ -92,7 +97,14 @@ export interface AcceptCall {
 export type AcceptReply =
   | { tag: 'dup'; id: string; reason: 'idempotency' | 'workflow'; completion: string }
   | { tag: 'exists'; completion: string }
-  | { tag: 'ok'; status: string; ds: number; delayMs: number }
+  | {
+      tag: 'ok';
+      status: string;
+      ds: number;
+      delayMs: number;
+      /** How many subscribers the hand-off message reached (0: none sent, or nobody heard it). */
+      handed: number;
+    }
   | { tag: 'run'; epoch: string; now: number; state: string[] }
   | { tag: 'done'; epoch: string; now: number };
 
@@ -126,6 +138,9 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.seed,
     a.invokedBy,
     a.trace,
+    a.handoff?.channel ?? '',
+    a.handoff?.worker ?? '',
+    a.handoff?.start ?? '',
   );
   if (a.eager) for (const x of a.eager) args.push(x);
   else args.push('');
@@ -149,7 +164,13 @@ export async function acceptInvocation(redis: ScriptedRedis, a: AcceptCall): Pro
     case 'done':
       return { tag: 'done', epoch: r[1] as string, now: Number(r[2]) };
     default:
-      return { tag: 'ok', status: r[1] as string, ds: Number(r[2]), delayMs: Number(r[3]) };
+      return {
+        tag: 'ok',
+        status: r[1] as string,
+        ds: Number(r[2]),
+        delayMs: Number(r[3]),
+        handed: Number(r[4] ?? 0),
+      };
   }
 }
 
@@ -187,6 +208,24 @@ export async function startAttempt(
     default:
       return { tag: 'skip', why: String(r[1]) };
   }
+}
+
+/** Hands back a hand-off lease its worker never used (`releaseLease-3.lua`). */
+export async function releaseLease(
+  redis: ScriptedRedis,
+  ks: ScriptKeys,
+  a: { id: string; epoch: string; graceMs: number; part: string },
+): Promise<{ tag: 'ok'; ds: number } | { tag: 'fenced' }> {
+  const r = (await redis.releaseLease(
+    ks.inv,
+    ks.fence,
+    ks.due,
+    a.id,
+    a.epoch,
+    a.graceMs,
+    a.part,
+  )) as unknown[];
+  return r[0] === 'ok' ? { tag: 'ok', ds: Number(r[1]) } : { tag: 'fenced' };
 }
 
 /** The arguments every fenced write of an attempt carries. */

@@ -37,6 +37,8 @@
  * <prefix>:{<p>}:evc                       sharded channel: live events (status changes, journal commits)
  * <prefix>:boot                            boot marker
  * <prefix>:layout                          the partition count the data was created with
+ * <prefix>:workers                         hash: worker processes taking hand-offs -> expiry:free slots
+ * <prefix>:{<p>}:hand:<worker>             sharded channel: hand-offs of partition p to one worker
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
@@ -328,6 +330,18 @@ export class Keys {
   /** The partition count the data was created with (set once, at first start). */
   get layout(): string {
     return `${this.prefix}:layout`;
+  }
+  /** The registry of worker processes that take hand-offs (see `handoff.ts`). */
+  get workers(): string {
+    return `${this.prefix}:workers`;
+  }
+  /**
+   * The sharded channel (SPUBLISH/SSUBSCRIBE) on which worker `worker` hears the hand-offs of
+   * partition p: it carries the partition's hash tag, so a script of that partition may publish
+   * to it and a Redis Cluster routes it to the partition's shard.
+   */
+  handoffChannel(p: number, worker: string): string {
+    return `${this.part(p)}hand:${worker}`;
   }
   /** BullMQ prefix of mailbox shard n (its own hash tag). */
   queuePrefix(shard: number): string {

@@ -2,7 +2,8 @@
  * The mailbox: BullMQ delivers, Redis decides. A job (`{i, s, k, m}`) is only a wake-up ("look
  * at this invocation"); the start script decides whether there is anything to run. Also this
  * process's local fast path: with a free worker slot, an attempt starts here without a mailbox
- * round trip (the slot accounting is here too).
+ * round trip (the slot accounting is here too); without one, the hand-off to another process's
+ * worker (`handoff.ts`) before a BullMQ job.
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchkey/core';
@@ -10,7 +11,9 @@ import { forEachWake, type Wakes } from './calls.js';
 import { connect, type RedisTarget } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { partitionOfId } from './keys.js';
+import { releaseLease } from './calls.js';
+import type { HandedLease, HandoffTarget, Handoffs } from './handoff.js';
+import { partitionOfId, scriptKeys } from './keys.js';
 import { DAY_MS, type JobData } from './wire.js';
 
 /** The local fast path of a process's worker: attempts it starts itself, up to `capacity`. */
@@ -22,8 +25,11 @@ export interface LocalDispatch {
   idle?: () => void;
 }
 
-/** Starts and runs an attempt for a job (`local`: in a fast-path slot); see `Attempts.process`. */
+/** Starts and runs an attempt for a job (`local`: in a fast-path slot); see `Attempts.run`. */
 export type RunJob = (data: JobData, executor: Executor, local?: LocalDispatch) => Promise<void>;
+
+/** Runs the first attempt of a hand-off lease in a fast-path slot; see `Attempts.runHanded`. */
+export type RunHanded = (l: HandedLease, local: LocalDispatch) => Promise<void>;
 
 export class Mailbox {
   private readonly ctx: StoreContext;
@@ -31,6 +37,8 @@ export class Mailbox {
   /** Cluster connections made for the shard workers (BullMQ leaves a given connection open). */
   private readonly owned: { disconnect(): void }[] = [];
   private readonly runJob: RunJob;
+  private readonly runHanded: RunHanded;
+  private readonly handoffs: Handoffs;
   private readonly queues: Queue[] = [];
   private readonly workers: Worker[] = [];
   /** The local fast path of this process's worker (see `dispatch`). */
@@ -39,14 +47,24 @@ export class Mailbox {
   private stopping = false;
   private drained: (() => void) | undefined;
 
-  constructor(ctx: StoreContext, target: RedisTarget, runJob: RunJob) {
+  constructor(
+    ctx: StoreContext,
+    target: RedisTarget,
+    run: { job: RunJob; handed: RunHanded },
+    handoffs: Handoffs,
+  ) {
     this.ctx = ctx;
     this.target = target;
-    this.runJob = runJob;
+    this.runJob = run.job;
+    this.runHanded = run.handed;
+    this.handoffs = handoffs;
   }
 
-  /** Opens the shard queues (after the boot checks passed, so a refused start writes nothing). */
-  open(): void {
+  /**
+   * Opens the shard queues (after the boot checks passed, so a refused start writes nothing) and
+   * reads which workers take hand-offs.
+   */
+  async open(): Promise<void> {
     for (let s = 0; s < this.ctx.opts.shards; s++) {
       const q = new Queue('jobs', {
         connection: this.ctx.redis,
@@ -58,6 +76,7 @@ export class Mailbox {
       });
       this.queues.push(q);
     }
+    if (this.ctx.opts.handoff) await this.handoffs.refresh();
   }
 
   /** Each shard queue's jobs by state (named by its shard: `jobs:<shard>`). */
@@ -72,10 +91,12 @@ export class Mailbox {
 
   /** Stops taking jobs at once (Redis was wiped). */
   abandon(): void {
+    void this.handoffs.stop();
     for (const w of this.workers) void w.close(true).catch(() => undefined);
   }
 
   async close(): Promise<void> {
+    await this.handoffs.stop();
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
     for (const c of this.owned.splice(0)) c.disconnect();
   }
@@ -117,7 +138,21 @@ export class Mailbox {
       });
   }
 
-  /** Adds the mailbox job that wakes a worker for an invocation. */
+  /**
+   * A worker of another process for an accept script to hand a ready invocation to (see
+   * `Handoffs.target`), when this process has no free slot; `unheard` when its message reached
+   * nobody (the caller then dispatches).
+   */
+  handoffTarget(p: number, start: () => string): HandoffTarget | undefined {
+    return this.freeLocal() ? undefined : this.handoffs.target(p, start);
+  }
+
+  /** The worker of a hand-off did not hear it: skip it until the registry is read again. */
+  unheard(t: HandoffTarget): void {
+    this.handoffs.unheard(t.worker);
+  }
+
+  /** Wakes a worker for an invocation: here, by a hand-off to another process, or a mailbox job. */
   async dispatch(data: JobData, ds: number, delayMs: number, suffix = ''): Promise<void> {
     const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
@@ -129,6 +164,19 @@ export class Mailbox {
       void this.inSlot(local, () => this.runJob(data, local.executor, local));
       return;
     }
+    // The hand-off: one message to a live worker of another process, covered like a lost job too.
+    if (delayMs <= 0 && (await this.handoffs.send(p, data, ds))) return;
+    await this.enqueue(p, data, ds, delayMs, suffix);
+  }
+
+  /** Adds the mailbox job that wakes a worker for an invocation. */
+  private async enqueue(
+    p: number,
+    data: JobData,
+    ds: number,
+    delayMs: number,
+    suffix = '',
+  ): Promise<void> {
     const q = this.queues[p % this.ctx.opts.shards]!;
     await q.add('run', data, {
       jobId: `${data.i}-${ds}${suffix}`,
@@ -138,6 +186,62 @@ export class Mailbox {
       removeOnFail: true,
       attempts: 1,
     });
+  }
+
+  /**
+   * Takes a hand-off from another process: in a free slot of the local fast path, or (none free,
+   * or closing) as a mailbox job for whichever worker frees a slot first.
+   */
+  private takeWake(data: JobData, ds: number): void {
+    const local = this.freeLocal();
+    this.ctx.opts.hooks?.afterHandoff?.({
+      invocationId: data.i,
+      service: data.s,
+      local: local !== undefined,
+    });
+    if (local) {
+      void this.inSlot(local, () => this.runJob(data, local.executor, local));
+      return;
+    }
+    const p = partitionOfId(data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    this.enqueue(p, data, ds, 0).catch((e: unknown) => {
+      // Left to the reconciler: the invocation's deadline in `due` stands.
+      if (!this.ctx.life.closed)
+        this.ctx.logger.warn(`[latchkey] hand-off to the mailbox failed: ${String(e)}`);
+    });
+  }
+
+  /**
+   * Takes a fresh invocation an accept script leased to this worker: its first attempt in a free
+   * slot, or (none free, or closing) the lease handed back and a mailbox job instead.
+   */
+  private takeLease(l: HandedLease): void {
+    const local = this.freeLocal();
+    this.ctx.opts.hooks?.afterHandoff?.({
+      invocationId: l.data.i,
+      service: l.data.s,
+      local: local !== undefined,
+    });
+    if (local) {
+      void this.inSlot(local, () => this.runHanded(l, local));
+      return;
+    }
+    const p = partitionOfId(l.data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    const ks = scriptKeys(this.ctx.keys, p, l.data);
+    releaseLease(this.ctx.redis, ks, {
+      id: l.data.i,
+      epoch: l.epoch,
+      graceMs: this.ctx.opts.graceMs,
+      part: this.ctx.keys.part(p),
+    })
+      .then((r) => (r.tag === 'ok' ? this.enqueue(p, l.data, r.ds, 0) : undefined))
+      .catch((e: unknown) => {
+        // Left to the reconciler: the lease expires, and its deadline in `due` with it.
+        if (!this.ctx.life.closed)
+          this.ctx.logger.warn(`[latchkey] handing back a hand-off lease failed: ${String(e)}`);
+      });
   }
 
   /** Dispatches the invocations a script made ready (its wake tuples). */
@@ -163,12 +267,15 @@ export class Mailbox {
     }
   }
 
-  /** Starts the shard workers, the local fast path and the reconciler's timer. */
-  start(
+  /**
+   * Starts the shard workers, the local fast path, the hand-offs it takes (with the local fast
+   * path and `handoff` on) and the reconciler's timer.
+   */
+  async start(
     executor: Executor,
     options: WorkerOptions,
     reconcile: () => Promise<number>,
-  ): WorkerHandle {
+  ): Promise<WorkerHandle> {
     const o = this.ctx.opts;
     const workers: Worker[] = [];
     const concurrency = options.concurrency ?? 32;
@@ -198,11 +305,21 @@ export class Mailbox {
       closing: false,
     };
     if (o.localDispatch) this.local = local;
+    if (o.localDispatch && o.handoff)
+      await this.handoffs.listen(
+        {
+          wake: (data, ds) => this.takeWake(data, ds),
+          lease: (l) => this.takeLease(l),
+        },
+        () => Math.max(0, local.capacity - local.active),
+      );
     return {
       close: async (timeoutMs = 30_000) => {
         clearInterval(timer);
         local.closing = true;
         this.stopping = true;
+        // Hand-offs still on their way become mailbox jobs (closing: no free slot).
+        await this.handoffs.stop();
         // Attempts waiting on timers suspend now; running ones finish (up to timeoutMs).
         executor.hurry();
         let t: NodeJS.Timeout | undefined;

@@ -22,6 +22,11 @@ export interface StoreHooks {
   }): void;
   /** After the completion script ran, before the mailbox job is acknowledged. */
   afterComplete?(info: { invocationId: string; service: string; handler: string }): void;
+  /**
+   * When a hand-off reached this worker (see `handoff`), before it starts the attempt in a free
+   * slot (`local`) or, with none free, adds the mailbox job.
+   */
+  afterHandoff?(info: { invocationId: string; service: string; local: boolean }): void;
   /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */
   beforeEagerAccept?(info: { invocationId: string; service: string; handler: string }): void;
 }
@@ -78,6 +83,15 @@ export interface RedisStoreOptions {
    */
   localDispatch?: boolean;
   /**
+   * The cheap hand-off (default true; see `handoff.ts`): a worker process with the local fast path
+   * announces itself in Redis and listens on a pub/sub channel per partition; a process that makes
+   * an invocation ready without a free worker slot of its own wakes such a worker with one message
+   * (published by the accept script itself) instead of a BullMQ job. The start script still
+   * decides; a lost message costs the grace period. Delayed starts, timers and retries, and a
+   * worker without a free slot, still go through BullMQ.
+   */
+  handoff?: boolean;
+  /**
    * Send the commands issued within one event-loop turn in one socket write (default true; see
    * `coalesceWrites`). Turn off only to compare.
    */
@@ -127,6 +141,7 @@ export const DEFAULTS = {
   stalledIntervalMs: 2000,
   maxStalledCount: 1,
   localDispatch: true,
+  handoff: true,
   coalesceWrites: true,
   eagerCompletion: true,
   maxCompletions: 10_000,

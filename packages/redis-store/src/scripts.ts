@@ -35,6 +35,9 @@ const SCRIPTS = {
   expireIndexes: 1,
   clearState: 2,
   restartInvocation: 5,
+  // The hand-off: the registry of workers taking hand-offs, a lease handed back.
+  announceWorker: 1,
+  releaseLease: 3,
 } as const;
 
 /** A script name. */

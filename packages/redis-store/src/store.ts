@@ -53,6 +53,7 @@ import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
 import { Replication } from './durability.js';
 import { Events } from './events.js';
+import { Handoffs } from './handoff.js';
 import { StateCache } from './eager.js';
 import { Keys } from './keys.js';
 import { Mailbox } from './mailbox.js';
@@ -152,8 +153,14 @@ export class RedisStore implements Store {
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
     this.outcomes = new Outcomes(ctx);
-    this.mailbox = new Mailbox(ctx, target, (data, executor, local) =>
-      this.attempts.run(data, executor, local),
+    this.mailbox = new Mailbox(
+      ctx,
+      target,
+      {
+        job: (data, executor, local) => this.attempts.run(data, executor, local),
+        handed: (l, local) => this.attempts.runHanded(l, local),
+      },
+      new Handoffs(ctx, this.sub),
     );
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
       acceptChild: (req) => this.acceptor.acceptWithId(req),
@@ -195,7 +202,7 @@ export class RedisStore implements Store {
       this.keys.outcomeChannel(p, this.instance),
     );
     // Queues only after the checks passed, so a refused start writes nothing.
-    this.mailbox.open();
+    await this.mailbox.open();
     this.bootMarker = await bootMarker(this.ctx);
     this.redis.on(
       'ready',
@@ -352,7 +359,7 @@ export class RedisStore implements Store {
   // ---------------------------------------------------------------- worker side
 
   startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return Promise.resolve(this.mailbox.start(executor, options, () => this.reconcile()));
+    return this.mailbox.start(executor, options, () => this.reconcile());
   }
 
   /**
