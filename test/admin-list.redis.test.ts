@@ -120,19 +120,22 @@ async function sendDelayed(base: string, n: number, handler = 'say'): Promise<st
 
 /** Every index key of a prefix and the members naming `id` (ix:keys members are keys, not ids). */
 async function indexEntriesOf(prefix: string, id: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const k of await scanKeys(redis, prefix)) {
-    if (!k.includes(':ix:')) continue;
-    const type = await redis.type(k);
-    const members =
-      type === 'zset'
-        ? await redis.zrange(k, 0, -1)
-        : type === 'set'
-          ? await redis.smembers(k)
-          : [];
-    for (const m of members) if (m === id || m.startsWith(`${id}:`)) out.push(`${k} ${m}`);
-  }
-  return out;
+  // Every index at once: the caller races retention times of a few hundred ms (and on a cluster
+  // each key is a round trip of its own).
+  const ix = (await scanKeys(redis, prefix)).filter((k) => k.includes(':ix:'));
+  const found = await Promise.all(
+    ix.map(async (k) => {
+      const type = await redis.type(k);
+      const members =
+        type === 'zset'
+          ? await redis.zrange(k, 0, -1)
+          : type === 'set'
+            ? await redis.smembers(k)
+            : [];
+      return members.filter((m) => m === id || m.startsWith(`${id}:`)).map((m) => `${k} ${m}`);
+    }),
+  );
+  return found.flat();
 }
 
 // ------------------------------------------------------------------ tests

@@ -281,8 +281,13 @@ describe('live events', () => {
     r.close();
   });
 
-  it('tells streams to resync when the server may have missed events (its subscriber reconnected)', async () => {
+  it('tells streams to resync when the server may have missed events (its subscriber reconnected)', async ({
+    onTestFinished,
+  }) => {
     const r = await open('/events');
+    // Closed however the test ends: an open stream keeps registering interest (the next test
+    // waits for none).
+    onTestFinished(() => r.close());
     await ready(r);
     // Drop every pub/sub connection (this file has the Redis to itself): ioredis reconnects.
     const killed = await onEveryMaster(redis, (node) => node.client('KILL', 'TYPE', 'pubsub'));

@@ -25,7 +25,7 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
-import { keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
+import { connectionFor, keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
 
 /**
  * The scripts the always-suspend test mode adds after a committed step: the suspension and the
@@ -271,20 +271,23 @@ describe('write coalescing', () => {
   it("holds one turn's commands in the socket until the turn ends, then answers them in order", async () => {
     const s = await store(true);
     const key = `${prefix}:n`;
+    // On a cluster, the socket of the key's master (each master's connection coalesces).
+    const conn = await connectionFor(s.redis, key);
     const replies = Array.from({ length: 50 }, () => s.redis.incr(key));
     // All 50 are buffered in the corked socket, none written yet.
-    expect(s.redis.stream.writableCorked).toBe(1);
-    expect(s.redis.stream.writableLength).toBeGreaterThan(50 * 'INCR'.length);
+    expect(conn.stream.writableCorked).toBe(1);
+    expect(conn.stream.writableLength).toBeGreaterThan(50 * 'INCR'.length);
     expect(await Promise.all(replies)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(s.redis.stream.writableCorked).toBe(0);
-    expect(s.redis.stream.writableLength).toBe(0);
+    expect(conn.stream.writableCorked).toBe(0);
+    expect(conn.stream.writableLength).toBe(0);
   });
 
   it('writes each command at once when turned off', async () => {
     const s = await store(false);
     const key = `${prefix}:m`;
+    const conn = await connectionFor(s.redis, key);
     const replies = Array.from({ length: 5 }, () => s.redis.incr(key));
-    expect(s.redis.stream.writableCorked).toBe(0);
+    expect(conn.stream.writableCorked).toBe(0);
     expect(await Promise.all(replies)).toEqual([1, 2, 3, 4, 5]);
   });
 });

@@ -10,6 +10,7 @@
  *   on a cluster one connection sees only its own node's keys.
  */
 import { once } from 'node:events';
+import calculateSlot from 'cluster-key-slot';
 import { inject } from 'vitest';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { openRedis, type RedisTarget } from '../fixtures/redis.mjs';
@@ -68,6 +69,22 @@ export async function masterClients(redis: RawRedis): Promise<Redis[]> {
   if (cluster.status === 'wait') await cluster.connect();
   else if (cluster.status !== 'ready') await once(cluster, 'ready');
   return cluster.nodes('master');
+}
+
+/**
+ * The connection a key's commands are written to: `redis` itself, or on a cluster the connection
+ * to the master serving the key's slot (for tests that look at a socket).
+ */
+export async function connectionFor(redis: RawRedis, key: string): Promise<Redis> {
+  if (!redis.isCluster) return redis as Redis;
+  const cluster = redis as Cluster;
+  // A node's connection opens with its first command: send one for the key.
+  await cluster.exists(key);
+  const nodes = await masterClients(cluster);
+  const [addr] = cluster.slots[calculateSlot(key)] ?? [];
+  const node = nodes.find((n) => `${n.options.host}:${n.options.port}` === addr);
+  if (!node) throw new Error(`no master known for ${key}`);
+  return node;
 }
 
 /** Runs `fn` on each master's connection (see {@link masterClients}); its answers in master order. */
