@@ -31,9 +31,12 @@ function latchkeySources(): Plugin {
   };
 }
 
-// The Redis projects share one shape: every *.redis.test.ts, a private redis-server per project
-// (test/setup/global-redis.ts, unless REDIS_URL is set), one file at a time (the tests assume they
-// are alone on their Redis). They run one after the other (sequence.groupOrder), never together.
+// The Redis projects share one shape: every *.redis.test.ts, a private Redis per project (a
+// redis-server from test/setup/global-redis.ts unless REDIS_URL is set, or a 3-master cluster from
+// test/setup/global-cluster.ts unless REDIS_CLUSTER_NODES is set), one file at a time (the tests
+// assume they are alone on their Redis). `redis` runs first; then `redis-suspend` and
+// `redis-cluster` run side by side (the same sequence.groupOrder), each on its own Redis, so each
+// file is still alone on its Redis while the two passes share the machine.
 const REDIS = {
   include: [
     'test/**/*.redis.test.ts',
@@ -77,6 +80,16 @@ export default defineConfig({
           // "Always suspend": every wait suspends and resumes by replay.
           name: 'redis-suspend',
           env: { LATCHKEY_INACTIVITY_TIMEOUT: '0' },
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
+          ...REDIS,
+          // The same files on a 3-master Redis Cluster (sharded pub/sub, keys spread over masters).
+          name: 'redis-cluster',
+          globalSetup: ['test/setup/global-cluster.ts'],
+          env: { LATCHKEY_INACTIVITY_TIMEOUT: '' },
           sequence: { groupOrder: 2 },
         },
       },

@@ -1,27 +1,36 @@
 #!/usr/bin/env node
 // Runs the test suite once, as vitest projects (vitest.config.ts): `unit` (no Redis), then
 // `redis` (handlers' own inactivity timeouts), then `redis-suspend` (the same files with
-// LATCHKEY_INACTIVITY_TIMEOUT=0, "always suspend": every wait suspends and resumes by replay).
-// Each Redis project starts a private redis-server when REDIS_URL is unset (see
-// test/setup/global-redis.ts). Prints "N passed, N failed"; fails when no test ran.
+// LATCHKEY_INACTIVITY_TIMEOUT=0, "always suspend": every wait suspends and resumes by replay),
+// then `redis-cluster` (the same files on a 3-master Redis Cluster).
+// Each standalone Redis project starts a private redis-server when REDIS_URL is unset (see
+// test/setup/global-redis.ts); the cluster project starts a private cluster when
+// REDIS_CLUSTER_NODES is unset (test/setup/global-cluster.ts). Prints "N passed, N failed";
+// fails when no test ran.
 // `npm test` runs `npm run check` (build, type-check of the tests, lint...) first.
 //
 // Extra arguments go to vitest: `node scripts/test.js --project redis test/basic.redis.test.ts`.
-// LK_TEST_MODES=default|always-suspend (comma-separated) keeps the unit project and only the
-// named Redis modes.
+// LK_TEST_MODES=default|always-suspend|cluster (comma-separated) keeps the unit project and only
+// the named Redis modes.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const PROJECT_OF_MODE = { default: 'redis', 'always-suspend': 'redis-suspend' };
+const PROJECT_OF_MODE = {
+  default: 'redis',
+  'always-suspend': 'redis-suspend',
+  cluster: 'redis-cluster',
+};
 const extra = process.argv.slice(2);
 if (process.env.LK_TEST_MODES) {
   extra.push('--project', 'unit');
   for (const mode of process.env.LK_TEST_MODES.split(',')) {
     const project = PROJECT_OF_MODE[mode];
     if (!project) {
-      console.error(`LK_TEST_MODES: unknown mode '${mode}' (default, always-suspend)`);
+      console.error(
+        `LK_TEST_MODES: unknown mode '${mode}' (${Object.keys(PROJECT_OF_MODE).join(', ')})`,
+      );
       process.exit(2);
     }
     extra.push('--project', project);

@@ -26,8 +26,8 @@ import {
 import { post, until } from './helpers/harness.js';
 import { EventLog, admin, scanKeys, setupControl, untilCompleted } from './helpers/control.js';
 
-const redisUrl = inject('redisUrl');
-const log = new EventLog(redisUrl);
+const redisTarget = inject('redisTarget');
+const log = new EventLog(redisTarget);
 afterAll(() => log.close());
 
 /** How long the failing step's retries wait (long enough to watch it backing off). */
@@ -160,7 +160,7 @@ async function submit(base: string, path: string, body: unknown): Promise<string
 
 describe('admin API: invocation detail', () => {
   it('shows where a failing workflow fails, though its attempts commit nothing; pause, fix, resume completes it', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const id = await submit(server.url, '/signup/w1/run/send', 'ada@example.com');
     // Two failed attempts, then backing off before the third.
@@ -204,7 +204,7 @@ describe('admin API: invocation detail', () => {
   });
 
   it('kills a backing-off workflow', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const id = await submit(server.url, '/signup/w2/run/send', 'bob@example.com');
     await until('backing off', async () => (await detail(a, id)).status === 'backing-off');
@@ -214,7 +214,7 @@ describe('admin API: invocation detail', () => {
   });
 
   it('names no step when a handler fails outside any step', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const r = await post(server.url, '/tour/outside', null);
     expect(r.body).toBe('ok');
@@ -230,7 +230,7 @@ describe('admin API: invocation detail', () => {
   });
 
   it('shows the journal as a timeline: times, durations, previews, children and the parent', async () => {
-    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server, prefix } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const r = await post(server.url, '/tour/go', 3000);
     expect(r.status).toBe(200);
@@ -301,7 +301,7 @@ describe('admin API: invocation detail', () => {
 
 describe('admin API: restart-as-new and bulk actions', () => {
   it('restarts a completed invocation, with and without a kept prefix', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const r = await post(server.url, '/tour/twice', 't1');
     expect(r.body).toEqual([1, 2]);
@@ -330,7 +330,7 @@ describe('admin API: restart-as-new and bulk actions', () => {
   });
 
   it("restarts an object's invocation behind the invocation holding its key", async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const put = await post(server.url, '/box/k/put', 'a');
     expect(put.body).toBe(1);
@@ -362,7 +362,7 @@ describe('admin API: restart-as-new and bulk actions', () => {
   });
 
   it('applies an action by filter; a dry run changes nothing', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const ids: string[] = [];
     for (const who of ['a', 'b', 'c']) {
@@ -424,7 +424,7 @@ describe('admin API: restart-as-new and bulk actions', () => {
   });
 
   it('refuses hostile input with a precise status and code, and changes nothing', async () => {
-    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server, prefix } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const id = (await post(server.url, '/tour/twice', 'h')).headers.get('x-restate-id')!;
     const running = await submit(server.url, '/signup/w3/run/send', 'c@example.com');

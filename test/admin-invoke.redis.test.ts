@@ -5,14 +5,14 @@
  * in Redis (every key under the test prefix, BullMQ's included).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { handlers, service, type Context } from '@latchkey/core';
 import { deletePrefix, newPrefix, post, until } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 import { uiServices } from './helpers/ui-services.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'invoke-token';
 
 const hidden = service({
@@ -165,22 +165,22 @@ const rows: Row[] = [
 describe('POST /services/{service}/handlers/{handler}/invoke', () => {
   const prefix = newPrefix();
   let server: Awaited<ReturnType<typeof startAdminServer>>;
-  let redis: Redis;
+  let redis: RawRedis;
   beforeAll(async () => {
     // A stalled-job check period longer than the file: BullMQ's periodic stalled-check marker
     // would otherwise come and go under the prefix between a request's two keyspace snapshots.
-    server = await startAdminServer(redisUrl, prefix, [...uiServices, hidden], {
+    server = await startAdminServer(redisTarget, prefix, [...uiServices, hidden], {
       token: TOKEN,
       store: { stalledIntervalMs: 600_000 },
     });
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
     // A first invocation, so the mailbox's keys exist before the rows compare keyspaces.
     expect((await post(server.url, '/ui_counter/warm/add', 1)).status).toBe(200);
   });
   afterAll(async () => {
     redis?.disconnect();
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('starts the invocation and answers 202 with its id', async () => {

@@ -9,7 +9,7 @@
  * - index entries removed when the invocation expires and at purge (nothing left behind);
  * - 100,000 invocations: a filtered page answers without SCAN (INFO commandstats).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import {
   object,
@@ -28,10 +28,11 @@ import { seedInvocations } from '@latchkey/redis-store/testing';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 import { post, until } from './helpers/harness.js';
 import { EventLog, admin, scanKeys, setupControl, untilCompleted } from './helpers/control.js';
+import { onEveryMaster, rawClient } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
-const log = new EventLog(redisUrl);
-const redis = new Redis(redisUrl);
+const redisTarget = inject('redisTarget');
+const log = new EventLog(redisTarget);
+const redis = rawClient(redisTarget);
 afterAll(() => {
   log.close();
   redis.disconnect();
@@ -119,19 +120,22 @@ async function sendDelayed(base: string, n: number, handler = 'say'): Promise<st
 
 /** Every index key of a prefix and the members naming `id` (ix:keys members are keys, not ids). */
 async function indexEntriesOf(prefix: string, id: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const k of await scanKeys(redis, prefix)) {
-    if (!k.includes(':ix:')) continue;
-    const type = await redis.type(k);
-    const members =
-      type === 'zset'
-        ? await redis.zrange(k, 0, -1)
-        : type === 'set'
-          ? await redis.smembers(k)
-          : [];
-    for (const m of members) if (m === id || m.startsWith(`${id}:`)) out.push(`${k} ${m}`);
-  }
-  return out;
+  // Every index at once: the caller races retention times of a few hundred ms (and on a cluster
+  // each key is a round trip of its own).
+  const ix = (await scanKeys(redis, prefix)).filter((k) => k.includes(':ix:'));
+  const found = await Promise.all(
+    ix.map(async (k) => {
+      const type = await redis.type(k);
+      const members =
+        type === 'zset'
+          ? await redis.zrange(k, 0, -1)
+          : type === 'set'
+            ? await redis.smembers(k)
+            : [];
+      return members.filter((m) => m === id || m.startsWith(`${id}:`)).map((m) => `${k} ${m}`);
+    }),
+  );
+  return found.flat();
 }
 
 // ------------------------------------------------------------------ tests
@@ -140,7 +144,7 @@ describe('admin listing', () => {
   it('refuses hostile query parameters with 400 and a precise code, changing nothing', async () => {
     // A stalled-job check period longer than the test: BullMQ's periodic stalled-check marker
     // would otherwise come and go under the prefix between the two keyspace snapshots.
-    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished, {
+    const { server, prefix } = await setupControl(redisTarget, services, log, onTestFinished, {
       store: { stalledIntervalMs: 600_000 },
     });
     const base = server.url;
@@ -211,7 +215,7 @@ describe('admin listing', () => {
   });
 
   it('answers every filter and both orders over HTTP, and counts', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
     const said = await post(base, '/echo/say', 'x', { 'idempotency-key': 'ik1' });
@@ -290,7 +294,7 @@ describe('admin listing', () => {
   });
 
   it('pages without duplicates or gaps while invocations change status', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
     const made = await sendDelayed(base, 40);
@@ -324,7 +328,7 @@ describe('admin listing', () => {
   });
 
   it("lists an object's keys, a key's queue, a workflow's promises; clears state through the fence", async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
     for (const key of ['b', 'a', 'é', 'c'])
@@ -410,7 +414,7 @@ describe('admin listing', () => {
   });
 
   it('removes index entries when the invocation expires, and at purge at once', async () => {
-    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server, prefix } = await setupControl(redisTarget, services, log, onTestFinished);
     const base = server.url;
     const a = server.adminUrl;
     // echo keeps its record 300 ms, vote's run 400 ms after completion.
@@ -446,12 +450,13 @@ describe('admin listing', () => {
   });
 
   it('100,000 invocations: a filtered page answers from the indexes, without SCAN', async () => {
-    const { server, prefix } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server, prefix } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
-    const seeder = new Redis(redisUrl);
+    const seeder = rawClient(redisTarget);
     onTestFinished(() => seeder.disconnect());
     const N = 100_000;
-    const ids = await seedInvocations(seeder, {
+    // seedInvocations is typed for a standalone connection; on a cluster it gets a Cluster.
+    const ids = await seedInvocations(seeder as Redis, {
       prefix,
       count: N,
       target: (i) =>
@@ -461,9 +466,12 @@ describe('admin listing', () => {
     });
     expect(ids).toHaveLength(N);
     const stats = async () => {
-      const info = await redis.info('commandstats');
+      const infos = await onEveryMaster(redis, (node) => node.info('commandstats'));
       const calls = (name: string) =>
-        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+        infos.reduce(
+          (n, info) => n + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0),
+          0,
+        );
       return { scan: calls('scan'), keys: calls('keys') };
     };
     const before = await stats();

@@ -26,7 +26,7 @@ import {
 } from '@latchkey/core';
 import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers whose shape is under test
 type Any = any;
 const TOKEN = 'services-token';
@@ -93,14 +93,14 @@ let server: LatchkeyServer;
 let admin: string;
 
 beforeAll(async () => {
-  server = await startServer(redisUrl, prefix, [shop, counter, signup], {
+  server = await startServer(redisTarget, prefix, [shop, counter, signup], {
     serve: { admin: { port: 0, token: TOKEN } },
   });
   admin = server.adminUrl!;
 });
 afterAll(async () => {
   await server?.close();
-  await deletePrefix(redisUrl, prefix);
+  await deletePrefix(redisTarget, prefix);
 });
 
 async function adminGet(

@@ -31,8 +31,8 @@ import {
   untilStatus,
 } from './helpers/control.js';
 
-const redisUrl = inject('redisUrl');
-const log = new EventLog(redisUrl);
+const redisTarget = inject('redisTarget');
+const log = new EventLog(redisTarget);
 afterAll(() => log.close());
 
 const TOKEN = 's3cret-token';
@@ -105,7 +105,7 @@ const services = [acct, flaky];
 
 describe('admin API', () => {
   it('requires the bearer token, except on GET /health', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished, {
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished, {
       token: TOKEN,
     });
     const a = server.adminUrl;
@@ -152,7 +152,7 @@ describe('admin API', () => {
   });
 
   it('GET /invocations/{id} shows status, target, attempts, last failure, journal and outcome', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const r = await post(server.url, '/acct/k2/record', 'one');
     expect(r.status).toBe(200);
@@ -189,7 +189,7 @@ describe('admin API', () => {
   });
 
   it('reads and patches state (null deletes), and refuses a patch while an exclusive handler holds the key', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const p1 = await admin(a, 'POST', '/services/acct/state/k3', {
       body: { a: 1, b: { deep: ['two'] } },
@@ -258,7 +258,7 @@ describe('admin API', () => {
 
 describe('retry exhaustion, pause and resume', () => {
   it('pauses after maxAttempts, and a resume after the fault is fixed completes the invocation', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const sent = await post(server.url, '/flaky/work/send');
     expect(sent.status).toBe(202);
@@ -291,7 +291,7 @@ describe('retry exhaustion, pause and resume', () => {
   });
 
   it("onMaxAttempts: 'kill' fails the invocation with a 500 after maxAttempts", async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const r = await post(server.url, '/flaky/doomed');
     expect(r.status).toBe(500);
     expect((r.body as { message: string }).message).toContain('always broken');
@@ -306,7 +306,7 @@ describe('retry exhaustion, pause and resume', () => {
   });
 
   it('PATCH pause parks a waiting invocation: no progress until resumed', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const a = server.adminUrl;
     const sent = await post(server.url, '/acct/k4/hold/send');
     const id = (sent.body as { invocationId: string }).invocationId;

@@ -11,7 +11,6 @@
  */
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
   handlers,
@@ -25,8 +24,9 @@ import {
 import { deletePrefix, newPrefix, startServer } from './helpers/harness.js';
 import { FrameSocket as Socket, type Frame } from './helpers/frames.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** What a handler observed about its input (computed in the server process). */
 interface Inspection {
@@ -646,7 +646,7 @@ function expectError(body: unknown, e: Expected): void {
 describe('bad input gets a precise error and changes nothing', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
-  let redis: Redis;
+  let redis: RawRedis;
   const sockets: Socket[] = [];
   let goodCalls = 0;
 
@@ -667,10 +667,10 @@ describe('bad input gets a precise error and changes nothing', () => {
   beforeAll(async () => {
     // A stalled-job check period longer than the file: BullMQ's periodic stalled-check marker
     // would otherwise come and go under the prefix on its own.
-    server = await startServer(redisUrl, prefix, [echo, person, box, runner], {
+    server = await startServer(redisTarget, prefix, [echo, person, box, runner], {
       store: { stalledIntervalMs: 600_000 },
     });
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
     await expectHealthy();
   });
   afterEach(() => {
@@ -680,7 +680,7 @@ describe('bad input gets a precise error and changes nothing', () => {
     for (const s of sockets.splice(0)) s.close();
     await server?.close();
     redis?.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   describe('HTTP', () => {

@@ -3,17 +3,17 @@ import type { LatchkeyServer } from '@latchkey/core';
 import { counter, greeter, signup } from '../examples/quickstart/src/services.js';
 import { deletePrefix, get, newPrefix, post, startServer } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 describe('basic calls through the HTTP ingress', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [greeter, counter, signup]);
+    server = await startServer(redisTarget, prefix, [greeter, counter, signup]);
   });
   afterAll(async () => {
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('calls a service handler and returns its result', async () => {

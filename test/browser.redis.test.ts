@@ -12,7 +12,7 @@ import { ensureDebianPackage } from '@latchkey/redis-store/testing';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { wsServices } from './helpers/ws-services.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -188,7 +188,7 @@ describe('headless Chromium over the native WebSocket', () => {
     page = await startPageServer();
     other = await startPageServer();
     // Pages of the test's page server may open sockets; no other origin may.
-    server = await startServer(redisUrl, prefix, wsServices, {
+    server = await startServer(redisTarget, prefix, wsServices, {
       serve: { webSocket: { allowedOrigins: [page.url] } },
     });
     userDataDir = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));
@@ -207,7 +207,7 @@ describe('headless Chromium over the native WebSocket', () => {
       await closed;
     }
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('a page submits a workflow over the native WebSocket and renders its streamed progress and result', async () => {

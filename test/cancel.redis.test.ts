@@ -39,8 +39,8 @@ import {
   type AdminInvocation,
 } from './helpers/control.js';
 
-const redisUrl = inject('redisUrl');
-const log = new EventLog(redisUrl);
+const redisTarget = inject('redisTarget');
+const log = new EventLog(redisTarget);
 afterAll(() => log.close());
 
 /** The status of an invocation parked on an await: always suspend mode vs. in memory. */
@@ -241,7 +241,7 @@ describe('cancel of a blocked exclusive handler', () => {
   it.each(KINDS)(
     'blocked on %s: compensation runs, callers get 409, the key serves the next call',
     async (_label, kind) => {
-      const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+      const { server } = await setupControl(redisTarget, services, log, onTestFinished);
       const key = `c-${kind}`;
       const call = post(server.url, `/holder/${key}/${kind}`);
       const b = await waitBlocked(server.adminUrl, kind);
@@ -289,7 +289,7 @@ describe('cancel of a blocked exclusive handler', () => {
   );
 
   it('a handler that called the cancelled invocation gets a 409 CancelledError', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const call = post(server.url, '/outer/callHolder', { key: 'oc', handler: 'awakeable' });
     const b = await waitBlocked(server.adminUrl, 'awakeable');
     expect((await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/cancel`)).status).toBe(200);
@@ -305,7 +305,7 @@ describe('cancel of a blocked exclusive handler', () => {
   });
 
   it('cancel of a completed invocation answers 409 and changes nothing; unknown ids 404', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const r = await post(server.url, '/holder/done/next');
     expect(r.status).toBe(200);
     const id = r.headers.get('x-restate-id')!;
@@ -324,7 +324,7 @@ describe('kill of a blocked exclusive handler', () => {
   it.each(KINDS)(
     'blocked on %s: no compensation, the caller gets 409, the key serves the next call',
     async (_label, kind) => {
-      const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+      const { server } = await setupControl(redisTarget, services, log, onTestFinished);
       const key = `k-${kind}`;
       const call = post(server.url, `/holder/${key}/${kind}`);
       const b = await waitBlocked(server.adminUrl, kind);
@@ -374,7 +374,7 @@ describe('kill of a blocked exclusive handler', () => {
   );
 
   it('a handler that called the killed invocation gets a 409 TerminalError', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const call = post(server.url, '/outer/callHolder', { key: 'ok', handler: 'sleep' });
     const b = await waitBlocked(server.adminUrl, 'sleep');
     expect((await admin(server.adminUrl, 'PATCH', `/invocations/${b.id}/kill`)).status).toBe(200);
@@ -392,7 +392,7 @@ describe('kill of a blocked exclusive handler', () => {
 
 describe('an A→B→A exclusive deadlock', () => {
   it('is visible in GET /invocations and resolved by cancelling the first invocation', async () => {
-    const { server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const call = post(server.url, '/dla/x/start');
 
     // start (dla/x) waits on relay (dlb/x), which waits on back (dla/x), queued behind start.

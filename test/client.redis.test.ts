@@ -22,7 +22,7 @@ import {
   wsServices,
 } from './helpers/ws-services.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Fast reconnection for tests. */
 const RECONNECT = { initialDelayMs: 50, maxDelayMs: 300 };
@@ -107,7 +107,7 @@ describe('@latchkey/client over the WebSocket ingress', () => {
   };
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, wsServices);
+    server = await startServer(redisTarget, prefix, wsServices);
     wsUrl = `${server.url.replace('http', 'ws')}/ws`;
   });
   afterEach(async () => {
@@ -115,7 +115,7 @@ describe('@latchkey/client over the WebSocket ingress', () => {
   });
   afterAll(async () => {
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('makes typed calls to services, objects and workflow handlers, with their errors', async () => {
@@ -433,19 +433,19 @@ describe('@latchkey/client reconnection', () => {
   const proxies: TcpProxy[] = [];
 
   beforeAll(async () => {
-    workers = await startServer(redisUrl, prefix, wsServices);
-    ingress = await startIngress(redisUrl, prefix, wsServices);
+    workers = await startServer(redisTarget, prefix, wsServices);
+    ingress = await startIngress(redisTarget, prefix, wsServices);
     port = ingress.port;
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
     for (const p of proxies.splice(0)) await p.close();
-    if (!ingress) ingress = await startIngress(redisUrl, prefix, wsServices, port);
+    if (!ingress) ingress = await startIngress(redisTarget, prefix, wsServices, port);
   });
   afterAll(async () => {
     await ingress?.close();
     await workers.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('a client whose socket is cut mid-workflow (ingress restarted) still receives the results', async () => {
@@ -480,7 +480,7 @@ describe('@latchkey/client reconnection', () => {
     await until('workflow 1 completes', async () => (await workers.store.describe(id1))?.outcome);
     const queued = c.serviceClient(greeter).greet('queued');
 
-    ingress = await startIngress(redisUrl, prefix, wsServices, port);
+    ingress = await startIngress(redisTarget, prefix, wsServices, port);
     await within(c.ready(), 'the reconnection');
     expect(await within(attached1, 'the result that completed while the socket was down')).toBe(
       'A:one|while-down|B',

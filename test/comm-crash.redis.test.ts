@@ -12,7 +12,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it, type ExpectStatic } from 'vitest';
-import { Redis } from 'ioredis';
 import type { Entry, InvocationInfo, LatchkeyServer } from '@latchkey/core';
 import {
   Keys,
@@ -31,8 +30,9 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Deadline for recovery after a kill (lease 2 s + reconciler, on a loaded machine). */
 const RECOVERY_MS = 60_000;
@@ -45,7 +45,7 @@ const PARTITIONS = 16;
 interface Env {
   prefix: string;
   ingress: LatchkeyServer;
-  redis: Redis;
+  redis: RawRedis;
   workers: WorkerProcess[];
   expect: ExpectStatic;
 }
@@ -59,7 +59,7 @@ type OnFinished = (fn: () => Promise<void>) => void;
  */
 async function setup(onTestFinished: OnFinished, expect: ExpectStatic): Promise<Env> {
   const prefix = newPrefix();
-  const redis = new Redis(redisUrl);
+  const redis = rawClient(redisTarget);
   const env: Env = {
     prefix,
     redis,
@@ -71,9 +71,9 @@ async function setup(onTestFinished: OnFinished, expect: ExpectStatic): Promise<
     await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
     await env.ingress?.close().catch(() => undefined);
     redis.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
-  env.ingress = await startServer(redisUrl, prefix, services, { workers: false });
+  env.ingress = await startServer(redisTarget, prefix, services, { workers: false });
   return env;
 }
 
@@ -82,7 +82,7 @@ async function worker(
   env: Env,
   opts: { fault?: string; store?: RedisStoreOptions } = {},
 ): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, {
+  const w = await spawnWorker(redisTarget, env.prefix, {
     ...opts,
     env: { LK_SERVICES: 'comm-services.mjs' },
   });

@@ -14,7 +14,6 @@
  */
 import type { Socket as NetSocket } from 'node:net';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import {
   handlers,
@@ -42,12 +41,13 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Runs of the `effect` step, with whether the invocation existed in Redis (accepted) as it ran. */
 const effects: { id: string; accepted: boolean }[] = [];
-let probe: Redis | undefined;
+let probe: RawRedis | undefined;
 let probePrefix = '';
 
 /** Opens the gate `waitGate` handlers wait behind. */
@@ -125,7 +125,7 @@ describe('eager completion', () => {
   const clients: LatchkeyClient[] = [];
   const sockets: WebSocket[] = [];
   const workers: WorkerProcess[] = [];
-  const redis = new Redis(redisUrl);
+  const redis = rawClient(redisTarget);
   probe = redis;
   probePrefix = prefix;
 
@@ -142,12 +142,12 @@ describe('eager completion', () => {
     monitors.length = 0;
   });
   afterAll(async () => {
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
     redis.disconnect();
   });
 
   async function server(): Promise<LatchkeyServer> {
-    const s = await startServer(redisUrl, prefix, [box, echo]);
+    const s = await startServer(redisTarget, prefix, [box, echo]);
     servers.push(s);
     return s;
   }
@@ -160,7 +160,7 @@ describe('eager completion', () => {
 
   it("accepts and completes a state-only handler in one script once the process knows the key's state", async () => {
     const s = await server();
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     // The first call on a key runs the ordinary way: this process does not know its state yet.
     const first = await post(s.url, '/box/k1/add', 1);
@@ -238,7 +238,12 @@ describe('eager completion', () => {
       ...quietLogger,
       log: (...args: unknown[]) => void lines.push(args.join(' ')),
     } as Console;
-    const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger });
+    const store = createRedisStore({
+      ...redisTarget,
+      prefix,
+      ...FAST_TIMINGS,
+      logger: quietLogger,
+    });
     const s = await serve({
       services: [box],
       store,
@@ -319,7 +324,7 @@ describe('eager completion', () => {
   it('accepts nothing when the process dies between an eager run and its accept script', async () => {
     const store = { eagerCompletion: true };
     const env = { LK_SERVICES: 'eager-services.mjs' };
-    const doomed = await spawnWorker(redisUrl, prefix, {
+    const doomed = await spawnWorker(redisTarget, prefix, {
       env,
       ingress: true,
       store,
@@ -335,7 +340,7 @@ describe('eager completion', () => {
     expect(await doomed.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(doomed.output.some((l) => l.includes('FAULT before-eager-accept:add'))).toBe(true);
 
-    const s = await startServer(redisUrl, prefix, eagerServices);
+    const s = await startServer(redisTarget, prefix, eagerServices);
     servers.push(s);
     expect(
       await s.store.lookup({

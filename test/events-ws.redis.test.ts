@@ -4,15 +4,15 @@
  * commands/s). Idle subscriptions cost next to nothing; progress and the result still arrive.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { FrameSocket, type Frame } from './helpers/frames.js';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
 import { wsServices } from './helpers/ws-services.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 /** Idle subscriptions measured. */
 const N = 200;
 /** How long the commands are counted (ms): longer than the interest renewal period (5 s), so one is in it. */
@@ -24,7 +24,7 @@ describe('WebSocket subscriptions without polling', () => {
   let socket: FrameSocket;
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, wsServices, {
+    server = await startServer(redisTarget, prefix, wsServices, {
       // Quiet background: runs waiting for a gate suspend at once; the reconciler and BullMQ's
       // stall checks rarely run. What remains is what subscriptions cost.
       store: { reconcileIntervalMs: 60_000, stalledIntervalMs: 60_000 },
@@ -35,7 +35,7 @@ describe('WebSocket subscriptions without polling', () => {
   afterAll(async () => {
     socket.ws.terminate();
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   /** Commands Redis ran for this test's keys over `ms`, sent by clients (not inside scripts). */
@@ -70,7 +70,7 @@ describe('WebSocket subscriptions without polling', () => {
       250,
     );
 
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     try {
       const before = await countFor(mon, WINDOW_MS);
       ids.forEach((id, i) => socket.send({ id: `s${i}`, type: 'subscribe', invocationId: id }));
@@ -136,17 +136,19 @@ describe('WebSocket subscriptions free their listeners', () => {
   const prefix = newPrefix();
   const keys = new Keys(prefix);
   let server: LatchkeyServer;
-  let redis: Redis;
+  let redis: RawRedis;
 
   beforeAll(async () => {
     // A short interest TTL: the test sees it expire once nobody listens.
-    server = await startServer(redisUrl, prefix, wsServices, { store: { eventsFlagTtlMs: 1500 } });
-    redis = new Redis(redisUrl);
+    server = await startServer(redisTarget, prefix, wsServices, {
+      store: { eventsFlagTtlMs: 1500 },
+    });
+    redis = rawClient(redisTarget);
   });
   afterAll(async () => {
     await server.close();
     redis.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   const listening = async (): Promise<boolean> => (await redis.exists(keys.eventsFlag(0))) === 1;

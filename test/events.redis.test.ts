@@ -6,7 +6,6 @@
  * polling: see `events-ws.redis.test.ts`.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import {
   handlers,
   object,
@@ -21,8 +20,9 @@ import { admin as adminCall } from './helpers/control.js';
 import { startMonitor } from './helpers/monitor.js';
 import { openEvents, type EventReader } from './helpers/sse.js';
 import { wsServices } from './helpers/ws-services.js';
+import { onEveryMaster, rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'events-token';
 /** Short, so the tests see a process's interest expire once it has no listener. */
 const FLAG_TTL_MS = 1500;
@@ -68,7 +68,7 @@ describe('live events', () => {
   const keys = new Keys(prefix);
   let server: LatchkeyServer;
   let admin: string;
-  let redis: Redis;
+  let redis: RawRedis;
   const readers: EventReader[] = [];
   /** Opens a stream with the token (`null`: without any). */
   const open = async (path: string, token: string | null = TOKEN): Promise<EventReader> => {
@@ -92,20 +92,20 @@ describe('live events', () => {
   const of = (r: EventReader, id: string): Ev[] => r.events.filter((e) => e['id'] === id);
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [...wsServices, evobj, evflaky], {
+    server = await startServer(redisTarget, prefix, [...wsServices, evobj, evflaky], {
       store: { eventsFlagTtlMs: FLAG_TTL_MS },
       serve: {
         admin: { port: 0, token: TOKEN, maxEventStreams: 2, eventKeepAliveMs: KEEP_ALIVE_MS },
       },
     });
     admin = server.adminUrl!;
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
   });
   afterAll(async () => {
     for (const r of readers) r.close();
     await server.close();
     redis.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('GET /events streams each status change and journal commit of a workflow as it happens', async () => {
@@ -281,11 +281,17 @@ describe('live events', () => {
     r.close();
   });
 
-  it('tells streams to resync when the server may have missed events (its subscriber reconnected)', async () => {
+  it('tells streams to resync when the server may have missed events (its subscriber reconnected)', async ({
+    onTestFinished,
+  }) => {
     const r = await open('/events');
+    // Closed however the test ends: an open stream keeps registering interest (the next test
+    // waits for none).
+    onTestFinished(() => r.close());
     await ready(r);
     // Drop every pub/sub connection (this file has the Redis to itself): ioredis reconnects.
-    expect(await redis.client('KILL', 'TYPE', 'pubsub')).toBeGreaterThan(0);
+    const killed = await onEveryMaster(redis, (node) => node.client('KILL', 'TYPE', 'pubsub'));
+    expect(killed.reduce((n: number, k) => n + Number(k), 0)).toBeGreaterThan(0);
     await until('a resync event', () => r.events.some((e) => e['type'] === 'resync'));
     // Events flow again afterwards.
     const key = `resync-${Date.now()}`;
@@ -299,7 +305,7 @@ describe('live events', () => {
   it('publishes nothing while nobody listens, and every change once someone does', async () => {
     await until('no interest is registered', async () => (await flags()) === 0, 30_000, 200);
     const channels = new Set(Array.from({ length: PARTITIONS }, (_, p) => keys.eventsChannel(p)));
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     try {
       const key = `quiet-${Date.now()}`;
       const quiet = await send(`/counter/${key}/add/send`, 1);

@@ -14,8 +14,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, inject, it } from 'vitest';
 import { deletePrefix, newPrefix } from './helpers/harness.js';
+import { redisEnv } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const MAIN = fileURLToPath(new URL('../examples/tracing/dist/main.js', import.meta.url));
 /** The redis-suspend project: every `ctx.run` commit suspends, so a run has several attempts. */
 const ALWAYS_SUSPEND = process.env['LATCHKEY_INACTIVITY_TIMEOUT'] === '0';
@@ -67,7 +68,7 @@ function parseSummary(out: string): { spans: SpanLine[]; traces: string[]; text:
 /** Runs the built example; resolves with its exit code and output. */
 function runExample(env: Record<string, string>, onStarted: (kill: () => void) => void) {
   const proc = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, ...env },
+    env: redisEnv(redisTarget, { ...process.env, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   onStarted(() => proc.kill('SIGKILL'));
@@ -86,10 +87,8 @@ describe('tracing example', () => {
     expect,
   }) => {
     const prefix = newPrefix();
-    onTestFinished(() => deletePrefix(redisUrl, prefix));
-    const run = await runExample({ REDIS_URL: redisUrl, LATCHKEY_PREFIX: prefix }, (kill) =>
-      onTestFinished(kill),
-    );
+    onTestFinished(() => deletePrefix(redisTarget, prefix));
+    const run = await runExample({ LATCHKEY_PREFIX: prefix }, (kill) => onTestFinished(kill));
     expect(run.code, `the example failed:\n${run.err}\n${run.out}`).toBe(0);
     const { spans, traces, text } = parseSummary(run.out);
     const named = (name: string): SpanLine[] => spans.filter((s) => s.name === name);

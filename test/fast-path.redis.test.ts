@@ -8,7 +8,6 @@
  * - the commands of one event-loop turn are held in the socket and leave together, in order.
  */
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { object, type LatchkeyServer, type ObjectContext } from '@latchkey/core';
 import { createHash } from 'node:crypto';
 import { createRedisStore, scriptSources, type RedisStore } from '@latchkey/redis-store';
@@ -26,6 +25,7 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { connectionFor, keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
 
 /**
  * The scripts the always-suspend test mode adds after a committed step: the suspension and the
@@ -41,7 +41,7 @@ for (const [name, lua] of scriptSources()) {
 }
 const scriptName = (a: string[]): string => SCRIPT_NAMES.get(a[1]!) ?? a[1]!;
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
 
 /** An object whose `add` holds its key for a while (a journaled 300 ms step), so a second add queues. */
@@ -87,7 +87,7 @@ function outcomePublishes(mon: Monitor, prefix: string, id: string): string[][] 
 
 describe('the fast paths of one process', () => {
   const prefix = newPrefix();
-  const conns: Redis[] = [];
+  const conns: RawRedis[] = [];
   const monitors: Monitor[] = [];
   const workers: WorkerProcess[] = [];
   let server: LatchkeyServer | undefined;
@@ -103,12 +103,12 @@ describe('the fast paths of one process', () => {
     monitors.length = 0;
   });
   afterAll(async () => {
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('starts a fresh call inside its accept script and publishes no outcome', async () => {
-    server = await startServer(redisUrl, prefix, [greeter]);
-    const mon = await startMonitor(redisUrl);
+    server = await startServer(redisTarget, prefix, [greeter]);
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     const r = await post(server.url, '/greeter/greet', { name: 'Ada' });
     expect(r.status).toBe(200);
@@ -134,9 +134,9 @@ describe('the fast paths of one process', () => {
   });
 
   it('hands a key to its next queued invocation inside the completion script', async () => {
-    server = await startServer(redisUrl, prefix, [slowCounter]);
+    server = await startServer(redisTarget, prefix, [slowCounter]);
     const store = server.store;
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     const first = post(server.url, '/slowCounter/hot/add', 1, { 'idempotency-key': 'first' });
     await until('the first add to run', async () => {
@@ -167,8 +167,8 @@ describe('the fast paths of one process', () => {
   });
 
   it('publishes nothing for a send, and nothing is left watching it', async () => {
-    server = await startServer(redisUrl, prefix, [greeter]);
-    const mon = await startMonitor(redisUrl);
+    server = await startServer(redisTarget, prefix, [greeter]);
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     const r = await post(server.url, '/greeter/greet/send', { name: 'Bob' });
     expect(r.status).toBe(202);
@@ -185,15 +185,15 @@ describe('the fast paths of one process', () => {
       'completeInvocation',
     ]);
     expect(outcomePublishes(mon, prefix, id)).toEqual([]);
-    const r2 = new Redis(redisUrl);
+    const r2 = rawClient(redisTarget);
     conns.push(r2);
-    expect(await r2.keys(`${prefix}:{*}:ow:${id}`)).toEqual([]);
+    expect(await keysOnMasters(r2, `${prefix}:{*}:ow:${id}`)).toEqual([]);
   });
 
   it("publishes a call's outcome once, to the ingress's own channel, when another process ran it", async () => {
-    server = await startServer(redisUrl, prefix, services, { workers: false });
-    workers.push(await spawnWorker(redisUrl, prefix, { env: ENV }));
-    const mon = await startMonitor(redisUrl);
+    server = await startServer(redisTarget, prefix, services, { workers: false });
+    workers.push(await spawnWorker(redisTarget, prefix, { env: ENV }));
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     const r = await post(server.url, '/stally/work', 'z');
     expect(r.status).toBe(200);
@@ -204,9 +204,9 @@ describe('the fast paths of one process', () => {
     expect(pubs).toHaveLength(1);
     expect(pubs[0]![2]).toBe(`${id}\nok\n"done:z:1"`);
     // The worker's completion published it; the watcher set is gone with it.
-    const r2 = new Redis(redisUrl);
+    const r2 = rawClient(redisTarget);
     conns.push(r2);
-    expect(await r2.keys(`${prefix}:{*}:ow:${id}`)).toEqual([]);
+    expect(await keysOnMasters(r2, `${prefix}:{*}:ow:${id}`)).toEqual([]);
     // A second waiter attaching after completion gets the outcome from its registration.
     const again = await server.store.awaitOutcome(id);
     expect(again).toEqual({ ok: true, value: '"done:z:1"' });
@@ -217,7 +217,7 @@ describe('the fast paths of one process', () => {
   it('loses only the attempt when the process dies right after its accept leased the invocation', async () => {
     // This worker has the ingress too, so its accept script leases the call to it; it SIGKILLs
     // itself as the attempt starts, before answering the client.
-    const doomed = await spawnWorker(redisUrl, prefix, {
+    const doomed = await spawnWorker(redisTarget, prefix, {
       env: ENV,
       ingress: true,
       fault: 'after-start:work',
@@ -232,8 +232,8 @@ describe('the fast paths of one process', () => {
 
     // The invocation was accepted durably and leased: a healthy worker takes it over after the
     // lease expires, and the retried call (same idempotency key) latches on to it.
-    server = await startServer(redisUrl, prefix, services, { workers: false });
-    workers.push(await spawnWorker(redisUrl, prefix, { env: ENV }));
+    server = await startServer(redisTarget, prefix, services, { workers: false });
+    workers.push(await spawnWorker(redisTarget, prefix, { env: ENV }));
     const r = await post(server.url, '/stally/work', 'c', headers);
     expect(r.status).toBe(200);
     expect(r.body).toBe('done:c:1'); // the step ran once: the crash came before it
@@ -252,12 +252,12 @@ describe('write coalescing', () => {
     stores.length = 0;
   });
   afterAll(async () => {
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   async function store(coalesceWrites: boolean): Promise<RedisStore> {
     const s = createRedisStore({
-      url: redisUrl,
+      ...redisTarget,
       prefix,
       ...FAST_TIMINGS,
       coalesceWrites,
@@ -271,20 +271,23 @@ describe('write coalescing', () => {
   it("holds one turn's commands in the socket until the turn ends, then answers them in order", async () => {
     const s = await store(true);
     const key = `${prefix}:n`;
+    // On a cluster, the socket of the key's master (each master's connection coalesces).
+    const conn = await connectionFor(s.redis, key);
     const replies = Array.from({ length: 50 }, () => s.redis.incr(key));
     // All 50 are buffered in the corked socket, none written yet.
-    expect(s.redis.stream.writableCorked).toBe(1);
-    expect(s.redis.stream.writableLength).toBeGreaterThan(50 * 'INCR'.length);
+    expect(conn.stream.writableCorked).toBe(1);
+    expect(conn.stream.writableLength).toBeGreaterThan(50 * 'INCR'.length);
     expect(await Promise.all(replies)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(s.redis.stream.writableCorked).toBe(0);
-    expect(s.redis.stream.writableLength).toBe(0);
+    expect(conn.stream.writableCorked).toBe(0);
+    expect(conn.stream.writableLength).toBe(0);
   });
 
   it('writes each command at once when turned off', async () => {
     const s = await store(false);
     const key = `${prefix}:m`;
+    const conn = await connectionFor(s.redis, key);
     const replies = Array.from({ length: 5 }, () => s.redis.incr(key));
-    expect(s.redis.stream.writableCorked).toBe(0);
+    expect(conn.stream.writableCorked).toBe(0);
     expect(await Promise.all(replies)).toEqual([1, 2, 3, 4, 5]);
   });
 });

@@ -15,7 +15,6 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { fenceKeys, services } from './fixtures/fifo-services.mjs';
 import { startMonitor, type Monitor } from './helpers/monitor.js';
@@ -29,13 +28,14 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const ENV = { LK_SERVICES: 'fifo-services.mjs' };
 
 /** The invocation hash, found by the id (the test reads the attempt's `w` and epoch fields). */
-async function invHash(r: Redis, prefix: string, id: string): Promise<Record<string, string>> {
-  const keys = await r.keys(`${prefix}:{*}:inv:${id}`);
+async function invHash(r: RawRedis, prefix: string, id: string): Promise<Record<string, string>> {
+  const keys = await keysOnMasters(r, `${prefix}:{*}:inv:${id}`);
   expect(keys).toHaveLength(1);
   return r.hgetall(keys[0]!);
 }
@@ -45,7 +45,7 @@ describe('fencing a frozen worker', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lk-fence-'));
   const workers: WorkerProcess[] = [];
   let server: LatchkeyServer | undefined;
-  const conns: Redis[] = [];
+  const conns: RawRedis[] = [];
   const monitors: Monitor[] = [];
 
   afterEach(async () => {
@@ -63,17 +63,17 @@ describe('fencing a frozen worker', () => {
   });
 
   afterAll(async () => {
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("refuses a resumed zombie's writes after another worker took the key over", async () => {
-    const r = new Redis(redisUrl);
+    const r = rawClient(redisTarget);
     conns.push(r);
     const flag = join(dir, 'resume');
     const k = fenceKeys(prefix, 'f1');
-    server = await startServer(redisUrl, prefix, services, { workers: false });
-    const w1 = await spawnWorker(redisUrl, prefix, {
+    server = await startServer(redisTarget, prefix, services, { workers: false });
+    const w1 = await spawnWorker(redisTarget, prefix, {
       env: { ...ENV, LK_FENCE_FREEZE_UNTIL: flag },
     });
     workers.push(w1);
@@ -95,7 +95,7 @@ describe('fencing a frozen worker', () => {
     ]);
 
     // Worker 2 takes the invocation over once worker 1's lease expired, and waits inside its own `b`.
-    const w2 = await spawnWorker(redisUrl, prefix, { env: ENV });
+    const w2 = await spawnWorker(redisTarget, prefix, { env: ENV });
     workers.push(w2);
     await until(
       'worker 2 to take over and enter step b',
@@ -109,7 +109,7 @@ describe('fencing a frozen worker', () => {
 
     // Watch every command Redis executes, then resume worker 1: its closure returns and it commits
     // step b with its stale epoch while worker 2 owns the key.
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     monitors.push(mon);
     const zombieWrites: string[][] = [];
     mon.on(({ args, source }) => {

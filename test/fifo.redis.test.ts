@@ -4,7 +4,6 @@
  * fixtures/fifo-services.mjs; the test process runs an ingress only.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { probeKeys, services, violationsKey } from './fixtures/fifo-services.mjs';
 import {
@@ -17,8 +16,9 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 const WORKERS = 3;
 const KEYS = 50;
@@ -28,7 +28,7 @@ const PER_KEY = 40; // 50 × 40 = 2,000 calls
 async function spawnWorkers(n: number, prefix: string, into: WorkerProcess[]): Promise<void> {
   const results = await Promise.allSettled(
     Array.from({ length: n }, () =>
-      spawnWorker(redisUrl, prefix, { env: { LK_SERVICES: 'fifo-services.mjs' } }),
+      spawnWorker(redisTarget, prefix, { env: { LK_SERVICES: 'fifo-services.mjs' } }),
     ),
   );
   for (const r of results) if (r.status === 'fulfilled') into.push(r.value);
@@ -45,11 +45,11 @@ describe('exclusive handlers across 3 worker processes', () => {
   const prefix = newPrefix();
   const workers: WorkerProcess[] = [];
   let server: LatchkeyServer | undefined;
-  let r: Redis;
+  let r: RawRedis;
 
   beforeAll(async () => {
-    r = new Redis(redisUrl);
-    server = await startServer(redisUrl, prefix, services, { workers: false });
+    r = rawClient(redisTarget);
+    server = await startServer(redisTarget, prefix, services, { workers: false });
     await spawnWorkers(WORKERS, prefix, workers);
   });
 
@@ -57,7 +57,7 @@ describe('exclusive handlers across 3 worker processes', () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
     await server?.close();
     r?.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('runs 2,000 calls on 50 keys in acceptance order, never two exclusive handlers of one key at once', async () => {

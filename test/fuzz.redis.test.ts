@@ -24,7 +24,6 @@
  * is in the describe name and in every failure message); `LK_FUZZ_SCALE=4` runs 4× as many.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import {
@@ -52,6 +51,7 @@ import {
   type RawAnswer,
   type RawNoAnswer,
 } from './helpers/fuzz.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
 /** A path segment for any drawn string (a lone surrogate, which has no UTF-8 form, becomes U+FFFD). */
 function urlSegment(s: string): string {
@@ -60,7 +60,7 @@ function urlSegment(s: string): string {
   );
 }
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 const SEED = fuzzSeed();
 const SCALE = Math.max(0.1, Number(process.env['LK_FUZZ_SCALE'] ?? 1) || 1);
@@ -1345,7 +1345,7 @@ async function withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {
 describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=${SEED})`, () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
-  let redis: Redis;
+  let redis: RawRedis;
   let port: number;
   let adminPort: number;
   let socket: FuzzSocket | undefined;
@@ -1524,13 +1524,13 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
       loggedErrors.push(args.map((a) => (a as Error)?.stack ?? String(a)).join(' '));
     };
     const logger = { ...quietLogger, error };
-    server = await startServer(redisUrl, prefix, DEFS, {
+    server = await startServer(redisTarget, prefix, DEFS, {
       store: { stalledIntervalMs: 600_000 },
       serve: { admin: { port: 0, token: TOKEN }, logger },
     });
     port = server.port;
     adminPort = Number(new URL(server.adminUrl!).port);
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
     await expectHealthy('start');
   });
 
@@ -1539,7 +1539,7 @@ describe(`seeded fuzz of the HTTP, WebSocket and admin ingresses (LK_FUZZ_SEED=$
     // Bounded: the last test already reports a close that does not finish.
     if (server) await withDeadline(server.close(), 5000);
     redis?.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
     process.off('unhandledRejection', onProcessError);
     process.off('uncaughtException', onProcessError);
     if (VERBOSE)

@@ -13,7 +13,6 @@
  *   hand-off too.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { handlers, service, type Context, type LatchkeyServer } from '@latchkey/core';
 import type { RedisStoreOptions } from '@latchkey/redis-store';
 import { services } from './fixtures/crash-services.mjs';
@@ -28,8 +27,9 @@ import {
   until,
   type WorkerProcess,
 } from './helpers/harness.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
 /** Deadline for recovery after a kill (lease 2 s + reconciler, on a loaded machine). */
 const RECOVERY_MS = 60_000;
@@ -37,7 +37,7 @@ const SHARDS = 4;
 
 interface Env {
   prefix: string;
-  redis: Redis;
+  redis: RawRedis;
   workers: WorkerProcess[];
   servers: LatchkeyServer[];
 }
@@ -46,18 +46,18 @@ type OnFinished = (fn: () => Promise<void>) => void;
 
 /** A fresh prefix and a Redis connection; worker processes and servers are torn down at the end. */
 function setup(onTestFinished: OnFinished): Env {
-  const env: Env = { prefix: newPrefix(), redis: new Redis(redisUrl), workers: [], servers: [] };
+  const env: Env = { prefix: newPrefix(), redis: rawClient(redisTarget), workers: [], servers: [] };
   onTestFinished(async () => {
     await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
     for (const s of env.servers) await s.close().catch(() => undefined);
     env.redis.disconnect();
-    await deletePrefix(redisUrl, env.prefix);
+    await deletePrefix(redisTarget, env.prefix);
   });
   return env;
 }
 
 async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, { env: ENV, ...(fault ? { fault } : {}) });
+  const w = await spawnWorker(redisTarget, env.prefix, { env: ENV, ...(fault ? { fault } : {}) });
   env.workers.push(w);
   return w;
 }
@@ -67,7 +67,7 @@ async function server(
   defs: Parameters<typeof startServer>[2],
   opts: Parameters<typeof startServer>[3],
 ): Promise<LatchkeyServer> {
-  const s = await startServer(redisUrl, env.prefix, defs, opts);
+  const s = await startServer(redisTarget, env.prefix, defs, opts);
   env.servers.push(s);
   return s;
 }
@@ -116,7 +116,7 @@ describe('the hand-off from an ingress-only process', () => {
     await worker(env);
     await announced(env, 2);
     const ingress = await server(env, services, { workers: false });
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     onTestFinished(() => Promise.resolve(mon.close()));
 
     const N = 20;
@@ -329,7 +329,7 @@ describe('the hand-off into in-process workers', () => {
     const env = setup(onTestFinished);
     await server(env, [waiter], { port: false });
     const ingress = await server(env, [waiter], { workers: false });
-    const mon = await startMonitor(redisUrl);
+    const mon = await startMonitor(redisTarget);
     onTestFinished(() => Promise.resolve(mon.close()));
 
     const r = await post(ingress.url, '/waiter/wait/send', 'w');

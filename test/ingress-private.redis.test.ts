@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { handlers, service, type Context, type LatchkeyServer } from '@latchkey/core';
 import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 const internal = service({
   name: 'internal',
@@ -29,11 +29,11 @@ describe('ingressPrivate', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [internal, front]);
+    server = await startServer(redisTarget, prefix, [internal, front]);
   });
   afterAll(async () => {
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('answers 404 over HTTP and as a WebSocket error frame, while handlers can still call it', async () => {

@@ -5,22 +5,22 @@
  * the slot space, so the partitions spread evenly over a cluster's masters.
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { createRedisStore, Keys, partitionTag, type RedisStore } from '@latchkey/redis-store';
 import calculateSlot from 'cluster-key-slot';
 import { deletePrefix, newPrefix, quietLogger } from './helpers/harness.js';
+import { keysOnMasters, rawClient } from './helpers/redis.js';
 
 /** Any prefix: only the hash tag decides a key's slot. */
 const prefixOf = (p: number): string => `lk-${p}:`;
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 describe('the partition layout', () => {
   const stores: RedisStore[] = [];
   const prefixes: string[] = [];
   const open = (prefix: string, partitions?: number): RedisStore => {
     const s = createRedisStore({
-      url: redisUrl,
+      ...redisTarget,
       prefix,
       logger: quietLogger,
       ...(partitions !== undefined ? { partitions } : {}),
@@ -31,22 +31,22 @@ describe('the partition layout', () => {
 
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
-    for (const p of prefixes.splice(0)) await deletePrefix(redisUrl, p);
+    for (const p of prefixes.splice(0)) await deletePrefix(redisTarget, p);
   });
 
   it('is kept at first start, adopted without an option, refused when configured otherwise', async () => {
     const prefix = newPrefix();
     prefixes.push(prefix);
     await open(prefix, 8).init();
-    const redis = new Redis(redisUrl);
+    const redis = rawClient(redisTarget);
     try {
       expect(await redis.get(`${prefix}:layout`)).toBe('partitions=8');
-      const before = (await redis.keys(`${prefix}:*`)).sort();
+      const before = (await keysOnMasters(redis, `${prefix}:*`)).sort();
 
       const other = open(prefix, 16);
       await expect(other.init()).rejects.toMatchObject({ kind: 'PARTITIONS_MISMATCH' });
       // Refused before its mailbox or boot marker: nothing written.
-      expect((await redis.keys(`${prefix}:*`)).sort()).toEqual(before);
+      expect((await keysOnMasters(redis, `${prefix}:*`)).sort()).toEqual(before);
 
       const adopting = open(prefix);
       await adopting.init();

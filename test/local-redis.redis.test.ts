@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { until } from './helpers/harness.js';
+import { onClusterPass } from './helpers/redis.js';
 
 /** True while a process with this pid runs (a zombie waiting to be reaped does not count). */
 function alive(pid: number): boolean {
@@ -18,7 +19,9 @@ function alive(pid: number): boolean {
   }
 }
 
-describe('startLocalRedis', () => {
+// Skipped on the cluster pass (onClusterPass): this file never uses the project's Redis, as it
+// tests startLocalRedis, the standalone server itself; there it would only repeat the `redis` pass.
+describe.skipIf(onClusterPass)('startLocalRedis', () => {
   it('stops its redis-server and removes the data directory when its process is SIGKILLed', async ({
     onTestFinished,
   }) => {

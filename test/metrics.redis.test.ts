@@ -6,7 +6,6 @@
  * are exact too. No invocation id or key appears in the text (bounded labels), and the route
  * wants the admin token like every other.
  */
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -22,8 +21,9 @@ import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post, until } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
 import { FrameSocket } from './helpers/frames.js';
+import { rawClient } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'metrics-token';
 
 const okSvc = service({
@@ -107,7 +107,7 @@ async function scrape(): Promise<{ text: string; samples: Map<string, number> }>
 beforeAll(async () => {
   prefix = newPrefix();
   server = await startAdminServer(
-    redisUrl,
+    redisTarget,
     prefix,
     [okSvc, failSvc, retrySvc, parentSvc, sleeper],
     { token: TOKEN },
@@ -116,7 +116,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await deletePrefix(redisUrl, prefix);
+  await deletePrefix(redisTarget, prefix);
 });
 
 describe('GET /metrics', () => {
@@ -152,7 +152,7 @@ describe('GET /metrics', () => {
     // The reconciler: the suspended run's deadline moved far into the past, as if its wake-up
     // had been lost; the next sweep hands it out again (and finds it not due yet) and reports
     // how overdue it was.
-    const redis = new Redis(redisUrl);
+    const redis = rawClient(redisTarget);
     const p = parseInt(runId.slice(4, 6), 36);
     await redis.zadd(new Keys(prefix).due(p), Date.now() - 60_000, runId);
     redis.disconnect();

@@ -14,7 +14,7 @@ import {
 } from '@latchkey/core';
 import { deletePrefix, newPrefix, post, startServer } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Attempt 2 ends the invocation: the non-determinism failure is not retried forever. */
 const killAfterTwo: HandlerDefinitionOptions = {
@@ -88,11 +88,11 @@ describe('non-determinism is detected on replay', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [drifting]);
+    server = await startServer(redisTarget, prefix, [drifting]);
   });
   afterAll(async () => {
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   async function callAndCheck(

@@ -29,7 +29,7 @@ import { z } from 'zod';
 import { CallError, connect } from '@latchkey/client';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Invocation ids the waiting handlers publish (the workers run in this process), by tag. */
 const ids = new Map<string, string>();
@@ -303,7 +303,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
 
   beforeAll(async () => {
     server = await startServer(
-      redisUrl,
+      redisTarget,
       prefix,
       [waiter, signaller, approvals, broken, stepper, thrower, catcher, bytes, reverser],
       { serve: { admin: { port: 0 } } },
@@ -311,7 +311,7 @@ describe('Restate API: signals, awaitable workflow promises, retry exhaustion', 
   });
   afterAll(async () => {
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   describe('signals', () => {

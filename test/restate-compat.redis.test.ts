@@ -25,10 +25,10 @@ import {
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '@latchkey/core';
-import { Redis } from 'ioredis';
 import { deletePrefix, newPrefix, startServer, until } from './helpers/harness.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /**
  * The handler signatures of a Latchkey definition, as Restate's typed proxies
@@ -87,7 +87,7 @@ const counter = object({
 });
 
 /** Where `request` publishes its awakeable ids (the test's Redis, under the test's prefix). */
-let published: Redis;
+let published: RawRedis;
 let publishPrefix = '';
 
 /** Waits for its signal `go`; `signal` resolves another invocation's signal (Restate's signals). */
@@ -137,9 +137,9 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
   let ingress: clients.Ingress;
   const requests: string[] = [];
   beforeAll(async () => {
-    published = new Redis(redisUrl);
+    published = rawClient(redisTarget);
     publishPrefix = prefix;
-    server = await startServer(redisUrl, prefix, [greeter, counter, signup, signals, bytes]);
+    server = await startServer(redisTarget, prefix, [greeter, counter, signup, signals, bytes]);
     // Every request the Restate client makes is recorded (method, path, status) so the tests can show
     // which ingress routes it used.
     const recordingFetch: typeof fetch = async (input, init) => {
@@ -153,7 +153,7 @@ describe('@restatedev/restate-sdk-clients against Latchkey', () => {
   afterAll(async () => {
     await server?.close();
     published?.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('calls service handlers through the typed proxy (result, headers, idempotency key, terminal error)', async () => {

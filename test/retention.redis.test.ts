@@ -10,7 +10,6 @@
  * an invocation ends with its id, every key of a workflow key contains
  * `<svc>:<key>` (percent-encoded), and the due/outbox zsets hold ids as members.
  */
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { Keys, enc, partitionOfId } from '@latchkey/redis-store';
 import {
@@ -32,10 +31,11 @@ import {
   untilCompleted,
   type Answer,
 } from './helpers/control.js';
+import { rawClient } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
-const log = new EventLog(redisUrl);
-const redis = new Redis(redisUrl);
+const redisTarget = inject('redisTarget');
+const log = new EventLog(redisTarget);
+const redis = rawClient(redisTarget);
 afterAll(() => {
   log.close();
   redis.disconnect();
@@ -144,7 +144,7 @@ async function untilNoKeys(
 
 describe('workflow retention', () => {
   it('keeps the output until workflowRetention ends, then every key of the workflow is gone', async () => {
-    const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w1/run/send', 'hello');
     expect(sent.status).toBe(202);
     const runId = (sent.body as { invocationId: string }).invocationId;
@@ -215,7 +215,7 @@ describe('workflow retention', () => {
 
 describe('retention of a killed workflow', () => {
   it('keeps its 409 outcome for workflowRetention, then every key of the workflow is gone', async () => {
-    const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w3/run/send', 'doomed');
     const runId = (sent.body as { invocationId: string }).invocationId;
     await until('the run to wait on its promise', async () =>
@@ -248,7 +248,7 @@ describe('retention of a killed workflow', () => {
 
 describe('purge', () => {
   it('removes a completed invocation at once', async () => {
-    const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
     const r = await post(server.url, '/plain/echo', 'x');
     expect(r.status).toBe(200);
     const id = r.headers.get('x-restate-id')!;
@@ -267,7 +267,7 @@ describe('purge', () => {
   });
 
   it('refuses a running workflow, then removes it once completed: run record and state too', async () => {
-    const { prefix, server } = await setupControl(redisUrl, services, log, onTestFinished);
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w2/run/send', 'first');
     const runId = (sent.body as { invocationId: string }).invocationId;
     await until('the run to wait on its promise', async () =>

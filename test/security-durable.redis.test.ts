@@ -21,7 +21,6 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import {
   handlers,
   object,
@@ -43,8 +42,9 @@ import { FrameSocket } from './helpers/frames.js';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { restingKeyspace, snapshotKeyspace, type Keyspace } from './helpers/keyspace.js';
 import { startMonitor } from './helpers/monitor.js';
+import { keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 // ------------------------------------------------------------------ in-process gates and mailboxes
 
@@ -220,7 +220,7 @@ describe('the public ingress cannot bend a journal', () => {
   let server: LatchkeyServer;
   let capped: LatchkeyServer;
   const cappedPrefix = newPrefix();
-  let redis: Redis;
+  let redis: RawRedis;
   let healthy = 0;
 
   /** The keyspace at rest (see restingKeyspace). */
@@ -287,15 +287,15 @@ describe('the public ingress cannot bend a journal', () => {
   }
 
   beforeAll(async () => {
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
     const store = { stalledIntervalMs: 600_000, leaseMs: 600_000, lockDurationMs: 600_000 };
     server = await startServer(
-      redisUrl,
+      redisTarget,
       prefix,
       [sleeper, stepper, child, parent, approval, waiter, hidden, front, tokens, signup],
       { store },
     );
-    capped = await startServer(redisUrl, cappedPrefix, [waiter], {
+    capped = await startServer(redisTarget, cappedPrefix, [waiter], {
       store: { ...store, maxCompletions: 2 },
     });
     await expectHealthy();
@@ -305,8 +305,8 @@ describe('the public ingress cannot bend a journal', () => {
     await server?.close();
     await capped?.close();
     redis?.disconnect();
-    await deletePrefix(redisUrl, prefix);
-    await deletePrefix(redisUrl, cappedPrefix);
+    await deletePrefix(redisTarget, prefix);
+    await deletePrefix(redisTarget, cappedPrefix);
   });
 
   describe('forged completions are refused and change nothing; the real outcome is delivered', () => {
@@ -603,7 +603,7 @@ describe('the public ingress cannot bend a journal', () => {
       );
       expect(attacked).toMatchObject({ ok: true, value: { userId: 'victim', verified: false } });
       // The seed itself appears in nothing a client received.
-      const [invKey] = await redis.keys(`${prefix}:*:inv:${victim.id}`);
+      const [invKey] = await keysOnMasters(redis, `${prefix}:*:inv:${victim.id}`);
       const seed = await redis.hget(invKey!, 'rs');
       expect(seed).toMatch(/^[A-Za-z0-9_-]{22}$/);
       expect(victim.spy.raw.join('\n')).not.toContain(seed!);
@@ -664,9 +664,9 @@ describe('the public ingress cannot bend a journal', () => {
         const sent = await post(server.url, '/sd_sleep/nap/send?delay=600000', 1);
         expect(sent.status).toBe(202);
         const id = (sent.body as { invocationId: string }).invocationId;
-        const [invKey] = await redis.keys(`${prefix}:*:inv:${id}`);
+        const [invKey] = await keysOnMasters(redis, `${prefix}:*:inv:${id}`);
         const dueKey = invKey!.replace(/inv:.*$/, 'due');
-        const monitor = await startMonitor(redisUrl);
+        const monitor = await startMonitor(redisTarget);
         try {
           await redis.hset(invKey!, 'wake', wake);
           // Due now: the reconciler dispatches it and the start script decides.

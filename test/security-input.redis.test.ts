@@ -16,7 +16,6 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket as NetSocket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import {
   handlers,
@@ -42,8 +41,9 @@ import {
 } from './helpers/harness.js';
 import { FrameSocket as Socket, type Frame } from './helpers/frames.js';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
+import { keysOnMasters, rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 't0ken';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const YEAR_MS = 365 * 86_400_000;
@@ -348,7 +348,7 @@ describe('security: malformed input and limits', () => {
     wide: newPrefix(),
   };
   const servers = {} as Record<Name, LatchkeyServer>;
-  let redis: Redis;
+  let redis: RawRedis;
   const sockets: Socket[] = [];
   let good = 0;
   /** An invocation of `main` that exists (completed), for admin operations on it. */
@@ -381,14 +381,14 @@ describe('security: malformed input and limits', () => {
   }
 
   beforeAll(async () => {
-    redis = new Redis(redisUrl);
+    redis = rawClient(redisTarget);
     const store = { stalledIntervalMs: 600_000 };
     [servers.main, servers.small, servers.wide] = await Promise.all([
-      startServer(redisUrl, prefixes.main, SERVICES, {
+      startServer(redisTarget, prefixes.main, SERVICES, {
         store,
         serve: { redactHeaders: ['x-api-key'], admin: { port: 0, token: TOKEN } },
       }),
-      startServer(redisUrl, prefixes.small, SERVICES, {
+      startServer(redisTarget, prefixes.small, SERVICES, {
         store,
         serve: {
           maxJsonDepth: 8,
@@ -402,7 +402,7 @@ describe('security: malformed input and limits', () => {
           },
         },
       }),
-      startServer(redisUrl, prefixes.wide, SERVICES, {
+      startServer(redisTarget, prefixes.wide, SERVICES, {
         store,
         serve: { maxBufferedBodyBytes: 1024 * 1024, webSocket: { allowedOrigins: '*' } },
       }),
@@ -419,7 +419,7 @@ describe('security: malformed input and limits', () => {
     for (const s of sockets.splice(0)) s.close();
     await Promise.all(Object.values(servers).map((s) => s?.close()));
     redis?.disconnect();
-    for (const p of Object.values(prefixes)) await deletePrefix(redisUrl, p);
+    for (const p of Object.values(prefixes)) await deletePrefix(redisTarget, p);
   });
 
   // ---------------------------------------------------------------- HTTP ingress refusals
@@ -615,7 +615,7 @@ describe('security: malformed input and limits', () => {
 
     /** The stored headers JSON (field `hdr`) of an invocation of `main`. */
     async function storedHeaders(id: string): Promise<string> {
-      const keys = await redis.keys(`${prefixes.main}:*:inv:${id}`);
+      const keys = await keysOnMasters(redis, `${prefixes.main}:*:inv:${id}`);
       expect(keys).toHaveLength(1);
       const hdr = await redis.hget(keys[0]!, 'hdr');
       expect(hdr).not.toBeNull();
@@ -1068,7 +1068,7 @@ describe('security: malformed input and limits', () => {
       // Found by the fuzz test: the refused socket was left open, paused with its unread body, and
       // server.close() (the SIGTERM drain) waited for it forever.
       const prefix = newPrefix();
-      const own = await startServer(redisUrl, prefix, SERVICES, {
+      const own = await startServer(redisTarget, prefix, SERVICES, {
         store: { stalledIntervalMs: 600_000 },
       });
       try {
@@ -1094,7 +1094,7 @@ describe('security: malformed input and limits', () => {
         await closing;
       } finally {
         await own.close();
-        await deletePrefix(redisUrl, prefix);
+        await deletePrefix(redisTarget, prefix);
       }
     });
   });
@@ -1410,7 +1410,7 @@ describe('security: malformed input and limits', () => {
   describe('listening addresses', () => {
     const store = (prefix: string): ReturnType<typeof createRedisStore> =>
       createRedisStore({
-        url: redisUrl,
+        ...redisTarget,
         prefix,
         ...FAST_TIMINGS,
         stalledIntervalMs: 600_000,
@@ -1459,7 +1459,7 @@ describe('security: malformed input and limits', () => {
         expect(await accepts(adminPort)).toBe(false);
       } finally {
         await real.close();
-        await deletePrefix(redisUrl, prefix);
+        await deletePrefix(redisTarget, prefix);
       }
     });
 
@@ -1496,7 +1496,7 @@ describe('security: malformed input and limits', () => {
         if (l) expect([...l.v4, ...l.v6].some((addr) => /^0+$/.test(addr))).toBe(true);
       } finally {
         await server.close();
-        await deletePrefix(redisUrl, prefix);
+        await deletePrefix(redisTarget, prefix);
       }
     });
 
@@ -1527,7 +1527,7 @@ describe('security: malformed input and limits', () => {
         }
       } finally {
         await server.close();
-        await deletePrefix(redisUrl, prefix);
+        await deletePrefix(redisTarget, prefix);
       }
     });
   });

@@ -6,15 +6,15 @@
  * `/metrics` answers only GET, with the token. Default tracing (no provider registered), metrics on
  * through the admin port.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { object, type LatchkeyServer, type ObjectContext } from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
 import { deletePrefix, newPrefix, post } from './helpers/harness.js';
 import { admin, startAdminServer } from './helpers/control.js';
 import { FrameSocket } from './helpers/frames.js';
+import { rawClient, type RawRedis } from './helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'sec-telemetry';
 const TRACE = '5bf92f3577b34da6a3ce929d0e0e4736';
 const TP = `00-${TRACE}-00f067aa0ba902b7-01`;
@@ -32,18 +32,18 @@ const counter = object({
 
 let server: LatchkeyServer & { adminUrl: string };
 let prefix: string;
-let redis: Redis;
+let redis: RawRedis;
 
 beforeAll(async () => {
   prefix = newPrefix();
-  redis = new Redis(redisUrl);
-  server = await startAdminServer(redisUrl, prefix, [counter], { token: TOKEN });
+  redis = rawClient(redisTarget);
+  server = await startAdminServer(redisTarget, prefix, [counter], { token: TOKEN });
 });
 
 afterAll(async () => {
   await server?.close();
   redis?.disconnect();
-  await deletePrefix(redisUrl, prefix);
+  await deletePrefix(redisTarget, prefix);
 });
 
 /** The trace context kept with an invocation (its hash's `tc`), or null. */

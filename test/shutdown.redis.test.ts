@@ -18,7 +18,7 @@ import {
   type WorkerProcess,
 } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 describe('graceful shutdown', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -28,20 +28,20 @@ describe('graceful shutdown', () => {
 
   it('suspends waiting handlers on SIGTERM and exits; another worker completes them', async () => {
     const prefix = newPrefix();
-    const ingress: LatchkeyServer = await startServer(redisUrl, prefix, [holder], {
+    const ingress: LatchkeyServer = await startServer(redisTarget, prefix, [holder], {
       workers: false,
     });
-    const store = createRedisStore({ url: redisUrl, prefix });
+    const store = createRedisStore({ ...redisTarget, prefix });
     await store.init();
     const workers: WorkerProcess[] = [];
     cleanup.push(async () => {
       for (const w of workers) await w.kill('SIGKILL');
       await ingress.close();
       await store.close();
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
     });
     const env = { LK_SERVICES: 'fifo-services.mjs' };
-    const first = await spawnWorker(redisUrl, prefix, { env });
+    const first = await spawnWorker(redisTarget, prefix, { env });
     workers.push(first);
 
     const sent = await post(ingress.url, '/holder/h1/hold/send', 8000);
@@ -59,7 +59,7 @@ describe('graceful shutdown', () => {
     expect(info?.status).toBe('suspended');
     expect(info?.attempts).toBe(0);
 
-    const second = await spawnWorker(redisUrl, prefix, { env });
+    const second = await spawnWorker(redisTarget, prefix, { env });
     workers.push(second);
     const out = await get(ingress.url, `/restate/invocation/${id}/attach`);
     expect(out).toEqual({ status: 200, body: 'held' });

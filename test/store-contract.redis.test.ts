@@ -8,15 +8,15 @@ import { storeContract } from '@latchkey/core/testing';
 import { createRedisStore } from '@latchkey/redis-store';
 import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const prefixes: string[] = [];
 afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redisUrl, p);
+  for (const p of prefixes) await deletePrefix(redisTarget, p);
 });
 
 storeContract('Redis store', () => {
   const prefix = newPrefix();
   prefixes.push(prefix);
   const logger = quietLogger;
-  return createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger });
+  return createRedisStore({ ...redisTarget, prefix, ...FAST_TIMINGS, logger });
 });

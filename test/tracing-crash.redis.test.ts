@@ -24,7 +24,7 @@ import {
 } from './helpers/harness.js';
 import { memoryTracing, named, one, useAsyncContext, type SpanRecord } from './helpers/tracing.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 useAsyncContext();
 const tracing = memoryTracing();
 
@@ -54,16 +54,16 @@ describe('tracing across a worker crash', () => {
     const workers: WorkerProcess[] = [];
     cleanup.push(async () => {
       await Promise.all(workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
       rmSync(dir, { recursive: true, force: true });
     });
-    const ingress = await startServer(redisUrl, prefix, services, {
+    const ingress = await startServer(redisTarget, prefix, services, {
       workers: false,
       serve: { tracing: { tracer: tracing.tracer } },
     });
     cleanup.push(() => ingress.close());
     const env = { LK_SERVICES: 'crash-services.mjs', LK_TRACE_FILE: file };
-    const first = await spawnWorker(redisUrl, prefix, { fault: 'in-run:b', env });
+    const first = await spawnWorker(redisTarget, prefix, { fault: 'in-run:b', env });
     workers.push(first);
     const sent = await post(ingress.url, '/crashflow/wf-trace/run/send', 'tr');
     expect(sent.status).toBe(202);
@@ -72,7 +72,7 @@ describe('tracing across a worker crash', () => {
     expect(died.signal).toBe('SIGKILL');
     expect(first.output).toContain('FAULT in-run:b');
 
-    const second = await spawnWorker(redisUrl, prefix, { env });
+    const second = await spawnWorker(redisTarget, prefix, { env });
     workers.push(second);
     await until(
       'the workflow to complete on the second worker',

@@ -28,7 +28,7 @@ import {
   type SpanRecord,
 } from './helpers/tracing.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 useAsyncContext();
 const tracing = memoryTracing();
 
@@ -80,14 +80,14 @@ let prefix: string;
 
 beforeAll(async () => {
   prefix = newPrefix();
-  server = await startServer(redisUrl, prefix, [flow, chainA, chainB, chainC], {
+  server = await startServer(redisTarget, prefix, [flow, chainA, chainB, chainC], {
     serve: { tracing: { tracer: tracing.tracer }, admin: { port: 0 } },
   });
 });
 
 afterAll(async () => {
   await server?.close();
-  await deletePrefix(redisUrl, prefix);
+  await deletePrefix(redisTarget, prefix);
 });
 
 beforeEach(() => tracing.exporter.reset());

@@ -11,7 +11,7 @@ import type { LatchkeyServer } from '@latchkey/core';
 import { startAdminServer } from './helpers/control.js';
 import { uiServices } from './helpers/ui-services.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'ui-files-token';
 
 interface Raw {
@@ -47,11 +47,11 @@ describe('the web UI files on the admin port', () => {
   const prefix = newPrefix();
   let server: Awaited<ReturnType<typeof startAdminServer>>;
   beforeAll(async () => {
-    server = await startAdminServer(redisUrl, prefix, uiServices, { token: TOKEN });
+    server = await startAdminServer(redisTarget, prefix, uiServices, { token: TOKEN });
   });
   afterAll(async () => {
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it.each([
@@ -144,11 +144,11 @@ describe('admin.ui: false', () => {
   let server: LatchkeyServer | undefined;
   afterAll(async () => {
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('serves no UI: /ui is an ordinary route behind the token', async () => {
-    server = await startServer(redisUrl, prefix, uiServices, {
+    server = await startServer(redisTarget, prefix, uiServices, {
       serve: { admin: { port: 0, token: TOKEN, ui: false } },
     });
     const adminUrl = server.adminUrl!;

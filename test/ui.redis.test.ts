@@ -22,7 +22,7 @@ import { ensureDebianPackage } from '@latchkey/redis-store/testing';
 import { CHROMIUM, openChromium } from './helpers/chromium.mjs';
 import { XSS, uiServices } from './helpers/ui-services.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const TOKEN = 'ui-test-token';
 /** Generous: the machine is shared and Chromium is slow to start pages under load. */
 const WAIT = 60_000;
@@ -36,7 +36,7 @@ describe('the web UI in Chromium', () => {
 
   beforeAll(async () => {
     ensureDebianPackage('chromium', () => existsSync(CHROMIUM));
-    server = await startAdminServer(redisUrl, prefix, uiServices, { token: TOKEN });
+    server = await startAdminServer(redisTarget, prefix, uiServices, { token: TOKEN });
     chrome = await openChromium();
   }, 120_000);
   // Each test's tabs close after it (a page left open keeps re-reading the API).
@@ -57,7 +57,7 @@ describe('the web UI in Chromium', () => {
       if (inv.status !== 'completed')
         await admin(server.adminUrl, 'PATCH', `/invocations/${inv.id}/kill`, { token: TOKEN });
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   /** A new tab in its own browser context (its own sessionStorage). */

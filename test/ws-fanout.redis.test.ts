@@ -4,7 +4,7 @@ import type { LatchkeyServer } from '@latchkey/core';
 import { deletePrefix, newPrefix, post, startServer, until } from './helpers/harness.js';
 import { wsServices } from './helpers/ws-services.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 const SUBSCRIBERS = 1000;
 /** Sockets opened at once (keeps the listen backlog from overflowing). */
@@ -27,14 +27,14 @@ describe('WebSocket fan-out', () => {
   const subscribers: Subscriber[] = [];
 
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, wsServices);
+    server = await startServer(redisTarget, prefix, wsServices);
   });
   afterEach(() => {
     for (const s of subscribers.splice(0)) s.ws.terminate();
   });
   afterAll(async () => {
     await server.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it(`${SUBSCRIBERS} concurrent WebSocket subscribers to one workflow all receive its result`, async () => {

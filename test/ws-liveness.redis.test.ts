@@ -14,7 +14,7 @@ import { serve, service, type Context, type LatchkeyServer } from '@latchkey/cor
 import { createRedisStore } from '@latchkey/redis-store';
 import { deletePrefix, FAST_TIMINGS, newPrefix, quietLogger, until } from './helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** A service whose answer is as large as asked. */
 const blob = service({
@@ -30,7 +30,7 @@ async function start(
 ): Promise<LatchkeyServer> {
   return serve({
     services: [blob],
-    store: createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger }),
+    store: createRedisStore({ ...redisTarget, prefix, ...FAST_TIMINGS, logger: quietLogger }),
     port: 0,
     host: '127.0.0.1',
     handleSignals: false,
@@ -135,7 +135,7 @@ describe('WebSocket liveness', () => {
     server = undefined;
   });
   afterAll(async () => {
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   it('closes a socket that stops answering pings and keeps one that answers', async () => {

@@ -11,11 +11,15 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The built binary. */
 export const BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 
-/** The environment of a child: this process's, without REDIS_URL and the CLI's own variables. */
+/**
+ * The environment of a child: this process's, without REDIS_URL, REDIS_CLUSTER_NODES and the
+ * CLI's own variables.
+ */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of [
     'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
     'LATCHKEY_ADMIN_URL',
     'LATCHKEY_ADMIN_TOKEN',
     'NO_COLOR',

@@ -3,7 +3,6 @@
  * an in-process server with the admin API, admin HTTP calls, and a per-test
  * event log in Redis that handlers append to from journaled steps.
  */
-import { Redis } from 'ioredis';
 import {
   serve,
   type AnyDefinition,
@@ -13,16 +12,19 @@ import {
 } from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
 import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger, until } from './harness.js';
+import { rawClient, type RawRedis, type RedisTarget } from './redis.js';
+
+export { scanKeys } from './redis.js';
 
 /** Starts workers, ingress and the admin API in this process (startServer's options plus `admin`). */
 export async function startAdminServer(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   prefix: string,
   services: AnyDefinition[],
   opts: { token?: string; store?: RedisStoreOptions } = {},
 ): Promise<LatchkeyServer & { adminUrl: string }> {
   const store = createRedisStore({
-    url: redisUrl,
+    ...redisTarget,
     prefix,
     ...FAST_TIMINGS,
     ...opts.store,
@@ -160,10 +162,10 @@ export async function untilStatus(
  * journaled steps (`ctx.run`), so an entry means "that closure ran".
  */
 export class EventLog {
-  readonly redis: Redis;
+  readonly redis: RawRedis;
   prefix = '';
-  constructor(redisUrl: string) {
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  constructor(redisTarget: RedisTarget) {
+    this.redis = rawClient(redisTarget, { maxRetriesPerRequest: null });
     this.redis.on('error', () => undefined);
   }
   private get key(): string {
@@ -190,18 +192,6 @@ export class EventLog {
   }
 }
 
-/** Every key under `prefix` (SCAN). */
-export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
-
 /** Per-test resources: a prefix, a server with the admin API, cleaned up when the test finishes. */
 export interface ControlEnv {
   prefix: string;
@@ -210,7 +200,7 @@ export interface ControlEnv {
 
 /** Sets up one test: fresh prefix (also given to `log`), server with admin API; teardown on finish. */
 export async function setupControl(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   services: AnyDefinition[],
   log: EventLog,
   onTestFinished: (fn: () => Promise<void>) => void,
@@ -221,9 +211,9 @@ export async function setupControl(
   const env: ControlEnv = { prefix, server: undefined as unknown as ControlEnv['server'] };
   onTestFinished(async () => {
     await env.server?.close().catch(() => undefined);
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
-  env.server = await startAdminServer(redisUrl, prefix, services, opts);
+  env.server = await startAdminServer(redisTarget, prefix, services, opts);
   return env;
 }
 

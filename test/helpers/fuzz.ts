@@ -4,7 +4,7 @@
  * comparison (a diff of two `snapshotKeyspace` snapshots, a look at changed keys).
  */
 import { connect } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RawRedis } from './redis.js';
 import type { Keyspace } from './keyspace.js';
 
 /** The fixed seed used when `LK_FUZZ_SEED` is not set. */
@@ -246,7 +246,7 @@ export function preview(x: string | Buffer | undefined, max = 200): string {
 }
 
 /** The type and (truncated) content of some keys, for failure messages. */
-export async function describeKeys(redis: Redis, keys: string[], max = 5): Promise<string> {
+export async function describeKeys(redis: RawRedis, keys: string[], max = 5): Promise<string> {
   const out: string[] = [];
   for (const k of keys.slice(0, max)) {
     const type = await redis.type(k);

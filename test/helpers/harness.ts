@@ -6,9 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { serve, type AnyDefinition, type LatchkeyServer, type ServeOptions } from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
+import { redisEnv, type RedisTarget } from './redis.js';
+
+export { deletePrefix } from './redis.js';
 
 /** Short lease/stall timings so crash recovery happens within a few seconds in tests. */
 export const FAST_TIMINGS: RedisStoreOptions = {
@@ -24,24 +26,9 @@ export function newPrefix(): string {
   return `t-${randomUUID().slice(0, 12)}`;
 }
 
-/** Deletes every key under a prefix (the test's own keys only). */
-export async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
-  const r = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await r.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
-  }
-}
-
 /** Starts workers + ingress in this process against the test Redis. */
 export async function startServer(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   prefix: string,
   services: AnyDefinition[],
   opts: {
@@ -52,7 +39,7 @@ export async function startServer(
   } = {},
 ): Promise<LatchkeyServer> {
   const store = createRedisStore({
-    url: redisUrl,
+    ...redisTarget,
     prefix,
     ...FAST_TIMINGS,
     ...opts.store,
@@ -161,7 +148,7 @@ export interface WorkerProcess {
  * SIGKILLs itself (see worker.mjs).
  */
 export async function spawnWorker(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   prefix: string,
   opts: {
     fault?: string;
@@ -171,8 +158,7 @@ export async function spawnWorker(
   } = {},
 ): Promise<WorkerProcess> {
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    REDIS_URL: redisUrl,
+    ...redisEnv(redisTarget),
     LK_PREFIX: prefix,
     LK_FAULT: opts.fault ?? '',
     LK_INGRESS: opts.ingress ? '1' : '',

@@ -3,8 +3,8 @@
  * prefix (Latchkey's keys and the BullMQ mailbox keys, which live under the
  * same prefix) with a digest of its content and whether it expires.
  */
-import type { Redis } from 'ioredis';
 import { until } from './harness.js';
+import { keysOnMasters, type RawRedis } from './redis.js';
 
 /** key -> `<type>/<sha1 of its content>/<persistent|expiring>`, sorted by key. */
 export type Keyspace = Record<string, string>;
@@ -47,17 +47,24 @@ end
 return out
 `;
 
-/** Canonical content digests of `keys` (see {@link CANONICAL_DIGEST}), key -> digest. */
+/**
+ * Canonical content digests of `keys` (see {@link CANONICAL_DIGEST}), key -> digest: 200 keys a
+ * script on a standalone server, one key a script on a cluster (a script's keys share a slot).
+ */
 export async function canonicalDigests(
-  redis: Redis,
+  redis: RawRedis,
   keys: string[],
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (let i = 0; i < keys.length; i += 200) {
-    const batch = keys.slice(i, i + 200);
-    const res = (await redis.eval(CANONICAL_DIGEST, batch.length, ...batch)) as string[];
-    batch.forEach((k, j) => (out[k] = res[j]!));
-  }
+  const per = redis.isCluster ? 1 : 200;
+  const batches: string[][] = [];
+  for (let i = 0; i < keys.length; i += per) batches.push(keys.slice(i, i + per));
+  await Promise.all(
+    batches.map(async (batch) => {
+      const res = (await redis.eval(CANONICAL_DIGEST, batch.length, ...batch)) as string[];
+      batch.forEach((k, j) => (out[k] = res[j]!));
+    }),
+  );
   return out;
 }
 
@@ -69,11 +76,13 @@ export async function canonicalDigests(
 const EVENTS_FLAG = /:\{[\d.]+\}:ev$/;
 
 /**
- * Every key matching `<prefix>:*` (KEYS, as the test prefix holds few keys) with its content
- * digest, but the live events flags (see {@link EVENTS_FLAG}).
+ * Every key matching `<prefix>:*` (KEYS on every master, as the test prefix holds few keys) with
+ * its content digest, but the live events flags (see {@link EVENTS_FLAG}).
  */
-export async function snapshotKeyspace(redis: Redis, prefix: string): Promise<Keyspace> {
-  const keys = (await redis.keys(`${prefix}:*`)).filter((k) => !EVENTS_FLAG.test(k)).sort();
+export async function snapshotKeyspace(redis: RawRedis, prefix: string): Promise<Keyspace> {
+  const keys = (await keysOnMasters(redis, `${prefix}:*`))
+    .filter((k) => !EVENTS_FLAG.test(k))
+    .sort();
   const digests = await canonicalDigests(redis, keys);
   const out: Keyspace = {};
   for (const k of keys) {
@@ -88,7 +97,7 @@ export async function snapshotKeyspace(redis: Redis, prefix: string): Promise<Ke
  * returns it.
  */
 async function stableKeyspace(
-  redis: Redis,
+  redis: RawRedis,
   prefix: string,
   what: string,
   everyMs: number,
@@ -117,7 +126,7 @@ async function stableKeyspace(
  * wait for something not to happen after one.)
  */
 export function settledKeyspace(
-  redis: Redis,
+  redis: RawRedis,
   prefix: string,
   timeoutMs = 30_000,
 ): Promise<Keyspace> {
@@ -135,7 +144,7 @@ export function settledKeyspace(
  * does not wait for the mailbox to be idle (a suspended invocation may hold a delayed job).
  */
 export function restingKeyspace(
-  redis: Redis,
+  redis: RawRedis,
   prefix: string,
   timeoutMs = 30_000,
 ): Promise<Keyspace> {

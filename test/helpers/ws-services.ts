@@ -18,6 +18,7 @@ import {
   type WorkflowSharedContext,
 } from '@latchkey/core';
 import { createRedisStore } from '@latchkey/redis-store';
+import type { RedisTarget } from './redis.js';
 import { FAST_TIMINGS, quietLogger } from './harness.js';
 
 /** A stateless service: greetings, durable sleeps, terminal failures, headers. */
@@ -117,12 +118,12 @@ export const wsServices: AnyDefinition[] = [greeter, counter, job, waiter, twoGa
 
 /** An ingress without workers (HTTP + WebSocket) on `port` (0 = a free one), against the test Redis. */
 export async function startIngress(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   prefix: string,
   services: AnyDefinition[],
   port = 0,
 ): Promise<LatchkeyServer> {
-  const store = createRedisStore({ url: redisUrl, prefix, ...FAST_TIMINGS, logger: quietLogger });
+  const store = createRedisStore({ ...redisTarget, prefix, ...FAST_TIMINGS, logger: quietLogger });
   return serve({
     services,
     store,

@@ -1,9 +1,11 @@
 import type { TestProject } from 'vitest/node';
 import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
+import type { RedisTarget } from '../helpers/redis.js';
 
 /**
  * Uses REDIS_URL when set; otherwise starts a private redis-server for the project (each Redis
  * project, `redis` and `redis-suspend`, gets its own) and stops it when the project is done.
+ * Tests read the target with `inject('redisTarget')` (test/helpers/redis.ts).
  */
 export async function setup(project: TestProject): Promise<() => Promise<void>> {
   let redis: LocalRedis | undefined;
@@ -12,7 +14,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
     redis = await startLocalRedis();
     url = redis.url;
   }
-  project.provide('redisUrl', url);
+  project.provide('redisTarget', { url });
   return async () => {
     await redis?.stop();
   };
@@ -20,6 +22,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    redisUrl: string;
+    /** The project's Redis: a standalone server (`url`) or a cluster's seed nodes (`cluster`). */
+    redisTarget: RedisTarget;
   }
 }

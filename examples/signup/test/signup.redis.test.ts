@@ -15,14 +15,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, inject, it } from 'vitest';
 import { freePort } from '@latchkey/redis-store/testing';
 import { deletePrefix, get, newPrefix, post, until } from '../../../test/helpers/harness.js';
+import { redisEnv } from '../../../test/helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const dist = (f: string): string => fileURLToPath(new URL(`../dist/${f}`, import.meta.url));
 
 /** A node program of this example, run as its own process. */
 function program(file: string, args: string[], env: Record<string, string>) {
   const proc = spawn(process.execPath, [dist(file), ...args], {
-    env: { ...process.env, ...env },
+    env: redisEnv(redisTarget, { ...process.env, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -59,7 +60,6 @@ describe('signup workflow, the Restate way (endpoint, await ctx.promise, the off
       return p;
     };
     const server = run('server.js', [], {
-      REDIS_URL: redisUrl,
       LATCHKEY_PORT: String(port),
       LATCHKEY_PREFIX: prefix,
       SIGNUP_DIR: dir,
@@ -68,7 +68,7 @@ describe('signup workflow, the Restate way (endpoint, await ctx.promise, the off
       server.kill('SIGTERM');
       await server.exited;
       procs.forEach((p) => p.kill());
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
       await rm(dir, { recursive: true, force: true });
     });
     await until('the server to listen', async () => (await fetch(`${ingress}/health`)).ok, 60_000);

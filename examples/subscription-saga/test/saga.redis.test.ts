@@ -10,7 +10,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it, type ExpectStatic } from 'vitest';
-import { Redis } from 'ioredis';
 import type { Entry, LatchkeyServer } from '@latchkey/core';
 import { subscriptionSaga } from '../src/saga.js';
 import {
@@ -24,8 +23,9 @@ import {
   type WorkerProcess,
 } from '../../../test/helpers/harness.js';
 import { redisBilling } from './fixtures/billing.mjs';
+import { rawClient, type RawRedis } from '../../../test/helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 const RECOVERY_MS = 60_000;
 /** The worker fixture, relative to test/fixtures/worker.mjs. */
 const SERVICES = '../../examples/subscription-saga/test/fixtures/services.mjs';
@@ -33,7 +33,7 @@ const SERVICES = '../../examples/subscription-saga/test/fixtures/services.mjs';
 interface Env {
   prefix: string;
   ingress: LatchkeyServer;
-  redis: Redis;
+  redis: RawRedis;
   workers: WorkerProcess[];
   expect: ExpectStatic;
 }
@@ -44,8 +44,8 @@ async function setup(
   opts: { workers: boolean },
 ): Promise<Env> {
   const prefix = newPrefix();
-  const redis = new Redis(redisUrl);
-  const billing = redisBilling(redisUrl, prefix);
+  const redis = rawClient(redisTarget);
+  const billing = redisBilling(redisTarget, prefix);
   const env: Env = {
     prefix,
     redis,
@@ -58,16 +58,16 @@ async function setup(
     await env.ingress?.close().catch(() => undefined);
     billing.close();
     redis.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
-  env.ingress = await startServer(redisUrl, prefix, [subscriptionSaga(billing)], {
+  env.ingress = await startServer(redisTarget, prefix, [subscriptionSaga(billing)], {
     workers: opts.workers,
   });
   return env;
 }
 
 async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, {
+  const w = await spawnWorker(redisTarget, env.prefix, {
     ...(fault ? { fault } : {}),
     env: { LK_SERVICES: SERVICES },
   });

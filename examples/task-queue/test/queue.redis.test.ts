@@ -13,7 +13,7 @@ import { TaskQueue } from '../src/queue.js';
 import { taskWorker } from '../src/task-worker.js';
 import { deletePrefix, newPrefix, startServer } from '../../../test/helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Runs dist/result.js in its own process; resolves with its exit code and output. */
 function resultInAnotherProcess(
@@ -43,7 +43,7 @@ describe('task queue', () => {
   }) => {
     const prefix = newPrefix();
     const runs: Array<{ id: string; at: number }> = [];
-    const server = await startServer(redisUrl, prefix, [
+    const server = await startServer(redisTarget, prefix, [
       taskWorker({
         upper: async (payload, task) => {
           runs.push({ id: task.id, at: Date.now() });
@@ -58,7 +58,7 @@ describe('task queue', () => {
     onTestFinished(async () => {
       kills.forEach((k) => k());
       await server.close();
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
     });
     const queue = new TaskQueue(server.url);
     const id = (n: string): string => `${n}-${randomUUID().slice(0, 8)}`;

@@ -20,7 +20,7 @@ import {
   until,
 } from '../../../test/helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 describe('virtual objects: cart and inventory', () => {
   it('applies concurrent adds exactly, checks out, and delivers each reservation once', async ({
@@ -28,10 +28,10 @@ describe('virtual objects: cart and inventory', () => {
     expect,
   }) => {
     const prefix = newPrefix();
-    const server = await startServer(redisUrl, prefix, [cart, inventory]);
+    const server = await startServer(redisTarget, prefix, [cart, inventory]);
     onTestFinished(async () => {
       await server.close();
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
     });
     const call = async (path: string, body?: unknown): Promise<{ status: number; body: unknown }> =>
       post(server.url, path, body);
@@ -81,10 +81,10 @@ describe('virtual objects: cart and inventory', () => {
     expect,
   }) => {
     const prefix = newPrefix();
-    const server = await startServer(redisUrl, prefix, [cart, inventory]);
+    const server = await startServer(redisTarget, prefix, [cart, inventory]);
     onTestFinished(async () => {
       await server.close();
-      await deletePrefix(redisUrl, prefix);
+      await deletePrefix(redisTarget, prefix);
     });
     const call = async (path: string, body?: unknown): Promise<{ status: number; body: unknown }> =>
       post(server.url, path, body);

@@ -12,7 +12,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it, type ExpectStatic } from 'vitest';
-import { Redis } from 'ioredis';
 import type { LatchkeyServer } from '@latchkey/core';
 import { paymentObject, type PaymentContext } from '../src/payment.js';
 import {
@@ -25,8 +24,9 @@ import {
   type WorkerProcess,
 } from '../../../test/helpers/harness.js';
 import { redisGateway } from './fixtures/gateway.mjs';
+import { rawClient, type RawRedis } from '../../../test/helpers/redis.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 /** Deadline for anything that waits on recovery after a SIGKILL (lease 2 s + reconciler) on a loaded machine. */
 const RECOVERY_MS = 60_000;
@@ -43,7 +43,7 @@ interface Snapshot {
 interface Env {
   prefix: string;
   ingress: LatchkeyServer;
-  redis: Redis;
+  redis: RawRedis;
   workers: WorkerProcess[];
   expect: ExpectStatic;
 }
@@ -57,8 +57,8 @@ async function setup(
   opts: { workers: boolean },
 ): Promise<Env> {
   const prefix = newPrefix();
-  const redis = new Redis(redisUrl);
-  const gateway = redisGateway(redisUrl, prefix);
+  const redis = rawClient(redisTarget);
+  const gateway = redisGateway(redisTarget, prefix);
   const env: Env = {
     prefix,
     redis,
@@ -71,16 +71,16 @@ async function setup(
     await env.ingress?.close().catch(() => undefined);
     gateway.close();
     redis.disconnect();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
-  env.ingress = await startServer(redisUrl, prefix, [paymentObject(gateway)], {
+  env.ingress = await startServer(redisTarget, prefix, [paymentObject(gateway)], {
     workers: opts.workers,
   });
   return env;
 }
 
 async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisUrl, env.prefix, {
+  const w = await spawnWorker(redisTarget, env.prefix, {
     ...(fault ? { fault } : {}),
     env: { LK_SERVICES: SERVICES },
   });

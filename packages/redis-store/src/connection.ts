@@ -5,6 +5,7 @@
  * and the masters a start-up check must ask.
  */
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { coalesceWrites } from './coalesce.js';
 import { StoreError } from './errors.js';
 
 /** Where the store's data lives: one Redis server, or a Redis Cluster by its seed nodes. */
@@ -53,9 +54,18 @@ function seedNodes(nodes: readonly string[], what: string): { host: string; port
  * command the store sends names its keys, so ioredis' `Cluster` routes it to the slot's master;
  * what only a single server has (its socket) the store reaches through {@link isCluster}.
  * `subscriber`: the connection for sharded pub/sub (on a cluster, one subscriber per master).
+ * `coalesce`: the writes of one event-loop turn leave in one socket write (`coalesceWrites`).
  */
-export function connect(target: RedisTarget, options: RedisOptions, subscriber = false): Redis {
-  if ('url' in target) return new Redis(target.url, options);
+export function connect(
+  target: RedisTarget,
+  options: RedisOptions,
+  subscriber = false,
+  coalesce = false,
+): Redis {
+  if ('url' in target) {
+    const redis = new Redis(target.url, options);
+    return coalesce ? coalesceWrites(redis) : redis;
+  }
   const cluster = new Cluster(target.cluster, {
     redisOptions: options,
     lazyConnect: options.lazyConnect ?? false,
@@ -69,6 +79,8 @@ export function connect(target: RedisTarget, options: RedisOptions, subscriber =
     shardedSubscribers: subscriber,
     slotsRefreshTimeout: 2000,
   });
+  // Each master's connection coalesces its own writes.
+  if (coalesce) cluster.on('+node', (node: Redis) => coalesceWrites(node));
   return cluster as unknown as Redis;
 }
 

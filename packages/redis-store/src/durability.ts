@@ -35,6 +35,16 @@ class WaitCommand extends Command {
   }
 }
 
+/** The replication a store's `durability` asks for (none for `'primary'`). */
+export function replicationFor(
+  redis: Redis,
+  durability: 'primary' | 'replicated' | Replicated | undefined,
+): Replication | undefined {
+  if (durability === undefined || durability === 'primary') return undefined;
+  const need = durability === 'replicated' ? { replicas: 1, timeoutMs: 2000 } : durability;
+  return new Replication(redis, need);
+}
+
 interface Group {
   slot: number;
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];

@@ -77,7 +77,15 @@ export function ensureRedisServer(): void {
   );
 }
 
-async function waitReady(url: string, proc: ChildProcess, deadlineMs: number): Promise<void> {
+/**
+ * Waits until the redis-server at `url` (spawned as `proc`) answers and has loaded its AOF.
+ * @internal
+ */
+export async function waitReady(
+  url: string,
+  proc: ChildProcess,
+  deadlineMs: number,
+): Promise<void> {
   const until = Date.now() + deadlineMs;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
@@ -132,6 +140,24 @@ function watchdog(pid: number, removeDir: string | undefined): { end(): void } {
 }
 
 /**
+ * Spawns `redis-server` with `args` under a watchdog, so it never outlives this process (the
+ * watchdog also removes `removeDir` after it, when given).
+ * @internal
+ */
+export function spawnRedisServer(
+  args: string[],
+  removeDir: string | undefined,
+  verbose = false,
+): ChildProcess {
+  const p = spawn('redis-server', args, { stdio: verbose ? 'inherit' : 'ignore' });
+  if (p.pid !== undefined) {
+    const dog = watchdog(p.pid, removeDir);
+    p.once('exit', () => dog.end());
+  }
+  return p;
+}
+
+/**
  * Starts a private redis-server on a free loopback port with AOF on and
  * `maxmemory-policy noeviction`. Installs the Debian package first when it is
  * missing and the user is root. The server never outlives this process: it is
@@ -168,12 +194,8 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
       '--loglevel',
       'warning',
     ];
-    const p = spawn('redis-server', args, { stdio: options.verbose ? 'inherit' : 'ignore' });
+    const p = spawnRedisServer(args, ownDir ? dir : undefined, options.verbose);
     proc = p;
-    if (p.pid !== undefined) {
-      const dog = watchdog(p.pid, ownDir ? dir : undefined);
-      p.once('exit', () => dog.end());
-    }
     await waitReady(url, p, 20_000);
   };
 

@@ -46,12 +46,11 @@ import {
   ready,
   type Persistence,
 } from './boot.js';
-import { coalesceWrites } from './coalesce.js';
-import { connect, isCluster, redisTarget } from './connection.js';
+import { connect, redisTarget } from './connection.js';
 import type { ScriptWatch, StoreContext } from './context.js';
 import { Control } from './control.js';
 import { Deliveries } from './deliveries.js';
-import { Replication } from './durability.js';
+import { replicationFor } from './durability.js';
 import { Events } from './events.js';
 import { Handoffs } from './handoff.js';
 import { StateCache } from './eager.js';
@@ -117,24 +116,10 @@ export class RedisStore implements Store {
       lazyConnect: true,
       ...options.redisOptions,
     };
-    const redis = connect(target, common);
-    // On a cluster each master's connection coalesces its own writes.
-    if (opts.coalesceWrites && isCluster(redis))
-      redis.on('+node', (node: Redis) => coalesceWrites(node));
+    const redis = connect(target, common, false, opts.coalesceWrites);
     const watch: ScriptWatch = {};
-    const durability = options.durability ?? 'primary';
-    const replication =
-      durability === 'primary'
-        ? undefined
-        : new Replication(
-            redis,
-            durability === 'replicated' ? { replicas: 1, timeoutMs: 2000 } : durability,
-          );
-    this.redis = defineScripts(
-      opts.coalesceWrites && !isCluster(redis) ? coalesceWrites(redis) : redis,
-      watch,
-      replication,
-    );
+    const replication = replicationFor(redis, options.durability);
+    this.redis = defineScripts(redis, watch, replication);
     this.sub = connect(target, common, true);
     this.redis.on('error', () => undefined);
     this.sub.on('error', () => undefined);

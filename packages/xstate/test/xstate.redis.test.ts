@@ -18,7 +18,7 @@ import {
   until,
 } from '../../../test/helpers/harness.js';
 
-const redisUrl = inject('redisUrl');
+const redisTarget = inject('redisTarget');
 
 interface Snap {
   status: string;
@@ -171,7 +171,7 @@ describe('@latchkey/xstate', () => {
   const prefix = newPrefix();
   let server: LatchkeyServer;
   beforeAll(async () => {
-    server = await startServer(redisUrl, prefix, [
+    server = await startServer(redisTarget, prefix, [
       xstate('blink', blink),
       xstate('nested', nested),
       xstate('bounded', bounded),
@@ -180,7 +180,7 @@ describe('@latchkey/xstate', () => {
   });
   afterAll(async () => {
     await server?.close();
-    await deletePrefix(redisUrl, prefix);
+    await deletePrefix(redisTarget, prefix);
   });
 
   const call = async (path: string, body?: unknown): Promise<{ status: number; body: unknown }> =>
@@ -302,7 +302,7 @@ describe('@latchkey/xstate', () => {
     const deployments: LatchkeyServer[] = [];
     const deploy = async (def: ReturnType<typeof xstate>): Promise<LatchkeyServer> => {
       await deployments.at(-1)?.close();
-      deployments.push(await startServer(redisUrl, own, [def]));
+      deployments.push(await startServer(redisTarget, own, [def]));
       return deployments.at(-1)!;
     };
     const send = async (
@@ -337,7 +337,7 @@ describe('@latchkey/xstate', () => {
       expect(JSON.stringify(refused.body)).toMatch(/doc-v1.*not deployed/);
     } finally {
       await deployments.at(-1)?.close();
-      await deletePrefix(redisUrl, own);
+      await deletePrefix(redisTarget, own);
     }
     expect(() => xstate('doc', docV1, { versions: [docV1] })).toThrow(/two machine versions/);
   });
