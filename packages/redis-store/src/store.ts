@@ -198,10 +198,13 @@ export class RedisStore implements Store {
       if (kind === 'events') this.events.onMessage(msg);
       else if (kind !== undefined) this.outcomes.onMessage(ch, msg);
     });
-    this.sub.on('ready', () => {
+    const resubscribed = (): void => {
       void this.outcomes.recheckWaiters();
       this.events.onReconnect();
-    });
+    };
+    this.sub.on('ready', resubscribed);
+    // A cluster's sharded subscribers reconnect on their own, then say so with this event.
+    this.sub.on('subscribersReady', resubscribed);
     // Each partition's channels share its slot: one SSUBSCRIBE each (on a cluster, to its master).
     await Promise.all(
       this.outcomeChannels.map((own, p) =>
