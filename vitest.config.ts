@@ -88,6 +88,8 @@ export default defineConfig({
           ...REDIS,
           // The same files on a 3-master Redis Cluster (sharded pub/sub, keys spread over masters).
           name: 'redis-cluster',
+          // …and the cluster's own tests (each starts the cluster it needs: replicas, failovers).
+          include: [...REDIS.include, 'test/**/*.cluster.test.ts'],
           globalSetup: ['test/setup/global-cluster.ts'],
           env: { LATCHKEY_INACTIVITY_TIMEOUT: '' },
           sequence: { groupOrder: 2 },

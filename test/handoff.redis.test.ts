@@ -14,7 +14,7 @@
  */
 import { describe, expect, inject, it } from 'vitest';
 import { handlers, service, type Context, type LatchkeyServer } from '@latchkey/core';
-import type { RedisStoreOptions } from '@latchkey/redis-store';
+import { Keys, type RedisStoreOptions } from '@latchkey/redis-store';
 import { services } from './fixtures/crash-services.mjs';
 import { startMonitor } from './helpers/monitor.js';
 import {
@@ -162,7 +162,7 @@ describe('the hand-off from an ingress-only process', () => {
       const ch = channels.get(id);
       expect(ch).toBeDefined();
       const p = parseInt(id.slice(4, 6), 36);
-      expect(ch!.startsWith(`${env.prefix}:{${p}}:hand:`)).toBe(true);
+      expect(ch!.startsWith(`${new Keys(env.prefix).part(p)}hand:`)).toBe(true);
       workersUsed.add(ch!.slice(ch!.lastIndexOf(':') + 1));
       expect(await closureRuns(env, id, 'work')).toBe(1);
     }

@@ -3,7 +3,7 @@
  * `serve()` with workers and the HTTP/WebSocket ingress on a free loopback
  * port, or (LK_ROLE) only one of them: `ingress` runs no workers, `worker` no
  * ingress (the production shape: separate ingress and worker processes).
- * Env: LK_REDIS_URL, LK_PREFIX, LK_STORE_OPTIONS (JSON), LK_ROLE
+ * Env: LK_REDIS_URL (or `cluster:host:port,…`), LK_PREFIX, LK_STORE_OPTIONS (JSON), LK_ROLE
  * (`all`, the default, `ingress` or `worker`), LK_TRACING (the tracing overhead
  * script's configurations: `default`, the default, passes no tracing option, so
  * Latchkey uses whatever global provider there is, none here; `off` passes
@@ -31,8 +31,12 @@ const contextsFit: [BenchContext, BenchObjectContext, BenchContext] = [] as unkn
 ];
 void contextsFit;
 
-const redis = process.env['LK_REDIS_URL'];
-if (!redis) throw new Error('LK_REDIS_URL is not set');
+const redisUrl = process.env['LK_REDIS_URL'];
+if (!redisUrl) throw new Error('LK_REDIS_URL is not set');
+// `cluster:host:port,…`: a Redis Cluster by its seed nodes (run.js --cluster).
+const redis = redisUrl.startsWith('cluster:')
+  ? { cluster: redisUrl.slice('cluster:'.length).split(',') }
+  : redisUrl;
 const storeOptions = JSON.parse(process.env['LK_STORE_OPTIONS'] ?? '{}') as Record<string, unknown>;
 const role = process.env['LK_ROLE'] ?? 'all';
 if (role !== 'all' && role !== 'ingress' && role !== 'worker')

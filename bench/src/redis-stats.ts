@@ -39,8 +39,26 @@ export function parseCommandStats(info: string): Counts {
   return out;
 }
 
-export async function commandStats(admin: Redis): Promise<Counts> {
-  return parseCommandStats(await admin.info('commandstats'));
+/** INFO commandstats, summed over `nodes` (a cluster's masters, or one server). */
+export async function commandStats(nodes: Redis | readonly Redis[]): Promise<Counts> {
+  const all: readonly Redis[] = Array.isArray(nodes) ? nodes : [nodes as Redis];
+  const out: Counts = new Map();
+  const each = await Promise.all(
+    all.map(async (n) => parseCommandStats(await n.info('commandstats'))),
+  );
+  for (const counts of each) for (const [k, v] of counts) out.set(k, (out.get(k) ?? 0) + v);
+  return out;
+}
+
+/** INFO memory's used_memory (bytes), summed over `nodes`. */
+export async function usedMemory(nodes: readonly Redis[]): Promise<number> {
+  const each = await Promise.all(nodes.map((n) => n.info('memory')));
+  return each.reduce((s, info) => s + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
+}
+
+/** Adds `b`'s counts into `a`. */
+function merge(a: Counts, b: Counts): void {
+  for (const [k, v] of b) a.set(k, (a.get(k) ?? 0) + v);
 }
 
 /** after − before, per command, without {@link EXCLUDED}. */
@@ -176,7 +194,37 @@ export class MonitorSampler {
    * Here the error listener is there before the connection opens; the few
    * lines lost that way fall before the sample's load starts.
    */
-  static async start(admin: Redis, names: Map<string, string>): Promise<MonitorSampler> {
+  static async start(
+    nodes: Redis | readonly Redis[],
+    names: Map<string, string>,
+  ): Promise<{ stop(): MonitorCounts }> {
+    if (!Array.isArray(nodes)) return MonitorSampler.startOne(nodes as Redis, names);
+    const all = nodes as readonly Redis[];
+    // A cluster: one MONITOR per master, their counts added up.
+    const each = await Promise.all(all.map((n) => MonitorSampler.startOne(n, names)));
+    return {
+      stop: () => {
+        const parts = each.map((s) => s.stop());
+        const sum: MonitorCounts = {
+          top: new Map(),
+          topRaw: new Map(),
+          lua: new Map(),
+          luaByScript: new Map(),
+          ms: Math.max(...parts.map((x) => x.ms)),
+          available: parts.every((x) => x.available),
+        };
+        for (const x of parts) {
+          merge(sum.top, x.top);
+          merge(sum.topRaw, x.topRaw);
+          merge(sum.lua, x.lua);
+          merge(sum.luaByScript, x.luaByScript);
+        }
+        return sum;
+      },
+    };
+  }
+
+  private static async startOne(admin: Redis, names: Map<string, string>): Promise<MonitorSampler> {
     const mon = admin.duplicate({ monitor: true, lazyConnect: true });
     mon.on('error', () => undefined);
     const sampler = new MonitorSampler(mon, names);

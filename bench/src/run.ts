@@ -17,10 +17,16 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedis } from '@latchkey/redis-store/testing';
+import {
+  startLocalCluster,
+  startLocalRedis,
+  type LocalCluster,
+  type LocalRedis,
+} from '@latchkey/redis-store/testing';
 import { counterKeys, type LoadJob, type ScenarioName, type Transport } from './load.js';
 import {
   MonitorSampler,
+  usedMemory,
   addScaled,
   commandStats,
   diff,
@@ -98,6 +104,11 @@ const HELP = `Usage: npm run bench -- [options]
   --latchkey-workers <n>   Latchkey processes, each with workers and an ingress; clients are
                            spread over their ingresses (default 1; with --latchkey-split: the
                            worker processes, default 2)
+  --cluster                Latchkey on a private Redis Cluster of 3 masters (started and
+                           stopped here) instead of one redis-server; commands are counted
+                           on every master
+  --cluster-replicas <n>   replicas per master of that cluster (default 0; 1 to measure
+                           --store-options '{"durability":"replicated"}')
   --latchkey-split         Latchkey as in production: one ingress process without workers and
                            --latchkey-workers worker processes without an ingress
   --bullmq-concurrency <n> jobs the BullMQ worker runs at once (default 128)
@@ -148,6 +159,10 @@ interface Options {
   cpuProfDir: string | undefined;
   /** Timed windows per row; the row reported is the one with the median throughput. */
   repeat: number;
+  /** Latchkey on a private 3-master Redis Cluster instead of one redis-server. */
+  cluster: boolean;
+  /** Replicas per master of that cluster (for `durability: 'replicated'`). */
+  clusterReplicas: number;
 }
 
 function options(): Options {
@@ -159,6 +174,8 @@ function options(): Options {
       systems: { type: 'string', default: Object.keys(SYSTEMS).join(',') },
       'latchkey-workers': { type: 'string' },
       'latchkey-split': { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      'cluster-replicas': { type: 'string', default: '0' },
       'bullmq-concurrency': { type: 'string', default: '128' },
       sample: { type: 'string', default: '1.5' },
       warmup: { type: 'string', default: '0.5' },
@@ -217,6 +234,8 @@ function options(): Options {
       values['latchkey-workers'] ?? (values['latchkey-split'] ? '2' : '1'),
     ),
     latchkeySplit: values['latchkey-split'],
+    cluster: values.cluster,
+    clusterReplicas: Number(values['cluster-replicas']),
     bullmqConcurrency: positiveInt('bullmq-concurrency', values['bullmq-concurrency']),
     sampleMs: seconds('sample', values.sample, true),
     warmupMs: seconds('warmup', values.warmup, true),
@@ -378,10 +397,23 @@ async function main(): Promise<void> {
   const wants = (s: SystemName): boolean => opt.systems.includes(s);
   const usesRedis = wants('latchkey') || wants('latchkey-ws') || wants('bullmq');
   let local: LocalRedis | undefined;
+  let cluster: LocalCluster | undefined;
   let url = process.env['REDIS_URL'];
   const external = url !== undefined && url !== '';
+  if (opt.cluster && (external || wants('bullmq')))
+    throw new Error(
+      '--cluster starts its own cluster for Latchkey: unset REDIS_URL, leave out bullmq',
+    );
   if (!usesRedis) {
     // Restate alone: no Redis needed.
+  } else if (opt.cluster) {
+    cluster = await startLocalCluster({
+      masters: 3,
+      replicasPerMaster: opt.clusterReplicas,
+      appendfsync: opt.fsyncAlways ? 'always' : 'everysec',
+    });
+    // `cluster:` + seed nodes: latchkey-server.ts opens a cluster store from it.
+    url = `cluster:${cluster.masters.join(',')}`;
   } else if (!external) {
     local = await startLocalRedis({ appendfsync: opt.fsyncAlways ? 'always' : 'everysec' });
     url = local.url;
@@ -393,10 +425,14 @@ async function main(): Promise<void> {
   const redisUrl = url ?? '';
   const prefix = external ? `lkbench-${randomBytes(4).toString('hex')}` : 'lk';
   const bqPrefix = `${prefix}-bq`;
-  const admin = new Redis(usesRedis ? redisUrl : 'redis://127.0.0.1:1', {
-    maxRetriesPerRequest: 1,
-    lazyConnect: true,
-  });
+  const admin = new Redis(
+    cluster ? `redis://${cluster.masters[0]}` : usesRedis ? redisUrl : 'redis://127.0.0.1:1',
+    { maxRetriesPerRequest: 1, lazyConnect: true },
+  );
+  // Where commands are counted: every master of the cluster, or the one server.
+  const statsNodes = cluster
+    ? cluster.masters.map((m) => new Redis(`redis://${m}`, { maxRetriesPerRequest: 1 }))
+    : [admin];
   const load = new LoadWorker();
   let lk: LatchkeySystem | undefined;
   let rs: RestateSystem | undefined;
@@ -424,7 +460,9 @@ async function main(): Promise<void> {
     }
     if (usesRedis) await admin.quit().catch(() => undefined);
     else admin.disconnect();
+    if (cluster) for (const n of statsNodes) n.disconnect();
     await local?.stop();
+    await cluster?.stop();
   };
   const onSignal = (): void => {
     void cleanup().finally(() => process.exit(130));
@@ -478,7 +516,13 @@ async function main(): Promise<void> {
     const env = {
       node: process.version,
       redis: redisVersion,
-      redisUrl: !usesRedis ? 'none' : external ? 'REDIS_URL' : 'private redis-server',
+      redisUrl: !usesRedis
+        ? 'none'
+        : external
+          ? 'REDIS_URL'
+          : cluster
+            ? `private Redis Cluster, 3 masters × ${1 + opt.clusterReplicas} nodes`
+            : 'private redis-server',
       aof,
       appendfsync,
       cpus: availableParallelism(),
@@ -584,7 +628,14 @@ async function main(): Promise<void> {
     const procsOf = (system: SystemName): Proc[] => {
       const own = system === 'restate' ? rs!.procs : system === 'bullmq' ? bq!.procs : lk!.procs;
       const redis: Proc[] =
-        system !== 'restate' && local ? [{ name: 'redis', pid: local.pid() }] : [];
+        system === 'restate'
+          ? []
+          : local
+            ? [{ name: 'redis', pid: local.pid() }]
+            : (cluster?.masters ?? []).map((m, i) => ({
+                name: `redis master#${i + 1}`,
+                pid: cluster!.pid(m),
+              }));
       return [...own, ...redis];
     };
 
@@ -632,11 +683,11 @@ async function main(): Promise<void> {
     let idleLuaRate = NaN;
     if (usesRedis) {
       progress(`measuring the idle background for ${opt.durationMs / 1000} s`);
-      const idleBefore = await commandStats(admin);
-      const idleMon = await MonitorSampler.start(admin, names);
+      const idleBefore = await commandStats(statsNodes);
+      const idleMon = await MonitorSampler.start(statsNodes, names);
       const idleT0 = performance.now();
       await sleep(opt.durationMs);
-      const idleAfter = await commandStats(admin);
+      const idleAfter = await commandStats(statsNodes);
       const idleMs = performance.now() - idleT0;
       idle = { ms: idleMs, total: diff(idleAfter, idleBefore), monitor: idleMon.stop() };
       idleTotalRate = sum(idle.total) / idle.ms;
@@ -664,14 +715,14 @@ async function main(): Promise<void> {
       const procs = procsOf(system);
       await sleep(settleMs);
       await waitQuietAll();
-      const before = redisRow ? await commandStats(admin) : undefined;
+      const before = redisRow ? await commandStats(statsNodes) : undefined;
       const cpuClient0 = process.cpuUsage();
       const cpu0 = procs.map((p) => procCpuMs(p.pid));
       const t0 = performance.now();
       const jobTag = tag();
       const res = await load.run(jobFor(system, scenario, concurrency, opt.durationMs, jobTag));
       if (redisRow) await sleep(settleMs); // lets BullMQ finish acknowledging the last jobs
-      const after = redisRow ? await commandStats(admin) : undefined;
+      const after = redisRow ? await commandStats(statsNodes) : undefined;
       const windowMs = performance.now() - t0;
       const cpuClient = process.cpuUsage(cpuClient0);
       const cpu1 = procs.map((p) => procCpuMs(p.pid));
@@ -694,8 +745,8 @@ async function main(): Promise<void> {
         if (m !== undefined) memoryMiB[p.name] = m;
       }
       if (redisRow) {
-        const used = /used_memory:(\d+)/.exec(await admin.info('memory'))?.[1];
-        if (used) memoryMiB['redis used_memory'] = r1(Number(used) / 1048576);
+        const used = await usedMemory(statsNodes);
+        if (used) memoryMiB['redis used_memory'] = r1(used / 1048576);
       }
 
       // Exactly-once state checks.
@@ -743,11 +794,11 @@ async function main(): Promise<void> {
         if (opt.sampleMs > 0 && system !== 'latchkey-ws') {
           // Untimed sample with MONITOR: splits top-level from inside-script commands.
           await sleep(settleMs);
-          const sBefore = await commandStats(admin);
-          const mon = await MonitorSampler.start(admin, names);
+          const sBefore = await commandStats(statsNodes);
+          const mon = await MonitorSampler.start(statsNodes, names);
           const sample = await load.run(jobFor(system, scenario, concurrency, opt.sampleMs, tag()));
           await sleep(settleMs);
-          const sAfter = await commandStats(admin);
+          const sAfter = await commandStats(statsNodes);
           const m = mon.stop();
           errors += sample.errors;
           errorSamples.push(...sample.errorSamples);

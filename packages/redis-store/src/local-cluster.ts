@@ -34,6 +34,11 @@ export interface LocalCluster {
   pid(node: string): number | undefined;
   /** SIGKILLs one node (for failover tests); resolves once it has exited. Its data stays. */
   kill(node: string): Promise<void>;
+  /**
+   * Starts a killed node again on its port and data (SIGKILLing it first if it still runs): it
+   * rejoins the cluster with its old identity, as a replica of whoever took its slots over.
+   */
+  restart(node: string): Promise<void>;
   /** Stops every node and removes their temporary data directories. */
   stop(): Promise<void>;
 }
@@ -42,6 +47,7 @@ interface Node {
   readonly addr: string;
   readonly port: number;
   readonly dir: string;
+  readonly args: string[];
   proc: ChildProcess;
 }
 
@@ -200,7 +206,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         ...['--repl-diskless-sync-delay', '0'],
       ];
       const proc = spawnRedisServer(args, dir, verbose);
-      nodes.push({ addr: `127.0.0.1:${port}`, port, dir, proc });
+      nodes.push({ addr: `127.0.0.1:${port}`, port, dir, args, proc });
     }
     await Promise.all(nodes.map((n) => waitReady(`redis://${n.addr}`, n.proc, 20_000)));
     const addrs = nodes.map((n) => n.addr);
@@ -240,6 +246,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         return exited(p) ? undefined : p.pid;
       },
       kill: (addr) => stopProcess(node(addr).proc, 'SIGKILL'),
+      restart: async (addr) => {
+        const n = node(addr);
+        await stopProcess(n.proc, 'SIGKILL');
+        n.proc = spawnRedisServer(n.args, n.dir, verbose);
+        await waitReady(`redis://${n.addr}`, n.proc, 20_000);
+      },
       stop,
     };
   } catch (e) {
