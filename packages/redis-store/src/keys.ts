@@ -22,6 +22,8 @@
  * <prefix>:{<p>}:due                       partition due zset (reconciler deadlines)
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
  * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
+ * <prefix>:{<p>}:own                       the partition's duty lease: the process that sweeps it and fires its timers
+ * <prefix>:{<p>}:tm                        pub/sub channel: a timer earlier than the partition's earliest deadline
  * <prefix>:{<p>}:ix:all                    index: every invocation (id -> created at)
  * <prefix>:{<p>}:ix:svc:<svc>              index: invocations of a service (id -> created at)
  * <prefix>:{<p>}:ix:h:<svc>:<h>            index: invocations of a handler (id -> created at)
@@ -32,6 +34,7 @@
  * <prefix>:{<p>}:ix:exp                    zset: completed invocations' index entries -> expiry time
  * <prefix>:{<p>}:ix:keys:<svc>             zset: keys of an object/workflow (score 0, raw key)
  * <prefix>:boot                            boot marker
+ * <prefix>:{w}:live                        zset: live worker processes (duty id -> heartbeat expiry)
  * <prefix>:done:<worker id>                pub/sub channel of one process's outcome waiters
  * <prefix>:cmp                             pub/sub channel of completions/cancels for running attempts
  * <prefix>:ev                              pub/sub channel of live events (status changes, journal commits)
@@ -111,6 +114,10 @@ export const KEY = {
   outbox: 'outbox',
   /** The partition's live events flag (see `events.ts`). */
   events: 'ev',
+  /** The partition's duty lease: which process sweeps it and fires its timers (see `duties.ts`). */
+  owner: 'own',
+  /** The partition's timer channel: a wake time earlier than every deadline in `due` (see `duties.ts`). */
+  timers: 'tm',
   /** Index (zset id -> created at) of every invocation. */
   ixAll: 'ix:all',
   /** Index (zset id -> created at) by service: `ix:svc:<svc>`. */
@@ -249,6 +256,18 @@ export class Keys {
   /** The live events flag of partition p: holds {@link eventsChannel} while a process listens. */
   eventsFlag(p: number): string {
     return `${this.part(p)}${KEY.events}`;
+  }
+  /** The duty lease of partition p: the live process that sweeps it (see `duties.ts`). */
+  owner(p: number): string {
+    return `${this.part(p)}${KEY.owner}`;
+  }
+  /** The channel on which partition p's scripts announce a timer earlier than its earliest deadline. */
+  timerChannel(p: number): string {
+    return `${this.part(p)}${KEY.timers}`;
+  }
+  /** The registry of live worker processes (its own hash tag, `{w}`; see `duties.ts`). */
+  get liveProcesses(): string {
+    return `${this.prefix}:{w}:live`;
   }
   /** The channel the scripts publish live events on (see `events.ts`). */
   get eventsChannel(): string {

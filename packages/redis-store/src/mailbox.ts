@@ -154,12 +154,8 @@ export class Mailbox {
     }
   }
 
-  /** Starts the shard workers, the local fast path and the reconciler's timer. */
-  start(
-    executor: Executor,
-    options: WorkerOptions,
-    reconcile: () => Promise<number>,
-  ): WorkerHandle {
+  /** Starts the shard workers and the local fast path (the partition duties are `duties.ts`). */
+  start(executor: Executor, options: WorkerOptions): WorkerHandle {
     const o = this.ctx.opts;
     const workers: Worker[] = [];
     const concurrency = options.concurrency ?? 32;
@@ -180,8 +176,6 @@ export class Mailbox {
       workers.push(w);
       this.workers.push(w);
     }
-    const timer = setInterval(() => void reconcile(), o.reconcileIntervalMs);
-    timer.unref();
     const local: LocalDispatch = {
       executor,
       capacity: concurrency * o.shards,
@@ -191,7 +185,6 @@ export class Mailbox {
     if (o.localDispatch) this.local = local;
     return {
       close: async (timeoutMs = 30_000) => {
-        clearInterval(timer);
         local.closing = true;
         this.stopping = true;
         // Attempts waiting on timers suspend now; running ones finish (up to timeoutMs).

@@ -41,8 +41,26 @@ export interface RedisStoreOptions {
   leaseMs?: number;
   /** How long a ready invocation may wait for its mailbox job before the reconciler redispatches it (ms). Default 5000. */
   graceMs?: number;
-  /** Reconciler sweep period (ms); default 1000. */
+  /**
+   * The longest a partition's owner waits between two sweeps of it (ms); default 1000. The owner
+   * sweeps sooner when a deadline in the partition comes (a timer's wake time, a lease's expiry),
+   * so this bounds only how late a deadline it was not told of is found (see `dutyLeaseMs`).
+   */
   reconcileIntervalMs?: number;
+  /**
+   * Partition duties (sweeping a partition and firing its timers; see ARCHITECTURE.md "Partition
+   * duties"): how long a worker process's hold on a partition, and its place among the live
+   * processes, last unless renewed (ms). A process killed without closing loses its partitions
+   * after at most this long, and the processes now assigned take them over. Default: `leaseMs`,
+   * so a dead process's partitions are taken over about when its attempts' leases expire.
+   */
+  dutyLeaseMs?: number;
+  /**
+   * How often a worker process renews its partitions and its place among the live processes, and
+   * looks at who else is alive (ms). Default: a third of `dutyLeaseMs`. One heartbeat per process,
+   * one renewal per partition: background load does not grow with the number of processes.
+   */
+  dutyRenewMs?: number;
   /** BullMQ job lock (ms); default 4000. */
   lockDurationMs?: number;
   /** BullMQ stalled-job check period (ms); default 2000. */

@@ -53,7 +53,8 @@ import { Outcomes } from './outcomes.js';
 import { Queries } from './queries.js';
 import { Listing } from './listing.js';
 import { Objects } from './objects.js';
-import { reconcile } from './reconciler.js';
+import { Duties } from './duties.js';
+import { expirePartitionIndexes, reconcile, sweepPartition } from './reconciler.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { JobData } from './wire.js';
 
@@ -81,6 +82,9 @@ export class RedisStore implements Store {
   private readonly listing: Listing;
   private readonly objects: Objects;
   private readonly details: AdminDetail;
+  private readonly duties: Duties;
+  /** Worker handles open in this process (the duties run while there is one). */
+  private workers = 0;
   private bootMarker: string | undefined;
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -147,6 +151,10 @@ export class RedisStore implements Store {
     this.listing = new Listing(ctx);
     this.objects = new Objects(ctx, this.listing);
     this.details = new AdminDetail(ctx, this.mailbox);
+    this.duties = new Duties(ctx, this.sub, {
+      sweep: (p) => sweepPartition(ctx, p, this.mailbox, this.deliveries),
+      expire: (p) => expirePartitionIndexes(ctx, p),
+    });
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -169,7 +177,7 @@ export class RedisStore implements Store {
     const eventsChannel = this.keys.eventsChannel;
     this.sub.on('message', (ch: string, msg: string) => {
       if (ch === eventsChannel) this.events.onMessage(msg);
-      else this.outcomes.onMessage(ch, msg);
+      else if (!this.duties.onMessage(ch, msg)) this.outcomes.onMessage(ch, msg);
     });
     this.sub.on('ready', () => {
       void this.outcomes.recheckWaiters();
@@ -311,8 +319,29 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- worker side
 
+  /** Starts a worker; this process takes its share of the partition duties while it runs one. */
   startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return Promise.resolve(this.mailbox.start(executor, options, () => this.reconcile()));
+    const handle = this.mailbox.start(executor, options);
+    if (this.workers++ === 0) this.duties.start();
+    let closed = false;
+    return Promise.resolve({
+      close: async (timeoutMs?: number) => {
+        // Given back first: the processes still running take the partitions (and their timers) now.
+        if (!closed && --this.workers === 0) await this.duties.stop();
+        closed = true;
+        await handle.close(timeoutMs);
+      },
+    });
+  }
+
+  /** @internal The partitions this process sweeps now (tests). */
+  ownedPartitions(): number[] {
+    return this.duties.partitions();
+  }
+
+  /** @internal This process's name in the live-process registry and the duty leases (tests). */
+  get dutyId(): string {
+    return this.duties.id;
   }
 
   /**
@@ -323,7 +352,6 @@ export class RedisStore implements Store {
     return this.mailbox.dispatch(data, ds, delayMs);
   }
 
-  /** One reconciler sweep over every partition (one pipeline). */
   /** Reports script latency and reconciler sweeps to `observer` (metrics; see docs/METRICS.md). */
   observe(observer: StoreObserver): void {
     this.ctx.watch.observer = observer;
@@ -334,6 +362,7 @@ export class RedisStore implements Store {
     return this.mailbox.depths();
   }
 
+  /** One sweep of every partition, whoever owns it (each partition its own call); items handled. */
   reconcile(): Promise<number> {
     return reconcile(this.ctx, this.mailbox, this.deliveries);
   }
@@ -341,6 +370,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.ctx.life.closed) return;
     this.ctx.life.closed = true;
+    await this.duties.stop();
     this.outcomes.rejectAll();
     this.events.close();
     await this.mailbox.close();
