@@ -373,8 +373,8 @@ export class Acceptor {
       await deliverNow(res.completion);
       return { invocationId: req.id, status: 'Accepted', fresh: false };
     }
-    if (res.status === 'ready' || res.status === 'delayed')
-      await this.mailbox.dispatch(data, res.ds, res.delayMs);
+    // A delayed one is a timer: the partition's owner fires it (see duties.ts).
+    if (res.status === 'ready') await this.mailbox.dispatch(data, res.ds, 0);
     return { invocationId: req.id, status: 'Accepted', fresh: true };
   }
 }

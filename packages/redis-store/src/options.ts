@@ -71,7 +71,8 @@ export interface RedisStoreOptions {
   hooks?: StoreHooks;
   /**
    * Start ready invocations in this process when it runs a worker with a free slot, instead of
-   * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
+   * a mailbox round trip (default true). Timers (delayed starts, sleeps, retries) are fired by
+   * the partition's owner, through this path when it has a free slot, else a mailbox job.
    */
   localDispatch?: boolean;
   /**
