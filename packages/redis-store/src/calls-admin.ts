@@ -243,24 +243,36 @@ export interface Sweep {
   lagMs?: number;
   /** Ms until the earliest deadline left in the partition (0: sweep again now); absent when none is. */
   waitMs?: number;
+  /** Due timers left beyond `fireMax` (still due); how late the latest of them is (ms). */
+  held: number;
+  heldLateMs: number;
 }
 
 /** Sweeps one partition (one slot: each partition's sweep is its own call). */
 export async function reconcilePartition(
   redis: ScriptedRedis,
   keys: { due: string; outbox: string },
-  a: { part: string; max: number; graceMs: number },
+  a: { part: string; max: number; graceMs: number; fireMax: number },
 ): Promise<Sweep> {
-  const res = await redis.reconcilePartition(keys.due, keys.outbox, a.part, a.max, a.graceMs);
-  const [dispatch, deliver, outbox, lag, fire, wait] = res as [
+  const res = await redis.reconcilePartition(
+    keys.due,
+    keys.outbox,
+    a.part,
+    a.max,
+    a.graceMs,
+    a.fireMax,
+  );
+  const [dispatch, deliver, outbox, lag, fire, wait, held, heldLate] = res as [
     Wakes,
     string[],
     string[],
     number,
     Wakes,
+    number,
+    number,
     number,
   ];
-  const sweep: Sweep = { dispatch, fire, deliver, outbox };
+  const sweep: Sweep = { dispatch, fire, deliver, outbox, held, heldLateMs: heldLate };
   if (typeof lag === 'number' && lag >= 0) sweep.lagMs = lag;
   if (typeof wait === 'number' && wait >= 0) sweep.waitMs = wait;
   return sweep;

@@ -31,8 +31,10 @@ import type { SweepResult } from './reconciler.js';
 
 /** What the duties run for an owned partition. */
 export interface DutyWork {
-  /** Sweeps partition p once (see `reconciler.ts`). */
-  sweep(p: number): Promise<SweepResult>;
+  /** Sweeps partition p once, firing at most `fireMax` due timers (-1: all; see `reconciler.ts`). */
+  sweep(p: number, fireMax: number): Promise<SweepResult>;
+  /** Attempts this process can start now in its own slots (Infinity: it has no such limit). */
+  freeSlots(): number;
   /** Removes partition p's expired index entries. */
   expire(p: number): Promise<void>;
 }
@@ -76,6 +78,14 @@ export function assignPartitions(partitions: number, live: readonly string[]): s
   return owners;
 }
 
+/**
+ * A timer the owner could not start in a slot of its own for this long goes out through the
+ * mailbox, where any worker process can take it (ms).
+ */
+const SPILL_MS = 1000;
+/** While timers wait for a free slot, the partition is swept again at least this often (ms). */
+const HELD_RETRY_MS = 50;
+
 /** One owned partition's sweep schedule. */
 interface Owned {
   timer: NodeJS.Timeout | undefined;
@@ -86,6 +96,9 @@ interface Owned {
   again: boolean;
   /** When the expired index entries were last removed. */
   expiredAt: number;
+  /** Due timers wait for a free slot; `spill`: they waited too long, fire them all. */
+  held: boolean;
+  spill: boolean;
 }
 
 /** This process's partition duties (started with its first worker, stopped with its last). */
@@ -101,6 +114,8 @@ export class Duties {
   private running = false;
   private ticker: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  /** Free slots promised to sweeps in flight (what they fire takes slots once they answer). */
+  private promised = 0;
 
   constructor(ctx: StoreContext, sub: Redis, work: DutyWork) {
     this.ctx = ctx;
@@ -209,7 +224,15 @@ export class Duties {
 
   /** Starts owning partition p: hear its timer announcements, then sweep it at once. */
   private async adopt(p: number): Promise<void> {
-    const o: Owned = { timer: undefined, at: Infinity, busy: false, again: false, expiredAt: 0 };
+    const o: Owned = {
+      timer: undefined,
+      at: Infinity,
+      busy: false,
+      again: false,
+      expiredAt: 0,
+      held: false,
+      spill: false,
+    };
     this.owned.set(p, o);
     // Subscribed before the first sweep: a timer announced after it is heard.
     await this.sub.subscribe(this.ctx.keys.timerChannel(p)).catch(() => undefined);
@@ -223,6 +246,11 @@ export class Duties {
     clearTimeout(o.timer);
     this.owned.delete(p);
     void this.sub.unsubscribe(this.ctx.keys.timerChannel(p)).catch(() => undefined);
+  }
+
+  /** A slot of this process's worker came free: partitions with timers waiting for one sweep now. */
+  slotFreed(): void {
+    for (const [p, o] of this.owned) if (o.held) this.plan(p, 1);
   }
 
   /** Sweeps partition p in `inMs` ms, unless a sweep is planned sooner. */
@@ -253,8 +281,24 @@ export class Duties {
         o.expiredAt = now;
         void this.work.expire(p);
       }
-      const r = await this.work.sweep(p);
+      // Timers fire into this process's free slots, so each starts at once; what does not fit
+      // stays due until a slot frees, or goes out through the mailbox once it waited SPILL_MS.
+      // Slots promised to sweeps still in flight (of other partitions) are not free.
+      const free = this.work.freeSlots() - this.promised;
+      const fireMax = o.spill || free === Infinity ? -1 : Math.max(0, free);
+      if (fireMax > 0) this.promised += fireMax;
+      let r;
+      try {
+        r = await this.work.sweep(p, fireMax);
+      } finally {
+        if (fireMax > 0) this.promised -= fireMax;
+      }
       if (r.waitMs !== undefined) wait = Math.min(wait, r.waitMs);
+      o.held = r.held > 0;
+      o.spill = r.held > 0 && r.heldLateMs >= SPILL_MS;
+      // Held timers are due (so is the earliest deadline): sweep again when a slot frees
+      // (`slotFreed`), after HELD_RETRY_MS at the latest, or at once to spill them.
+      if (o.held) wait = o.spill ? 0 : HELD_RETRY_MS;
     } catch {
       // Never: a sweep reports its own failures as nothing done. Sweep again after the interval.
     } finally {

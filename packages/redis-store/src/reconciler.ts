@@ -24,7 +24,12 @@ export interface SweepResult {
   handled: number;
   /** Ms until the partition's earliest deadline left (0: sweep again now); undefined for none. */
   waitMs: number | undefined;
+  /** Due timers left for later (beyond `fireMax`), and how late the latest of them is (ms). */
+  held: number;
+  heldLateMs: number;
 }
+
+const NOTHING: SweepResult = { handled: 0, waitMs: undefined, held: 0, heldLateMs: -1 };
 
 /** Removes the index entries of partition p's expired invocations (failures: next time). */
 export async function expirePartitionIndexes(ctx: StoreContext, p: number): Promise<void> {
@@ -35,24 +40,28 @@ export async function expirePartitionIndexes(ctx: StoreContext, p: number): Prom
   );
 }
 
-/** Sweeps partition p once (Redis unreachable: nothing handled, and no deadline known). */
+/**
+ * Sweeps partition p once, firing at most `fireMax` due timers (-1: all; the rest stay due).
+ * Redis unreachable: nothing handled, and no deadline known.
+ */
 export async function sweepPartition(
   ctx: StoreContext,
   p: number,
   mailbox: Mailbox,
   deliveries: Deliveries,
+  fireMax = -1,
 ): Promise<SweepResult> {
-  if (ctx.life.wiped || ctx.life.closed) return { handled: 0, waitMs: undefined };
+  if (ctx.life.wiped || ctx.life.closed) return NOTHING;
   const k = ctx.keys;
   let sweep;
   try {
     sweep = await reconcilePartition(
       ctx.redis,
       { due: k.due(p), outbox: k.outbox(p) },
-      { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs },
+      { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs, fireMax },
     );
   } catch {
-    return { handled: 0, waitMs: undefined }; // the next sweep tries again
+    return NOTHING; // the next sweep tries again
   }
   const jobs: [JobData, number][] = [];
   const collect = (i: string, ds: number, s: string, key: string, m: JobData['m']): void => {
@@ -79,7 +88,7 @@ export async function sweepPartition(
     handled++;
     await deliveries.performOutbox(p, m).catch(() => undefined);
   }
-  return { handled, waitMs: sweep.waitMs };
+  return { handled, waitMs: sweep.waitMs, held: sweep.held, heldLateMs: sweep.heldLateMs };
 }
 
 /** Sweeps every partition once, whoever owns them (each partition its own call); items handled. */

@@ -129,9 +129,11 @@ export class RedisStore implements Store {
     const ctx = this.ctx;
     const stateCache = new StateCache(EAGER_STATES);
     this.outcomes = new Outcomes(ctx);
-    this.mailbox = new Mailbox(ctx, url, (data, executor, local) =>
-      this.attempts.run(data, executor, local),
-    );
+    this.mailbox = new Mailbox(ctx, url, (data, executor, local) => {
+      const run = this.attempts.run(data, executor, local);
+      // A local slot comes free: due timers waiting for one can fire (see duties.ts).
+      return local ? run.finally(() => this.duties.slotFreed()) : run;
+    });
     this.deliveries = new Deliveries(ctx, this.mailbox, this.outcomes, {
       acceptChild: (req) => this.acceptor.acceptWithId(req),
       cancel: (id) => this.controls.cancel(id),
@@ -152,7 +154,11 @@ export class RedisStore implements Store {
     this.objects = new Objects(ctx, this.listing);
     this.details = new AdminDetail(ctx, this.mailbox);
     this.duties = new Duties(ctx, this.sub, {
-      sweep: (p) => sweepPartition(ctx, p, this.mailbox, this.deliveries),
+      sweep: (p, fireMax) => sweepPartition(ctx, p, this.mailbox, this.deliveries, fireMax),
+      freeSlots: () => {
+        const local = this.mailbox.freeLocal(true);
+        return local ? Math.max(0, local.capacity - local.active) : Infinity;
+      },
       expire: (p) => expirePartitionIndexes(ctx, p),
     });
   }
