@@ -167,7 +167,9 @@ export class Mailbox {
         lockDuration: o.lockDurationMs,
         stalledInterval: o.stalledIntervalMs,
         maxStalledCount: o.maxStalledCount,
-        drainDelay: 5,
+        // An idle worker's blocking wait for a job (s): adding a job ends it at once, so a long one
+        // only spares each idle process's shard workers a round of commands every few seconds.
+        drainDelay: 30,
       });
       w.on('error', (e) => {
         if (!this.ctx.life.closed)

@@ -63,7 +63,12 @@ export interface RedisStoreOptions {
   dutyRenewMs?: number;
   /** BullMQ job lock (ms); default 4000. */
   lockDurationMs?: number;
-  /** BullMQ stalled-job check period (ms); default 2000. */
+  /**
+   * BullMQ stalled-job check period (ms); default 30,000. Every worker process runs it for every
+   * shard queue, so it is background load per process. Recovery does not wait for it (the
+   * partition's owner dispatches an invocation whose lease expired); it only returns the mailbox
+   * jobs a dead process left active.
+   */
   stalledIntervalMs?: number;
   /** BullMQ `maxStalledCount`; default 1. Exceeding it never fails an invocation: the reconciler takes over. */
   maxStalledCount?: number;
@@ -122,7 +127,7 @@ export const DEFAULTS = {
   graceMs: 5000,
   reconcileIntervalMs: 1000,
   lockDurationMs: 4000,
-  stalledIntervalMs: 2000,
+  stalledIntervalMs: 30_000,
   maxStalledCount: 1,
   localDispatch: true,
   coalesceWrites: true,
