@@ -80,7 +80,7 @@ export function assignPartitions(partitions: number, live: readonly string[]): s
 
 /**
  * A timer the owner could not start in a slot of its own for this long goes out through the
- * mailbox, where any worker process can take it (ms).
+ * mailbox, where any other worker process can take it (ms; alone, it waits `graceMs`).
  */
 const SPILL_MS = 1000;
 /** While timers wait for a free slot, the partition is swept again at least this often (ms). */
@@ -99,6 +99,8 @@ interface Owned {
   /** Due timers wait for a free slot; `spill`: they waited too long, fire them all. */
   held: boolean;
   spill: boolean;
+  /** When the held timer has waited long enough to spill (performance.now() ms). */
+  spillAt: number;
 }
 
 /** This process's partition duties (started with its first worker, stopped with its last). */
@@ -116,6 +118,8 @@ export class Duties {
   private ticking: Promise<void> | undefined;
   /** Free slots promised to sweeps in flight (what they fire takes slots once they answer). */
   private promised = 0;
+  /** How many worker processes were alive at the last heartbeat. */
+  private live = 1;
 
   constructor(ctx: StoreContext, sub: Redis, work: DutyWork) {
     this.ctx = ctx;
@@ -201,6 +205,7 @@ export class Duties {
       return true; // Redis unreachable: the leases we hold run out by themselves
     }
     if (!this.running) return false;
+    this.live = new Set([...live, this.id]).size;
     const owners = assignPartitions(this.ctx.opts.partitions, [...live, this.id]);
     const held = await Promise.all(
       owners.map(async (owner, p) => {
@@ -232,6 +237,7 @@ export class Duties {
       expiredAt: 0,
       held: false,
       spill: false,
+      spillAt: 0,
     };
     this.owned.set(p, o);
     // Subscribed before the first sweep: a timer announced after it is heard.
@@ -283,9 +289,17 @@ export class Duties {
       }
       // Timers fire into this process's free slots, so each starts at once; what does not fit
       // stays due until a slot frees, or goes out through the mailbox once it waited SPILL_MS.
-      // Slots promised to sweeps still in flight (of other partitions) are not free.
+      // Slots promised to sweeps still in flight (of other partitions) are not free, and
+      // partitions with timers waiting share what is (so none waits behind another's backlog).
       const free = this.work.freeSlots() - this.promised;
-      const fireMax = o.spill || free === Infinity ? -1 : Math.max(0, free);
+      const waiting = Math.max(1, [...this.owned.values()].filter((x) => x.held).length);
+      const fireMax =
+        o.spill || free === Infinity ? -1 : Math.max(0, Math.ceil(Math.max(0, free) / waiting));
+      if (fireMax === 0 && o.held && now < o.spillAt) {
+        // Timers wait here for a slot: a sweep now could fire none (slotFreed plans the next one).
+        this.plan(p, Math.min(HELD_RETRY_MS, o.spillAt - now));
+        return;
+      }
       if (fireMax > 0) this.promised += fireMax;
       let r;
       try {
@@ -295,7 +309,12 @@ export class Duties {
       }
       if (r.waitMs !== undefined) wait = Math.min(wait, r.waitMs);
       o.held = r.held > 0;
-      o.spill = r.held > 0 && r.heldLateMs >= SPILL_MS;
+      // Spilling helps most where another process can take the jobs: alone, a mailbox job costs
+      // this process more than the slot it waits for, so it waits up to graceMs (its slots may all
+      // be taken by long handlers: then its mailbox workers run the timers).
+      const spillMs = this.live > 1 ? SPILL_MS : this.ctx.opts.graceMs;
+      o.spillAt = performance.now() + spillMs - Math.max(0, r.heldLateMs);
+      o.spill = o.held && r.heldLateMs >= spillMs;
       // Held timers are due (so is the earliest deadline): sweep again when a slot frees
       // (`slotFreed`), after HELD_RETRY_MS at the latest, or at once to spill them.
       if (o.held) wait = o.spill ? 0 : HELD_RETRY_MS;
