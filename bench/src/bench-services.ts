@@ -25,7 +25,11 @@ export interface BenchObjectContext extends BenchContext {
 // signature, and the handlers below only need the shapes above.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Handler = (ctx: any, input?: any) => Promise<unknown>;
-type Factory<D> = (spec: { name: string; handlers: Record<string, Handler> }) => D;
+type Factory<D> = (spec: {
+  name: string;
+  handlers: Record<string, Handler>;
+  options?: { inactivityTimeout: number };
+}) => D;
 
 /** The SDK being benchmarked: its three definition factories. */
 export interface Sdk<D> {
@@ -36,6 +40,9 @@ export interface Sdk<D> {
 
 /** Workflow step count and sleep length the load generator expects. */
 export const SLEEP_MS = 100;
+
+/** The timer probe's inactivity timeout (ms): a sleeping `timer` run suspends after it. */
+export const TIMER_INACTIVITY_MS = 100;
 
 export function defineBenchServices<D>(sdk: Sdk<D>): D[] {
   /** A service whose handler does nothing: the fixed cost of one invocation. */
@@ -82,5 +89,22 @@ export function defineBenchServices<D>(sdk: Sdk<D>): D[] {
     },
   });
 
-  return [bench, threeSteps, sleeper, counter];
+  /**
+   * The timer probe (`timers.ts`): sleeps durably until `until` (epoch ms; the sleep's length is
+   * taken from a journaled time just before it, so the timer is due no earlier than `until`),
+   * suspending after 100 ms, and returns how late it woke (ms past `until`: an upper bound).
+   */
+  const timer = sdk.workflow({
+    name: 'timer',
+    options: { inactivityTimeout: TIMER_INACTIVITY_MS },
+    handlers: {
+      run: async (ctx: BenchContext, until: number): Promise<number> => {
+        const t0 = await ctx.run('t0', () => Date.now());
+        await ctx.sleep(Math.max(0, until - t0));
+        return Date.now() - until;
+      },
+    },
+  });
+
+  return [bench, threeSteps, sleeper, counter, timer];
 }

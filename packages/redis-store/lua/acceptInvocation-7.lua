@@ -27,7 +27,8 @@
   Returns:
     {'dup', existingId, 'idempotency'|'workflow', completion or ''}  an earlier invocation matched
     {'exists', completion or ''}                    this id exists already (a retried accept)
-    {'ok', status, dispatchSeq, delayMs, handed}    accepted; dispatch when status is 'ready' or 'delayed'
+    {'ok', status, dispatchSeq, delayMs, handed}    accepted; dispatch when status is 'ready' (the
+                                                    partition's owner fires a 'delayed' one)
                                                     (delayMs: at most a day; a longer delay is dispatched
                                                     again from startAttempt's 'early'), unless 'handed'
                                                     (the subscribers the hand-off message reached) > 0;
@@ -139,9 +140,8 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
 end
 local st, deadline
 if delay > 0 then
-  st, deadline = 'delayed', now + delay + grace
-  -- The mailbox job wakes it within a day; startAttempt dispatches it again until it is due.
-  if delay > 86400000 then delay = 86400000 end
+  -- Its start time is a timer: the deadline the partition's owner fires it at (no mailbox job).
+  st = 'delayed'
 elseif keyed then
   -- The inbox's only element is its head.
   if redis.call('RPUSH', k_inbox, id) == 1 then
@@ -207,7 +207,11 @@ end
 set_status(k_inv, id, st, now, unpack(h))
 index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
 emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
-if deadline then redis.call('ZADD', k_due, deadline, id) end
+if st == 'delayed' then
+  timer_at(part, k_due, id, now + delay, now)
+elseif deadline then
+  redis.call('ZADD', k_due, deadline, id)
+end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end
 if leased and not hand_lease then

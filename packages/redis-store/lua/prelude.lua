@@ -21,6 +21,20 @@ local function ms_string(v)
   return string.format('%.0f', v)
 end
 
+-- A timed wait's deadline (suspended until a wake time, backing off, delayed): its wake time
+-- itself, for the partition's owner fires it from the due zset (src/duties.ts). The owner sleeps
+-- until the earliest deadline it knows of, so a wake time earlier than every deadline in the zset
+-- is announced on the partition's timer channel (the ms from now until it); any later one is found
+-- by the sweep the owner runs at or before the earlier deadline.
+local function timer_at(part, due, id, at, now)
+  local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', due, at, id)
+  if (not first[2]) or at < tonumber(first[2]) then
+    redis.call('SPUBLISH', part .. KEY_TIMERS, ms_string(at - now))
+  end
+end
+
+
 -- Live events (ARCHITECTURE.md "Live events"): while some process listens, the partition's flag
 -- key (KEY_EVENTS) holds the events channel's name, kept alive with a short TTL by the listening
 -- processes, and the scripts publish every status change and journal commit there. Nobody

@@ -9,8 +9,8 @@
     {'skip', reason}         nothing to do (completed, paused, gone, queued behind others)
     {'busy'}                 another worker holds a live lease
     {'early', ms}            not due yet (delayed, backing off, or suspended until a later wake
-                             time): ms in [1, one day], so its caller never dispatches it again at
-                             once; its deadline in `due` moves to the wake time
+                             time): ms in [1, one day]; its deadline in `due` moves to the wake
+                             time, where the partition's owner fires it (its caller does nothing)
     {'run', epoch, attempt, now, input, headers, svc, handler, key, mode, journal[], state[],
      completions[] (flat index, json), cancel requested (0|1), random seed, trace context ('' for
      none), accepted at (ms), ready at (ms: when it became ready to run), the lost previous
@@ -39,7 +39,7 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
   -- that overflows or says "now" while the time has not come.
   local wake = now + clamp_ms((tonumber(d.wake) or 0) - now)
   if wake > now then
-    redis.call('ZADD', KEYS[4], wake + tonumber(ARGV[4]), id)
+    timer_at(ARGV[5], KEYS[4], id, wake, now)
     return {'early', math.min(wake - now, 86400000)}
   end
   if st == 'delayed' and keyed then

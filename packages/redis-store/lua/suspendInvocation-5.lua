@@ -7,6 +7,8 @@
   KEYS[5] state hash (objects and workflows; absent for a service)
   ARGV: 1 id, 2 epoch, 3 from index, 4 wake ms ('' for none), 5 grace ms, 6 partition prefix,
         7 completion channel, 8 n awaited, awaited indices..., then the batch
+  The wake time is its deadline in `due`: the partition's owner fires it (no mailbox job); a
+  wake time already come is dispatched by the caller at once (deadline now + grace).
   Returns {'ok', now, ds, wakes} (suspended), {'resume', now, completions, wakes, cancelled} or {'fenced', reason}.
 ]]
 if not running_fenced(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return {'fenced', 'epoch'} end
@@ -27,7 +29,12 @@ local ds = redis.call('HINCRBY', KEYS[1], 'ds', 1)
 if ARGV[4] ~= '' then
   local wake = now + clamp_ms((tonumber(ARGV[4]) or now) - now)
   set_status(KEYS[1], ARGV[1], 'suspended', now, 'wake', ms_string(wake), 'lease', 0)
-  redis.call('ZADD', KEYS[4], wake + tonumber(ARGV[5]), ARGV[1])
+  if wake > now then
+    timer_at(ARGV[6], KEYS[4], ARGV[1], wake, now)
+  else
+    -- Due already: its worker dispatches it at once; this deadline is the backup.
+    redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[1])
+  end
 else
   set_status(KEYS[1], ARGV[1], 'suspended', now, 'wake', 0, 'lease', 0)
   redis.call('ZREM', KEYS[4], ARGV[1])

@@ -382,8 +382,8 @@ export class Acceptor {
       return { invocationId: req.id, status: 'Accepted', fresh: false };
     }
     if (handoff && res.status === 'ready' && res.handed === 0) this.mailbox.unheard(handoff);
-    if ((res.status === 'ready' && res.handed === 0) || res.status === 'delayed')
-      await this.mailbox.dispatch(data, res.ds, res.delayMs);
+    // A delayed one is a timer: the partition's owner fires it (see duties.ts).
+    if (res.status === 'ready' && res.handed === 0) await this.mailbox.dispatch(data, res.ds, 0);
     return { invocationId: req.id, status: 'Accepted', fresh: true };
   }
 }

@@ -282,7 +282,8 @@ export class RedisAttempt implements Attempt {
     }
     this.stopHeartbeat();
     await this.store.dispatchWakes(r.wakes);
-    if (on.wakeAt !== null) await this.store.dispatch(this.data, r.ds, on.wakeAt - r.now);
+    // A wake time still to come is a timer the partition's owner fires (see duties.ts).
+    if (on.wakeAt !== null && on.wakeAt <= r.now) await this.store.dispatch(this.data, r.ds, 0);
     return 'suspended';
   }
 
@@ -358,6 +359,7 @@ export class RedisAttempt implements Attempt {
       graceMs: this.store.opts.graceMs,
     });
     if (r.tag === 'fenced') this.lost(r);
-    if (kind === 'retry') await this.store.dispatch(this.data, r.ds, r.delayMs);
+    // A backoff is a timer the partition's owner fires (see duties.ts); none is retried at once.
+    if (kind === 'retry' && r.delayMs <= 0) await this.store.dispatch(this.data, r.ds, 0);
   }
 }

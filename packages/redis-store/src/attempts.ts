@@ -92,11 +92,7 @@ export class Attempts {
       graceMs: o.graceMs,
       part: this.ctx.keys.part(ks.p),
     });
-    if (res.tag === 'early') {
-      // The script answers 1 ms to a day; never dispatch it again at once, whatever the reply.
-      await this.mailbox.dispatch(data, 0, res.ms >= 1 ? res.ms : 1000, `e${Date.now()}`);
-      return;
-    }
+    // 'early': the script moved its deadline to the wake time, where the partition's owner fires it.
     if (res.tag !== 'run') return;
     await this.runLeased(data, ks, res, executor, local);
   }

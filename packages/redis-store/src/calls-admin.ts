@@ -4,7 +4,6 @@
  * registry. As in `calls.ts`: named fields in, in the order the script's header documents, and
  * the reply decoded once here.
  */
-import type { ChainableCommander } from 'ioredis';
 import type { Wakes } from './calls.js';
 import type { ScriptedRedis } from './scripts.js';
 
@@ -233,32 +232,70 @@ export async function watchOutcome(
 
 /** One partition's sweep (see `reconcilePartition-2.lua`), decoded. */
 export interface Sweep {
-  /** Overdue invocations to dispatch again: flat {id, ds, svc, key, mode} tuples. */
+  /** Overdue invocations to dispatch again (recoveries): flat {id, ds, svc, key, mode} tuples. */
   dispatch: Wakes;
+  /** Timers that came due (timed waits less than grace past their wake time), as `dispatch`. */
+  fire: Wakes;
   /** Completed invocations whose outcomes are owed to callers. */
   deliver: string[];
   /** Overdue outbox members. */
   outbox: string[];
-  /** How far past its deadline the most overdue invocation was (ms); absent when none was. */
+  /** How far past its deadline the most overdue recovery was (ms); absent when none was. */
   lagMs?: number;
+  /** Ms until the earliest deadline left in the partition (0: sweep again now); absent when none is. */
+  waitMs?: number;
+  /** Due timers left beyond `fireMax` (still due); how late the latest of them is (ms). */
+  held: number;
+  heldLateMs: number;
 }
 
-/** Queues one partition's sweep on a pipeline; decode its result with {@link decodeSweep}. */
-export function queueReconcile(
-  pipe: ChainableCommander,
+/** Sweeps one partition (one slot: each partition's sweep is its own call). */
+export async function reconcilePartition(
+  redis: ScriptedRedis,
   keys: { due: string; outbox: string },
-  a: { part: string; max: number; graceMs: number },
-): void {
-  (
-    pipe as unknown as Record<'reconcilePartition', (...args: (string | number)[]) => void>
-  ).reconcilePartition(keys.due, keys.outbox, a.part, a.max, a.graceMs);
+  a: { part: string; max: number; graceMs: number; fireMax: number },
+): Promise<Sweep> {
+  const res = await redis.reconcilePartition(
+    keys.due,
+    keys.outbox,
+    a.part,
+    a.max,
+    a.graceMs,
+    a.fireMax,
+  );
+  const [dispatch, deliver, outbox, lag, fire, wait, held, heldLate] = res as [
+    Wakes,
+    string[],
+    string[],
+    number,
+    Wakes,
+    number,
+    number,
+    number,
+  ];
+  const sweep: Sweep = { dispatch, fire, deliver, outbox, held, heldLateMs: heldLate };
+  if (typeof lag === 'number' && lag >= 0) sweep.lagMs = lag;
+  if (typeof wait === 'number' && wait >= 0) sweep.waitMs = wait;
+  return sweep;
 }
 
-export function decodeSweep(res: unknown): Sweep {
-  const [flat, deliver, outbox, lag] = res as [unknown, string[], string[], number | undefined];
-  const sweep: Sweep = { dispatch: flat as Wakes, deliver, outbox };
-  if (typeof lag === 'number' && lag >= 0) sweep.lagMs = lag;
-  return sweep;
+/** Takes or renews (`take`) or gives up (`release`) a partition's duty lease; true when held/released. */
+export async function claimPartition(
+  redis: ScriptedRedis,
+  key: string,
+  a: { dutyId: string; op: 'take' | 'release'; leaseMs: number },
+): Promise<boolean> {
+  return (await redis.claimPartition(key, a.dutyId, a.op, a.leaseMs)) === 1;
+}
+
+/** Beats (or leaves) the live-process registry; the duty ids of the live processes, sorted. */
+export async function heartbeatProcess(
+  redis: ScriptedRedis,
+  key: string,
+  a: { dutyId: string; op: 'beat' | 'leave'; ttlMs: number },
+): Promise<string[]> {
+  const ids = (await redis.heartbeatProcess(key, a.dutyId, a.op, a.ttlMs)) as string[];
+  return ids.sort();
 }
 
 export type RestartReply =

@@ -96,13 +96,13 @@ export function decodeKeys(res: unknown): Share<KeyRow> {
   };
 }
 
-/** Queues one partition's removal of expired index entries (at most `max`). */
-export function queueExpireIndexes(
-  pipe: ChainableCommander,
+/** Removes one partition's expired index entries (at most `max`); how many it removed. */
+export async function expireIndexes(
+  redis: ScriptedRedis,
   expiry: string,
   a: { part: string; max: number },
-): void {
-  (pipe as unknown as Queued<'expireIndexes'>).expireIndexes(expiry, a.part, a.max);
+): Promise<number> {
+  return Number(await redis.expireIndexes(expiry, a.part, a.max));
 }
 
 /** Clears a key's state unless an exclusive invocation holds the key. */

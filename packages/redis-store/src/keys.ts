@@ -23,6 +23,8 @@
  * <prefix>:{<p>}:outbox                    partition outbox zset (effects on other partitions)
  * <prefix>:{<p>}:wb                        replication barrier (durability 'replicated')
  * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
+ * <prefix>:{<p>}:own                       the partition's duty lease: the process that sweeps it and fires its timers
+ * <prefix>:{<p>}:tm                        pub/sub channel: a timer earlier than the partition's earliest deadline
  * <prefix>:{<p>}:ix:all                    index: every invocation (id -> created at)
  * <prefix>:{<p>}:ix:svc:<svc>              index: invocations of a service (id -> created at)
  * <prefix>:{<p>}:ix:h:<svc>:<h>            index: invocations of a handler (id -> created at)
@@ -39,6 +41,7 @@
  * <prefix>:layout                          the partition count the data was created with
  * <prefix>:workers                         hash: worker processes taking hand-offs -> expiry:free slots
  * <prefix>:{<p>}:hand:<worker>             sharded channel: hand-offs of partition p to one worker
+ * <prefix>:{w}:live                        zset: live worker processes (duty id -> heartbeat expiry)
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
  * ```
  */
@@ -118,6 +121,10 @@ export const KEY = {
   barrier: 'wb',
   /** The partition's live events flag (see `events.ts`). */
   events: 'ev',
+  /** The partition's duty lease: which process sweeps it and fires its timers (see `duties.ts`). */
+  owner: 'own',
+  /** The partition's timer channel: a wake time earlier than every deadline in `due` (see `duties.ts`). */
+  timers: 'tm',
   /** Index (zset id -> created at) of every invocation. */
   ixAll: 'ix:all',
   /** Index (zset id -> created at) by service: `ix:svc:<svc>`. */
@@ -297,6 +304,18 @@ export class Keys {
   /** The live events flag of partition p: holds {@link eventsChannel} while a process listens. */
   eventsFlag(p: number): string {
     return `${this.part(p)}${KEY.events}`;
+  }
+  /** The duty lease of partition p: the live process that sweeps it (see `duties.ts`). */
+  owner(p: number): string {
+    return `${this.part(p)}${KEY.owner}`;
+  }
+  /** The channel on which partition p's scripts announce a timer earlier than its earliest deadline. */
+  timerChannel(p: number): string {
+    return `${this.part(p)}${KEY.timers}`;
+  }
+  /** The registry of live worker processes (its own hash tag, `{w}`; see `duties.ts`). */
+  get liveProcesses(): string {
+    return `${this.prefix}:{w}:live`;
   }
   /**
    * The sharded channel the scripts of partition p publish live events on (see `events.ts`).

@@ -268,14 +268,10 @@ export class Mailbox {
   }
 
   /**
-   * Starts the shard workers, the local fast path, the hand-offs it takes (with the local fast
-   * path and `handoff` on) and the reconciler's timer.
+   * Starts the shard workers, the local fast path and the hand-offs it takes (with the local fast
+   * path and `handoff` on); the partition duties (sweeps, timers) are `duties.ts`.
    */
-  async start(
-    executor: Executor,
-    options: WorkerOptions,
-    reconcile: () => Promise<number>,
-  ): Promise<WorkerHandle> {
+  async start(executor: Executor, options: WorkerOptions): Promise<WorkerHandle> {
     const o = this.ctx.opts;
     const workers: Worker[] = [];
     const concurrency = options.concurrency ?? 32;
@@ -287,7 +283,9 @@ export class Mailbox {
         lockDuration: o.lockDurationMs,
         stalledInterval: o.stalledIntervalMs,
         maxStalledCount: o.maxStalledCount,
-        drainDelay: 5,
+        // An idle worker's blocking wait for a job (s): adding a job ends it at once, so a long one
+        // only spares each idle process's shard workers a round of commands every few seconds.
+        drainDelay: 30,
       });
       w.on('error', (e) => {
         if (!this.ctx.life.closed)
@@ -296,8 +294,6 @@ export class Mailbox {
       workers.push(w);
       this.workers.push(w);
     }
-    const timer = setInterval(() => void reconcile(), o.reconcileIntervalMs);
-    timer.unref();
     const local: LocalDispatch = {
       executor,
       capacity: concurrency * o.shards,
@@ -315,7 +311,6 @@ export class Mailbox {
       );
     return {
       close: async (timeoutMs = 30_000) => {
-        clearInterval(timer);
         local.closing = true;
         this.stopping = true;
         // Hand-offs still on their way become mailbox jobs (closing: no free slot).

@@ -58,11 +58,34 @@ export interface RedisStoreOptions {
   leaseMs?: number;
   /** How long a ready invocation may wait for its mailbox job before the reconciler redispatches it (ms). Default 5000. */
   graceMs?: number;
-  /** Reconciler sweep period (ms); default 1000. */
+  /**
+   * The longest a partition's owner waits between two sweeps of it (ms); default 1000. The owner
+   * sweeps sooner when a deadline in the partition comes (a timer's wake time, a lease's expiry),
+   * so this bounds only how late a deadline it was not told of is found (see `dutyLeaseMs`).
+   */
   reconcileIntervalMs?: number;
+  /**
+   * Partition duties (sweeping a partition and firing its timers; see ARCHITECTURE.md "Partition
+   * duties"): how long a worker process's hold on a partition, and its place among the live
+   * processes, last unless renewed (ms). A process killed without closing loses its partitions
+   * after at most this long, and the processes now assigned take them over. Default: `leaseMs`,
+   * so a dead process's partitions are taken over about when its attempts' leases expire.
+   */
+  dutyLeaseMs?: number;
+  /**
+   * How often a worker process renews its partitions and its place among the live processes, and
+   * looks at who else is alive (ms). Default: a third of `dutyLeaseMs`. One heartbeat per process,
+   * one renewal per partition: background load does not grow with the number of processes.
+   */
+  dutyRenewMs?: number;
   /** BullMQ job lock (ms); default 4000. */
   lockDurationMs?: number;
-  /** BullMQ stalled-job check period (ms); default 2000. */
+  /**
+   * BullMQ stalled-job check period (ms); default 30,000. Every worker process runs it for every
+   * shard queue, so it is background load per process. Recovery does not wait for it (the
+   * partition's owner dispatches an invocation whose lease expired); it only returns the mailbox
+   * jobs a dead process left active.
+   */
   stalledIntervalMs?: number;
   /** BullMQ `maxStalledCount`; default 1. Exceeding it never fails an invocation: the reconciler takes over. */
   maxStalledCount?: number;
@@ -79,7 +102,8 @@ export interface RedisStoreOptions {
   hooks?: StoreHooks;
   /**
    * Start ready invocations in this process when it runs a worker with a free slot, instead of
-   * a mailbox round trip (default true). Delayed and timer wake-ups always go through BullMQ.
+   * a mailbox round trip (default true). Timers (delayed starts, sleeps, retries) are fired by
+   * the partition's owner, through this path when it has a free slot, else a mailbox job.
    */
   localDispatch?: boolean;
   /**
@@ -138,7 +162,7 @@ export const DEFAULTS = {
   graceMs: 5000,
   reconcileIntervalMs: 1000,
   lockDurationMs: 4000,
-  stalledIntervalMs: 2000,
+  stalledIntervalMs: 30_000,
   maxStalledCount: 1,
   localDispatch: true,
   handoff: true,

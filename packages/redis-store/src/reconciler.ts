@@ -1,13 +1,13 @@
 /**
- * The reconciler: one sweep over every partition (one pipeline) that closes every crash window
- * between Redis and the mailbox: overdue invocations are dispatched again, outcomes still owed
- * to callers are delivered, outbox effects a crash left behind are performed, and the index
- * entries of expired invocations are removed.
+ * The reconciler: the sweep of one partition, which fires the partition's timers and closes
+ * every crash window between Redis and the mailbox: due timers and overdue invocations are
+ * dispatched, outcomes still owed to callers are delivered, outbox effects a crash left behind
+ * are performed. The partition's owner runs it (see `duties.ts`); each partition's sweep is its
+ * own call, since each partition is its own Redis Cluster slot.
  */
-import { partitionBatch } from './connection.js';
-import { decodeSweep, queueReconcile } from './calls-admin.js';
+import { reconcilePartition } from './calls-admin.js';
 import { forEachWake } from './calls.js';
-import { queueExpireIndexes } from './calls-index.js';
+import { expireIndexes } from './calls-index.js';
 import type { StoreContext } from './context.js';
 import type { Deliveries } from './deliveries.js';
 import type { Mailbox } from './mailbox.js';
@@ -18,62 +18,91 @@ const SWEEP_MAX = 100;
 /** Most expired invocations one partition's sweep removes from the indexes (see expireIndexes). */
 const EXPIRE_MAX = 2000;
 
-/** Removes the index entries of expired invocations: one pipeline over the partitions. */
-async function expireIndexes(ctx: StoreContext): Promise<void> {
-  const k = ctx.keys;
-  const pipe = partitionBatch(ctx.redis);
-  for (let p = 0; p < ctx.opts.partitions; p++) {
-    queueExpireIndexes(pipe, k.ixExpiry(p), { part: k.part(p), max: EXPIRE_MAX });
-  }
-  await pipe.exec();
+/** What one partition's sweep did. */
+export interface SweepResult {
+  /** Invocations dispatched, outcomes delivered and outbox effects performed. */
+  handled: number;
+  /** Ms until the partition's earliest deadline left (0: sweep again now); undefined for none. */
+  waitMs: number | undefined;
+  /** Due timers left for later (beyond `fireMax`), and how late the latest of them is (ms). */
+  held: number;
+  heldLateMs: number;
 }
 
+const NOTHING: SweepResult = { handled: 0, waitMs: undefined, held: 0, heldLateMs: -1 };
+
+/** Removes the index entries of partition p's expired invocations (failures: next time). */
+export async function expirePartitionIndexes(ctx: StoreContext, p: number): Promise<void> {
+  if (ctx.life.wiped || ctx.life.closed) return;
+  const k = ctx.keys;
+  await expireIndexes(ctx.redis, k.ixExpiry(p), { part: k.part(p), max: EXPIRE_MAX }).catch(
+    () => undefined,
+  );
+}
+
+/**
+ * Sweeps partition p once, firing at most `fireMax` due timers (-1: all; the rest stay due).
+ * Redis unreachable: nothing handled, and no deadline known.
+ */
+export async function sweepPartition(
+  ctx: StoreContext,
+  p: number,
+  mailbox: Mailbox,
+  deliveries: Deliveries,
+  fireMax = -1,
+): Promise<SweepResult> {
+  if (ctx.life.wiped || ctx.life.closed) return NOTHING;
+  const k = ctx.keys;
+  let sweep;
+  try {
+    sweep = await reconcilePartition(
+      ctx.redis,
+      { due: k.due(p), outbox: k.outbox(p) },
+      { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs, fireMax },
+    );
+  } catch {
+    return NOTHING; // the next sweep tries again
+  }
+  const jobs: [JobData, number][] = [];
+  const collect = (i: string, ds: number, s: string, key: string, m: JobData['m']): void => {
+    jobs.push([{ i, s, k: key, m }, ds]);
+  };
+  forEachWake(sweep.fire, collect);
+  const fired = jobs.length;
+  forEachWake(sweep.dispatch, collect);
+  const found = {
+    dispatch: jobs.length - fired,
+    deliver: sweep.deliver.length,
+    outbox: sweep.outbox.length,
+  };
+  // Timers firing on time are not the reconciler's recoveries; only the rest is reported.
+  if (sweep.lagMs !== undefined || found.dispatch + found.deliver + found.outbox > 0)
+    ctx.watch.observer?.swept(sweep.lagMs, found);
+  let handled = jobs.length;
+  await Promise.all(jobs.map(([data, ds]) => mailbox.dispatch(data, ds, 0).catch(() => undefined)));
+  for (const id of sweep.deliver) {
+    handled++;
+    await deliveries.deliverOutcome(id).catch(() => undefined);
+  }
+  for (const m of sweep.outbox) {
+    handled++;
+    await deliveries.performOutbox(p, m).catch(() => undefined);
+  }
+  return { handled, waitMs: sweep.waitMs, held: sweep.held, heldLateMs: sweep.heldLateMs };
+}
+
+/** Sweeps every partition once, whoever owns them (each partition its own call); items handled. */
 export async function reconcile(
   ctx: StoreContext,
   mailbox: Mailbox,
   deliveries: Deliveries,
 ): Promise<number> {
-  if (ctx.life.wiped || ctx.life.closed) return 0;
-  try {
-    const k = ctx.keys;
-    const pipe = partitionBatch(ctx.redis);
-    for (let p = 0; p < ctx.opts.partitions; p++) {
-      const keys = { due: k.due(p), outbox: k.outbox(p) };
-      queueReconcile(pipe, keys, { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs });
-    }
-    // The index sweep's failure never costs the dispatches of this sweep: it runs again next time.
-    const [results] = await Promise.all([
-      pipe.exec().then((r) => r ?? []),
-      expireIndexes(ctx).catch(() => undefined),
-    ]);
-    let n = 0;
-    for (const [p, [err, res]] of results.entries()) {
-      if (err) continue;
-      const sweep = decodeSweep(res);
-      const jobs: [JobData, number][] = [];
-      forEachWake(sweep.dispatch, (i, ds, s, key, m) => jobs.push([{ i, s, k: key, m }, ds]));
-      const found = {
-        dispatch: jobs.length,
-        deliver: sweep.deliver.length,
-        outbox: sweep.outbox.length,
-      };
-      if (sweep.lagMs !== undefined || found.dispatch + found.deliver + found.outbox > 0)
-        ctx.watch.observer?.swept(sweep.lagMs, found);
-      for (const [data, ds] of jobs) {
-        n++;
-        await mailbox.dispatch(data, ds, 0);
-      }
-      for (const id of sweep.deliver) {
-        n++;
-        await deliveries.deliverOutcome(id).catch(() => undefined);
-      }
-      for (const m of sweep.outbox) {
-        n++;
-        await deliveries.performOutbox(p, m).catch(() => undefined);
-      }
-    }
-    return n;
-  } catch {
-    return 0; // Redis unreachable: the next sweep tries again
-  }
+  const parts = Array.from({ length: ctx.opts.partitions }, (_, p) => p);
+  const swept = await Promise.all(
+    parts.map(async (p) => {
+      await expirePartitionIndexes(ctx, p);
+      return (await sweepPartition(ctx, p, mailbox, deliveries)).handled;
+    }),
+  );
+  return swept.reduce((a, b) => a + b, 0);
 }

@@ -20,6 +20,8 @@ const SCRIPTS = {
   endAttempt: 3,
   renewLease: 3,
   reconcilePartition: 2,
+  claimPartition: 1,
+  heartbeatProcess: 1,
   deliverCompletion: 1,
   terminateInvocation: 4,
   controlInvocation: 3,

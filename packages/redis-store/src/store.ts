@@ -61,7 +61,8 @@ import { Outcomes } from './outcomes.js';
 import { Queries } from './queries.js';
 import { Listing } from './listing.js';
 import { Objects } from './objects.js';
-import { reconcile } from './reconciler.js';
+import { Duties } from './duties.js';
+import { expirePartitionIndexes, reconcile, sweepPartition } from './reconciler.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { JobData } from './wire.js';
 
@@ -89,6 +90,9 @@ export class RedisStore implements Store {
   private readonly listing: Listing;
   private readonly objects: Objects;
   private readonly details: AdminDetail;
+  private readonly duties: Duties;
+  /** Worker handles open in this process (the duties run while there is one). */
+  private workers = 0;
   private bootMarker: string | undefined;
   /** Whether `partitions` was configured (else the number stored in Redis is used). */
   private readonly partitionsGiven: boolean;
@@ -142,7 +146,11 @@ export class RedisStore implements Store {
       ctx,
       target,
       {
-        job: (data, executor, local) => this.attempts.run(data, executor, local),
+        job: (data, executor, local) => {
+          const run = this.attempts.run(data, executor, local);
+          // A local slot comes free: due timers waiting for one can fire (see duties.ts).
+          return local ? run.finally(() => this.duties.slotFreed()) : run;
+        },
         handed: (l, local) => this.attempts.runHanded(l, local),
       },
       new Handoffs(ctx, this.sub),
@@ -166,6 +174,14 @@ export class RedisStore implements Store {
     this.listing = new Listing(ctx);
     this.objects = new Objects(ctx, this.listing);
     this.details = new AdminDetail(ctx, this.mailbox);
+    this.duties = new Duties(ctx, this.sub, {
+      sweep: (p, fireMax) => sweepPartition(ctx, p, this.mailbox, this.deliveries, fireMax),
+      freeSlots: () => {
+        const local = this.mailbox.freeLocal(true);
+        return local ? Math.max(0, local.capacity - local.active) : Infinity;
+      },
+      expire: (p) => expirePartitionIndexes(ctx, p),
+    });
   }
 
   /** True when the boot marker vanished: Redis was wiped or replaced while we ran. */
@@ -197,6 +213,7 @@ export class RedisStore implements Store {
       const kind = this.keys.channelKind(ch);
       if (kind === 'events') this.events.onMessage(msg);
       else if (kind !== undefined) this.outcomes.onMessage(ch, msg);
+      else this.duties.onMessage(ch, msg);
     });
     const resubscribed = (): void => {
       void this.outcomes.recheckWaiters();
@@ -346,8 +363,29 @@ export class RedisStore implements Store {
 
   // ---------------------------------------------------------------- worker side
 
-  startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
-    return this.mailbox.start(executor, options, () => this.reconcile());
+  /** Starts a worker; this process takes its share of the partition duties while it runs one. */
+  async startWorker(executor: Executor, options: WorkerOptions = {}): Promise<WorkerHandle> {
+    const handle = await this.mailbox.start(executor, options);
+    if (this.workers++ === 0) this.duties.start();
+    let closed = false;
+    return {
+      close: async (timeoutMs?: number) => {
+        // Given back first: the processes still running take the partitions (and their timers) now.
+        if (!closed && --this.workers === 0) await this.duties.stop();
+        closed = true;
+        await handle.close(timeoutMs);
+      },
+    };
+  }
+
+  /** @internal The partitions this process sweeps now (tests). */
+  ownedPartitions(): number[] {
+    return this.duties.partitions();
+  }
+
+  /** @internal This process's name in the live-process registry and the duty leases (tests). */
+  get dutyId(): string {
+    return this.duties.id;
   }
 
   /**
@@ -358,7 +396,6 @@ export class RedisStore implements Store {
     return this.mailbox.dispatch(data, ds, delayMs);
   }
 
-  /** One reconciler sweep over every partition (one pipeline). */
   /** Reports script latency and reconciler sweeps to `observer` (metrics; see docs/METRICS.md). */
   observe(observer: StoreObserver): void {
     this.ctx.watch.observer = observer;
@@ -369,6 +406,7 @@ export class RedisStore implements Store {
     return this.mailbox.depths();
   }
 
+  /** One sweep of every partition, whoever owns it (each partition its own call); items handled. */
   reconcile(): Promise<number> {
     return reconcile(this.ctx, this.mailbox, this.deliveries);
   }
@@ -376,6 +414,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.ctx.life.closed) return;
     this.ctx.life.closed = true;
+    await this.duties.stop();
     this.outcomes.rejectAll();
     this.events.close();
     await this.mailbox.close();
