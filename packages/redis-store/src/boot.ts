@@ -86,7 +86,7 @@ async function checkServer(node: Redis): Promise<Persistence> {
  * for the life of the data (every key and invocation id names its partition). `given`: the
  * process was configured with its own number, which must then be the stored one.
  */
-export async function checkLayout(ctx: StoreContext, given: boolean): Promise<number> {
+async function checkLayout(ctx: StoreContext, given: boolean): Promise<number> {
   const mine = ctx.opts.partitions;
   await ctx.redis.set(ctx.keys.layout, `partitions=${mine}`, 'NX');
   const stored = await ctx.redis.get(ctx.keys.layout);
@@ -131,4 +131,12 @@ export async function checkBootMarker(
   } catch {
     // reconnecting; checked again on the next ready
   }
+}
+
+/** Checks the partition count (see {@link checkLayout}) and lays the keys out for the stored one. */
+export async function adoptLayout(ctx: StoreContext, given: boolean): Promise<void> {
+  const partitions = await checkLayout(ctx, given);
+  if (partitions === ctx.opts.partitions) return;
+  (ctx.opts as { partitions: number }).partitions = partitions;
+  ctx.keys.setPartitions(partitions);
 }

@@ -114,6 +114,12 @@ export class Mailbox {
     return cluster;
   }
 
+  /** Free slots of this process's local fast path (Infinity without one: nothing to wait for). */
+  freeSlots(): number {
+    const local = this.freeLocal(true);
+    return local ? Math.max(0, local.capacity - local.active) : Infinity;
+  }
+
   /** This process's local fast path when it takes attempts (`force`: even past its capacity). */
   freeLocal(force = false): LocalDispatch | undefined {
     const local = this.local;

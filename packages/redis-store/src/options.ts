@@ -175,3 +175,12 @@ export const DEFAULTS = {
 
 /** A store's options with the defaults filled in. */
 export type StoreConfig = typeof DEFAULTS & RedisStoreOptions;
+
+/** The options with their defaults (and `LATCHKEY_PREFIX`) filled in. */
+export function storeConfig(options: RedisStoreOptions): StoreConfig {
+  const o: Record<string, unknown> = { ...DEFAULTS };
+  const envPrefix = process.env['LATCHKEY_PREFIX'];
+  if (envPrefix) o['prefix'] = envPrefix;
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
+  return o as unknown as StoreConfig;
+}

@@ -1,8 +1,7 @@
 /**
- * `RedisStore`, the facade: builds the shared {@link StoreContext}, wires the rooms (boot,
- * accept, mailbox, attempts, outcomes, deliveries, control, queries, listing, objects,
- * reconciler) and implements
- * core's `Store` by handing each call to the room that does it.
+ * `RedisStore`, the facade: builds the shared {@link StoreContext}, wires the rooms (boot, accept,
+ * mailbox, attempts, outcomes, deliveries, control, queries, listing, objects, duties) and
+ * implements core's `Store` by handing each call to the room that does it.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -41,7 +40,7 @@ import { Attempts } from './attempts.js';
 import {
   bootMarker,
   checkBootMarker,
-  checkLayout,
+  adoptLayout,
   checkRedis,
   ready,
   type Persistence,
@@ -54,9 +53,10 @@ import { replicationFor } from './durability.js';
 import { Events } from './events.js';
 import { Handoffs } from './handoff.js';
 import { StateCache } from './eager.js';
+import { listen } from './subscriber.js';
 import { Keys } from './keys.js';
 import { Mailbox } from './mailbox.js';
-import { DEFAULTS, type RedisStoreOptions, type StoreConfig } from './options.js';
+import { storeConfig, type RedisStoreOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
 import { Queries } from './queries.js';
 import { Listing } from './listing.js';
@@ -98,7 +98,6 @@ export class RedisStore implements Store {
   private readonly partitionsGiven: boolean;
   /** This store instance's name in its outcome channels (unique even when two share a workerId). */
   private readonly instance: string;
-  /** This process's outcome channel of each partition. */
   private outcomeChannels: string[] = [];
   private initialized = false;
   /** What Redis reported at start-up. */
@@ -106,11 +105,7 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions = {}) {
     const target = redisTarget(options);
-    const o: Record<string, unknown> = { ...DEFAULTS };
-    const envPrefix = process.env['LATCHKEY_PREFIX'];
-    if (envPrefix) o['prefix'] = envPrefix;
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
-    const opts = o as unknown as StoreConfig;
+    const opts = storeConfig(options);
     this.keys = new Keys(opts.prefix, opts.partitions);
     this.partitionsGiven = options.partitions !== undefined;
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -125,8 +120,7 @@ export class RedisStore implements Store {
     const replication = replicationFor(redis, options.durability);
     this.redis = defineScripts(redis, watch, replication);
     this.sub = connect(target, common, true);
-    this.redis.on('error', () => undefined);
-    this.sub.on('error', () => undefined);
+    for (const c of [this.redis, this.sub]) c.on('error', () => undefined);
     this.ctx = {
       redis: this.redis,
       keys: this.keys,
@@ -176,10 +170,7 @@ export class RedisStore implements Store {
     this.details = new AdminDetail(ctx, this.mailbox);
     this.duties = new Duties(ctx, this.sub, {
       sweep: (p, fireMax) => sweepPartition(ctx, p, this.mailbox, this.deliveries, fireMax),
-      freeSlots: () => {
-        const local = this.mailbox.freeLocal(true);
-        return local ? Math.max(0, local.capacity - local.active) : Infinity;
-      },
+      freeSlots: () => this.mailbox.freeSlots(),
       expire: (p) => expirePartitionIndexes(ctx, p),
     });
   }
@@ -194,14 +185,7 @@ export class RedisStore implements Store {
     this.initialized = true;
     await Promise.all([ready(this.redis), ready(this.sub)]);
     this.persistence = await checkRedis(this.ctx);
-    const partitions = await checkLayout(this.ctx, this.partitionsGiven);
-    if (partitions !== this.ctx.opts.partitions) {
-      (this.ctx.opts as { partitions: number }).partitions = partitions;
-      this.keys.setPartitions(partitions);
-    }
-    this.outcomeChannels = Array.from({ length: partitions }, (_, p) =>
-      this.keys.outcomeChannel(p, this.instance),
-    );
+    await adoptLayout(this.ctx, this.partitionsGiven);
     // Queues only after the checks passed, so a refused start writes nothing.
     await this.mailbox.open();
     this.bootMarker = await bootMarker(this.ctx);
@@ -209,25 +193,11 @@ export class RedisStore implements Store {
       'ready',
       () => void checkBootMarker(this.ctx, this.bootMarker, () => this.mailbox.abandon()),
     );
-    this.sub.on('smessage', (ch: string, msg: string) => {
-      const kind = this.keys.channelKind(ch);
-      if (kind === 'events') this.events.onMessage(msg);
-      else if (kind !== undefined) this.outcomes.onMessage(ch, msg);
-      else this.duties.onMessage(ch, msg);
+    this.outcomeChannels = await listen(this.ctx, this.sub, this.instance, {
+      events: this.events,
+      outcomes: this.outcomes,
+      duties: this.duties,
     });
-    const resubscribed = (): void => {
-      void this.outcomes.recheckWaiters();
-      this.events.onReconnect();
-    };
-    this.sub.on('ready', resubscribed);
-    // A cluster's sharded subscribers reconnect on their own, then say so with this event.
-    this.sub.on('subscribersReady', resubscribed);
-    // Each partition's channels share its slot: one SSUBSCRIBE each (on a cluster, to its master).
-    await Promise.all(
-      this.outcomeChannels.map((own, p) =>
-        this.sub.ssubscribe(own, this.keys.completionChannel(p)),
-      ),
-    );
   }
 
   // ---------------------------------------------------------------- ingress side
