@@ -76,12 +76,20 @@ export async function canonicalDigests(
 const EVENTS_FLAG = /:\{[\d.]+\}:ev$/;
 
 /**
+ * The processes' liveness: the live worker registry (`{w}:live`), the hand-off registry
+ * (`workers`) and the partitions' duty leases (`{p}:own`), renewed every second or so by every
+ * worker process whatever the requests of the moment. Not data either.
+ */
+const LIVENESS = /(?::\{w\}:live|:workers|:\{[\d.]+\}:own)$/;
+
+/**
  * Every key matching `<prefix>:*` (KEYS on every master, as the test prefix holds few keys) with
- * its content digest, but the live events flags (see {@link EVENTS_FLAG}).
+ * its content digest, but the live events flags and the processes' liveness (see
+ * {@link EVENTS_FLAG}, {@link LIVENESS}).
  */
 export async function snapshotKeyspace(redis: RawRedis, prefix: string): Promise<Keyspace> {
   const keys = (await keysOnMasters(redis, `${prefix}:*`))
-    .filter((k) => !EVENTS_FLAG.test(k))
+    .filter((k) => !EVENTS_FLAG.test(k) && !LIVENESS.test(k))
     .sort();
   const digests = await canonicalDigests(redis, keys);
   const out: Keyspace = {};
