@@ -140,7 +140,13 @@ export function settledKeyspace(
 ): Promise<Keyspace> {
   return stableKeyspace(redis, prefix, 'the keyspace to settle', 100, timeoutMs, (snap) => {
     const keys = Object.keys(snap);
-    const busy = keys.some((k) => /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k));
+    // A mailbox job waiting, or an invocation not done yet: a delayed one is a timer in its
+    // partition's `due` zset (no job), and its status index names it until it has run.
+    const busy = keys.some(
+      (k) =>
+        /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k) ||
+        /:ix:st:(delayed|ready|running|backing-off|suspended|queued)$/.test(k),
+    );
     const metas = keys.filter((k) => k.endsWith(':jobs:meta')).length;
     const checks = keys.filter((k) => k.endsWith(':jobs:stalled-check')).length;
     return !busy && metas > 0 && checks === metas;
