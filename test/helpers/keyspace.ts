@@ -140,12 +140,13 @@ export function settledKeyspace(
 ): Promise<Keyspace> {
   return stableKeyspace(redis, prefix, 'the keyspace to settle', 100, timeoutMs, (snap) => {
     const keys = Object.keys(snap);
-    // A mailbox job waiting, or an invocation not done yet: a delayed one is a timer in its
-    // partition's `due` zset (no job), and its status index names it until it has run.
+    // A mailbox job waiting, or a timer that has not fired: a delayed start or a retry's backoff
+    // is a timer in its partition's `due` zset (no BullMQ delayed job any more), named by its
+    // status index until it runs.
     const busy = keys.some(
       (k) =>
         /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k) ||
-        /:ix:st:(delayed|ready|running|backing-off|suspended|queued)$/.test(k),
+        /:ix:st:(delayed|backing-off)$/.test(k),
     );
     const metas = keys.filter((k) => k.endsWith(':jobs:meta')).length;
     const checks = keys.filter((k) => k.endsWith(':jobs:stalled-check')).length;
