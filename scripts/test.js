@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the test suite once, as vitest projects (vitest.config.ts): `unit` (no Redis), then
 // `redis` (handlers' own inactivity timeouts), then `redis-suspend` (the same files with
-// LATCHKEY_INACTIVITY_TIMEOUT=0, "always suspend": every wait suspends and resumes by replay),
-// then `redis-cluster` (the same files on a 3-master Redis Cluster).
+// LATCHKEY_INACTIVITY_TIMEOUT=0, "always suspend": every wait suspends and resumes by replay);
+// `redis-cluster` (the same files on a 3-master Redis Cluster) when LK_TEST_MODES names `cluster`.
 // Each standalone Redis project starts a private redis-server when REDIS_URL is unset (see
 // test/setup/global-redis.ts); the cluster project starts a private cluster when
 // REDIS_CLUSTER_NODES is unset (test/setup/global-cluster.ts). Prints "N passed, N failed";
@@ -22,10 +22,16 @@ const PROJECT_OF_MODE = {
   'always-suspend': 'redis-suspend',
   cluster: 'redis-cluster',
 };
+// The modes `npm test` (and so .ci/run) runs when LK_TEST_MODES is unset. The cluster pass is not
+// among them yet: with it the suite took about 25 minutes on a 2-core machine, over CI's 20
+// (run it with LK_TEST_MODES=default,always-suspend,cluster, or `--project redis-cluster`).
+const DEFAULT_MODES = 'default,always-suspend';
 const extra = process.argv.slice(2);
-if (process.env.LK_TEST_MODES) {
+const modes =
+  process.env.LK_TEST_MODES || (extra.some((a) => a.startsWith('--project')) ? '' : DEFAULT_MODES);
+if (modes) {
   extra.push('--project', 'unit');
-  for (const mode of process.env.LK_TEST_MODES.split(',')) {
+  for (const mode of modes.split(',')) {
     const project = PROJECT_OF_MODE[mode];
     if (!project) {
       console.error(
