@@ -34,9 +34,9 @@ function latchkeySources(): Plugin {
 // The Redis projects share one shape: every *.redis.test.ts, a private Redis per project (a
 // redis-server from test/setup/global-redis.ts unless REDIS_URL is set, or a 3-master cluster from
 // test/setup/global-cluster.ts unless REDIS_CLUSTER_NODES is set), one file at a time (the tests
-// assume they are alone on their Redis). `redis` runs first; then `redis-suspend` and
-// `redis-cluster` run side by side (the same sequence.groupOrder), each on its own Redis, so each
-// file is still alone on its Redis while the two passes share the machine.
+// assume they are alone on their Redis), one project after the other. `npm test`
+// (scripts/test.js) runs the suite in two vitest processes side by side, each with a share of the
+// files (`--shard`) and Redis servers of its own.
 const REDIS = {
   include: [
     'test/**/*.redis.test.ts',
@@ -92,7 +92,7 @@ export default defineConfig({
           include: [...REDIS.include, 'test/**/*.cluster.test.ts'],
           globalSetup: ['test/setup/global-cluster.ts'],
           env: { LATCHKEY_INACTIVITY_TIMEOUT: '' },
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],
