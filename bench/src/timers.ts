@@ -16,10 +16,15 @@
  *
  * Options: --n 20000 --rate 600 --fire-rate 2000 --systems latchkey,restate --processes 1
  * --redis-url <url> (else a private redis-server) --restate-bin <path> --concurrency 128
- * --cpu-prof <dir> (a CPU profile of each Latchkey process).
+ * --cpu-prof <dir> (a CPU profile of each Latchkey process) --dump <path> (each sleeper's lateness,
+ * in wake order, to <path>.<system>.json) --warmup 0 (unmeasured sleepers due at the fire rate
+ * before the measured ones, ending 5 s before them).
+ *
+ * Latchkey's lateness is also split: the deadline in `due` past the wake time asked (the commit
+ * between the journaled time and the sleep), and each timer's own lateness past that deadline.
  */
 import { Agent, request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -38,12 +43,15 @@ const { values } = parseArgs({
     'restate-bin': { type: 'string' },
     concurrency: { type: 'string', default: '128' },
     'cpu-prof': { type: 'string' },
+    dump: { type: 'string' },
+    warmup: { type: 'string', default: '0' },
   },
 });
 const N = Number(values.n);
 const RATE = Number(values.rate);
 const FIRE_RATE = Number(values['fire-rate']);
 const CONCURRENCY = Number(values.concurrency);
+const WARMUP = Number(values.warmup);
 
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
@@ -125,7 +133,7 @@ function pct(sorted: number[], p: number): number {
 function patternOf(key: string, prefix: string): string {
   return key
     .slice(prefix.length + 1)
-    .replace(/\{\d+\}/g, '{p}')
+    .replace(/\{\d+(\.\d+)?\}/g, '{p}')
     .replace(/\{q\d+\}/g, '{q<n>}')
     .replace(/inv_[0-9A-Za-z]+(-\d+)?/g, '<id>')
     .replace(/k-\d+/g, '<key>')
@@ -155,6 +163,41 @@ async function breakdown(r: Redis, prefix: string): Promise<[string, number, num
     .sort((a, b) => b[2] - a[2]);
 }
 
+/**
+ * How far each sleeper's deadline (its score in its partition's `due` zset) lies past the wake
+ * time it asked for: the part of its lateness that comes before the timer, from the journaled time
+ * to the sleep's commit (the workflow measures the sleep from that time).
+ */
+async function scheduledLateness(
+  r: Redis,
+  prefix: string,
+  wakeOf: (i: number) => number,
+  byIndex: Float64Array,
+): Promise<{ p50: number; p99: number; max: number }> {
+  const skew: number[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:{*}:due`, 'COUNT', 1000);
+    cursor = next;
+    for (const due of keys) {
+      const part = due.slice(0, -'due'.length);
+      const entries = await r.zrange(due, 0, -1, 'WITHSCORES');
+      const pipe = r.pipeline();
+      for (let i = 0; i < entries.length; i += 2) pipe.hget(`${part}inv:${entries[i]}`, 'key');
+      const keysOf = (await pipe.exec()) ?? [];
+      keysOf.forEach(([, key], j) => {
+        const m = /^k-(\d+)$/.exec(String(key));
+        if (!m) return;
+        const i = Number(m[1]);
+        byIndex[i] = Number(entries[2 * j + 1]) - wakeOf(i);
+        skew.push(byIndex[i]);
+      });
+    }
+  } while (cursor !== '0');
+  skew.sort((a, b) => a - b);
+  return { p50: pct(skew, 50), p99: pct(skew, 99), max: skew.at(-1) ?? NaN };
+}
+
 interface Result {
   system: string;
   submitted: number;
@@ -164,6 +207,10 @@ interface Result {
   keyBytesPerSleeper?: [string, number, number][];
   rssGrowthMiB: Record<string, number>;
   lateByTenth?: number[];
+  /** Latchkey: how far each timer's deadline in `due` lies past its requested wake time (ms), p50/p99/max. */
+  scheduledLate?: { p50: number; p99: number; max: number };
+  /** Latchkey: each timer's lateness from its deadline in `due` (ms): the timer's own part. */
+  firedLate?: { p50: number; p99: number; max: number };
   /** While the timers fired (Latchkey): Redis scripts and commands (inside scripts too) and mailbox jobs, per timer. */
   firing?: { scriptsPerTimer: number; commandsPerTimer: number; jobsPerTimer: number; top: string };
 }
@@ -181,10 +228,18 @@ async function probe(
   const t0 = performance.now();
   // The first wake: after twice the planned submission and 10 s more (a loaded machine submits
   // slower than planned; a workflow submitted after its wake time would not measure its timer).
-  const firstWake = Date.now() + (N / RATE) * 2000 + 10_000;
+  const firstWake = Date.now() + ((N + WARMUP) / RATE) * 2000 + 10_000;
   const wakeOf = (i: number): number => Math.round(firstWake + (i * 1000) / FIRE_RATE);
   let refused = 0;
   let short = 0;
+  // Warm-up sleepers (`--warmup n`, not measured): due at the fire rate, ending 5 s before the
+  // first measured one, so the process has resumed workflows before the measured burst.
+  await paced(WARMUP, RATE, CONCURRENCY, async (i) => {
+    const at = firstWake - 5000 - ((WARMUP - i) * 1000) / FIRE_RATE;
+    await http(url, 'POST', `/timer/w-${i}/run/send`, String(Math.round(at))).catch(
+      () => undefined,
+    );
+  });
   await paced(N, RATE, CONCURRENCY, async (i) => {
     if (wakeOf(i) - Date.now() < 1000) short++;
     const r = await http(url, 'POST', `/timer/k-${i}/run/send`, String(wakeOf(i))).catch(
@@ -216,6 +271,8 @@ async function probe(
       Math.round((bytes / N) * 10) / 10,
     ]);
   }
+  const skewOf = new Float64Array(N).fill(NaN);
+  if (redis) result.scheduledLate = await scheduledLateness(redis, prefix, wakeOf, skewOf);
   // Redis commands while the timers fire (from 1 s before the first is due until the last has
   // been due for 3 s), and mailbox jobs added meanwhile (BullMQ's job id counters).
   await sleep(Math.max(0, firstWake - Date.now() - 1000));
@@ -267,7 +324,17 @@ async function probe(
       await sleep(200);
     }
   });
+  if (values.dump)
+    writeFileSync(`${values.dump}.${name.split(' ')[0]}.json`, JSON.stringify([...byIndex]));
   late.sort((a, b) => a - b);
+  if (redis) {
+    // Each timer's own lateness: from its deadline in `due`, not from the wake time asked.
+    const own = [...byIndex]
+      .map((l, i) => l - skewOf[i]!)
+      .filter((x) => !Number.isNaN(x))
+      .sort((a, b) => a - b);
+    result.firedLate = { p50: pct(own, 50), p99: pct(own, 99), max: own.at(-1) ?? NaN };
+  }
   // The median lateness of each tenth of the wake order: a backlog grows along it.
   result.lateByTenth = Array.from({ length: 10 }, (_, t) => {
     const part = [...byIndex.subarray((t * N) / 10, ((t + 1) * N) / 10)]
@@ -295,6 +362,16 @@ function print(r: Result): void {
     `  lateness: p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.n} results, ${l.missing} missing)`,
   );
   console.log(`  median lateness by tenth of the wake order (ms): ${r.lateByTenth?.join(' ')}`);
+  if (r.scheduledLate)
+    console.log(
+      `  of which before the timer (its deadline past the wake time asked): p50 ` +
+        `${r.scheduledLate.p50} ms, p99 ${r.scheduledLate.p99} ms, max ${r.scheduledLate.max} ms`,
+    );
+  if (r.firedLate)
+    console.log(
+      `  the timers themselves (woken past their deadline): p50 ${r.firedLate.p50} ms, ` +
+        `p99 ${r.firedLate.p99} ms, max ${r.firedLate.max} ms`,
+    );
   console.log(`  RSS growth at the peak (MiB): ${JSON.stringify(r.rssGrowthMiB)}`);
   if (r.firing)
     console.log(
