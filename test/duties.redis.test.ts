@@ -197,6 +197,39 @@ describe('partition duties', () => {
     }
   });
 
+  it('a timer its owner leased to itself and never ran (SIGKILL) fires once the lease lapses, its steps not re-run', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished);
+    const suspend = { LATCHKEY_INACTIVITY_TIMEOUT: '100' };
+    // The only worker owns every partition: its sweep fires the timer by leasing it to itself,
+    // and it dies right after, before the attempt starts.
+    const a = await worker(env, { ...suspend, LK_FAULT: 'after-fire:crashflow' });
+    await spreadOver(env, [a.pid]);
+    const id = await send(env, `/crashflow/wf-${randomUUID().slice(0, 8)}/run/send`, 'in');
+    const exit = await a.exited;
+    expect(exit.signal).toBe('SIGKILL');
+    expect(a.output).toContain('FAULT after-fire:crashflow');
+    // The lease stands: the invocation is running, on nobody.
+    expect((await env.ingress.store.describe(id))?.status).toBe('running');
+
+    await worker(env, suspend);
+    await until(
+      `invocation ${id} to complete`,
+      async () => (await env.ingress.store.describe(id))?.status === 'completed',
+      DEADLINE_MS,
+      100,
+    );
+    const out = (await get(env.ingress.url, `/restate/invocation/${id}/attach`)).body as {
+      t0: number;
+      t1: number;
+    };
+    expect(out.t1 - out.t0).toBeGreaterThanOrEqual(3000);
+    // The steps before the sleep ran once: the resumed attempt replayed them from the journal.
+    for (const step of ['a', 'b', 't0', 't1', 'c'])
+      expect(await env.redis.get(`${env.prefix}:fx:${id}:${step}`)).toBe('1');
+  });
+
   it('gives its partitions back when it closes, and a newcomer gets its share', async ({
     onTestFinished,
   }) => {

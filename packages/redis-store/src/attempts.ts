@@ -114,6 +114,19 @@ export class Attempts {
     }
   }
 
+  /** Runs an attempt that a sweep of this process leased to it (a timer it fired), in a fast-path slot. */
+  async runFired(data: JobData, lease: Lease, local: LocalDispatch): Promise<void> {
+    const p = partitionOfId(data.i, this.ctx.opts.partitions);
+    if (p === undefined) return;
+    // As in run: completions published before the attempt listens are kept.
+    const ownsEarly = this.outcomes.hold(data.i);
+    try {
+      await this.runLeased(data, scriptKeys(this.ctx.keys, p, data), lease, local.executor, local);
+    } finally {
+      if (ownsEarly) this.outcomes.release(data.i);
+    }
+  }
+
   /** Runs an attempt from a lease (`state`: the key's state, when the lease leaves it out). */
   private async runLeased(
     data: JobData,

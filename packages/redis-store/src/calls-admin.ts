@@ -4,6 +4,7 @@
  * registry. As in `calls.ts`: named fields in, in the order the script's header documents, and
  * the reply decoded once here.
  */
+import { decodeLease, type Lease } from './calls-lease.js';
 import type { Wakes } from './calls.js';
 import type { ScriptedRedis } from './scripts.js';
 
@@ -247,13 +248,23 @@ export interface Sweep {
   /** Due timers left beyond `fireMax` (still due); how late the latest of them is (ms). */
   held: number;
   heldLateMs: number;
+  /** Timers that came due and were leased to the sweeping worker (given `workerId`): run them. */
+  leased: { id: string; lease: Lease }[];
 }
 
 /** Sweeps one partition (one slot: each partition's sweep is its own call). */
 export async function reconcilePartition(
   redis: ScriptedRedis,
   keys: { due: string; outbox: string },
-  a: { part: string; max: number; graceMs: number; fireMax: number },
+  a: {
+    part: string;
+    max: number;
+    graceMs: number;
+    fireMax: number;
+    /** Lease the suspended and backing-off timers it fires to this worker ('' or absent: none). */
+    workerId?: string;
+    leaseMs?: number;
+  },
 ): Promise<Sweep> {
   const res = await redis.reconcilePartition(
     keys.due,
@@ -262,8 +273,10 @@ export async function reconcilePartition(
     a.max,
     a.graceMs,
     a.fireMax,
+    a.workerId ?? '',
+    a.leaseMs ?? 0,
   );
-  const [dispatch, deliver, outbox, lag, fire, wait, held, heldLate] = res as [
+  const [dispatch, deliver, outbox, lag, fire, wait, held, heldLate, flat] = res as [
     Wakes,
     string[],
     string[],
@@ -272,8 +285,12 @@ export async function reconcilePartition(
     number,
     number,
     number,
+    unknown[],
   ];
-  const sweep: Sweep = { dispatch, fire, deliver, outbox, held, heldLateMs: heldLate };
+  const leased: Sweep['leased'] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    leased.push({ id: flat[i] as string, lease: decodeLease(flat[i + 1] as unknown[]) });
+  const sweep: Sweep = { dispatch, fire, deliver, outbox, held, heldLateMs: heldLate, leased };
   if (typeof lag === 'number' && lag >= 0) sweep.lagMs = lag;
   if (typeof wait === 'number' && wait >= 0) sweep.waitMs = wait;
   return sweep;

@@ -289,12 +289,13 @@ export class Duties {
       }
       // Timers fire into this process's free slots, so each starts at once; what does not fit
       // stays due until a slot frees, or goes out through the mailbox once it waited SPILL_MS.
-      // Slots promised to sweeps still in flight (of other partitions) are not free, and
-      // partitions with timers waiting share what is (so none waits behind another's backlog).
+      // Slots promised to sweeps still in flight (of other partitions) are not free, and each
+      // sweep takes at most an owned partition's share of what is: a sweep promised every free
+      // slot would leave the partitions swept meanwhile none, though it fires what is due only.
       const free = this.work.freeSlots() - this.promised;
-      const waiting = Math.max(1, [...this.owned.values()].filter((x) => x.held).length);
+      const sharing = 1 + [...this.owned.values()].filter((x) => x.busy || x.held).length;
       const fireMax =
-        o.spill || free === Infinity ? -1 : Math.max(0, Math.ceil(Math.max(0, free) / waiting));
+        o.spill || free === Infinity ? -1 : Math.max(0, Math.ceil(Math.max(0, free) / sharing));
       if (fireMax === 0 && o.held && now < o.spillAt) {
         // Timers wait here for a slot: a sweep now could fire none (slotFreed plans the next one).
         this.plan(p, Math.min(HELD_RETRY_MS, o.spillAt - now));

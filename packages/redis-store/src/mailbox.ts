@@ -7,7 +7,7 @@
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Executor, QueueDepth, WorkerHandle, WorkerOptions } from '@latchkey/core';
-import { forEachWake, type Wakes } from './calls.js';
+import { forEachWake, type Lease, type Wakes } from './calls.js';
 import { connect, type RedisTarget } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -31,6 +31,9 @@ export type RunJob = (data: JobData, executor: Executor, local?: LocalDispatch) 
 /** Runs the first attempt of a hand-off lease in a fast-path slot; see `Attempts.runHanded`. */
 export type RunHanded = (l: HandedLease, local: LocalDispatch) => Promise<void>;
 
+/** Runs an attempt a sweep leased to this process (a timer it fired); see `Attempts.runFired`. */
+export type RunFired = (data: JobData, lease: Lease, local: LocalDispatch) => Promise<void>;
+
 export class Mailbox {
   private readonly ctx: StoreContext;
   private readonly target: RedisTarget;
@@ -38,6 +41,9 @@ export class Mailbox {
   private readonly owned: { disconnect(): void }[] = [];
   private readonly runJob: RunJob;
   private readonly runHanded: RunHanded;
+  private readonly runFired: RunFired;
+  /** Told each time a slot of the local fast path comes free. */
+  private readonly slotFreed: () => void;
   private readonly handoffs: Handoffs;
   private readonly queues: Queue[] = [];
   private readonly workers: Worker[] = [];
@@ -50,13 +56,15 @@ export class Mailbox {
   constructor(
     ctx: StoreContext,
     target: RedisTarget,
-    run: { job: RunJob; handed: RunHanded },
+    run: { job: RunJob; handed: RunHanded; fired: RunFired; slotFreed: () => void },
     handoffs: Handoffs,
   ) {
     this.ctx = ctx;
     this.target = target;
     this.runJob = run.job;
     this.runHanded = run.handed;
+    this.runFired = run.fired;
+    this.slotFreed = run.slotFreed;
     this.handoffs = handoffs;
   }
 
@@ -141,6 +149,7 @@ export class Mailbox {
       .finally(() => {
         local.active--;
         if (local.active === 0) local.idle?.();
+        this.slotFreed();
       });
   }
 
@@ -233,20 +242,37 @@ export class Mailbox {
       void this.inSlot(local, () => this.runHanded(l, local));
       return;
     }
-    const p = partitionOfId(l.data.i, this.ctx.opts.partitions);
+    this.handBack(l.data, l.epoch);
+  }
+
+  /**
+   * Runs a timer that this process's sweep leased to it, in a fast-path slot: the sweep leased
+   * no more than the free slots it was promised, so this runs even past capacity. Closing: the
+   * lease is handed back and a mailbox job added instead.
+   */
+  takeFired(data: JobData, lease: Lease): void {
+    this.ctx.opts.hooks?.afterFire?.({ invocationId: data.i, service: data.s });
+    const local = this.freeLocal(true);
+    if (local) void this.inSlot(local, () => this.runFired(data, lease, local));
+    else this.handBack(data, lease.epoch);
+  }
+
+  /** Hands back a lease this process will not use (`releaseLease`) and adds the mailbox job. */
+  private handBack(data: JobData, epoch: string): void {
+    const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
-    const ks = scriptKeys(this.ctx.keys, p, l.data);
+    const ks = scriptKeys(this.ctx.keys, p, data);
     releaseLease(this.ctx.redis, ks, {
-      id: l.data.i,
-      epoch: l.epoch,
+      id: data.i,
+      epoch,
       graceMs: this.ctx.opts.graceMs,
       part: this.ctx.keys.part(p),
     })
-      .then((r) => (r.tag === 'ok' ? this.enqueue(p, l.data, r.ds, 0) : undefined))
+      .then((r) => (r.tag === 'ok' ? this.enqueue(p, data, r.ds, 0) : undefined))
       .catch((e: unknown) => {
         // Left to the reconciler: the lease expires, and its deadline in `due` with it.
         if (!this.ctx.life.closed)
-          this.ctx.logger.warn(`[latchkey] handing back a hand-off lease failed: ${String(e)}`);
+          this.ctx.logger.warn(`[latchkey] handing back a lease failed: ${String(e)}`);
       });
   }
 

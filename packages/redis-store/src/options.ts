@@ -27,6 +27,11 @@ export interface StoreHooks {
    * slot (`local`) or, with none free, adds the mailbox job.
    */
   afterHandoff?(info: { invocationId: string; service: string; local: boolean }): void;
+  /**
+   * When this process's sweep fired a timer by leasing it to this process (a suspended or
+   * backing-off invocation come due), before its attempt starts.
+   */
+  afterFire?(info: { invocationId: string; service: string }): void;
   /** After an eager run produced its outcome, before the accept script (see `eagerCompletion`). */
   beforeEagerAccept?(info: { invocationId: string; service: string; handler: string }): void;
 }

@@ -58,7 +58,14 @@ export async function sweepPartition(
     sweep = await reconcilePartition(
       ctx.redis,
       { due: k.due(p), outbox: k.outbox(p) },
-      { part: k.part(p), max: SWEEP_MAX, graceMs: ctx.opts.graceMs, fireMax },
+      {
+        part: k.part(p),
+        max: SWEEP_MAX,
+        graceMs: ctx.opts.graceMs,
+        fireMax,
+        // With a limit, what it fires fits this process's free slots: lease those timers to it.
+        ...(fireMax >= 0 ? { workerId: ctx.workerId, leaseMs: ctx.opts.leaseMs } : {}),
+      },
     );
   } catch {
     return NOTHING; // the next sweep tries again
@@ -78,7 +85,9 @@ export async function sweepPartition(
   // Timers firing on time are not the reconciler's recoveries; only the rest is reported.
   if (sweep.lagMs !== undefined || found.dispatch + found.deliver + found.outbox > 0)
     ctx.watch.observer?.swept(sweep.lagMs, found);
-  let handled = jobs.length;
+  for (const { id, lease } of sweep.leased)
+    mailbox.takeFired({ i: id, s: lease.service, k: lease.key, m: lease.mode }, lease);
+  let handled = jobs.length + sweep.leased.length;
   await Promise.all(jobs.map(([data, ds]) => mailbox.dispatch(data, ds, 0).catch(() => undefined)));
   for (const id of sweep.deliver) {
     handled++;

@@ -140,12 +140,11 @@ export class RedisStore implements Store {
       ctx,
       target,
       {
-        job: (data, executor, local) => {
-          const run = this.attempts.run(data, executor, local);
-          // A local slot comes free: due timers waiting for one can fire (see duties.ts).
-          return local ? run.finally(() => this.duties.slotFreed()) : run;
-        },
+        job: (data, executor, local) => this.attempts.run(data, executor, local),
         handed: (l, local) => this.attempts.runHanded(l, local),
+        fired: (data, lease, local) => this.attempts.runFired(data, lease, local),
+        // A local slot came free: due timers waiting for one can fire (see duties.ts).
+        slotFreed: () => this.duties.slotFreed(),
       },
       new Handoffs(ctx, this.sub),
     );
