@@ -289,9 +289,10 @@ export class Duties {
       }
       // Timers fire into this process's free slots, so each starts at once; what does not fit
       // stays due until a slot frees, or goes out through the mailbox once it waited SPILL_MS.
-      // Slots promised to sweeps still in flight (of other partitions) are not free, and each
-      // sweep takes at most an owned partition's share of what is: a sweep promised every free
-      // slot would leave the partitions swept meanwhile none, though it fires what is due only.
+      // Slots promised to sweeps still in flight (of other partitions) are not free, and what is
+      // free is shared among this sweep and the partitions sweeping or waiting for slots: a sweep
+      // promised every free slot would leave the partitions swept meanwhile none, though it may
+      // fire far fewer timers than it was promised.
       const free = this.work.freeSlots() - this.promised;
       const sharing = 1 + [...this.owned.values()].filter((x) => x.busy || x.held).length;
       const fireMax =

@@ -81,10 +81,18 @@ function exited(p: ChildProcess): boolean {
   return p.exitCode !== null || p.signalCode !== null;
 }
 
+/** Most a node may take to exit on SIGTERM (saving its AOF) before it is SIGKILLed (ms). */
+const STOP_GRACE_MS = 10_000;
+
 async function stopProcess(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (exited(p)) return;
   await new Promise<void>((resolve) => {
-    p.once('exit', () => resolve());
+    const late =
+      signal === 'SIGKILL' ? undefined : setTimeout(() => p.kill('SIGKILL'), STOP_GRACE_MS);
+    p.once('exit', () => {
+      clearTimeout(late);
+      resolve();
+    });
     p.kill(signal);
   });
 }
@@ -108,8 +116,9 @@ function redisCli(args: string[], verbose: boolean): Promise<void> {
 }
 
 /**
- * Polls every node until the cluster is whole: each says `cluster_state:ok` with every slot served
- * and knows every other node, and each replica is in sync with its master.
+ * Polls every node until the cluster is whole: each says `cluster_state:ok` with every slot served,
+ * knows every other node and sees every replica as one (gossip can lag behind a replica's own
+ * view), and each replica is in sync with its master.
  */
 async function waitClusterOk(nodes: Node[], replicas: number, deadlineMs: number): Promise<void> {
   const clients = nodes.map((n) => {
@@ -123,10 +132,12 @@ async function waitClusterOk(nodes: Node[], replicas: number, deadlineMs: number
       const states = await Promise.all(
         clients.map(async (r) => {
           const info = await r.cluster('INFO');
+          const seen = parseClusterNodes((await r.cluster('NODES')) as string);
           const ok =
             /cluster_state:ok/.test(info) &&
             /cluster_slots_ok:16384/.test(info) &&
-            new RegExp(`cluster_known_nodes:${nodes.length}\\b`).test(info);
+            new RegExp(`cluster_known_nodes:${nodes.length}\\b`).test(info) &&
+            seen.filter((l) => l.flags.includes('slave')).length === replicas;
           const repl = await r.info('replication');
           return {
             ok,
