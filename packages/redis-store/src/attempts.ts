@@ -70,11 +70,19 @@ export class Attempts {
     const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
     const ks = scriptKeys(this.ctx.keys, p, data);
-    const ownsEarly = this.outcomes.hold(data.i);
+    await this.holding(data.i, () => this.startAndRun(data, ks, executor, local));
+  }
+
+  /**
+   * Runs an attempt of invocation `id` while holding its early outcomes: completions published
+   * before the attempt listens are kept for it.
+   */
+  private async holding(id: string, attempt: () => Promise<void>): Promise<void> {
+    const ownsEarly = this.outcomes.hold(id);
     try {
-      await this.startAndRun(data, ks, executor, local);
+      await attempt();
     } finally {
-      if (ownsEarly) this.outcomes.release(data.i);
+      if (ownsEarly) this.outcomes.release(id);
     }
   }
 
@@ -104,27 +112,16 @@ export class Attempts {
   async runHanded(l: HandedLease, local: LocalDispatch): Promise<void> {
     const p = partitionOfId(l.data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
-    // As in run: completions published before the attempt listens are kept.
-    const ownsEarly = this.outcomes.hold(l.data.i);
-    try {
-      const ks = scriptKeys(this.ctx.keys, p, l.data);
-      await this.runAttempt(l.data, ks, l.inv, l.epoch, l.now, local);
-    } finally {
-      if (ownsEarly) this.outcomes.release(l.data.i);
-    }
+    const ks = scriptKeys(this.ctx.keys, p, l.data);
+    await this.holding(l.data.i, () => this.runAttempt(l.data, ks, l.inv, l.epoch, l.now, local));
   }
 
   /** Runs an attempt that a sweep of this process leased to it (a timer it fired), in a fast-path slot. */
   async runFired(data: JobData, lease: Lease, local: LocalDispatch): Promise<void> {
     const p = partitionOfId(data.i, this.ctx.opts.partitions);
     if (p === undefined) return;
-    // As in run: completions published before the attempt listens are kept.
-    const ownsEarly = this.outcomes.hold(data.i);
-    try {
-      await this.runLeased(data, scriptKeys(this.ctx.keys, p, data), lease, local.executor, local);
-    } finally {
-      if (ownsEarly) this.outcomes.release(data.i);
-    }
+    const ks = scriptKeys(this.ctx.keys, p, data);
+    await this.holding(data.i, () => this.runLeased(data, ks, lease, local.executor, local));
   }
 
   /** Runs an attempt from a lease (`state`: the key's state, when the lease leaves it out). */
