@@ -10,20 +10,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import type { Entry, InvocationInfo, LatchkeyServer } from '@latchkey/core';
+import type { Entry, InvocationInfo } from '@latchkey/core';
 import { services } from './fixtures/crash-services.mjs';
-import {
-  deletePrefix,
-  get,
-  newPrefix,
-  post,
-  spawnWorker,
-  startServer,
-  until,
-  type WorkerProcess,
-} from './helpers/harness.js';
+import { get, post, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
 import type { RedisStoreOptions } from '@latchkey/redis-store';
-import { rawClient, type RawRedis } from './helpers/redis.js';
+import { setupCrashEnv, type CrashEnv } from './helpers/crash-env.js';
 
 const redisTarget = inject('redisTarget');
 
@@ -32,33 +23,10 @@ const RECOVERY_MS = 60_000;
 
 // ------------------------------------------------------------------ per-test resources
 
-interface Env {
-  prefix: string;
-  ingress: LatchkeyServer;
-  redis: RawRedis;
-  workers: WorkerProcess[];
-}
+type Env = CrashEnv;
 
-type OnFinished = (fn: () => Promise<void>) => void;
-
-/**
- * A fresh prefix, an ingress-only server in this process and a Redis connection
- * for checks. Everything (worker processes included) is torn down when the test
- * finishes, pass or fail.
- */
-async function setup(onTestFinished: OnFinished): Promise<Env> {
-  const prefix = newPrefix();
-  const redis = rawClient(redisTarget);
-  const env: Env = { prefix, redis, workers: [], ingress: undefined as unknown as LatchkeyServer };
-  onTestFinished(async () => {
-    await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-    await env.ingress?.close().catch(() => undefined);
-    redis.disconnect();
-    await deletePrefix(redisTarget, prefix);
-  });
-  env.ingress = await startServer(redisTarget, prefix, services, { workers: false });
-  return env;
-}
+const setup = (onTestFinished: (fn: () => Promise<void>) => void): Promise<Env> =>
+  setupCrashEnv(redisTarget, services, onTestFinished);
 
 /** Spawns a worker process for the crash fixture services. */
 async function worker(

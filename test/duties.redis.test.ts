@@ -10,49 +10,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import type { LatchkeyServer } from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
 import { services } from './fixtures/crash-services.mjs';
-import {
-  deletePrefix,
-  get,
-  newPrefix,
-  post,
-  spawnWorker,
-  startServer,
-  until,
-  type WorkerProcess,
-} from './helpers/harness.js';
+import { get, post, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
 import { startMonitor } from './helpers/monitor.js';
-import { onClusterPass, rawClient, type RawRedis } from './helpers/redis.js';
+import { setupCrashEnv, type CrashEnv } from './helpers/crash-env.js';
+import { onClusterPass } from './helpers/redis.js';
 
 const redisTarget = inject('redisTarget');
 const PARTITIONS = 16;
 /** Generous: a loaded 2-core machine (duty lease = lease 2 s in the test timings). */
 const DEADLINE_MS = 60_000;
 
-interface Env {
-  prefix: string;
-  ingress: LatchkeyServer;
-  redis: RawRedis;
-  workers: WorkerProcess[];
-}
+type Env = CrashEnv;
 
-type OnFinished = (fn: () => Promise<void>) => void;
-
-async function setup(onTestFinished: OnFinished): Promise<Env> {
-  const prefix = newPrefix();
-  const redis = rawClient(redisTarget);
-  const env: Env = { prefix, redis, workers: [], ingress: undefined as unknown as LatchkeyServer };
-  onTestFinished(async () => {
-    await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-    await env.ingress?.close().catch(() => undefined);
-    redis.disconnect();
-    await deletePrefix(redisTarget, prefix);
-  });
-  env.ingress = await startServer(redisTarget, prefix, services, { workers: false });
-  return env;
-}
+const setup = (onTestFinished: (fn: () => Promise<void>) => void): Promise<Env> =>
+  setupCrashEnv(redisTarget, services, onTestFinished);
 
 async function worker(env: Env, extra: Record<string, string> = {}): Promise<WorkerProcess> {
   const w = await spawnWorker(redisTarget, env.prefix, {
