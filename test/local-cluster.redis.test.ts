@@ -35,6 +35,9 @@ describe('startLocalCluster', () => {
     expect(cluster.masters).toHaveLength(3);
     expect(cluster.replicas).toEqual([]);
     expect(cluster.nodes).toEqual(cluster.masters);
+    // A node binds port + 10000 too, and refuses a port above 55535: every port is taken below
+    // Linux's ephemeral range, its bus port too (an ephemeral port failed CI once).
+    for (const addr of cluster.nodes) expect(Number(addr.split(':')[1])).toBeLessThan(22_768);
 
     const target = { cluster: [...cluster.masters] };
     const redis = rawClient(target);

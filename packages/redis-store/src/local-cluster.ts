@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ensureRedisServer, freePort, spawnRedisServer, waitReady } from './local-redis.js';
+import { ensureRedisServer, spawnRedisServer, waitReady } from './local-redis.js';
 
 /** Options of {@link startLocalCluster}. */
 export interface LocalClusterOptions {
@@ -49,6 +50,31 @@ interface Node {
   readonly dir: string;
   readonly args: string[];
   proc: ChildProcess;
+}
+
+/** Whether `port` on 127.0.0.1 can be bound right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a cluster node: a node also binds its bus port, `port + 10000`, and refuses a port
+ * above 55535. Both are drawn from 10000–32767, below Linux's default ephemeral range (where
+ * outgoing connections take theirs), and both must be free now; `taken` are ports this cluster
+ * already uses.
+ */
+async function freeClusterPort(taken: ReadonlySet<number>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 10_000 + Math.floor(Math.random() * 12_768);
+    if (taken.has(port) || taken.has(port + 10_000) || taken.has(port - 10_000)) continue;
+    if ((await canListen(port)) && (await canListen(port + 10_000))) return port;
+  }
+  throw new Error('startLocalCluster: found no free port pair (port and port + 10000)');
 }
 
 /** `CLUSTER NODES`' line of one node: id, address, flags, master id and served slots. */
@@ -202,24 +228,38 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   try {
     const count = masters * (1 + perMaster);
-    const ports = new Set<number>();
-    while (ports.size < count) ports.add(await freePort());
-    for (const port of ports) {
-      const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
-      const args = [
-        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
-        ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
-        ...['--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000)],
-        ...['--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec'],
-        ...['--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
-        ...['--protected-mode', 'yes', '--loglevel', 'warning'],
-        // A replica's first sync starts at once, not after the default 5 s wait for more replicas.
-        ...['--repl-diskless-sync-delay', '0'],
-      ];
-      const proc = spawnRedisServer(args, dir, verbose);
-      nodes.push({ addr: `127.0.0.1:${port}`, port, dir, args, proc });
-    }
-    await Promise.all(nodes.map((n) => waitReady(`redis://${n.addr}`, n.proc, 20_000)));
+    const taken = new Set<number>();
+    const startNode = async (): Promise<void> => {
+      // Another process may bind a port between our check and redis-server's bind; a node that
+      // exits at startup is started again on another port.
+      for (let attempt = 1; ; attempt++) {
+        const port = await freeClusterPort(taken);
+        taken.add(port);
+        const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
+        const args = [
+          ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+          ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+          ...['--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000)],
+          ...['--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec'],
+          ...['--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+          ...['--protected-mode', 'yes', '--loglevel', 'warning'],
+          // A replica's first sync starts at once, not after the default 5 s wait for more replicas.
+          ...['--repl-diskless-sync-delay', '0'],
+        ];
+        const proc = spawnRedisServer(args, dir, verbose);
+        const n: Node = { addr: `127.0.0.1:${port}`, port, dir, args, proc };
+        nodes.push(n);
+        try {
+          await waitReady(`redis://${n.addr}`, proc, 20_000);
+          return;
+        } catch (e) {
+          if (!exited(proc) || attempt >= 5) throw e;
+          nodes.splice(nodes.indexOf(n), 1);
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    };
+    for (let i = 0; i < count; i++) await startNode();
     const addrs = nodes.map((n) => n.addr);
     await redisCli(
       ['--cluster', 'create', ...addrs, '--cluster-replicas', String(perMaster), '--cluster-yes'],
