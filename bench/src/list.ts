@@ -31,17 +31,11 @@ function target(i: number) {
 function indexKeys(k: Keys): string[] {
   const out: string[] = [];
   for (let p = 0; p < PARTITIONS; p++) {
-    out.push(k.ixAll(p), k.ixServices(p), k.ixExpiry(p), k.ixKeys(p, 'box'));
+    out.push(k.ixServices(p), k.ixExpiry(p), k.ixKeys(p, 'box'));
     for (const svc of ['echo', 'box']) {
       out.push(k.ixService(p, svc));
       for (const st of STATUSES) out.push(k.ixServiceStatus(p, svc, st));
     }
-    for (const st of STATUSES) out.push(k.ixStatus(p, st));
-    out.push(
-      k.ixHandler(p, 'echo', 'say'),
-      k.ixHandler(p, 'echo', 'shout'),
-      k.ixHandler(p, 'box', 'put'),
-    );
   }
   for (let i = 0; i < BOX_KEYS; i++) {
     const key = `k${i}`;

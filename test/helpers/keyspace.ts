@@ -146,7 +146,7 @@ export function settledKeyspace(
     const busy = keys.some(
       (k) =>
         /:jobs:(wait|active|delayed|prioritized|paused|marker)$/.test(k) ||
-        /:ix:st:(delayed|backing-off)$/.test(k),
+        /:ix:ss:[^:]+:(delayed|backing-off)$/.test(k),
     );
     const metas = keys.filter((k) => k.endsWith(':jobs:meta')).length;
     const checks = keys.filter((k) => k.endsWith(':jobs:stalled-check')).length;

@@ -123,7 +123,7 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
     field('lst', now)
     if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 28, 28 + n), ',') .. ']') end
     set_status(k_inv, id, 'completed', now, unpack(h))
-    index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
+    index_new(part, id, ARGV[2], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
     if nops > 0 then apply_ops(k_state, 29 + n, nops) end
@@ -205,7 +205,7 @@ else
   field('ep', 0)
 end
 set_status(k_inv, id, st, now, unpack(h))
-index_new(part, id, ARGV[2], ARGV[3], ARGV[4], mode, now)
+index_new(part, id, ARGV[2], ARGV[4], mode, now)
 emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
 if st == 'delayed' then
   timer_at(part, k_due, id, now + delay, now)

@@ -90,8 +90,8 @@ end
 
 -- Every write of an invocation's status goes through here: field 'st', the time of the change
 -- 'mt' (the record's modifiedAt), the further fields `...` (name, value pairs) in the same HSET,
--- and the status indexes ix:st:<status> and ix:ss:<svc>:<status>, both scored by 'mt'. A write
--- of the status the invocation already has writes only the further fields.
+-- and the status index ix:ss:<svc>:<status>, scored by 'mt'. A write of the status the
+-- invocation already has writes only the further fields.
 local function set_status(inv, id, new, now, ...)
   local f = redis.call('HMGET', inv, 'st', 'svc')
   if f[1] == new then
@@ -99,24 +99,18 @@ local function set_status(inv, id, new, now, ...)
     return
   end
   redis.call('HSET', inv, 'st', new, 'mt', now, ...)
-  local part = part_of(inv, id)
-  local s = enc(f[2] or redis.call('HGET', inv, 'svc'))
-  if f[1] then
-    redis.call('ZREM', part .. KEY_IX_STATUS .. f[1], id)
-    redis.call('ZREM', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. f[1], id)
-  end
-  redis.call('ZADD', part .. KEY_IX_STATUS .. new, now, id)
-  redis.call('ZADD', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. new, now, id)
+  local prefix = part_of(inv, id) .. KEY_IX_SERVICE_STATUS .. enc(f[2] or redis.call('HGET', inv, 'svc')) .. ':'
+  if f[1] then redis.call('ZREM', prefix .. f[1], id) end
+  redis.call('ZADD', prefix .. new, now, id)
 end
 
 -- Files a new invocation in its partition's creation-time indexes (scored by `now`, its 'ct'):
--- all, by service, by service and handler, by object/workflow key; an exclusive or workflow
--- invocation's key joins the service's keys (ix:keys); the service joins ix:svcs.
-local function index_new(part, id, svc, h, key, mode, now)
+-- by service and by object/workflow key; an exclusive or workflow invocation's key joins the
+-- service's keys (ix:keys); the service joins ix:svcs. (A listing of every service, of a status
+-- or of a handler walks the service indexes named by ix:svcs: no index of its own.)
+local function index_new(part, id, svc, key, mode, now)
   local s = enc(svc)
-  redis.call('ZADD', part .. KEY_IX_ALL, now, id)
   redis.call('ZADD', part .. KEY_IX_SERVICE .. s, now, id)
-  redis.call('ZADD', part .. KEY_IX_HANDLER .. s .. ':' .. enc(h), now, id)
   if key ~= '' then
     redis.call('ZADD', part .. KEY_IX_KEY .. s .. ':' .. enc(key), now, id)
     if mode == 'exclusive' or mode == 'workflow' then redis.call('ZADD', part .. KEY_IX_KEYS .. s, 0, key) end
@@ -145,14 +139,11 @@ end
 -- handler and key encoded, `st` its status; forgets the service when it has no invocation left,
 -- and its key when the key has nothing left (prune_key).
 local function index_drop(part, id, s, eh, ek, st)
-  redis.call('ZREM', part .. KEY_IX_ALL, id)
   redis.call('ZREM', part .. KEY_IX_SERVICE .. s, id)
-  redis.call('ZREM', part .. KEY_IX_HANDLER .. s .. ':' .. eh, id)
   if ek ~= '' then
     redis.call('ZREM', part .. KEY_IX_KEY .. s .. ':' .. ek, id)
     prune_key(part, s, ek)
   end
-  redis.call('ZREM', part .. KEY_IX_STATUS .. st, id)
   redis.call('ZREM', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. st, id)
   redis.call('ZREM', part .. KEY_IX_EXPIRY, id .. ':' .. s .. ':' .. eh .. ':' .. ek)
   if redis.call('EXISTS', part .. KEY_IX_SERVICE .. s) == 0 then redis.call('SREM', part .. KEY_IX_SERVICES, s) end

@@ -25,11 +25,8 @@
  * <prefix>:{<p>}:ev                        live events flag: the events channel's name while a process listens
  * <prefix>:{<p>}:own                       the partition's duty lease: the process that sweeps it and fires its timers
  * <prefix>:{<p>}:tm                        pub/sub channel: a timer earlier than the partition's earliest deadline
- * <prefix>:{<p>}:ix:all                    index: every invocation (id -> created at)
  * <prefix>:{<p>}:ix:svc:<svc>              index: invocations of a service (id -> created at)
- * <prefix>:{<p>}:ix:h:<svc>:<h>            index: invocations of a handler (id -> created at)
  * <prefix>:{<p>}:ix:key:<svc>:<key>        index: invocations of an object/workflow key (id -> created at)
- * <prefix>:{<p>}:ix:st:<status>            index: invocations in a status (id -> modified at)
  * <prefix>:{<p>}:ix:ss:<svc>:<status>      index: a service's invocations in a status (id -> modified at)
  * <prefix>:{<p>}:ix:svcs                   set: services with indexed invocations (encoded names)
  * <prefix>:{<p>}:ix:exp                    zset: completed invocations' index entries -> expiry time
@@ -125,16 +122,10 @@ export const KEY = {
   owner: 'own',
   /** The partition's timer channel: a wake time earlier than every deadline in `due` (see `duties.ts`). */
   timers: 'tm',
-  /** Index (zset id -> created at) of every invocation. */
-  ixAll: 'ix:all',
   /** Index (zset id -> created at) by service: `ix:svc:<svc>`. */
   ixService: 'ix:svc:',
-  /** Index (zset id -> created at) by service and handler: `ix:h:<svc>:<handler>`. */
-  ixHandler: 'ix:h:',
   /** Index (zset id -> created at) by object/workflow key: `ix:key:<svc>:<key>`. */
   ixKey: 'ix:key:',
-  /** Index (zset id -> modified at) by status: `ix:st:<status>`. */
-  ixStatus: 'ix:st:',
   /** Index (zset id -> modified at) by service and status: `ix:ss:<svc>:<status>`. */
   ixServiceStatus: 'ix:ss:',
   /** Set of the (encoded) services that have index entries. */
@@ -269,21 +260,11 @@ export class Keys {
   promiseWaiters(p: number, svc: string, key: string, name: string): string {
     return `${this.part(p)}${KEY.promiseWaiters}${this.objectSuffix(svc, key)}:${enc(name)}`;
   }
-  /** The index of every invocation of partition p. */
-  ixAll(p: number): string {
-    return `${this.part(p)}${KEY.ixAll}`;
-  }
   ixService(p: number, svc: string): string {
     return `${this.part(p)}${KEY.ixService}${enc(svc)}`;
   }
-  ixHandler(p: number, svc: string, handler: string): string {
-    return `${this.part(p)}${KEY.ixHandler}${enc(svc)}:${enc(handler)}`;
-  }
   ixKey(p: number, svc: string, key: string): string {
     return `${this.part(p)}${KEY.ixKey}${this.objectSuffix(svc, key)}`;
-  }
-  ixStatus(p: number, status: string): string {
-    return `${this.part(p)}${KEY.ixStatus}${status}`;
   }
   ixServiceStatus(p: number, svc: string, status: string): string {
     return `${this.part(p)}${KEY.ixServiceStatus}${enc(svc)}:${status}`;

@@ -3,9 +3,10 @@
  * (`ix:*`, kept by the scripts; ARCHITECTURE.md "Indexes"), never by scanning the keyspace.
  *
  * A page: the most selective index the query allows is walked on every partition it may hold
- * entries in (one pipeline of `listIndex` scripts, which check the other filters against each
- * invocation's hash), the shares are merged in order, and the page's summaries are read (one
- * pipeline of HMGET): two round trips.
+ * entries in, for the service asked or else for every service the partition has (one pipeline of
+ * `listIndex` scripts, which check the other filters against each invocation's hash, after one of
+ * SMEMBERS when no service is asked), the shares are merged in order, and the page's summaries are
+ * read (one pipeline of HMGET): two round trips, three without a service.
  */
 import {
   INVOCATION_STATUSES,
@@ -39,9 +40,14 @@ import { FILTER_FIELD as F, decodeSummary, queueSummary } from './record.js';
 
 const STATUSES = INVOCATION_STATUSES;
 
-/** How a query is answered: the index walked, on which partitions, what the hash must match. */
+/**
+ * How a query is answered: the index walked (of a partition and a service), on which partitions,
+ * for which service (undefined: every service the partition's `ix:svcs` names), what the hash must
+ * match.
+ */
 interface Plan {
-  index: (p: number) => string;
+  index: (p: number, svc: string) => string;
+  service: string | undefined;
   partitions: number[];
   exact: ExactFilter[];
   ranges: RangeFilter[];
@@ -58,10 +64,10 @@ function min(a: number | undefined, b: number | undefined): number | undefined {
 }
 
 /**
- * Picks the index: with a status, the status index (of the service, when given; scored by the
- * modified time); else the key's, the handler's, the service's or the partition's whole index
- * (scored by the creation time). A modified time is never before the creation time, so a bound on
- * one also bounds the other's index.
+ * Picks the index: with a status, a service's status index (scored by the modified time); else
+ * the key's or the service's index (scored by the creation time). Without a service, the index of
+ * every service of a partition is walked. A handler is checked on the hash. A modified time is
+ * never before the creation time, so a bound on one also bounds the other's index.
  */
 function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   const all = Array.from({ length: partitions }, (_, p) => p);
@@ -69,13 +75,13 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   const ranges: RangeFilter[] = [];
   const svc = q.service;
   const st = q.status;
-  let index: (p: number) => string;
+  let index: (p: number, svc: string) => string;
   let parts = all;
   let low: number | undefined;
   let high: number | undefined;
+  if (q.handler !== undefined) exact.push([F.handler, q.handler]);
   if (st !== undefined) {
-    index = svc !== undefined ? (p) => k.ixServiceStatus(p, svc, st) : (p) => k.ixStatus(p, st);
-    if (q.handler !== undefined) exact.push([F.handler, q.handler]);
+    index = (p, s) => k.ixServiceStatus(p, s, st);
     if (q.key !== undefined) exact.push([F.key, q.key]);
     if (q.createdAfter !== undefined || q.createdBefore !== undefined)
       ranges.push([F.createdAt, q.createdAfter, q.createdBefore]);
@@ -84,15 +90,10 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   } else {
     if (svc !== undefined && q.key !== undefined) {
       const key = q.key;
-      index = (p) => k.ixKey(p, svc, key);
-      if (q.handler !== undefined) exact.push([F.handler, q.handler]);
-    } else if (svc !== undefined && q.handler !== undefined) {
-      const h = q.handler;
-      index = (p) => k.ixHandler(p, svc, h);
-    } else if (svc !== undefined) {
-      index = (p) => k.ixService(p, svc);
+      index = (p, s) => k.ixKey(p, s, key);
     } else {
-      index = (p) => k.ixAll(p);
+      index = (p, s) => k.ixService(p, s);
+      if (q.key !== undefined) exact.push([F.key, q.key]);
     }
     if (q.modifiedAfter !== undefined || q.modifiedBefore !== undefined)
       ranges.push([F.modifiedAt, q.modifiedAfter, q.modifiedBefore]);
@@ -102,7 +103,7 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   // An object's or workflow's key lives in one partition.
   if (svc !== undefined && q.key !== undefined) parts = [partitionOf(partitions, svc, q.key)];
   if (q.idempotencyKey !== undefined) exact.push([F.idempotencyKey, q.idempotencyKey]);
-  return { index, partitions: parts, exact, ranges, low, high };
+  return { index, service: svc, partitions: parts, exact, ranges, low, high };
 }
 
 /** Lists and counts invocations from the indexes. */
@@ -140,8 +141,8 @@ export class Listing {
     const end = close !== undefined ? `(${close}` : desc ? '-inf' : '+inf';
     const most = Math.max(limit, this.ctx.opts.listExamineLimit);
     const walks = partitionBatch(this.ctx.redis);
-    for (const p of pl.partitions) {
-      queueWalk(walks, pl.index(p), {
+    for (const [p, svc] of await this.targets(pl.partitions, pl.service)) {
+      queueWalk(walks, pl.index(p, svc), {
         part: k.part(p),
         order,
         start,
@@ -199,50 +200,56 @@ export class Listing {
     return ids.map((id) => got.get(id));
   }
 
-  /** Counts from the indexes' cardinalities: one or two pipelines of ZCARD over the partitions. */
+  /**
+   * The (partition, service) pairs whose indexes a query walks: `service` on each partition, or
+   * without one every service each partition's `ix:svcs` names (one pipeline of SMEMBERS).
+   */
+  private async targets(
+    partitions: number[],
+    service: string | undefined,
+  ): Promise<[number, string][]> {
+    if (service !== undefined) return partitions.map((p) => [p, service]);
+    const pipe = partitionBatch(this.ctx.redis);
+    for (const p of partitions) pipe.smembers(this.ctx.keys.ixServices(p));
+    const res = (await pipe.exec()) ?? [];
+    return partitions.flatMap((p, i) => {
+      const [err, names] = res[i] ?? [];
+      if (err) throw err;
+      // ix:svcs holds the names encoded, as the keys do.
+      return (names as string[]).map((s): [number, string] => [p, decodeURIComponent(s)]);
+    });
+  }
+
+  /**
+   * Counts from the indexes' cardinalities: ZCARD of each service's index and status indexes, on
+   * every partition (after the SMEMBERS of `ix:svcs` when no service is given).
+   */
   async counts(filter: { service?: string } = {}): Promise<InvocationCounts> {
     const k = this.ctx.keys;
-    const P = this.ctx.opts.partitions;
-    const svc = filter.service;
+    const all = Array.from({ length: this.ctx.opts.partitions }, (_, p) => p);
+    const targets = await this.targets(all, filter.service);
+    const counts: InvocationCounts = { total: 0, byStatus: {}, byService: {} };
+    if (targets.length === 0) return counts;
     const pipe = partitionBatch(this.ctx.redis);
-    for (let p = 0; p < P; p++) {
-      pipe.zcard(svc !== undefined ? k.ixService(p, svc) : k.ixAll(p));
-      for (const st of STATUSES)
-        pipe.zcard(svc !== undefined ? k.ixServiceStatus(p, svc, st) : k.ixStatus(p, st));
-      if (svc === undefined) pipe.smembers(k.ixServices(p));
+    for (const [p, svc] of targets) {
+      pipe.zcard(k.ixService(p, svc));
+      for (const st of STATUSES) pipe.zcard(k.ixServiceStatus(p, svc, st));
     }
     const res = (await pipe.exec()) ?? [];
-    const value = (i: number): unknown => {
+    const value = (i: number): number => {
       const [err, v] = res[i] ?? [];
       if (err) throw err;
-      return v;
+      return Number(v);
     };
-    const per = STATUSES.length + (svc === undefined ? 2 : 1);
-    const counts: InvocationCounts = { total: 0, byStatus: {}, byService: {} };
-    const services: [number, string][] = [];
-    for (let p = 0; p < P; p++) {
-      counts.total += Number(value(p * per));
+    const per = STATUSES.length + 1;
+    targets.forEach(([, svc], t) => {
+      const n = value(t * per);
+      counts.total += n;
+      if (n > 0) counts.byService[svc] = (counts.byService[svc] ?? 0) + n;
       STATUSES.forEach((st, j) => {
-        const n = Number(value(p * per + 1 + j));
-        if (n > 0) counts.byStatus[st] = (counts.byStatus[st] ?? 0) + n;
+        const m = value(t * per + 1 + j);
+        if (m > 0) counts.byStatus[st] = (counts.byStatus[st] ?? 0) + m;
       });
-      if (svc === undefined) {
-        for (const s of value(p * per + 1 + STATUSES.length) as string[]) services.push([p, s]);
-      }
-    }
-    if (svc !== undefined) {
-      if (counts.total > 0) counts.byService[svc] = counts.total;
-      return counts;
-    }
-    if (services.length === 0) return counts;
-    // ix:svcs holds the names encoded, as the keys do.
-    const cards = partitionBatch(this.ctx.redis);
-    for (const [p, s] of services) cards.zcard(k.ixService(p, decodeURIComponent(s)));
-    const got = (await cards.exec()) ?? [];
-    services.forEach(([, s], i) => {
-      const n = Number(got[i]?.[1] ?? 0);
-      const name = decodeURIComponent(s);
-      if (n > 0) counts.byService[name] = (counts.byService[name] ?? 0) + n;
     });
     return counts;
   }
