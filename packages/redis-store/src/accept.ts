@@ -145,10 +145,16 @@ export class Acceptor {
       throw e;
     }
     const fresh = accepted.fresh;
-    const result: Accepted = { invocationId: accepted.invocationId, status: accepted.status };
+    const result: Accepted & { outcome?: Promise<Outcome> } = {
+      invocationId: accepted.invocationId,
+      status: accepted.status,
+    };
     if (accepted.reason !== undefined) result.reason = accepted.reason;
-    // Only the request that created the invocation learns its cancel token.
-    if (fresh) result.cancelToken = cancelToken(seed);
+    // Only the request that created the invocation learns its cancel token: derived (an HMAC) when
+    // read, since only the WebSocket ingress sends it on.
+    let token: string | undefined;
+    const get = (): string => (token ??= cancelToken(seed));
+    if (fresh) Object.defineProperty(result, 'cancelToken', { enumerable: true, get });
     if (!wait) return result;
     if (result.invocationId !== id) {
       // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
@@ -159,7 +165,9 @@ export class Acceptor {
       };
     }
     if (!fresh) this.outcomes.checkNow(id, wait.waiter); // a retried accept: it may have run already
-    return { ...result, outcome: wait.promise };
+    // Not spread: that would read (and derive) the cancel token.
+    result.outcome = wait.promise;
+    return result;
   }
 
   /**
