@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, inject, it, type ExpectStatic } from 'vitest';
-import type { Entry, InvocationInfo, LatchkeyServer } from '@latchkey/core';
+import type { Entry, InvocationInfo } from '@latchkey/core';
 import {
   Keys,
   partitionOfId,
@@ -20,17 +20,8 @@ import {
   type RedisStoreOptions,
 } from '@latchkey/redis-store';
 import { services } from './fixtures/comm-services.mjs';
-import {
-  deletePrefix,
-  get,
-  newPrefix,
-  post,
-  spawnWorker,
-  startServer,
-  until,
-  type WorkerProcess,
-} from './helpers/harness.js';
-import { rawClient, type RawRedis } from './helpers/redis.js';
+import { setupCrashEnv, type CrashEnv } from './helpers/crash-env.js';
+import { get, post, spawnWorker, until, type WorkerProcess } from './helpers/harness.js';
 
 const redisTarget = inject('redisTarget');
 
@@ -42,39 +33,16 @@ const PARTITIONS = 16;
 
 // ------------------------------------------------------------------ per-test resources
 
-interface Env {
-  prefix: string;
-  ingress: LatchkeyServer;
-  redis: RawRedis;
-  workers: WorkerProcess[];
+/** The shared crash-test resources (helpers/crash-env.ts), and the test's own `expect`. */
+interface Env extends CrashEnv {
   expect: ExpectStatic;
 }
 
-type OnFinished = (fn: () => Promise<void>) => void;
-
-/**
- * A fresh prefix, an ingress-only server in this process and a Redis connection
- * for checks. Everything (worker processes included) is torn down when the test
- * finishes, pass or fail.
- */
-async function setup(onTestFinished: OnFinished, expect: ExpectStatic): Promise<Env> {
-  const prefix = newPrefix();
-  const redis = rawClient(redisTarget);
-  const env: Env = {
-    prefix,
-    redis,
-    workers: [],
-    expect,
-    ingress: undefined as unknown as LatchkeyServer,
-  };
-  onTestFinished(async () => {
-    await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-    await env.ingress?.close().catch(() => undefined);
-    redis.disconnect();
-    await deletePrefix(redisTarget, prefix);
-  });
-  env.ingress = await startServer(redisTarget, prefix, services, { workers: false });
-  return env;
+async function setup(
+  onTestFinished: (fn: () => Promise<void>) => void,
+  expect: ExpectStatic,
+): Promise<Env> {
+  return Object.assign(await setupCrashEnv(redisTarget, services, onTestFinished), { expect });
 }
 
 /** Spawns a worker process for the communication fixture services. */

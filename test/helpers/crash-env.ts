@@ -1,8 +1,8 @@
 /**
- * The per-test resources of the tests that kill worker processes (`crash`, `duties`): a fresh
- * prefix, an ingress-only server in the test process and a Redis connection for checks. The
- * worker processes a test spawns go into `workers`; everything is torn down when the test
- * finishes, pass or fail.
+ * The per-test resources of the tests that kill worker processes (`crash`, `duties`,
+ * `comm-crash`): a fresh prefix, an ingress-only server in the test process and a Redis
+ * connection for checks. The worker processes a test spawns go into `workers`; everything is torn
+ * down when the test finishes, pass or fail.
  */
 import type { AnyDefinition, LatchkeyServer } from '@latchkey/core';
 import { rawClient, type RawRedis, type RedisTarget } from './redis.js';
