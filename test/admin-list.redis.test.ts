@@ -23,7 +23,7 @@ import {
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '@latchkey/core';
-import { Keys, partitionOfId } from '@latchkey/redis-store';
+import { Keys, partitionOf, partitionOfId } from '@latchkey/redis-store';
 import { seedInvocations } from '@latchkey/redis-store/testing';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 import { post, until } from './helpers/harness.js';
@@ -291,6 +291,42 @@ describe('admin listing', () => {
       byService: { echo: 4 },
     });
     for (const id of delayed) await admin(a, 'PATCH', `/invocations/${id}/kill`);
+  });
+
+  it('merges the indexes of the services a partition holds, in order, paging without gaps', async () => {
+    const { server } = await setupControl(redisTarget, services, log, onTestFinished);
+    const base = server.url;
+    const a = server.adminUrl;
+    const echoes = await sendDelayed(base, 4);
+    const made = [...echoes];
+    // A delayed box put on a key of each echo invocation's partition: those partitions hold both
+    // services, so a listing without a service merges two indexes there.
+    for (const id of echoes) {
+      const p = partitionOfId(id, PARTITIONS)!;
+      let i = 0;
+      while (partitionOf(PARTITIONS, 'box', `m${i}`) !== p) i++;
+      const r = await post(base, `/box/m${i}/put/send?delay=${HOUR}ms`, 'v');
+      expect(r.status).toBe(202);
+      made.push((r.body as { invocationId: string }).invocationId);
+    }
+    for (const q of ['', 'order=asc', 'status=delayed', 'status=delayed&order=asc']) {
+      const whole = (await list(a, `${q}&limit=100`)).invocations;
+      expect(whole.map((s) => s.id).sort()).toEqual([...made].sort());
+      // Ordered by the time the listing is ordered by, then by id.
+      const at = (s: InvocationSummary) => (q.startsWith('status') ? s.modifiedAt : s.createdAt);
+      const sorted = [...whole].sort((x, y) => at(x) - at(y) || (x.id < y.id ? -1 : 1));
+      if (!q.includes('asc')) sorted.reverse();
+      expect(whole.map((s) => s.id)).toEqual(sorted.map((s) => s.id));
+      for (const limit of [1, 3])
+        expect(await allPages(a, `${q}&limit=${limit}`)).toEqual(whole.map((s) => s.id));
+    }
+    const counts = await admin<InvocationCounts>(a, 'GET', '/invocations/counts');
+    expect(counts.body).toEqual({
+      total: 8,
+      byStatus: { delayed: 8 },
+      byService: { echo: 4, box: 4 },
+    });
+    for (const id of made) await admin(a, 'PATCH', `/invocations/${id}/kill`);
   });
 
   it('pages without duplicates or gaps while invocations change status', async () => {
