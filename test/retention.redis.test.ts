@@ -11,7 +11,7 @@
  * `<svc>:<key>` (percent-encoded), and the due/outbox zsets hold ids as members.
  */
 import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
-import { Keys, enc, partitionOfId } from '@latchkey/redis-store';
+import { Keys, enc, partitionOf, partitionOfId } from '@latchkey/redis-store';
 import {
   service,
   workflow,
@@ -143,6 +143,31 @@ async function untilNoKeys(
 // ------------------------------------------------------------------ tests
 
 describe('workflow retention', () => {
+  it("keeps a run's record in its key's fence, and honours a record an earlier version wrote", async () => {
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
+    const k = new Keys(prefix);
+    const sent = await post(server.url, '/retained/a/run/send', 'hello');
+    expect(sent.status).toBe(202);
+    const runId = (sent.body as { invocationId: string }).invocationId;
+    const pa = partitionOf(PARTITIONS, 'retained', 'a');
+    expect(await redis.hget(k.fence(pa, 'retained', 'a'), 'run')).toBe(runId);
+    expect((await scanKeys(redis, prefix)).filter((key) => key.includes(':wf:'))).toEqual([]);
+
+    // An earlier version's record (a string key) names a run of workflow id `old`.
+    const po = partitionOf(PARTITIONS, 'retained', 'old');
+    await redis.set(k.workflow(po, 'retained', 'old'), runId);
+    const again = await post(server.url, '/retained/old/run/send', 'other');
+    expect(again.body).toEqual({ invocationId: runId, status: 'PreviouslyAccepted' });
+    expect(await redis.hget(k.fence(po, 'retained', 'old'), 'run')).toBeNull();
+    // Found by its workflow id: running (470), then its output.
+    expect((await timedGet(server.url, '/restate/workflow/retained/old/output')).status).toBe(470);
+    expect((await post(server.url, '/retained/a/approve', 'yes')).status).toBe(200);
+    const expected = { input: 'hello', go: 'yes', step: 'step:yes' };
+    expect((await attach(server.url, runId)).body).toEqual(expected);
+    const byKey = await timedGet(server.url, '/restate/workflow/retained/old/output');
+    expect({ status: byKey.status, body: byKey.body }).toEqual({ status: 200, body: expected });
+  });
+
   it('keeps the output until workflowRetention ends, then every key of the workflow is gone', async () => {
     const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
     const sent = await post(server.url, '/retained/w1/run/send', 'hello');

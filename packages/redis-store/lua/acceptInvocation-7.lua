@@ -6,11 +6,12 @@
   then, in this order, only those the invocation needs (3 to 7 keys in all):
   state hash           {p}:s:<svc>:<key>   (objects and workflows: mode ~= 'service')
   key inbox list       {p}:q:<svc>:<key>   (exclusive and workflow)
-  workflow run string  {p}:wf:<svc>:<key>  (mode 'workflow')
+  earlier run record   {p}:wf:<svc>:<key>  (mode 'workflow'; read only: the run record is now the
+                                           fence's field 'run')
   idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
-        13 notify member '<callerId>:<index>' ('' for none), 14 workflow promises key ('' unless workflow),
+        13 notify member '<callerId>:<index>' ('' for none), 14 unused,
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
         17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
         18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
@@ -67,12 +68,14 @@ if idem ~= '' then
   if prev then return {'dup', prev, 'idempotency', latch(prev)} end
 end
 if mode == 'workflow' then
-  local prev = redis.call('GET', k_wf)
+  -- The run record is the key fence's field 'run' (it expires with the fence); a string key
+  -- {p}:wf:<svc>:<key> is the record as earlier versions wrote it.
+  local prev = redis.call('HGET', k_fence, 'run') or redis.call('GET', k_wf)
   if prev then
     if idem ~= '' then redis.call('SET', k_idem, prev) end
     return {'dup', prev, 'workflow', latch(prev)}
   end
-  redis.call('SET', k_wf, id)
+  redis.call('HSET', k_fence, 'run', id)
 end
 if idem ~= '' then redis.call('SET', k_idem, id) end
 local now = now_ms()
@@ -88,10 +91,6 @@ end
 if idem ~= '' then field('idemk', k_idem) end
 -- The trace context it runs under ('tc': traceparent[;tracestate]), for every attempt's span.
 if ARGV[20] ~= '' then field('tc', ARGV[20]) end
-if mode == 'workflow' then
-  field('wfk', k_wf)
-  field('prk', ARGV[14])
-end
 -- Eager completion (ARGV 24 set; see Attempt.eager): the caller ran the handler already, against
 -- the key's state at fence epoch ARGV 24. When the key is free, nobody is queued for it and its
 -- fence is still at that epoch (so nobody wrote its state since), the invocation is stored

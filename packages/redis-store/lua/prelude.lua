@@ -332,11 +332,13 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
   if mode == 'exclusive' or mode == 'workflow' then
     if mode == 'workflow' then
       redis.call('PEXPIRE', state, ret.workflow)
+      -- (A run record as an earlier version wrote it: a string key named in 'wfk'.)
       if d.wfk then redis.call('PEXPIRE', d.wfk, ret.workflow) end
-      -- The key's fence goes too: a later run of the same id has a new owner, so a zombie of
-      -- this run stays fenced off even when the epoch counter starts over.
+      -- The key's fence goes too, with the run record (its field 'run'): a later run of the same
+      -- id has a new owner, so a zombie of this run stays fenced off even when the epoch counter
+      -- starts over.
       redis.call('PEXPIRE', fence, ret.workflow)
-      expire_promises(d.prk, ret.workflow)
+      expire_promises(d.prk or (part .. KEY_PROMISES .. enc(d.svc) .. ':' .. enc(d.key)), ret.workflow)
     end
     -- (Redis deletes a list when its last element goes: an empty inbox needs no DEL.)
     local head = at_head

@@ -270,7 +270,6 @@ export class Acceptor {
     const unreserve = (): void => {
       if (ownsEarly) this.outcomes.release(req.id);
     };
-    const workflow = req.mode === 'workflow' && keyed;
     // Without a free slot here, the script itself wakes a worker of another process when the
     // invocation is ready (a fresh invocation's dispatch sequence is 1).
     const handoff =
@@ -311,7 +310,6 @@ export class Acceptor {
         member: req.caller ? `${req.caller.id}:${req.caller.index}` : '',
         invokedBy: req.parent ? `${req.parent.id}:${req.parent.index}` : '',
         trace: req.trace ?? '',
-        promises: workflow ? k.promises(p, req.service, req.key!) : '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,
         outcomeChannel: watch ? c.outcomeChannel(p) : '',

@@ -56,7 +56,7 @@ export interface AcceptCall {
     state: string | undefined;
     /** Exclusive and workflow invocations. */
     inbox: string | undefined;
-    /** A workflow's run record. */
+    /** A workflow run's record as earlier versions wrote it (read only: now the fence's 'run'). */
     workflow: string | undefined;
     /** With an idempotency key, its record. */
     idempotency: string | undefined;
@@ -75,7 +75,6 @@ export interface AcceptCall {
   part: string;
   /** `<callerId>:<index>` of a waiting caller, or ''. */
   member: string;
-  promises: string;
   /** The worker to lease a ready invocation to at once, or ''. */
   workerId: string;
   leaseMs: number;
@@ -131,7 +130,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.retentionJson,
     a.part,
     a.member,
-    a.promises,
+    '', // ARGV 14, unused since the promises key is derived from the service and key
     a.workerId,
     a.leaseMs,
     a.outcomeChannel,

@@ -10,8 +10,8 @@
  * <prefix>:{<p>}:j:<id>                    journal list (JSON entries)
  * <prefix>:{<p>}:s:<svc>:<key>             object/workflow state hash
  * <prefix>:{<p>}:q:<svc>:<key>             key inbox list (FIFO of exclusive invocations)
- * <prefix>:{<p>}:k:<svc>:<key>             key fence hash (owner, ep)
- * <prefix>:{<p>}:wf:<svc>:<key>            workflow run record -> invocation id
+ * <prefix>:{<p>}:k:<svc>:<key>             key fence hash (owner, ep; a workflow's run record: run)
+ * <prefix>:{<p>}:wf:<svc>:<key>            workflow run record of earlier versions (read only)
  * <prefix>:{<p>}:idem:<svc>:<key>:<h>:<i>  idempotency record -> invocation id
  * <prefix>:{<p>}:c:<id>                    completions hash (journal index -> completion JSON)
  * <prefix>:{<p>}:nt:<id>                   notify set ('<invocationId>:<index>' awaiting this outcome)

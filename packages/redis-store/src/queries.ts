@@ -63,20 +63,25 @@ export class Queries {
   ): Promise<string | undefined> {
     const P = this.ctx.opts.partitions;
     const k = this.ctx.keys;
-    let name: string;
+    // After the accepts that reached the store before it (see ArrivalOrder).
+    const turn = this.order.turn(false);
+    if (turn) await turn.ready;
+    let reply: Promise<string | null>;
     if ('workflow' in ref) {
-      name = k.workflow(partitionOf(P, ref.workflow, ref.key), ref.workflow, ref.key);
+      // A run's record is its key fence's field 'run'; an earlier version wrote a string key.
+      const p = partitionOf(P, ref.workflow, ref.key);
+      const run = this.ctx.redis.hget(k.fence(p, ref.workflow, ref.key), 'run');
+      const earlier = this.ctx.redis.get(k.workflow(p, ref.workflow, ref.key));
+      reply = Promise.all([run, earlier]).then(([r, e]) => r ?? e);
     } else {
       const p =
         ref.key !== undefined
           ? partitionOf(P, ref.service, ref.key)
           : partitionOf(P, ref.service, ref.handler, ref.idempotencyKey);
-      name = k.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey);
+      reply = this.ctx.redis.get(
+        k.idempotency(p, ref.service, ref.key ?? '', ref.handler, ref.idempotencyKey),
+      );
     }
-    // After the accepts that reached the store before it (see ArrivalOrder).
-    const turn = this.order.turn(false);
-    if (turn) await turn.ready;
-    const reply = this.ctx.redis.get(name);
     turn?.issued();
     return (await reply) ?? undefined;
   }

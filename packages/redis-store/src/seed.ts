@@ -96,7 +96,6 @@ export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<str
           retentionJson: retention,
           part: keys.part(p),
           member: '',
-          promises: '',
           workerId: '',
           leaseMs: DEFAULTS.leaseMs,
           outcomeChannel: '',
