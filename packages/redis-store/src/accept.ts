@@ -152,9 +152,11 @@ export class Acceptor {
     if (accepted.reason !== undefined) result.reason = accepted.reason;
     // Only the request that created the invocation learns its cancel token: derived (an HMAC) when
     // read, since only the WebSocket ingress sends it on.
-    let token: string | undefined;
-    const get = (): string => (token ??= cancelToken(seed));
-    if (fresh) Object.defineProperty(result, 'cancelToken', { enumerable: true, get });
+    if (fresh) {
+      let token: string | undefined;
+      const get = (): string => (token ??= cancelToken(seed));
+      Object.defineProperty(result, 'cancelToken', { enumerable: true, get });
+    }
     if (!wait) return result;
     if (result.invocationId !== id) {
       // An earlier invocation matched (idempotency key or workflow id): latch on to it instead.
