@@ -64,9 +64,9 @@ function canListen(port: number): Promise<boolean> {
 
 /**
  * A port for a cluster node: a node also binds its bus port, `port + 10000`, and refuses a port
- * above 55535. Both are drawn from 10000–32767, below Linux's default ephemeral range (where
- * outgoing connections take theirs), and both must be free now; `taken` are ports this cluster
- * already uses.
+ * above 55535. The port is drawn from 10000–22767, so it and its bus port (20000–32767) lie below
+ * Linux's default ephemeral range (where outgoing connections take theirs); both must be free now.
+ * `taken` are ports this cluster already uses.
  */
 async function freeClusterPort(taken: ReadonlySet<number>): Promise<number> {
   for (let i = 0; i < 200; i++) {
