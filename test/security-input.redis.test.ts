@@ -645,6 +645,24 @@ describe('security: malformed input and limits', () => {
       expectNoSecrets(hdr);
     });
 
+    it('over HTTP: hop-by-hop headers describe the connection only, so neither the handler nor Redis sees them', async () => {
+      const res = await http(servers.main.url, 'POST', '/sec_echo/headerKeys', undefined, {
+        connection: 'keep-alive',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        'x-trace': 'trace-3',
+      });
+      expect(res.status).toBe(200);
+      const seen = res.body as string[];
+      expect(seen).toContain('x-trace');
+      for (const name of ['connection', 'keep-alive', 'te']) expect(seen).not.toContain(name);
+      const stored = Object.keys(
+        JSON.parse(await storedHeaders(String(res.headers['x-restate-id']))),
+      );
+      expect(stored).toContain('x-trace');
+      for (const name of ['connection', 'keep-alive', 'te']) expect(stored).not.toContain(name);
+    });
+
     it('over the WebSocket `headers` field (any case): the handler and Redis see only x-trace', async () => {
       const socket = await openSocket('main');
       socket.send({

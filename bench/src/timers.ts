@@ -18,7 +18,10 @@
  * --redis-url <url> (else a private redis-server) --restate-bin <path> --concurrency 128
  * --cpu-prof <dir> (a CPU profile of each Latchkey process) --dump <path> (each sleeper's lateness,
  * in wake order, to <path>.<system>.json) --warmup 0 (unmeasured sleepers due at the fire rate
- * before the measured ones, ending 5 s before them).
+ * before the measured ones, ending 5 s before them) --client-headers none|browser (browser: each
+ * submission carries the headers a browser's `fetch` sends, which the invocation keeps; none: only
+ * Node's own) --redis-config <name>=<value>[,...] (CONFIG SET on the Redis before the run, e.g.
+ * `hash-max-listpack-value=1024`).
  *
  * Latchkey's lateness is also split: the deadline in `due` past the wake time asked (the commit
  * between the journaled time and the sleep), and each timer's own lateness past that deadline.
@@ -45,6 +48,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     dump: { type: 'string' },
     warmup: { type: 'string', default: '0' },
+    'client-headers': { type: 'string', default: 'none' },
+    'redis-config': { type: 'string' },
   },
 });
 const N = Number(values.n);
@@ -55,6 +60,23 @@ const WARMUP = Number(values.warmup);
 
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
+/** What a browser's `fetch` adds to a POST (Chromium 131 on Linux), for `--client-headers browser`. */
+const BROWSER_HEADERS: Record<string, string> = {
+  'user-agent':
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  accept: '*/*',
+  'accept-language': 'en-US,en;q=0.9',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  origin: 'http://localhost:5173',
+  referer: 'http://localhost:5173/',
+  'sec-fetch-mode': 'cors',
+  'sec-fetch-site': 'same-site',
+  'sec-fetch-dest': 'empty',
+};
+if (values['client-headers'] !== 'none' && values['client-headers'] !== 'browser')
+  throw new Error(`--client-headers: none or browser, not '${values['client-headers']}'`);
+const clientHeaders = values['client-headers'] === 'browser' ? BROWSER_HEADERS : {};
+
 function http(
   base: string,
   method: 'GET' | 'POST',
@@ -64,6 +86,7 @@ function http(
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {
+      ...clientHeaders,
       'content-length': Buffer.byteLength(body ?? ''),
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -390,6 +413,11 @@ function print(r: Result): void {
 let local: LocalRedis | undefined;
 const redisUrl = values['redis-url'] ?? (local = await startLocalRedis({})).url;
 const redis = new Redis(redisUrl);
+for (const setting of values['redis-config']?.split(',') ?? []) {
+  const eq = setting.indexOf('=');
+  if (eq < 1) throw new Error(`--redis-config: <name>=<value>, not '${setting}'`);
+  await redis.config('SET', setting.slice(0, eq), setting.slice(eq + 1));
+}
 const results: Result[] = [];
 try {
   for (const name of values.systems.split(',')) {

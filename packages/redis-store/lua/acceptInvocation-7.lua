@@ -82,13 +82,19 @@ local now = now_ms()
 local delay = clamp_ms(ARGV[9])
 local grace = tonumber(ARGV[10])
 local keyed = mode == 'exclusive' or mode == 'workflow'
-local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6], 'idem', idem,
-  'hdr', ARGV[8], 'ct', now, 'wake', ms_string(now + delay), 'ds', 1, 'rc', 0, 'owner', id, 'ret', ARGV[11], 'rs', ARGV[18]}
+local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6],
+  'hdr', ARGV[8], 'ct', now, 'wake', ms_string(now + delay), 'ds', 1, 'rc', 0, 'ret', ARGV[11], 'rs', ARGV[18]}
 local function field(k, v)
   h[#h + 1] = k
   h[#h + 1] = v
 end
-if idem ~= '' then field('idemk', k_idem) end
+-- A non-exclusive invocation is its own fence ('owner', 'ep'); an exclusive or workflow one's is
+-- its key's.
+if not keyed then field('owner', id) end
+if idem ~= '' then
+  field('idem', idem)
+  field('idemk', k_idem)
+end
 -- The trace context it runs under ('tc': traceparent[;tracestate]), for every attempt's span.
 if ARGV[20] ~= '' then field('tc', ARGV[20]) end
 -- Eager completion (ARGV 24 set; see Attempt.eager): the caller ran the handler already, against
@@ -99,8 +105,8 @@ if ARGV[20] ~= '' then field('tc', ARGV[20]) end
 if ARGV[24] ~= '' and delay == 0 and member == '' then
   local ep
   if keyed then
-    local fence = redis.call('HMGET', k_fence, 'owner', 'ep')
-    if not fence[1] and (fence[2] or '0') == ARGV[24] and redis.call('EXISTS', k_inbox) == 0 then
+    local fence = redis.call('HMGET', k_fence, 'owner', 'ep', 'hd')
+    if not fence[1] and not fence[3] and (fence[2] or '0') == ARGV[24] and redis.call('EXISTS', k_inbox) == 0 then
       ep = tonumber(ARGV[24]) + 1
       redis.call('HSET', k_fence, 'ep', ep)
       field('ep', 0)
@@ -126,7 +132,7 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
     if nops > 0 then apply_ops(k_state, 29 + n, nops) end
-    local ret = cjson.decode(ARGV[11])
+    local ret = retention(ARGV[11])
     local keep = ret.journal
     if idem ~= '' then
       if ret.idempotency > keep then keep = ret.idempotency end
@@ -142,11 +148,13 @@ if delay > 0 then
   -- Its start time is a timer: the deadline the partition's owner fires it at (no mailbox job).
   st = 'delayed'
 elseif keyed then
-  -- The inbox's only element is its head.
-  if redis.call('RPUSH', k_inbox, id) == 1 then
-    st, deadline = 'ready', now + grace
-  else
+  -- It holds the key when nobody does (the fence's 'hd'), else waits in the key's inbox.
+  if key_holder(k_fence, k_inbox) then
+    redis.call('RPUSH', k_inbox, id)
     st = 'queued'
+  else
+    redis.call('HSET', k_fence, 'hd', id)
+    st, deadline = 'ready', now + grace
   end
 else
   st, deadline = 'ready', now + grace

@@ -46,8 +46,7 @@ else
   set_status(inv, id, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0)
 end
 emit_status(part, id, 'completed', now)
--- A fenced completion holds its key: it is the head of the key's inbox.
 -- The fence check read its epoch: ep (the worker knows the key's state after this batch).
-local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], true, jlen, ARGV[10], ARGV[11], ep)
+local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], jlen, ARGV[10], ARGV[11], ep)
 publish_outcome(part, id, d.wo, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes, run}

@@ -6,7 +6,7 @@
   KEYS[1] key index zset {p}:ix:keys:<svc> (score 0, members the raw keys)
   ARGV: 1 partition prefix, 2 the service's name encoded (as in key names), 3 start bound ('-' or
         '(<key>'), 4 most keys, 5 most keys examined
-  Returns {keys {key, inbox length, holder or '', ...}, frontier key or '', exhausted 0|1} (see
+  Returns {keys {key, inbox length (the holder included), holder or '', ...}, frontier key or '', exhausted 0|1} (see
   listIndex: the frontier is the last key examined when the examination limit stopped the walk).
 ]]
 local part, s = ARGV[1], ARGV[2]
@@ -18,8 +18,12 @@ while true do
   for _, key in ipairs(got) do
     examined = examined + 1
     local suffix = s .. ':' .. enc(key)
+    -- The inbox holds those waiting behind the key's holder ('hd'; an earlier version's inbox
+    -- holds it too, then there is no 'hd'); the holder reported is the one leased ('owner').
     local inbox = redis.call('LLEN', part .. KEY_INBOX .. suffix)
-    local holder = redis.call('HGET', part .. KEY_FENCE .. suffix, 'owner')
+    local f = redis.call('HMGET', part .. KEY_FENCE .. suffix, 'owner', 'hd')
+    local holder = f[1]
+    if f[2] then inbox = inbox + 1 end
     if inbox > 0 or holder or redis.call('EXISTS', part .. KEY_STATE .. suffix) == 1 then
       out[#out + 1] = key
       out[#out + 1] = inbox

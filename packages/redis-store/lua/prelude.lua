@@ -130,7 +130,8 @@ end
 local function prune_key(part, s, ek)
   local suffix = s .. ':' .. ek
   if redis.call('EXISTS', part .. KEY_STATE .. suffix, part .. KEY_INBOX .. suffix) > 0 then return end
-  if redis.call('HGET', part .. KEY_FENCE .. suffix, 'owner') then return end
+  local f = redis.call('HMGET', part .. KEY_FENCE .. suffix, 'owner', 'hd')
+  if f[1] or f[2] then return end
   local key = string.gsub(ek, '%%(%x%x)', function(x) return string.char(tonumber(x, 16)) end)
   redis.call('ZREM', part .. KEY_IX_KEYS .. s, key)
 end
@@ -147,6 +148,18 @@ local function index_drop(part, id, s, eh, ek, st)
   redis.call('ZREM', part .. KEY_IX_SERVICE_STATUS .. s .. ':' .. st, id)
   redis.call('ZREM', part .. KEY_IX_EXPIRY, id .. ':' .. s .. ':' .. eh .. ':' .. ek)
   if redis.call('EXISTS', part .. KEY_IX_SERVICE .. s) == 0 then redis.call('SREM', part .. KEY_IX_SERVICES, s) end
+end
+
+-- The exclusive or workflow invocation holding a key: its fence's field 'hd', from the moment it
+-- reaches the head of the key's queue until it finishes. The inbox holds only the invocations
+-- waiting behind it, so a key nobody waits for has no inbox. A key written by an earlier version
+-- has no 'hd': its holder is its inbox's head, moved into 'hd' here (so the layouts never mix).
+local function key_holder(fence, inbox)
+  local hd = redis.call('HGET', fence, 'hd')
+  if hd then return hd end
+  hd = redis.call('LPOP', inbox)
+  if hd then redis.call('HSET', fence, 'hd', hd) end
+  return hd
 end
 
 -- The fence: the hash `fk` names the current owner and epoch of a key (for
@@ -189,6 +202,14 @@ local function wake(part, id, now, grace, states)
 end
 
 local WAKEABLE = {suspended = true}
+
+-- An invocation's retention ('ret'): '<journal>,<idempotency>,<workflow>' in ms; an earlier
+-- version wrote it as JSON {journal, idempotency, workflow}.
+local function retention(s)
+  if string.byte(s, 1) == 123 then return cjson.decode(s) end
+  local j, i, w = string.match(s, '^(%d+),(%d+),(%d+)$')
+  return {journal = tonumber(j), idempotency = tonumber(i), workflow = tonumber(w)}
+end
 
 -- Lets a finished workflow's promises and their waiter sets expire with it.
 local function expire_promises(prk, ttl)
@@ -307,21 +328,20 @@ end
 -- Everything that follows an invocation's completion, whether it completed itself or was
 -- killed or cancelled: retention TTLs (record, journal, completions, idempotency record, index
 -- entries through ix:exp; a workflow run's state, run record, fence and promises), freeing its
--- key (or leaving the inbox it never reached the head of) and handing it to the next head, and a deadline in `due`
--- while its outcome is still owed to callers. `d` holds the invocation's FINISH_FIELDS;
--- `state` is the workflow's state key; `at_head` is true when the caller knows the invocation
--- holds its key (a fenced completion), nil to look; `jlen` is the journal's length when known
--- (nil: expire it anyway). With `worker` set, the next head is leased to that worker at once
+-- key (or leaving the inbox it waited in) and handing it to the first invocation waiting, and a
+-- deadline in `due` while its outcome is still owed to callers. `d` holds the invocation's
+-- FINISH_FIELDS; `state` is the workflow's state key; `jlen` is the journal's length when known
+-- (nil: expire it anyway). With `worker` set, the next holder is leased to that worker at once
 -- (see lease; `fence_ep` is the fence's epoch, read by the caller, and the worker knows the
 -- key's state) instead of being made ready.
--- Returns the next head ('' for none), its dispatch sequence, 1 when outcomes await delivery,
--- and lease()'s reply when the next head was leased (else false).
-local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head, jlen, worker, lease_ms, fence_ep)
+-- Returns the next holder ('' for none), its dispatch sequence, 1 when outcomes await delivery,
+-- and lease()'s reply when the next holder was leased (else false).
+local function finish(part, id, d, now, grace, inbox, fence, due, state, jlen, worker, lease_ms, fence_ep)
   local inv = part .. KEY_INV .. id
   local mode = d.mode
-  local ret = cjson.decode(d.ret)
+  local ret = retention(d.ret)
   local keep = ret.journal
-  if d.idem ~= '' and ret.idempotency > keep then keep = ret.idempotency end
+  if d.idem and d.idem ~= '' and ret.idempotency > keep then keep = ret.idempotency end
   if mode == 'workflow' and ret.workflow > keep then keep = ret.workflow end
   redis.call('PEXPIRE', inv, keep)
   index_expire(part, id, d.svc, d.h, d.key, now + keep)
@@ -340,23 +360,13 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
       redis.call('PEXPIRE', fence, ret.workflow)
       expire_promises(d.prk or (part .. KEY_PROMISES .. enc(d.svc) .. ':' .. enc(d.key)), ret.workflow)
     end
-    -- (Redis deletes a list when its last element goes: an empty inbox needs no DEL.)
-    local head = at_head
-    if head then
-      local popped = redis.call('LPOP', inbox)
-      if popped ~= id then
-        -- Not at the head after all (cannot happen while the fence holds): undo and fall back.
-        if popped then redis.call('LPUSH', inbox, popped) end
-        head = false
-      end
-    elseif redis.call('LINDEX', inbox, 0) == id then
-      redis.call('LPOP', inbox)
-      head = true
-    end
-    if head then
-      local nxt = redis.call('LINDEX', inbox, 0)
+    if key_holder(fence, inbox) == id then
+      -- The first invocation waiting holds the key now. (Redis deletes a list when its last
+      -- element goes: an emptied inbox needs no DEL.)
+      local nxt = redis.call('LPOP', inbox)
       if nxt then
         nextId = nxt
+        redis.call('HSET', fence, 'hd', nxt)
         local nk = part .. KEY_INV .. nxt
         if worker and worker ~= '' then
           -- The key passes straight to its next invocation (same key: same state and fence).
@@ -371,7 +381,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, at_head
           redis.call('ZADD', due, now + grace, nxt)
         end
       else
-        redis.call('HDEL', fence, 'owner')
+        redis.call('HDEL', fence, 'owner', 'hd')
       end
     else
       redis.call('LREM', inbox, 0, id)

@@ -43,13 +43,19 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
     return {'early', math.min(wake - now, 86400000)}
   end
   if st == 'delayed' and keyed then
-    redis.call('RPUSH', KEYS[6], id)
-    -- The key has an inbox again: it is one of the service's keys (the index may have pruned it).
+    -- It joins its key's queue now: it holds the key when nobody does, else it waits.
+    if key_holder(KEYS[3], KEYS[6]) then
+      redis.call('RPUSH', KEYS[6], id)
+      st = 'queued'
+    else
+      redis.call('HSET', KEYS[3], 'hd', id)
+    end
+    -- The key has a holder or an inbox again: it is one of the service's keys (the index may have
+    -- pruned it).
     redis.call('ZADD', ARGV[5] .. KEY_IX_KEYS .. enc(d.svc), 0, d.key)
-    st = 'queued'
   end
 end
-if st == 'queued' and redis.call('LINDEX', KEYS[6], 0) ~= id then
+if st == 'queued' and key_holder(KEYS[3], KEYS[6]) ~= id then
   set_status(inv, id, 'queued', now)
   if d.st ~= 'queued' then emit_status(ARGV[5], id, 'queued', now, d.svc, d.h, d.key) end
   redis.call('ZREM', KEYS[4], id)

@@ -34,7 +34,7 @@ import {
   DAY_MS,
   applyOps,
   randomId,
-  retentionJson,
+  retentionArg,
   seedOf,
   stateMap,
   type JobData,
@@ -303,7 +303,7 @@ export class Acceptor {
         headersJson: JSON.stringify(req.headers ?? {}),
         delayMs: Math.max(0, Math.round(req.delayMs ?? 0)),
         graceMs: c.opts.graceMs,
-        retentionJson: retentionJson(
+        retention: retentionArg(
           req.journalRetentionMs ?? DAY_MS,
           req.idempotencyRetentionMs ?? DAY_MS,
           req.workflowRetentionMs ?? DAY_MS,

@@ -71,7 +71,8 @@ export interface AcceptCall {
   headersJson: string;
   delayMs: number;
   graceMs: number;
-  retentionJson: string;
+  /** `<journal>,<idempotency>,<workflow>` ms (see wire.ts retentionArg). */
+  retention: string;
   part: string;
   /** `<callerId>:<index>` of a waiting caller, or ''. */
   member: string;
@@ -127,7 +128,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.headersJson,
     a.delayMs,
     a.graceMs,
-    a.retentionJson,
+    a.retention,
     a.part,
     a.member,
     '', // ARGV 14, unused since the promises key is derived from the service and key

@@ -75,13 +75,17 @@ export class Objects {
   async keyQueue(service: string, key: string, limit = LIST_LIMIT_MAX): Promise<KeyQueue> {
     const p = partitionOf(this.ctx.opts.partitions, service, key);
     const o = this.ctx.keys.objectKeys(p, service, key);
-    const [[, owner], [, inbox]] = ((await this.ctx.redis
+    const [[, fence], [, inbox]] = ((await this.ctx.redis
       .pipeline()
-      .hget(o.fence, 'owner')
+      .hmget(o.fence, 'owner', 'hd')
       .lrange(o.inbox, 0, limit)
-      .exec()) ?? [[], []]) as [[unknown, string | null], [unknown, string[]]];
-    const holder = owner ?? undefined;
-    const waiting = (inbox ?? []).filter((id) => id !== holder).slice(0, limit);
+      .exec()) ?? [[], []]) as [[unknown, (string | null)[]], [unknown, string[]]];
+    // The one leased holds it; the key's holder ('hd') not leased yet runs first. The inbox holds
+    // those waiting behind it (and, written by an earlier version, the holder too).
+    const holder = fence?.[0] ?? undefined;
+    const head = fence?.[1] ?? undefined;
+    const first = head !== undefined && head !== holder ? [head] : [];
+    const waiting = [...first, ...(inbox ?? [])].filter((id) => id !== holder).slice(0, limit);
     const queue = (await this.listing.summaries(waiting)).filter((s) => s !== undefined);
     return holder !== undefined ? { holder, queue } : { queue };
   }

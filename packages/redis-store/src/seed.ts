@@ -11,6 +11,7 @@ import { partitionBatch } from './connection.js';
 import { Keys, newInvocationId, partitionOf } from './keys.js';
 import { DEFAULTS } from './options.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
+import { retentionArg } from './wire.js';
 
 /** What one seeded invocation targets. */
 export interface SeedTarget {
@@ -50,7 +51,7 @@ export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<str
   const P = o.partitions ?? DEFAULTS.partitions;
   const keys = new Keys(o.prefix, P);
   const batch = o.batch ?? 2000;
-  const retention = JSON.stringify({ journal: DAY, idempotency: DAY, workflow: DAY });
+  const retention = retentionArg(DAY, DAY, DAY);
   const ids: string[] = [];
   for (let from = 0; from < o.count; from += batch) {
     const pipe = partitionBatch(scripted) as unknown as Record<
@@ -93,7 +94,7 @@ export async function seedInvocations(redis: Redis, o: SeedOptions): Promise<str
           headersJson: '{}',
           delayMs: o.delayMs ?? 2 * DAY,
           graceMs: DEFAULTS.graceMs,
-          retentionJson: retention,
+          retention,
           part: keys.part(p),
           member: '',
           workerId: '',

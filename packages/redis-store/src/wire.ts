@@ -99,13 +99,16 @@ export function encodeEntry(e: NewEntry): string {
 
 export const DAY_MS = 86_400_000;
 let lastRetention: [number, number, number, string] | undefined;
-/** The retention JSON the accept script stores; the last one is kept (handlers rarely differ). */
-export function retentionJson(journal: number, idempotency: number, workflow: number): string {
+/**
+ * The retention the accept script stores ('ret'): `<journal>,<idempotency>,<workflow>` in ms (an
+ * earlier version stored JSON, still read). The last one is kept (handlers rarely differ).
+ */
+export function retentionArg(journal: number, idempotency: number, workflow: number): string {
   const l = lastRetention;
   if (l && l[0] === journal && l[1] === idempotency && l[2] === workflow) return l[3];
-  const json = JSON.stringify({ journal, idempotency, workflow });
-  lastRetention = [journal, idempotency, workflow, json];
-  return json;
+  const arg = `${journal},${idempotency},${workflow}`;
+  lastRetention = [journal, idempotency, workflow, arg];
+  return arg;
 }
 
 export function batchArgs(

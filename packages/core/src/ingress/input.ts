@@ -219,8 +219,23 @@ const MAX_HEADERS = 64;
 const MAX_HEADER_VALUE = 8192;
 
 /**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection to the ingress, not the
+ * invocation, and are not stored with it.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
  * The headers stored with an invocation (and shown to its handler as `ctx.request().headers`):
- * from an HTTP request, every string header but `content-*` and the redacted ones (credentials).
+ * from an HTTP request, every string header but `content-*`, the hop-by-hop ones (`connection`,
+ * `keep-alive`, `upgrade`, ...) and the redacted ones (credentials).
  */
 export function httpHeaders(
   all: Record<string, string | string[] | undefined>,
@@ -229,7 +244,13 @@ export function httpHeaders(
   const headers: Record<string, string> = {};
   for (const k in all) {
     const v = all[k];
-    if (typeof v === 'string' && !k.startsWith('content-') && !rules.redact.has(k)) headers[k] = v;
+    if (
+      typeof v === 'string' &&
+      !k.startsWith('content-') &&
+      !HOP_BY_HOP.has(k) &&
+      !rules.redact.has(k)
+    )
+      headers[k] = v;
   }
   return headers;
 }
