@@ -329,6 +329,55 @@ describe('admin listing', () => {
     for (const id of made) await admin(a, 'PATCH', `/invocations/${id}/kill`);
   });
 
+  it("lists a workflow key's run from its fence with the key's other invocations, paging without gaps", async () => {
+    const { prefix, server } = await setupControl(redisTarget, services, log, onTestFinished);
+    const base = server.url;
+    const a = server.adminUrl;
+    const send = async (path: string): Promise<string> => {
+      const r = await post(base, path, '"x"');
+      expect(r.status).toBe(202);
+      return (r.body as { invocationId: string }).invocationId;
+    };
+    // The run between delayed shared calls on its key (they stay delayed: nothing completes).
+    const before = await send(`/vote/k1/cast/send?delay=${HOUR}ms`);
+    const runId = await send('/vote/k1/run/send');
+    const after = [
+      await send(`/vote/k1/cast/send?delay=${HOUR}ms`),
+      await send(`/vote/k1/cast/send?delay=${HOUR}ms`),
+    ];
+    const ixKey = new Keys(prefix).ixKey(partitionOf(PARTITIONS, 'vote', 'k1'), 'vote', 'k1');
+    expect((await redis.zrange(ixKey, 0, -1)).sort()).toEqual([before, ...after].sort());
+
+    const check = async (): Promise<void> => {
+      for (const q of ['service=vote&key=k1', 'service=vote&key=k1&order=asc']) {
+        const whole = (await list(a, `${q}&limit=100`)).invocations;
+        const sorted = [...whole].sort(
+          (x, y) => x.createdAt - y.createdAt || (x.id < y.id ? -1 : 1),
+        );
+        if (!q.includes('asc')) sorted.reverse();
+        expect(whole.map((s) => s.id).sort()).toEqual([before, runId, ...after].sort());
+        expect(whole.map((s) => s.id)).toEqual(sorted.map((s) => s.id));
+        for (const limit of [1, 3])
+          expect(await allPages(a, `${q}&limit=${limit}`)).toEqual(whole.map((s) => s.id));
+      }
+      expect(
+        (await list(a, 'service=vote&key=k1&handler=run')).invocations.map((s) => s.id),
+      ).toEqual([runId]);
+      const run = (await list(a, 'service=vote&key=k1&handler=run')).invocations[0]!;
+      const older = await list(a, `service=vote&key=k1&createdBefore=${run.createdAt}`);
+      expect(older.invocations.map((s) => s.id)).not.toContain(runId);
+      const newer = await list(a, `service=vote&key=k1&createdAfter=${run.createdAt - 1}`);
+      expect(newer.invocations.map((s) => s.id)).toContain(runId);
+    };
+    await check();
+    // An earlier version filed the run in the key's index too: still listed once.
+    const run = (await list(a, 'service=vote&key=k1&handler=run')).invocations[0]!;
+    await redis.zadd(ixKey, run.createdAt, runId);
+    await check();
+
+    for (const id of [before, runId, ...after]) await admin(a, 'PATCH', `/invocations/${id}/kill`);
+  });
+
   it('pages without duplicates or gaps while invocations change status', async () => {
     const { server } = await setupControl(redisTarget, services, log, onTestFinished);
     const base = server.url;

@@ -105,14 +105,15 @@ local function set_status(inv, id, new, now, ...)
 end
 
 -- Files a new invocation in its partition's creation-time indexes (scored by `now`, its 'ct'):
--- by service and by object/workflow key; an exclusive or workflow invocation's key joins the
+-- by service and by object/workflow key (but a workflow's run: its key's fence names it, field
+-- 'run', and a listing by key reads it there); an exclusive or workflow invocation's key joins the
 -- service's keys (ix:keys); the service joins ix:svcs. (A listing of every service, of a status
 -- or of a handler walks the service indexes named by ix:svcs: no index of its own.)
 local function index_new(part, id, svc, key, mode, now)
   local s = enc(svc)
   redis.call('ZADD', part .. KEY_IX_SERVICE .. s, now, id)
   if key ~= '' then
-    redis.call('ZADD', part .. KEY_IX_KEY .. s .. ':' .. enc(key), now, id)
+    if mode ~= 'workflow' then redis.call('ZADD', part .. KEY_IX_KEY .. s .. ':' .. enc(key), now, id) end
     if mode == 'exclusive' or mode == 'workflow' then redis.call('ZADD', part .. KEY_IX_KEYS .. s, 0, key) end
   end
   redis.call('SADD', part .. KEY_IX_SERVICES, s)

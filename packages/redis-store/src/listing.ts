@@ -15,6 +15,7 @@ import {
   type InvocationCounts,
   type InvocationSummary,
   type ListPage,
+  type ListPosition,
   type ListQuery,
 } from '@latchkey/core';
 import {
@@ -30,6 +31,7 @@ import {
   type ExactFilter,
   type RangeFilter,
   type Scored,
+  type Share,
 } from './calls-index.js';
 import { partitionBatch } from './connection.js';
 import type { StoreContext } from './context.js';
@@ -154,10 +156,16 @@ export class Listing {
         ranges: pl.ranges,
       });
     }
-    const shares = ((await walks.exec()) ?? []).map(([err, res]) => {
+    const keyed = q.status === undefined && q.service !== undefined && q.key !== undefined;
+    const [walked, run] = await Promise.all([
+      walks.exec(),
+      keyed ? this.runShare(q, pl, pos, order) : undefined,
+    ]);
+    const shares = (walked ?? []).map(([err, res]) => {
       if (err) throw err;
       return decodeWalk(res);
     });
+    if (run) shares.push(run);
     const before = (a: Scored, b: Scored): boolean => positionBefore(a, b, order);
     const { page, next } = mergeShares(shares, before, limit);
     const invocations = (await this.summaries(page.map((s) => s.id))).filter(
@@ -166,6 +174,34 @@ export class Listing {
     const out: ListPage = { invocations };
     if (next) out.nextCursor = encodeListCursor(field, next);
     return out;
+  }
+
+  /**
+   * The run of the workflow key a query names, as a share of its own: the key's index (`ix:key`)
+   * lists its other invocations only, the run is its fence's field `run`. None when there is no
+   * run, when it does not match the query or lies outside its range or before its position, or
+   * when an earlier version filed it in the key's index (walked already).
+   */
+  private async runShare(
+    q: ListQuery,
+    pl: Plan,
+    pos: ListPosition | undefined,
+    order: 'asc' | 'desc',
+  ): Promise<Share<Scored> | undefined> {
+    const k = this.ctx.keys;
+    const [p] = pl.partitions;
+    const run = await this.ctx.redis.hget(k.fence(p!, q.service!, q.key!), 'run');
+    if (run === null) return undefined;
+    const [indexed, [s]] = await Promise.all([
+      this.ctx.redis.zscore(k.ixKey(p!, q.service!, q.key!), run),
+      this.summaries([run]),
+    ]);
+    if (indexed !== null || s === undefined || !matchesQuery(s, q)) return undefined;
+    const at = s.createdAt;
+    if ((pl.low !== undefined && at <= pl.low) || (pl.high !== undefined && at >= pl.high))
+      return undefined;
+    if (pos !== undefined && !positionBefore(pos, { at, id: run }, order)) return undefined;
+    return { items: [{ id: run, at }], frontier: undefined, exhausted: true };
   }
 
   /**
