@@ -10,7 +10,7 @@
  * - 100,000 invocations: a filtered page answers without SCAN (INFO commandstats).
  */
 import type { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import {
   object,
   service,
@@ -27,16 +27,11 @@ import { Keys, partitionOf, partitionOfId } from '@latchkey/redis-store';
 import { seedInvocations } from '@latchkey/redis-store/testing';
 import { settledKeyspace, snapshotKeyspace } from './helpers/keyspace.js';
 import { post, until } from './helpers/harness.js';
-import { EventLog, admin, scanKeys, setupControl, untilCompleted } from './helpers/control.js';
+import { admin, fileClients, scanKeys, setupControl, untilCompleted } from './helpers/control.js';
 import { onEveryMaster, rawClient } from './helpers/redis.js';
 
 const redisTarget = inject('redisTarget');
-const log = new EventLog(redisTarget);
-const redis = rawClient(redisTarget);
-afterAll(() => {
-  log.close();
-  redis.disconnect();
-});
+const { log, redis } = fileClients(redisTarget);
 
 const PARTITIONS = 16;
 const HOUR = 3_600_000;

@@ -6,20 +6,14 @@
  * An invocation's retention (`ret`) is stored as `<journal>,<idempotency>,<workflow>` ms; a record
  * with the JSON an earlier version wrote still gets its TTLs from it.
  */
-import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { Keys, partitionOf, partitionOfId } from '@latchkey/redis-store';
 import { object, type ObjectContext } from '@latchkey/core';
 import { post } from './helpers/harness.js';
-import { EventLog, admin, attach, setupControl } from './helpers/control.js';
-import { rawClient } from './helpers/redis.js';
+import { admin, attach, fileClients, setupControl } from './helpers/control.js';
 
 const redisTarget = inject('redisTarget');
-const log = new EventLog(redisTarget);
-const redis = rawClient(redisTarget);
-afterAll(() => {
-  log.close();
-  redis.disconnect();
-});
+const { log, redis } = fileClients(redisTarget);
 
 const PARTITIONS = 16;
 const JOURNAL_RETENTION_MS = 60_000;

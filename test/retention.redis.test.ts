@@ -10,7 +10,7 @@
  * an invocation ends with its id, every key of a workflow key contains
  * `<svc>:<key>` (percent-encoded), and the due/outbox zsets hold ids as members.
  */
-import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { Keys, enc, partitionOf, partitionOfId } from '@latchkey/redis-store';
 import {
   service,
@@ -21,7 +21,7 @@ import {
 } from '@latchkey/core';
 import { post, until } from './helpers/harness.js';
 import {
-  EventLog,
+  fileClients,
   admin,
   attach,
   describeInv,
@@ -31,15 +31,9 @@ import {
   untilCompleted,
   type Answer,
 } from './helpers/control.js';
-import { rawClient } from './helpers/redis.js';
 
 const redisTarget = inject('redisTarget');
-const log = new EventLog(redisTarget);
-const redis = rawClient(redisTarget);
-afterAll(() => {
-  log.close();
-  redis.disconnect();
-});
+const { log, redis } = fileClients(redisTarget);
 
 /** Partitions of the store (the default); ids name their partition. */
 const PARTITIONS = 16;

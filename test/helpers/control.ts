@@ -11,6 +11,7 @@ import {
   type LatchkeyServer,
 } from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
+import { afterAll } from 'vitest';
 import { FAST_TIMINGS, deletePrefix, newPrefix, quietLogger, until } from './harness.js';
 import { rawClient, type RawRedis, type RedisTarget } from './redis.js';
 
@@ -190,6 +191,17 @@ export class EventLog {
   close(): void {
     this.redis.disconnect();
   }
+}
+
+/** A test file's event log and raw Redis client, both closed after the file's tests. */
+export function fileClients(redisTarget: RedisTarget): { log: EventLog; redis: RawRedis } {
+  const log = new EventLog(redisTarget);
+  const redis = rawClient(redisTarget);
+  afterAll(() => {
+    log.close();
+    redis.disconnect();
+  });
+  return { log, redis };
 }
 
 /** Per-test resources: a prefix, a server with the admin API, cleaned up when the test finishes. */
