@@ -67,19 +67,29 @@ if idem ~= '' then
   local prev = redis.call('GET', k_idem)
   if prev then return {'dup', prev, 'idempotency', latch(prev)} end
 end
+local delay = clamp_ms(ARGV[9])
+-- The key fence's epoch when read already (a workflow's, with its run record).
+local fence_ep
 if mode == 'workflow' then
   -- The run record is the key fence's field 'run' (it expires with the fence); a string key
   -- {p}:wf:<svc>:<key> is the record as earlier versions wrote it.
-  local prev = redis.call('HGET', k_fence, 'run') or redis.call('GET', k_wf)
+  local f = redis.call('HMGET', k_fence, 'run', 'ep')
+  fence_ep = f[2] or '0'
+  local prev = f[1] or redis.call('GET', k_wf)
   if prev then
     if idem ~= '' then redis.call('SET', k_idem, prev) end
     return {'dup', prev, 'workflow', latch(prev)}
   end
-  redis.call('HSET', k_fence, 'run', id)
+  -- Without a run nobody holds the key (its run is its only exclusive invocation): this one
+  -- does, unless delayed (then it takes the key when due, see startAttempt).
+  if delay == 0 then
+    redis.call('HSET', k_fence, 'run', id, 'hd', id)
+  else
+    redis.call('HSET', k_fence, 'run', id)
+  end
 end
 if idem ~= '' then redis.call('SET', k_idem, id) end
 local now = now_ms()
-local delay = clamp_ms(ARGV[9])
 local grace = tonumber(ARGV[10])
 local keyed = mode == 'exclusive' or mode == 'workflow'
 local h = {'svc', ARGV[2], 'h', ARGV[3], 'key', ARGV[4], 'mode', mode, 'in', ARGV[6],
@@ -127,7 +137,7 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
     field('fst', now)
     field('lst', now)
     if n > 0 then field('jf', '[' .. table.concat(entries_at(now, 28, 28 + n), ',') .. ']') end
-    set_status(k_inv, id, 'completed', now, unpack(h))
+    write_status(k_inv, id, nil, ARGV[2], 'completed', now, unpack(h))
     index_new(part, id, ARGV[2], ARGV[4], mode, now)
     if n > 0 then emit_journal(part, id, n, now) end
     emit_status(part, id, 'completed', now, ARGV[2], ARGV[3], ARGV[4])
@@ -147,6 +157,9 @@ local st, deadline
 if delay > 0 then
   -- Its start time is a timer: the deadline the partition's owner fires it at (no mailbox job).
   st = 'delayed'
+elseif mode == 'workflow' then
+  -- It holds the key already (above).
+  st, deadline = 'ready', now + grace
 elseif keyed then
   -- It holds the key when nobody does (the fence's 'hd'), else waits in the key's inbox.
   if key_holder(k_fence, k_inbox) then
@@ -177,7 +190,10 @@ if st == 'ready' and ARGV[15] == '' and ARGV[21] ~= '' then
   if size <= 65536 then
     -- The epoch the lease below moves the fence to.
     local ep1 = 1
-    if keyed then ep1 = tonumber(redis.call('HGET', k_fence, 'ep') or '0') + 1 end
+    if keyed then
+      fence_ep = fence_ep or redis.call('HGET', k_fence, 'ep') or '0'
+      ep1 = tonumber(fence_ep) + 1
+    end
     local sj = #state > 0 and cjson.encode(state) or '[]'
     handed = redis.call('SPUBLISH', ARGV[21], 'L' .. ep1 .. '\n' .. now .. '\n' .. ARGV[23] .. '\n' .. sj .. '\n' .. ARGV[6])
     hand_lease = handed > 0
@@ -197,8 +213,13 @@ if leased then
   field('fst', now)
   field('lst', now)
   if keyed then
-    ep = redis.call('HINCRBY', k_fence, 'ep', 1)
-    redis.call('HSET', k_fence, 'owner', id)
+    if fence_ep then
+      ep = tonumber(fence_ep) + 1
+      redis.call('HSET', k_fence, 'ep', ep, 'owner', id)
+    else
+      ep = redis.call('HINCRBY', k_fence, 'ep', 1)
+      redis.call('HSET', k_fence, 'owner', id)
+    end
     field('ep', 0)
   else
     -- A non-exclusive invocation is its own fence (k_fence = k_inv): epoch 0 becomes 1.
@@ -211,7 +232,7 @@ if leased then
 else
   field('ep', 0)
 end
-set_status(k_inv, id, st, now, unpack(h))
+write_status(k_inv, id, nil, ARGV[2], st, now, unpack(h))
 index_new(part, id, ARGV[2], ARGV[4], mode, now)
 emit_status(part, id, st, now, ARGV[2], ARGV[3], ARGV[4])
 if st == 'delayed' then

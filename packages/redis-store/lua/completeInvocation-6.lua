@@ -30,10 +30,14 @@ if d.st == 'completed' then
   return {'fenced', 'completed'}
 end
 if d.st ~= 'running' then return {'fenced', 'epoch'} end
+-- The key's holder ('hd') is read with the fence, for finish().
+local holder
 if own then
   if d.owner ~= id or d.ep ~= ep then return {'fenced', 'epoch'} end
-elseif not fenced(KEYS[3], id, ep) then
-  return {'fenced', 'epoch'}
+else
+  local f = redis.call('HMGET', KEYS[3], 'owner', 'ep', 'hd')
+  if f[1] ~= id or f[2] ~= ep then return {'fenced', 'epoch'} end
+  holder = f[3] or nil
 end
 local grace = tonumber(ARGV[7])
 -- A journal that starts with this batch is stored whole in the invocation hash ('jf').
@@ -41,12 +45,12 @@ local r, comps, wakes, now, jlen, jf = commit_batch(KEYS[2], KEYS[5], tonumber(A
 if r == 'gap' then return {'fenced', 'journal index'} end
 local outField = ARGV[4] == 'ok' and 'out' or 'err'
 if jf then
-  set_status(inv, id, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0, 'jf', jf)
+  write_status(inv, id, d.st, d.svc, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0, 'jf', jf)
 else
-  set_status(inv, id, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0)
+  write_status(inv, id, d.st, d.svc, 'completed', now, outField, ARGV[5], 'ft', now, 'lease', 0)
 end
 emit_status(part, id, 'completed', now)
 -- The fence check read its epoch: ep (the worker knows the key's state after this batch).
-local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], jlen, ARGV[10], ARGV[11], ep)
+local nextId, nds, notify, run = finish(part, id, d, now, grace, KEYS[6], KEYS[3], KEYS[4], KEYS[5], jlen, ARGV[10], ARGV[11], ep, holder)
 publish_outcome(part, id, d.wo, id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5], ARGV[8])
 return {'ok', nextId, nds, notify, wakes, run}

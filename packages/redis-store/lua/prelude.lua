@@ -92,16 +92,21 @@ end
 -- 'mt' (the record's modifiedAt), the further fields `...` (name, value pairs) in the same HSET,
 -- and the status index ix:ss:<svc>:<status>, scored by 'mt'. A write of the status the
 -- invocation already has writes only the further fields.
-local function set_status(inv, id, new, now, ...)
-  local f = redis.call('HMGET', inv, 'st', 'svc')
-  if f[1] == new then
+-- write_status: the same when the caller knows the status `old` (nil for a record it creates)
+-- and the service `svc`, so nothing is read.
+local function write_status(inv, id, old, svc, new, now, ...)
+  if old == new then
     if select('#', ...) > 0 then redis.call('HSET', inv, ...) end
     return
   end
   redis.call('HSET', inv, 'st', new, 'mt', now, ...)
-  local prefix = part_of(inv, id) .. KEY_IX_SERVICE_STATUS .. enc(f[2] or redis.call('HGET', inv, 'svc')) .. ':'
-  if f[1] then redis.call('ZREM', prefix .. f[1], id) end
+  local prefix = part_of(inv, id) .. KEY_IX_SERVICE_STATUS .. enc(svc) .. ':'
+  if old then redis.call('ZREM', prefix .. old, id) end
   redis.call('ZADD', prefix .. new, now, id)
+end
+local function set_status(inv, id, new, now, ...)
+  local f = redis.call('HMGET', inv, 'st', 'svc')
+  write_status(inv, id, f[1], f[2], new, now, ...)
 end
 
 -- Files a new invocation in its partition's creation-time indexes (scored by `now`, its 'ct'):
@@ -216,7 +221,9 @@ end
 local function expire_promises(prk, ttl)
   if not prk then return end
   redis.call('PEXPIRE', prk, ttl)
-  for _, k in ipairs(redis.call('SMEMBERS', prk .. KEY_PROMISE_SETS)) do redis.call('PEXPIRE', k, ttl) end
+  local sets = redis.call('SMEMBERS', prk .. KEY_PROMISE_SETS)
+  if #sets == 0 then return end -- (an empty set does not exist)
+  for _, k in ipairs(sets) do redis.call('PEXPIRE', k, ttl) end
   redis.call('PEXPIRE', prk .. KEY_PROMISE_SETS, ttl)
 end
 
@@ -334,10 +341,11 @@ end
 -- FINISH_FIELDS; `state` is the workflow's state key; `jlen` is the journal's length when known
 -- (nil: expire it anyway). With `worker` set, the next holder is leased to that worker at once
 -- (see lease; `fence_ep` is the fence's epoch, read by the caller, and the worker knows the
--- key's state) instead of being made ready.
+-- key's state) instead of being made ready. `holder`: the fence's 'hd' when the caller read it
+-- (nil: looked up here).
 -- Returns the next holder ('' for none), its dispatch sequence, 1 when outcomes await delivery,
 -- and lease()'s reply when the next holder was leased (else false).
-local function finish(part, id, d, now, grace, inbox, fence, due, state, jlen, worker, lease_ms, fence_ep)
+local function finish(part, id, d, now, grace, inbox, fence, due, state, jlen, worker, lease_ms, fence_ep, holder)
   local inv = part .. KEY_INV .. id
   local mode = d.mode
   local ret = retention(d.ret)
@@ -361,10 +369,11 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, jlen, w
       redis.call('PEXPIRE', fence, ret.workflow)
       expire_promises(d.prk or (part .. KEY_PROMISES .. enc(d.svc) .. ':' .. enc(d.key)), ret.workflow)
     end
-    if key_holder(fence, inbox) == id then
-      -- The first invocation waiting holds the key now. (Redis deletes a list when its last
-      -- element goes: an emptied inbox needs no DEL.)
-      local nxt = redis.call('LPOP', inbox)
+    if (holder or key_holder(fence, inbox)) == id then
+      -- The first invocation waiting holds the key now (a workflow's run has none: it is its
+      -- key's only exclusive invocation). (Redis deletes a list when its last element goes: an
+      -- emptied inbox needs no DEL.)
+      local nxt = mode ~= 'workflow' and redis.call('LPOP', inbox)
       if nxt then
         nextId = nxt
         redis.call('HSET', fence, 'hd', nxt)

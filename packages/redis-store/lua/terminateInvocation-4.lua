@@ -35,7 +35,7 @@ local mode = d.mode
 local keyed = mode == 'exclusive' or mode == 'workflow'
 -- Fence off a running attempt of this invocation (never another invocation of the key).
 if not keyed or redis.call('HGET', KEYS[2], 'owner') == id then redis.call('HINCRBY', KEYS[2], 'ep', 1) end
-set_status(inv, id, 'completed', now, 'err', ARGV[7], 'ft', now, 'lease', 0)
+write_status(inv, id, st, d.svc, 'completed', now, 'err', ARGV[7], 'ft', now, 'lease', 0)
 emit_status(part, id, 'completed', now)
 -- Tell a running attempt to stop at once (its writes are already fenced off).
 redis.call('SPUBLISH', ARGV[6], id .. '\nstop')
