@@ -82,15 +82,27 @@ async function checkServer(node: Redis): Promise<Persistence> {
 }
 
 /**
+ * The format of the data this version writes, kept in `<prefix>:layout` beside the partition
+ * count. Format 1 (no `format=` there) is the data of earlier versions, which this one reads: the
+ * inbox with its key's holder at its head, the `wf:` run record, retention as JSON.
+ */
+export const DATA_FORMAT = 2;
+
+/**
  * The partition count of the store's data: stored at its first start (`<prefix>:layout`), kept
  * for the life of the data (every key and invocation id names its partition). `given`: the
- * process was configured with its own number, which must then be the stored one.
+ * process was configured with its own number, which must then be the stored one. The layout also
+ * holds the data's format ({@link DATA_FORMAT}): data of an earlier format is marked as this one's
+ * (this version reads it), data of a later format is refused. (A version from before the format
+ * was kept expects the layout to hold the partition count alone: it refuses to start on data
+ * marked so, and cannot run beside this one.)
  */
 async function checkLayout(ctx: StoreContext, given: boolean): Promise<number> {
   const mine = ctx.opts.partitions;
-  await ctx.redis.set(ctx.keys.layout, `partitions=${mine}`, 'NX');
+  await ctx.redis.set(ctx.keys.layout, `partitions=${mine} format=${DATA_FORMAT}`, 'NX');
   const stored = await ctx.redis.get(ctx.keys.layout);
-  const n = Number(/^partitions=(\d+)$/.exec(stored ?? '')?.[1]);
+  const m = /^partitions=(\d+)(?: format=(\d+))?$/.exec(stored ?? '');
+  const n = Number(m?.[1]);
   if (!Number.isInteger(n) || n < 1)
     throw new StoreError(
       `${ctx.keys.layout} holds '${stored}', not a partition count`,
@@ -101,6 +113,15 @@ async function checkLayout(ctx: StoreContext, given: boolean): Promise<number> {
       `this store's data (prefix '${ctx.keys.prefix}') has ${n} partitions, but this process is configured with ${mine}; partitions are fixed for the life of the data: start it with ${n} (or without the option)`,
       'PARTITIONS_MISMATCH',
     );
+  const format = m?.[2] !== undefined ? Number(m[2]) : 1;
+  if (format > DATA_FORMAT)
+    throw new StoreError(
+      `this store's data (prefix '${ctx.keys.prefix}') was written by a later version of Latchkey (data format ${format}); this version reads formats up to ${DATA_FORMAT}: upgrade this process`,
+      'DATA_FORMAT',
+    );
+  // (Processes of this version starting side by side write the same value.)
+  if (format < DATA_FORMAT)
+    await ctx.redis.set(ctx.keys.layout, `partitions=${n} format=${DATA_FORMAT}`);
   return n;
 }
 

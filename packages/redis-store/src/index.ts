@@ -6,3 +6,4 @@ export type { Replicated } from './durability.js';
 export { scriptSources } from './scripts.js';
 export type { ScriptName } from './scripts.js';
 export { StoreError, LeaseLostError } from './errors.js';
+export { DATA_FORMAT } from './boot.js';

@@ -1,0 +1,91 @@
+/**
+ * The catalogue of Latchkey's error codes ({@link ErrorCode}), apart from the errors that carry
+ * them (`errors.ts`, which re-exports it).
+ */
+
+/**
+ * Stable, machine-readable kinds of error (an error's `kind`, the `errorCode` of an ingress answer,
+ * a WebSocket `error` frame or a client's `CallError`): every such code Latchkey uses, in one list.
+ * Never renamed once published.
+ */
+export const ErrorCode = {
+  // A handler's failures (journaled).
+  TERMINAL: 'TERMINAL',
+  CANCELLED: 'CANCELLED',
+  TIMEOUT: 'TIMEOUT',
+  RETRYABLE: 'RETRYABLE',
+  NON_DETERMINISM: 'NON_DETERMINISM',
+  STATE_READ_ONLY: 'STATE_READ_ONLY',
+  FENCED: 'FENCED',
+  INTERNAL: 'INTERNAL',
+  PAUSED: 'PAUSED',
+  KILLED: 'KILLED',
+  WORKER_LOST: 'WORKER_LOST',
+  // The store.
+  REDIS_WIPED: 'REDIS_WIPED',
+  REDIS_UNREACHABLE: 'REDIS_UNREACHABLE',
+  REDIS_NOT_CONFIGURED: 'REDIS_NOT_CONFIGURED',
+  REDIS_EVICTION_POLICY: 'REDIS_EVICTION_POLICY',
+  REDIS_VERSION: 'REDIS_VERSION',
+  PARTITIONS_MISMATCH: 'PARTITIONS_MISMATCH',
+  DATA_FORMAT: 'DATA_FORMAT',
+  NOT_REPLICATED: 'NOT_REPLICATED',
+  INVALID_NAME: 'INVALID_NAME',
+  INVALID_ID: 'INVALID_ID',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  CLOSED: 'CLOSED',
+  // The ingresses (HTTP, WebSocket) and the admin API: a refused request.
+  NOT_FOUND: 'NOT_FOUND',
+  NOT_READY: 'NOT_READY',
+  CONFLICT: 'CONFLICT',
+  KEY_BUSY: 'KEY_BUSY',
+  WORKFLOW_ALREADY_INVOKED: 'WORKFLOW_ALREADY_INVOKED',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  UNSUPPORTED_CONTENT_TYPE: 'UNSUPPORTED_CONTENT_TYPE',
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  BODY_TIMEOUT: 'BODY_TIMEOUT',
+  BODY_BUFFER_FULL: 'BODY_BUFFER_FULL',
+  INVALID_PATH: 'INVALID_PATH',
+  INVALID_JSON: 'INVALID_JSON',
+  JSON_TOO_DEEP: 'JSON_TOO_DEEP',
+  INVALID_INPUT: 'INVALID_INPUT',
+  INVALID_KEY: 'INVALID_KEY',
+  INVALID_IDEMPOTENCY_KEY: 'INVALID_IDEMPOTENCY_KEY',
+  INVALID_DELAY: 'INVALID_DELAY',
+  INVALID_HEADERS: 'INVALID_HEADERS',
+  INVALID_REFERENCE: 'INVALID_REFERENCE',
+  INVALID_AWAKEABLE_ID: 'INVALID_AWAKEABLE_ID',
+  INVALID_STATUS: 'INVALID_STATUS',
+  INVALID_PATCH: 'INVALID_PATCH',
+  INVALID_FILTER: 'INVALID_FILTER',
+  // The admin API's listing: a query parameter unknown, repeated or missing what it needs
+  // (`INVALID_QUERY`), a malformed limit, cursor, order or time bound.
+  INVALID_QUERY: 'INVALID_QUERY',
+  INVALID_LIMIT: 'INVALID_LIMIT',
+  INVALID_CURSOR: 'INVALID_CURSOR',
+  INVALID_ORDER: 'INVALID_ORDER',
+  INVALID_TIME: 'INVALID_TIME',
+  /** Admin: a `restart-as-new` prefix that cannot be kept (too long, or an entry without result). */
+  INVALID_PREFIX: 'INVALID_PREFIX',
+  /** Admin: a malformed action body (`keepPrefix`, `dryRun`, `limit`). */
+  INVALID_BODY: 'INVALID_BODY',
+  INVALID_FRAME: 'INVALID_FRAME',
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  DUPLICATE_ID: 'DUPLICATE_ID',
+  TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  TOO_MANY_COMPLETIONS: 'TOO_MANY_COMPLETIONS',
+  TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
+  // `@latchkey/client`'s own failures (besides `TIMEOUT`).
+  ABORTED: 'ABORTED',
+  CLIENT_CLOSED: 'CLIENT_CLOSED',
+  DISCONNECTED: 'DISCONNECTED',
+  AMBIGUOUS: 'AMBIGUOUS',
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  PROTOCOL: 'PROTOCOL',
+  UNKNOWN: 'UNKNOWN',
+} as const;
+/** One of {@link ErrorCode}'s values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
