@@ -160,8 +160,16 @@ describe('spans of an invocation', () => {
   it('a call chain across three services is one trace: call spans parent the children', async () => {
     const res = await post(server.url, '/chainA/go', 1);
     expect(res.body).toBe(30);
-    const all = await spansUntilDone('chainC/go');
-    await spansUntilDone('chainA/go');
+    // Each link's attempt and invocation spans end after its outcome went out: wait for all of
+    // them (the caller's result may arrive before its callee's spans end).
+    const all = await until('the attempt and invocation spans of the whole chain', () => {
+      const spans = tracing.spans();
+      const ended = ['chainA/go', 'chainB/go', 'chainC/go'].every(
+        (t) =>
+          named(spans, `attempt ${t}`).length > 0 && named(spans, `invocation ${t}`).length > 0,
+      );
+      return ended ? spans : undefined;
+    });
     const ingress = one(all, 'ingress chainA/go');
     const spans = inOneTrace(tracing.spans(), ingress.traceId);
     const attemptA = named(spans, 'attempt chainA/go');
