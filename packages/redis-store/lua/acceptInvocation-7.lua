@@ -213,13 +213,7 @@ if leased then
   field('fst', now)
   field('lst', now)
   if keyed then
-    if fence_ep then
-      ep = tonumber(fence_ep) + 1
-      redis.call('HSET', k_fence, 'ep', ep, 'owner', id)
-    else
-      ep = redis.call('HINCRBY', k_fence, 'ep', 1)
-      redis.call('HSET', k_fence, 'owner', id)
-    end
+    ep = take_fence(k_fence, id, fence_ep)
     field('ep', 0)
   else
     -- A non-exclusive invocation is its own fence (k_fence = k_inv): epoch 0 becomes 1.

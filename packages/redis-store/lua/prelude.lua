@@ -176,6 +176,19 @@ local function fenced(fk, id, ep)
   return v[1] == id and v[2] == ep
 end
 
+-- Makes invocation `id` the owner of a key's fence `fence` at the next epoch, which it returns.
+-- `fence_ep`: the fence's epoch when the caller read it already (one write instead of two).
+local function take_fence(fence, id, fence_ep)
+  if fence_ep then
+    local ep = tonumber(fence_ep) + 1
+    redis.call('HSET', fence, 'ep', ep, 'owner', id)
+    return ep
+  end
+  local ep = redis.call('HINCRBY', fence, 'ep', 1)
+  redis.call('HSET', fence, 'owner', id)
+  return ep
+end
+
 -- The check before every write of an attempt: the fence names it, and the invocation is running.
 -- A non-exclusive invocation is its own fence (fk == inv): one read.
 local function running_fenced(inv, fk, id, ep)
@@ -307,13 +320,7 @@ local function lease(inv, d, rc, journal_key, state_key, fence, due, part, id, w
     ep = tonumber(d.ep or '0') + 1
     set_status(inv, id, 'running', now, 'lease', expiry, 'w', worker, 'rep', ep, 'ep', ep)
   else
-    if fence_ep then
-      ep = tonumber(fence_ep) + 1
-      redis.call('HSET', fence, 'ep', ep, 'owner', id)
-    else
-      ep = redis.call('HINCRBY', fence, 'ep', 1)
-      redis.call('HSET', fence, 'owner', id)
-    end
+    ep = take_fence(fence, id, fence_ep)
     set_status(inv, id, 'running', now, 'lease', expiry, 'w', worker, 'rep', ep)
   end
   emit_status(part, id, 'running', now, d.svc, d.h, d.key)
