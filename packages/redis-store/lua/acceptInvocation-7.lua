@@ -162,12 +162,10 @@ elseif mode == 'workflow' then
   st, deadline = 'ready', now + grace
 elseif keyed then
   -- It holds the key when nobody does (the fence's 'hd'), else waits in the key's inbox.
-  if key_holder(k_fence, k_inbox) then
-    redis.call('RPUSH', k_inbox, id)
-    st = 'queued'
-  else
-    redis.call('HSET', k_fence, 'hd', id)
+  if join_key(k_fence, k_inbox, id) then
     st, deadline = 'ready', now + grace
+  else
+    st = 'queued'
   end
 else
   st, deadline = 'ready', now + grace

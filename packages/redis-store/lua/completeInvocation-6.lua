@@ -35,9 +35,9 @@ local holder
 if own then
   if d.owner ~= id or d.ep ~= ep then return {'fenced', 'epoch'} end
 else
-  local f = redis.call('HMGET', KEYS[3], 'owner', 'ep', 'hd')
-  if f[1] ~= id or f[2] ~= ep then return {'fenced', 'epoch'} end
-  holder = f[3] or nil
+  local ok
+  ok, holder = fenced(KEYS[3], id, ep)
+  if not ok then return {'fenced', 'epoch'} end
 end
 local grace = tonumber(ARGV[7])
 -- A journal that starts with this batch is stored whole in the invocation hash ('jf').

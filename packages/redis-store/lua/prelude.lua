@@ -168,12 +168,24 @@ local function key_holder(fence, inbox)
   return hd
 end
 
+-- An exclusive or workflow invocation `id` joins its key's queue: it holds the key when nobody
+-- does (true), else it waits at the end of the inbox (false).
+local function join_key(fence, inbox, id)
+  if key_holder(fence, inbox) then
+    redis.call('RPUSH', inbox, id)
+    return false
+  end
+  redis.call('HSET', fence, 'hd', id)
+  return true
+end
+
 -- The fence: the hash `fk` names the current owner and epoch of a key (for
 -- exclusive/workflow invocations, the object key's meta hash; otherwise the
--- invocation's own hash). A write is allowed only from that owner at that epoch.
+-- invocation's own hash). A write is allowed only from that owner at that epoch. Also returns the
+-- key's holder ('hd', see key_holder), read with them.
 local function fenced(fk, id, ep)
-  local v = redis.call('HMGET', fk, 'owner', 'ep')
-  return v[1] == id and v[2] == ep
+  local v = redis.call('HMGET', fk, 'owner', 'ep', 'hd')
+  return v[1] == id and v[2] == ep, v[3] or nil
 end
 
 -- Makes invocation `id` the owner of a key's fence `fence` at the next epoch, which it returns.
@@ -230,9 +242,14 @@ local function retention(s)
   return {journal = tonumber(j), idempotency = tonumber(i), workflow = tonumber(w)}
 end
 
+-- A workflow run's promises hash: named after its service and key, or (a record of an earlier
+-- version) in its field 'prk'.
+local function promises_key(part, prk, svc, key)
+  return prk or (part .. KEY_PROMISES .. enc(svc) .. ':' .. enc(key or ''))
+end
+
 -- Lets a finished workflow's promises and their waiter sets expire with it.
 local function expire_promises(prk, ttl)
-  if not prk then return end
   redis.call('PEXPIRE', prk, ttl)
   local sets = redis.call('SMEMBERS', prk .. KEY_PROMISE_SETS)
   if #sets == 0 then return end -- (an empty set does not exist)
@@ -374,7 +391,7 @@ local function finish(part, id, d, now, grace, inbox, fence, due, state, jlen, w
       -- id has a new owner, so a zombie of this run stays fenced off even when the epoch counter
       -- starts over.
       redis.call('PEXPIRE', fence, ret.workflow)
-      expire_promises(d.prk or (part .. KEY_PROMISES .. enc(d.svc) .. ':' .. enc(d.key)), ret.workflow)
+      expire_promises(promises_key(part, d.prk, d.svc, d.key), ret.workflow)
     end
     if (holder or key_holder(fence, inbox)) == id then
       -- The first invocation waiting holds the key now (a workflow's run has none: it is its

@@ -18,7 +18,7 @@ redis.call('ZREM', part .. KEY_DUE, id)
 if f[2] then redis.call('DEL', f[2]) end
 if f[8] == 'workflow' then
   if f[3] then redis.call('DEL', f[3]) end
-  local prk = f[4] or (part .. KEY_PROMISES .. enc(f[5]) .. ':' .. enc(f[7] or ''))
+  local prk = promises_key(part, f[4], f[5], f[7])
   for _, k in ipairs(redis.call('SMEMBERS', prk .. KEY_PROMISE_SETS)) do redis.call('DEL', k) end
   redis.call('DEL', prk, prk .. KEY_PROMISE_SETS)
   if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end

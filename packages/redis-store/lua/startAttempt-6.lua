@@ -44,12 +44,7 @@ if st == 'delayed' or st == 'backing-off' or st == 'suspended' then
   end
   if st == 'delayed' and keyed then
     -- It joins its key's queue now: it holds the key when nobody does, else it waits.
-    if key_holder(KEYS[3], KEYS[6]) then
-      redis.call('RPUSH', KEYS[6], id)
-      st = 'queued'
-    else
-      redis.call('HSET', KEYS[3], 'hd', id)
-    end
+    if not join_key(KEYS[3], KEYS[6], id) then st = 'queued' end
     -- The key has a holder or an inbox again: it is one of the service's keys (the index may have
     -- pruned it).
     redis.call('ZADD', ARGV[5] .. KEY_IX_KEYS .. enc(d.svc), 0, d.key)

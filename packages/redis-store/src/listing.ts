@@ -49,6 +49,8 @@ const STATUSES = INVOCATION_STATUSES;
  */
 interface Plan {
   index: (p: number, svc: string) => string;
+  /** The index is one key's (`ix:key`): a workflow key's run is not in it (see runShare). */
+  byKey: boolean;
   service: string | undefined;
   partitions: number[];
   exact: ExactFilter[];
@@ -78,6 +80,7 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   const svc = q.service;
   const st = q.status;
   let index: (p: number, svc: string) => string;
+  let byKey = false;
   let parts = all;
   let low: number | undefined;
   let high: number | undefined;
@@ -93,6 +96,7 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
     if (svc !== undefined && q.key !== undefined) {
       const key = q.key;
       index = (p, s) => k.ixKey(p, s, key);
+      byKey = true;
     } else {
       index = (p, s) => k.ixService(p, s);
       if (q.key !== undefined) exact.push([F.key, q.key]);
@@ -105,7 +109,7 @@ function plan(k: Keys, partitions: number, q: ListQuery): Plan {
   // An object's or workflow's key lives in one partition.
   if (svc !== undefined && q.key !== undefined) parts = [partitionOf(partitions, svc, q.key)];
   if (q.idempotencyKey !== undefined) exact.push([F.idempotencyKey, q.idempotencyKey]);
-  return { index, service: svc, partitions: parts, exact, ranges, low, high };
+  return { index, byKey, service: svc, partitions: parts, exact, ranges, low, high };
 }
 
 /** Lists and counts invocations from the indexes. */
@@ -156,10 +160,9 @@ export class Listing {
         ranges: pl.ranges,
       });
     }
-    const keyed = q.status === undefined && q.service !== undefined && q.key !== undefined;
     const [walked, run] = await Promise.all([
       walks.exec(),
-      keyed ? this.runShare(q, pl, pos, order) : undefined,
+      pl.byKey ? this.runShare(q, pl, pos, order) : undefined,
     ]);
     const shares = (walked ?? []).map(([err, res]) => {
       if (err) throw err;
