@@ -13,94 +13,27 @@
  *   hand-off too.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { handlers, service, type Context, type LatchkeyServer } from '@latchkey/core';
+import { handlers, service, type Context } from '@latchkey/core';
 import { Keys, type RedisStoreOptions } from '@latchkey/redis-store';
 import { services } from './fixtures/crash-services.mjs';
 import { startMonitor } from './helpers/monitor.js';
+import { get, post, until, type WorkerProcess } from './helpers/harness.js';
 import {
-  deletePrefix,
-  get,
-  newPrefix,
-  post,
-  spawnWorker,
-  startServer,
-  until,
-  type WorkerProcess,
-} from './helpers/harness.js';
-import { rawClient, type RawRedis } from './helpers/redis.js';
+  RECOVERY_MS,
+  addedJobs,
+  announced,
+  completed,
+  server,
+  setup,
+  worker as spawn,
+  type HandoffEnv as Env,
+} from './helpers/handoff.js';
 
 const redisTarget = inject('redisTarget');
 const ENV = { LK_SERVICES: 'crash-services.mjs' };
-/** Deadline for recovery after a kill (lease 2 s + reconciler, on a loaded machine). */
-const RECOVERY_MS = 60_000;
-const SHARDS = 4;
 
-interface Env {
-  prefix: string;
-  redis: RawRedis;
-  workers: WorkerProcess[];
-  servers: LatchkeyServer[];
-}
-
-type OnFinished = (fn: () => Promise<void>) => void;
-
-/** A fresh prefix and a Redis connection; worker processes and servers are torn down at the end. */
-function setup(onTestFinished: OnFinished): Env {
-  const env: Env = { prefix: newPrefix(), redis: rawClient(redisTarget), workers: [], servers: [] };
-  onTestFinished(async () => {
-    await Promise.all(env.workers.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-    for (const s of env.servers) await s.close().catch(() => undefined);
-    env.redis.disconnect();
-    await deletePrefix(redisTarget, env.prefix);
-  });
-  return env;
-}
-
-async function worker(env: Env, fault?: string): Promise<WorkerProcess> {
-  const w = await spawnWorker(redisTarget, env.prefix, { env: ENV, ...(fault ? { fault } : {}) });
-  env.workers.push(w);
-  return w;
-}
-
-async function server(
-  env: Env,
-  defs: Parameters<typeof startServer>[2],
-  opts: Parameters<typeof startServer>[3],
-): Promise<LatchkeyServer> {
-  const s = await startServer(redisTarget, env.prefix, defs, opts);
-  env.servers.push(s);
-  return s;
-}
-
-/** Waits until `n` worker processes announced that they take hand-offs. */
-async function announced(env: Env, n: number): Promise<void> {
-  await until(
-    `${n} workers in the hand-off registry`,
-    async () => (await env.redis.hlen(`${env.prefix}:workers`)) === n,
-  );
-}
-
-/** Ids of the mailbox jobs BullMQ added (its `added` events, every shard), by invocation id. */
-async function addedJobs(env: Env, shards = SHARDS): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for (let s = 0; s < shards; s++) {
-    const events = await env.redis.xrange(`${env.prefix}:{q${s}}:jobs:events`, '-', '+');
-    for (const [, fields] of events) {
-      const o: Record<string, string> = {};
-      for (let i = 0; i < fields.length; i += 2) o[fields[i]!] = fields[i + 1]!;
-      if (o['event'] === 'added' && o['jobId']) ids.add(o['jobId'].replace(/-.*$/, ''));
-    }
-  }
-  return ids;
-}
-
-async function completed(s: LatchkeyServer, id: string): Promise<void> {
-  await until(
-    `invocation ${id} to complete`,
-    async () => (await s.store.describe(id))?.status === 'completed',
-    RECOVERY_MS,
-    100,
-  );
+function worker(env: Env, fault?: string): Promise<WorkerProcess> {
+  return spawn(env, { env: ENV, ...(fault ? { fault } : {}) });
 }
 
 async function closureRuns(env: Env, id: string, name: string): Promise<number> {
@@ -115,7 +48,11 @@ describe('the hand-off from an ingress-only process', () => {
     await worker(env);
     await worker(env);
     await announced(env, 2);
-    const ingress = await server(env, services, { workers: false });
+    // Calls stay with the accept script's lease, not delegated (see delegate.redis.test.ts).
+    const ingress = await server(env, services, {
+      workers: false,
+      store: { delegateAccepts: false },
+    });
     const mon = await startMonitor(redisTarget);
     onTestFinished(() => Promise.resolve(mon.close()));
 

@@ -11,7 +11,10 @@
   idempotency string   {p}:idem:<svc>:<key>:<handler>:<idem>  (when ARGV[7] ~= '')
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
-        13 notify member '<callerId>:<index>' ('' for none), 14 unused,
+        13 notify member '<callerId>:<index>' ('' for none),
+        14 '1' for a delegated accept (see delegate.ts): the process whose outcome channel ARGV 17
+           is asked a worker to accept its call; the script tells it there (an eager completion's
+           outcome message, else '<id>\n+': accepted, the outcome follows), else '',
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
         17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
         18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
@@ -150,6 +153,13 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
     end
     redis.call('PEXPIRE', k_inv, keep)
     index_expire(part, id, ARGV[2], ARGV[3], ARGV[4], now + keep)
+    if ARGV[14] == '1' then
+      -- The delegating process waits on its outcome channel: the outcome message a completion
+      -- would send it (only the id above 64 KiB: it reads the outcome).
+      local msg = id .. '\n' .. ARGV[25] .. '\n' .. ARGV[26]
+      if string.len(msg) > 65536 then msg = id end
+      redis.call('SPUBLISH', ARGV[17], msg)
+    end
     return {'done', tostring(ep), now}
   end
 end
@@ -234,6 +244,8 @@ elseif deadline then
 end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end
+-- A delegated accept: its process learns that it is accepted; the outcome follows as a watcher's.
+if ARGV[14] == '1' then redis.call('SPUBLISH', ARGV[17], id .. '\n+') end
 if leased and not hand_lease then
   local state = {}
   if mode ~= 'service' then state = redis.call('HGETALL', k_state) end

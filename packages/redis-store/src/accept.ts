@@ -1,29 +1,16 @@
 /**
  * Accepting invocations: ids and partitions, the accept script (with the local fast path's first
- * lease and eager completion), duplicates and retried accepts, and child accepts from the outbox.
+ * lease and eager completion), delegated accepts (both sides), duplicates and retried accepts,
+ * and child accepts from the outbox.
  */
-import type {
-  Accepted,
-  Completion,
-  InvocationRequest,
-  Outcome,
-  StartedInvocation,
-  StopSignal,
-} from '@latchkey/core';
+import type { Accepted, Completion, InvocationRequest, Outcome, StopSignal } from '@latchkey/core';
 import { cancelToken } from '@latchkey/core/internal';
 import type { Attempts } from './attempts.js';
 import { acceptInvocation } from './calls.js';
 import type { StoreContext } from './context.js';
-import {
-  ArrivalOrder,
-  EagerAttempt,
-  type StateCache,
-  eagerArgs,
-  stateKey,
-  type CommittedState,
-  type EagerRun,
-  type PreparedEager,
-} from './eager.js';
+import { Delegations, type DelegatedAccept } from './delegate.js';
+import { ArrivalOrder, eagerArgs, type EagerRun, type StateCache } from './eager.js';
+import { EagerRuns } from './eager-runs.js';
 import { StoreError } from './errors.js';
 import { startJson } from './handoff.js';
 import { partitionFor } from './ids.js';
@@ -33,18 +20,13 @@ import type { Outcomes } from './outcomes.js';
 import {
   DAY_MS,
   applyOps,
+  freshInvocation,
   randomId,
   retentionArg,
   seedOf,
-  stateMap,
   type JobData,
   type WireInvocation,
 } from './wire.js';
-
-/** After this many eager runs of a handler in a row stopped short, eager runs of it are only probes... */
-const EAGER_MISSES = 3;
-/** ...one in this many calls (a handler's code may change with its input). */
-const EAGER_PROBE = 64;
 
 type Deliver = (
   invocationId: string,
@@ -53,17 +35,33 @@ type Deliver = (
   want: string,
 ) => Promise<unknown>;
 
+/** How `acceptWithId` runs the accept script beyond the request itself. */
+export interface AcceptOptions {
+  /** This process waits for the outcome: the script registers its outcome channel. */
+  watch?: boolean;
+  /** An eager run to complete the invocation with (see `eager.ts`). */
+  eager?: EagerRun | undefined;
+  /** Called once the script is handed to the connection (see `ArrivalOrder`). */
+  issued?: (() => void) | undefined;
+  /** The invocation's partition, when the caller knows it. */
+  partition?: number;
+  /** The invocation's random seed (drawn here when not given). */
+  seed?: string;
+  /** A delegated accept (see `delegate.ts`): the delegating process's outcome channel. */
+  replyTo?: string;
+}
+
 export class Acceptor {
   private readonly ctx: StoreContext;
   private readonly mailbox: Mailbox;
   private readonly outcomes: Outcomes;
   private readonly attempts: Attempts;
-  private readonly stateCache: StateCache;
   private readonly deliver: Deliver;
-  /** Eager runs in a row that stopped short, by `service/handler`. */
-  private readonly eagerMisses = new Map<string, number>();
+  private readonly eagerRuns: EagerRuns;
   /** Keeps accepts and lookups in arrival order around eager runs. */
   readonly order = new ArrivalOrder();
+  /** This process's delegated accepts (see `delegate.ts`); told of their notes by `Outcomes`. */
+  readonly delegations: Delegations;
 
   constructor(
     ctx: StoreContext,
@@ -79,8 +77,9 @@ export class Acceptor {
     this.mailbox = parts.mailbox;
     this.outcomes = parts.outcomes;
     this.attempts = parts.attempts;
-    this.stateCache = parts.stateCache;
     this.deliver = parts.deliver;
+    this.eagerRuns = new EagerRuns(ctx, parts.mailbox, parts.stateCache);
+    this.delegations = new Delegations(ctx, parts.mailbox, this.eagerRuns.misses, this.order);
   }
 
   async accept(
@@ -107,44 +106,52 @@ export class Acceptor {
     // A caller that wants the outcome listens before the invocation exists: a fresh one cannot
     // have completed yet, so it needs no read afterwards.
     const wait = options.awaitOutcome ? this.outcomes.waitFor(id, options.awaitOutcome) : undefined;
-    const prepared = this.prepareEager(req, id, seed);
-    const turn = this.order.turn(prepared !== undefined);
+    const out: WireInvocation = {
+      id,
+      service,
+      handler,
+      mode: req.mode,
+      input: req.input,
+      journalRetentionMs: req.journalRetentionMs,
+      idempotencyRetentionMs: req.idempotencyRetentionMs,
+      workflowRetentionMs: req.workflowRetentionMs,
+    };
+    if (key !== undefined) out.key = key;
+    if (req.headers !== undefined) out.headers = req.headers;
+    if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
+    if (req.delayMs !== undefined) out.delayMs = req.delayMs;
+    if (req.trace !== undefined) out.trace = req.trace;
+    // A call this process cannot run at once: a worker of another process may accept it.
+    const delegated = wait ? await this.delegations.delegate(out, partition, seed) : 'none';
+    const heard = delegated === 'done' || delegated === 'accepted';
+    const prepared = heard ? undefined : this.eagerRuns.prepare(out, seed);
+    const turn = heard ? undefined : this.order.turn(prepared !== undefined);
     let eager: EagerRun | undefined;
     let accepted: Accepted & { fresh: boolean };
     try {
-      if (prepared) eager = await this.runEager(prepared);
-      if (eager) this.ctx.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
-      if (turn) await turn.ready;
-      const out: WireInvocation = {
-        id,
-        service,
-        handler,
-        mode: req.mode,
-        input: req.input,
-        journalRetentionMs: req.journalRetentionMs,
-        idempotencyRetentionMs: req.idempotencyRetentionMs,
-        workflowRetentionMs: req.workflowRetentionMs,
-      };
-      if (key !== undefined) out.key = key;
-      if (req.headers !== undefined) out.headers = req.headers;
-      if (req.idempotencyKey !== undefined) out.idempotencyKey = req.idempotencyKey;
-      if (req.delayMs !== undefined) out.delayMs = req.delayMs;
-      if (req.trace !== undefined) out.trace = req.trace;
-      accepted = await this.acceptWithId(
-        out,
-        wait !== undefined,
-        eager,
-        turn?.issued,
-        partition,
-        seed,
-      );
+      if (heard) {
+        accepted = { invocationId: id, status: 'Accepted', fresh: true };
+      } else {
+        if (prepared) eager = await this.eagerRuns.run(prepared);
+        if (eager) this.ctx.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
+        if (turn) await turn.ready;
+        accepted = await this.acceptWithId(out, {
+          watch: wait !== undefined,
+          eager,
+          issued: turn?.issued,
+          partition,
+          seed,
+        });
+      }
     } catch (e) {
       turn?.issued();
       eager?.attempt.refuse();
       wait?.waiter.drop();
       throw e;
     }
-    const fresh = accepted.fresh;
+    // After a delegation that timed out, an existing invocation of this id is the worker's accept
+    // of this very call (the id is this call's own draw).
+    const fresh = accepted.fresh || (delegated === 'lost' && accepted.invocationId === id);
     const result: Accepted & { outcome?: Promise<Outcome> } = {
       invocationId: accepted.invocationId,
       status: accepted.status,
@@ -166,78 +173,43 @@ export class Acceptor {
         outcome: this.outcomes.awaitOutcome(result.invocationId, options.awaitOutcome),
       };
     }
-    if (!fresh) this.outcomes.checkNow(id, wait.waiter); // a retried accept: it may have run already
+    // A retried accept, or one a worker accepted after this process stopped waiting for its
+    // note: it may have run already.
+    if (!accepted.fresh) this.outcomes.checkNow(id, wait.waiter);
     // Not spread: that would read (and derive) the cancel token.
     result.outcome = wait.promise;
     return result;
   }
 
   /**
-   * Prepares an eager run (see `eager.ts`) when the handler may run eagerly: a service handler,
-   * or an object's exclusive handler on a key whose committed state this process has (taken out
-   * of the cache); no delay; a local worker that takes attempts; not a handler whose eager runs
-   * keep stopping short.
+   * Takes a call another process delegated to this worker (see `delegate.ts`): accepted here,
+   * after an eager run when a slot is free, telling the delegating process on its outcome
+   * channel. A failure leaves the call to the delegating process, which accepts it itself once
+   * its wait for the note ends.
    */
-  private prepareEager(
-    req: InvocationRequest,
-    id: string,
-    seed: string,
-  ): PreparedEager | undefined {
-    const o = this.ctx.opts;
-    if (!o.eagerCompletion || !o.localDispatch) return undefined;
-    if ((req.mode !== 'exclusive' && req.mode !== 'service') || (req.delayMs ?? 0) > 0)
-      return undefined;
-    const local = this.mailbox.freeLocal();
-    if (!local) return undefined;
-    const t = req.target;
-    const handlerKey = `${t.service}/${t.handler}`;
-    const misses = this.eagerMisses.get(handlerKey) ?? 0;
-    if (misses >= EAGER_MISSES) {
-      this.eagerMisses.set(handlerKey, misses + 1);
-      if ((misses - EAGER_MISSES) % EAGER_PROBE !== EAGER_PROBE - 1) return undefined;
-    }
-    let committed: CommittedState | undefined;
-    if (req.mode === 'exclusive') {
-      committed = this.stateCache.take(stateKey(t.service, t.key ?? ''));
-      if (!committed) return undefined;
-    }
-    const attempt = new EagerAttempt({
-      id,
-      target: t,
-      mode: req.mode,
-      input: req.input,
-      headers: req.headers ?? {},
-      attempt: 1,
-      journal: [],
-      // The context works on a copy; this map becomes the key's state after the run's ops.
-      state: committed?.state ?? new Map<string, string>(),
-      now: Date.now(),
-      completions: new Map(),
-      cancelRequested: false,
-      seed,
-      ...(req.trace !== undefined ? { trace: req.trace } : {}),
+  takeDelegated(d: DelegatedAccept): void {
+    const { id, service, handler } = d.req;
+    this.ctx.opts.hooks?.afterHandoff?.({
+      invocationId: id,
+      service,
+      local: this.mailbox.freeLocal() !== undefined,
     });
-    return { attempt, committed, executor: local.executor, handlerKey, misses };
-  }
-
-  /**
-   * Runs a prepared eager attempt. Resolves with its result, or undefined when it stopped short
-   * (the invocation is then accepted the ordinary way).
-   */
-  private async runEager(p: PreparedEager): Promise<EagerRun | undefined> {
-    const { attempt, committed, executor, handlerKey, misses } = p;
-    void executor.run(attempt).catch(() => undefined);
-    // A handler that has not completed when this event-loop turn's I/O is done waits for
-    // something (I/O outside the journal): it is left to the ordinary path.
-    const check = setImmediate(() => attempt.decline());
-    const result = await attempt.result;
-    clearImmediate(check);
-    if (!result) {
-      this.eagerMisses.set(handlerKey, misses + 1);
-      return undefined;
-    }
-    this.eagerMisses.delete(handlerKey);
-    return { attempt, result, committed };
+    const prepared = this.eagerRuns.prepare(d.req, d.seed);
+    void (prepared ? this.eagerRuns.run(prepared) : Promise.resolve(undefined))
+      .then(async (eager) => {
+        if (eager) this.ctx.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
+        try {
+          await this.acceptWithId(d.req, { eager, seed: d.seed, replyTo: d.channel });
+        } catch (e) {
+          // Not accepted here: the handler's complete() fails, as for any refused eager run.
+          eager?.attempt.refuse();
+          throw e;
+        }
+      })
+      .catch((e: unknown) => {
+        if (!this.ctx.life.closed)
+          this.ctx.logger.warn(`[latchkey] a delegated accept failed: ${String(e)}`);
+      });
   }
 
   /**
@@ -248,12 +220,10 @@ export class Acceptor {
    */
   async acceptWithId(
     req: WireInvocation,
-    watch = false,
-    eager?: EagerRun,
-    issued?: () => void,
-    partition?: number,
-    seed = seedOf(randomId()),
+    o: AcceptOptions = {},
   ): Promise<Accepted & { fresh: boolean }> {
+    const { eager, issued, partition, replyTo } = o;
+    const seed = o.seed ?? seedOf(randomId());
     const c = this.ctx;
     // The partition is known to a caller that just made the id.
     const p = partition ?? partitionOfId(req.id, c.opts.partitions);
@@ -314,7 +284,8 @@ export class Acceptor {
         trace: req.trace ?? '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,
-        outcomeChannel: watch ? c.outcomeChannel(p) : '',
+        outcomeChannel: replyTo ?? (o.watch ? c.outcomeChannel(p) : ''),
+        delegated: replyTo !== undefined,
         seed,
         handoff,
         eager: eager ? eagerArgs(eager) : undefined,
@@ -341,23 +312,17 @@ export class Acceptor {
     if (res.tag === 'run') {
       // Leased by the accept script: a fresh invocation, so everything but the epoch, the clock and
       // the key's state is known here.
-      const inv: StartedInvocation = {
-        id: req.id,
-        target: { service: req.service, handler: req.handler, ...(keyed ? { key: req.key! } : {}) },
-        mode: req.mode,
-        input: req.input,
-        headers: req.headers ?? {},
-        attempt: 1,
-        journal: [],
-        state: stateMap(res.state),
-        now: res.now,
-        completions: new Map(),
-        cancelRequested: false,
-        seed,
-        createdAt: res.now,
-        readyAt: res.now,
-      };
-      if (req.trace !== undefined) inv.trace = req.trace;
+      const inv = freshInvocation(
+        {
+          ...req,
+          key: keyed ? req.key : undefined,
+          headers: req.headers ?? {},
+          seed,
+          trace: req.trace,
+        },
+        res.now,
+        res.state,
+      );
       const epoch = res.epoch;
       const now = res.now;
       void this.mailbox

@@ -80,6 +80,11 @@ export interface AcceptCall {
   workerId: string;
   leaseMs: number;
   outcomeChannel: string;
+  /**
+   * A delegated accept (see `delegate.ts`): the script tells the process listening on
+   * `outcomeChannel` that it accepted the call, or its outcome when it completed it eagerly.
+   */
+  delegated?: boolean;
   seed: string;
   /** `<id>:<index>` of the handler invocation that called or sent it, or ''. */
   invokedBy: string;
@@ -131,7 +136,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.retention,
     a.part,
     a.member,
-    '', // ARGV 14, unused since the promises key is derived from the service and key
+    a.delegated ? '1' : '',
     a.workerId,
     a.leaseMs,
     a.outcomeChannel,

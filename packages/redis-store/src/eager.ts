@@ -45,7 +45,8 @@ export class StateCache {
   private readonly entries = new Map<string, CommittedState>();
   private readonly max: number;
 
-  constructor(max: number) {
+  /** `max`: how many keys' states to remember (the least recently used go first). */
+  constructor(max = 10_000) {
     this.max = max;
   }
 
@@ -208,9 +209,8 @@ export interface PreparedEager {
   attempt: EagerAttempt;
   committed: CommittedState | undefined;
   executor: Executor;
-  /** `service/handler`, and how many of its eager runs in a row stopped short. */
+  /** `service/handler`. */
   handlerKey: string;
-  misses: number;
 }
 
 /** An eager run waiting for its accept script (see `EagerAttempt`). */

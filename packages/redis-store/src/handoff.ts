@@ -2,14 +2,16 @@
  * The cheap hand-off: a process that makes an invocation ready without a free worker slot of its
  * own (an ingress-only process, above all) wakes a worker of another process with one sharded
  * pub/sub message instead of a BullMQ job cycle (add, blocking pop, `moveToActive`,
- * `moveToFinished`). Two kinds of message:
+ * `moveToFinished`). Three kinds of message:
  * - a wake-up (`W<ds>\n<job data JSON>`), as a job is: the receiving worker runs the start script
  *   in a free slot of its local fast path, or adds the mailbox job when it has none;
  * - a lease (`L<epoch>\n<now>\n<start JSON>\n<state JSON>\n<input>`), from an accept script:
  *   the script leased the fresh invocation to that worker as `startAttempt` would (only when
  *   somebody heard the message) and sent everything its first attempt needs, so the worker starts
  *   at once; with no free slot it hands the lease back (`releaseLease`) and adds the mailbox job.
- *   Above 64 KiB of input and state the accept script sends a wake-up instead.
+ *   Above 64 KiB of input and state the accept script sends a wake-up instead;
+ * - a delegated accept (`A<JSON>\n<input>`, see `delegate.ts`): a call the worker accepts itself,
+ *   after an eager run of its handler.
  *
  * Worker processes announce themselves in a registry (`<prefix>:workers`, expiry on the Redis
  * clock and free slots, renewed every second; a process hands off only to workers that had free
@@ -26,7 +28,8 @@ import type { Redis } from 'ioredis';
 import type { StartedInvocation, TargetMode } from '@latchkey/core';
 import { announceWorker } from './calls-admin.js';
 import type { StoreContext } from './context.js';
-import { stateMap, type JobData } from './wire.js';
+import { decodeDelegation, delegationMessage, type DelegatedAccept } from './delegate.js';
+import { freshInvocation, type JobData } from './wire.js';
 
 /** How long a worker's announcement lasts unless renewed (ms); it renews every third. */
 const ANNOUNCE_TTL_MS = 3000;
@@ -41,10 +44,11 @@ export interface HandedLease {
   now: number;
 }
 
-/** Takes hand-offs in the receiving worker: wake-ups and leases. */
+/** Takes hand-offs in the receiving worker: wake-ups, leases and delegated accepts. */
 export interface HandoffReceiver {
   wake(data: JobData, ds: number): void;
   lease(l: HandedLease): void;
+  accept(d: DelegatedAccept): void;
 }
 
 /**
@@ -108,23 +112,21 @@ function decodeLease(msg: string): HandedLease | undefined {
   const [a, b, c, d] = cut as [number, number, number, number];
   const j = JSON.parse(msg.slice(b + 1, c)) as StartJson;
   const now = Number(msg.slice(a + 1, b));
-  const inv: StartedInvocation = {
-    id: j.i,
-    target: { service: j.s, handler: j.h, ...(j.kd ? { key: j.k } : {}) },
-    mode: j.m,
-    input: msg.slice(d + 1),
-    headers: j.hdr,
-    attempt: 1,
-    journal: [],
-    state: stateMap(JSON.parse(msg.slice(c + 1, d)) as string[]),
+  const inv = freshInvocation(
+    {
+      id: j.i,
+      service: j.s,
+      handler: j.h,
+      key: j.kd ? j.k : undefined,
+      mode: j.m,
+      input: msg.slice(d + 1),
+      headers: j.hdr,
+      seed: j.rs,
+      trace: j.tc,
+    },
     now,
-    completions: new Map(),
-    cancelRequested: false,
-    seed: j.rs,
-    createdAt: now,
-    readyAt: now,
-  };
-  if (j.tc !== undefined) inv.trace = j.tc;
+    JSON.parse(msg.slice(c + 1, d)) as string[],
+  );
   return { data: { i: j.i, s: j.s, k: j.k, m: j.m }, inv, epoch: msg.slice(1, a), now };
 }
 
@@ -173,15 +175,23 @@ export class Handoffs {
   }
 
   /** Wakes a live worker of another process for an invocation; false when nobody heard it. */
-  async send(p: number, data: JobData, ds: number): Promise<boolean> {
+  send(p: number, data: JobData, ds: number): Promise<boolean> {
+    return this.publish(p, `W${ds}\n${JSON.stringify(data)}`);
+  }
+
+  /**
+   * Asks a live worker of another process to accept a call (see `delegate.ts`); false when none
+   * is known or nobody heard it.
+   */
+  delegate(p: number, d: DelegatedAccept): Promise<boolean> {
+    return this.publish(p, delegationMessage(d));
+  }
+
+  /** Publishes a message to a live worker of another process; false when nobody heard it. */
+  private async publish(p: number, msg: string): Promise<boolean> {
     const w = this.pick();
     if (w === undefined) return false;
-    const heard = Number(
-      await this.ctx.redis.spublish(
-        this.ctx.keys.handoffChannel(p, w),
-        `W${ds}\n${JSON.stringify(data)}`,
-      ),
-    );
+    const heard = Number(await this.ctx.redis.spublish(this.ctx.keys.handoffChannel(p, w), msg));
     if (heard > 0) return true;
     this.unheard(w);
     return false;
@@ -265,6 +275,11 @@ export class Handoffs {
       if (msg[0] === 'L') {
         const l = decodeLease(msg);
         if (l) receiver.lease(l);
+        return;
+      }
+      if (msg[0] === 'A') {
+        const d = decodeDelegation(msg);
+        if (d) receiver.accept(d);
         return;
       }
       const nl = msg.indexOf('\n');

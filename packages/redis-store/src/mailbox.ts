@@ -12,6 +12,7 @@ import { connect, type RedisTarget } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { releaseLease } from './calls.js';
+import type { DelegatedAccept } from './delegate.js';
 import type { HandedLease, HandoffTarget, Handoffs } from './handoff.js';
 import { partitionOfId, scriptKeys } from './keys.js';
 import { DAY_MS, type JobData } from './wire.js';
@@ -42,6 +43,8 @@ export class Mailbox {
   private readonly runJob: RunJob;
   private readonly runHanded: RunHanded;
   private readonly runFired: RunFired;
+  /** Takes a call another process delegated to this worker (see `delegate.ts`). */
+  private readonly takeDelegated: (d: DelegatedAccept) => void;
   /** Told each time a slot of the local fast path comes free. */
   private readonly slotFreed: () => void;
   private readonly handoffs: Handoffs;
@@ -56,7 +59,13 @@ export class Mailbox {
   constructor(
     ctx: StoreContext,
     target: RedisTarget,
-    run: { job: RunJob; handed: RunHanded; fired: RunFired; slotFreed: () => void },
+    run: {
+      job: RunJob;
+      handed: RunHanded;
+      fired: RunFired;
+      delegated: (d: DelegatedAccept) => void;
+      slotFreed: () => void;
+    },
     handoffs: Handoffs,
   ) {
     this.ctx = ctx;
@@ -64,6 +73,7 @@ export class Mailbox {
     this.runJob = run.job;
     this.runHanded = run.handed;
     this.runFired = run.fired;
+    this.takeDelegated = run.delegated;
     this.slotFreed = run.slotFreed;
     this.handoffs = handoffs;
   }
@@ -160,6 +170,11 @@ export class Mailbox {
    */
   handoffTarget(p: number, start: () => string): HandoffTarget | undefined {
     return this.freeLocal() ? undefined : this.handoffs.target(p, start);
+  }
+
+  /** Asks a worker of another process to accept a call (see `delegate.ts`); false: nobody heard it. */
+  delegate(p: number, d: DelegatedAccept): Promise<boolean> {
+    return this.handoffs.delegate(p, d);
   }
 
   /** The worker of a hand-off did not hear it: skip it until the registry is read again. */
@@ -338,6 +353,7 @@ export class Mailbox {
         {
           wake: (data, ds) => this.takeWake(data, ds),
           lease: (l) => this.takeLease(l),
+          accept: (d) => this.takeDelegated(d),
         },
         () => Math.max(0, local.capacity - local.active),
       );

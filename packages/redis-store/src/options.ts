@@ -134,6 +134,21 @@ export interface RedisStoreOptions {
    */
   eagerCompletion?: boolean;
   /**
+   * Delegated accepts (default true; needs `handoff` and `eagerCompletion`; see `delegate.ts`):
+   * a process without a free worker slot of its own (an ingress-only process) asks a worker of
+   * another process to accept a call to a service handler, so that the worker runs it eagerly and
+   * one script accepts and completes it. Off with `durability: 'replicated'`. Nothing is
+   * acknowledged before an accept script ran; see `delegateTimeoutMs` for a lost message.
+   */
+  delegateAccepts?: boolean;
+  /**
+   * How long a delegating process waits to hear that the worker accepted a delegated call
+   * (ms, default 1,000) before it accepts the call itself, with the same id (the second accept
+   * finds the first: nothing runs twice that was recorded). Bounds what a worker dying with the
+   * message costs the caller.
+   */
+  delegateTimeoutMs?: number;
+  /**
    * The most completions an invocation may hold before a further awakeable resolution (from a
    * client, or a handler given the id) is refused; default 10,000. The engine's own completions
    * (call results, promise values) are never refused.
@@ -173,6 +188,8 @@ export const DEFAULTS = {
   handoff: true,
   coalesceWrites: true,
   eagerCompletion: true,
+  delegateAccepts: true,
+  delegateTimeoutMs: 1000,
   maxCompletions: 10_000,
   eventsFlagTtlMs: 15_000,
   listExamineLimit: 2000,

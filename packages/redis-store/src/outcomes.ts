@@ -33,6 +33,11 @@ export class Outcomes {
    * runs, so a completion published after the script read the completions is never lost.
    */
   private readonly early = new Map<string, string[]>();
+  /**
+   * Told of every message on this process's outcome channel: `accepted` for a delegated accept's
+   * `<id>\n+`, else (an outcome) not (see `delegate.ts`).
+   */
+  noted: (id: string, accepted: boolean) => void = () => undefined;
 
   constructor(ctx: StoreContext) {
     this.ctx = ctx;
@@ -134,6 +139,9 @@ export class Outcomes {
   private onDone(msg: string): void {
     const nl = msg.indexOf('\n');
     const id = nl < 0 ? msg : msg.slice(0, nl);
+    const accepted = nl === msg.length - 2 && msg[nl + 1] === '+';
+    this.noted(id, accepted);
+    if (accepted) return;
     const set = this.waiters.get(id);
     if (!set) return;
     if (nl < 0) {

@@ -66,9 +66,6 @@ import { expirePartitionIndexes, reconcile, sweepPartition } from './reconciler.
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { JobData } from './wire.js';
 
-/** Key states this process remembers for eager completion (see `StateCache`). */
-const EAGER_STATES = 10_000;
-
 /**
  * Latchkey's store on Redis + BullMQ. Redis decides (every write is a fenced Lua
  * script); BullMQ delivers (sharded queues wake workers); a reconciler closes
@@ -134,7 +131,7 @@ export class RedisStore implements Store {
       replication,
     };
     const ctx = this.ctx;
-    const stateCache = new StateCache(EAGER_STATES);
+    const stateCache = new StateCache();
     this.outcomes = new Outcomes(ctx);
     this.mailbox = new Mailbox(
       ctx,
@@ -143,6 +140,7 @@ export class RedisStore implements Store {
         job: (data, executor, local) => this.attempts.run(data, executor, local),
         handed: (l, local) => this.attempts.runHanded(l, local),
         fired: (data, lease, local) => this.attempts.runFired(data, lease, local),
+        delegated: (d) => this.acceptor.takeDelegated(d),
         // A local slot came free: due timers waiting for one can fire (see duties.ts).
         slotFreed: () => this.duties.slotFreed(),
       },
@@ -161,6 +159,7 @@ export class RedisStore implements Store {
       deliver: (id, index, completion, want) =>
         this.deliveries.deliver(id, index, completion, want),
     });
+    this.outcomes.noted = (id, accepted) => this.acceptor.delegations.note(id, accepted);
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
     this.events = new Events(ctx, this.sub);

@@ -11,6 +11,7 @@ import type {
   NewEntry,
   Outcome,
   SerializedError,
+  StartedInvocation,
   StateOp,
   TargetMode,
 } from '@latchkey/core';
@@ -52,6 +53,51 @@ export function stateMap(flat: string[]): Map<string, string> {
   const state = new Map<string, string>();
   for (let i = 0; i < flat.length; i += 2) state.set(flat[i]!, flat[i + 1]!);
   return state;
+}
+
+/**
+ * A fresh invocation's first attempt, as a script that leased it at once (the accept's local
+ * lease, a hand-off lease) describes it: everything but the Redis clock and the key's state is
+ * what the accepting process sent.
+ */
+export function freshInvocation(
+  f: {
+    id: string;
+    service: string;
+    handler: string;
+    /** The object or workflow key; undefined for a service. */
+    key: string | undefined;
+    mode: TargetMode;
+    input: string;
+    headers: Record<string, string>;
+    seed: string;
+    trace: string | undefined;
+  },
+  now: number,
+  state: string[],
+): StartedInvocation {
+  const inv: StartedInvocation = {
+    id: f.id,
+    target: {
+      service: f.service,
+      handler: f.handler,
+      ...(f.key !== undefined ? { key: f.key } : {}),
+    },
+    mode: f.mode,
+    input: f.input,
+    headers: f.headers,
+    attempt: 1,
+    journal: [],
+    state: stateMap(state),
+    now,
+    completions: new Map(),
+    cancelRequested: false,
+    seed: f.seed,
+    createdAt: now,
+    readyAt: now,
+  };
+  if (f.trace !== undefined) inv.trace = f.trace;
+  return inv;
 }
 
 export interface JobData {
