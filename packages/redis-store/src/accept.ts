@@ -122,7 +122,8 @@ export class Acceptor {
     if (req.delayMs !== undefined) out.delayMs = req.delayMs;
     if (req.trace !== undefined) out.trace = req.trace;
     // A call this process cannot run at once: a worker of another process may accept it.
-    const delegated = wait ? await this.delegations.delegate(out, partition, seed) : 'none';
+    const delegation = wait ? this.delegations.delegate(out, partition, seed) : undefined;
+    const delegated = delegation ? await delegation : 'none';
     const heard = delegated === 'done' || delegated === 'accepted';
     const prepared = heard ? undefined : this.eagerRuns.prepare(out, seed);
     const turn = heard ? undefined : this.order.turn(prepared !== undefined);

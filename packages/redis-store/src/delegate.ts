@@ -75,14 +75,15 @@ export class Delegations {
   /**
    * Delegates the accept of a call (see `delegate.ts`) when this process has no free slot to run
    * it in and a worker of another process may run it eagerly: a service handler not known to stop
-   * short, no idempotency key or delay, at most 64 KiB, `durability: 'primary'`. `none`: not
-   * delegated; `lost`: delegated, but nothing heard in time (the caller accepts it itself).
+   * short, no idempotency key or delay, at most 64 KiB, `durability: 'primary'`. Undefined, at
+   * once, when it does not (so the caller's accept keeps its place in `ArrivalOrder`); else `lost`
+   * when nothing was heard in time (the caller then accepts it itself, with the same id).
    */
-  async delegate(
+  delegate(
     req: WireInvocation,
     p: number,
     seed: string,
-  ): Promise<'none' | 'lost' | 'done' | 'accepted'> {
+  ): Promise<'lost' | 'done' | 'accepted'> | undefined {
     const o = this.ctx.opts;
     if (
       !o.delegateAccepts ||
@@ -94,9 +95,19 @@ export class Delegations {
       this.mailbox.freeLocal() ||
       req.input.length > DELEGATE_MAX_BYTES
     )
-      return 'none';
+      return undefined;
     const handlerKey = `${req.service}/${req.handler}`;
-    if (!this.misses.tryNow(handlerKey)) return 'none';
+    if (!this.misses.tryNow(handlerKey)) return undefined;
+    return this.send(req, p, seed, handlerKey);
+  }
+
+  /** Sends a delegated accept and waits for its note (see {@link delegate}). */
+  private async send(
+    req: WireInvocation,
+    p: number,
+    seed: string,
+    handlerKey: string,
+  ): Promise<'lost' | 'done' | 'accepted'> {
     // Accepts and lookups issued before stay before it (see ArrivalOrder).
     const turn = this.order.turn(false);
     const note = await this.wait(req.id, async () => {
