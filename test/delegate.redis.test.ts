@@ -10,11 +10,14 @@
  * - a worker SIGKILLed with the message, or between the eager run and its accept script, has
  *   accepted nothing: the ingress accepts the call itself once its wait ends, and it runs once;
  * - a worker whose eager accept comes after the ingress accepted the call itself finds the
- *   invocation there (`exists`): its eager result is dropped and the call runs once, the ordinary way.
+ *   invocation there (`exists`): its eager result is dropped and the call runs once, the ordinary way;
+ * - a worker with no free slot accepts a delegated call without trying it and says `=` (no sign
+ *   that the handler stops short); the call still runs, as a mailbox job.
  */
 import { describe, expect, inject, it } from 'vitest';
+import { service, type Context } from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
-import { services } from './fixtures/eager-services.mjs';
+import { echo, services } from './fixtures/eager-services.mjs';
 import { startMonitor, type Monitor, type MonitoredCommand } from './helpers/monitor.js';
 import { post, until } from './helpers/harness.js';
 import {
@@ -234,5 +237,68 @@ describe('delegated accepts from an ingress-only process', () => {
     expect(inv?.status).toBe('completed');
     expect(inv?.attempts).toBe(0);
     expect(inv?.lastFailure).toBeUndefined();
+  });
+
+  it('is accepted without an eager run by a worker with no free slot, which says so', async ({
+    onTestFinished,
+  }) => {
+    const env = setup(onTestFinished);
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    onTestFinished(() => Promise.resolve(open()));
+    const gate = service({
+      name: 'gate',
+      handlers: { hold: async (ctx: Context) => ctx.run('wait', () => opened) },
+    });
+    // One slot (concurrency 1 × 1 shard), held by a gate invocation.
+    const w = await server(env, [gate, echo], {
+      serve: { concurrency: 1 },
+      store: { shards: 1 },
+    });
+    const held = ((await post(w.url, '/gate/hold/send', 'a')).body as { invocationId: string })
+      .invocationId;
+    await until(
+      'the gate to hold the slot',
+      async () => (await w.store.describe(held))?.status === 'running',
+    );
+    const mon = await monitor(onTestFinished);
+    // The test plays the delegating process: a call of partition 3, its note to a channel of ours.
+    const keys = new Keys(env.prefix);
+    const id = `inv_03${'D'.repeat(22)}`;
+    const channel = `${keys.part(3)}done:test`;
+    const day = 86_400_000;
+    const call = {
+      id,
+      service: 'echo',
+      handler: 'shout',
+      mode: 'service',
+      journalRetentionMs: day,
+      idempotencyRetentionMs: day,
+      workflowRetentionMs: day,
+      rs: 'seed',
+      oc: channel,
+    };
+    const [name] = await env.redis.hkeys(`${env.prefix}:workers`);
+    const heard = await env.redis.spublish(
+      `${keys.part(3)}hand:${name!}`,
+      `A${JSON.stringify(call)}\n"busy"`,
+    );
+    expect(heard).toBe(1);
+    const told = async (msg: string): Promise<boolean> => {
+      await mon.caughtUp();
+      return mon.commands.some(
+        (c) =>
+          c.source === 'lua' &&
+          c.args[0]!.toLowerCase() === 'spublish' &&
+          c.args[1] === channel &&
+          c.args[2] === msg,
+      );
+    };
+    await until('the worker’s note', () => told(`${id}\n=`), RECOVERY_MS);
+    expect(await told(`${id}\n+`)).toBe(false);
+    // Accepted without a slot here, it runs as a mailbox job; its outcome comes to our channel.
+    await until('its outcome', () => told(`${id}\nok\n"busy!"`), RECOVERY_MS);
+    expect((await w.store.describe(held))?.status).toBe('running');
+    expect(await told(`${id}\n+`)).toBe(false);
   });
 });

@@ -12,9 +12,11 @@
   ARGV: 1 id, 2 service, 3 handler, 4 key ('' for none), 5 mode, 6 input, 7 idempotency key,
         8 headers JSON, 9 delay ms, 10 grace ms, 11 retention JSON, 12 partition prefix,
         13 notify member '<callerId>:<index>' ('' for none),
-        14 '1' for a delegated accept (see delegate.ts): the process whose outcome channel ARGV 17
-           is asked a worker to accept its call; the script tells it there (an eager completion's
-           outcome message, else '<id>\n+': accepted, the outcome follows), else '',
+        14 for a delegated accept (see delegate.ts), the note for its delegating process, else '':
+           that process (its outcome channel is ARGV 17) asked this worker to accept its call, and
+           the script tells it there: an eager completion's outcome message, else '<id>\n<note>'
+           (accepted, the outcome follows; '+': its eager run stopped short or was not tried, '=':
+           the worker had no free slot to try one),
         15 worker id to start the attempt at once ('' for no), 16 lease ms,
         17 outcome channel of a caller waiting for the outcome ('' for none; see watchOutcome),
         18 the invocation's random seed (secret: kept in field 'rs', handed only to its attempts),
@@ -153,7 +155,7 @@ if ARGV[24] ~= '' and delay == 0 and member == '' then
     end
     redis.call('PEXPIRE', k_inv, keep)
     index_expire(part, id, ARGV[2], ARGV[3], ARGV[4], now + keep)
-    if ARGV[14] == '1' then
+    if ARGV[14] ~= '' then
       -- The delegating process waits on its outcome channel: the outcome message a completion
       -- would send it (only the id above 64 KiB: it reads the outcome).
       local msg = id .. '\n' .. ARGV[25] .. '\n' .. ARGV[26]
@@ -245,7 +247,7 @@ end
 if member ~= '' then redis.call('SADD', part .. KEY_NOTIFY .. id, member) end
 if ARGV[17] ~= '' then redis.call('SADD', part .. KEY_WATCHERS .. id, ARGV[17]) end
 -- A delegated accept: its process learns that it is accepted; the outcome follows as a watcher's.
-if ARGV[14] == '1' then redis.call('SPUBLISH', ARGV[17], id .. '\n+') end
+if ARGV[14] ~= '' then redis.call('SPUBLISH', ARGV[17], id .. '\n' .. ARGV[14]) end
 if leased and not hand_lease then
   local state = {}
   if mode ~= 'service' then state = redis.call('HGETALL', k_state) end

@@ -47,8 +47,11 @@ export interface AcceptOptions {
   partition?: number;
   /** The invocation's random seed (drawn here when not given). */
   seed?: string;
-  /** A delegated accept (see `delegate.ts`): the delegating process's outcome channel. */
-  replyTo?: string;
+  /**
+   * A delegated accept (see `delegate.ts`): the delegating process's outcome channel, and the
+   * note it gets unless the script completes the call (see `AcceptCall.delegated`).
+   */
+  replyTo?: { channel: string; note: '+' | '=' };
 }
 
 export class Acceptor {
@@ -190,17 +193,16 @@ export class Acceptor {
    */
   takeDelegated(d: DelegatedAccept): void {
     const { id, service, handler } = d.req;
-    this.ctx.opts.hooks?.afterHandoff?.({
-      invocationId: id,
-      service,
-      local: this.mailbox.freeLocal() !== undefined,
-    });
+    const local = this.mailbox.freeLocal() !== undefined;
+    this.ctx.opts.hooks?.afterHandoff?.({ invocationId: id, service, local });
+    // Without a free slot the handler is not tried: no sign that it would stop short.
+    const replyTo = { channel: d.channel, note: local ? '+' : '=' } as const;
     const prepared = this.eagerRuns.prepare(d.req, d.seed);
     void (prepared ? this.eagerRuns.run(prepared) : Promise.resolve(undefined))
       .then(async (eager) => {
         if (eager) this.ctx.opts.hooks?.beforeEagerAccept?.({ invocationId: id, service, handler });
         try {
-          await this.acceptWithId(d.req, { eager, seed: d.seed, replyTo: d.channel });
+          await this.acceptWithId(d.req, { eager, seed: d.seed, replyTo });
         } catch (e) {
           // Not accepted here: the handler's complete() fails, as for any refused eager run.
           eager?.attempt.refuse();
@@ -285,8 +287,8 @@ export class Acceptor {
         trace: req.trace ?? '',
         workerId: local ? c.workerId : '',
         leaseMs: c.opts.leaseMs,
-        outcomeChannel: replyTo ?? (o.watch ? c.outcomeChannel(p) : ''),
-        delegated: replyTo !== undefined,
+        outcomeChannel: replyTo?.channel ?? (o.watch ? c.outcomeChannel(p) : ''),
+        delegated: replyTo?.note,
         seed,
         handoff,
         eager: eager ? eagerArgs(eager) : undefined,

@@ -82,9 +82,10 @@ export interface AcceptCall {
   outcomeChannel: string;
   /**
    * A delegated accept (see `delegate.ts`): the script tells the process listening on
-   * `outcomeChannel` that it accepted the call, or its outcome when it completed it eagerly.
+   * `outcomeChannel` the outcome when it completed the call eagerly, else this note (`+`: the
+   * eager run stopped short or was not tried; `=`: no free slot to try one).
    */
-  delegated?: boolean;
+  delegated?: '+' | '=' | undefined;
   seed: string;
   /** `<id>:<index>` of the handler invocation that called or sent it, or ''. */
   invokedBy: string;
@@ -136,7 +137,7 @@ export function acceptArgs(a: AcceptCall): (string | number)[] {
     a.retention,
     a.part,
     a.member,
-    a.delegated ? '1' : '',
+    a.delegated ?? '',
     a.workerId,
     a.leaseMs,
     a.outcomeChannel,

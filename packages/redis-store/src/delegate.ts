@@ -6,8 +6,11 @@
  * the handler eagerly (see `eager.ts`) and sends one accept script that completes it and publishes
  * the outcome to the delegating process's outcome channel; when the run stops short (a step, a
  * call, a sleep...) the script accepts it the ordinary way, leases it to that worker, and tells
- * the delegating process `<id>\n+` (accepted; the outcome follows as a watcher's). One script in
- * all instead of two (accept, complete), and no message between them.
+ * the delegating process `<id>\n+` (accepted; the outcome follows as a watcher's). A worker
+ * without a free slot accepts the call without trying it and says `<id>\n=`: that is no sign
+ * that the handler stops short, so it does not count towards `EagerMisses` (a saturated worker
+ * tier must not turn delegation off). One script in all instead of two (accept, complete), and
+ * no message between them.
  *
  * Nothing is acknowledged before an accept script ran, so crash safety is the eager run's: a
  * worker that dies with the message has accepted nothing. The delegating process waits at most
@@ -33,8 +36,11 @@ export interface DelegatedAccept {
   channel: string;
 }
 
-/** What the delegating process heard: `done` (completed eagerly), `accepted`, or nothing. */
-export type DelegationNote = 'done' | 'accepted' | undefined;
+/**
+ * What the delegating process heard: `done` (completed eagerly), `accepted` (its eager run stopped
+ * short), `busy` (accepted without trying one: no free slot), or nothing.
+ */
+export type DelegationNote = 'done' | 'accepted' | 'busy' | undefined;
 
 /** The hand-off message of a delegated accept: `A<JSON>\n<input>`. */
 export function delegationMessage(d: DelegatedAccept): string {
@@ -121,7 +127,7 @@ export class Delegations {
     });
     if (note === 'done') this.misses.hit(handlerKey);
     else if (note === 'accepted') this.misses.missed(handlerKey);
-    return note ?? 'lost';
+    return note === undefined ? 'lost' : note === 'busy' ? 'accepted' : note;
   }
 
   /**
@@ -145,8 +151,11 @@ export class Delegations {
     }
   }
 
-  /** A message on this process's outcome channel about invocation `id` (see the module's comment). */
-  note(id: string, accepted: boolean): void {
-    this.pending.get(id)?.(accepted ? 'accepted' : 'done');
+  /**
+   * A message on this process's outcome channel about invocation `id`: an outcome (`note` '') or
+   * a delegated accept's note (see the module's comment).
+   */
+  note(id: string, note: string): void {
+    this.pending.get(id)?.(note === '' ? 'done' : note === '=' ? 'busy' : 'accepted');
   }
 }

@@ -34,10 +34,10 @@ export class Outcomes {
    */
   private readonly early = new Map<string, string[]>();
   /**
-   * Told of every message on this process's outcome channel: `accepted` for a delegated accept's
-   * `<id>\n+`, else (an outcome) not (see `delegate.ts`).
+   * Told of every message on this process's outcome channel: a delegated accept's note (`+` or
+   * `=`, see `delegate.ts`), or '' for an outcome.
    */
-  noted: (id: string, accepted: boolean) => void = () => undefined;
+  noted: (id: string, note: string) => void = () => undefined;
 
   constructor(ctx: StoreContext) {
     this.ctx = ctx;
@@ -139,9 +139,9 @@ export class Outcomes {
   private onDone(msg: string): void {
     const nl = msg.indexOf('\n');
     const id = nl < 0 ? msg : msg.slice(0, nl);
-    const accepted = nl === msg.length - 2 && msg[nl + 1] === '+';
-    this.noted(id, accepted);
-    if (accepted) return;
+    const note = nl === msg.length - 2 ? msg[nl + 1]! : '';
+    this.noted(id, note);
+    if (note !== '') return;
     const set = this.waiters.get(id);
     if (!set) return;
     if (nl < 0) {

@@ -159,7 +159,7 @@ export class RedisStore implements Store {
       deliver: (id, index, completion, want) =>
         this.deliveries.deliver(id, index, completion, want),
     });
-    this.outcomes.noted = (id, accepted) => this.acceptor.delegations.note(id, accepted);
+    this.outcomes.noted = (id, note) => this.acceptor.delegations.note(id, note);
     this.controls = new Control(ctx, this.mailbox, this.deliveries);
     this.queries = new Queries(ctx, this.acceptor.order);
     this.events = new Events(ctx, this.sub);
