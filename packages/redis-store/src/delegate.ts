@@ -141,6 +141,8 @@ export class Delegations {
     const noted = new Promise<DelegationNote>((resolve) => {
       this.pending.set(id, resolve);
       timer = setTimeout(() => resolve(undefined), this.ctx.opts.delegateTimeoutMs);
+      // A closing process does not wait for it (its caller's request holds the loop open anyway).
+      timer.unref();
     });
     try {
       if (!(await publish().catch(() => false))) return undefined;
