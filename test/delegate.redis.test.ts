@@ -15,7 +15,7 @@
  *   that the handler stops short); the call still runs, as a mailbox job.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { service, type Context } from '@latchkey/core';
+import { service, type Context, type LatchkeyServer } from '@latchkey/core';
 import { Keys } from '@latchkey/redis-store';
 import { echo, services } from './fixtures/eager-services.mjs';
 import { startMonitor, type Monitor, type MonitoredCommand } from './helpers/monitor.js';
@@ -60,15 +60,30 @@ function isScript(c: MonitoredCommand): boolean {
   return c.source !== 'lua' && /^eval(sha)?$/i.test(c.args[0]!);
 }
 
-/** The accept scripts Redis ran for a call (its id and handler name are both arguments). */
-function accepts(mon: Monitor, id: string, handler: string): number {
-  return mon.commands.filter((c) => isScript(c) && c.args.includes(id) && c.args.includes(handler))
-    .length;
+/**
+ * The script calls that name an invocation (accept, completion...); with `handler`, only its
+ * accepts (the id and the handler's name are both arguments of an accept).
+ */
+function scriptCalls(mon: Monitor, id: string, handler?: string): MonitoredCommand[] {
+  return mon.commands.filter(
+    (c) =>
+      isScript(c) && c.args.includes(id) && (handler === undefined || c.args.includes(handler)),
+  );
 }
 
-/** Every script call that names the invocation (accept, completion...). */
-function scriptsFor(mon: Monitor, id: string): number {
-  return mon.commands.filter((c) => isScript(c) && c.args.includes(id)).length;
+/** The messages the scripts published (an outcome, a delegated accept's note...), in order. */
+function scriptPublished(mon: Monitor): { channel: string; msg: string }[] {
+  return mon.commands
+    .filter((c) => c.source === 'lua' && c.args[0]!.toLowerCase() === 'spublish')
+    .map((c) => ({ channel: c.args[1]!, msg: c.args[2]! }));
+}
+
+/** The invocation completed, and no attempt of it failed or was lost on the way. */
+async function completedCleanly(s: LatchkeyServer, id: string): Promise<void> {
+  const inv = await s.store.describe(id);
+  expect(inv?.status).toBe('completed');
+  expect(inv?.attempts).toBe(0);
+  expect(inv?.lastFailure).toBeUndefined();
 }
 
 async function eagerWorkers(env: HandoffEnv, n: number): Promise<void> {
@@ -103,14 +118,10 @@ describe('delegated accepts from an ingress-only process', () => {
       expect(d?.channel.startsWith(`${keys.part(p)}hand:`)).toBe(true);
       workersUsed.add(d!.channel.slice(d!.channel.lastIndexOf(':') + 1));
       // ...and one script in all: the worker's accept, which completed it...
-      expect(scriptsFor(mon, id)).toBe(1);
+      expect(scriptCalls(mon, id)).toHaveLength(1);
       // ...and told the ingress the outcome on the ingress's outcome channel.
-      const told = mon.commands.filter(
-        (c) =>
-          c.source === 'lua' &&
-          c.args[0]!.toLowerCase() === 'spublish' &&
-          c.args[1]!.startsWith(`${keys.part(p)}done:`) &&
-          c.args[2] === `${id}\nok\n"h${i}!"`,
+      const told = scriptPublished(mon).filter(
+        (m) => m.channel.startsWith(`${keys.part(p)}done:`) && m.msg === `${id}\nok\n"h${i}!"`,
       );
       expect(told).toHaveLength(1);
       const inv = await ingress.store.describe(id);
@@ -141,19 +152,12 @@ describe('delegated accepts from an ingress-only process', () => {
     // '<id>\n+') and run there; the ingress then accepted the others itself.
     expect(ids.map((id) => sent.has(id))).toEqual([true, true, true, false, false, false]);
     for (const id of ids.slice(0, 3)) {
-      const plus = mon.commands.filter(
-        (c) =>
-          c.source === 'lua' && c.args[0]!.toLowerCase() === 'spublish' && c.args[2] === `${id}\n+`,
-      );
+      const plus = scriptPublished(mon).filter((m) => m.msg === `${id}\n+`);
       expect(plus).toHaveLength(1);
     }
     for (const id of ids) {
-      expect(accepts(mon, id, 'stepped')).toBe(1);
-      const inv = await ingress.store.describe(id);
-      expect(inv?.status).toBe('completed');
-      // No attempt failed or was lost on the way.
-      expect(inv?.attempts).toBe(0);
-      expect(inv?.lastFailure).toBeUndefined();
+      expect(scriptCalls(mon, id, 'stepped')).toHaveLength(1);
+      await completedCleanly(ingress, id);
     }
   });
 
@@ -182,12 +186,8 @@ describe('delegated accepts from an ingress-only process', () => {
       await mon.caughtUp();
       // Delegated first, then accepted once, by the ingress: the dead worker accepted nothing.
       expect(delegations(mon).has(id)).toBe(true);
-      expect(accepts(mon, id, 'shout')).toBe(1);
-      const inv = await ingress.store.describe(id);
-      expect(inv?.status).toBe('completed');
-      // No attempt failed or was lost on the way.
-      expect(inv?.attempts).toBe(0);
-      expect(inv?.lastFailure).toBeUndefined();
+      expect(scriptCalls(mon, id, 'shout')).toHaveLength(1);
+      await completedCleanly(ingress, id);
     });
   }
 
@@ -216,27 +216,17 @@ describe('delegated accepts from an ingress-only process', () => {
       'the worker’s late accept',
       async () => {
         await mon.caughtUp();
-        return accepts(mon, id, 'shout') === 2;
+        return scriptCalls(mon, id, 'shout').length === 2;
       },
       RECOVERY_MS,
     );
     // The ingress's accept came first and handed the call to the worker; the worker's eager
     // accept then found it (no 'done'), and the call ran once, as an ordinary attempt.
-    const [first] = mon.commands.filter(
-      (c) => isScript(c) && c.args.includes(id) && c.args.includes('shout'),
-    );
+    const [first] = scriptCalls(mon, id, 'shout');
     expect(first!.args.some((a) => a.startsWith('{"i":"' + id))).toBe(true);
-    const told = mon.commands.filter(
-      (c) =>
-        c.source === 'lua' &&
-        c.args[0]!.toLowerCase() === 'spublish' &&
-        c.args[2]!.startsWith(`${id}\n`),
-    );
-    expect(told.map((c) => c.args[2])).toEqual([`${id}\nok\n"late!"`]);
-    const inv = await ingress.store.describe(id);
-    expect(inv?.status).toBe('completed');
-    expect(inv?.attempts).toBe(0);
-    expect(inv?.lastFailure).toBeUndefined();
+    const told = scriptPublished(mon).filter((m) => m.msg.startsWith(`${id}\n`));
+    expect(told.map((m) => m.msg)).toEqual([`${id}\nok\n"late!"`]);
+    await completedCleanly(ingress, id);
   });
 
   it('is accepted without an eager run by a worker with no free slot, which says so', async ({
@@ -286,13 +276,7 @@ describe('delegated accepts from an ingress-only process', () => {
     expect(heard).toBe(1);
     const told = async (msg: string): Promise<boolean> => {
       await mon.caughtUp();
-      return mon.commands.some(
-        (c) =>
-          c.source === 'lua' &&
-          c.args[0]!.toLowerCase() === 'spublish' &&
-          c.args[1] === channel &&
-          c.args[2] === msg,
-      );
+      return scriptPublished(mon).some((m) => m.channel === channel && m.msg === msg);
     };
     await until('the worker’s note', () => told(`${id}\n=`), RECOVERY_MS);
     expect(await told(`${id}\n+`)).toBe(false);
