@@ -155,6 +155,8 @@ export async function spawnWorker(
     ingress?: boolean;
     env?: Record<string, string>;
     store?: RedisStoreOptions;
+    /** The fixture to run instead of worker.mjs (e.g. `deployment.mjs`). */
+    script?: string;
   } = {},
 ): Promise<WorkerProcess> {
   const env: Record<string, string> = {
@@ -165,7 +167,10 @@ export async function spawnWorker(
     LK_STORE: JSON.stringify({ ...FAST_TIMINGS, ...opts.store }),
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [WORKER_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const script = opts.script
+    ? fileURLToPath(new URL(`../fixtures/${opts.script}`, import.meta.url))
+    : WORKER_SCRIPT;
+  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   // 'close', not 'exit': it comes once the process ended and its stdout/stderr were read to the end,
   // so a line printed just before a SIGKILL (a fault point's FAULT line) is in `output` by then.

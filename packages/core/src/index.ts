@@ -125,6 +125,9 @@ export { INVOCATION_STATUSES, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './store
 // Running
 export { serve } from './serve.js';
 export { endpoint } from './endpoint.js';
+export { createEndpointHandler } from './push/node-handler.js';
+export type { EndpointHandlerOptions } from './push/endpoint.js';
+export type { DeploymentInfo, DeploymentOptions } from './push/deployments.js';
 export type { Endpoint } from './endpoint.js';
 export type { LatchkeyServer, ServeOptions } from './serve.js';
 export type { WebSocketOptions } from './ingress/ws.js';

@@ -18,6 +18,13 @@ export { HandlerContext } from './context/context.js';
 export { awakeableId, cancelToken, deriveSecret, parseAwakeableId } from './context/secrets.js';
 export { MAX_TIMER_MS, timerMs } from './define/duration.js';
 export {
+  childInvocationId,
+  fnv1a,
+  newInvocationId,
+  partitionFor,
+  partitionOf,
+} from './store/ids.js';
+export {
   decodeKeyCursor,
   decodeListCursor,
   encodeKeyCursor,

@@ -8,6 +8,9 @@ import { ingressRules, type IngressRules } from './ingress/input.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
+import { discover, type DeploymentOptions } from './push/deployments.js';
+import { Deployments } from './push/engine.js';
+import { pushExecutor } from './push/push-executor.js';
 import { Registry } from './runtime/registry.js';
 import { Metrics, type MetricsOption } from './telemetry/metrics.js';
 import { Tracing, type TracingOption } from './telemetry/tracing.js';
@@ -19,8 +22,21 @@ import type { Store, WorkerHandle } from './store.js';
  * WebSocket's in `webSocket`) each have a default; docs/SECURITY.md says what each one guards.
  */
 export interface ServeOptions extends IngressRules {
-  /** The services, objects and workflows to serve. */
-  services: AnyDefinition[];
+  /** The services, objects and workflows to serve (run by this process's workers). */
+  services?: AnyDefinition[];
+  /**
+   * Push deployments (handlers on serverless functions or any HTTP endpoint serving
+   * `createEndpointHandler`): each is discovered at start and its services served here, their
+   * handlers run by the deployment (docs/PROTOCOL.md). The admin API's `POST /deployments` adds
+   * more while the process runs.
+   */
+  deployments?: (string | DeploymentOptions)[];
+  /**
+   * Ed25519 private key (PEM or base64 PKCS#8) requests to deployments are signed with; default
+   * `LATCHKEY_SIGNING_KEY`, else unsigned. A deployment given the public key (`identityKeys`)
+   * serves only signed requests.
+   */
+  signingKey?: string;
   /**
    * Where the data lives: a Redis URL, or `{ cluster: ['host:port', …] }` (a Redis Cluster's seed
    * nodes; docs/SCALING.md). Defaults to `REDIS_URL`, else `REDIS_CLUSTER_NODES`. Ignored when
@@ -135,7 +151,18 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
  * ```
  */
 export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
-  const registry = new Registry(opts.services);
+  const registry = new Registry(opts.services ?? []);
+  const signingKey = opts.signingKey ?? process.env['LATCHKEY_SIGNING_KEY'];
+  const clientOpts = signingKey ? { signingKey } : {};
+  const deployments = new Deployments(registry, clientOpts);
+  for (const d of opts.deployments ?? []) {
+    const info = await discover(typeof d === 'string' ? { uri: d } : d, clientOpts);
+    const { taken } = deployments.conflicts(info);
+    if (taken.length > 0) {
+      throw new Error(`deployment ${info.uri} serves ${taken.join(', ')}, served here already`);
+    }
+    deployments.put(info);
+  }
   const rules = ingressRules(opts);
   const adminToken = opts.admin
     ? (opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN'])
@@ -165,12 +192,13 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
         : undefined;
   let worker: WorkerHandle | undefined;
   if (opts.workers !== false) {
-    const executor = createExecutor(registry, {
+    const local = createExecutor(registry, {
       ...(inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs } : {}),
       logger,
       tracing,
       metrics,
     });
+    const executor = pushExecutor(local, registry, deployments);
     worker = await store.startWorker(executor, {
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     });

@@ -110,6 +110,10 @@ export class RedisAttempt implements Attempt {
     this.heartbeat.unref();
   }
 
+  get partitions(): number {
+    return this.store.opts.partitions;
+  }
+
   get signal(): StopSignal {
     return this.ac;
   }

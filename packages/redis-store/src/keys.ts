@@ -59,29 +59,7 @@ export function enc(s: string): string {
   }
 }
 
-/** FNV-1a, 32 bit. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** Partition of a keyed target: every invocation of one object key lands in one partition. */
-export function partitionOf(partitions: number, ...parts: string[]): number {
-  return fnv1a(parts.join('\u0000')) % partitions;
-}
-
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-/** Makes an invocation id `inv_<pp><random>`; `pp` is the partition in base 36. */
-export function newInvocationId(partition: number, random: Uint8Array): string {
-  let s = '';
-  for (const b of random) s += ALPHABET[b % 62];
-  return `inv_${partition.toString(36).padStart(2, '0')}${s}`;
-}
+export { fnv1a, newInvocationId, partitionOf } from '@latchkey/core/internal';
 
 const ID_RE = /^inv_([0-9a-z]{2})[0-9A-Za-z]{16,64}$/;
 

@@ -119,13 +119,15 @@ export function handlerSpecs(registry: Registry, def: AnyDefinition): HandlerSpe
 }
 
 /**
- * The services of one registry as the admin API shows them, computed once (definitions do not
- * change while a process runs).
+ * The services of one registry as the admin API shows them, computed again only when the
+ * registry changed (a push deployment was registered or removed).
  */
 export class ServiceCatalog {
   private readonly registry: Registry;
   private infos: Map<string, ServiceInfo> | undefined;
   private openapi: object | undefined;
+  /** The registry's version the cached answers were computed from. */
+  private version = -1;
 
   constructor(registry: Registry) {
     this.registry = registry;
@@ -147,12 +149,22 @@ export class ServiceCatalog {
 
   /** The OpenAPI 3.1 document of the HTTP ingress's routes (see `openapi.ts`). */
   openApi(): object {
+    this.fresh();
     return (this.openapi ??= openApiDocument(
       this.registry.all().map((def) => ({ def, handlers: handlerSpecs(this.registry, def) })),
     ));
   }
 
+  /** Forgets what was computed from an older registry (deployments came or went). */
+  private fresh(): void {
+    if (this.version === this.registry.version) return;
+    this.version = this.registry.version;
+    this.infos = undefined;
+    this.openapi = undefined;
+  }
+
   private all(): Map<string, ServiceInfo> {
+    this.fresh();
     if (this.infos) return this.infos;
     const infos = new Map<string, ServiceInfo>();
     for (const def of this.registry.all()) {

@@ -1,17 +1,38 @@
 import { resolveHandlers, type AnyDefinition, type HandlerSpec } from '../define/definitions.js';
 
-/** The services a process serves, resolved for lookup by name. */
+/**
+ * The services a process serves, resolved for lookup by name: its own definitions, and those of
+ * the push deployments registered with it (added and removed while it runs).
+ */
 export class Registry {
   private readonly services = new Map<
     string,
     { def: AnyDefinition; handlers: Map<string, HandlerSpec> }
   >();
+  /** Counts changes: what is computed from the registry is computed again when it moved. */
+  version = 0;
 
   constructor(defs: readonly AnyDefinition[]) {
+    this.add(defs);
+  }
+
+  /** Adds definitions; a name served already is refused (and nothing is added). */
+  add(defs: readonly AnyDefinition[]): void {
+    const names = new Set<string>();
     for (const def of defs) {
-      if (this.services.has(def.name)) throw new TypeError(`service ${def.name} is defined twice`);
-      this.services.set(def.name, { def, handlers: resolveHandlers(def) });
+      if (this.services.has(def.name) || names.has(def.name)) {
+        throw new TypeError(`service ${def.name} is defined twice`);
+      }
+      names.add(def.name);
     }
+    for (const def of defs) this.services.set(def.name, { def, handlers: resolveHandlers(def) });
+    this.version++;
+  }
+
+  /** Removes the named services. */
+  remove(names: readonly string[]): void {
+    for (const n of names) this.services.delete(n);
+    this.version++;
   }
 
   /** The definition of a service, object or workflow. */

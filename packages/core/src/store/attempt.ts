@@ -95,6 +95,11 @@ export interface Attempt {
    * eager attempt admits state entries only (`isStateKind`).
    */
   admits?(kind: EntryKind): boolean;
+  /**
+   * The store's partition count when its child invocation ids are `childInvocationId`'s (the
+   * Redis store's): a push deployment derives the same ids from it. Absent: 1.
+   */
+  readonly partitions?: number;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */

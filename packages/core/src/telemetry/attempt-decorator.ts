@@ -26,12 +26,14 @@ export class AttemptDecorator implements Attempt {
   readonly signal: StopSignal;
   readonly eager: boolean | undefined;
   readonly admits: ((kind: EntryKind) => boolean) | undefined;
+  readonly partitions: number | undefined;
 
   constructor(base: Attempt) {
     this.base = base;
     this.invocation = base.invocation;
     this.signal = base.signal;
     this.eager = base.eager;
+    this.partitions = base.partitions;
     this.admits = base.admits ? (kind): boolean => base.admits!(kind) : undefined;
   }
 

@@ -1,0 +1,52 @@
+/**
+ * `@latchkey/core/fetch`: handlers on fetch runtimes (Cloudflare Workers, Deno, Bun, Vercel,
+ * Node's `Request`/`Response`), as Restate's `@restatedev/restate-sdk/fetch`.
+ *
+ * @example
+ * ```ts
+ * import { createEndpointHandler } from '@latchkey/core/fetch';
+ * export default { fetch: createEndpointHandler({ services: [greeter] }) };
+ * ```
+ */
+import { ErrorCode } from './errors.js';
+import { createPushEndpoint, type EndpointHandlerOptions } from './push/endpoint.js';
+
+export type { EndpointHandlerOptions } from './push/endpoint.js';
+
+/**
+ * A push deployment as a fetch handler: register its URL with an engine (`POST /deployments` on
+ * the admin API, `serve({ deployments })` or `latchkey deployments add`).
+ */
+export function createEndpointHandler(
+  options: EndpointHandlerOptions,
+): (request: Request) => Promise<Response> {
+  const endpoint = createPushEndpoint(options);
+  return async (request) => {
+    const length = Number(request.headers.get('content-length') ?? 0);
+    let body = '';
+    if (length > endpoint.maxBodyBytes) return tooLarge();
+    if (request.method === 'POST') body = await request.text();
+    if (Buffer.byteLength(body) > endpoint.maxBodyBytes) return tooLarge();
+    try {
+      const res = await endpoint({
+        method: request.method,
+        path: new URL(request.url).pathname,
+        header: (n) => request.headers.get(n) ?? undefined,
+        body,
+      });
+      return new Response(res.body, { status: res.status, headers: res.headers });
+    } catch (e) {
+      return Response.json(
+        { code: ErrorCode.INTERNAL, message: e instanceof Error ? e.message : String(e) },
+        { status: 500 },
+      );
+    }
+  };
+}
+
+function tooLarge(): Response {
+  return Response.json(
+    { code: ErrorCode.BODY_TOO_LARGE, message: 'the request body is too large' },
+    { status: 413 },
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * Runs attempts of handlers that live on push deployments: one request per step, each answer
+ * committed through the attempt (the store's fenced writes) before the next request is sent, so
+ * the deployment's handler goes on only from a durable journal. An attempt of any other service
+ * goes to the local executor.
+ */
+import { ErrorCode, ensureError, serializeError, type SerializedError } from '../errors.js';
+import {
+  stateOpsOf,
+  type Completion,
+  type Entry,
+  type NewEntry,
+  type StateOp,
+} from '../journal/entry.js';
+import { nextRetry } from '../runtime/retry.js';
+import type { Registry } from '../runtime/registry.js';
+import { boundedError } from '../store/detail.js';
+import type { Attempt, Executor } from '../store/attempt.js';
+import type { DeploymentClient } from './deployments.js';
+import type { PushRequest } from './protocol.js';
+
+/** Counts what push attempts did (for tests and the bench). */
+export interface PushCounters {
+  /** Requests sent to deployments. */
+  requests: number;
+  /** Requests that failed (transport, timeout, status, bad answer). */
+  failures: number;
+}
+
+/** Where each remote service's invocations go. */
+export interface PushRoutes {
+  /** The deployment that serves `service`, if one does. */
+  deploymentOf(service: string): DeploymentClient | undefined;
+}
+
+function isFenced(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { kind?: unknown }).kind === ErrorCode.FENCED;
+}
+
+/** Applies committed entries to the engine's copy of the journal and state. */
+function applyCommitted(
+  journal: Entry[],
+  state: Map<string, string>,
+  entries: NewEntry[],
+  ops: StateOp[],
+  now: number,
+): void {
+  for (const e of entries) {
+    journal.push(
+      e.k === 'sleep'
+        ? {
+            ...(e.n !== undefined ? { n: e.n } : {}),
+            k: 'sleep',
+            due: now + Math.max(0, Math.floor(e.ms)),
+          }
+        : e,
+    );
+  }
+  for (const op of ops) {
+    if (op.op === 'set') state.set(op.n, op.v);
+    else if (op.op === 'clear') state.delete(op.n);
+    else state.clear();
+  }
+}
+
+/**
+ * An executor that sends the attempts of deployment services to their deployment and every
+ * other attempt to `local`.
+ */
+export function pushExecutor(
+  local: Executor,
+  registry: Registry,
+  routes: PushRoutes,
+  counters: PushCounters = { requests: 0, failures: 0 },
+): Executor & { counters: PushCounters } {
+  const runRemote = async (client: DeploymentClient, attempt: Attempt): Promise<void> => {
+    const inv = attempt.invocation;
+    const journal = inv.journal.slice();
+    const state = new Map(inv.state);
+    const completions = new Map<number, Completion>(inv.completions);
+    let now = inv.now;
+    let cancelRequested = inv.cancelRequested;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    attempt.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (let round = 0; ; round++) {
+        if (attempt.signal.aborted) return;
+        const request: PushRequest = {
+          v: 1,
+          fence: `${inv.attempt}.${round}.${Math.random().toString(36).slice(2, 10)}`,
+          id: inv.id,
+          attempt: inv.attempt,
+          target: inv.target,
+          mode: inv.mode,
+          input: inv.input,
+          headers: inv.headers,
+          journal,
+          completions: [...completions],
+          state: [...state],
+          now: Math.max(now, attempt.storeNow()),
+          seed: inv.seed,
+          cancelRequested,
+          partitions: attempt.partitions ?? 1,
+          ...(inv.trace !== undefined ? { trace: inv.trace } : {}),
+        };
+        counters.requests++;
+        let a;
+        try {
+          a = await client.invoke(request, ac.signal);
+        } catch (e) {
+          counters.failures++;
+          if (attempt.signal.aborted) return;
+          await failed(attempt, ensureError(e), journal.length);
+          return;
+        }
+        const ops = stateOpsOf(a.entries);
+        switch (a.type) {
+          case 'commit': {
+            const r = await attempt.commit(a.from, a.entries, ops, a.effects);
+            applyCommitted(journal, state, a.entries, ops, r.now);
+            for (const [i, c] of r.completions) completions.set(i, c);
+            now = r.now;
+            continue;
+          }
+          case 'suspend': {
+            const r = await attempt.suspend(a.from, a.entries, ops, a.effects, a.on);
+            if (r === 'suspended') return;
+            applyCommitted(journal, state, a.entries, ops, r.now);
+            for (const [i, c] of r.completions) completions.set(i, c);
+            now = r.now;
+            cancelRequested ||= r.cancelled;
+            continue;
+          }
+          case 'complete':
+            await attempt.complete(a.from, a.entries, ops, a.effects, a.outcome);
+            return;
+          case 'retry':
+            await attempt.retry(boundedError(a.failure), a.delayMs, a.detail);
+            return;
+          case 'pause':
+            await attempt.pause(boundedError(a.failure), a.detail);
+            return;
+        }
+      }
+    } catch (e) {
+      if (isFenced(e)) return;
+      throw e;
+    } finally {
+      attempt.signal.removeEventListener('abort', onAbort);
+    }
+  };
+
+  /** A request that failed: retried by the handler's policy, as a handler's own failure is. */
+  const failed = async (attempt: Attempt, error: Error, from: number): Promise<void> => {
+    const inv = attempt.invocation;
+    const spec = registry.handler(inv.target.service, inv.target.handler);
+    const failure: SerializedError = boundedError(serializeError(error));
+    const retryAfter = (error as { retryAfter?: number }).retryAfter;
+    const decision = nextRetry(spec?.options.retryPolicy, inv.attempt, retryAfter);
+    const detail = { attempt: inv.attempt };
+    if (decision.kind === 'retry') await attempt.retry(failure, decision.delayMs, detail);
+    else if (decision.kind === 'pause') await attempt.pause(failure, detail);
+    else {
+      await attempt.complete(from, [], [], [], {
+        ok: false,
+        error: { ...failure, status: failure.status ?? 500 },
+      });
+    }
+  };
+
+  return {
+    counters,
+    run(attempt: Attempt): Promise<void> {
+      const client = routes.deploymentOf(attempt.invocation.target.service);
+      if (!client) return local.run(attempt);
+      // An eager attempt may run nothing but state entries before it is accepted: a deployment's
+      // handler could run a step. Declined (every write of an eager attempt declines it).
+      if (attempt.eager) {
+        const declined = {
+          name: 'Declined',
+          code: ErrorCode.FENCED,
+          message: 'runs on a deployment',
+        };
+        return attempt.retry(declined, 0).catch(() => undefined);
+      }
+      return runRemote(client, attempt);
+    },
+    hurry(): void {
+      // A push attempt waits on nothing but its request; it ends with it.
+      local.hurry();
+    },
+  };
+}

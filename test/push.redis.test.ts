@@ -1,0 +1,260 @@
+/**
+ * Push deployments (docs/PROTOCOL.md): handlers on a separate Node process serving
+ * `createEndpointHandler` over HTTP (test/fixtures/deployment.mjs, with no store of its own),
+ * registered with an engine (`serve({ deployments })`) whose ingress and workers run in this
+ * process against the real Redis. Observed:
+ * - the examples' flows run on the deployment: a 3-step workflow (one function invocation per
+ *   step plus one to finish), object state, a durable promise and a sleep, calls to the engine's
+ *   own workers and between the deployment's services, an awakeable resolved from outside;
+ * - the function process SIGKILLed inside a step: the attempt is retried on a restarted one, every
+ *   committed step keeps its one result, the counter stays exact;
+ * - 429 with `Retry-After` and 503: retried no earlier than asked, then completed;
+ * - an answer later than the deployment's timeout: the attempt is retried, and the late answer
+ *   changes nothing (each step's recorded result is the one committed first);
+ * - signed requests: a deployment given the engine's public key runs only what the engine signed.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { service, type Context, type Entry, type LatchkeyServer } from '@latchkey/core';
+import {
+  deletePrefix,
+  newPrefix,
+  post,
+  spawnWorker,
+  startServer,
+  until,
+  type WorkerProcess,
+} from './helpers/harness.js';
+import { freePort } from '@latchkey/redis-store/testing';
+import { rawClient, type RawRedis } from './helpers/redis.js';
+
+const redisTarget = inject('redisTarget');
+const DEADLINE_MS = 60_000;
+
+/** A service of the engine's own workers, called from the deployment. */
+const localgreeter = service({
+  name: 'localgreeter',
+  handlers: { greet: async (_ctx: Context, name: string) => `hello ${name}` },
+});
+
+interface Env {
+  prefix: string;
+  port: number;
+  fn: WorkerProcess;
+  engine: LatchkeyServer;
+  redis: RawRedis;
+  spawnFn(env?: Record<string, string>): Promise<WorkerProcess>;
+}
+
+async function setup(
+  onTestFinished: (fn: () => Promise<void>) => void,
+  opts: {
+    fnEnv?: Record<string, string>;
+    deployment?: { timeoutMs?: number };
+    signingKey?: string;
+  } = {},
+): Promise<Env> {
+  const prefix = newPrefix();
+  const port = await freePort();
+  const fns: WorkerProcess[] = [];
+  const redis = rawClient(redisTarget);
+  const spawnFn = async (env: Record<string, string> = {}): Promise<WorkerProcess> => {
+    const w = await spawnWorker(redisTarget, prefix, {
+      script: 'deployment.mjs',
+      env: { LK_SERVICES: 'push-services.mjs', LK_PORT: String(port), ...env },
+    });
+    fns.push(w);
+    return w;
+  };
+  const env = { prefix, port, redis, spawnFn } as Env;
+  onTestFinished(async () => {
+    await env.engine?.close().catch(() => undefined);
+    await Promise.all(fns.map((w) => w.kill('SIGKILL').catch(() => undefined)));
+    redis.disconnect();
+    await deletePrefix(redisTarget, prefix);
+  });
+  env.fn = await spawnFn(opts.fnEnv);
+  env.engine = await startServer(redisTarget, prefix, [localgreeter], {
+    serve: {
+      deployments: [{ uri: `http://127.0.0.1:${port}`, ...opts.deployment }],
+      ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+    },
+  });
+  return env;
+}
+
+/** Invoke requests the function process received for `target` (`service/handler`). */
+function invokes(fn: WorkerProcess, target: string): number {
+  return fn.output.filter((l) => l === `INVOKE ${target}`).length;
+}
+
+/** How many times the closure of step `name` of invocation `id` ran. */
+async function runs(env: Env, id: string, name: string): Promise<number> {
+  return Number((await env.redis.get(`${env.prefix}:fx:${id}:${name}`)) ?? 0);
+}
+
+async function submit(env: Env, path: string, body: unknown): Promise<string> {
+  const r = await post(env.engine.url, `${path}/send`, body);
+  expect(r.status).toBe(202);
+  return (r.body as { invocationId: string }).invocationId;
+}
+
+/** Waits for the invocation's outcome; returns it with the journal. */
+async function outcome(env: Env, id: string): Promise<{ value: unknown; journal: Entry[] }> {
+  const info = await until(
+    `invocation ${id} completes`,
+    async () => {
+      const i = await env.engine.store.describe(id, true);
+      return i?.status === 'completed' ? i : undefined;
+    },
+    DEADLINE_MS,
+  );
+  expect(info.outcome?.ok).toBe(true);
+  const out = info.outcome as { ok: true; value?: string };
+  return {
+    value: out.value === undefined ? undefined : JSON.parse(out.value),
+    journal: info.journal ?? [],
+  };
+}
+
+describe('push deployments', () => {
+  it('runs a 3-step workflow on the function, one invocation per step plus one to finish', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished);
+    const id = await submit(env, '/pushflow/wf-1/run', 'x');
+    const { value, journal } = await outcome(env, id);
+    expect(value).toEqual({ a: 'a:x:1', b: 'b:x:1', c: 'c:x:1' });
+    for (const s of ['a', 'b', 'c']) expect(await runs(env, id, s)).toBe(1);
+    expect(journal.filter((e) => e.k === 'run').map((e) => (e as { n: string }).n)).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
+    expect(invokes(env.fn, 'pushflow/run')).toBe(4);
+    // Its state went through the engine: a shared handler (also on the function) reads it.
+    const stage = await post(env.engine.url, '/pushflow/wf-1/stage', undefined);
+    expect(stage).toMatchObject({ status: 200, body: 'c' });
+  });
+
+  it('keeps object state exact, and reaches the engine’s workers and other services', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished);
+    const adds = await Promise.all(
+      Array.from({ length: 5 }, () => post(env.engine.url, '/pushcounter/k1/add', 2)),
+    );
+    expect(adds.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(adds.map((r) => r.body as number).sort((a, b) => a - b)).toEqual([2, 4, 6, 8, 10]);
+    expect(await post(env.engine.url, '/pushcounter/k1/get', undefined)).toMatchObject({
+      body: 10,
+    });
+
+    const id = await submit(env, '/pushcaller/run', 'ada');
+    const awk = await until(
+      'the awakeable is announced',
+      async () => (await env.redis.get(`${env.prefix}:fx:awk:ada`)) ?? undefined,
+      DEADLINE_MS,
+    );
+    const resolved = await post(env.engine.url, `/restate/awakeables/${awk}/resolve`, 'yes');
+    expect(resolved.status).toBe(202);
+    const { value } = await outcome(env, id);
+    expect(value).toEqual({ greeting: 'hello ada', count: 1, answer: 'yes' });
+  });
+
+  it('waits on a durable promise and sleeps no less than asked', async ({ onTestFinished }) => {
+    const env = await setup(onTestFinished);
+    const id = await submit(env, '/pushapproval/p-1/run', undefined);
+    await until(
+      'the workflow suspends on its promise',
+      async () => (await env.engine.store.describe(id))?.status === 'suspended',
+      DEADLINE_MS,
+    );
+    const approved = await post(env.engine.url, '/pushapproval/p-1/approve', 'granted');
+    expect(approved).toMatchObject({ status: 200, body: 'ok' });
+    const { value } = await outcome(env, id);
+    expect(value).toMatchObject({ verdict: 'granted' });
+    expect((value as { slept: number }).slept).toBeGreaterThanOrEqual(300);
+  });
+
+  it('retries a step whose function process was SIGKILLed; committed steps keep their result', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished, { fnEnv: { LK_FAULT: 'in-run:b' } });
+    const id = await submit(env, '/pushflow/wf-crash/run', 'y');
+    const { signal } = await env.fn.exited;
+    expect(signal).toBe('SIGKILL');
+    expect(env.fn.output).toContain('FAULT in-run:b');
+    await env.spawnFn();
+    const { value } = await outcome(env, id);
+    // Step b's closure ran twice (the first run died with its process), a and c once each.
+    expect(value).toEqual({ a: 'a:y:1', b: 'b:y:2', c: 'c:y:1' });
+    expect(await runs(env, id, 'a')).toBe(1);
+    expect(await runs(env, id, 'b')).toBe(2);
+  });
+
+  it('honours 429 Retry-After and retries 503', async ({ onTestFinished }) => {
+    const env = await setup(onTestFinished, { fnEnv: { LK_HTTP_FAULT: 'status:429:1:1' } });
+    const t0 = Date.now();
+    const id = await submit(env, '/pushflow/wf-429/run', 'z');
+    const { value } = await outcome(env, id);
+    expect(value).toEqual({ a: 'a:z:1', b: 'b:z:1', c: 'c:z:1' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+    const info = await env.engine.store.inspect?.(id);
+    expect(info?.failure?.error.message ?? '').toContain('429');
+
+    const env2 = await setup(onTestFinished, { fnEnv: { LK_HTTP_FAULT: 'status:503:2' } });
+    const id2 = await submit(env2, '/pushflow/wf-503/run', 'w');
+    expect((await outcome(env2, id2)).value).toEqual({ a: 'a:w:1', b: 'b:w:1', c: 'c:w:1' });
+    expect(invokes(env2.fn, 'pushflow/run')).toBe(6);
+  });
+
+  it('retries an answer later than the timeout; the late answer changes nothing', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished, {
+      fnEnv: { LK_HTTP_FAULT: 'late:2500:1' },
+      deployment: { timeoutMs: 1000 },
+    });
+    const id = await submit(env, '/pushflow/wf-late/run', 'v');
+    const { value, journal } = await outcome(env, id);
+    await until(
+      'the late answer is sent',
+      () => env.fn.output.includes('LATE ANSWER SENT'),
+      DEADLINE_MS,
+    );
+    // Step a ran in the timed-out request and again in the retry; the retry's result is the one
+    // committed, once.
+    expect(await runs(env, id, 'a')).toBe(2);
+    expect(value).toEqual({ a: 'a:v:2', b: 'b:v:1', c: 'c:v:1' });
+    expect(journal.filter((e) => e.k === 'run' && e.n === 'a')).toHaveLength(1);
+  });
+
+  it('runs only requests signed by the engine when the function has its public key', async ({
+    onTestFinished,
+  }) => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const pub = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const priv = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const env = await setup(onTestFinished, {
+      fnEnv: { LK_IDENTITY_KEYS: pubBase64(pub) },
+      signingKey: priv,
+    });
+    const id = await submit(env, '/pushflow/wf-signed/run', 's');
+    expect((await outcome(env, id)).value).toEqual({ a: 'a:s:1', b: 'b:s:1', c: 'c:s:1' });
+
+    // An unsigned request, as anyone who learns the URL could send it: refused, nothing runs.
+    const forged = await fetch(`http://127.0.0.1:${env.port}/invoke/pushflow/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.latchkey.invoke.v1+json' },
+      body: '{}',
+    });
+    expect(forged.status).toBe(401);
+    expect(await forged.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+});
+
+/** A PEM public key as base64 SPKI (what an environment variable holds comfortably). */
+function pubBase64(pem: string): string {
+  return pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+}
