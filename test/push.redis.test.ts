@@ -15,7 +15,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { service, type Context, type Entry, type LatchkeyServer } from '@latchkey/core';
+import type { Entry, LatchkeyServer } from '@latchkey/core';
+import { localgreeter } from './fixtures/push-local.mjs';
 import {
   deletePrefix,
   newPrefix,
@@ -30,12 +31,6 @@ import { rawClient, type RawRedis } from './helpers/redis.js';
 
 const redisTarget = inject('redisTarget');
 const DEADLINE_MS = 60_000;
-
-/** A service of the engine's own workers, called from the deployment. */
-const localgreeter = service({
-  name: 'localgreeter',
-  handlers: { greet: async (_ctx: Context, name: string) => `hello ${name}` },
-});
 
 interface Env {
   prefix: string;
@@ -250,7 +245,7 @@ describe('push deployments', () => {
       body: '{}',
     });
     expect(forged.status).toBe(401);
-    expect(await forged.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(await forged.json()).toMatchObject({ code: 401, errorCode: 'UNAUTHORIZED' });
   });
 });
 

@@ -9,6 +9,7 @@ import {
   type Entry,
   type InvocationInfo,
   type LatchkeyServer,
+  type ServeOptions,
 } from '@latchkey/core';
 import { createRedisStore, type RedisStoreOptions } from '@latchkey/redis-store';
 import { afterAll } from 'vitest';
@@ -22,7 +23,7 @@ export async function startAdminServer(
   redisTarget: RedisTarget,
   prefix: string,
   services: AnyDefinition[],
-  opts: { token?: string; store?: RedisStoreOptions } = {},
+  opts: { token?: string; store?: RedisStoreOptions; serve?: Partial<ServeOptions> } = {},
 ): Promise<LatchkeyServer & { adminUrl: string }> {
   const store = createRedisStore({
     ...redisTarget,
@@ -39,6 +40,7 @@ export async function startAdminServer(
     handleSignals: false,
     admin: { port: 0, ...(opts.token !== undefined ? { token: opts.token } : {}) },
     logger: quietLogger,
+    ...opts.serve,
   });
   if (!server.adminUrl) throw new Error('the admin API did not start');
   return server as LatchkeyServer & { adminUrl: string };

@@ -37,7 +37,11 @@ export function createEndpointHandler(
       return new Response(res.body, { status: res.status, headers: res.headers });
     } catch (e) {
       return Response.json(
-        { code: ErrorCode.INTERNAL, message: e instanceof Error ? e.message : String(e) },
+        {
+          code: 500,
+          errorCode: ErrorCode.INTERNAL,
+          message: e instanceof Error ? e.message : String(e),
+        },
         { status: 500 },
       );
     }
@@ -46,7 +50,7 @@ export function createEndpointHandler(
 
 function tooLarge(): Response {
   return Response.json(
-    { code: ErrorCode.BODY_TOO_LARGE, message: 'the request body is too large' },
+    { code: 413, errorCode: ErrorCode.BODY_TOO_LARGE, message: 'the request body is too large' },
     { status: 413 },
   );
 }

@@ -96,6 +96,7 @@ export type {
   WorkerHandle,
   WorkerOptions,
   WorkerStore,
+  DeploymentRecords,
   StoreObserver,
   QueueDepth,
   EntryTimes,

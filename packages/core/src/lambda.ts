@@ -50,7 +50,8 @@ export function createEndpointHandler(
     const body = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
     if (Buffer.byteLength(body) > endpoint.maxBodyBytes) {
       return result(413, {
-        code: ErrorCode.BODY_TOO_LARGE,
+        code: 413,
+        errorCode: ErrorCode.BODY_TOO_LARGE,
         message: 'the request body is too large',
       });
     }
@@ -69,7 +70,8 @@ export function createEndpointHandler(
       };
     } catch (e) {
       return result(500, {
-        code: ErrorCode.INTERNAL,
+        code: 500,
+        errorCode: ErrorCode.INTERNAL,
         message: e instanceof Error ? e.message : String(e),
       });
     }

@@ -8,7 +8,7 @@ import { ingressRules, type IngressRules } from './ingress/input.js';
 import { createIngress } from './ingress/http.js';
 import { attachWebSocket, type WebSocketOptions } from './ingress/ws.js';
 import { createExecutor } from './runtime/invoker.js';
-import { discover, type DeploymentOptions } from './push/deployments.js';
+import type { DeploymentOptions } from './push/deployments.js';
 import { Deployments } from './push/engine.js';
 import { pushExecutor } from './push/push-executor.js';
 import { Registry } from './runtime/registry.js';
@@ -37,6 +37,12 @@ export interface ServeOptions extends IngressRules {
    * serves only signed requests.
    */
   signingKey?: string;
+  /**
+   * How often this process reads the deployments registered by any process of the engine (ms);
+   * default 5,000 (a lookup of a service it does not know reads them at once, at most once a
+   * second). 0: only then.
+   */
+  deploymentRefreshMs?: number;
   /**
    * Where the data lives: a Redis URL, or `{ cluster: ['host:port', …] }` (a Redis Cluster's seed
    * nodes; docs/SCALING.md). Defaults to `REDIS_URL`, else `REDIS_CLUSTER_NODES`. Ignored when
@@ -153,16 +159,7 @@ async function loadRedisStore(opts: ServeOptions): Promise<Store> {
 export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   const registry = new Registry(opts.services ?? []);
   const signingKey = opts.signingKey ?? process.env['LATCHKEY_SIGNING_KEY'];
-  const clientOpts = signingKey ? { signingKey } : {};
-  const deployments = new Deployments(registry, clientOpts);
-  for (const d of opts.deployments ?? []) {
-    const info = await discover(typeof d === 'string' ? { uri: d } : d, clientOpts);
-    const { taken } = deployments.conflicts(info);
-    if (taken.length > 0) {
-      throw new Error(`deployment ${info.uri} serves ${taken.join(', ')}, served here already`);
-    }
-    deployments.put(info);
-  }
+
   const rules = ingressRules(opts);
   const adminToken = opts.admin
     ? (opts.admin.token ?? process.env['LATCHKEY_ADMIN_TOKEN'])
@@ -176,6 +173,17 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
   const store = opts.store ?? (await loadRedisStore(opts));
   await store.init();
   const logger = opts.logger ?? console;
+  const deployments = new Deployments(registry, {
+    ...(signingKey ? { signingKey } : {}),
+    records: store.deployments,
+    logger,
+  });
+  await deployments.refresh();
+  // The deployments given here are registered (again) at every start: this code declares them.
+  for (const d of opts.deployments ?? []) {
+    await deployments.register(typeof d === 'string' ? { uri: d } : d, true);
+  }
+  deployments.start(opts.deploymentRefreshMs ?? 5000);
   const tracing = Tracing.of(opts.tracing);
   const metrics = Metrics.of(opts.metrics, opts.admin !== undefined);
   if (metrics) {
@@ -249,6 +257,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       ...(opts.admin.maxBulk !== undefined ? { maxBulk: opts.admin.maxBulk } : {}),
       ...(opts.admin.ui === false ? { ui: false } : {}),
       invoke: { store, rules, telemetry },
+      deployments,
       ...(metrics ? { metrics } : {}),
     });
     admin = a;
@@ -276,6 +285,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
         s.closeAllConnections();
         await closed;
       }
+      deployments.stop();
       await worker?.close();
       await store.close();
     })());

@@ -209,7 +209,10 @@ describe('push endpoint (fetch)', () => {
     ];
     for (const [res, status, code] of cases) {
       const r = await res;
-      expect([r.status, ((await r.json()) as { code: string }).code]).toEqual([status, code]);
+      expect([r.status, ((await r.json()) as { errorCode: string }).errorCode]).toEqual([
+        status,
+        code,
+      ]);
     }
     const small = fetchHandler({ services, maxBodyBytes: 100 });
     const big = await fetchOf(small, '/invoke/stepper/twice', {
@@ -283,7 +286,7 @@ describe('request signing', () => {
     const h = fetchHandler({ services, identityKeys: [pair().pub] });
     const res = await fetchOf(h, '/discover');
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(await res.json()).toMatchObject({ code: 401, errorCode: 'UNAUTHORIZED' });
   });
 });
 

@@ -37,6 +37,7 @@
  * <prefix>:boot                            boot marker
  * <prefix>:layout                          the partition count the data was created with
  * <prefix>:workers                         hash: worker processes taking hand-offs -> expiry:free slots
+ * <prefix>:deployments                     hash: push deployments (id -> JSON record)
  * <prefix>:{<p>}:hand:<worker>             sharded channel: hand-offs of partition p to one worker
  * <prefix>:{w}:live                        zset: live worker processes (duty id -> heartbeat expiry)
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n
@@ -308,6 +309,10 @@ export class Keys {
   /** The partition count the data was created with (set once, at first start). */
   get layout(): string {
     return `${this.prefix}:layout`;
+  }
+  /** The push deployments registered with the engine (see `deployments.ts`). */
+  get deployments(): string {
+    return `${this.prefix}:deployments`;
   }
   /** The registry of worker processes that take hand-offs (see `handoff.ts`). */
   get workers(): string {

@@ -62,6 +62,7 @@ import { Queries } from './queries.js';
 import { Listing } from './listing.js';
 import { Objects } from './objects.js';
 import { Duties } from './duties.js';
+import { StoredDeployments } from './deployments.js';
 import { expirePartitionIndexes, reconcile, sweepPartition } from './reconciler.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { JobData } from './wire.js';
@@ -88,6 +89,7 @@ export class RedisStore implements Store {
   private readonly objects: Objects;
   private readonly details: AdminDetail;
   private readonly duties: Duties;
+  readonly deployments: StoredDeployments;
   /** Worker handles open in this process (the duties run while there is one). */
   private workers = 0;
   private bootMarker: string | undefined;
@@ -166,6 +168,7 @@ export class RedisStore implements Store {
     this.listing = new Listing(ctx);
     this.objects = new Objects(ctx, this.listing);
     this.details = new AdminDetail(ctx, this.mailbox);
+    this.deployments = new StoredDeployments(ctx);
     this.duties = new Duties(ctx, this.sub, {
       sweep: (p, fireMax) => sweepPartition(ctx, p, this.mailbox, this.deliveries, fireMax),
       freeSlots: () => this.mailbox.freeSlots(),
@@ -356,10 +359,7 @@ export class RedisStore implements Store {
     return this.duties.id;
   }
 
-  /**
-   * @internal Adds a mailbox job for an invocation, as a lost or stale job would (crash tests
-   * use it to replay a stale wake-up).
-   */
+  /** @internal Adds a mailbox job, as a lost or stale one would (crash tests: stale wake-ups). */
   redispatch(data: JobData, ds: number, delayMs: number): Promise<void> {
     return this.mailbox.dispatch(data, ds, delayMs);
   }

@@ -14,6 +14,8 @@ import { ServiceCatalog, servicesRoute } from './service-info.js';
 import { EventStreams, type EventStreamOptions } from './admin-events.js';
 import { createUiHandler, isUiTarget } from './admin-ui.js';
 import { createInvoke } from './admin-invoke.js';
+import { routeDeployments } from './admin-deployments.js';
+import type { Deployments } from '../push/engine.js';
 import type { Rules } from './input.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { IngressStore, Telemetry } from './operations.js';
@@ -46,6 +48,8 @@ export interface AdminOptions extends EventStreamOptions {
   invoke?: { store: IngressStore; rules: Rules; telemetry?: Telemetry | undefined };
   /** Serves `GET /metrics` (Prometheus text) and counts kills. */
   metrics?: Metrics;
+  /** The process's push deployments: with them the admin port serves `/deployments`. */
+  deployments?: Deployments;
 }
 
 function authorized(req: IncomingMessage, token: string | undefined): boolean {
@@ -90,6 +94,8 @@ export function isLoopback(host: string): boolean {
  *   `GET /services/{workflow}/keys/{key}/promises`, `DELETE /services/{service}/state/{key}`
  *   (`admin-objects.ts`)
  * - `POST /services/{service}/handlers/{handler}/invoke` with `{ key?, input }` (with `invoke`)
+ * - `GET|POST /deployments`, `GET|DELETE /deployments/{id}` (with `deployments`;
+ *   `admin-deployments.ts`)
  * - the web UI's files at `/ui` (GET/HEAD, no token; unless `ui` is false)
  */
 export function createAdmin(
@@ -152,6 +158,10 @@ export function createAdmin(
     if (described !== undefined) {
       json(res, 200, described);
       return;
+    }
+    if (options.deployments && segs[0] === 'deployments') {
+      const deps = { deployments: options.deployments, limits, budget, maxJsonDepth: maxDepth };
+      if (await routeDeployments(deps, req, res, segs)) return;
     }
     if (segs[0] === 'events' && segs.length === 1 && req.method === 'GET') {
       streams.serve(req, res, query);

@@ -261,6 +261,10 @@ export function createIngress(
       forceSend = segs[1] === 'send';
       path = segs.slice(2);
     }
+    // A service registered by another process of the engine (a push deployment) since this one
+    // last looked: read the registrations first.
+    const missing = registry.ensure(decode(path[0] ?? ''));
+    if (missing) await missing;
     const route = resolveRoute(registry, path, forceSend);
     let payload: Payload;
     if (isJson(route.spec.input)) {

@@ -246,6 +246,9 @@ export function attachWebSocket(
         case 'call':
         case 'send':
         case 'submit': {
+          const named = f['type'] === 'submit' ? f['workflow'] : f['service'];
+          const missing = typeof named === 'string' ? registry.ensure(named) : undefined;
+          if (missing) await missing;
           const { send: isSend, request, output } = decodeInvoke(f, registry, rules);
           const ac = new Stopper();
           const accepted: Accepted & { outcome?: Promise<Outcome> } = isSend

@@ -14,7 +14,7 @@ import {
 } from '../define/definitions.js';
 import type { RetryPolicy, WorkflowOptions } from '../define/options.js';
 import { serde } from '../define/serde.js';
-import { ErrorCode, RetryableError, TerminalError } from '../errors.js';
+import { ErrorCode, IngressError, RetryableError } from '../errors.js';
 import type { HandlerInfo, HandlerOptionsInfo, ServiceInfo } from '../ingress/service-info.js';
 import {
   INVOKE_CONTENT_TYPE,
@@ -57,6 +57,9 @@ export interface DeploymentClientOptions {
   signingKey?: string;
 }
 
+/** The longest manifest discovery reads (characters). */
+const MAX_MANIFEST_CHARS = 4 * 1024 * 1024;
+
 /** The id of the deployment at `uri`. */
 export function deploymentId(uri: string): string {
   return `dp_${createHash('sha256').update(normalizeUri(uri)).digest('base64url').slice(0, 20)}`;
@@ -68,10 +71,14 @@ export function normalizeUri(uri: string): string {
   try {
     u = new URL(uri);
   } catch {
-    throw new TerminalError(`not a URL: ${JSON.stringify(uri.slice(0, 200))}`, { errorCode: 400 });
+    throw new IngressError(
+      400,
+      ErrorCode.INVALID_BODY,
+      `not a URL: ${JSON.stringify(uri.slice(0, 200))}`,
+    );
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new TerminalError('a deployment URI is http or https', { errorCode: 400 });
+    throw new IngressError(400, ErrorCode.INVALID_BODY, 'a deployment URI is http or https');
   }
   return u.href.replace(/\/+$/, '');
 }
@@ -96,28 +103,42 @@ export async function discover(
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
   } catch (e) {
-    throw new TerminalError(`deployment ${uri} is unreachable: ${(e as Error).message}`, {
-      errorCode: 502,
-    });
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
+      `deployment ${uri} is unreachable: ${(e as Error).message}`,
+    );
   }
-  const text = await res.text();
+  const text = await res.text().catch(() => '');
+  if (text.length > MAX_MANIFEST_CHARS) {
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
+      `deployment ${uri} sent a manifest over 4 MiB`,
+    );
+  }
   if (res.status !== 200) {
-    throw new TerminalError(`deployment ${uri} answered discovery with ${res.status}`, {
-      errorCode: 502,
-    });
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
+      `deployment ${uri} answered discovery with ${res.status}`,
+    );
   }
   let manifest: PushManifest;
   try {
     manifest = manifestSchema.parse(JSON.parse(text)) as unknown as PushManifest;
   } catch (e) {
-    throw new TerminalError(`deployment ${uri} sent no valid manifest: ${(e as Error).message}`, {
-      errorCode: 502,
-    });
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
+      `deployment ${uri} sent no valid manifest: ${(e as Error).message}`,
+    );
   }
   if (manifest.minVersion > PUSH_PROTOCOL_VERSION || manifest.maxVersion < PUSH_PROTOCOL_VERSION) {
-    throw new TerminalError(
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
       `deployment ${uri} speaks push protocol ${manifest.minVersion}..${manifest.maxVersion}, this engine ${PUSH_PROTOCOL_VERSION}`,
-      { errorCode: 502 },
     );
   }
   return {

@@ -64,8 +64,9 @@ const json = (status: number, body: unknown, type = 'application/json'): Endpoin
   body: JSON.stringify(body),
 });
 
-const refuse = (status: number, code: string, message: string): EndpointResponse =>
-  json(status, { code, message });
+/** A refusal, shaped as the engine's own: `{ code: <status>, errorCode, message }`. */
+const refuse = (status: number, errorCode: string, message: string): EndpointResponse =>
+  json(status, { code: status, errorCode, message });
 
 /** Builds the transport-independent handler of a deployment. */
 export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoint {

@@ -1,30 +1,60 @@
 /**
- * The deployments one engine process serves: their definitions in the process's registry (so the
- * ingress accepts calls to them and the admin API describes them) and their clients, by service,
- * for the push executor.
+ * The push deployments one engine process serves: their definitions in the process's registry (so
+ * the ingress accepts calls to them and the admin API describes them) and their clients, by
+ * service, for the push executor. The store keeps the registrations (`Store.deployments`), shared
+ * by every process of the engine: each reads them at start, when asked for a service it does not
+ * know (at most once per {@link MISS_REFRESH_MS}), and every `refreshMs`.
  */
 import type { AnyDefinition } from '../define/definitions.js';
+import { ErrorCode, IngressError } from '../errors.js';
 import type { Registry } from '../runtime/registry.js';
+import type { DeploymentRecords } from '../store/store.js';
 import {
   DeploymentClient,
   definitionsOf,
+  discover,
   type DeploymentClientOptions,
   type DeploymentInfo,
+  type DeploymentOptions,
 } from './deployments.js';
 import type { PushRoutes } from './push-executor.js';
+
+/** The least time between two refreshes a lookup of an unknown service starts (ms). */
+export const MISS_REFRESH_MS = 1000;
+
+/** What registering a deployment did. */
+export interface Registered {
+  info: DeploymentInfo;
+  /** False when the same deployment was registered already with the same services. */
+  created: boolean;
+}
 
 export class Deployments implements PushRoutes {
   private readonly registry: Registry;
   private readonly opts: DeploymentClientOptions;
+  private readonly records: DeploymentRecords | undefined;
+  private readonly logger: Pick<Console, 'warn'>;
   private readonly byId = new Map<string, { info: DeploymentInfo; client: DeploymentClient }>();
   private readonly byService = new Map<string, DeploymentClient>();
+  private refreshing: Promise<void> | undefined;
+  private lastMissRefresh = 0;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(registry: Registry, opts: DeploymentClientOptions = {}) {
+  constructor(
+    registry: Registry,
+    opts: DeploymentClientOptions & {
+      records?: DeploymentRecords | undefined;
+      logger?: Pick<Console, 'warn'>;
+    } = {},
+  ) {
     this.registry = registry;
-    this.opts = opts;
+    this.opts = opts.signingKey ? { signingKey: opts.signingKey } : {};
+    this.records = opts.records;
+    this.logger = opts.logger ?? console;
+    registry.refresh = (service) => this.missed(service);
   }
 
-  /** Every registered deployment. */
+  /** Every deployment this process serves. */
   list(): DeploymentInfo[] {
     return [...this.byId.values()].map((d) => d.info);
   }
@@ -38,8 +68,88 @@ export class Deployments implements PushRoutes {
   }
 
   /**
+   * Discovers the deployment at `opts.uri` and registers it here and in the store. Refused with
+   * 409 `CONFLICT` when one of its services is served already by this process's own code or by
+   * another deployment, or when it was registered before with other services or handlers and
+   * `force` is not set.
+   */
+  async register(opts: DeploymentOptions, force = false): Promise<Registered> {
+    const info = await discover(opts, this.opts);
+    await this.refresh();
+    const { taken, changed } = this.conflicts(info);
+    if (taken.length > 0) {
+      throw new IngressError(
+        409,
+        ErrorCode.CONFLICT,
+        `services served already, here or by another deployment: ${taken.join(', ')}`,
+      );
+    }
+    const before = this.byId.get(info.id)?.info;
+    if (changed.length > 0 && !force) {
+      throw new IngressError(
+        409,
+        ErrorCode.CONFLICT,
+        `deployment ${info.id} was registered with other handlers (${changed.join(', ')}): register it again with force to replace them`,
+      );
+    }
+    if (before && changed.length === 0) return { info: before, created: false };
+    await this.records?.put(info);
+    this.put(info);
+    return { info, created: true };
+  }
+
+  /** Removes a deployment here and from the store; false when none has that id. */
+  async unregister(id: string): Promise<boolean> {
+    const stored = (await this.records?.remove(id)) ?? false;
+    return this.remove(id) || stored;
+  }
+
+  /** Brings this process in line with the store's registrations. */
+  refresh(): Promise<void> {
+    if (!this.records) return Promise.resolve();
+    return (this.refreshing ??= this.sync().finally(() => (this.refreshing = undefined)));
+  }
+
+  /** Refreshes every `ms` until {@link stop} (timer unref'd). */
+  start(ms: number): void {
+    if (!this.records || ms <= 0) return;
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async sync(): Promise<void> {
+    const stored = await this.records!.list();
+    const ids = new Set(stored.map((d) => d.id));
+    for (const id of [...this.byId.keys()]) if (!ids.has(id)) this.remove(id);
+    for (const d of stored) {
+      const cur = this.byId.get(d.id)?.info;
+      if (cur && JSON.stringify(cur) === JSON.stringify(d)) continue;
+      const { taken } = this.conflicts(d);
+      if (taken.length > 0) {
+        this.logger.warn(
+          `[latchkey] deployment ${d.uri} is not served here: ${taken.join(', ')} served already`,
+        );
+        continue;
+      }
+      this.put(d);
+    }
+  }
+
+  /** A lookup missed `service`: refresh, unless one ran within the last second. */
+  private async missed(_service: string): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (!this.records || Date.now() - this.lastMissRefresh < MISS_REFRESH_MS) return;
+    this.lastMissRefresh = Date.now();
+    await this.refresh().catch(() => undefined);
+  }
+
+  /**
    * What registering `info` would change: services another deployment or this process's own
-   * code serves (a conflict), and services of the same deployment whose handlers differ.
+   * code serves (`taken`), and services of the same deployment whose description differs.
    */
   conflicts(info: DeploymentInfo): { taken: string[]; changed: string[] } {
     const taken: string[] = [];
@@ -50,7 +160,7 @@ export class Deployments implements PushRoutes {
       if (owner && owner.info.id !== info.id) taken.push(s.name);
       else if (!owner && this.registry.service(s.name)) taken.push(s.name);
       const before = old?.services.find((o) => o.name === s.name);
-      if (before && JSON.stringify(before) !== JSON.stringify(s)) changed.push(s.name);
+      if (old && JSON.stringify(before) !== JSON.stringify(s)) changed.push(s.name);
     }
     for (const o of old?.services ?? []) {
       if (!info.services.some((s) => s.name === o.name)) changed.push(o.name);
@@ -58,8 +168,8 @@ export class Deployments implements PushRoutes {
     return { taken, changed };
   }
 
-  /** Adds (or replaces) a deployment; the caller checked {@link conflicts}. */
-  put(info: DeploymentInfo): void {
+  /** Serves a deployment here (replacing the one with its id); the caller checked conflicts. */
+  private put(info: DeploymentInfo): void {
     this.remove(info.id);
     const client = new DeploymentClient(info, this.opts);
     const defs: AnyDefinition[] = definitionsOf(info);
@@ -68,8 +178,7 @@ export class Deployments implements PushRoutes {
     for (const d of defs) this.byService.set(d.name, client);
   }
 
-  /** Removes a deployment and its services; false when none has that id. */
-  remove(id: string): boolean {
+  private remove(id: string): boolean {
     const d = this.byId.get(id);
     if (!d) return false;
     this.byId.delete(id);

@@ -29,8 +29,13 @@ export function createEndpointHandler(
   options: EndpointHandlerOptions,
 ): (req: Req, res: Res) => void {
   const endpoint = createPushEndpoint(options);
-  const fail = (res: Res, status: number, code: string, message: string): void =>
-    send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ code, message }));
+  const fail = (res: Res, status: number, errorCode: string, message: string): void =>
+    send(
+      res,
+      status,
+      { 'content-type': 'application/json' },
+      JSON.stringify({ code: status, errorCode, message }),
+    );
   return (req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;

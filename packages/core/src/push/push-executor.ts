@@ -151,6 +151,20 @@ export function pushExecutor(
     }
   };
 
+  const pushed = (client: DeploymentClient, attempt: Attempt): Promise<void> => {
+    // An eager attempt may run nothing but state entries before it is accepted: a deployment's
+    // handler could run a step. Declined (every write of an eager attempt declines it).
+    if (attempt.eager) {
+      const declined = {
+        name: 'Declined',
+        code: ErrorCode.FENCED,
+        message: 'runs on a deployment',
+      };
+      return attempt.retry(declined, 0).catch(() => undefined);
+    }
+    return runRemote(client, attempt);
+  };
+
   /** A request that failed: retried by the handler's policy, as a handler's own failure is. */
   const failed = async (attempt: Attempt, error: Error, from: number): Promise<void> => {
     const inv = attempt.invocation;
@@ -172,19 +186,16 @@ export function pushExecutor(
   return {
     counters,
     run(attempt: Attempt): Promise<void> {
-      const client = routes.deploymentOf(attempt.invocation.target.service);
-      if (!client) return local.run(attempt);
-      // An eager attempt may run nothing but state entries before it is accepted: a deployment's
-      // handler could run a step. Declined (every write of an eager attempt declines it).
-      if (attempt.eager) {
-        const declined = {
-          name: 'Declined',
-          code: ErrorCode.FENCED,
-          message: 'runs on a deployment',
-        };
-        return attempt.retry(declined, 0).catch(() => undefined);
-      }
-      return runRemote(client, attempt);
+      const service = attempt.invocation.target.service;
+      const client = routes.deploymentOf(service);
+      if (client) return pushed(client, attempt);
+      // A deployment registered by another process since this one last looked: read them first.
+      const missing = registry.service(service) ? undefined : registry.ensure(service);
+      if (!missing) return local.run(attempt);
+      return missing.then(() => {
+        const c = routes.deploymentOf(service);
+        return c ? pushed(c, attempt) : local.run(attempt);
+      });
     },
     hurry(): void {
       // A push attempt waits on nothing but its request; it ends with it.

@@ -11,6 +11,11 @@ export class Registry {
   >();
   /** Counts changes: what is computed from the registry is computed again when it moved. */
   version = 0;
+  /**
+   * Set by a process that serves push deployments: reads the registrations again (rate-limited
+   * by the setter), for a service this registry does not know.
+   */
+  refresh: ((service: string) => Promise<void>) | undefined;
 
   constructor(defs: readonly AnyDefinition[]) {
     this.add(defs);
@@ -33,6 +38,16 @@ export class Registry {
   remove(names: readonly string[]): void {
     for (const n of names) this.services.delete(n);
     this.version++;
+  }
+
+  /**
+   * For a service this registry does not know, when deployments may be registered elsewhere: a
+   * promise that settles once a lookup sees the latest registrations. Undefined otherwise, so a
+   * caller awaits nothing (and keeps its requests' order) for a service it knows.
+   */
+  ensure(service: string): Promise<void> | undefined {
+    if (!this.refresh || this.services.has(service)) return undefined;
+    return this.refresh(service).catch(() => undefined);
   }
 
   /** The definition of a service, object or workflow. */

@@ -4,6 +4,7 @@
  * implements all three: {@link Store}. Each consumer depends on the narrowest one it uses.
  */
 import type { Completion, Entry } from '../journal/entry.js';
+import type { DeploymentInfo } from '../push/deployments.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
 import type { Executor, WorkerHandle, WorkerOptions } from './attempt.js';
 import type { EventFilter, EventWatch, StoreEvent } from './events.js';
@@ -147,6 +148,21 @@ export interface WorkerStore {
   observe?(observer: StoreObserver): void;
   /** The mailbox queues' jobs by state, for metrics (a store without queues need not have it). */
   queueDepths?(): Promise<QueueDepth[]>;
+  /**
+   * The push deployments registered with the engine, shared by all its processes (a store
+   * without it serves only the deployments `serve()` is given).
+   */
+  readonly deployments?: DeploymentRecords;
+}
+
+/** Where an engine's push deployments are kept (`WorkerStore.deployments`). */
+export interface DeploymentRecords {
+  /** Every registered deployment. */
+  list(): Promise<DeploymentInfo[]>;
+  /** Adds a deployment, or replaces the one with its id. */
+  put(info: DeploymentInfo): Promise<void>;
+  /** Removes a deployment; false when none has that id. */
+  remove(id: string): Promise<boolean>;
 }
 
 /** What a store reports to metrics (`WorkerStore.observe`). */

@@ -21,7 +21,8 @@ import type {
   ListQuery,
   PromiseInfo,
 } from '../../store/listing.js';
-import type { Store } from '../../store/store.js';
+import type { DeploymentRecords, Store } from '../../store/store.js';
+import type { DeploymentInfo } from '../../push/deployments.js';
 import type { EventFilter, EventWatch, StoreEvent } from '../../store/events.js';
 import type { InvocationDetail, RestartOptions, RestartResult } from '../../store/detail.js';
 import { MemoryStoreAttempt } from './attempt.js';
@@ -50,6 +51,16 @@ const LOST_RETRY_MS = 10;
  */
 export class MemoryStore implements Store {
   private readonly engine = new Engine();
+  private readonly deploymentMap = new Map<string, DeploymentInfo>();
+  /** The push deployments registered with this store's engine. */
+  readonly deployments: DeploymentRecords = {
+    list: () => Promise.resolve([...this.deploymentMap.values()]),
+    put: (info) => {
+      this.deploymentMap.set(info.id, info);
+      return Promise.resolve();
+    },
+    remove: (id) => Promise.resolve(this.deploymentMap.delete(id)),
+  };
   private readonly workers = new Set<MemoryWorker>();
   private pumping = false;
 
