@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AdminApi } from './api.js';
+import { registerDeployments } from './commands/deployments.js';
 import { registerInv } from './commands/inv.js';
 import { registerServe } from './commands/serve.js';
 import { registerServices } from './commands/services.js';
@@ -101,6 +102,7 @@ export function buildProgram(io: Io = processIo()): Command {
   registerInv(program, ctx);
   registerState(program, ctx);
   registerServices(program, ctx);
+  registerDeployments(program, ctx);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import type { AnyDefinition } from './define/definitions.js';
+import { createEndpointHandler, type LambdaEvent, type LambdaResult } from './lambda.js';
 import { serve, type LatchkeyServer, type ServeOptions } from './serve.js';
 
 /**
@@ -28,10 +29,10 @@ export interface Endpoint {
    */
   listen(port?: number): Promise<number>;
   /**
-   * Restate's serverless entry point (AWS Lambda). Handlers on serverless functions are not
-   * supported yet: this throws.
+   * Restate's serverless entry point: the bound services as an AWS Lambda handler (a push
+   * deployment, as `createEndpointHandler` of `@latchkey/core/lambda`; docs/PROTOCOL.md).
    */
-  handler(): never;
+  handler(): (event: LambdaEvent, context?: unknown) => Promise<LambdaResult>;
   /** The running server once `listen` resolved (to close it, or to read its URLs). */
   readonly server: LatchkeyServer | undefined;
 }
@@ -56,10 +57,8 @@ export function endpoint(options: Omit<ServeOptions, 'services'> = {}): Endpoint
       running = await serve({ ...options, services, port });
       return running.port;
     },
-    handler(): never {
-      throw new Error(
-        'endpoint().handler() (handlers on serverless functions) is not supported by Latchkey yet; use listen()',
-      );
+    handler() {
+      return createEndpointHandler({ services: [...services] });
     },
     get server() {
       return running;

@@ -83,6 +83,7 @@ interface ServeCliOptions {
   adminPort: number;
   adminToken?: string;
   host?: string;
+  deployment: string[];
 }
 
 /** Adds `serve`. */
@@ -104,6 +105,12 @@ export function registerServe(program: Command, p: Program): void {
       'bearer token the admin API requires (env LATCHKEY_ADMIN_TOKEN)',
     )
     .option('--host <address>', 'address the ingress listens on (default 127.0.0.1)')
+    .option(
+      '--deployment <uri>',
+      'a push deployment to register at start (repeatable; see `latchkey deployments`)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (file: string, o: ServeCliOptions) => {
       const io = p.io;
       const services = await load(file);
@@ -123,6 +130,7 @@ export function registerServe(program: Command, p: Program): void {
           redis: redisUrl ?? { cluster: clusterNodes!.split(',').map((s) => s.trim()) },
           port: o.port,
           ...(o.host !== undefined ? { host: o.host } : {}),
+          ...(o.deployment.length > 0 ? { deployments: o.deployment } : {}),
           admin: {
             port: o.adminPort,
             ...(o.adminToken !== undefined ? { token: o.adminToken } : {}),

@@ -57,6 +57,12 @@ export interface DeploymentClientOptions {
   signingKey?: string;
 }
 
+/** A fetch failure's reason: undici's "fetch failed" names it only in its cause. */
+function reason(e: unknown): string {
+  const err = e as Error & { cause?: { message?: string } };
+  return err.cause?.message ? `${err.message} (${err.cause.message})` : err.message;
+}
+
 /** The longest manifest discovery reads (characters). */
 const MAX_MANIFEST_CHARS = 4 * 1024 * 1024;
 
@@ -106,7 +112,7 @@ export async function discover(
     throw new IngressError(
       502,
       ErrorCode.DISCOVERY_FAILED,
-      `deployment ${uri} is unreachable: ${(e as Error).message}`,
+      `deployment ${uri} is unreachable: ${reason(e)}`,
     );
   }
   const text = await res.text().catch(() => '');
@@ -254,7 +260,7 @@ export class DeploymentClient {
       throw new RetryableError(
         timedOut
           ? `deployment ${this.info.uri} did not answer within ${timeoutMs} ms`
-          : `deployment ${this.info.uri} is unreachable: ${(e as Error).message}`,
+          : `deployment ${this.info.uri} is unreachable: ${reason(e)}`,
       );
     }
     if (res.status !== 200) {
