@@ -87,6 +87,7 @@ describe('push deployments through the admin API', () => {
       'pushapproval',
       'pushcounter',
       'pushcaller',
+      'pushslow',
     ]);
     // A worker process started without any deployment: it learns this one from the store.
     await env.worker();

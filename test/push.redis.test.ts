@@ -15,102 +15,22 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import type { Entry, LatchkeyServer } from '@latchkey/core';
-import { localgreeter } from './fixtures/push-local.mjs';
+import { post, until } from './helpers/harness.js';
 import {
-  deletePrefix,
-  newPrefix,
-  post,
-  spawnWorker,
-  startServer,
-  until,
-  type WorkerProcess,
-} from './helpers/harness.js';
-import { freePort } from '@latchkey/redis-store/testing';
-import { rawClient, type RawRedis } from './helpers/redis.js';
+  DEADLINE_MS,
+  invokes,
+  outcome,
+  runs,
+  setupPush,
+  submit,
+  type PushEnv,
+} from './helpers/push.js';
 
 const redisTarget = inject('redisTarget');
-const DEADLINE_MS = 60_000;
-
-interface Env {
-  prefix: string;
-  port: number;
-  fn: WorkerProcess;
-  engine: LatchkeyServer;
-  redis: RawRedis;
-  spawnFn(env?: Record<string, string>): Promise<WorkerProcess>;
-}
-
-async function setup(
+const setup = (
   onTestFinished: (fn: () => Promise<void>) => void,
-  opts: {
-    fnEnv?: Record<string, string>;
-    deployment?: { timeoutMs?: number };
-    signingKey?: string;
-  } = {},
-): Promise<Env> {
-  const prefix = newPrefix();
-  const port = await freePort();
-  const fns: WorkerProcess[] = [];
-  const redis = rawClient(redisTarget);
-  const spawnFn = async (env: Record<string, string> = {}): Promise<WorkerProcess> => {
-    const w = await spawnWorker(redisTarget, prefix, {
-      script: 'deployment.mjs',
-      env: { LK_SERVICES: 'push-services.mjs', LK_PORT: String(port), ...env },
-    });
-    fns.push(w);
-    return w;
-  };
-  const env = { prefix, port, redis, spawnFn } as Env;
-  onTestFinished(async () => {
-    await env.engine?.close().catch(() => undefined);
-    await Promise.all(fns.map((w) => w.kill('SIGKILL').catch(() => undefined)));
-    redis.disconnect();
-    await deletePrefix(redisTarget, prefix);
-  });
-  env.fn = await spawnFn(opts.fnEnv);
-  env.engine = await startServer(redisTarget, prefix, [localgreeter], {
-    serve: {
-      deployments: [{ uri: `http://127.0.0.1:${port}`, ...opts.deployment }],
-      ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
-    },
-  });
-  return env;
-}
-
-/** Invoke requests the function process received for `target` (`service/handler`). */
-function invokes(fn: WorkerProcess, target: string): number {
-  return fn.output.filter((l) => l === `INVOKE ${target}`).length;
-}
-
-/** How many times the closure of step `name` of invocation `id` ran. */
-async function runs(env: Env, id: string, name: string): Promise<number> {
-  return Number((await env.redis.get(`${env.prefix}:fx:${id}:${name}`)) ?? 0);
-}
-
-async function submit(env: Env, path: string, body: unknown): Promise<string> {
-  const r = await post(env.engine.url, `${path}/send`, body);
-  expect(r.status).toBe(202);
-  return (r.body as { invocationId: string }).invocationId;
-}
-
-/** Waits for the invocation's outcome; returns it with the journal. */
-async function outcome(env: Env, id: string): Promise<{ value: unknown; journal: Entry[] }> {
-  const info = await until(
-    `invocation ${id} completes`,
-    async () => {
-      const i = await env.engine.store.describe(id, true);
-      return i?.status === 'completed' ? i : undefined;
-    },
-    DEADLINE_MS,
-  );
-  expect(info.outcome?.ok).toBe(true);
-  const out = info.outcome as { ok: true; value?: string };
-  return {
-    value: out.value === undefined ? undefined : JSON.parse(out.value),
-    journal: info.journal ?? [],
-  };
-}
+  opts?: Parameters<typeof setupPush>[2],
+): Promise<PushEnv> => setupPush(redisTarget, onTestFinished, opts);
 
 describe('push deployments', () => {
   it('runs a 3-step workflow on the function, one invocation per step plus one to finish', async ({

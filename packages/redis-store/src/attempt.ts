@@ -110,6 +110,11 @@ export class RedisAttempt implements Attempt {
     this.heartbeat.unref();
   }
 
+  /** The job and the fencing epoch: what `Attempts.adopt` takes the attempt over with. */
+  get handle(): string {
+    return JSON.stringify({ d: this.data, e: this.epoch });
+  }
+
   get partitions(): number {
     return this.store.opts.partitions;
   }

@@ -198,6 +198,35 @@ export class Attempts {
   }
 
   /**
+   * An attempt another process of this store leased, taken over from its handle
+   * (`RedisAttempt.handle`: the job and the fencing epoch) with the invocation it was leased
+   * with: a push deployment that reaches Redis commits the attempt itself. Its writes are fenced
+   * by that epoch, as the leasing process's are; no new lease is taken.
+   */
+  adopt(handle: string, inv: StartedInvocation): RedisAttempt {
+    let h: { d?: JobData; e?: unknown };
+    try {
+      h = JSON.parse(handle) as typeof h;
+    } catch {
+      throw new StoreError('not an attempt handle', 'INVALID_ID');
+    }
+    const d = h.d;
+    const p = typeof d?.i === 'string' ? partitionOfId(d.i, this.ctx.opts.partitions) : undefined;
+    if (!d || p === undefined || d.i !== inv.id || typeof h.e !== 'string') {
+      throw new StoreError(`not a handle of an attempt of ${inv.id.slice(0, 64)}`, 'INVALID_ID');
+    }
+    return new RedisAttempt(
+      this.host,
+      scriptKeys(this.ctx.keys, p, d),
+      d,
+      inv,
+      h.e,
+      inv.now,
+      false,
+    );
+  }
+
+  /**
    * The local fast path, when a completion may lease the key's next invocation to this
    * worker. An attempt completing in a slot of its own passes it on (`inherit`: no capacity check,
    * one attempt ends as the next starts); one run by a mailbox job needs a free slot. As for an

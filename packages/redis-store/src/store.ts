@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { Redis, RedisOptions } from 'ioredis';
 import type {
   Accepted,
+  Attempt,
   Completion,
   Entry,
   EventFilter,
@@ -15,6 +16,7 @@ import type {
   Executor,
   InvocationDetail,
   InvocationInfo,
+  InvocationRef,
   InvocationRequest,
   InvocationCounts,
   InvocationStatus,
@@ -27,6 +29,7 @@ import type {
   QueueDepth,
   RestartOptions,
   RestartResult,
+  StartedInvocation,
   StopSignal,
   Store,
   StoreEvent,
@@ -234,11 +237,7 @@ export class RedisStore implements Store {
     return this.events.watch(filter, listener);
   }
 
-  lookup(
-    ref:
-      | { service: string; handler: string; key?: string; idempotencyKey: string }
-      | { workflow: string; key: string },
-  ): Promise<string | undefined> {
+  lookup(ref: InvocationRef): Promise<string | undefined> {
     return this.queries.lookup(ref);
   }
 
@@ -354,14 +353,14 @@ export class RedisStore implements Store {
     return this.duties.partitions();
   }
 
-  /** @internal This process's name in the live-process registry and the duty leases (tests). */
-  get dutyId(): string {
-    return this.duties.id;
-  }
-
   /** @internal Adds a mailbox job, as a lost or stale one would (crash tests: stale wake-ups). */
   redispatch(data: JobData, ds: number, delayMs: number): Promise<void> {
     return this.mailbox.dispatch(data, ds, delayMs);
+  }
+
+  /** Takes over an attempt another process of this store leased (`Attempt.handle`; push). */
+  adoptAttempt(handle: string, inv: StartedInvocation): Attempt {
+    return this.attempts.adopt(handle, inv);
   }
 
   /** Reports script latency and reconciler sweeps to `observer` (metrics; see docs/METRICS.md). */

@@ -48,6 +48,8 @@ export interface DeploymentInfo {
   timeoutMs?: number;
   /** When it was registered (ms). */
   createdAt: number;
+  /** It reaches the engine's store and runs attempts itself (direct mode). */
+  direct?: boolean;
   services: ServiceInfo[];
 }
 
@@ -153,6 +155,7 @@ export async function discover(
     ...(opts.headers ? { headers: opts.headers } : {}),
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     createdAt: Date.now(),
+    ...(manifest.direct === true ? { direct: true } : {}),
     services: manifest.services,
   };
 }
@@ -276,6 +279,11 @@ export class DeploymentClient {
     } catch (e) {
       throw new RetryableError(
         `deployment ${this.info.uri} sent no valid answer (${ErrorCode.INVALID_BODY}): ${(e as Error).message.slice(0, 300)}`,
+      );
+    }
+    if (answer.type === 'done' && req.handle === undefined) {
+      throw new RetryableError(
+        `deployment ${this.info.uri} answered done to a request it had to answer`,
       );
     }
     if (answer.fence !== req.fence || answer.from !== req.journal.length) {

@@ -17,7 +17,8 @@ import {
   type PushManifest,
   type PushRequest,
 } from './protocol.js';
-import { RecordingAttempt } from './recording-attempt.js';
+import { RecordingAttempt, startedFrom } from './recording-attempt.js';
+import type { Store } from '../store/store.js';
 import { verifier } from './signing.js';
 
 /** Options of `createEndpointHandler` (every runtime's). */
@@ -34,6 +35,13 @@ export interface EndpointHandlerOptions {
   logger?: Console;
   /** Largest request body (bytes); larger ones get 413. Default 32 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Direct mode (docs/PROTOCOL.md): the engine's own store (e.g. `createRedisStore` on the
+   * engine's Redis and prefix), for a deployment that can reach it. The engine then sends each
+   * attempt once; the deployment commits its steps through the store's fenced writes and ends
+   * the attempt itself: one request per attempt instead of one per step.
+   */
+  store?: Pick<Store, 'init' | 'adoptAttempt'>;
 }
 
 /** A request as every runtime's adapter hands it over. */
@@ -71,12 +79,26 @@ const refuse = (status: number, errorCode: string, message: string): EndpointRes
 /** Builds the transport-independent handler of a deployment. */
 export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoint {
   const registry = new Registry(options.services);
+  const store = options.store;
+  if (store && !store.adoptAttempt) throw new TypeError('this store cannot take attempts over');
   const manifest: PushManifest = {
     protocol: 'latchkey-push',
     minVersion: PUSH_PROTOCOL_VERSION,
     maxVersion: PUSH_PROTOCOL_VERSION,
+    ...(store ? { direct: true } : {}),
     services: new ServiceCatalog(registry).list(),
   };
+  // Direct mode: suspends when it waits (the engine pushes it again when it can go on), not
+  // after steps, which it commits itself.
+  const direct = store
+    ? createExecutor(registry, {
+        inactivityTimeoutMs: 0,
+        suspendAfterSteps: false,
+        logger: options.logger ?? console,
+        tracing: undefined,
+      })
+    : undefined;
+  let ready: Promise<void> | undefined;
   // Inactivity 0: the handler stops at the first thing it must wait for, and at every commit.
   const executor = createExecutor(registry, {
     inactivityTimeoutMs: 0,
@@ -123,6 +145,25 @@ export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoin
     }
     if (request.target.service !== service || request.target.handler !== handler) {
       return refuse(400, ErrorCode.INVALID_PATH, 'the path does not name the request target');
+    }
+    if (request.handle !== undefined) {
+      if (!store || !direct) {
+        return refuse(400, ErrorCode.INVALID_BODY, 'this deployment runs no attempt directly');
+      }
+      await (ready ??= store.init());
+      let adopted;
+      try {
+        adopted = store.adoptAttempt!(request.handle, startedFrom(request));
+      } catch (e) {
+        return refuse(400, ErrorCode.INVALID_ID, (e as Error).message);
+      }
+      await direct.run(adopted);
+      const from = request.journal.length;
+      return json(
+        200,
+        { v: 1, fence: request.fence, type: 'done', from, entries: [], effects: [] },
+        INVOKE_CONTENT_TYPE,
+      );
     }
     const attempt = new RecordingAttempt(request);
     const ran = executor.run(attempt).then(() => attempt.taken);

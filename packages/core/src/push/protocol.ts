@@ -27,6 +27,8 @@ export interface PushManifest {
   protocol: 'latchkey-push';
   minVersion: number;
   maxVersion: number;
+  /** The deployment reaches the engine's store: it takes attempts over and commits them itself. */
+  direct?: boolean;
   services: ServiceInfo[];
 }
 
@@ -58,6 +60,12 @@ export interface PushRequest {
   partitions: number;
   /** W3C trace context of the invocation (`traceparent;tracestate`). */
   trace?: string;
+  /**
+   * Direct mode (a deployment whose manifest says `direct`): the attempt's handle in the store
+   * (`Attempt.handle`). The deployment takes the attempt over and runs it to its end through the
+   * store's fenced writes, then answers `done`.
+   */
+  handle?: string;
 }
 
 interface Batch {
@@ -77,6 +85,7 @@ export type PushResponse = Batch &
     | { type: 'complete'; outcome: Outcome }
     | { type: 'retry'; failure: SerializedError; delayMs: number; detail?: FailureDetail }
     | { type: 'pause'; failure: SerializedError; detail?: FailureDetail }
+    | { type: 'done' }
   );
 
 const ENTRY_KINDS = [
@@ -159,6 +168,7 @@ export const pushResponseSchema = z.discriminatedUnion('type', [
     detail,
   }),
   z.object({ ...batch, type: z.literal('pause'), failure: error, detail }),
+  z.object({ ...batch, type: z.literal('done') }),
 ]);
 
 /** The shape of a request, as a deployment checks it. */
@@ -179,6 +189,10 @@ export const pushRequestSchema = z.object({
   cancelRequested: z.boolean(),
   partitions: z.number().int().positive(),
   trace: z.string().optional(),
+  handle: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
 });
 
 /** The shape of a manifest, as the engine checks it at discovery. */
@@ -186,6 +200,7 @@ export const manifestSchema = z.object({
   protocol: z.literal('latchkey-push'),
   minVersion: z.number().int(),
   maxVersion: z.number().int(),
+  direct: z.boolean().optional(),
   services: z.array(
     z.looseObject({
       name: z.string(),

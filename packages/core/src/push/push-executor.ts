@@ -103,6 +103,7 @@ export function pushExecutor(
           cancelRequested,
           partitions: attempt.partitions ?? 1,
           ...(inv.trace !== undefined ? { trace: inv.trace } : {}),
+          ...(client.info.direct && attempt.handle !== undefined ? { handle: attempt.handle } : {}),
         };
         counters.requests++;
         let a;
@@ -140,6 +141,9 @@ export function pushExecutor(
             return;
           case 'pause':
             await attempt.pause(boundedError(a.failure), a.detail);
+            return;
+          case 'done':
+            // Direct mode: the deployment ended the attempt through the store itself.
             return;
         }
       }

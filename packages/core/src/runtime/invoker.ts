@@ -27,6 +27,8 @@ import { DEFAULT_RETRY, nextRetry } from './retry.js';
 export interface ExecutorOptions {
   /** Overrides every handler's inactivity timeout (ms); 0 = always suspend: while waiting and after every committed step. */
   inactivityTimeoutMs?: number;
+  /** Suspend after every committed step; default: when `inactivityTimeoutMs` is 0. */
+  suspendAfterSteps?: boolean;
   /** Where handler consoles and runtime warnings go. */
   logger?: Console;
   /** The tracer of attempts (none: attempts are not traced). */
@@ -154,7 +156,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
     const runner = new JournalRunner(
       attempt,
       hurried ? 0 : inactivityMs,
-      options.inactivityTimeoutMs === 0,
+      options.suspendAfterSteps ?? options.inactivityTimeoutMs === 0,
     );
     runner.trace = trace;
     if (!held) {

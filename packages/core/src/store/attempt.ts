@@ -100,6 +100,12 @@ export interface Attempt {
    * Redis store's): a push deployment derives the same ids from it. Absent: 1.
    */
   readonly partitions?: number;
+  /**
+   * A token with which another process of the same store takes this attempt over, its writes
+   * fenced as this one's (`Store.adoptAttempt`): a push deployment that reaches the store commits
+   * the attempt itself. Absent when the store cannot hand attempts over.
+   */
+  readonly handle?: string;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */

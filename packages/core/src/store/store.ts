@@ -6,7 +6,13 @@
 import type { Completion, Entry } from '../journal/entry.js';
 import type { DeploymentInfo } from '../push/deployments.js';
 import type { StopSignal } from '../runtime/stop-signal.js';
-import type { Executor, WorkerHandle, WorkerOptions } from './attempt.js';
+import type {
+  Attempt,
+  Executor,
+  StartedInvocation,
+  WorkerHandle,
+  WorkerOptions,
+} from './attempt.js';
 import type { EventFilter, EventWatch, StoreEvent } from './events.js';
 import type { InvocationDetail, RestartOptions, RestartResult } from './detail.js';
 import type {
@@ -153,6 +159,12 @@ export interface WorkerStore {
    * without it serves only the deployments `serve()` is given).
    */
   readonly deployments?: DeploymentRecords;
+  /**
+   * Takes over an attempt another process leased (its `Attempt.handle`), with the invocation it
+   * was leased with; its writes are fenced as the leasing process's. For push deployments that
+   * reach the store (docs/PROTOCOL.md "Direct mode"); a store that cannot need not have it.
+   */
+  adoptAttempt?(handle: string, invocation: StartedInvocation): Attempt;
 }
 
 /** Where an engine's push deployments are kept (`WorkerStore.deployments`). */

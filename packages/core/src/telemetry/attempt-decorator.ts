@@ -27,6 +27,7 @@ export class AttemptDecorator implements Attempt {
   readonly eager: boolean | undefined;
   readonly admits: ((kind: EntryKind) => boolean) | undefined;
   readonly partitions: number | undefined;
+  readonly handle: string | undefined;
 
   constructor(base: Attempt) {
     this.base = base;
@@ -34,6 +35,7 @@ export class AttemptDecorator implements Attempt {
     this.signal = base.signal;
     this.eager = base.eager;
     this.partitions = base.partitions;
+    this.handle = base.handle;
     this.admits = base.admits ? (kind): boolean => base.admits!(kind) : undefined;
   }
 
