@@ -2,12 +2,16 @@
  * The benchmark's services on Restate (a child of run.ts, forked with IPC):
  * the shared handler source (`bench-services.ts`) given
  * `@restatedev/restate-sdk`'s factories, served as an HTTP/2 (h2c) endpoint
- * on a free loopback port. Sends `{ ready: true, port }` once listening.
+ * on a free loopback port; with BENCH_HTTP1=1, as an HTTP/1.1 endpoint in request-response mode
+ * (Restate's mode for Lambda and fetch runtimes: one request per step). Sends
+ * `{ ready: true, port }` once listening; answers `{ count: true }` with `{ count: n }`, the
+ * invoke requests it received so far.
  *
  * `./polyfill.js` comes first: SDK 1.17 calls `Promise.withResolvers`, which
  * Node 20 lacks (without it every invocation fails and is retried forever).
  */
 import './polyfill.js';
+import { createServer as createHttp1Server } from 'node:http';
 import { createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as restate from '@restatedev/restate-sdk';
@@ -35,7 +39,22 @@ const defs = defineBenchServices<RestateDefinition>({
 const endpoint = restate.endpoint();
 for (const d of defs) endpoint.bind(d);
 
-const server = createServer(endpoint.http2Handler());
+let invokes = 0;
+const counted = <Req extends { url?: string | undefined }, Res>(
+  h: (req: Req, res: Res) => void,
+): ((req: Req, res: Res) => void) => {
+  return (req, res) => {
+    if (req.url?.includes('/invoke/')) invokes++;
+    h(req, res);
+  };
+};
+const server =
+  process.env['BENCH_HTTP1'] === '1'
+    ? createHttp1Server(counted(endpoint.http1Handler()))
+    : createServer(counted(endpoint.http2Handler()));
+process.on('message', (m: { count?: boolean }) => {
+  if (m.count) process.send?.({ count: invokes });
+});
 await new Promise<void>((resolve, reject) => {
   server.once('error', reject);
   server.listen(0, '127.0.0.1', () => resolve());

@@ -58,7 +58,7 @@ async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
  * Forks a Node script with IPC and waits for its `{ ready: true, ... }`
  * message. Its stdout/stderr go to the harness's stderr, prefixed.
  */
-async function forkReady<M extends { ready: true }>(
+export async function forkReady<M extends { ready: true }>(
   name: string,
   script: string,
   env: Record<string, string>,
@@ -200,6 +200,23 @@ export interface RestateSystem extends System {
   readonly url: string;
   readonly adminUrl: string;
   readonly version: string;
+  /** Invoke requests the SDK endpoint received so far. */
+  invokes(): Promise<number>;
+}
+
+/** Asks a child started by `forkReady` for its `{ count }` of invoke requests. */
+export function askCount(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no count from the endpoint')), 10_000);
+    const on = (m: { count?: number }): void => {
+      if (typeof m.count !== 'number') return;
+      clearTimeout(t);
+      child.off('message', on);
+      resolve(m.count);
+    };
+    child.on('message', on);
+    child.send({ count: true });
+  });
 }
 
 /** The Restate server version the benchmark compares against. */
@@ -258,6 +275,8 @@ async function httpOk(url: string, init?: RequestInit): Promise<Response | undef
 export async function startRestate(opts: {
   binary?: string;
   logLevel?: string;
+  /** The endpoint on HTTP/1.1, in request-response mode (as on Lambda). */
+  http1?: boolean;
 }): Promise<RestateSystem> {
   const binary = opts.binary ?? restateServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'lkbench-restate-'));
@@ -319,6 +338,7 @@ export async function startRestate(opts: {
       here('./restate-endpoint.js'),
       {
         RESTATE_LOGGING: 'WARN',
+        ...(opts.http1 ? { BENCH_HTTP1: '1' } : {}),
         // Should the harness die without stopping it, the endpoint stops the server.
         ...(server.pid !== undefined ? { BENCH_RESTATE_SERVER_PID: String(server.pid) } : {}),
       },
@@ -327,7 +347,10 @@ export async function startRestate(opts: {
     const reg = await fetch(`${adminUrl}/deployments`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ uri: `http://127.0.0.1:${started.msg.port}` }),
+      body: JSON.stringify({
+        uri: `http://127.0.0.1:${started.msg.port}`,
+        ...(opts.http1 ? { use_http_11: true } : {}),
+      }),
     });
     if (!reg.ok)
       throw new Error(`registering the endpoint failed: HTTP ${reg.status} ${await reg.text()}`);
@@ -349,6 +372,7 @@ export async function startRestate(opts: {
         { name: 'restate-server', pid: server.pid },
         { name: 'restate-endpoint', pid: endpoint.pid },
       ],
+      invokes: () => askCount(started.child),
       stop,
     };
   } catch (e) {

@@ -21,8 +21,8 @@ export interface LambdaEvent {
   path?: string;
   /** v1. */
   httpMethod?: string;
-  /** v2 and function URLs. */
-  requestContext?: { http?: { method?: string } };
+  /** v2 and function URLs: `http.method`; v1: `path`, the path with its stage (as signed). */
+  requestContext?: { http?: { method?: string }; path?: string };
   headers?: Record<string, string | undefined> | null;
   body?: string | null;
   isBase64Encoded?: boolean;
@@ -58,7 +58,8 @@ export function createEndpointHandler(
     try {
       const res = await endpoint({
         method: event.requestContext?.http?.method ?? event.httpMethod ?? 'GET',
-        path: event.rawPath ?? event.path ?? '/',
+        // The path the engine requested (and signed): a REST API's `event.path` lacks the stage.
+        path: event.rawPath ?? event.requestContext?.path ?? event.path ?? '/',
         header: (n) => headers[n.toLowerCase()],
         body,
       });

@@ -28,7 +28,8 @@ export interface EndpointHandlerOptions {
   /**
    * Public keys (Ed25519, PEM or base64 SPKI) of the engines allowed to invoke this deployment:
    * with any, a request without a valid signature from one of them gets 401 and runs nothing
-   * (docs/PROTOCOL.md "Signing"). Without: every request is served (keep the URL private).
+   * (docs/PROTOCOL.md "Signing"). Default: `LATCHKEY_IDENTITY_KEYS` (comma-separated) where the
+   * runtime has `process.env`; without keys every request is served (keep the URL private).
    */
   identityKeys?: string[];
   /** Where handler consoles go; default `console`. */
@@ -76,6 +77,17 @@ const json = (status: number, body: unknown, type = 'application/json'): Endpoin
 const refuse = (status: number, errorCode: string, message: string): EndpointResponse =>
   json(status, { code: status, errorCode, message });
 
+/** `LATCHKEY_IDENTITY_KEYS`, where the runtime has `process.env` (Workers may not). */
+function keysFromEnv(): string[] | undefined {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+    ?.env?.['LATCHKEY_IDENTITY_KEYS'];
+  const keys = (v ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  return keys.length > 0 ? keys : undefined;
+}
+
 /** Builds the transport-independent handler of a deployment. */
 export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoint {
   const registry = new Registry(options.services);
@@ -105,7 +117,7 @@ export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoin
     logger: options.logger ?? console,
     tracing: undefined,
   });
-  const verify = verifier(options.identityKeys);
+  const verify = verifier(options.identityKeys ?? keysFromEnv());
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
 
   const handle = async (req: EndpointRequest): Promise<EndpointResponse> => {
