@@ -77,6 +77,18 @@ describe('push deployments', () => {
     expect(value).toEqual({ greeting: 'hello ada', count: 1, answer: 'yes' });
   });
 
+  it('sends state over the eager size by name, and the value when the handler reads it', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished, { deployment: { eagerStateBytes: 0 } });
+    expect(await post(env.engine.url, '/pushcounter/lazy/add', 2)).toMatchObject({ body: 2 });
+    // No state yet: the step, then the completion.
+    expect(invokes(env.fn, 'pushcounter/add')).toBe(2);
+    expect(await post(env.engine.url, '/pushcounter/lazy/add', 3)).toMatchObject({ body: 5 });
+    // `count` went by name: the read asked for it, then the step, then the completion.
+    expect(invokes(env.fn, 'pushcounter/add')).toBe(5);
+  });
+
   it('waits on a durable promise and sleeps no less than asked', async ({ onTestFinished }) => {
     const env = await setup(onTestFinished);
     const id = await submit(env, '/pushapproval/p-1/run', undefined);

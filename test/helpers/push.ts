@@ -36,7 +36,7 @@ export async function setupPush(
   onTestFinished: (fn: () => Promise<void>) => void,
   opts: {
     fnEnv?: Record<string, string>;
-    deployment?: { timeoutMs?: number };
+    deployment?: { timeoutMs?: number; eagerStateBytes?: number };
     signingKey?: string;
   } = {},
 ): Promise<PushEnv> {

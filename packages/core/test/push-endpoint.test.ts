@@ -43,6 +43,7 @@ const tally = object({
       ctx.set('v', v);
       return v;
     },
+    names: handlers.object.shared(async (ctx: ObjectSharedContext) => ctx.stateKeys()),
     peek: handlers.object.shared(
       async (ctx: ObjectSharedContext) => (await ctx.get<number>('v')) ?? 0,
     ),
@@ -105,6 +106,7 @@ describe('push endpoint (fetch)', () => {
     expect(m.services.map((s) => s.name)).toEqual(['stepper', 'tally']);
     expect(m.services[1]!.handlers.map((x) => [x.name, x.kind])).toEqual([
       ['add', 'exclusive'],
+      ['names', 'shared'],
       ['peek', 'shared'],
     ]);
   });
@@ -168,6 +170,41 @@ describe('push endpoint (fetch)', () => {
         { k: 'set', n: 'v', v: 12 },
       ],
       outcome: { ok: true, value: '12' },
+    });
+  });
+
+  it('asks for a state value it was sent by name only, then runs with it', async () => {
+    const lazy = request({
+      target: { service: 'tally', handler: 'add', key: 'k' },
+      mode: 'exclusive',
+      input: '5',
+      state: [['other', '1']],
+      lazyState: ['v'],
+    });
+    expect(await invoke(h, lazy)).toMatchObject({ type: 'state', names: ['v'], entries: [] });
+    const full = await invoke(h, {
+      ...lazy,
+      state: [
+        ['other', '1'],
+        ['v', '7'],
+      ],
+      lazyState: [],
+    });
+    expect(full).toMatchObject({ type: 'complete', outcome: { ok: true, value: '12' } });
+    // The names it was not sent count among the key's names.
+    const names = await invoke(
+      h,
+      request({
+        target: { service: 'tally', handler: 'names', key: 'k' },
+        mode: 'shared',
+        input: '',
+        state: [['other', '1']],
+        lazyState: ['v'],
+      }),
+    );
+    expect(names).toMatchObject({
+      type: 'complete',
+      outcome: { ok: true, value: '["other","v"]' },
     });
   });
 

@@ -36,6 +36,8 @@ export interface ContextDeps {
   serviceKind: ServiceKind;
   /** This handler's input serde (how `ctx.request().body`'s bytes are kept); JSON when absent. */
   inputSerde?: Serde<unknown> | undefined;
+  /** A state value the invocation was started without (`lazyState`) was read: see `Attempt.needState`. */
+  needState?: ((names: string[]) => void) | undefined;
 }
 
 /** What the context's calls work with: the journal, the invocation, the runtime. */

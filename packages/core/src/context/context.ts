@@ -58,6 +58,8 @@ export class HandlerContext implements WorkflowContext {
   private randValue: Rand | undefined;
   private dateValue: ContextDate | undefined;
   private consoleValue: Console | undefined;
+  /** State values the key has that `state` lacks (`StartedInvocation.lazyState`), until written here. */
+  private lazy: Set<string> | undefined;
   private requestValue: Request | undefined;
 
   constructor(
@@ -74,6 +76,7 @@ export class HandlerContext implements WorkflowContext {
     this.env = { runner, inv, deps };
     this.logger = logger;
     this.state = new Map(inv.state);
+    if (inv.lazyState && inv.lazyState.length > 0) this.lazy = new Set(inv.lazyState);
   }
 
   get rand(): Rand {
@@ -146,6 +149,11 @@ export class HandlerContext implements WorkflowContext {
       (rec) => Promise.resolve((rec.k === 'get' ? rec.v : null) as T | null),
       (index) => {
         const raw = this.state.get(name);
+        if (raw === undefined && this.lazy?.has(name) && this.deps.needState) {
+          // Not sent with the request: this attempt ends, and runs again with the value.
+          this.deps.needState([name]);
+          return never();
+        }
         if (raw === undefined) {
           r.fill(index, { k: 'get', n: name, v: null });
           return Promise.resolve(null);
@@ -167,7 +175,7 @@ export class HandlerContext implements WorkflowContext {
       undefined,
       (rec) => Promise.resolve(rec.k === 'keys' ? rec.v : []),
       (index) => {
-        const keys = [...this.state.keys()].sort();
+        const keys = [...new Set([...this.state.keys(), ...(this.lazy ?? [])])].sort();
         r.fill(index, { k: 'keys', v: keys });
         return Promise.resolve(keys);
       },
@@ -180,6 +188,7 @@ export class HandlerContext implements WorkflowContext {
     this.write('set', name, () => {
       const json = JSON.stringify(value === undefined ? null : value);
       this.state.set(name, json);
+      this.lazy?.delete(name);
       return { k: 'set', n: name, v: JSON.parse(json) as unknown };
     });
   }
@@ -189,6 +198,7 @@ export class HandlerContext implements WorkflowContext {
     checkStateName(name);
     this.write('clear', name, () => {
       this.state.delete(name);
+      this.lazy?.delete(name);
       return { k: 'clear', n: name };
     });
   }
@@ -197,6 +207,7 @@ export class HandlerContext implements WorkflowContext {
     this.checkWritable('clearAll');
     this.write('clearAll', undefined, () => {
       this.state.clear();
+      this.lazy = undefined;
       return { k: 'clearAll' };
     });
   }

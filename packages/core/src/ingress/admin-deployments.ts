@@ -1,7 +1,7 @@
 /**
  * The admin API's push deployments (Restate's shape; docs/ADMIN-API.md "Deployments"):
  * - `GET /deployments`, `GET /deployments/{id}`
- * - `POST /deployments` with `{ uri, headers?, timeoutMs?, force? }`: discovers the endpoint and
+ * - `POST /deployments` with `{ uri, headers?, timeoutMs?, eagerStateBytes?, force? }`: discovers the endpoint and
  *   registers it (201; 200 when it was registered already with the same services); 409 `CONFLICT`
  *   when a service is served already, or when the handlers changed and `force` is not set; 502
  *   `DISCOVERY_FAILED` when the endpoint does not answer discovery
@@ -39,7 +39,7 @@ export function registration(body: unknown): DeploymentOptions & { force: boolea
   }
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) {
-    if (!['uri', 'headers', 'timeoutMs', 'force'].includes(k)) {
+    if (!['uri', 'headers', 'timeoutMs', 'eagerStateBytes', 'force'].includes(k)) {
       throw invalid(`unknown field ${JSON.stringify(k.slice(0, 64))}`);
     }
   }
@@ -74,6 +74,13 @@ export function registration(body: unknown): DeploymentOptions & { force: boolea
       throw invalid('timeoutMs is a whole number of ms from 100 to 3,600,000');
     }
     out.timeoutMs = t;
+  }
+  const e = b['eagerStateBytes'];
+  if (e !== undefined) {
+    if (typeof e !== 'number' || !Number.isInteger(e) || e < 0 || e > 64 * 1024 * 1024) {
+      throw invalid('eagerStateBytes is a whole number of bytes from 0 to 64 MiB');
+    }
+    out.eagerStateBytes = e;
   }
   return out;
 }

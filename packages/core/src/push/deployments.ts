@@ -37,6 +37,12 @@ export interface DeploymentOptions {
   headers?: Record<string, string>;
   /** How long one request may take before the attempt is retried (ms); default 60,000. */
   timeoutMs?: number;
+  /**
+   * Bytes of a key's state sent with each request (names and JSON values); the rest is sent by
+   * name only and fetched when the handler reads it (one more request each time). Default 1 MiB.
+   * Direct mode always sends the whole state.
+   */
+  eagerStateBytes?: number;
 }
 
 /** A registered deployment as the admin API shows it. */
@@ -46,6 +52,7 @@ export interface DeploymentInfo {
   uri: string;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  eagerStateBytes?: number;
   /** When it was registered (ms). */
   createdAt: number;
   /** It reaches the engine's store and runs attempts itself (direct mode). */
@@ -154,6 +161,7 @@ export async function discover(
     uri,
     ...(opts.headers ? { headers: opts.headers } : {}),
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.eagerStateBytes !== undefined ? { eagerStateBytes: opts.eagerStateBytes } : {}),
     createdAt: Date.now(),
     ...(manifest.direct === true ? { direct: true } : {}),
     services: manifest.services,

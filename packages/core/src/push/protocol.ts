@@ -51,6 +51,11 @@ export interface PushRequest {
   completions: [number, Completion][];
   /** The key's state (JSON-encoded values): `[name, value]`; empty for a service. */
   state: [string, string][];
+  /**
+   * Names of the key's state values left out of `state` (over the deployment's eager-state
+   * size): reading one answers `state` with its name, and the engine sends it next time.
+   */
+  lazyState?: string[];
   /** The store's clock (ms) when the request was made. */
   now: number;
   /** The invocation's secret random seed (`ctx.rand`, awakeable and child ids). */
@@ -86,6 +91,7 @@ export type PushResponse = Batch &
     | { type: 'retry'; failure: SerializedError; delayMs: number; detail?: FailureDetail }
     | { type: 'pause'; failure: SerializedError; detail?: FailureDetail }
     | { type: 'done' }
+    | { type: 'state'; names: string[] }
   );
 
 const ENTRY_KINDS = [
@@ -169,6 +175,7 @@ export const pushResponseSchema = z.discriminatedUnion('type', [
   }),
   z.object({ ...batch, type: z.literal('pause'), failure: error, detail }),
   z.object({ ...batch, type: z.literal('done') }),
+  z.object({ ...batch, type: z.literal('state'), names: z.array(z.string()).min(1).max(1000) }),
 ]);
 
 /** The shape of a request, as a deployment checks it. */
@@ -184,6 +191,7 @@ export const pushRequestSchema = z.object({
   journal: z.array(z.looseObject({ k: z.enum(ENTRY_KINDS) })),
   completions: z.array(z.tuple([z.number().int().nonnegative(), completion])),
   state: z.array(z.tuple([z.string(), z.string()])),
+  lazyState: z.array(z.string()).optional(),
   now: z.number(),
   seed: z.string().min(1),
   cancelRequested: z.boolean(),

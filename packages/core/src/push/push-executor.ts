@@ -37,6 +37,34 @@ function isFenced(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { kind?: unknown }).kind === ErrorCode.FENCED;
 }
 
+/** Default bytes of a key's state sent with each push request (`eagerStateBytes`). */
+export const DEFAULT_EAGER_STATE_BYTES = 1024 * 1024;
+
+/**
+ * The state a request carries: every value while their names and values fit in `limit` bytes (the
+ * `wanted` ones whatever their size), the others by name (`lazyState`).
+ */
+function eagerState(
+  state: Map<string, string>,
+  limit: number,
+  wanted: Set<string>,
+): { state: [string, string][]; lazyState?: string[] } {
+  let bytes = 0;
+  for (const [n, v] of state) bytes += n.length + v.length;
+  if (bytes <= limit) return { state: [...state] };
+  const sent: [string, string][] = [];
+  const lazy: string[] = [];
+  let used = 0;
+  for (const [n, v] of state) {
+    const size = n.length + v.length;
+    if (wanted.has(n) || used + size <= limit) {
+      sent.push([n, v]);
+      if (!wanted.has(n)) used += size;
+    } else lazy.push(n);
+  }
+  return lazy.length > 0 ? { state: sent, lazyState: lazy } : { state: sent };
+}
+
 /** Applies committed entries to the engine's copy of the journal and state. */
 function applyCommitted(
   journal: Entry[],
@@ -80,6 +108,10 @@ export function pushExecutor(
     const completions = new Map<number, Completion>(inv.completions);
     let now = inv.now;
     let cancelRequested = inv.cancelRequested;
+    const direct = client.info.direct === true && attempt.handle !== undefined;
+    // State values sent whatever their size: those the handler asked for.
+    const wanted = new Set<string>();
+    const limit = direct ? Infinity : (client.info.eagerStateBytes ?? DEFAULT_EAGER_STATE_BYTES);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     attempt.signal.addEventListener('abort', onAbort, { once: true });
@@ -97,13 +129,13 @@ export function pushExecutor(
           headers: inv.headers,
           journal,
           completions: [...completions],
-          state: [...state],
+          ...eagerState(state, limit, wanted),
           now: Math.max(now, attempt.storeNow()),
           seed: inv.seed,
           cancelRequested,
           partitions: attempt.partitions ?? 1,
           ...(inv.trace !== undefined ? { trace: inv.trace } : {}),
-          ...(client.info.direct && attempt.handle !== undefined ? { handle: attempt.handle } : {}),
+          ...(direct ? { handle: attempt.handle } : {}),
         };
         counters.requests++;
         let a;
@@ -145,6 +177,20 @@ export function pushExecutor(
           case 'done':
             // Direct mode: the deployment ended the attempt through the store itself.
             return;
+          case 'state': {
+            // Values it was sent without: send them along, then ask again (nothing to commit).
+            const fresh = a.names.filter((n) => state.has(n) && !wanted.has(n));
+            if (fresh.length === 0) {
+              await failed(
+                attempt,
+                new Error('the deployment asked for state it was sent'),
+                journal.length,
+              );
+              return;
+            }
+            for (const n of fresh) wanted.add(n);
+            continue;
+          }
         }
       }
     } catch (e) {

@@ -31,6 +31,7 @@ export function startedFrom(req: PushRequest): StartedInvocation {
     attempt: req.attempt,
     journal: req.journal,
     state: new Map(req.state),
+    ...(req.lazyState && req.lazyState.length > 0 ? { lazyState: req.lazyState } : {}),
     now: req.now,
     completions: new Map(req.completions),
     cancelRequested: req.cancelRequested,
@@ -123,6 +124,11 @@ export class RecordingAttempt implements Attempt {
     return Promise.resolve();
   }
 
+  needState(names: string[]): void {
+    const from = this.invocation.journal.length;
+    this.end({ type: 'state', from, entries: [], effects: [], names });
+  }
+
   listen(): void {
     // Nothing reaches a push request once it is sent: completions come with the next one.
   }
@@ -136,7 +142,9 @@ export class RecordingAttempt implements Attempt {
     this.taken = { v: 1, fence: this.req.fence, ...a };
     this.resolveAnswer(this.taken);
     // The answer is taken: the runner stops as if fenced (nothing after it may run here).
-    if (a.type === 'commit' || a.type === 'suspend') this.stopper.abort(ANSWERED);
+    if (a.type === 'commit' || a.type === 'suspend' || a.type === 'state') {
+      this.stopper.abort(ANSWERED);
+    }
   }
 }
 

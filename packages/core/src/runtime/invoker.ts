@@ -171,6 +171,7 @@ export function createExecutor(registry: Registry, options: ExecutorOptions = {}
       kindOf,
       serviceKind: spec.serviceKind,
       inputSerde: spec.input,
+      needState: attempt.needState?.bind(attempt),
     });
 
     const body = async (): Promise<string | undefined> => {

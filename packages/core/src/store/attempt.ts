@@ -22,6 +22,11 @@ export interface StartedInvocation {
   journal: Entry[];
   /** Committed state of the key (JSON-encoded values); empty for services. */
   state: Map<string, string>;
+  /**
+   * Names of state values the key has but `state` leaves out (a push request over its eager-state
+   * size): reading one ends the attempt with `Attempt.needState`, to run again with it.
+   */
+  lazyState?: string[];
   /** The store's clock when the attempt started (ms). */
   now: number;
   /** Completions already delivered to completable entries, by journal index. */
@@ -134,6 +139,11 @@ export interface Attempt {
     effects: Effect[],
     outcome: Outcome,
   ): Promise<void>;
+  /**
+   * The handler read state values the invocation was started without (`lazyState`): the attempt
+   * ends here, and is run again with them (push deployments).
+   */
+  needState?(names: string[]): void;
   /** Registers the receiver of completions and cancellations. */
   listen(listener: AttemptListener): void;
   /** The deterministic id of the invocation started by the entry at `index`. */
