@@ -88,6 +88,7 @@ describe('push deployments through the admin API', () => {
       'pushcounter',
       'pushcaller',
       'pushslow',
+      'pushrelay',
     ]);
     // A worker process started without any deployment: it learns this one from the store.
     await env.worker();

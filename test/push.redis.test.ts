@@ -5,9 +5,11 @@
  * process against the real Redis. Observed:
  * - the examples' flows run on the deployment: a 3-step workflow (one function invocation per
  *   step plus one to finish), object state, a durable promise and a sleep, calls to the engine's
- *   own workers and between the deployment's services, an awakeable resolved from outside;
+ *   own workers, between the deployment's services and to another deployment's, an awakeable
+ *   resolved from outside; state over the eager size goes by name and is sent when read;
  * - the function process SIGKILLed inside a step: the attempt is retried on a restarted one, every
- *   committed step keeps its one result, the counter stays exact;
+ *   committed step keeps its one result; killed inside one of eight concurrent adds, the counter
+ *   stays exact;
  * - 429 with `Retry-After` and 503: retried no earlier than asked, then completed;
  * - an answer later than the deployment's timeout: the attempt is retried, and the late answer
  *   changes nothing (each step's recorded result is the one committed first);
@@ -75,6 +77,33 @@ describe('push deployments', () => {
     expect(resolved.status).toBe(202);
     const { value } = await outcome(env, id);
     expect(value).toEqual({ greeting: 'hello ada', count: 1, answer: 'yes' });
+  });
+
+  it('calls a service of another deployment', async ({ onTestFinished }) => {
+    const env = await setup(onTestFinished, { other: 'push-other.mjs' });
+    const r = await post(env.engine.url, '/pushrelay/run', 'hi');
+    expect(r).toMatchObject({ status: 200, body: 'relayed:echo:hi' });
+    expect(invokes(env.other!, 'pushecho/echo')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps a counter exact when the function is SIGKILLed inside an add', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished, { fnEnv: { LK_FAULT: 'in-run:add' } });
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => submit(env, '/pushcounter/exact/add', i + 1)),
+    );
+    expect((await env.fn.exited).signal).toBe('SIGKILL');
+    await env.spawnFn();
+    const values = await Promise.all(ids.map(async (id) => (await outcome(env, id)).value));
+    // Each add saw the sum of those before it: 8 distinct partial sums, the last one 36.
+    expect(new Set(values).size).toBe(8);
+    expect(Math.max(...(values as number[]))).toBe(36);
+    expect(await post(env.engine.url, '/pushcounter/exact/get', undefined)).toMatchObject({
+      body: 36,
+    });
+    // One closure ran in the killed process and again after: 9 executions for 8 adds.
+    expect(Number(await env.redis.get(`${env.prefix}:fx:pushcounter:exact:runs`))).toBe(9);
   });
 
   it('sends state over the eager size by name, and the value when the handler reads it', async ({

@@ -28,6 +28,8 @@ export interface PushEnv {
   fn: WorkerProcess;
   engine: LatchkeyServer;
   redis: RawRedis;
+  /** The second deployment's process, with `other` (registered too). */
+  other?: WorkerProcess;
   spawnFn(env?: Record<string, string>): Promise<WorkerProcess>;
 }
 
@@ -38,6 +40,8 @@ export async function setupPush(
     fnEnv?: Record<string, string>;
     deployment?: { timeoutMs?: number; eagerStateBytes?: number };
     signingKey?: string;
+    /** The fixture module a second deployment serves (its own process, registered as well). */
+    other?: string;
   } = {},
 ): Promise<PushEnv> {
   const prefix = newPrefix();
@@ -60,9 +64,19 @@ export async function setupPush(
     await deletePrefix(redisTarget, prefix);
   });
   env.fn = await spawnFn(opts.fnEnv);
+  const uris = [{ uri: `http://127.0.0.1:${port}`, ...opts.deployment }];
+  if (opts.other) {
+    const o = await spawnWorker(redisTarget, prefix, {
+      script: 'deployment.mjs',
+      env: { LK_SERVICES: opts.other },
+    });
+    fns.push(o);
+    env.other = o;
+    uris.push({ uri: `http://127.0.0.1:${o.port}` });
+  }
   env.engine = await startServer(redisTarget, prefix, [localgreeter], {
     serve: {
-      deployments: [{ uri: `http://127.0.0.1:${port}`, ...opts.deployment }],
+      deployments: uris,
       ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     },
   });

@@ -75,7 +75,8 @@ export class RedisAttempt implements Attempt {
   private readonly ks: ScriptKeys;
   private readonly data: JobData;
   readonly invocation: StartedInvocation;
-  private readonly epoch: string;
+  /** The attempt's fencing epoch: every write is refused once the invocation's differs. */
+  readonly epoch: string;
   /** Outbox effects run in order, one after the other. */
   private outbox: Promise<void> = Promise.resolve();
 

@@ -40,6 +40,11 @@ export interface PushRequest {
   id: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /**
+   * The attempt's fencing epoch in the engine's store: every write of an attempt with an older
+   * one is refused (informative here; direct mode's `handle` carries it too).
+   */
+  epoch?: string;
   target: Target;
   mode: TargetMode;
   /** The input as stored: JSON text, or the input serde's bytes in base64. */
@@ -184,6 +189,7 @@ export const pushRequestSchema = z.object({
   fence: z.string(),
   id: z.string().min(1),
   attempt: z.number().int().positive(),
+  epoch: z.string().max(64).optional(),
   target,
   mode: z.enum(['service', 'exclusive', 'shared', 'workflow']),
   input: z.string(),

@@ -120,9 +120,10 @@ export function pushExecutor(
         if (attempt.signal.aborted) return;
         const request: PushRequest = {
           v: 1,
-          fence: `${inv.attempt}.${round}.${Math.random().toString(36).slice(2, 10)}`,
+          fence: `${attempt.epoch ?? inv.attempt}.${round}.${Math.random().toString(36).slice(2, 10)}`,
           id: inv.id,
           attempt: inv.attempt,
+          ...(attempt.epoch !== undefined ? { epoch: attempt.epoch } : {}),
           target: inv.target,
           mode: inv.mode,
           input: inv.input,

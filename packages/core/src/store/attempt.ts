@@ -111,6 +111,8 @@ export interface Attempt {
    * the attempt itself. Absent when the store cannot hand attempts over.
    */
   readonly handle?: string;
+  /** The attempt's fencing epoch in the store, when it has one (push requests carry it). */
+  readonly epoch?: string;
   /** The store's clock now, never ahead of it (ms). */
   storeNow(): number;
   /** Appends entries at `fromIndex`, applies their state ops and effects atomically. */

@@ -28,6 +28,7 @@ export class AttemptDecorator implements Attempt {
   readonly admits: ((kind: EntryKind) => boolean) | undefined;
   readonly partitions: number | undefined;
   readonly handle: string | undefined;
+  readonly epoch: string | undefined;
   readonly needState: ((names: string[]) => void) | undefined;
 
   constructor(base: Attempt) {
@@ -37,6 +38,7 @@ export class AttemptDecorator implements Attempt {
     this.eager = base.eager;
     this.partitions = base.partitions;
     this.handle = base.handle;
+    this.epoch = base.epoch;
     this.needState = base.needState ? (names): void => base.needState!(names) : undefined;
     this.admits = base.admits ? (kind): boolean => base.admits!(kind) : undefined;
   }

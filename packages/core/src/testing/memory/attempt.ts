@@ -21,14 +21,14 @@ import { setStatus, stored, type Rec } from './records.js';
 export class MemoryStoreAttempt implements Attempt {
   readonly invocation: StartedInvocation;
   private readonly stopper = new Stopper();
-  private readonly epoch: number;
+  private readonly ownEpoch: number;
   private readonly engine: Engine;
   private readonly rec: Rec;
 
   constructor(engine: Engine, rec: Rec) {
     this.engine = engine;
     this.rec = rec;
-    this.epoch = ++rec.epoch;
+    this.ownEpoch = ++rec.epoch;
     setStatus(rec, 'running');
     rec.started = true;
     rec.seen.firstStartedAt ??= Date.now();
@@ -64,7 +64,7 @@ export class MemoryStoreAttempt implements Attempt {
 
   /** True while this attempt still owns its invocation. */
   get current(): boolean {
-    return this.engine.recs.get(this.rec.id) === this.rec && this.rec.epoch === this.epoch;
+    return this.engine.recs.get(this.rec.id) === this.rec && this.rec.epoch === this.ownEpoch;
   }
 
   private fenced(why: string): DurableError {
