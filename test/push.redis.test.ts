@@ -38,7 +38,7 @@ describe('push deployments', () => {
   it('runs a 3-step workflow on the function, one invocation per step plus one to finish', async ({
     onTestFinished,
   }) => {
-    const env = await setup(onTestFinished);
+    const env = await setup(onTestFinished, { admin: true });
     const id = await submit(env, '/pushflow/wf-1/run', 'x');
     const { value, journal } = await outcome(env, id);
     expect(value).toEqual({ a: 'a:x:1', b: 'b:x:1', c: 'c:x:1' });
@@ -49,6 +49,11 @@ describe('push deployments', () => {
       'c',
     ]);
     expect(invokes(env.fn, 'pushflow/run')).toBe(4);
+    // Its attempt is measured as a local one is.
+    const metrics = await (await fetch(`${env.engine.adminUrl}/metrics`)).text();
+    expect(metrics).toContain(
+      'latchkey_attempt_duration_seconds_count{service="pushflow",handler="run",outcome="completed"} 1',
+    );
     // Its state went through the engine: a shared handler (also on the function) reads it.
     const stage = await post(env.engine.url, '/pushflow/wf-1/stage', undefined);
     expect(stage).toMatchObject({ status: 200, body: 'c' });

@@ -42,6 +42,8 @@ export async function setupPush(
     signingKey?: string;
     /** The fixture module a second deployment serves (its own process, registered as well). */
     other?: string;
+    /** Run the engine's admin API (and so its metrics, `GET /metrics`). */
+    admin?: boolean;
   } = {},
 ): Promise<PushEnv> {
   const prefix = newPrefix();
@@ -78,6 +80,7 @@ export async function setupPush(
     serve: {
       deployments: uris,
       ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+      ...(opts.admin ? { admin: { port: 0 } } : {}),
     },
   });
   return env;

@@ -206,7 +206,7 @@ export async function serve(opts: ServeOptions): Promise<LatchkeyServer> {
       tracing,
       metrics,
     });
-    const executor = pushExecutor(local, registry, deployments);
+    const executor = pushExecutor(local, registry, deployments, { tracing, metrics });
     worker = await store.startWorker(executor, {
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     });

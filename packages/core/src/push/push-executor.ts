@@ -18,6 +18,9 @@ import { boundedError } from '../store/detail.js';
 import type { Attempt, Executor } from '../store/attempt.js';
 import type { DeploymentClient } from './deployments.js';
 import type { PushRequest } from './protocol.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { observeAttempt } from '../telemetry/observed-attempt.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 /** Counts what push attempts did (for tests and the bench). */
 export interface PushCounters {
@@ -99,6 +102,7 @@ export function pushExecutor(
   local: Executor,
   registry: Registry,
   routes: PushRoutes,
+  telemetry: { tracing?: Tracing | undefined; metrics?: Metrics | undefined } = {},
   counters: PushCounters = { requests: 0, failures: 0 },
 ): Executor & { counters: PushCounters } {
   const runRemote = async (client: DeploymentClient, attempt: Attempt): Promise<void> => {
@@ -213,7 +217,10 @@ export function pushExecutor(
       };
       return attempt.retry(declined, 0).catch(() => undefined);
     }
-    return runRemote(client, attempt);
+    // Traced and counted as a local attempt is (its span, its duration and outcome).
+    const observed = observeAttempt(attempt, telemetry.tracing, telemetry.metrics);
+    if (!observed) return runRemote(client, attempt);
+    return runRemote(client, observed.attempt).finally(() => observed.end());
   };
 
   /** A request that failed: retried by the handler's policy, as a handler's own failure is. */
