@@ -13,11 +13,13 @@ import { describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
 import { freePort } from '@latchkey/redis-store/testing';
 import { admin, startAdminServer } from './helpers/control.js';
+import { localgreeter } from './fixtures/push-local.mjs';
 import {
   deletePrefix,
   newPrefix,
   post,
   spawnWorker,
+  until,
   type WorkerProcess,
 } from './helpers/harness.js';
 
@@ -50,12 +52,18 @@ async function setup(onTestFinished: (fn: () => Promise<void>) => void): Promise
     return w;
   };
   env.worker = async () => {
-    const w = await spawnWorker(redisTarget, prefix, { env: { LK_SERVICES: 'push-local.mjs' } });
+    // Deployments are read only when a lookup misses (no periodic refresh): what the test checks.
+    const w = await spawnWorker(redisTarget, prefix, {
+      env: { LK_SERVICES: 'push-local.mjs', LK_SERVE: JSON.stringify({ deploymentRefreshMs: 0 }) },
+    });
     procs.push(w);
     return w;
   };
-  // The ingress and the admin API in this process, without workers of its own.
-  env.engine = await startAdminServer(redisTarget, prefix, [], { serve: { workers: false } });
+  // The ingress and the admin API in this process, without workers of its own; it serves
+  // localgreeter (run by the worker processes).
+  env.engine = await startAdminServer(redisTarget, prefix, [localgreeter], {
+    serve: { workers: false },
+  });
   return env;
 }
 
@@ -72,6 +80,9 @@ describe('push deployments through the admin API', () => {
   }) => {
     const env = await setup(onTestFinished);
     await env.spawnFn('push-services.mjs');
+    // A worker process running before the registration: it learns it from the store when an
+    // invocation of its services reaches it.
+    await env.worker();
     const uri = `http://127.0.0.1:${env.port}`;
     const reg = await admin<Shown>(env.engine.adminUrl, 'POST', '/deployments', {
       body: {
@@ -90,8 +101,6 @@ describe('push deployments through the admin API', () => {
       'pushslow',
       'pushrelay',
     ]);
-    // A worker process started without any deployment: it learns this one from the store.
-    await env.worker();
     const r = await post(env.engine.url, '/pushcounter/c1/add', 3);
     expect(r).toMatchObject({ status: 200, body: 3 });
 
@@ -100,17 +109,36 @@ describe('push deployments through the admin API', () => {
     expect(JSON.stringify(list.body)).not.toContain('secret-value');
     const one = await admin<Shown>(env.engine.adminUrl, 'GET', `/deployments/${reg.body.id}`);
     expect(one).toMatchObject({ status: 200, body: { id: reg.body.id, uri } });
-    // The same registration again changes nothing.
-    const again = await admin(env.engine.adminUrl, 'POST', '/deployments', { body: { uri } });
+    // The same registration again changes nothing; new settings replace the old, without force.
+    const again = await admin(env.engine.adminUrl, 'POST', '/deployments', {
+      body: { uri, headers: { 'x-api-key': 'secret-value' } },
+    });
     expect(again.status).toBe(200);
+    const rotated = await admin<Shown>(env.engine.adminUrl, 'POST', '/deployments', {
+      body: { uri, headers: { 'x-api-key': 'rotated', 'x-other': '1' } },
+    });
+    expect(rotated).toMatchObject({ status: 201, body: { headers: ['x-api-key', 'x-other'] } });
 
-    const del = await admin(env.engine.adminUrl, 'DELETE', `/deployments/${reg.body.id}`);
+    // A workflow of it waits on its promise: the deployment cannot go unless forced.
+    const waiting = await post(env.engine.url, '/pushapproval/p1/run/send', undefined);
+    const waitingId = (waiting.body as { invocationId: string }).invocationId;
+    await until('the workflow waits', async () => {
+      return (await env.engine.store.describe(waitingId))?.status === 'suspended';
+    });
+    const busy = await admin(env.engine.adminUrl, 'DELETE', `/deployments/${reg.body.id}`);
+    expect(busy).toMatchObject({ status: 409, body: { errorCode: 'CONFLICT' } });
+    expect((busy.body as { message: string }).message).toContain('1 invocations');
+    const del = await admin(
+      env.engine.adminUrl,
+      'DELETE',
+      `/deployments/${reg.body.id}?force=true`,
+    );
     expect(del).toMatchObject({ status: 200, body: { id: reg.body.id, removed: true } });
     const gone = await post(env.engine.url, '/pushcounter/c1/add', 1);
     expect(gone).toMatchObject({ status: 404, body: { errorCode: 'NOT_FOUND' } });
-    expect(await admin(env.engine.adminUrl, 'DELETE', `/deployments/${reg.body.id}`)).toMatchObject(
-      { status: 404, body: { errorCode: 'NOT_FOUND' } },
-    );
+    expect(
+      await admin(env.engine.adminUrl, 'DELETE', `/deployments/${reg.body.id}?force=true`),
+    ).toMatchObject({ status: 404, body: { errorCode: 'NOT_FOUND' } });
     expect(
       (await admin<{ deployments: Shown[] }>(env.engine.adminUrl, 'GET', '/deployments')).body,
     ).toEqual({ deployments: [] });
@@ -128,10 +156,10 @@ describe('push deployments through the admin API', () => {
     expect(first.status).toBe(201);
     // The function is redeployed with one service more.
     await fn.kill('SIGKILL');
-    await env.spawnFn('push-services.mjs,push-local.mjs');
+    await env.spawnFn('push-services.mjs,push-other.mjs');
     const refused = await admin(env.engine.adminUrl, 'POST', '/deployments', { body: { uri } });
     expect(refused).toMatchObject({ status: 409, body: { errorCode: 'CONFLICT' } });
-    expect((refused.body as { message: string }).message).toContain('localgreeter');
+    expect((refused.body as { message: string }).message).toContain('pushecho');
     const forced = await admin<Shown>(env.engine.adminUrl, 'POST', '/deployments', {
       body: {
         uri,
@@ -139,20 +167,24 @@ describe('push deployments through the admin API', () => {
       },
     });
     expect(forced.status).toBe(201);
-    expect(forced.body.services.map((s) => s.name)).toContain('localgreeter');
+    expect(forced.body.services.map((s) => s.name)).toContain('pushecho');
 
-    // A second deployment serving a service the first one serves already.
-    const other = await spawnWorker(redisTarget, env.prefix, {
-      script: 'deployment.mjs',
-      env: { LK_SERVICES: 'push-local.mjs' },
-    });
-    onTestFinished(() => other.kill('SIGKILL'));
-    const clash = await admin(env.engine.adminUrl, 'POST', '/deployments', {
-      body: {
-        uri: `http://127.0.0.1:${other.port}`,
-      },
-    });
-    expect(clash).toMatchObject({ status: 409, body: { errorCode: 'CONFLICT' } });
+    // A second deployment serving a service the first one serves already, and one serving a
+    // service of the engine's own code.
+    for (const services of ['push-other.mjs', 'push-local.mjs']) {
+      const other = await spawnWorker(redisTarget, env.prefix, {
+        script: 'deployment.mjs',
+        env: { LK_SERVICES: services },
+      });
+      onTestFinished(() => other.kill('SIGKILL'));
+      const clash = await admin(env.engine.adminUrl, 'POST', '/deployments', {
+        body: { uri: `http://127.0.0.1:${other.port}` },
+      });
+      expect(clash).toMatchObject({ status: 409, body: { errorCode: 'CONFLICT' } });
+      expect((clash.body as { message: string }).message).toContain(
+        services === 'push-other.mjs' ? 'pushecho' : 'localgreeter',
+      );
+    }
     const list = await admin<{ deployments: Shown[] }>(env.engine.adminUrl, 'GET', '/deployments');
     expect(list.body.deployments.map((d) => d.uri)).toEqual([uri]);
   });

@@ -12,6 +12,7 @@
  *   fenced, and its step's late result changes nothing; the retry's results are the only ones
  *   recorded.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { post, until } from './helpers/harness.js';
 import {
@@ -25,16 +26,57 @@ import {
 } from './helpers/push.js';
 
 const redisTarget = inject('redisTarget');
+/** Direct mode needs signed requests: the engine's key pair. */
+const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+const DIRECT = {
+  LK_DIRECT: '1',
+  LK_IDENTITY_KEYS: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+};
 const setup = (
   onTestFinished: (fn: () => Promise<void>) => void,
   opts: Parameters<typeof setupPush>[2] = {},
 ): Promise<PushEnv> =>
   setupPush(redisTarget, onTestFinished, {
     ...opts,
-    fnEnv: { LK_DIRECT: '1', ...opts.fnEnv },
+    signingKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    fnEnv: { ...DIRECT, ...opts.fnEnv },
   });
 
 describe('push deployments, direct mode', () => {
+  it('lets an attempt be taken over once: a replayed request is refused', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished);
+    const store = env.engine.store;
+    const id = await submit(env, '/pushflow/d-once/run', 'o');
+    await outcome(env, id);
+    const inv = {
+      id,
+      target: { service: 'pushflow', handler: 'run', key: 'd-once' },
+      mode: 'workflow' as const,
+      input: '"o"',
+      headers: {},
+      attempt: 1,
+      journal: [],
+      state: new Map<string, string>(),
+      now: Date.now(),
+      completions: new Map(),
+      cancelRequested: false,
+      seed: 'seed',
+    };
+    const handle = JSON.stringify({
+      d: { i: id, s: 'pushflow', h: 'run', k: 'd-once', m: 'workflow' },
+      e: '999',
+    });
+    const first = await store.adoptAttempt!(handle, inv);
+    first.release();
+    await expect(store.adoptAttempt!(handle, inv)).rejects.toThrow(/taken over already/);
+    // And a handle naming another invocation than the request's is no handle of it.
+    await expect(store.adoptAttempt!(handle, { ...inv, id: `${id}x` })).rejects.toThrow(
+      /not a handle/,
+    );
+  });
+
   it('runs a 3-step workflow in one function invocation', async ({ onTestFinished }) => {
     const env = await setup(onTestFinished);
     const id = await submit(env, '/pushflow/d-1/run', 'x');
@@ -76,7 +118,7 @@ describe('push deployments, direct mode', () => {
     const id = await submit(env, '/pushflow/d-crash/run', 'y');
     expect((await env.fn.exited).signal).toBe('SIGKILL');
     expect(env.fn.output).toContain('FAULT in-run:b');
-    await env.spawnFn({ LK_DIRECT: '1' });
+    await env.spawnFn(DIRECT);
     const { value } = await outcome(env, id);
     expect(value).toEqual({ a: 'a:y:1', b: 'b:y:2', c: 'c:y:1' });
     expect(await runs(env, id, 'a')).toBe(1);

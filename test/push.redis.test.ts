@@ -11,8 +11,8 @@
  *   committed step keeps its one result; killed inside one of eight concurrent adds, the counter
  *   stays exact;
  * - 429 with `Retry-After` and 503: retried no earlier than asked, then completed;
- * - an answer later than the deployment's timeout: the attempt is retried, and the late answer
- *   changes nothing (each step's recorded result is the one committed first);
+ * - an answer later than the deployment's timeout: the engine stops waiting and retries the
+ *   attempt; the step's recorded result is the retry's (the late answer is never read);
  * - signed requests: a deployment given the engine's public key runs only what the engine signed.
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -170,7 +170,7 @@ describe('push deployments', () => {
     expect(invokes(env2.fn, 'pushflow/run')).toBe(6);
   });
 
-  it('retries an answer later than the timeout; the late answer changes nothing', async ({
+  it('retries a request answered later than the timeout; the retry’s step result is the one recorded', async ({
     onTestFinished,
   }) => {
     const env = await setup(onTestFinished, {

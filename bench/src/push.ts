@@ -5,13 +5,15 @@
  * p50/p99 latency, function invocations per workflow and (Latchkey) Redis commands per workflow.
  *
  * Systems: `latchkey` (request-response: the deployment has no store; one request per step),
- * `latchkey-direct` (the deployment reaches Redis and runs each attempt itself) and `restate`
+ * `latchkey-direct` (the deployment reaches Redis and runs each attempt itself; its requests signed,
+ * as direct mode requires) and `restate`
  * (restate-server 1.7 with the SDK's `http1Handler()`, registered with `use_http_11`). Each is an
  * engine process plus a function process; the load comes from a worker thread of this process.
  *
  * Options: --concurrency 1,64 --duration-ms 10000 --warmup-ms 3000
  * --systems latchkey,latchkey-direct,restate --redis-url <url> (else a private redis-server)
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +77,20 @@ function kill(child: ChildProcess): Promise<void> {
 
 async function startLatchkey(redisUrl: string, direct: boolean): Promise<Started> {
   const prefix = `pb${Date.now().toString(36)}${direct ? 'd' : 'r'}`;
-  const env = { LK_REDIS_URL: redisUrl, LK_PREFIX: prefix };
+  // Direct mode takes signed requests only: the engine signs, the function checks.
+  const keys = generateKeyPairSync('ed25519');
+  const env = {
+    LK_REDIS_URL: redisUrl,
+    LK_PREFIX: prefix,
+    ...(direct
+      ? {
+          LATCHKEY_SIGNING_KEY: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          LATCHKEY_IDENTITY_KEYS: keys.publicKey
+            .export({ type: 'spki', format: 'der' })
+            .toString('base64'),
+        }
+      : {}),
+  };
   const fn = await forkReady<{ ready: true; port: number }>(
     'function',
     here('./push-function.js'),

@@ -23,10 +23,9 @@ export function createEndpointHandler(
   const endpoint = createPushEndpoint(options);
   return async (request) => {
     const length = Number(request.headers.get('content-length') ?? 0);
-    let body = '';
     if (length > endpoint.maxBodyBytes) return tooLarge();
-    if (request.method === 'POST') body = await request.text();
-    if (Buffer.byteLength(body) > endpoint.maxBodyBytes) return tooLarge();
+    const body = request.method === 'POST' ? await bounded(request, endpoint.maxBodyBytes) : '';
+    if (body === undefined) return tooLarge();
     try {
       const res = await endpoint({
         method: request.method,
@@ -46,6 +45,26 @@ export function createEndpointHandler(
       );
     }
   };
+}
+
+/** The body as text, read no further than `max` bytes (undefined beyond: a chunked body too). */
+async function bounded(request: Request, max: number): Promise<string | undefined> {
+  if (!request.body) return '';
+  const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next: { done: boolean; value?: Uint8Array } = await reader.read();
+    const value = next.value;
+    if (next.done || !value) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function tooLarge(): Response {

@@ -258,6 +258,22 @@ describe('push endpoint (fetch)', () => {
       body: 'x'.repeat(101),
     });
     expect(big.status).toBe(413);
+    // A chunked body (no content-length) is cut off as it arrives.
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 4; i++) c.enqueue(new Uint8Array(40).fill(120));
+        c.close();
+      },
+    });
+    const chunked = await small(
+      new Request('http://fn.example/invoke/stepper/twice', {
+        method: 'POST',
+        headers: { 'content-type': TYPE },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit),
+    );
+    expect(chunked.status).toBe(413);
     expect(ran).toBe(0);
   });
 });

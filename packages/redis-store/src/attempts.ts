@@ -16,6 +16,15 @@ import type { LocalDispatch, Mailbox } from './mailbox.js';
 import type { Outcomes } from './outcomes.js';
 import { stateMap, type JobData, type ScriptKeys } from './wire.js';
 
+/** An adopted attempt, and what stops its lease renewals once it is over. */
+export interface Adopted {
+  attempt: RedisAttempt;
+  release(): void;
+}
+
+/** How long the marker of an adopted attempt stays (ms): past any request signature's validity. */
+const ADOPTED_TTL_MS = 15 * 60_000;
+
 /** Store services an attempt uses that live in other rooms (deliveries, eager state). */
 export interface AttemptServices {
   performOutbox(p: number, member: string): Promise<void>;
@@ -203,7 +212,7 @@ export class Attempts {
    * with: a push deployment that reaches Redis commits the attempt itself. Its writes are fenced
    * by that epoch, as the leasing process's are; no new lease is taken.
    */
-  adopt(handle: string, inv: StartedInvocation): RedisAttempt {
+  async adopt(handle: string, inv: StartedInvocation): Promise<Adopted> {
     let h: { d?: JobData; e?: unknown };
     try {
       h = JSON.parse(handle) as typeof h;
@@ -215,15 +224,14 @@ export class Attempts {
     if (!d || p === undefined || d.i !== inv.id || typeof h.e !== 'string') {
       throw new StoreError(`not a handle of an attempt of ${inv.id.slice(0, 64)}`, 'INVALID_ID');
     }
-    return new RedisAttempt(
-      this.host,
-      scriptKeys(this.ctx.keys, p, d),
-      d,
-      inv,
-      h.e,
-      inv.now,
-      false,
-    );
+    // Once per handle: a replayed request finds the marker (kept past any signature's validity).
+    const marker = `${this.ctx.keys.part(p)}adopted:${inv.id}:${h.e}`;
+    if ((await this.ctx.redis.set(marker, '1', 'PX', ADOPTED_TTL_MS, 'NX')) !== 'OK') {
+      throw new StoreError(`the attempt of ${inv.id} was taken over already`, 'INVALID_ID');
+    }
+    const ks = scriptKeys(this.ctx.keys, p, d);
+    const attempt = new RedisAttempt(this.host, ks, d, inv, h.e, inv.now, false);
+    return { attempt, release: () => attempt.stopHeartbeat() };
   }
 
   /**

@@ -38,6 +38,7 @@
  * <prefix>:layout                          the partition count the data was created with
  * <prefix>:workers                         hash: worker processes taking hand-offs -> expiry:free slots
  * <prefix>:deployments                     hash: push deployments (id -> JSON record)
+ * <prefix>:{<p>}:adopted:<id>:<epoch>      string: a push deployment took this attempt over (15 min)
  * <prefix>:{<p>}:hand:<worker>             sharded channel: hand-offs of partition p to one worker
  * <prefix>:{w}:live                        zset: live worker processes (duty id -> heartbeat expiry)
  * <prefix>:{q<n>}:...                      BullMQ queue of mailbox shard n

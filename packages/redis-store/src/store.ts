@@ -8,7 +8,6 @@ import { hostname } from 'node:os';
 import type { Redis, RedisOptions } from 'ioredis';
 import type {
   Accepted,
-  Attempt,
   Completion,
   Entry,
   EventFilter,
@@ -39,7 +38,7 @@ import type {
 } from '@latchkey/core';
 import { Acceptor } from './accept.js';
 import { AdminDetail } from './admin-detail.js';
-import { Attempts } from './attempts.js';
+import { Attempts, type Adopted } from './attempts.js';
 import {
   bootMarker,
   checkBootMarker,
@@ -358,8 +357,8 @@ export class RedisStore implements Store {
     return this.mailbox.dispatch(data, ds, delayMs);
   }
 
-  /** Takes over an attempt another process of this store leased (`Attempt.handle`; push). */
-  adoptAttempt(handle: string, inv: StartedInvocation): Attempt {
+  /** Takes over an attempt another process of this store leased, once (`Attempt.handle`; push). */
+  adoptAttempt(handle: string, inv: StartedInvocation): Promise<Adopted> {
     return this.attempts.adopt(handle, inv);
   }
 

@@ -83,11 +83,15 @@ export function registerDeployments(program: Command, p: Program): void {
   deployments
     .command('rm <id>')
     .alias('remove')
-    .description('stop serving a deployment (its services are unknown afterwards)')
+    .description(
+      'stop serving a deployment (its services are unknown afterwards); refused while invocations of them have not ended',
+    )
+    .option('--force', 'remove it anyway: its unfinished invocations then fail with 404')
     .addOption(outputOption())
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .action(async (id: string, o: { force?: boolean }, cmd: Command) => {
       const c = p.context(cmd);
-      const r = await c.api.request<{ id: string }>('DELETE', `/deployments/${seg(id)}`);
+      const query = o.force ? { force: 'true' } : undefined;
+      const r = await c.api.request<{ id: string }>('DELETE', `/deployments/${seg(id)}`, query);
       c.show(r, (v) => `removed ${v.id}\n`);
     });
 }

@@ -5,7 +5,8 @@
  *   registers it (201; 200 when it was registered already with the same services); 409 `CONFLICT`
  *   when a service is served already, or when the handlers changed and `force` is not set; 502
  *   `DISCOVERY_FAILED` when the endpoint does not answer discovery
- * - `DELETE /deployments/{id}`: 200, or 404
+ * - `DELETE /deployments/{id}[?force=true]`: 200; 409 `CONFLICT` while invocations of its
+ *   services have not ended (unless forced: they then fail with 404); 404
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, IngressError } from '../errors.js';
@@ -13,10 +14,13 @@ import type { Deployments } from '../push/engine.js';
 import type { DeploymentInfo, DeploymentOptions } from '../push/deployments.js';
 import { readBody, type BodyBudget, type BodyLimits } from './body.js';
 import { sendJson } from './http-base.js';
+import type { AdminStore } from './admin-ops.js';
 import { parseJson } from './input.js';
 
 export interface DeploymentRoutes {
   deployments: Deployments;
+  /** Counts a deployment's unfinished invocations before it is removed. */
+  store: Pick<AdminStore, 'counts'>;
   limits: BodyLimits;
   budget: BodyBudget;
   maxJsonDepth: number;
@@ -91,6 +95,7 @@ export async function routeDeployments(
   req: IncomingMessage,
   res: ServerResponse,
   segs: readonly string[],
+  query?: URLSearchParams,
 ): Promise<boolean> {
   if (segs[0] !== 'deployments' || segs.length > 2) return false;
   const { deployments } = deps;
@@ -122,9 +127,25 @@ export async function routeDeployments(
       sendJson(res, 200, shown(info));
       return true;
     }
-    if (!(await deployments.unregister(id))) {
-      throw new IngressError(404, ErrorCode.NOT_FOUND, `no deployment ${id.slice(0, 64)}`);
+    await deployments.refresh();
+    const info = deployments.get(id);
+    if (!info) throw new IngressError(404, ErrorCode.NOT_FOUND, `no deployment ${id.slice(0, 64)}`);
+    if (query?.get('force') !== 'true') {
+      // Its invocations that have not ended would fail with 404 once nobody serves it.
+      let open = 0;
+      for (const svc of info.services) {
+        const c = await deps.store.counts({ service: svc.name });
+        open += c.total - (c.byStatus.completed ?? 0);
+      }
+      if (open > 0) {
+        throw new IngressError(
+          409,
+          ErrorCode.CONFLICT,
+          `deployment ${id} has ${open} invocations that have not ended: remove it once they have, or with ?force=true (they then fail with 404)`,
+        );
+      }
     }
+    await deployments.unregister(id);
     sendJson(res, 200, { id, removed: true });
     return true;
   }

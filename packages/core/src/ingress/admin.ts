@@ -160,8 +160,9 @@ export function createAdmin(
       return;
     }
     if (options.deployments && segs[0] === 'deployments') {
-      const deps = { deployments: options.deployments, limits, budget, maxJsonDepth: maxDepth };
-      if (await routeDeployments(deps, req, res, segs)) return;
+      const deployments = options.deployments;
+      const deps = { deployments, store, limits, budget, maxJsonDepth: maxDepth };
+      if (await routeDeployments(deps, req, res, segs, query)) return;
     }
     if (segs[0] === 'events' && segs.length === 1 && req.method === 'GET') {
       streams.serve(req, res, query);

@@ -28,6 +28,7 @@ import {
   type PushResponse,
 } from './protocol.js';
 import { signer } from './signing.js';
+import { Registry } from '../runtime/registry.js';
 
 /** A deployment to register: its URL, and how to reach it. */
 export interface DeploymentOptions {
@@ -71,6 +72,9 @@ function reason(e: unknown): string {
   const err = e as Error & { cause?: { message?: string } };
   return err.cause?.message ? `${err.message} (${err.cause.message})` : err.message;
 }
+
+/** The largest answer to an invoke request the engine reads (bytes, characters). */
+const MAX_ANSWER_CHARS = 64 * 1024 * 1024;
 
 /** The longest manifest discovery reads (characters). */
 const MAX_MANIFEST_CHARS = 4 * 1024 * 1024;
@@ -156,7 +160,7 @@ export async function discover(
       `deployment ${uri} speaks push protocol ${manifest.minVersion}..${manifest.maxVersion}, this engine ${PUSH_PROTOCOL_VERSION}`,
     );
   }
-  return {
+  const info: DeploymentInfo = {
     id: deploymentId(uri),
     uri,
     ...(opts.headers ? { headers: opts.headers } : {}),
@@ -166,6 +170,18 @@ export async function discover(
     ...(manifest.direct === true ? { direct: true } : {}),
     services: manifest.services,
   };
+  // What the engine will build from it must build: a manifest it could not serve is refused here,
+  // before anything is stored.
+  try {
+    new Registry(definitionsOf(info));
+  } catch (e) {
+    throw new IngressError(
+      502,
+      ErrorCode.DISCOVERY_FAILED,
+      `deployment ${uri} describes services this engine cannot serve: ${(e as Error).message}`,
+    );
+  }
+  return info;
 }
 
 function retryPolicyOf(r: HandlerOptionsInfo['retryPolicy']): RetryPolicy | undefined {
@@ -265,8 +281,15 @@ export class DeploymentClient {
         body,
         signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
       });
+      if (Number(res.headers.get('content-length') ?? 0) > MAX_ANSWER_CHARS) {
+        await res.body?.cancel();
+        throw new Error(`an answer over ${MAX_ANSWER_CHARS} bytes`);
+      }
       text = await res.text();
+      if (text.length > MAX_ANSWER_CHARS)
+        throw new Error(`an answer over ${MAX_ANSWER_CHARS} bytes`);
     } catch (e) {
+      if (e instanceof RetryableError) throw e;
       const timedOut = (e as Error).name === 'TimeoutError';
       throw new RetryableError(
         timedOut

@@ -93,6 +93,11 @@ export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoin
   const registry = new Registry(options.services);
   const store = options.store;
   if (store && !store.adoptAttempt) throw new TypeError('this store cannot take attempts over');
+  const keys = options.identityKeys ?? keysFromEnv();
+  if (store && !keys) {
+    // A direct request commits to the store: an unsigned one could run any handler as any attempt.
+    throw new TypeError('direct mode (a store) needs identityKeys: the engine must sign requests');
+  }
   const manifest: PushManifest = {
     protocol: 'latchkey-push',
     minVersion: PUSH_PROTOCOL_VERSION,
@@ -117,7 +122,7 @@ export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoin
     logger: options.logger ?? console,
     tracing: undefined,
   });
-  const verify = verifier(options.identityKeys ?? keysFromEnv());
+  const verify = verifier(keys);
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
 
   const handle = async (req: EndpointRequest): Promise<EndpointResponse> => {
@@ -162,14 +167,22 @@ export function createPushEndpoint(options: EndpointHandlerOptions): PushEndpoin
       if (!store || !direct) {
         return refuse(400, ErrorCode.INVALID_BODY, 'this deployment runs no attempt directly');
       }
-      await (ready ??= store.init());
+      // A failed start is tried again by the next request.
+      await (ready ??= store.init().catch((e: unknown) => {
+        ready = undefined;
+        throw e;
+      }));
       let adopted;
       try {
-        adopted = store.adoptAttempt!(request.handle, startedFrom(request));
+        adopted = await store.adoptAttempt!(request.handle, startedFrom(request));
       } catch (e) {
-        return refuse(400, ErrorCode.INVALID_ID, (e as Error).message);
+        return refuse(409, ErrorCode.INVALID_ID, (e as Error).message);
       }
-      await direct.run(adopted);
+      try {
+        await direct.run(adopted.attempt);
+      } finally {
+        adopted.release();
+      }
       const from = request.journal.length;
       return json(
         200,

@@ -22,6 +22,13 @@ import type { PushRoutes } from './push-executor.js';
 /** The least time between two refreshes a lookup of an unknown service starts (ms). */
 export const MISS_REFRESH_MS = 1000;
 
+/** The settings of two registrations of one URI are the same (headers, timeout, state size). */
+function sameSettings(a: DeploymentInfo, b: DeploymentInfo): boolean {
+  const settings = (d: DeploymentInfo): string =>
+    JSON.stringify([d.headers ?? {}, d.timeoutMs, d.eagerStateBytes, d.direct === true]);
+  return settings(a) === settings(b);
+}
+
 /** What registering a deployment did. */
 export interface Registered {
   info: DeploymentInfo;
@@ -37,6 +44,7 @@ export class Deployments implements PushRoutes {
   private readonly byId = new Map<string, { info: DeploymentInfo; client: DeploymentClient }>();
   private readonly byService = new Map<string, DeploymentClient>();
   private refreshing: Promise<void> | undefined;
+  private registering: Promise<unknown> = Promise.resolve();
   private lastMissRefresh = 0;
   private timer: NodeJS.Timeout | undefined;
 
@@ -51,7 +59,7 @@ export class Deployments implements PushRoutes {
     this.opts = opts.signingKey ? { signingKey: opts.signingKey } : {};
     this.records = opts.records;
     this.logger = opts.logger ?? console;
-    registry.refresh = (service) => this.missed(service);
+    registry.refresh = (_service, urgent) => (urgent ? this.refresh() : this.missed());
   }
 
   /** Every deployment this process serves. */
@@ -73,7 +81,14 @@ export class Deployments implements PushRoutes {
    * another deployment, or when it was registered before with other services or handlers and
    * `force` is not set.
    */
-  async register(opts: DeploymentOptions, force = false): Promise<Registered> {
+  register(opts: DeploymentOptions, force = false): Promise<Registered> {
+    // One registration at a time in this process: two racing ones would both pass the checks.
+    const run = this.registering.then(() => this.registerNow(opts, force));
+    this.registering = run.catch(() => undefined);
+    return run;
+  }
+
+  private async registerNow(opts: DeploymentOptions, force: boolean): Promise<Registered> {
     const info = await discover(opts, this.opts);
     await this.refresh();
     const { taken, changed } = this.conflicts(info);
@@ -92,7 +107,10 @@ export class Deployments implements PushRoutes {
         `deployment ${info.id} was registered with other handlers (${changed.join(', ')}): register it again with force to replace them`,
       );
     }
-    if (before && changed.length === 0) return { info: before, created: false };
+    // The same services and the same settings: nothing to do (new settings are taken without force).
+    if (before && changed.length === 0 && sameSettings(before, info)) {
+      return { info: before, created: false };
+    }
     await this.records?.put(info);
     this.put(info);
     return { info, created: true };
@@ -135,12 +153,20 @@ export class Deployments implements PushRoutes {
         );
         continue;
       }
-      this.put(d);
+      try {
+        this.put(d);
+      } catch (e) {
+        // A record this version cannot serve (written by another): skipped, the others served.
+        this.logger.warn(`[latchkey] deployment ${d.uri} is not served: ${(e as Error).message}`);
+      }
     }
   }
 
-  /** A lookup missed `service`: refresh, unless one ran within the last second. */
-  private async missed(_service: string): Promise<void> {
+  /**
+   * A client's request named a service this process does not know: refresh, unless one ran within
+   * the last second (so unknown names sent by anyone cost at most one read a second).
+   */
+  private async missed(): Promise<void> {
     if (this.refreshing) return this.refreshing;
     if (!this.records || Date.now() - this.lastMissRefresh < MISS_REFRESH_MS) return;
     this.lastMissRefresh = Date.now();

@@ -18,6 +18,7 @@ import { boundedError } from '../store/detail.js';
 import type { Attempt, Executor } from '../store/attempt.js';
 import type { DeploymentClient } from './deployments.js';
 import type { PushRequest } from './protocol.js';
+import { answerProblem } from './answer-check.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { observeAttempt } from '../telemetry/observed-attempt.js';
 import type { Tracing } from '../telemetry/tracing.js';
@@ -152,6 +153,15 @@ export function pushExecutor(
           await failed(attempt, ensureError(e), journal.length);
           return;
         }
+        const problem = answerProblem(a, attempt, registry);
+        if (problem) {
+          counters.failures++;
+          const e = new Error(
+            `deployment ${client.info.uri} answered what its handler cannot: ${problem}`,
+          );
+          await failed(attempt, e, journal.length);
+          return;
+        }
         const ops = stateOpsOf(a.entries);
         switch (a.type) {
           case 'commit': {
@@ -179,9 +189,16 @@ export function pushExecutor(
           case 'pause':
             await attempt.pause(boundedError(a.failure), a.detail);
             return;
-          case 'done':
-            // Direct mode: the deployment ended the attempt through the store itself.
+          case 'done': {
+            // Direct mode: the deployment ended the attempt through the store itself, so ending it
+            // here too is fenced off (and ends nothing). Should it still be open (a deployment on
+            // another Redis or prefix), this makes it a failed attempt, not a silent one.
+            const e = new Error(
+              `deployment ${client.info.uri} answered done, yet the attempt was still open: does it use this engine's Redis and prefix?`,
+            );
+            await failed(attempt, e, journal.length);
             return;
+          }
           case 'state': {
             // Values it was sent without: send them along, then ask again (nothing to commit).
             const fresh = a.names.filter((n) => state.has(n) && !wanted.has(n));
@@ -248,7 +265,7 @@ export function pushExecutor(
       const client = routes.deploymentOf(service);
       if (client) return pushed(client, attempt);
       // A deployment registered by another process since this one last looked: read them first.
-      const missing = registry.service(service) ? undefined : registry.ensure(service);
+      const missing = registry.service(service) ? undefined : registry.ensure(service, true);
       if (!missing) return local.run(attempt);
       return missing.then(() => {
         const c = routes.deploymentOf(service);

@@ -12,10 +12,11 @@ export class Registry {
   /** Counts changes: what is computed from the registry is computed again when it moved. */
   version = 0;
   /**
-   * Set by a process that serves push deployments: reads the registrations again (rate-limited
-   * by the setter), for a service this registry does not know.
+   * Set by a process that serves push deployments: reads the registrations again, for a service
+   * this registry does not know; rate-limited by the setter unless `urgent` (a worker holding an
+   * accepted invocation of it).
    */
-  refresh: ((service: string) => Promise<void>) | undefined;
+  refresh: ((service: string, urgent: boolean) => Promise<void>) | undefined;
 
   constructor(defs: readonly AnyDefinition[]) {
     this.add(defs);
@@ -45,9 +46,9 @@ export class Registry {
    * promise that settles once a lookup sees the latest registrations. Undefined otherwise, so a
    * caller awaits nothing (and keeps its requests' order) for a service it knows.
    */
-  ensure(service: string): Promise<void> | undefined {
+  ensure(service: string, urgent = false): Promise<void> | undefined {
     if (!this.refresh || this.services.has(service)) return undefined;
-    return this.refresh(service).catch(() => undefined);
+    return this.refresh(service, urgent).catch(() => undefined);
   }
 
   /** The definition of a service, object or workflow. */

@@ -161,10 +161,15 @@ export interface WorkerStore {
   readonly deployments?: DeploymentRecords;
   /**
    * Takes over an attempt another process leased (its `Attempt.handle`), with the invocation it
-   * was leased with; its writes are fenced as the leasing process's. For push deployments that
-   * reach the store (docs/PROTOCOL.md "Direct mode"); a store that cannot need not have it.
+   * was leased with; its writes are fenced as the leasing process's. A handle is taken over once
+   * (a second adoption, a replayed request, is refused). For push deployments that reach the
+   * store (docs/PROTOCOL.md "Direct mode"); a store that cannot need not have it. `release()`
+   * once the attempt is over.
    */
-  adoptAttempt?(handle: string, invocation: StartedInvocation): Attempt;
+  adoptAttempt?(
+    handle: string,
+    invocation: StartedInvocation,
+  ): Promise<{ attempt: Attempt; release(): void }>;
 }
 
 /** Where an engine's push deployments are kept (`WorkerStore.deployments`). */
