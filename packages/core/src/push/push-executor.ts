@@ -234,8 +234,12 @@ export function pushExecutor(
       };
       return attempt.retry(declined, 0).catch(() => undefined);
     }
-    // Traced and counted as a local attempt is (its span, its duration and outcome).
-    const observed = observeAttempt(attempt, telemetry.tracing, telemetry.metrics);
+    // Traced and counted as a local attempt is (its span, its duration and outcome); not a direct
+    // one, which the deployment runs and ends out of the engine's sight.
+    const direct = client.info.direct === true && attempt.handle !== undefined;
+    const observed = direct
+      ? undefined
+      : observeAttempt(attempt, telemetry.tracing, telemetry.metrics);
     if (!observed) return runRemote(client, attempt);
     return runRemote(client, observed.attempt).finally(() => observed.end());
   };
