@@ -354,3 +354,45 @@ describe('Retry-After', () => {
     expect(d).toBeLessThanOrEqual(10_000);
   });
 });
+
+describe('push endpoint (node:http2)', () => {
+  it('serves discovery and a step over HTTP/2 with the handler of @latchkey/core', async () => {
+    const { createServer, connect } = await import('node:http2');
+    const { createEndpointHandler } = await import('@latchkey/core');
+    const server = createServer(createEndpointHandler({ services }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = connect(`http://127.0.0.1:${port}`);
+    const ask = (path: string, body?: string): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const req = client.request({
+          ':method': body === undefined ? 'GET' : 'POST',
+          ':path': path,
+          ...(body === undefined ? {} : { 'content-type': TYPE }),
+        });
+        let status = 0;
+        let text = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c: Buffer) => (text += c.toString()));
+        req.on('end', () => resolve({ status, text }));
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const d = await ask('/discover');
+      expect(d.status).toBe(200);
+      expect(JSON.parse(d.text)).toMatchObject({ protocol: 'latchkey-push' });
+      const tally = request({
+        target: { service: 'tally', handler: 'add', key: 'k' },
+        mode: 'exclusive',
+        input: '4',
+      });
+      const a = await ask('/invoke/tally/add', JSON.stringify(tally));
+      expect(a.status).toBe(200);
+      expect(JSON.parse(a.text)).toMatchObject({ type: 'complete', outcome: { value: '4' } });
+    } finally {
+      client.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
