@@ -15,32 +15,18 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { post, until } from './helpers/harness.js';
-import {
-  DEADLINE_MS,
-  invokes,
-  outcome,
-  runs,
-  setupPush,
-  submit,
-  type PushEnv,
-} from './helpers/push.js';
+import { DEADLINE_MS, invokes, outcome, runs, pushSetup, submit } from './helpers/push.js';
 
-const redisTarget = inject('redisTarget');
 /** Direct mode needs signed requests: the engine's key pair. */
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 const DIRECT = {
   LK_DIRECT: '1',
   LK_IDENTITY_KEYS: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
 };
-const setup = (
-  onTestFinished: (fn: () => Promise<void>) => void,
-  opts: Parameters<typeof setupPush>[2] = {},
-): Promise<PushEnv> =>
-  setupPush(redisTarget, onTestFinished, {
-    ...opts,
-    signingKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    fnEnv: { ...DIRECT, ...opts.fnEnv },
-  });
+const setup = pushSetup(inject('redisTarget'), {
+  signingKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  fnEnv: DIRECT,
+});
 
 describe('push deployments, direct mode', () => {
   it('lets an attempt be taken over once: a replayed request is refused', async ({

@@ -18,21 +18,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { post, until } from './helpers/harness.js';
-import {
-  DEADLINE_MS,
-  invokes,
-  outcome,
-  runs,
-  setupPush,
-  submit,
-  type PushEnv,
-} from './helpers/push.js';
+import { DEADLINE_MS, invokes, outcome, runs, pushSetup, submit } from './helpers/push.js';
 
-const redisTarget = inject('redisTarget');
-const setup = (
-  onTestFinished: (fn: () => Promise<void>) => void,
-  opts?: Parameters<typeof setupPush>[2],
-): Promise<PushEnv> => setupPush(redisTarget, onTestFinished, opts);
+const setup = pushSetup(inject('redisTarget'));
 
 describe('push deployments', () => {
   it('runs a 3-step workflow on the function, one invocation per step plus one to finish', async ({

@@ -86,6 +86,22 @@ export async function setupPush(
   return env;
 }
 
+/** `setupPush` on `redisTarget`, with `defaults` under each test's options (a test file's `setup`). */
+export function pushSetup(
+  redisTarget: RedisTarget,
+  defaults: Parameters<typeof setupPush>[2] = {},
+): (
+  onTestFinished: (fn: () => Promise<void>) => void,
+  opts?: Parameters<typeof setupPush>[2],
+) => Promise<PushEnv> {
+  return (onTestFinished, opts = {}) =>
+    setupPush(redisTarget, onTestFinished, {
+      ...defaults,
+      ...opts,
+      fnEnv: { ...defaults.fnEnv, ...opts.fnEnv },
+    });
+}
+
 /** Invoke requests the function process received for `target` (`service/handler`). */
 export function invokes(fn: WorkerProcess, target: string): number {
   return fn.output.filter((l) => l === `INVOKE ${target}`).length;
