@@ -104,6 +104,10 @@ describe('push deployments through the admin API', () => {
     const r = await post(env.engine.url, '/pushcounter/c1/add', 3);
     expect(r).toMatchObject({ status: 200, body: 3 });
 
+    // Each change moves the registrations' change count (what the periodic refresh reads).
+    const records = env.engine.store.deployments!;
+    const v1 = await records.version!();
+    expect(v1).not.toBe('0');
     const list = await admin<{ deployments: Shown[] }>(env.engine.adminUrl, 'GET', '/deployments');
     expect(list.body.deployments.map((d) => [d.id, d.uri])).toEqual([[reg.body.id, uri]]);
     expect(JSON.stringify(list.body)).not.toContain('secret-value');
@@ -118,6 +122,7 @@ describe('push deployments through the admin API', () => {
       body: { uri, headers: { 'x-api-key': 'rotated', 'x-other': '1' } },
     });
     expect(rotated).toMatchObject({ status: 201, body: { headers: ['x-api-key', 'x-other'] } });
+    expect(await records.version!()).not.toBe(v1);
 
     // A workflow of it waits on its promise: the deployment cannot go unless forced.
     const waiting = await post(env.engine.url, '/pushapproval/p1/run/send', undefined);

@@ -44,6 +44,8 @@ export class Deployments implements PushRoutes {
   private readonly byId = new Map<string, { info: DeploymentInfo; client: DeploymentClient }>();
   private readonly byService = new Map<string, DeploymentClient>();
   private refreshing: Promise<void> | undefined;
+  /** The store's change count when the records were last read. */
+  private seen: string | undefined;
   private registering: Promise<unknown> = Promise.resolve();
   private lastMissRefresh = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -131,7 +133,10 @@ export class Deployments implements PushRoutes {
   /** Refreshes every `ms` until {@link stop} (timer unref'd). */
   start(ms: number): void {
     if (!this.records || ms <= 0) return;
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), ms);
+    // Each tick reads the change count only; the records when it moved.
+    const tick = (): Promise<void> =>
+      (this.refreshing ??= this.sync(true).finally(() => (this.refreshing = undefined)));
+    this.timer = setInterval(() => void tick().catch(() => undefined), ms);
     this.timer.unref();
   }
 
@@ -139,8 +144,12 @@ export class Deployments implements PushRoutes {
     clearInterval(this.timer);
   }
 
-  private async sync(): Promise<void> {
-    const stored = await this.records!.list();
+  private async sync(changedOnly = false): Promise<void> {
+    const records = this.records!;
+    const version = records.version ? await records.version() : undefined;
+    if (changedOnly && version !== undefined && version === this.seen) return;
+    const stored = await records.list();
+    this.seen = version;
     const ids = new Set(stored.map((d) => d.id));
     for (const id of [...this.byId.keys()]) if (!ids.has(id)) this.remove(id);
     for (const d of stored) {

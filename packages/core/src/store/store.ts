@@ -180,6 +180,11 @@ export interface DeploymentRecords {
   put(info: DeploymentInfo): Promise<void>;
   /** Removes a deployment; false when none has that id. */
   remove(id: string): Promise<boolean>;
+  /**
+   * A token that changes with every `put` and `remove` (readers skip `list` while it has not);
+   * a store without one is listed every time.
+   */
+  version?(): Promise<string>;
 }
 
 /** What a store reports to metrics (`WorkerStore.observe`). */
