@@ -355,6 +355,32 @@ describe('Retry-After', () => {
   });
 });
 
+describe('push endpoint (node:http)', () => {
+  it('reads bodies as the ingress does: over the limit is 413, and nothing runs', async () => {
+    const { createServer } = await import('node:http');
+    const { createEndpointHandler } = await import('@latchkey/core');
+    ran = 0;
+    const server = createServer(createEndpointHandler({ services, maxBodyBytes: 100 }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const big = await fetch(`${url}/invoke/stepper/twice`, {
+        method: 'POST',
+        headers: { 'content-type': TYPE },
+        body: 'x'.repeat(101),
+      });
+      expect(big.status).toBe(413);
+      expect(await big.json()).toMatchObject({ errorCode: 'BODY_TOO_LARGE' });
+      const d = await fetch(`${url}/discover`);
+      expect(d.status).toBe(200);
+      expect(ran).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('push endpoint (node:http2)', () => {
   it('serves discovery and a step over HTTP/2 with the handler of @latchkey/core', async () => {
     const { createServer, connect } = await import('node:http2');

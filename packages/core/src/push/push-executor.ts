@@ -23,14 +23,6 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { observeAttempt } from '../telemetry/observed-attempt.js';
 import type { Tracing } from '../telemetry/tracing.js';
 
-/** Counts what push attempts did (for tests and the bench). */
-export interface PushCounters {
-  /** Requests sent to deployments. */
-  requests: number;
-  /** Requests that failed (transport, timeout, status, bad answer). */
-  failures: number;
-}
-
 /** Where each remote service's invocations go. */
 export interface PushRoutes {
   /** The deployment that serves `service`, if one does. */
@@ -104,8 +96,7 @@ export function pushExecutor(
   registry: Registry,
   routes: PushRoutes,
   telemetry: { tracing?: Tracing | undefined; metrics?: Metrics | undefined } = {},
-  counters: PushCounters = { requests: 0, failures: 0 },
-): Executor & { counters: PushCounters } {
+): Executor {
   const runRemote = async (client: DeploymentClient, attempt: Attempt): Promise<void> => {
     const inv = attempt.invocation;
     const journal = inv.journal.slice();
@@ -143,19 +134,16 @@ export function pushExecutor(
           ...(inv.trace !== undefined ? { trace: inv.trace } : {}),
           ...(direct ? { handle: attempt.handle } : {}),
         };
-        counters.requests++;
         let a;
         try {
           a = await client.invoke(request, ac.signal);
         } catch (e) {
-          counters.failures++;
           if (attempt.signal.aborted) return;
           await failed(attempt, ensureError(e), journal.length);
           return;
         }
         const problem = answerProblem(a, attempt, registry);
         if (problem) {
-          counters.failures++;
           const e = new Error(
             `deployment ${client.info.uri} answered what its handler cannot: ${problem}`,
           );
@@ -263,7 +251,6 @@ export function pushExecutor(
   };
 
   return {
-    counters,
     run(attempt: Attempt): Promise<void> {
       const service = attempt.invocation.target.service;
       const client = routes.deploymentOf(service);
