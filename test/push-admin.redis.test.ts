@@ -7,12 +7,15 @@
  *   after which its services are 404 again;
  * - a re-registration with changed handlers is refused (409) unless forced; a deployment serving a
  *   service the engine serves already is refused (409);
- * - hostile registrations get a precise error and store nothing.
+ * - hostile registrations get a precise error and store nothing; clients naming services nobody
+ *   serves (HTTP and WebSocket) get 404 and cost at most one read of the registrations a second.
  */
 import { describe, expect, inject, it } from 'vitest';
 import type { LatchkeyServer } from '@latchkey/core';
 import { freePort } from '@latchkey/redis-store/testing';
 import { admin, startAdminServer } from './helpers/control.js';
+import { startMonitor } from './helpers/monitor.js';
+import { WebSocket } from 'ws';
 import { localgreeter } from './fixtures/push-local.mjs';
 import {
   deletePrefix,
@@ -192,6 +195,46 @@ describe('push deployments through the admin API', () => {
     }
     const list = await admin<{ deployments: Shown[] }>(env.engine.adminUrl, 'GET', '/deployments');
     expect(list.body.deployments.map((d) => d.uri)).toEqual([uri]);
+  });
+
+  it('reads the registrations at most once a second for clients naming unknown services', async ({
+    onTestFinished,
+  }) => {
+    const env = await setup(onTestFinished);
+    const mon = await startMonitor(redisTarget);
+    onTestFinished(() => Promise.resolve(mon.close()));
+    await mon.caughtUp();
+    const from = mon.commands.length;
+    const key = `${env.prefix}:deployments`;
+    const t0 = Date.now();
+    // 60 requests and frames naming services nobody serves, as fast as they go: each is 404.
+    const http = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => post(env.engine.url, `/nobody${i}/run`, 1)),
+    );
+    expect(http.map((r) => r.status)).toEqual(Array.from({ length: 40 }, () => 404));
+    const ws = new WebSocket(`${env.engine.url.replace('http', 'ws')}/ws`);
+    onTestFinished(() => Promise.resolve(ws.close()));
+    await new Promise((r) => ws.once('open', r));
+    const errors = new Promise<unknown[]>((resolve) => {
+      const got: unknown[] = [];
+      ws.on('message', (m: Buffer) => {
+        got.push(JSON.parse(m.toString()));
+        if (got.length === 20) resolve(got);
+      });
+    });
+    for (let i = 0; i < 20; i++) {
+      ws.send(JSON.stringify({ id: `c${i}`, type: 'call', service: `nobody${i}`, handler: 'run' }));
+    }
+    expect((await errors).every((f) => (f as { type: string }).type === 'error')).toBe(true);
+    const seconds = Math.ceil((Date.now() - t0) / 1000);
+    await mon.caughtUp();
+    const reads = mon.commands
+      .slice(from)
+      .filter((c) => c.source !== 'lua' && c.args.includes(key)).length;
+    // One read for the first miss and at most one more per second since: not one per request.
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(reads).toBeLessThanOrEqual(1 + seconds);
+    expect(await admin(env.engine.adminUrl, 'GET', '/health')).toMatchObject({ status: 200 });
   });
 
   it('answers hostile registrations precisely and stores nothing', async ({ onTestFinished }) => {
